@@ -1,0 +1,362 @@
+/*
+ * The consume loop: poll messages into a batch, commit the batch with its
+ * offsets, and get through PostgreSQL outages, fenced partitions and
+ * rebalances without losing or doubling an event.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "mentor/batch.h"
+#include "mentor/consumer.h"
+#include "mentor/events.h"
+#include "mentor/store.h"
+#include "mentord.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+struct ingest_totals {
+	uint64_t accepted, rejected, batches, fenced, db_errors;
+};
+
+struct ingest {
+	struct mentor_config *cfg;          /* borrowed from the caller; replaced on reload */
+	const char *config_path;
+	struct mentord_flags *flags;
+	struct mentor_store *store;         /* owned */
+	struct mentor_consumer *consumer;   /* owned */
+	struct mentor_batch *batch;         /* owned */
+	struct mentor_offset_update *updates;  /* owned; one per partition of the batch */
+	size_t cap_updates;
+	int64_t batch_started_us;
+	uint64_t revocations_seen;
+	struct ingest_totals totals;
+};
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t monotonic_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Waits before a retry; a signal cuts the wait short so that SIGTERM is never delayed. */
+static void backoff_wait(int *delay_ms)
+{
+	struct timespec ts = { .tv_sec = *delay_ms / 1000, .tv_nsec = (long)(*delay_ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+	*delay_ms = *delay_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : *delay_ms * 2;
+}
+
+/* Reconnects to PostgreSQL until it answers or we are told to stop. Returns false if stopping. */
+static bool reconnect_store(struct ingest *in)
+{
+	int delay_ms = BACKOFF_MIN_MS;
+	struct mentor_error err;
+
+	while (!in->flags->stop) {
+		backoff_wait(&delay_ms);
+		if (in->flags->stop)
+			break;
+		if (mentor_store_reconnect(in->store, &err) == MENTOR_OK) {
+			log_notice("reconnected to PostgreSQL");
+			return true;
+		}
+		log_warning("PostgreSQL still unreachable, retrying in %d ms: %s", delay_ms, err.msg);
+	}
+	return false;
+}
+
+/* mentor_offset_loader: called from the rebalance callback, retries through outages. */
+static int load_offset(void *ctx, const char *topic, int32_t partition, int64_t *ret_next)
+{
+	struct ingest *in = ctx;
+	struct mentor_error err;
+
+	for (;;) {
+		if (mentor_store_offset_load(in->store, in->cfg->kafka ? mentor_config_kafka_get(in->cfg, "group.id") : "",
+					     topic, partition, ret_next, &err) == MENTOR_OK) {
+			log_info("assigned %s[%" PRId32 "], stored next offset %" PRId64, topic, partition, *ret_next);
+			return 0;
+		}
+		log_warning("loading the stored offset of %s[%" PRId32 "] failed: %s", topic, partition, err.msg);
+		if (!reconnect_store(in))
+			return -1;
+	}
+}
+
+static const char *group_id(const struct ingest *in)
+{
+	return mentor_config_kafka_get(in->cfg, "group.id");
+}
+
+static int topic_kind(const struct mentor_config *cfg, const char *topic)
+{
+	for (int k = 0; k < MENTOR_EVENT_KIND_COUNT; k++)
+		if (strcmp(cfg->topics[k], topic) == 0)
+			return k;
+	return -1;
+}
+
+static int stage_message(struct ingest *in, const rd_kafka_message_t *msg)
+{
+	const char *topic = rd_kafka_topic_name(msg->rkt);
+	struct mentor_origin origin = {
+		.topic = topic, .partition = msg->partition, .offset = msg->offset,
+		.key = msg->key, .key_len = msg->key_len, .received_us = now_us(),
+	};
+	int kind = topic_kind(in->cfg, topic);
+	struct mentor_event ev;
+	struct mentor_reject why;
+	struct mentor_error err;
+	int rc;
+
+	if (mentor_batch_messages(in->batch) == 0)
+		in->batch_started_us = monotonic_us();
+	if (kind < 0) {
+		why.code = MENTOR_REJECT_UNKNOWN_SCHEMA;
+		snprintf(why.detail, sizeof(why.detail), "topic %s carries no configured event kind", topic);
+	} else if (mentor_event_parse(&in->cfg->rules, kind, msg->payload, msg->len, origin.received_us, &ev, &why)) {
+		rc = mentor_batch_add_event(in->batch, &ev, &origin, &err);
+		mentor_event_clear(&ev);
+		in->totals.accepted++;
+		return rc == MENTOR_OK ? 0 : (log_err("staging an event: %s", err.msg), -1);
+	}
+	log_warning("rejected %s[%" PRId32 "]@%" PRId64 ": %s: %s", topic, msg->partition, msg->offset,
+		    mentor_reject_code_name(why.code), why.detail);
+	in->totals.rejected++;
+	rc = mentor_batch_add_reject(in->batch, msg->payload, msg->len, &why, &origin, &err);
+	return rc == MENTOR_OK ? 0 : (log_err("staging a rejected message: %s", err.msg), -1);
+}
+
+/* Fills in->updates from the batch's partitions. False if one is no longer assigned. */
+static bool build_offset_updates(struct ingest *in, size_t *ret_n)
+{
+	size_t n = mentor_batch_partition_count(in->batch);
+
+	if (n > in->cap_updates) {
+		struct mentor_offset_update *grown = realloc(in->updates, n * sizeof(*grown));
+
+		if (!grown)
+			return false;
+		in->updates = grown;
+		in->cap_updates = n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct mentor_batch_partition *p = mentor_batch_partition_at(in->batch, i);
+		struct mentor_offset_update *u = &in->updates[i];
+
+		u->topic = p->topic;
+		u->partition = p->partition;
+		u->next = p->last_offset + 1;
+		if (!mentor_consumer_stored_offset(in->consumer, p->topic, p->partition, &u->expected_next))
+			return false;
+	}
+	*ret_n = n;
+	return true;
+}
+
+/* Drops the uncommitted batch and reads its messages again from the stored offsets. */
+static void drop_batch(struct ingest *in, bool reload_offsets)
+{
+	struct mentor_error err;
+
+	for (size_t i = 0; reload_offsets && i < mentor_batch_partition_count(in->batch); i++) {
+		const struct mentor_batch_partition *p = mentor_batch_partition_at(in->batch, i);
+		int64_t next;
+
+		if (load_offset(in, p->topic, p->partition, &next) == 0)
+			mentor_consumer_set_stored_offset(in->consumer, p->topic, p->partition, next);
+	}
+	mentor_batch_reset(in->batch);
+	if (mentor_consumer_rewind(in->consumer, &err) != MENTOR_OK)
+		log_err("%s", err.msg);
+}
+
+static void batch_committed(struct ingest *in, size_t n_updates)
+{
+	for (size_t i = 0; i < n_updates; i++)
+		mentor_consumer_set_stored_offset(in->consumer, in->updates[i].topic, in->updates[i].partition,
+						  in->updates[i].next);
+	in->totals.batches++;
+	log_debug("committed a batch of %zu messages", mentor_batch_messages(in->batch));
+	mentor_batch_reset(in->batch);
+}
+
+/* Waits out a PostgreSQL outage with the partitions paused. False if told to stop meanwhile. */
+static bool wait_for_store(struct ingest *in)
+{
+	struct mentor_error err;
+	bool ok;
+
+	if (mentor_consumer_pause(in->consumer, true, &err) != MENTOR_OK)
+		log_warning("%s", err.msg);
+	ok = reconnect_store(in);
+	if (mentor_consumer_pause(in->consumer, false, &err) != MENTOR_OK)
+		log_warning("%s", err.msg);
+	return ok;
+}
+
+/* Commits the batch, retrying the same batch through PostgreSQL outages. */
+static void flush_batch(struct ingest *in)
+{
+	struct mentor_error err;
+	size_t n_updates;
+
+	while (mentor_batch_messages(in->batch) > 0) {
+		if (mentor_consumer_revocations(in->consumer) != in->revocations_seen ||
+		    !build_offset_updates(in, &n_updates)) {
+			in->revocations_seen = mentor_consumer_revocations(in->consumer);
+			drop_batch(in, false);
+			return;
+		}
+		switch (mentor_store_commit_batch(in->store, in->batch, &in->cfg->rules, group_id(in), in->updates,
+						  n_updates, &err)) {
+		case MENTOR_OK:
+			batch_committed(in, n_updates);
+			return;
+		case MENTOR_ERR_FENCED:
+			in->totals.fenced++;
+			log_warning("batch dropped: %s", err.msg);
+			drop_batch(in, true);
+			return;
+		default:
+			in->totals.db_errors++;
+			log_err("batch not stored, will retry it: %s", err.msg);
+			if (!wait_for_store(in))
+				return;
+		}
+	}
+}
+
+static void reload_config(struct ingest *in)
+{
+	struct mentor_config *fresh;
+	struct mentor_error err;
+
+	if (mentord_config_read(in->config_path, &fresh, &err) != MENTOR_OK) {
+		log_err("reload refused, keeping the running configuration: %s", err.msg);
+		return;
+	}
+	/* Rules and the log level take effect at once; connections keep their settings until restart. */
+	in->cfg->rules = fresh->rules;
+	in->cfg->log_level = fresh->log_level;
+	log_set_level(fresh->log_level);
+	mentor_config_free(fresh);
+	log_notice("configuration reloaded (log level %s)", mentor_log_level_name(in->cfg->log_level));
+}
+
+static bool batch_due(const struct ingest *in)
+{
+	size_t n = mentor_batch_messages(in->batch);
+
+	return n >= in->cfg->batch_max_events ||
+	       (n > 0 && monotonic_us() - in->batch_started_us >= (int64_t)in->cfg->batch_max_ms * 1000);
+}
+
+static void consume_until_stopped(struct ingest *in, bool exit_at_end)
+{
+	while (!in->flags->stop) {
+		bool batching = mentor_batch_messages(in->batch) > 0;
+		rd_kafka_message_t *msg;
+
+		if (in->flags->reload) {
+			in->flags->reload = 0;
+			reload_config(in);
+		}
+		/* While a batch is open, poll without waiting: an empty queue means write it now. */
+		msg = mentor_consumer_poll(in->consumer, batching ? 0 : 100);
+		if (mentor_consumer_revocations(in->consumer) != in->revocations_seen)
+			flush_batch(in);
+		if (msg && msg->err) {
+			log_warning("kafka: %s", rd_kafka_message_errstr(msg));
+			rd_kafka_message_destroy(msg);
+			continue;
+		}
+		if (msg) {
+			int rc = stage_message(in, msg);
+
+			rd_kafka_message_destroy(msg);
+			if (rc != 0) {
+				drop_batch(in, false);
+				continue;
+			}
+			if (batch_due(in))
+				flush_batch(in);
+			continue;
+		}
+		flush_batch(in);
+		if (exit_at_end && mentor_consumer_at_end(in->consumer) && mentor_batch_messages(in->batch) == 0)
+			break;
+	}
+}
+
+static int open_store(struct ingest *in)
+{
+	struct mentor_error err;
+	int applied = 0;
+	int delay_ms = BACKOFF_MIN_MS;
+
+	while (mentor_store_open(in->cfg->pg_conninfo, in->cfg->pg_schema, &in->store, &err) != MENTOR_OK) {
+		log_warning("PostgreSQL unreachable, retrying in %d ms: %s", delay_ms, err.msg);
+		backoff_wait(&delay_ms);
+		if (in->flags->stop)
+			return -1;
+	}
+	if (mentor_store_migrate(in->store, &applied, &err) != MENTOR_OK) {
+		log_err("schema migration failed: %s", err.msg);
+		return -1;
+	}
+	log_info("PostgreSQL schema %s ready (%d migration%s applied)", in->cfg->pg_schema, applied,
+		 applied == 1 ? "" : "s");
+	return 0;
+}
+
+int mentord_ingest_run(struct mentor_config **cfg, const char *config_path, bool exit_at_end,
+		       struct mentord_flags *flags)
+{
+	struct ingest in = { .cfg = *cfg, .config_path = config_path, .flags = flags };
+	struct mentor_error err;
+	int64_t started = monotonic_us();
+	double seconds;
+	int code = 1;
+
+	log_notice("mentord %s starting", MENTORD_VERSION);
+	in.batch = mentor_batch_new();
+	if (!in.batch) {
+		log_err("out of memory");
+		return 1;
+	}
+	if (open_store(&in) != 0)
+		goto out;
+	if (mentor_consumer_new(in.cfg, load_offset, &in, &in.consumer, &err) != MENTOR_OK) {
+		log_err("%s", err.msg);
+		goto out;
+	}
+	consume_until_stopped(&in, exit_at_end);
+	code = 0;
+out:
+	mentor_consumer_close(in.consumer);
+	mentor_store_close(in.store);
+	mentor_batch_free(in.batch);
+	free(in.updates);
+	seconds = (double)(monotonic_us() - started) / 1e6;
+	log_notice("stopped: accepted %" PRIu64 ", rejected %" PRIu64 ", batches %" PRIu64 ", fenced %" PRIu64
+		   ", database errors %" PRIu64 " in %.2f s (%.0f messages/s)",
+		   in.totals.accepted, in.totals.rejected, in.totals.batches, in.totals.fenced, in.totals.db_errors,
+		   seconds, (double)(in.totals.accepted + in.totals.rejected) / (seconds > 0 ? seconds : 1));
+	return code;
+}

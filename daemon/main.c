@@ -1,0 +1,134 @@
+/* mentord: command line, signals and configuration; the work is in ingest.c and libmentor. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "mentord.h"
+
+enum exit_code {
+	EXIT_OK = 0,
+	EXIT_RUNTIME = 1,       /* a fault it could not get past */
+	EXIT_USAGE = 2,         /* bad command line */
+	EXIT_CONFIG_IO = 3,     /* configuration file unreadable */
+	EXIT_CONFIG_INVALID = 4 /* configuration read but wrong */
+};
+
+static struct mentord_flags flags;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	flags.stop = 1;
+}
+
+static void on_reload_signal(int sig)
+{
+	(void)sig;
+	flags.reload = 1;
+}
+
+static void install_signal_handlers(void)
+{
+	struct sigaction stop = { .sa_handler = on_stop_signal };
+	struct sigaction reload = { .sa_handler = on_reload_signal };
+	struct sigaction ignore = { .sa_handler = SIG_IGN };
+
+	sigemptyset(&stop.sa_mask);
+	sigemptyset(&reload.sa_mask);
+	sigaction(SIGTERM, &stop, NULL);
+	sigaction(SIGINT, &stop, NULL);
+	sigaction(SIGHUP, &reload, NULL);
+	sigaction(SIGPIPE, &ignore, NULL);
+}
+
+int mentord_config_read(const char *path, struct mentor_config **ret_cfg, struct mentor_error *err)
+{
+	static const char *const overrides[][3] = {
+		{ "MENTORD_PG", "postgres", "conninfo" },
+		{ "MENTORD_KAFKA", "kafka", "bootstrap.servers" },
+	};
+	struct mentor_config *cfg = mentor_config_new();
+	int rc = MENTOR_OK;
+
+	if (!cfg)
+		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
+	if (path)
+		rc = mentor_config_load_file(cfg, path, err);
+	for (size_t i = 0; rc == MENTOR_OK && i < sizeof(overrides) / sizeof(overrides[0]); i++) {
+		const char *value = getenv(overrides[i][0]);
+
+		if (value && *value)
+			rc = mentor_config_set(cfg, overrides[i][1], overrides[i][2], value, err);
+	}
+	if (rc == MENTOR_OK)
+		rc = mentor_config_validate(cfg, err);
+	if (rc != MENTOR_OK) {
+		mentor_config_free(cfg);
+		return rc;
+	}
+	*ret_cfg = cfg;
+	return MENTOR_OK;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: mentord [OPTIONS]\n"
+		"Pairs contact-center agents who score low in a behavior with peers who score high.\n\n"
+		"  -c, --config FILE    configuration file (default: none, built-in defaults)\n"
+		"  -t, --check-config   read and validate the configuration, then exit:\n"
+		"                       0 valid, 3 unreadable, 4 invalid\n"
+		"  -e, --exit-at-end    stop once every assigned partition is consumed and stored\n"
+		"  -V, --version        print the version and exit\n"
+		"  -h, --help           print this help and exit\n\n"
+		"Environment: MENTORD_PG (libpq conninfo) and MENTORD_KAFKA (bootstrap servers)\n"
+		"override the configuration file.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 't' },
+		{ "exit-at-end", no_argument, NULL, 'e' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = NULL;
+	bool check_only = false, exit_at_end = false;
+	struct mentor_config *cfg = NULL;
+	struct mentor_error err = { 0 };
+	int opt, code;
+
+	while ((opt = getopt_long(argc, argv, "c:teVh", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c': config_path = optarg; break;
+		case 't': check_only = true; break;
+		case 'e': exit_at_end = true; break;
+		case 'V': printf("mentord %s\n", MENTORD_VERSION); return EXIT_OK;
+		case 'h': usage(stdout); return EXIT_OK;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (mentord_config_read(config_path, &cfg, &err) != MENTOR_OK) {
+		log_err("configuration: %s", err.msg);
+		return err.code == MENTOR_ERR_IO ? EXIT_CONFIG_IO : EXIT_CONFIG_INVALID;
+	}
+	if (check_only) {
+		printf("configuration ok\n");
+		mentor_config_free(cfg);
+		return EXIT_OK;
+	}
+	log_set_level(cfg->log_level);
+	install_signal_handlers();
+	code = mentord_ingest_run(&cfg, config_path, exit_at_end, &flags);
+	mentor_config_free(cfg);
+	return code;
+}

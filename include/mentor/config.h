@@ -1,0 +1,68 @@
+/*
+ * Configuration: an INI file (see config/mentord.conf) read with inih, plus
+ * overrides set by the caller (the daemon applies MENTORD_PG and MENTORD_KAFKA).
+ *
+ * Sections: [postgres], [ingest], [log], [kafka] (every key is handed to
+ * librdkafka as it is, like kcat's -X) and [map.voc], [map.aqm], [map.roster]
+ * (field name = JSON pointer).
+ */
+#ifndef MENTOR_CONFIG_H
+#define MENTOR_CONFIG_H
+
+#include <stddef.h>
+
+#include "mentor/error.h"
+#include "mentor/events.h"
+
+struct mentor_kafka_prop {
+	char *key;    /* owned */
+	char *value;  /* owned */
+};
+
+enum mentor_log_level {
+	MENTOR_LOG_ERR = 3,
+	MENTOR_LOG_WARNING = 4,
+	MENTOR_LOG_NOTICE = 5,
+	MENTOR_LOG_INFO = 6,
+	MENTOR_LOG_DEBUG = 7,
+};
+
+struct mentor_config {
+	char *pg_conninfo;                          /* owned; libpq conninfo, "" = libpq defaults */
+	char *pg_schema;                            /* owned; default "mentor" */
+	char *topics[MENTOR_EVENT_KIND_COUNT];      /* owned; one topic per event kind */
+	char *offset_reset;                         /* owned; "earliest" or "latest", for partitions with no stored offset */
+	size_t batch_max_events;                    /* a batch is written when this full ... */
+	int batch_max_ms;                           /* ... or this old */
+	int log_level;                              /* enum mentor_log_level */
+	struct mentor_event_rules rules;
+	size_t n_kafka;
+	struct mentor_kafka_prop *kafka;            /* owned array of n_kafka */
+};
+
+/* Returns a config holding every default (caller frees with mentor_config_free), or NULL. */
+struct mentor_config *mentor_config_new(void);
+
+/*
+ * Reads an INI file into cfg, over what cfg already holds. Returns MENTOR_OK,
+ * MENTOR_ERR_IO if the file cannot be opened, or MENTOR_ERR_INVALID naming the
+ * line and key that is wrong.
+ */
+int mentor_config_load_file(struct mentor_config *cfg, const char *path, struct mentor_error *err);
+
+/* Sets one key as if it stood in the file under [section]. Returns MENTOR_OK or MENTOR_ERR_INVALID. */
+int mentor_config_set(struct mentor_config *cfg, const char *section, const char *key,
+		      const char *value, struct mentor_error *err);
+
+/* Checks what single keys cannot: ranges between keys, required mappings. Returns MENTOR_OK or MENTOR_ERR_INVALID. */
+int mentor_config_validate(const struct mentor_config *cfg, struct mentor_error *err);
+
+/* Value of a [kafka] key, or NULL if unset. The pointer is owned by cfg. */
+const char *mentor_config_kafka_get(const struct mentor_config *cfg, const char *key);
+
+/* Name of a log level ("info"), or "unknown". */
+const char *mentor_log_level_name(int level);
+
+void mentor_config_free(struct mentor_config *cfg);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * The Kafka consumer: a librdkafka high-level consumer in a group whose
+ * offsets live in PostgreSQL, not in Kafka. On every assignment it asks the
+ * caller for each partition's stored next offset and starts there; it keeps,
+ * per assigned partition, the offset last stored and whether the partition
+ * has been read to its end.
+ */
+#ifndef MENTOR_CONSUMER_H
+#define MENTOR_CONSUMER_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mentor/config.h"
+#include "mentor/error.h"
+
+/*
+ * Loads a partition's stored next offset (MENTOR_OFFSET_NONE if none). Called
+ * from the rebalance callback; it may retry as long as it likes. A non-zero
+ * return leaves the partition unassigned (use it only when shutting down).
+ */
+typedef int (*mentor_offset_loader)(void *ctx, const char *topic, int32_t partition, int64_t *ret_next);
+
+struct mentor_consumer;
+
+/*
+ * Creates a consumer subscribed to the configured topics, with every [kafka]
+ * key passed to librdkafka (auto commit and offset store forced off).
+ * Returns MENTOR_OK and *ret_consumer, or MENTOR_ERR_KAFKA / MENTOR_ERR_INVALID.
+ */
+int mentor_consumer_new(const struct mentor_config *cfg, mentor_offset_loader loader, void *loader_ctx,
+			struct mentor_consumer **ret_consumer, struct mentor_error *err);
+
+/* Leaves the group and frees the consumer; safe on NULL. */
+void mentor_consumer_close(struct mentor_consumer *c);
+
+/*
+ * Waits up to timeout_ms for a message. Returns a message the caller destroys
+ * with rd_kafka_message_destroy (check its err: a non-zero err is a consumer
+ * error to report, not data), or NULL if none came. End-of-partition events
+ * are consumed here and only update mentor_consumer_at_end().
+ */
+rd_kafka_message_t *mentor_consumer_poll(struct mentor_consumer *c, int timeout_ms);
+
+/* Counts revocations: a change tells the caller to drop the uncommitted batch and rewind. */
+uint64_t mentor_consumer_revocations(const struct mentor_consumer *c);
+
+/* True when at least one partition is assigned and every assigned one has been read to its end. */
+bool mentor_consumer_at_end(const struct mentor_consumer *c);
+
+/* Number of partitions currently assigned. */
+int mentor_consumer_assigned(const struct mentor_consumer *c);
+
+/*
+ * The stored next offset this instance knows for an assigned partition.
+ * Returns false if the partition is not assigned.
+ */
+bool mentor_consumer_stored_offset(const struct mentor_consumer *c, const char *topic, int32_t partition,
+				   int64_t *ret_next);
+
+/* Records that a partition's next offset is now stored (after a committed batch). */
+void mentor_consumer_set_stored_offset(struct mentor_consumer *c, const char *topic, int32_t partition,
+				       int64_t next);
+
+/*
+ * Moves every assigned partition back to its stored offset, after a batch was
+ * dropped. MENTOR_OK or MENTOR_ERR_KAFKA.
+ */
+int mentor_consumer_rewind(struct mentor_consumer *c, struct mentor_error *err);
+
+/* Stops (pause) or restarts (resume) fetching on every assigned partition; group membership stays. */
+int mentor_consumer_pause(struct mentor_consumer *c, bool pause, struct mentor_error *err);
+
+#endif

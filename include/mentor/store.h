@@ -1,0 +1,71 @@
+/*
+ * The PostgreSQL store: one connection, the schema's migrations, the consumer
+ * offsets, and batch commits that write a batch's rows and its partitions'
+ * next offsets in one transaction, so a crash neither loses nor doubles data.
+ */
+#ifndef MENTOR_STORE_H
+#define MENTOR_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mentor/batch.h"
+#include "mentor/error.h"
+#include "mentor/events.h"
+
+/* Stored next offset of a partition that is assigned but has consumed nothing yet. */
+#define MENTOR_OFFSET_NONE (-1)
+
+struct mentor_store;
+
+/* One partition's offset move in a batch commit: fenced on expected_next. */
+struct mentor_offset_update {
+	const char *topic;
+	int32_t partition;
+	int64_t expected_next;  /* what this instance last stored (or loaded) */
+	int64_t next;           /* last offset in the batch + 1 */
+};
+
+/*
+ * Connects with a libpq conninfo and uses `schema` (created if missing) for
+ * every table. Returns MENTOR_OK and *ret_store (free with mentor_store_close),
+ * or MENTOR_ERR_DB / MENTOR_ERR_NOMEM.
+ */
+int mentor_store_open(const char *conninfo, const char *schema, struct mentor_store **ret_store,
+		      struct mentor_error *err);
+
+/* Closes the connection and frees the store; safe on NULL. */
+void mentor_store_close(struct mentor_store *store);
+
+/* Drops the connection and opens a new one with the same settings. MENTOR_OK or MENTOR_ERR_DB. */
+int mentor_store_reconnect(struct mentor_store *store, struct mentor_error *err);
+
+/*
+ * Applies the migrations not yet recorded in schema_migrations, each in its
+ * own transaction under an advisory lock (instances may start together).
+ * Sets *ret_applied to how many ran. MENTOR_OK or MENTOR_ERR_DB.
+ */
+int mentor_store_migrate(struct mentor_store *store, int *ret_applied, struct mentor_error *err);
+
+/*
+ * Reads a partition's stored next offset for a consumer group, creating the
+ * row with MENTOR_OFFSET_NONE if the partition was never assigned before.
+ * MENTOR_OK or MENTOR_ERR_DB.
+ */
+int mentor_store_offset_load(struct mentor_store *store, const char *group, const char *topic,
+			     int32_t partition, int64_t *ret_next, struct mentor_error *err);
+
+/*
+ * Writes a batch in one transaction: roster upserts, score events (a repeated
+ * event_id changes nothing), daily aggregates of the events actually inserted,
+ * rejected messages, and the offset updates. Returns MENTOR_OK once committed;
+ * MENTOR_ERR_FENCED if some partition's stored offset was not expected_next
+ * (rolled back: another instance owns it now); MENTOR_ERR_DB if PostgreSQL
+ * failed (rolled back; reconnect and retry the same batch).
+ */
+int mentor_store_commit_batch(struct mentor_store *store, const struct mentor_batch *batch,
+			      const struct mentor_event_rules *rules, const char *group,
+			      const struct mentor_offset_update *updates, size_t n_updates,
+			      struct mentor_error *err);
+
+#endif

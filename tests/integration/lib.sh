@@ -1,0 +1,104 @@
+# shellcheck shell=bash
+# Shared by the integration tests. They run against the harness's real
+# PostgreSQL and Kafka (MENTORD_PG, MENTORD_KAFKA from tests/harness/up) and
+# the binaries CMake passes in MENTORD_BIN and MENTORD_GEN. Each test uses its
+# own topics, consumer group and schema, so tests share one harness.
+set -euo pipefail
+
+: "${MENTORD_PG:?run under tests/harness/up (MENTORD_PG unset)}"
+: "${MENTORD_KAFKA:?run under tests/harness/up (MENTORD_KAFKA unset)}"
+: "${MENTORD_BIN:?MENTORD_BIN unset}"
+: "${MENTORD_GEN:?MENTORD_GEN unset}"
+: "${PRODUCE_FILES:?PRODUCE_FILES unset}"
+
+export PGOPTIONS="-c client_min_messages=warning"
+work=$(mktemp -d "${TMPDIR:-/tmp}/mentord-it.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+# A name unique to this run, so topics and groups never collide with earlier runs.
+run_id=$(basename "$work" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')
+
+failures=0
+checks=0
+
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+# assert_eq WHAT EXPECTED ACTUAL
+assert_eq() {
+    checks=$((checks + 1))
+    if [[ $2 == "$3" ]]; then echo "ok: $1 = $3"; else fail "$1: expected '$2', got '$3'"; fi
+}
+
+# The plain closing line CI reads; exits non-zero on any failure.
+finish() {
+    echo "$((checks - failures)) passed, $failures failed"
+    ((failures == 0))
+}
+
+# psql_val SCHEMA SQL: one value, unaligned.
+psql_val() { psql "$MENTORD_PG" -XAtq -v ON_ERROR_STOP=1 -c "SET search_path = $1" -c "$2"; }
+
+# write_config FILE SCHEMA PREFIX GROUP [extra ini lines...]: read topics PREFIX.voc,
+# PREFIX.aqm and PREFIX.roster in consumer group GROUP into SCHEMA.
+write_config() {
+    local file=$1 schema=$2 prefix=$3 group=$4
+    shift 4
+    {
+        printf '[postgres]\nschema = %s\n' "$schema"
+        printf '[ingest]\ntopic_voc = %s.voc\ntopic_aqm = %s.aqm\ntopic_roster = %s.roster\n' \
+            "$prefix" "$prefix" "$prefix"
+        printf '[kafka]\ngroup.id = %s\n' "$group"
+        printf '%s\n' "$@"
+    } >"$file"
+}
+
+# generate PREFIX [generator options...]: produce a generated center to PREFIX.* topics.
+generate() {
+    local prefix=$1
+    shift
+    "$MENTORD_GEN" --brokers "$MENTORD_KAFKA" --topic-voc "$prefix.voc" --topic-aqm "$prefix.aqm" \
+        --topic-roster "$prefix.roster" "$@"
+}
+
+# drain CONFIG: run mentord until every partition is consumed and stored.
+drain() { "$MENTORD_BIN" --config "$1" --exit-at-end; }
+
+# table_digest SCHEMA: one line per table with a digest of its deterministic
+# columns (wall-clock columns such as received_at and updated_at left out).
+table_digest() {
+    psql_val "$1" "
+      SELECT 'score_events ' || count(*) || ' ' || md5(coalesce(string_agg(
+               concat_ws(',', event_id, kind, agent_id, interaction_id, channel, occurred_at, csat, nps,
+                         overall, scores, fatal, topic, partition, kafka_offset), '|' ORDER BY event_id), ''))
+        FROM score_events
+      UNION ALL
+      SELECT 'agent_daily ' || count(*) || ' ' || md5(coalesce(string_agg(
+               concat_ws(',', agent_id, metric, day, n, sum, sumsq), '|' ORDER BY agent_id, metric, day), ''))
+        FROM agent_daily
+      UNION ALL
+      SELECT 'agents ' || count(*) || ' ' || md5(coalesce(string_agg(
+               concat_ws(',', agent_id, name, team_id, team_lead_id, site, language, active, roster_known),
+               '|' ORDER BY agent_id), ''))
+        FROM agents
+      UNION ALL
+      SELECT 'rejected_events ' || count(*) || ' ' || md5(coalesce(string_agg(
+               concat_ws(',', topic, partition, kafka_offset, key, payload, reason, detail),
+               '|' ORDER BY topic, partition, kafka_offset), ''))
+        FROM rejected_events
+      UNION ALL
+      SELECT 'metrics ' || count(*) || ' ' || md5(coalesce(string_agg(
+               concat_ws(',', metric, source, scale_min, scale_max), '|' ORDER BY metric), ''))
+        FROM metrics"
+}
+
+# offsets_stored SCHEMA: sum of the stored next offsets (progress of a running drain).
+offsets_stored() { psql_val "$1" "SELECT coalesce(sum(greatest(next_offset, 0)), 0) FROM consumer_offsets" 2>/dev/null || echo 0; }
+
+# wait_until TIMEOUT_S COMMAND...: poll a condition every 50 ms; false on timeout.
+wait_until() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.05
+    done
+}

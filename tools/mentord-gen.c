@@ -1,0 +1,1369 @@
+/*
+ * mentord-gen: a deterministic event generator for a simulated contact center.
+ *
+ * It produces one agent.v1 roster event per agent, then aqm.v1 and voc.v1
+ * events (SPEC section 1) day by day in event-time order, keyed by agent_id.
+ * Every score is drawn from a latent skill per agent and behavior, and
+ * --manifest writes those latent skills, so a test can compare what mentord
+ * finds with what was planted. The same seed and options give byte-identical
+ * payloads in the same order.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
+
+#define EXIT_USAGE 2
+#define MAX_PROPERTIES 64
+#define SECONDS_PER_DAY 86400
+#define WORKDAY_START_SECOND (8 * 3600)
+#define WORKDAY_SECONDS (10 * 3600)
+#define ADMIN_TIMEOUT_MS 15000
+#define FLUSH_TIMEOUT_MS 60000
+#define QUEUE_FULL_POLL_MS 50
+#define POLL_EVERY_MESSAGES 1000
+#define PAYLOAD_MAX 1024
+
+/* Model parameters. Latent skills are on 0..1, like mentord's normalized scores. */
+#define TYPICAL_SKILL_MEAN 0.78
+#define TYPICAL_SKILL_SD 0.08
+/* Typical skills are kept clear of mentord's default low threshold (0.60 plus
+ * its 0.05 hysteresis), so planted_low in the manifest is the whole truth about
+ * which (agent, behavior) pairs are low. */
+#define TYPICAL_SKILL_MIN 0.66
+#define TYPICAL_SKILL_MAX 0.95
+#define LOW_SKILL_MEAN 0.40
+#define LOW_SKILL_SD 0.05
+#define LOW_SKILL_MIN 0.30
+#define LOW_SKILL_MAX 0.50
+/* Strong skills sit well above the default mentor threshold (0.85 on the
+ * lower bound of the interval) so that mentors exist. */
+#define STRONG_SHARE 0.07
+#define STRONG_SKILL_MIN 0.92
+#define STRONG_SKILL_MAX 0.98
+#define INACTIVE_SHARE 0.03
+#define VOLUME_MIN 0.75
+#define VOLUME_MAX 1.25
+#define WEEKEND_VOLUME 0.3
+#define MAX_INTERACTIONS_PER_DAY 100.0
+#define AQM_NOISE_SD 0.15
+#define VOICE_SHARE 0.60
+#define CHAT_SHARE 0.30
+#define HOLD_SHARE 0.45
+#define FATAL_SHARE 0.003
+#define FATAL_SHARE_MAX 0.05
+#define FATAL_SCORE_STEPS 4
+#define MOOD_SD 0.18
+#define NPS_NOISE_SD 0.08
+#define ITEM_MOOD_WEIGHT 0.6
+#define ITEM_NOISE_SD 0.12
+#define NPS_SHARE 0.8
+#define ITEMS_SHARE 0.7
+
+enum topic_kind { TOPIC_VOC, TOPIC_AQM, TOPIC_ROSTER, TOPIC_COUNT };
+
+static const char *const TOPIC_LABELS[TOPIC_COUNT] = {"voc", "aqm", "roster"};
+
+/* AQM behaviors first, then the VOC survey items: mentord treats both as
+ * behaviors, so both get a latent skill and a manifest row. */
+enum skill {
+	SKILL_GREETING,
+	SKILL_EMPATHY,
+	SKILL_HOLD_ETIQUETTE,
+	SKILL_ASSURANCE_OF_AVAILABILITY,
+	SKILL_ACTIVE_LISTENING,
+	SKILL_OWNERSHIP,
+	SKILL_COMPLIANCE_DISCLOSURE,
+	SKILL_RESOLUTION_STEPS,
+	AQM_BEHAVIOR_COUNT,
+	SKILL_COURTESY = AQM_BEHAVIOR_COUNT,
+	SKILL_KNOWLEDGE,
+	SKILL_EASE,
+	SKILL_COUNT
+};
+
+static const char *const SKILL_NAMES[SKILL_COUNT] = {
+	"greeting", "empathy", "hold_etiquette", "assurance_of_availability",
+	"active_listening", "ownership", "compliance_disclosure", "resolution_steps",
+	"courtesy", "knowledge", "ease",
+};
+
+/* Checklist-like behaviors come from AQM rubrics scored in steps of 5; the
+ * others from models that give one decimal. Real AQM feeds mix both. */
+static const bool SCORED_IN_STEPS_OF_5[AQM_BEHAVIOR_COUNT] = {
+	[SKILL_GREETING] = true,
+	[SKILL_HOLD_ETIQUETTE] = true,
+	[SKILL_COMPLIANCE_DISCLOSURE] = true,
+	[SKILL_OWNERSHIP] = true,
+};
+
+enum channel { CHANNEL_VOICE, CHANNEL_CHAT, CHANNEL_EMAIL };
+
+static const char *const CHANNEL_NAMES[] = {"voice", "chat", "email"};
+
+static const char *const SITES[] = {"WPG", "MNL", "DUB"};
+#define SITE_COUNT (sizeof SITES / sizeof SITES[0])
+
+static const char *const FIRST_NAMES[] = {
+	"Summer", "Ava", "Noah", "Liam", "Maya", "Chloe", "Ethan", "Priya",
+	"Jose", "Maria", "Luis", "Sofia", "Aoife", "Ciaran", "Niamh", "Sean",
+	"Angelo", "Bea", "Carlo", "Joy", "Marc", "Julie", "Emile", "Nadia",
+	"Omar", "Lena", "Ravi", "Grace", "Tomas", "Ines", "Kofi", "Hana",
+};
+#define FIRST_NAME_COUNT (sizeof FIRST_NAMES / sizeof FIRST_NAMES[0])
+
+/* Independent random streams, so that for instance --survey-share does not
+ * change the AQM scores of the same seed. */
+enum stream {
+	STREAM_ROSTER = 1,
+	STREAM_SCHEDULE,
+	STREAM_INTERACTION,
+	STREAM_AQM_ID,
+	STREAM_VOC_ID,
+};
+
+struct options {
+	const char *brokers;
+	unsigned agents;
+	unsigned days;
+	unsigned team_size;
+	unsigned partitions;
+	uint64_t seed;
+	time_t start;
+	double interactions_per_day;
+	double survey_share;
+	double low_share;
+	double duplicate_share;
+	const char *topics[TOPIC_COUNT];
+	const char *manifest_path;
+	bool count_only;
+	bool roster_only;
+	bool no_roster;
+	const char *properties[MAX_PROPERTIES];
+	unsigned property_count;
+};
+
+struct rng {
+	uint64_t s[4];
+};
+
+struct agent {
+	char id[16];
+	char name[24];
+	unsigned team;
+	const char *site;
+	const char *language;
+	bool active;
+	double volume;
+	double skill[SKILL_COUNT];
+	bool planted_low[SKILL_COUNT];
+	double mean_aqm_skill;
+};
+
+struct scheduled_interaction {
+	uint32_t second_of_day;
+	uint32_t sequence;
+	uint32_t agent;
+	uint8_t channel;
+};
+
+struct delivery_stats {
+	uint64_t delivered;
+	uint64_t failed;
+	rd_kafka_resp_err_t first_error;
+};
+
+/* Where events go: Kafka, or nowhere when only counting them. */
+struct sink {
+	rd_kafka_t *producer;
+	rd_kafka_topic_t *topics[TOPIC_COUNT];
+	uint64_t sent[TOPIC_COUNT];
+	uint64_t duplicates;
+};
+
+struct generator {
+	const struct options *opt;
+	const struct agent *agents;
+	struct sink *sink;
+	struct rng schedule_rng;
+	struct scheduled_interaction *schedule;
+	size_t schedule_capacity;
+	uint64_t interaction_counter;
+};
+
+struct payload {
+	char data[PAYLOAD_MAX];
+	size_t len;
+};
+
+/* ---- random numbers: splitmix64 to seed, xoshiro256** to draw ---- */
+
+static uint64_t splitmix64_mix(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static uint64_t splitmix64_next(uint64_t *state)
+{
+	*state += 0x9e3779b97f4a7c15ULL;
+	return splitmix64_mix(*state);
+}
+
+/* The mix is a bijection, so for one seed and stream distinct indexes give
+ * distinct keys: event ids built from keys never collide within a run. */
+static uint64_t stream_key(uint64_t seed, enum stream stream, uint64_t index)
+{
+	return splitmix64_mix(splitmix64_mix(seed ^ ((uint64_t)stream << 56)) + index);
+}
+
+static void rng_seed(struct rng *rng, uint64_t key)
+{
+	uint64_t state = key;
+
+	for (int i = 0; i < 4; i++)
+		rng->s[i] = splitmix64_next(&state);
+}
+
+static uint64_t rotate_left(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t rng_next(struct rng *rng)
+{
+	uint64_t *s = rng->s;
+	const uint64_t result = rotate_left(s[1] * 5, 7) * 9;
+	const uint64_t t = s[1] << 17;
+
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotate_left(s[3], 45);
+	return result;
+}
+
+/* Uniform on [0, 1). */
+static double rng_uniform(struct rng *rng)
+{
+	return (double)(rng_next(rng) >> 11) * 0x1.0p-53;
+}
+
+static double rng_range(struct rng *rng, double low, double high)
+{
+	return low + (high - low) * rng_uniform(rng);
+}
+
+static uint32_t rng_below(struct rng *rng, uint32_t bound)
+{
+	return (uint32_t)(((rng_next(rng) >> 32) * bound) >> 32);
+}
+
+/* Box-Muller; one value per call keeps the stream position easy to reason about. */
+static double rng_normal(struct rng *rng, double mean, double sd)
+{
+	const double u1 = 1.0 - rng_uniform(rng);
+	const double u2 = rng_uniform(rng);
+
+	return mean + sd * sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+static double rng_truncated_normal(struct rng *rng, double mean, double sd, double low, double high)
+{
+	for (;;) {
+		const double x = rng_normal(rng, mean, sd);
+
+		if (x >= low && x <= high)
+			return x;
+	}
+}
+
+/* Knuth's method: exact, and fast enough for the small means used here. */
+static unsigned rng_poisson(struct rng *rng, double mean)
+{
+	const double limit = exp(-mean);
+	double product = rng_uniform(rng);
+	unsigned count = 0;
+
+	while (product > limit) {
+		count++;
+		product *= rng_uniform(rng);
+	}
+	return count;
+}
+
+static double clamp(double x, double low, double high)
+{
+	return x < low ? low : x > high ? high : x;
+}
+
+/* ---- command line ---- */
+
+static void print_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: mentord-gen [options]\n"
+		"Produce a simulated contact center's roster, AQM and VOC events to Kafka.\n"
+		"\n"
+		"  --brokers HOST:PORT          bootstrap brokers (default: $MENTORD_KAFKA, else 127.0.0.1:9092)\n"
+		"  --agents N                   number of agents A0001.. (default 200)\n"
+		"  --days D                     number of days (default 28)\n"
+		"  --start YYYY-MM-DD           first day, UTC (default 2026-10-01)\n"
+		"  --seed S                     random seed; same seed, same events (default 1)\n"
+		"  --team-size N                agents per team T01.., led by L01.. (default 12)\n"
+		"  --interactions-per-day X     mean interactions per agent per weekday; weekends lighter (default 4.0)\n"
+		"  --survey-share F             share of interactions that also get a VOC survey (default 0.3)\n"
+		"  --low-share F                share of (agent, behavior) pairs planted low (default 0.08)\n"
+		"  --duplicate-share F          share of AQM/VOC events sent twice with the same event_id (default 0.0)\n"
+		"  --topic-voc NAME             VOC topic (default voc.responses)\n"
+		"  --topic-aqm NAME             AQM topic (default aqm.scores)\n"
+		"  --topic-roster NAME          roster topic (default agents.roster)\n"
+		"  --partitions P               partitions of topics created if missing (default 4)\n"
+		"  --manifest FILE              write the latent skills (ground truth) as CSV\n"
+		"  --count-only                 print how many messages each topic would get, and exit\n"
+		"  --roster-only                produce only the roster\n"
+		"  --no-roster                  produce only AQM and VOC events\n"
+		"  -X KEY=VALUE                 librdkafka producer property (repeatable; overrides defaults)\n"
+		"  -h, --help                   print this help\n"
+		"\n"
+		"Counts (voc=, aqm=) include duplicates. Exit status is 0 only if every\n"
+		"message was delivered.\n");
+}
+
+static bool parse_unsigned(const char *name, const char *text, unsigned min, unsigned max, unsigned *out)
+{
+	char *end;
+
+	errno = 0;
+	const unsigned long value = strtoul(text, &end, 10);
+	if (errno || end == text || *end || text[0] == '-' || value < min || value > max) {
+		fprintf(stderr, "mentord-gen: --%s must be an integer in %u..%u, not '%s'\n", name, min, max, text);
+		return false;
+	}
+	*out = (unsigned)value;
+	return true;
+}
+
+static bool parse_double(const char *name, const char *text, double min, double max, double *out)
+{
+	char *end;
+
+	errno = 0;
+	const double value = strtod(text, &end);
+	if (errno || end == text || *end || !(value >= min && value <= max)) {
+		fprintf(stderr, "mentord-gen: --%s must be a number in %g..%g, not '%s'\n", name, min, max, text);
+		return false;
+	}
+	*out = value;
+	return true;
+}
+
+static bool parse_seed(const char *text, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	const unsigned long long value = strtoull(text, &end, 10);
+	if (errno || end == text || *end || text[0] == '-') {
+		fprintf(stderr, "mentord-gen: --seed must be a non-negative integer, not '%s'\n", text);
+		return false;
+	}
+	*out = value;
+	return true;
+}
+
+/* timegm normalizes out-of-range fields (February 30 becomes March 2), so a
+ * real calendar date is one that survives the round trip unchanged. */
+static bool utc_midnight(int year, int month, int day, time_t *out)
+{
+	struct tm tm = {.tm_year = year - 1900, .tm_mon = month - 1, .tm_mday = day};
+	struct tm check;
+	const time_t t = timegm(&tm);
+
+	if (t == (time_t)-1 || !gmtime_r(&t, &check) || check.tm_year != year - 1900 ||
+	    check.tm_mon != month - 1 || check.tm_mday != day)
+		return false;
+	*out = t;
+	return true;
+}
+
+static bool parse_date(const char *text, time_t *out)
+{
+	int year, month, day, consumed = 0;
+
+	if (sscanf(text, "%4d-%2d-%2d%n", &year, &month, &day, &consumed) != 3 || text[consumed] != '\0' ||
+	    !utc_midnight(year, month, day, out)) {
+		fprintf(stderr, "mentord-gen: --start must be a date YYYY-MM-DD, not '%s'\n", text);
+		return false;
+	}
+	return true;
+}
+
+enum long_only_option {
+	OPT_BROKERS = 256,
+	OPT_AGENTS,
+	OPT_DAYS,
+	OPT_START,
+	OPT_SEED,
+	OPT_TEAM_SIZE,
+	OPT_INTERACTIONS_PER_DAY,
+	OPT_SURVEY_SHARE,
+	OPT_LOW_SHARE,
+	OPT_DUPLICATE_SHARE,
+	OPT_TOPIC_VOC,
+	OPT_TOPIC_AQM,
+	OPT_TOPIC_ROSTER,
+	OPT_PARTITIONS,
+	OPT_MANIFEST,
+	OPT_COUNT_ONLY,
+	OPT_ROSTER_ONLY,
+	OPT_NO_ROSTER,
+};
+
+static const struct option LONG_OPTIONS[] = {
+	{"brokers", required_argument, NULL, OPT_BROKERS},
+	{"agents", required_argument, NULL, OPT_AGENTS},
+	{"days", required_argument, NULL, OPT_DAYS},
+	{"start", required_argument, NULL, OPT_START},
+	{"seed", required_argument, NULL, OPT_SEED},
+	{"team-size", required_argument, NULL, OPT_TEAM_SIZE},
+	{"interactions-per-day", required_argument, NULL, OPT_INTERACTIONS_PER_DAY},
+	{"survey-share", required_argument, NULL, OPT_SURVEY_SHARE},
+	{"low-share", required_argument, NULL, OPT_LOW_SHARE},
+	{"duplicate-share", required_argument, NULL, OPT_DUPLICATE_SHARE},
+	{"topic-voc", required_argument, NULL, OPT_TOPIC_VOC},
+	{"topic-aqm", required_argument, NULL, OPT_TOPIC_AQM},
+	{"topic-roster", required_argument, NULL, OPT_TOPIC_ROSTER},
+	{"partitions", required_argument, NULL, OPT_PARTITIONS},
+	{"manifest", required_argument, NULL, OPT_MANIFEST},
+	{"count-only", no_argument, NULL, OPT_COUNT_ONLY},
+	{"roster-only", no_argument, NULL, OPT_ROSTER_ONLY},
+	{"no-roster", no_argument, NULL, OPT_NO_ROSTER},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+static void set_default_options(struct options *opt)
+{
+	const char *env_brokers = getenv("MENTORD_KAFKA");
+
+	*opt = (struct options){
+		.brokers = env_brokers && *env_brokers ? env_brokers : "127.0.0.1:9092",
+		.agents = 200,
+		.days = 28,
+		.team_size = 12,
+		.partitions = 4,
+		.seed = 1,
+		.interactions_per_day = 4.0,
+		.survey_share = 0.3,
+		.low_share = 0.08,
+		.duplicate_share = 0.0,
+		.topics = {
+			[TOPIC_VOC] = "voc.responses",
+			[TOPIC_AQM] = "aqm.scores",
+			[TOPIC_ROSTER] = "agents.roster",
+		},
+	};
+	/* A constant valid date: this cannot fail. */
+	utc_midnight(2026, 10, 1, &opt->start);
+}
+
+static bool add_property(struct options *opt, const char *text)
+{
+	if (!strchr(text, '=') || text[0] == '=') {
+		fprintf(stderr, "mentord-gen: -X needs KEY=VALUE, not '%s'\n", text);
+		return false;
+	}
+	if (opt->property_count == MAX_PROPERTIES) {
+		fprintf(stderr, "mentord-gen: at most %d -X properties\n", MAX_PROPERTIES);
+		return false;
+	}
+	opt->properties[opt->property_count++] = text;
+	return true;
+}
+
+static bool apply_option(struct options *opt, int code, const char *arg)
+{
+	switch (code) {
+	case OPT_BROKERS: opt->brokers = arg; return true;
+	case OPT_AGENTS: return parse_unsigned("agents", arg, 1, 999999, &opt->agents);
+	case OPT_DAYS: return parse_unsigned("days", arg, 1, 3660, &opt->days);
+	case OPT_START: return parse_date(arg, &opt->start);
+	case OPT_SEED: return parse_seed(arg, &opt->seed);
+	case OPT_TEAM_SIZE: return parse_unsigned("team-size", arg, 1, 999999, &opt->team_size);
+	case OPT_INTERACTIONS_PER_DAY:
+		return parse_double("interactions-per-day", arg, 0.0, MAX_INTERACTIONS_PER_DAY,
+				    &opt->interactions_per_day);
+	case OPT_SURVEY_SHARE: return parse_double("survey-share", arg, 0.0, 1.0, &opt->survey_share);
+	case OPT_LOW_SHARE: return parse_double("low-share", arg, 0.0, 1.0, &opt->low_share);
+	case OPT_DUPLICATE_SHARE: return parse_double("duplicate-share", arg, 0.0, 1.0, &opt->duplicate_share);
+	case OPT_TOPIC_VOC: opt->topics[TOPIC_VOC] = arg; return true;
+	case OPT_TOPIC_AQM: opt->topics[TOPIC_AQM] = arg; return true;
+	case OPT_TOPIC_ROSTER: opt->topics[TOPIC_ROSTER] = arg; return true;
+	case OPT_PARTITIONS: return parse_unsigned("partitions", arg, 1, 10000, &opt->partitions);
+	case OPT_MANIFEST: opt->manifest_path = arg; return true;
+	case OPT_COUNT_ONLY: opt->count_only = true; return true;
+	case OPT_ROSTER_ONLY: opt->roster_only = true; return true;
+	case OPT_NO_ROSTER: opt->no_roster = true; return true;
+	case 'X': return add_property(opt, arg);
+	default: return false;
+	}
+}
+
+/* Returns -1 to go on, else the exit status. */
+static int parse_options(int argc, char **argv, struct options *opt)
+{
+	int code;
+
+	set_default_options(opt);
+	while ((code = getopt_long(argc, argv, "X:h", LONG_OPTIONS, NULL)) != -1) {
+		if (code == 'h') {
+			print_usage(stdout);
+			return EXIT_SUCCESS;
+		}
+		if (code == '?' || !apply_option(opt, code, optarg)) {
+			fprintf(stderr, "mentord-gen: try 'mentord-gen --help'\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "mentord-gen: unexpected argument '%s'\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (opt->roster_only && opt->no_roster) {
+		fprintf(stderr, "mentord-gen: --roster-only and --no-roster exclude each other\n");
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
+/* ---- the simulated contact center ---- */
+
+/* Sites rotate by team (WPG, MNL, DUB). In every six teams the fourth works in
+ * French and so sits at WPG, the fifth in Spanish at MNL: language goes with
+ * site, as in a real multi-site operation. */
+static const char *team_language(unsigned team)
+{
+	switch ((team - 1) % 6) {
+	case 3: return "fr";
+	case 4: return "es";
+	default: return "en";
+	}
+}
+
+static double draw_skill(struct rng *rng, bool planted_low, bool strong)
+{
+	if (planted_low)
+		return rng_truncated_normal(rng, LOW_SKILL_MEAN, LOW_SKILL_SD, LOW_SKILL_MIN, LOW_SKILL_MAX);
+	if (strong)
+		return rng_range(rng, STRONG_SKILL_MIN, STRONG_SKILL_MAX);
+	return rng_truncated_normal(rng, TYPICAL_SKILL_MEAN, TYPICAL_SKILL_SD, TYPICAL_SKILL_MIN,
+				    TYPICAL_SKILL_MAX);
+}
+
+static void draw_skills(struct rng *rng, double low_share, struct agent *agent)
+{
+	double aqm_total = 0.0;
+
+	for (int s = 0; s < SKILL_COUNT; s++) {
+		const bool planted_low = rng_uniform(rng) < low_share;
+		const bool strong = rng_uniform(rng) < STRONG_SHARE;
+
+		agent->planted_low[s] = planted_low;
+		agent->skill[s] = draw_skill(rng, planted_low, strong);
+		if (s < AQM_BEHAVIOR_COUNT)
+			aqm_total += agent->skill[s];
+	}
+	agent->mean_aqm_skill = aqm_total / AQM_BEHAVIOR_COUNT;
+}
+
+static void build_agent(const struct options *opt, struct rng *rng, unsigned index, struct agent *agent)
+{
+	const char *first = FIRST_NAMES[rng_below(rng, FIRST_NAME_COUNT)];
+	const char last_initial = (char)('A' + rng_below(rng, 26));
+
+	snprintf(agent->id, sizeof agent->id, "A%04u", index + 1);
+	snprintf(agent->name, sizeof agent->name, "%s %c.", first, last_initial);
+	agent->team = index / opt->team_size + 1;
+	agent->site = SITES[(agent->team - 1) % SITE_COUNT];
+	agent->language = team_language(agent->team);
+	agent->active = rng_uniform(rng) >= INACTIVE_SHARE;
+	agent->volume = rng_range(rng, VOLUME_MIN, VOLUME_MAX);
+	draw_skills(rng, opt->low_share, agent);
+}
+
+static struct agent *build_agents(const struct options *opt)
+{
+	struct agent *agents = calloc(opt->agents, sizeof *agents);
+	struct rng rng;
+
+	if (!agents) {
+		fprintf(stderr, "mentord-gen: out of memory for %u agents\n", opt->agents);
+		return NULL;
+	}
+	rng_seed(&rng, stream_key(opt->seed, STREAM_ROSTER, 0));
+	for (unsigned i = 0; i < opt->agents; i++)
+		build_agent(opt, &rng, i, &agents[i]);
+	return agents;
+}
+
+static bool write_manifest(const struct options *opt, const struct agent *agents)
+{
+	FILE *out = fopen(opt->manifest_path, "w");
+
+	if (!out) {
+		fprintf(stderr, "mentord-gen: %s: %s\n", opt->manifest_path, strerror(errno));
+		return false;
+	}
+	fputs("agent_id,team_id,team_lead_id,site,language,behavior,latent,planted_low\n", out);
+	for (unsigned i = 0; i < opt->agents; i++) {
+		const struct agent *a = &agents[i];
+
+		for (int s = 0; s < SKILL_COUNT; s++)
+			fprintf(out, "%s,T%02u,L%02u,%s,%s,%s,%.4f,%d\n", a->id, a->team, a->team,
+				a->site, a->language, SKILL_NAMES[s], a->skill[s], a->planted_low[s]);
+	}
+	/* Write errors are sticky in the stream and surface at fclose. */
+	if (ferror(out) | fclose(out)) {
+		fprintf(stderr, "mentord-gen: %s: write failed: %s\n", opt->manifest_path, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/* ---- payloads ---- */
+
+static void format_roster(const struct agent *a, struct payload *p)
+{
+	const int n = snprintf(p->data, sizeof p->data,
+			       "{\"schema\":\"agent.v1\",\"agent_id\":\"%s\",\"name\":\"%s\",\"team_id\":\"T%02u\","
+			       "\"team_lead_id\":\"L%02u\",\"site\":\"%s\",\"language\":\"%s\",\"active\":%s}",
+			       a->id, a->name, a->team, a->team, a->site, a->language, a->active ? "true" : "false");
+
+	/* Every field is generated and bounded, so this is a programming error. */
+	if (n < 0 || (size_t)n >= sizeof p->data) {
+		fprintf(stderr, "mentord-gen: roster payload does not fit in %d bytes\n", PAYLOAD_MAX);
+		abort();
+	}
+	p->len = (size_t)n;
+}
+
+/* AQM and VOC payloads are built by hand: with printf for every score,
+ * formatting took most of the generator's time. */
+static void append_bytes(struct payload *p, const char *bytes, size_t len)
+{
+	/* Every field is generated and bounded, so this is a programming error. */
+	if (len >= sizeof p->data - p->len) {
+		fprintf(stderr, "mentord-gen: payload does not fit in %d bytes\n", PAYLOAD_MAX);
+		abort();
+	}
+	memcpy(p->data + p->len, bytes, len);
+	p->len += len;
+}
+
+static void append_text(struct payload *p, const char *text)
+{
+	append_bytes(p, text, strlen(text));
+}
+
+static void append_unsigned(struct payload *p, uint64_t value)
+{
+	char digits[24];
+	size_t start = sizeof digits;
+
+	do {
+		digits[--start] = (char)('0' + value % 10);
+		value /= 10;
+	} while (value);
+	append_bytes(p, digits + start, sizeof digits - start);
+}
+
+static void append_hex64(struct payload *p, uint64_t value)
+{
+	static const char HEX[] = "0123456789abcdef";
+	char digits[16];
+
+	for (int i = 15; i >= 0; i--, value >>= 4)
+		digits[i] = HEX[value & 0xf];
+	append_bytes(p, digits, sizeof digits);
+}
+
+static void append_two_digits(struct payload *p, unsigned value)
+{
+	const char digits[2] = {(char)('0' + value / 10), (char)('0' + value % 10)};
+
+	append_bytes(p, digits, sizeof digits);
+}
+
+/* Scores are kept in tenths so that formatting is exact integer work. */
+static void append_tenths(struct payload *p, unsigned tenths)
+{
+	const char decimal[2] = {'.', (char)('0' + tenths % 10)};
+
+	append_unsigned(p, tenths / 10);
+	append_bytes(p, decimal, sizeof decimal);
+}
+
+/* ---- one interaction ---- */
+
+/* Everything drawn for one interaction. The draws that decide what is sent
+ * come first and in a fixed number, so the shares do not shift the scores. */
+struct interaction {
+	uint64_t number;
+	const struct agent *agent;
+	enum channel channel;
+	const char *date;
+	uint32_t second_of_day;
+	bool surveyed;
+	bool aqm_duplicated;
+	bool voc_duplicated;
+	bool fatal;
+	bool has_behavior[AQM_BEHAVIOR_COUNT];
+	unsigned behavior_tenths[AQM_BEHAVIOR_COUNT];
+	unsigned overall_tenths;
+	unsigned csat;
+	unsigned nps;
+	bool has_nps;
+	bool has_items;
+	unsigned items[SKILL_COUNT - AQM_BEHAVIOR_COUNT];
+};
+
+static unsigned draw_behavior_tenths(struct rng *rng, double skill, bool in_steps_of_5)
+{
+	const double score = clamp(100.0 * rng_normal(rng, skill, AQM_NOISE_SD), 0.0, 100.0);
+
+	if (in_steps_of_5)
+		return 50 * (unsigned)lround(score / 5.0);
+	return (unsigned)lround(score * 10.0);
+}
+
+/* A critical compliance miss: rare, and likelier for agents weak in compliance. */
+static double fatal_probability(const struct agent *a)
+{
+	const double weakness = (1.0 - a->skill[SKILL_COMPLIANCE_DISCLOSURE]) / (1.0 - TYPICAL_SKILL_MEAN);
+
+	return clamp(FATAL_SHARE * weakness, 0.0, FATAL_SHARE_MAX);
+}
+
+static void draw_aqm(struct rng *rng, struct interaction *it)
+{
+	const double u_hold = rng_uniform(rng);
+	unsigned total = 0, count = 0;
+
+	for (int b = 0; b < AQM_BEHAVIOR_COUNT; b++) {
+		it->behavior_tenths[b] = draw_behavior_tenths(rng, it->agent->skill[b], SCORED_IN_STEPS_OF_5[b]);
+		it->has_behavior[b] = true;
+	}
+	/* Hold etiquette is only scored when a voice call actually had a hold. */
+	it->has_behavior[SKILL_HOLD_ETIQUETTE] = it->channel == CHANNEL_VOICE && u_hold < HOLD_SHARE;
+	if (it->fatal)
+		it->behavior_tenths[SKILL_COMPLIANCE_DISCLOSURE] = 50 * rng_below(rng, FATAL_SCORE_STEPS);
+	for (int b = 0; b < AQM_BEHAVIOR_COUNT; b++) {
+		if (it->has_behavior[b]) {
+			total += it->behavior_tenths[b];
+			count++;
+		}
+	}
+	it->overall_tenths = (unsigned)lround((double)total / count);
+}
+
+static unsigned draw_survey_score(struct rng *rng, double center, double sd)
+{
+	return 1 + (unsigned)lround(4.0 * clamp(rng_normal(rng, center, sd), 0.0, 1.0));
+}
+
+/* One customer mood per survey moves csat, nps and the items together, as
+ * real surveys do; the items also follow the agent's own item skills. */
+static void draw_voc(struct rng *rng, struct interaction *it)
+{
+	const struct agent *a = it->agent;
+	const double mood = rng_normal(rng, 0.0, MOOD_SD);
+	const double experience = clamp(a->mean_aqm_skill + mood, 0.0, 1.0);
+
+	it->csat = 1 + (unsigned)lround(4.0 * experience);
+	it->has_nps = rng_uniform(rng) < NPS_SHARE;
+	it->nps = (unsigned)lround(10.0 * clamp(rng_normal(rng, experience, NPS_NOISE_SD), 0.0, 1.0));
+	it->has_items = rng_uniform(rng) < ITEMS_SHARE;
+	for (int i = 0; i < SKILL_COUNT - AQM_BEHAVIOR_COUNT; i++)
+		it->items[i] = draw_survey_score(rng, a->skill[AQM_BEHAVIOR_COUNT + i] + ITEM_MOOD_WEIGHT * mood,
+						 ITEM_NOISE_SD);
+}
+
+static void draw_interaction(const struct options *opt, struct interaction *it)
+{
+	struct rng rng;
+
+	rng_seed(&rng, stream_key(opt->seed, STREAM_INTERACTION, it->number));
+	it->surveyed = rng_uniform(&rng) < opt->survey_share;
+	it->aqm_duplicated = rng_uniform(&rng) < opt->duplicate_share;
+	it->voc_duplicated = rng_uniform(&rng) < opt->duplicate_share;
+	it->fatal = rng_uniform(&rng) < fatal_probability(it->agent);
+	draw_aqm(&rng, it);
+	if (it->surveyed)
+		draw_voc(&rng, it);
+}
+
+static void append_occurred_at(struct payload *p, const char *date, uint32_t second_of_day)
+{
+	append_text(p, date);
+	append_text(p, "T");
+	append_two_digits(p, second_of_day / 3600);
+	append_text(p, ":");
+	append_two_digits(p, second_of_day / 60 % 60);
+	append_text(p, ":");
+	append_two_digits(p, second_of_day % 60);
+	append_text(p, "Z");
+}
+
+static void format_event_header(const struct options *opt, const struct interaction *it, const char *schema,
+				const char *id_prefix, enum stream id_stream, struct payload *p)
+{
+	p->len = 0;
+	append_text(p, "{\"schema\":\"");
+	append_text(p, schema);
+	append_text(p, "\",\"event_id\":\"");
+	append_text(p, id_prefix);
+	append_hex64(p, stream_key(opt->seed, id_stream, it->number));
+	append_text(p, "\",\"interaction_id\":\"call-");
+	append_unsigned(p, opt->seed);
+	append_text(p, "-");
+	append_unsigned(p, it->number);
+	append_text(p, "\",\"agent_id\":\"");
+	append_text(p, it->agent->id);
+	append_text(p, "\",\"occurred_at\":\"");
+	append_occurred_at(p, it->date, it->second_of_day);
+	append_text(p, "\"");
+}
+
+static void format_aqm(const struct options *opt, const struct interaction *it, struct payload *p)
+{
+	const char *separator = "";
+
+	format_event_header(opt, it, "aqm.v1", "q-", STREAM_AQM_ID, p);
+	append_text(p, ",\"overall\":");
+	append_tenths(p, it->overall_tenths);
+	append_text(p, ",\"behaviors\":{");
+	for (int b = 0; b < AQM_BEHAVIOR_COUNT; b++) {
+		if (!it->has_behavior[b])
+			continue;
+		append_text(p, separator);
+		append_text(p, "\"");
+		append_text(p, SKILL_NAMES[b]);
+		append_text(p, "\":");
+		if (SCORED_IN_STEPS_OF_5[b])
+			append_unsigned(p, it->behavior_tenths[b] / 10);
+		else
+			append_tenths(p, it->behavior_tenths[b]);
+		separator = ",";
+	}
+	append_text(p, it->fatal ? "},\"fatal\":[\"compliance_disclosure\"]}" : "}}");
+}
+
+static void append_item(struct payload *p, enum skill item, unsigned score, const char *separator)
+{
+	append_text(p, separator);
+	append_text(p, "\"");
+	append_text(p, SKILL_NAMES[item]);
+	append_text(p, "\":");
+	append_unsigned(p, score);
+}
+
+static void format_voc(const struct options *opt, const struct interaction *it, struct payload *p)
+{
+	format_event_header(opt, it, "voc.v1", "v-", STREAM_VOC_ID, p);
+	append_text(p, ",\"channel\":\"");
+	append_text(p, CHANNEL_NAMES[it->channel]);
+	append_text(p, "\",\"csat\":");
+	append_unsigned(p, it->csat);
+	if (it->has_nps) {
+		append_text(p, ",\"nps\":");
+		append_unsigned(p, it->nps);
+	}
+	if (it->has_items) {
+		append_text(p, ",\"items\":{");
+		for (int i = SKILL_COURTESY; i < SKILL_COUNT; i++)
+			append_item(p, (enum skill)i, it->items[i - AQM_BEHAVIOR_COUNT], i == SKILL_COURTESY ? "" : ",");
+		append_text(p, "}");
+	}
+	append_text(p, "}");
+}
+
+/* ---- sending ---- */
+
+static uint64_t total_sent(const struct sink *sink)
+{
+	return sink->sent[TOPIC_VOC] + sink->sent[TOPIC_AQM] + sink->sent[TOPIC_ROSTER];
+}
+
+static bool sink_send(struct sink *sink, enum topic_kind topic, const char *key, struct payload *p)
+{
+	rd_kafka_resp_err_t err;
+
+	if (sink->producer) {
+		while ((err = rd_kafka_producev(sink->producer, RD_KAFKA_V_RKT(sink->topics[topic]),
+						RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(p->data, p->len),
+						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
+		       RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			rd_kafka_poll(sink->producer, QUEUE_FULL_POLL_MS);
+		if (err) {
+			fprintf(stderr, "mentord-gen: produce to %s failed: %s\n",
+				rd_kafka_topic_name(sink->topics[topic]), rd_kafka_err2str(err));
+			return false;
+		}
+	}
+	sink->sent[topic]++;
+	/* Serve delivery reports as we go, so they do not pile up until flush. */
+	if (sink->producer && total_sent(sink) % POLL_EVERY_MESSAGES == 0)
+		rd_kafka_poll(sink->producer, 0);
+	return true;
+}
+
+/* A duplicate goes right after its original, as a producer's retry would. */
+static bool sink_send_maybe_twice(struct sink *sink, enum topic_kind topic, const char *key,
+				  struct payload *p, bool twice)
+{
+	if (!sink_send(sink, topic, key, p))
+		return false;
+	if (!twice)
+		return true;
+	sink->duplicates++;
+	return sink_send(sink, topic, key, p);
+}
+
+static bool send_roster(struct generator *g)
+{
+	struct payload p;
+
+	for (unsigned i = 0; i < g->opt->agents; i++) {
+		format_roster(&g->agents[i], &p);
+		if (!sink_send(g->sink, TOPIC_ROSTER, g->agents[i].id, &p))
+			return false;
+	}
+	return true;
+}
+
+static bool send_interaction(struct generator *g, const struct scheduled_interaction *s, const char *date)
+{
+	struct interaction it = {
+		.number = ++g->interaction_counter,
+		.agent = &g->agents[s->agent],
+		.channel = (enum channel)s->channel,
+		.date = date,
+		.second_of_day = s->second_of_day,
+	};
+	struct payload p;
+
+	draw_interaction(g->opt, &it);
+	format_aqm(g->opt, &it, &p);
+	if (!sink_send_maybe_twice(g->sink, TOPIC_AQM, it.agent->id, &p, it.aqm_duplicated))
+		return false;
+	if (!it.surveyed)
+		return true;
+	format_voc(g->opt, &it, &p);
+	return sink_send_maybe_twice(g->sink, TOPIC_VOC, it.agent->id, &p, it.voc_duplicated);
+}
+
+/* ---- the schedule of one day ---- */
+
+static enum channel draw_channel(struct rng *rng)
+{
+	const double u = rng_uniform(rng);
+
+	return u < VOICE_SHARE ? CHANNEL_VOICE : u < VOICE_SHARE + CHAT_SHARE ? CHANNEL_CHAT : CHANNEL_EMAIL;
+}
+
+static bool reserve_schedule(struct generator *g, size_t needed)
+{
+	size_t capacity = g->schedule_capacity ? g->schedule_capacity : 1024;
+	struct scheduled_interaction *grown;
+
+	if (needed <= g->schedule_capacity)
+		return true;
+	while (capacity < needed)
+		capacity *= 2;
+	grown = realloc(g->schedule, capacity * sizeof *grown);
+	if (!grown) {
+		fprintf(stderr, "mentord-gen: out of memory for %zu interactions\n", needed);
+		return false;
+	}
+	g->schedule = grown;
+	g->schedule_capacity = capacity;
+	return true;
+}
+
+/* Inactive agents worked the first half of the period and then left: their
+ * history is in the events, but they must never be chosen as mentors. */
+static bool works_on(const struct options *opt, const struct agent *a, unsigned day)
+{
+	return a->active || day < opt->days / 2;
+}
+
+static int compare_by_time(const void *left, const void *right)
+{
+	const struct scheduled_interaction *a = left, *b = right;
+
+	if (a->second_of_day != b->second_of_day)
+		return a->second_of_day < b->second_of_day ? -1 : 1;
+	return a->sequence < b->sequence ? -1 : a->sequence > b->sequence;
+}
+
+/* Fills g->schedule with the day's interactions in event-time order; the
+ * sequence number breaks ties so that the order never depends on qsort. */
+static bool schedule_day(struct generator *g, unsigned day, bool weekend, size_t *count)
+{
+	const double day_mean = g->opt->interactions_per_day * (weekend ? WEEKEND_VOLUME : 1.0);
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < g->opt->agents; i++) {
+		const struct agent *a = &g->agents[i];
+
+		if (!works_on(g->opt, a, day))
+			continue;
+		const unsigned interactions = rng_poisson(&g->schedule_rng, day_mean * a->volume);
+		if (!reserve_schedule(g, n + interactions))
+			return false;
+		for (unsigned k = 0; k < interactions; k++, n++) {
+			g->schedule[n] = (struct scheduled_interaction){
+				.second_of_day = WORKDAY_START_SECOND + rng_below(&g->schedule_rng, WORKDAY_SECONDS),
+				.sequence = (uint32_t)n,
+				.agent = i,
+				.channel = (uint8_t)draw_channel(&g->schedule_rng),
+			};
+		}
+	}
+	qsort(g->schedule, n, sizeof *g->schedule, compare_by_time);
+	*count = n;
+	return true;
+}
+
+static bool send_day(struct generator *g, unsigned day)
+{
+	const time_t midnight = g->opt->start + (time_t)day * SECONDS_PER_DAY;
+	struct tm tm;
+	char date[16];
+	size_t count;
+
+	if (!gmtime_r(&midnight, &tm) || !strftime(date, sizeof date, "%Y-%m-%d", &tm)) {
+		fprintf(stderr, "mentord-gen: day %u is out of range\n", day);
+		return false;
+	}
+	if (!schedule_day(g, day, tm.tm_wday == 0 || tm.tm_wday == 6, &count))
+		return false;
+	for (size_t i = 0; i < count; i++) {
+		if (!send_interaction(g, &g->schedule[i], date))
+			return false;
+	}
+	return true;
+}
+
+static bool generate(const struct options *opt, const struct agent *agents, struct sink *sink)
+{
+	struct generator g = {.opt = opt, .agents = agents, .sink = sink};
+	bool ok = true;
+
+	rng_seed(&g.schedule_rng, stream_key(opt->seed, STREAM_SCHEDULE, 0));
+	if (!opt->no_roster)
+		ok = send_roster(&g);
+	for (unsigned day = 0; ok && !opt->roster_only && day < opt->days; day++)
+		ok = send_day(&g, day);
+	free(g.schedule);
+	return ok;
+}
+
+/* ---- Kafka ---- */
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *message, void *opaque)
+{
+	struct delivery_stats *stats = opaque;
+
+	(void)rk;
+	if (!message->err) {
+		stats->delivered++;
+		return;
+	}
+	if (stats->failed++ == 0)
+		stats->first_error = message->err;
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	(void)rk;
+	(void)opaque;
+	fprintf(stderr, "mentord-gen: kafka: %s: %s\n", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static bool set_property(rd_kafka_conf_t *conf, const char *key, const char *value)
+{
+	char errstr[512];
+
+	if (rd_kafka_conf_set(conf, key, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+		fprintf(stderr, "mentord-gen: %s=%s: %s\n", key, value, errstr);
+		return false;
+	}
+	return true;
+}
+
+static bool set_user_property(rd_kafka_conf_t *conf, const char *key_value)
+{
+	const char *equals = strchr(key_value, '=');
+	char key[256];
+
+	if ((size_t)(equals - key_value) >= sizeof key) {
+		fprintf(stderr, "mentord-gen: -X key too long: %s\n", key_value);
+		return false;
+	}
+	memcpy(key, key_value, (size_t)(equals - key_value));
+	key[equals - key_value] = '\0';
+	return set_property(conf, key, equals + 1);
+}
+
+/* Tuned for throughput; idempotence keeps each partition in produce order
+ * even across retries, which the determinism promise depends on. */
+static const char *const PRODUCER_DEFAULTS[][2] = {
+	{"client.id", "mentord-gen"},
+	{"linger.ms", "20"},
+	{"batch.num.messages", "10000"},
+	{"compression.type", "lz4"},
+	{"queue.buffering.max.messages", "1000000"},
+	{"queue.buffering.max.kbytes", "1048576"},
+	{"enable.idempotence", "true"},
+};
+
+static rd_kafka_conf_t *producer_conf(const struct options *opt, struct delivery_stats *stats)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	bool ok = set_property(conf, "bootstrap.servers", opt->brokers);
+
+	for (size_t i = 0; ok && i < sizeof PRODUCER_DEFAULTS / sizeof PRODUCER_DEFAULTS[0]; i++)
+		ok = set_property(conf, PRODUCER_DEFAULTS[i][0], PRODUCER_DEFAULTS[i][1]);
+	for (unsigned i = 0; ok && i < opt->property_count; i++)
+		ok = set_user_property(conf, opt->properties[i]);
+	if (!ok) {
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
+	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+	rd_kafka_conf_set_error_cb(conf, on_error);
+	rd_kafka_conf_set_opaque(conf, stats);
+	return conf;
+}
+
+static rd_kafka_t *create_producer(const struct options *opt, struct delivery_stats *stats)
+{
+	rd_kafka_conf_t *conf = producer_conf(opt, stats);
+	rd_kafka_t *producer;
+	char errstr[512];
+
+	if (!conf)
+		return NULL;
+	producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+	if (!producer) {
+		rd_kafka_conf_destroy(conf);
+		fprintf(stderr, "mentord-gen: cannot create producer: %s\n", errstr);
+	}
+	return producer;
+}
+
+/* The same name may serve two kinds of event; ask to create it once. */
+static size_t distinct_topics(const struct options *opt, const char *names[TOPIC_COUNT])
+{
+	size_t count = 0;
+
+	for (int t = 0; t < TOPIC_COUNT; t++) {
+		bool seen = false;
+
+		for (size_t i = 0; i < count; i++)
+			seen = seen || strcmp(names[i], opt->topics[t]) == 0;
+		if (!seen)
+			names[count++] = opt->topics[t];
+	}
+	return count;
+}
+
+static bool check_create_result(rd_kafka_event_t *event)
+{
+	const rd_kafka_CreateTopics_result_t *result = rd_kafka_event_CreateTopics_result(event);
+	const rd_kafka_topic_result_t **topics;
+	size_t count;
+	bool ok = true;
+
+	if (rd_kafka_event_error(event) || !result) {
+		fprintf(stderr, "mentord-gen: creating topics failed: %s\n", rd_kafka_event_error_string(event));
+		return false;
+	}
+	topics = rd_kafka_CreateTopics_result_topics(result, &count);
+	for (size_t i = 0; i < count; i++) {
+		const rd_kafka_resp_err_t err = rd_kafka_topic_result_error(topics[i]);
+
+		if (err && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+			fprintf(stderr, "mentord-gen: creating topic %s failed: %s\n",
+				rd_kafka_topic_result_name(topics[i]), rd_kafka_topic_result_error_string(topics[i]));
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+static bool create_topics(rd_kafka_t *producer, const struct options *opt)
+{
+	const char *names[TOPIC_COUNT];
+	const size_t count = distinct_topics(opt, names);
+	rd_kafka_NewTopic_t *new_topics[TOPIC_COUNT] = {0};
+	rd_kafka_AdminOptions_t *admin = rd_kafka_AdminOptions_new(producer, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+	rd_kafka_queue_t *queue = rd_kafka_queue_new(producer);
+	rd_kafka_event_t *event = NULL;
+	size_t prepared = 0;
+	char errstr[512];
+	bool ok = rd_kafka_AdminOptions_set_request_timeout(admin, ADMIN_TIMEOUT_MS, errstr, sizeof errstr) ==
+			  RD_KAFKA_RESP_ERR_NO_ERROR &&
+		  rd_kafka_AdminOptions_set_operation_timeout(admin, ADMIN_TIMEOUT_MS, errstr, sizeof errstr) ==
+			  RD_KAFKA_RESP_ERR_NO_ERROR;
+
+	for (; ok && prepared < count; prepared++) {
+		new_topics[prepared] = rd_kafka_NewTopic_new(names[prepared], (int)opt->partitions, 1, errstr,
+							     sizeof errstr);
+		if (!new_topics[prepared])
+			break;
+	}
+	ok = ok && prepared == count;
+	if (!ok) {
+		fprintf(stderr, "mentord-gen: cannot prepare topic creation: %s\n", errstr);
+	} else {
+		rd_kafka_CreateTopics(producer, new_topics, count, admin, queue);
+		/* The request carries its own timeout; waiting a little longer
+		 * lets its timeout error arrive instead of a bare NULL. */
+		event = rd_kafka_queue_poll(queue, ADMIN_TIMEOUT_MS + 5000);
+		if (!event)
+			fprintf(stderr, "mentord-gen: creating topics timed out (brokers %s)\n", opt->brokers);
+		ok = event && check_create_result(event);
+	}
+	if (event)
+		rd_kafka_event_destroy(event);
+	rd_kafka_NewTopic_destroy_array(new_topics, prepared);
+	rd_kafka_queue_destroy(queue);
+	rd_kafka_AdminOptions_destroy(admin);
+	return ok;
+}
+
+static bool open_topics(struct sink *sink, const struct options *opt)
+{
+	for (int t = 0; t < TOPIC_COUNT; t++) {
+		sink->topics[t] = rd_kafka_topic_new(sink->producer, opt->topics[t], NULL);
+		if (!sink->topics[t]) {
+			fprintf(stderr, "mentord-gen: topic %s: %s\n", opt->topics[t],
+				rd_kafka_err2str(rd_kafka_last_error()));
+			return false;
+		}
+	}
+	return true;
+}
+
+static void close_sink(struct sink *sink)
+{
+	for (int t = 0; t < TOPIC_COUNT; t++) {
+		if (sink->topics[t])
+			rd_kafka_topic_destroy(sink->topics[t]);
+	}
+	if (sink->producer)
+		rd_kafka_destroy(sink->producer);
+}
+
+/* ---- main ---- */
+
+static void print_counts(FILE *out, const struct sink *sink)
+{
+	for (int t = 0; t < TOPIC_COUNT; t++)
+		fprintf(out, "%s=%" PRIu64 " ", TOPIC_LABELS[t], sink->sent[t]);
+	fprintf(out, "duplicates=%" PRIu64, sink->duplicates);
+}
+
+static int count_only(const struct options *opt, const struct agent *agents)
+{
+	struct sink sink = {0};
+
+	if (!generate(opt, agents, &sink))
+		return EXIT_FAILURE;
+	print_counts(stdout, &sink);
+	printf(" total=%" PRIu64 "\n", total_sent(&sink));
+	return EXIT_SUCCESS;
+}
+
+static double seconds_since(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+/* Waits for every delivery report; true only if all messages were delivered. */
+static bool flush_and_check(struct sink *sink, const struct delivery_stats *stats)
+{
+	const rd_kafka_resp_err_t err = rd_kafka_flush(sink->producer, FLUSH_TIMEOUT_MS);
+	const uint64_t sent = total_sent(sink);
+
+	if (err)
+		fprintf(stderr, "mentord-gen: flush: %s, %d messages still queued\n", rd_kafka_err2str(err),
+			rd_kafka_outq_len(sink->producer));
+	if (stats->failed)
+		fprintf(stderr, "mentord-gen: %" PRIu64 " messages not delivered, first error: %s\n", stats->failed,
+			rd_kafka_err2str(stats->first_error));
+	return !err && !stats->failed && stats->delivered == sent;
+}
+
+static int produce(const struct options *opt, const struct agent *agents)
+{
+	struct delivery_stats stats = {0};
+	struct sink sink = {.producer = create_producer(opt, &stats)};
+	struct timespec start;
+	bool ok;
+
+	if (!sink.producer)
+		return EXIT_FAILURE;
+	ok = create_topics(sink.producer, opt) && open_topics(&sink, opt);
+	if (ok) {
+		clock_gettime(CLOCK_MONOTONIC, &start);
+		ok = generate(opt, agents, &sink);
+		ok = flush_and_check(&sink, &stats) && ok;
+		const double elapsed = seconds_since(&start);
+		fputs("produced ", stderr);
+		print_counts(stderr, &sink);
+		fprintf(stderr, " in %.1f s (%.0f events/s)\n", elapsed,
+			elapsed > 0 ? (double)total_sent(&sink) / elapsed : 0.0);
+	}
+	close_sink(&sink);
+	return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+int main(int argc, char **argv)
+{
+	struct options opt;
+	const int parsed = parse_options(argc, argv, &opt);
+	struct agent *agents;
+	int status;
+
+	if (parsed >= 0)
+		return parsed;
+	agents = build_agents(&opt);
+	if (!agents)
+		return EXIT_FAILURE;
+	if (opt.manifest_path && !write_manifest(&opt, agents))
+		status = EXIT_FAILURE;
+	else if (opt.count_only)
+		status = count_only(&opt, agents);
+	else
+		status = produce(&opt, agents);
+	free(agents);
+	return status;
+}
