@@ -85,7 +85,7 @@ static const char insert_events_sql[] =
 	" SELECT DISTINCT ON (metric) metric, source,"
 	"        CASE WHEN metric = 'csat_top2' THEN 0 WHEN source = 'aqm' THEN 0 ELSE $1 END,"
 	"        CASE WHEN metric = 'csat_top2' THEN 1 WHEN source = 'aqm' THEN 100 ELSE $2 END"
-	"   FROM obs ORDER BY metric, source"
+	"   FROM (SELECT metric, source FROM obs GROUP BY metric, source) AS seen ORDER BY metric, source"
 	" ON CONFLICT (metric) DO NOTHING";
 
 static const char insert_rejects_sql[] =
@@ -160,8 +160,9 @@ static int connect_session(struct mentor_store *s, struct mentor_error *err)
 	if (!ident)
 		return db_error(s, NULL, "quote schema name", err);
 	/* The schema name was validated as a plain identifier, so it fits. */
+	/* work_mem: a batch's aggregation must not spill to disk. */
 	snprintf(sql, sizeof(sql), "SET client_min_messages = warning; CREATE SCHEMA IF NOT EXISTS %s;"
-		 " SET search_path = %s; SET TIME ZONE 'UTC'", ident, ident);
+		 " SET search_path = %s; SET TIME ZONE 'UTC'; SET work_mem = '64MB'", ident, ident);
 	PQfreemem(ident);
 	rc = exec_command(s, sql, "set schema", err);
 	if (rc == MENTOR_OK)
