@@ -319,7 +319,7 @@ static int fence_offsets(struct mentor_store *s, const char *group, const struct
 	for (size_t i = 0; i < n; i++) {
 		char part[16], next[24], expected[24];
 		const char *params[] = { group, u[i].topic, part, next, expected };
-		PGresult *res;
+		PGresult *res = NULL;
 		int rc;
 
 		snprintf(part, sizeof(part), "%" PRId32, u[i].partition);

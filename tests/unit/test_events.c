@@ -84,10 +84,13 @@ static const struct kv *base_of(enum mentor_event_kind kind)
 static void append(char *out, size_t cap, const char *s)
 {
 	size_t n = strlen(out);
+	size_t len = strlen(s);
 
-	if (n + strlen(s) >= cap)
+	if (n + len >= cap) {
 		fail_msg("test document too long");
-	memcpy(out + n, s, strlen(s) + 1);
+		return;
+	}
+	memcpy(out + n, s, len + 1);
 }
 
 /*
