@@ -1,0 +1,233 @@
+#!/bin/bash
+# Ingest benchmark. On one generated topic set (default ~1.0M messages) it
+# prints mentord's drain rate into PostgreSQL and its peak RSS, the rate of a
+# raw kcat consume of the same topics, the rate of a COPY of the same rows,
+# mentord's ratio to the slower of the two, and mentord's peak RSS in the
+# first quarter of the run and in a second run with a quarter of the events.
+# It prints figures and targets; it never fails on a target.
+#
+# Usage: bench/ingest.sh [--agents N] [--days D]
+# Uses the harness in MENTORD_PG / MENTORD_KAFKA when both are set, else
+# starts one with tests/harness/up and stops it at the end.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+agents=8000
+days=30
+usage() { echo "usage: bench/ingest.sh [--agents N] [--days D]   (default 8000 agents, 30 days: ~1.0M events)"; }
+while (($#)); do
+    case $1 in
+        --agents) agents=${2:?--agents needs a number}; shift 2 ;;
+        --days) days=${2:?--days needs a number}; shift 2 ;;
+        -h | --help) usage; exit 0 ;;
+        *) usage >&2; exit 2 ;;
+    esac
+done
+[[ $agents =~ ^[1-9][0-9]*$ && $days =~ ^[1-9][0-9]*$ ]] || { usage >&2; exit 2; }
+small_days=$(((days + 3) / 4))
+
+log() { echo "bench: $*" >&2; }
+
+# --- Binaries: build only when there is no build tree.
+if [[ ! -d build ]]; then
+    log "no build/: building (RelWithDebInfo)"
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build build -j "$(nproc)" --target mentord mentord-gen
+fi
+mentord=${MENTORD_BIN:-$root/build/daemon/mentord}
+gen=${MENTORD_GEN:-$root/build/tools/mentord-gen}
+for bin in "$mentord" "$gen"; do
+    [[ -x $bin ]] || { log "$bin is missing: run cmake --build build"; exit 1; }
+done
+build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' build/CMakeCache.txt 2>/dev/null || true)
+sanitize=$(sed -n 's/^MENTORD_SANITIZE:[A-Z]*=//p' build/CMakeCache.txt 2>/dev/null || true)
+case ${build_type:-none} in
+    Release | RelWithDebInfo) ;;
+    *) log "warning: build/ is a ${build_type:-default} build; figures are only meaningful for Release or RelWithDebInfo" ;;
+esac
+[[ ${sanitize:-OFF} == OFF ]] || log "warning: build/ has sanitizers on"
+
+# --- Cleanup: drop our schemas, remove the work directory, stop our harness.
+work=$(mktemp -d "${TMPDIR:-/tmp}/mentord-bench.XXXXXX")
+# The mktemp suffix, lower-cased: fresh topic, group and schema names per run.
+run_id=${work##*.}
+run_id=${run_id,,}
+schemas=()
+own_harness=0
+cleanup() {
+    local rc=$? s
+    trap - EXIT
+    for s in "${schemas[@]}"; do
+        psql "${MENTORD_PG:-}" -XAtq -c "DROP SCHEMA IF EXISTS $s CASCADE" >/dev/null 2>&1 ||
+            log "could not drop schema $s"
+    done
+    rm -rf "$work"
+    if ((own_harness)); then tests/harness/down "$MENTORD_HARNESS_DIR" || true; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- Harness: reuse the caller's, or start one.
+if [[ -n ${MENTORD_PG:-} && -n ${MENTORD_KAFKA:-} ]]; then
+    log "using the running harness (PostgreSQL: $MENTORD_PG, Kafka: $MENTORD_KAFKA)"
+elif [[ -n ${MENTORD_PG:-} || -n ${MENTORD_KAFKA:-} ]]; then
+    log "set both MENTORD_PG and MENTORD_KAFKA, or neither"
+    exit 2
+else
+    harness_env=$(tests/harness/up)
+    eval "$harness_env"
+    own_harness=1
+fi
+export MENTORD_PG MENTORD_KAFKA PGOPTIONS="-c client_min_messages=warning"
+
+psql_val() { psql "$MENTORD_PG" -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
+
+# measure OUT COMMAND...: run COMMAND and write "wall_s maxrss_kb cpu_s status early_kb"
+# to OUT. maxrss comes from getrusage of the child (no GNU time needed) and the
+# child's VmHWM sampled every 0.25 s; early_kb is that VmHWM in the first
+# quarter of its wall time.
+measure() {
+    local out=$1
+    shift
+    python3 -c '
+import resource, subprocess, sys, time
+t0 = time.monotonic()
+child = subprocess.Popen(sys.argv[2:])
+samples = []
+while True:
+    try:
+        with open(f"/proc/{child.pid}/status") as f:
+            hwm = [int(l.split()[1]) for l in f if l.startswith("VmHWM:")]
+        if hwm:
+            samples.append((time.monotonic() - t0, hwm[0]))
+    except OSError:
+        pass
+    try:
+        status = child.wait(timeout=0.25)
+        break
+    except subprocess.TimeoutExpired:
+        pass
+wall = time.monotonic() - t0
+early = [kb for t, kb in samples if t <= wall / 4]
+early = max(early) if len(early) >= 4 else 0  # 0: run too short to tell
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+# The kernel syncs its RSS counters lazily: keep the larger of the two readings.
+peak = max([ru.ru_maxrss] + [kb for t, kb in samples])
+with open(sys.argv[1], "w") as f:
+    print(f"{wall:.3f} {peak} {ru.ru_utime + ru.ru_stime:.2f} {status} {early}", file=f)
+' "$out" "$@"
+}
+
+# generate PREFIX DAYS: produce a center to PREFIX.{voc,aqm,roster}; echoes "voc aqm roster".
+generate() {
+    "$gen" --brokers "$MENTORD_KAFKA" --agents "$agents" --days "$2" --seed 1 \
+        --topic-voc "$1.voc" --topic-aqm "$1.aqm" --topic-roster "$1.roster" 2>"$work/gen.log" ||
+        { cat "$work/gen.log" >&2; return 1; }
+    sed -n 's/^produced voc=\([0-9]*\) aqm=\([0-9]*\) roster=\([0-9]*\).*/\1 \2 \3/p' "$work/gen.log"
+}
+
+# drain PREFIX SCHEMA: mentord --exit-at-end over PREFIX.*; leaves figures in $work/SCHEMA.m.
+drain() {
+    local prefix=$1 schema=$2
+    schemas+=("$schema")
+    cat >"$work/$schema.conf" <<CONF
+[postgres]
+schema = $schema
+[ingest]
+topic_voc = $prefix.voc
+topic_aqm = $prefix.aqm
+topic_roster = $prefix.roster
+[log]
+level = notice
+[kafka]
+group.id = $prefix
+CONF
+    measure "$work/$schema.m" "$mentord" --config "$work/$schema.conf" --exit-at-end 2>"$work/$schema.log"
+    read -r _ _ _ status _ <"$work/$schema.m"
+    if ((status != 0)); then
+        log "mentord exited with status $status; log tail:"
+        tail -n 20 "$work/$schema.log" >&2
+        return 1
+    fi
+}
+
+# check SCHEMA MESSAGES EVENTS: the drain stored every message and every event, rejected none.
+check() {
+    local got
+    got=$(psql_val "SELECT (SELECT sum(next_offset) FROM $1.consumer_offsets) || ' ' ||
+                           (SELECT count(*) FROM $1.score_events) || ' ' ||
+                           (SELECT count(*) FROM $1.rejected_events)")
+    [[ $got == "$2 $3 0" ]] || { log "$1: stored offsets, events, rejects = $got, expected $2 $3 0"; return 1; }
+}
+
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'; }
+mib() { awk -v k="$1" 'BEGIN { if (k > 0) printf "%.1f MiB", k / 1024; else printf "n/a" }'; }
+verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t ? "met" : "NOT MET") }'; }
+
+prefix=bench-$run_id
+schema=bench_$run_id
+started=$SECONDS
+
+# --- 1. Generate the full topic set.
+log "generating $agents agents x $days days into $prefix.{voc,aqm,roster}"
+counts=$(generate "$prefix" "$days")
+read -r voc aqm roster <<<"$counts"
+total=$((voc + aqm + roster))
+log "produced $total messages (voc $voc, aqm $aqm, roster $roster)"
+
+# --- 2. mentord drain into PostgreSQL.
+log "mentord drain into schema $schema"
+drain "$prefix" "$schema"
+check "$schema" "$total" "$((voc + aqm))"
+read -r m_wall m_rss m_cpu _ m_early <"$work/$schema.m"
+
+# --- 3. Raw consume of the same topics: kcat, one group member on all three, to /dev/null.
+log "kcat raw consume"
+measure "$work/kcat.m" kcat -b "$MENTORD_KAFKA" -G "$prefix-kcat" "$prefix.voc" "$prefix.aqm" "$prefix.roster" \
+    -o beginning -e -q >/dev/null
+read -r k_wall _ _ k_status _ <"$work/kcat.m"
+((k_status == 0)) || { log "kcat exited with status $k_status"; exit 1; }
+
+# --- 4. COPY of the rows mentord stored into a fresh table shaped like score_events.
+log "COPY of score_events rows"
+rows_file=$work/score_events.copy
+psql_val "\\copy $schema.score_events TO '$rows_file'"
+rows=$(wc -l <"$rows_file")
+psql_val "CREATE TABLE $schema.copy_target (LIKE $schema.score_events INCLUDING ALL)"
+measure "$work/copy.m" psql "$MENTORD_PG" -XAtq -v ON_ERROR_STOP=1 -c "\\copy $schema.copy_target FROM '$rows_file'"
+read -r c_wall _ _ c_status _ <"$work/copy.m"
+((c_status == 0)) || { log "COPY failed"; exit 1; }
+rm -f "$rows_file"
+
+# --- 5. A quarter of the events, same agents: peak RSS must not follow the event count.
+log "smaller run: $agents agents x $small_days days"
+counts=$(generate "$prefix-small" "$small_days")
+read -r s_voc s_aqm s_roster <<<"$counts"
+s_total=$((s_voc + s_aqm + s_roster))
+drain "$prefix-small" "${schema}_small"
+check "${schema}_small" "$s_total" "$((s_voc + s_aqm))"
+read -r s_wall s_rss _ _ _ <"$work/${schema}_small.m"
+
+# --- Figures.
+m_rate=$(rate "$total" "$m_wall")
+k_rate=$(rate "$total" "$k_wall")
+c_rate=$(rate "$rows" "$c_wall")
+if ((k_rate <= c_rate)); then slower="kcat" slow_rate=$k_rate; else slower="COPY" slow_rate=$c_rate; fi
+ratio=$(awk -v a="$m_rate" -v b="$slow_rate" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+read -r load _ </proc/loadavg
+
+echo "mentord ingest benchmark: $agents agents x $days days, $total messages (voc $voc, aqm $aqm, roster $roster)"
+echo "build ${build_type:-default}, $(nproc) CPUs, load average $load at the end, $((SECONDS - started)) s in all"
+printf '%-34s %9s msgs %8.2f s %9s events/s   target >= 50000 events/s: %s\n' \
+    "mentord drain into PostgreSQL" "$total" "$m_wall" "$m_rate" "$(verdict "$m_rate" 50000)"
+printf '%-34s %s (%s in the first quarter of the run), cpu %s s\n' "  mentord peak RSS" \
+    "$(mib "$m_rss")" "$(mib "$m_early")" "$m_cpu"
+printf '%-34s %9s msgs %8.2f s %9s events/s\n' "kcat raw consume to /dev/null" "$total" "$k_wall" "$k_rate"
+printf '%-34s %9s rows %8.2f s %9s rows/s\n' "COPY into score_events-like table" "$rows" "$c_wall" "$c_rate"
+printf '%-34s %sx of %s (%s/s)   target >= 0.50x: %s\n' "mentord / slower reference" \
+    "$ratio" "$slower" "$slow_rate" "$(verdict "$ratio" 0.5)"
+printf '%-34s %9s msgs %8.2f s %9s events/s, peak RSS %s (full run %s)\n' \
+    "smaller run ($agents x $small_days days)" "$s_total" "$s_wall" "$(rate "$s_total" "$s_wall")" \
+    "$(mib "$s_rss")" "$(mib "$m_rss")"
