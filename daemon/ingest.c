@@ -8,15 +8,20 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "mentor/batch.h"
 #include "mentor/consumer.h"
 #include "mentor/events.h"
 #include "mentor/store.h"
 #include "mentord.h"
+#include "metrics.h"
+#include "notify.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+/* A backoff wait is cut into steps this long, to check the stop flag and show progress. */
+#define BACKOFF_STEP_MS 100
 
 struct ingest_totals {
 	uint64_t accepted, rejected, batches, fenced, db_errors;
@@ -33,6 +38,7 @@ struct ingest {
 	size_t cap_updates;
 	int64_t batch_started_us;
 	uint64_t revocations_seen;
+	struct metrics_batch pending;       /* what the open batch holds, counted once it commits */
 	struct ingest_totals totals;
 };
 
@@ -44,20 +50,29 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int64_t monotonic_us(void)
+/*
+ * The main loop shows progress: it pings the systemd watchdog and /healthz.
+ * Waiting out an outage counts as progress (each backoff step calls this):
+ * the daemon is doing its job, which is to wait and retry, and a watchdog
+ * restart would only start the same wait again. A call that never returns
+ * stops the pings, and that is what the watchdog is for.
+ */
+static void alive(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	notify_watchdog();
+	metrics_loop_alive();
 }
 
-/* Waits before a retry; a signal cuts the wait short so that SIGTERM is never delayed. */
-static void backoff_wait(int *delay_ms)
+/* Waits before a retry, in short steps so that SIGTERM is never delayed and the watchdog keeps being fed. */
+static void backoff_wait(int *delay_ms, const struct mentord_flags *flags)
 {
-	struct timespec ts = { .tv_sec = *delay_ms / 1000, .tv_nsec = (long)(*delay_ms % 1000) * 1000000 };
+	for (int waited = 0; waited < *delay_ms && !flags->stop; waited += BACKOFF_STEP_MS) {
+		int step = *delay_ms - waited < BACKOFF_STEP_MS ? *delay_ms - waited : BACKOFF_STEP_MS;
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)step * 1000000 };
 
-	nanosleep(&ts, NULL);
+		nanosleep(&ts, NULL);
+		alive();
+	}
 	*delay_ms = *delay_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : *delay_ms * 2;
 }
 
@@ -67,17 +82,25 @@ static bool reconnect_store(struct ingest *in)
 	int delay_ms = BACKOFF_MIN_MS;
 	struct mentor_error err;
 
+	notify_status("PostgreSQL unavailable, reconnecting");
 	while (!in->flags->stop) {
-		backoff_wait(&delay_ms);
+		backoff_wait(&delay_ms, in->flags);
 		if (in->flags->stop)
 			break;
 		if (mentor_store_reconnect(in->store, &err) == MENTOR_OK) {
 			log_notice("reconnected to PostgreSQL");
+			metrics_db_reconnected(true);
+			notify_status("consuming");
 			return true;
 		}
 		log_warning("PostgreSQL still unreachable, retrying in %d ms: %s", delay_ms, err.msg);
 	}
 	return false;
+}
+
+static const char *group_id(const struct ingest *in)
+{
+	return mentor_config_kafka_get(in->cfg, "group.id");
 }
 
 /* mentor_offset_loader: called from the rebalance callback, retries through outages. */
@@ -87,20 +110,15 @@ static int load_offset(void *ctx, const char *topic, int32_t partition, int64_t 
 	struct mentor_error err;
 
 	for (;;) {
-		if (mentor_store_offset_load(in->store, in->cfg->kafka ? mentor_config_kafka_get(in->cfg, "group.id") : "",
-					     topic, partition, ret_next, &err) == MENTOR_OK) {
+		if (mentor_store_offset_load(in->store, group_id(in), topic, partition, ret_next, &err) == MENTOR_OK) {
 			log_info("assigned %s[%" PRId32 "], stored next offset %" PRId64, topic, partition, *ret_next);
 			return 0;
 		}
 		log_warning("loading the stored offset of %s[%" PRId32 "] failed: %s", topic, partition, err.msg);
+		metrics_db_error();
 		if (!reconnect_store(in))
 			return -1;
 	}
-}
-
-static const char *group_id(const struct ingest *in)
-{
-	return mentor_config_kafka_get(in->cfg, "group.id");
 }
 
 static int topic_kind(const struct mentor_config *cfg, const char *topic)
@@ -124,6 +142,7 @@ static int stage_message(struct ingest *in, const rd_kafka_message_t *msg)
 	struct mentor_error err;
 	int rc;
 
+	metrics_message_consumed();
 	if (mentor_batch_messages(in->batch) == 0)
 		in->batch_started_us = monotonic_us();
 	if (kind < 0) {
@@ -132,12 +151,13 @@ static int stage_message(struct ingest *in, const rd_kafka_message_t *msg)
 	} else if (mentor_event_parse(&in->cfg->rules, kind, msg->payload, msg->len, origin.received_us, &ev, &why)) {
 		rc = mentor_batch_add_event(in->batch, &ev, &origin, &err);
 		mentor_event_clear(&ev);
-		in->totals.accepted++;
+		in->pending.accepted++;
 		return rc == MENTOR_OK ? 0 : (log_err("staging an event: %s", err.msg), -1);
 	}
 	log_warning("rejected %s[%" PRId32 "]@%" PRId64 ": %s: %s", topic, msg->partition, msg->offset,
 		    mentor_reject_code_name(why.code), why.detail);
-	in->totals.rejected++;
+	if ((unsigned)why.code < MENTOR_REJECT_CODE_COUNT)
+		in->pending.rejected[why.code]++;
 	rc = mentor_batch_add_reject(in->batch, msg->payload, msg->len, &why, &origin, &err);
 	return rc == MENTOR_OK ? 0 : (log_err("staging a rejected message: %s", err.msg), -1);
 }
@@ -182,15 +202,21 @@ static void drop_batch(struct ingest *in, bool reload_offsets)
 			mentor_consumer_set_stored_offset(in->consumer, p->topic, p->partition, next);
 	}
 	mentor_batch_reset(in->batch);
+	memset(&in->pending, 0, sizeof(in->pending));
 	if (mentor_consumer_rewind(in->consumer, &err) != MENTOR_OK)
 		log_err("%s", err.msg);
 }
 
-static void batch_committed(struct ingest *in, size_t n_updates)
+static void batch_committed(struct ingest *in, size_t n_updates, int64_t commit_us)
 {
 	for (size_t i = 0; i < n_updates; i++)
 		mentor_consumer_set_stored_offset(in->consumer, in->updates[i].topic, in->updates[i].partition,
 						  in->updates[i].next);
+	metrics_batch_committed(&in->pending, commit_us);
+	in->totals.accepted += in->pending.accepted;
+	for (int r = 0; r < MENTOR_REJECT_CODE_COUNT; r++)
+		in->totals.rejected += in->pending.rejected[r];
+	memset(&in->pending, 0, sizeof(in->pending));
 	in->totals.batches++;
 	log_debug("committed a batch of %zu messages", mentor_batch_messages(in->batch));
 	mentor_batch_reset(in->batch);
@@ -215,6 +241,8 @@ static void flush_batch(struct ingest *in)
 {
 	struct mentor_error err;
 	size_t n_updates;
+	int64_t started;
+	int rc;
 
 	while (mentor_batch_messages(in->batch) > 0) {
 		if (mentor_consumer_revocations(in->consumer) != in->revocations_seen ||
@@ -223,18 +251,22 @@ static void flush_batch(struct ingest *in)
 			drop_batch(in, false);
 			return;
 		}
-		switch (mentor_store_commit_batch(in->store, in->batch, &in->cfg->rules, group_id(in), in->updates,
-						  n_updates, &err)) {
+		started = monotonic_us();
+		rc = mentor_store_commit_batch(in->store, in->batch, &in->cfg->rules, group_id(in), in->updates,
+					       n_updates, &err);
+		switch (rc) {
 		case MENTOR_OK:
-			batch_committed(in, n_updates);
+			batch_committed(in, n_updates, monotonic_us() - started);
 			return;
 		case MENTOR_ERR_FENCED:
+			metrics_batch_fenced();
 			in->totals.fenced++;
 			log_warning("batch dropped: %s", err.msg);
 			drop_batch(in, true);
 			return;
 		default:
 			in->totals.db_errors++;
+			metrics_db_error();
 			log_err("batch not stored, will retry it: %s", err.msg);
 			if (!wait_for_store(in))
 				return;
@@ -273,12 +305,17 @@ static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 		bool batching = mentor_batch_messages(in->batch) > 0;
 		rd_kafka_message_t *msg;
 
+		alive();
 		if (in->flags->reload) {
 			in->flags->reload = 0;
+			notify_reloading();
 			reload_config(in);
+			/* Also after a refused reload: the old configuration still runs. */
+			notify_ready();
 		}
 		/* While a batch is open, poll without waiting: an empty queue means write it now. */
 		msg = mentor_consumer_poll(in->consumer, batching ? 0 : 100);
+		metrics_set_assigned(mentor_consumer_assigned(in->consumer));
 		if (mentor_consumer_revocations(in->consumer) != in->revocations_seen)
 			flush_batch(in);
 		if (msg && msg->err) {
@@ -310,9 +347,11 @@ static int open_store(struct ingest *in)
 	int applied = 0;
 	int delay_ms = BACKOFF_MIN_MS;
 
+	notify_status("connecting to PostgreSQL");
 	while (mentor_store_open(in->cfg->pg_conninfo, in->cfg->pg_schema, &in->store, &err) != MENTOR_OK) {
 		log_warning("PostgreSQL unreachable, retrying in %d ms: %s", delay_ms, err.msg);
-		backoff_wait(&delay_ms);
+		notify_status("PostgreSQL unreachable, retrying");
+		backoff_wait(&delay_ms, in->flags);
 		if (in->flags->stop)
 			return -1;
 	}
@@ -322,6 +361,7 @@ static int open_store(struct ingest *in)
 	}
 	log_info("PostgreSQL schema %s ready (%d migration%s applied)", in->cfg->pg_schema, applied,
 		 applied == 1 ? "" : "s");
+	metrics_db_reconnected(false);
 	return 0;
 }
 
@@ -334,22 +374,30 @@ int mentord_ingest_run(struct mentor_config **cfg, const char *config_path, bool
 	double seconds;
 	int code = 1;
 
-	log_notice("mentord %s starting", MENTORD_VERSION);
+	alive();
 	in.batch = mentor_batch_new();
 	if (!in.batch) {
 		log_err("out of memory");
 		return 1;
 	}
-	if (open_store(&in) != 0)
+	if (open_store(&in) != 0) {
+		/* Told to stop while waiting for PostgreSQL is a clean stop, not a fault. */
+		code = flags->stop ? 0 : 1;
 		goto out;
+	}
 	if (mentor_consumer_new(in.cfg, load_offset, &in, &in.consumer, &err) != MENTOR_OK) {
 		log_err("%s", err.msg);
 		goto out;
 	}
+	/* Subscribed: partitions come with the first rebalance, which /readyz reports. */
+	notify_ready();
 	consume_until_stopped(&in, exit_at_end);
 	code = 0;
 out:
+	/* Leaving the group and closing the connection can take a moment; say so first. */
+	notify_stopping();
 	mentor_consumer_close(in.consumer);
+	metrics_set_assigned(0);
 	mentor_store_close(in.store);
 	mentor_batch_free(in.batch);
 	free(in.updates);

@@ -1,6 +1,11 @@
-/* Logging for the daemon: one line per message on stderr with a journald priority prefix. */
+/*
+ * Logging for the daemon: one line per message on stderr with a journald
+ * priority prefix. Safe to call from any thread (the HTTP server logs too).
+ */
 #ifndef MENTORD_LOG_H
 #define MENTORD_LOG_H
+
+#include <stdarg.h>
 
 #include "mentor/config.h"
 
@@ -8,6 +13,7 @@
 void log_set_level(int level);
 
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_vmsg(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 #define log_err(...) log_msg(MENTOR_LOG_ERR, __VA_ARGS__)
 #define log_warning(...) log_msg(MENTOR_LOG_WARNING, __VA_ARGS__)

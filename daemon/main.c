@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http.h"
 #include "log.h"
 #include "mentord.h"
+#include "notify.h"
 
 enum exit_code {
 	EXIT_OK = 0,
@@ -81,10 +83,20 @@ static void usage(FILE *out)
 		"  -t, --check-config   read and validate the configuration, then exit:\n"
 		"                       0 valid, 3 unreadable, 4 invalid\n"
 		"  -e, --exit-at-end    stop once every assigned partition is consumed and stored\n"
+		"      --http ADDR:PORT serve /healthz, /readyz and /metrics on this numeric\n"
+		"                       address (\"127.0.0.1:9464\", \"[::1]:9464\"), or \"off\";\n"
+		"                       default " HTTP_DEFAULT_LISTEN ", skipped with a warning if busy,\n"
+		"                       while a named address that cannot be bound is fatal\n"
 		"  -V, --version        print the version and exit\n"
 		"  -h, --help           print this help and exit\n\n"
+		"Signals: SIGHUP reloads the validation rules and log level from the file;\n"
+		"SIGTERM and SIGINT stop cleanly.\n"
 		"Environment: MENTORD_PG (libpq conninfo) and MENTORD_KAFKA (bootstrap servers)\n"
-		"override the configuration file.\n");
+		"override the configuration file. NOTIFY_SOCKET and WATCHDOG_USEC (set by\n"
+		"systemd) turn on readiness, reload, stop and watchdog notifications.\n"
+		"Exit status: 0 stopped cleanly, 1 runtime fault, 2 bad command line,\n"
+		"3 configuration unreadable, 4 configuration invalid.\n"
+		"See mentord(8) and mentord.conf(5).\n");
 }
 
 int main(int argc, char **argv)
@@ -93,11 +105,15 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 't' },
 		{ "exit-at-end", no_argument, NULL, 'e' },
+		{ "http", required_argument, NULL, 'H' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = NULL;
+	const char *http_spec = NULL;  /* NULL: the default address, best effort */
+	struct http_listen http_addr;
+	struct http_server *http = NULL;
 	bool check_only = false, exit_at_end = false;
 	struct mentor_config *cfg = NULL;
 	struct mentor_error err = { 0 };
@@ -108,6 +124,7 @@ int main(int argc, char **argv)
 		case 'c': config_path = optarg; break;
 		case 't': check_only = true; break;
 		case 'e': exit_at_end = true; break;
+		case 'H': http_spec = optarg; break;
 		case 'V': printf("mentord %s\n", MENTORD_VERSION); return EXIT_OK;
 		case 'h': usage(stdout); return EXIT_OK;
 		default: usage(stderr); return EXIT_USAGE;
@@ -115,6 +132,10 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc) {
 		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (http_spec && strcmp(http_spec, "off") != 0 && http_parse_listen(http_spec, &http_addr) != 0) {
+		log_err("--http %s: expected ADDR:PORT with a numeric address, or off", http_spec);
 		return EXIT_USAGE;
 	}
 	if (mentord_config_read(config_path, &cfg, &err) != MENTOR_OK) {
@@ -127,8 +148,23 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	log_set_level(cfg->log_level);
+	log_notice("mentord %s starting", MENTORD_VERSION);
 	install_signal_handlers();
+	notify_init();
+	/*
+	 * The default address is best effort, so that several instances on one
+	 * host (a second consumer of the group, test runs) need no flag; an
+	 * address the operator named must work, or mentord does not start.
+	 */
+	if (!http_spec) {
+		if (http_parse_listen(HTTP_DEFAULT_LISTEN, &http_addr) == 0 && http_start(&http_addr, &http) != 0)
+			log_warning("HTTP: running without /healthz, /readyz and /metrics; name a free address with --http");
+	} else if (strcmp(http_spec, "off") != 0 && http_start(&http_addr, &http) != 0) {
+		mentor_config_free(cfg);
+		return EXIT_RUNTIME;
+	}
 	code = mentord_ingest_run(&cfg, config_path, exit_at_end, &flags);
+	http_stop(http);
 	mentor_config_free(cfg);
 	return code;
 }

@@ -1,0 +1,187 @@
+#include "metrics.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "clock.h"
+
+/*
+ * Commit latency buckets, in microseconds and as their `le` label. A local
+ * PostgreSQL commits a small batch in about a millisecond; a full batch of
+ * thousands of rows, or a slow disk, takes up to seconds.
+ */
+static const struct {
+	int64_t le_us;
+	const char *le;
+} buckets[] = {
+	{ 1000, "0.001" }, { 2500, "0.0025" }, { 5000, "0.005" }, { 10000, "0.01" },
+	{ 25000, "0.025" }, { 50000, "0.05" }, { 100000, "0.1" }, { 250000, "0.25" },
+	{ 500000, "0.5" }, { 1000000, "1" }, { 2500000, "2.5" }, { 5000000, "5" },
+	{ 10000000, "10" },
+};
+#define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+
+/* Relaxed order throughout: each value stands alone, none guards another's meaning. */
+static struct {
+	atomic_uint_fast64_t consumed, accepted, batches, fenced, db_errors, db_reconnects;
+	atomic_uint_fast64_t rejected[MENTOR_REJECT_CODE_COUNT];
+	/* Per bucket, not cumulative (the last one is +Inf): rendering sums them. */
+	atomic_uint_fast64_t commit_bucket[N_BUCKETS + 1];
+	atomic_uint_fast64_t commit_sum_us;
+	atomic_int assigned;
+	atomic_bool db_ok;
+	atomic_int_fast64_t loop_alive_us;
+} m;
+
+static void add(atomic_uint_fast64_t *counter, uint64_t n)
+{
+	atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
+}
+
+static uint64_t get(atomic_uint_fast64_t *counter)
+{
+	return atomic_load_explicit(counter, memory_order_relaxed);
+}
+
+void metrics_message_consumed(void)
+{
+	add(&m.consumed, 1);
+}
+
+void metrics_batch_committed(const struct metrics_batch *b, int64_t commit_us)
+{
+	size_t i = 0;
+
+	add(&m.accepted, b->accepted);
+	for (int r = 0; r < MENTOR_REJECT_CODE_COUNT; r++)
+		if (b->rejected[r])
+			add(&m.rejected[r], b->rejected[r]);
+	add(&m.batches, 1);
+	if (commit_us < 0)
+		commit_us = 0;
+	while (i < N_BUCKETS && commit_us > buckets[i].le_us)
+		i++;
+	add(&m.commit_bucket[i], 1);
+	add(&m.commit_sum_us, (uint64_t)commit_us);
+	atomic_store_explicit(&m.db_ok, true, memory_order_relaxed);
+}
+
+void metrics_batch_fenced(void)
+{
+	add(&m.fenced, 1);
+}
+
+void metrics_db_error(void)
+{
+	add(&m.db_errors, 1);
+	atomic_store_explicit(&m.db_ok, false, memory_order_relaxed);
+}
+
+void metrics_db_reconnected(bool counted)
+{
+	if (counted)
+		add(&m.db_reconnects, 1);
+	atomic_store_explicit(&m.db_ok, true, memory_order_relaxed);
+}
+
+void metrics_set_assigned(int partitions)
+{
+	atomic_store_explicit(&m.assigned, partitions, memory_order_relaxed);
+}
+
+void metrics_loop_alive(void)
+{
+	atomic_store_explicit(&m.loop_alive_us, monotonic_us(), memory_order_relaxed);
+}
+
+bool metrics_loop_alive_within(int64_t max_age_us)
+{
+	int64_t last = atomic_load_explicit(&m.loop_alive_us, memory_order_relaxed);
+
+	return last != 0 && monotonic_us() - last <= max_age_us;
+}
+
+const char *metrics_not_ready_reason(void)
+{
+	if (!atomic_load_explicit(&m.db_ok, memory_order_relaxed))
+		return "PostgreSQL unavailable";
+	if (atomic_load_explicit(&m.assigned, memory_order_relaxed) <= 0)
+		return "no partition assigned";
+	return NULL;
+}
+
+static void counter(FILE *out, const char *name, const char *help, uint64_t value)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help, name, name, value);
+}
+
+static void gauge(FILE *out, const char *name, const char *help, int64_t value)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %" PRId64 "\n", name, help, name, name, value);
+}
+
+static void render_rejected(FILE *out)
+{
+	fputs("# HELP mentord_events_rejected_total Messages rejected and stored in rejected_events, by reason"
+	      " (counted when their batch commits).\n"
+	      "# TYPE mentord_events_rejected_total counter\n", out);
+	/* Reason names are fixed snake_case identifiers: nothing in them needs label escaping. */
+	for (int r = 0; r < MENTOR_REJECT_CODE_COUNT; r++)
+		fprintf(out, "mentord_events_rejected_total{reason=\"%s\"} %" PRIu64 "\n",
+			mentor_reject_code_name((enum mentor_reject_code)r), get(&m.rejected[r]));
+}
+
+static void render_commit_histogram(FILE *out)
+{
+	uint64_t cumulative = 0;
+	uint64_t sum_us = get(&m.commit_sum_us);
+
+	fputs("# HELP mentord_batch_duration_seconds Time to commit one batch to PostgreSQL (committed batches only).\n"
+	      "# TYPE mentord_batch_duration_seconds histogram\n", out);
+	for (size_t i = 0; i < N_BUCKETS; i++) {
+		cumulative += get(&m.commit_bucket[i]);
+		fprintf(out, "mentord_batch_duration_seconds_bucket{le=\"%s\"} %" PRIu64 "\n", buckets[i].le, cumulative);
+	}
+	/* _count is the +Inf bucket as read here, so the two always agree within one scrape. */
+	cumulative += get(&m.commit_bucket[N_BUCKETS]);
+	fprintf(out, "mentord_batch_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cumulative);
+	fprintf(out, "mentord_batch_duration_seconds_sum %" PRIu64 ".%06" PRIu64 "\n", sum_us / 1000000,
+		sum_us % 1000000);
+	fprintf(out, "mentord_batch_duration_seconds_count %" PRIu64 "\n", cumulative);
+}
+
+int metrics_render(char **ret_text, size_t *ret_len)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+
+	if (!out)
+		return -ENOMEM;
+	gauge(out, "mentord_up", "1 while mentord runs and serves this page.", 1);
+	counter(out, "mentord_events_consumed_total",
+		"Messages read from Kafka, including messages read again after a dropped batch.", get(&m.consumed));
+	counter(out, "mentord_events_accepted_total",
+		"Messages that passed validation, counted when their batch commits (repeated event_ids included).",
+		get(&m.accepted));
+	render_rejected(out);
+	counter(out, "mentord_batches_total", "Batches committed to PostgreSQL.", get(&m.batches));
+	render_commit_histogram(out);
+	counter(out, "mentord_db_errors_total", "Failed PostgreSQL operations (each is retried).", get(&m.db_errors));
+	counter(out, "mentord_db_reconnects_total", "Successful reconnections to PostgreSQL after an error.",
+		get(&m.db_reconnects));
+	counter(out, "mentord_fenced_batches_total",
+		"Batches rolled back because another instance had moved a partition's offset.", get(&m.fenced));
+	gauge(out, "mentord_assigned_partitions", "Kafka partitions currently assigned to this instance.",
+	      atomic_load_explicit(&m.assigned, memory_order_relaxed));
+	if (fclose(out) != 0 || !text) {
+		free(text);
+		return -ENOMEM;
+	}
+	*ret_text = text;
+	*ret_len = len;
+	return 0;
+}

@@ -1,0 +1,57 @@
+/*
+ * The daemon's counters and health state. The main loop writes them; the
+ * HTTP thread reads them for /metrics, /healthz and /readyz. Every value is
+ * a C11 atomic, so neither thread ever waits for the other.
+ */
+#ifndef MENTORD_METRICS_H
+#define MENTORD_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mentor/events.h"
+
+/* What one batch holds, added to the counters only once the batch is committed. */
+struct metrics_batch {
+	uint64_t accepted;
+	uint64_t rejected[MENTOR_REJECT_CODE_COUNT];
+};
+
+/* --- Written by the main loop. */
+
+/* A message read from Kafka (re-reads after a dropped batch count again). */
+void metrics_message_consumed(void);
+
+/* A batch was committed to PostgreSQL; commit_us is how long the commit took. */
+void metrics_batch_committed(const struct metrics_batch *b, int64_t commit_us);
+
+/* A batch was rolled back because another instance had moved a partition's offset. */
+void metrics_batch_fenced(void);
+
+/* A PostgreSQL call failed: the store is not usable until metrics_db_reconnected(). */
+void metrics_db_error(void);
+
+/* The store answers again: a reconnect after an error, or the first connection (counted=false). */
+void metrics_db_reconnected(bool counted);
+
+void metrics_set_assigned(int partitions);
+
+/* The main loop made progress: it iterated, or it waited out an outage one step further. */
+void metrics_loop_alive(void);
+
+/* --- Read by the HTTP thread. */
+
+/* True if the main loop showed progress in the last max_age_us. */
+bool metrics_loop_alive_within(int64_t max_age_us);
+
+/* Why the daemon is not ready ("no partition assigned", ...), or NULL when it is. */
+const char *metrics_not_ready_reason(void);
+
+/*
+ * Renders every metric in the Prometheus text format 0.0.4. Returns 0 and
+ * *ret_text (caller frees) with *ret_len, or -ENOMEM.
+ */
+int metrics_render(char **ret_text, size_t *ret_len);
+
+#endif
