@@ -39,6 +39,8 @@ struct ingest {
 	int64_t batch_started_us;
 	uint64_t revocations_seen;
 	struct metrics_batch pending;       /* what the open batch holds, counted once it commits */
+	struct metrics_lag *lag_rows;       /* owned; METRICS_LAG_MAX rows, rebuilt on every publish */
+	int64_t lag_published_us;
 	struct ingest_totals totals;
 };
 
@@ -291,6 +293,37 @@ static void reload_config(struct ingest *in)
 	log_notice("configuration reloaded (log level %s)", mentor_log_level_name(in->cfg->log_level));
 }
 
+struct lag_collector {
+	struct metrics_lag *rows;
+	size_t n;
+};
+
+static void collect_lag(void *ctx, const struct mentor_partition_position *pos)
+{
+	struct lag_collector *lc = ctx;
+	struct metrics_lag *row;
+
+	if (pos->high < 0 || lc->n == METRICS_LAG_MAX)
+		return;
+	row = &lc->rows[lc->n++];
+	snprintf(row->topic, sizeof(row->topic), "%s", pos->topic);
+	row->partition = pos->partition;
+	row->lag = pos->high - (pos->stored_next == MENTOR_OFFSET_NONE ? pos->low : pos->stored_next);
+}
+
+/* Lag moves with every batch but a scrape reads it every few seconds: once a second is plenty. */
+static void publish_lag(struct ingest *in)
+{
+	struct lag_collector lc = { .rows = in->lag_rows };
+	int64_t now = monotonic_us();
+
+	if (now - in->lag_published_us < 1000000)
+		return;
+	in->lag_published_us = now;
+	mentor_consumer_each_partition(in->consumer, collect_lag, &lc);
+	metrics_set_lag(lc.rows, lc.n);
+}
+
 static bool batch_due(const struct ingest *in)
 {
 	size_t n = mentor_batch_messages(in->batch);
@@ -316,6 +349,7 @@ static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 		/* While a batch is open, poll without waiting: an empty queue means write it now. */
 		msg = mentor_consumer_poll(in->consumer, batching ? 0 : 100);
 		metrics_set_assigned(mentor_consumer_assigned(in->consumer));
+		publish_lag(in);
 		if (mentor_consumer_revocations(in->consumer) != in->revocations_seen)
 			flush_batch(in);
 		if (msg && msg->err) {
@@ -376,9 +410,10 @@ int mentord_ingest_run(struct mentor_config **cfg, const char *config_path, bool
 
 	alive();
 	in.batch = mentor_batch_new();
-	if (!in.batch) {
+	in.lag_rows = calloc(METRICS_LAG_MAX, sizeof(*in.lag_rows));
+	if (!in.batch || !in.lag_rows) {
 		log_err("out of memory");
-		return 1;
+		goto out;
 	}
 	if (open_store(&in) != 0) {
 		/* Told to stop while waiting for PostgreSQL is a clean stop, not a fault. */
@@ -398,8 +433,10 @@ out:
 	notify_stopping();
 	mentor_consumer_close(in.consumer);
 	metrics_set_assigned(0);
+	metrics_set_lag(NULL, 0);
 	mentor_store_close(in.store);
 	mentor_batch_free(in.batch);
+	free(in.lag_rows);
 	free(in.updates);
 	seconds = (double)(monotonic_us() - started) / 1e6;
 	log_notice("stopped: accepted %" PRIu64 ", rejected %" PRIu64 ", batches %" PRIu64 ", fenced %" PRIu64

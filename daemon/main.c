@@ -142,6 +142,16 @@ int main(int argc, char **argv)
 		log_err("configuration: %s", err.msg);
 		return err.code == MENTOR_ERR_IO ? EXIT_CONFIG_IO : EXIT_CONFIG_INVALID;
 	}
+	/* --http overrides [http] listen; both name an address that must work. */
+	if (!http_spec && cfg->http_listen[0] != '\0') {
+		http_spec = cfg->http_listen;
+		if (strcmp(http_spec, "off") != 0 && http_parse_listen(http_spec, &http_addr) != 0) {
+			log_err("configuration: [http] listen: '%s' is not ADDR:PORT with a numeric address, or off",
+				http_spec);
+			mentor_config_free(cfg);
+			return EXIT_CONFIG_INVALID;
+		}
+	}
 	if (check_only) {
 		printf("configuration ok\n");
 		mentor_config_free(cfg);

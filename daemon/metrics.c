@@ -2,9 +2,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "clock.h"
 
@@ -35,6 +37,13 @@ static struct {
 	atomic_bool db_ok;
 	atomic_int_fast64_t loop_alive_us;
 } m;
+
+/* The lag table is a set of rows, not one value, so it takes a lock rather than atomics. */
+static struct {
+	pthread_mutex_t lock;
+	struct metrics_lag rows[METRICS_LAG_MAX];
+	size_t n;
+} lag = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void add(atomic_uint_fast64_t *counter, uint64_t n)
 {
@@ -118,6 +127,17 @@ static void counter(FILE *out, const char *name, const char *help, uint64_t valu
 	fprintf(out, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help, name, name, value);
 }
 
+void metrics_set_lag(const struct metrics_lag *entries, size_t n)
+{
+	if (n > METRICS_LAG_MAX)
+		n = METRICS_LAG_MAX;
+	pthread_mutex_lock(&lag.lock);
+	if (n > 0)
+		memcpy(lag.rows, entries, n * sizeof(*entries));
+	lag.n = n;
+	pthread_mutex_unlock(&lag.lock);
+}
+
 static void gauge(FILE *out, const char *name, const char *help, int64_t value)
 {
 	fprintf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %" PRId64 "\n", name, help, name, name, value);
@@ -132,6 +152,19 @@ static void render_rejected(FILE *out)
 	for (int r = 0; r < MENTOR_REJECT_CODE_COUNT; r++)
 		fprintf(out, "mentord_events_rejected_total{reason=\"%s\"} %" PRIu64 "\n",
 			mentor_reject_code_name((enum mentor_reject_code)r), get(&m.rejected[r]));
+}
+
+static void render_lag(FILE *out)
+{
+	fputs("# HELP mentord_consumer_lag Messages in the partition not yet stored in PostgreSQL"
+	      " (high watermark minus stored next offset).\n"
+	      "# TYPE mentord_consumer_lag gauge\n", out);
+	pthread_mutex_lock(&lag.lock);
+	/* Kafka topic names are [a-zA-Z0-9._-]: nothing in them needs label escaping. */
+	for (size_t i = 0; i < lag.n; i++)
+		fprintf(out, "mentord_consumer_lag{topic=\"%s\",partition=\"%" PRId32 "\"} %" PRId64 "\n",
+			lag.rows[i].topic, lag.rows[i].partition, lag.rows[i].lag);
+	pthread_mutex_unlock(&lag.lock);
 }
 
 static void render_commit_histogram(FILE *out)
@@ -177,6 +210,7 @@ int metrics_render(char **ret_text, size_t *ret_len)
 		"Batches rolled back because another instance had moved a partition's offset.", get(&m.fenced));
 	gauge(out, "mentord_assigned_partitions", "Kafka partitions currently assigned to this instance.",
 	      atomic_load_explicit(&m.assigned, memory_order_relaxed));
+	render_lag(out);
 	if (fclose(out) != 0 || !text) {
 		free(text);
 		return -ENOMEM;

@@ -37,6 +37,19 @@ void metrics_db_reconnected(bool counted);
 
 void metrics_set_assigned(int partitions);
 
+/* One partition's consumer lag: messages in Kafka not yet stored in PostgreSQL. */
+struct metrics_lag {
+	char topic[256];
+	int32_t partition;
+	int64_t lag;
+};
+
+/* Most partitions whose lag is shown; more are left out of /metrics. */
+#define METRICS_LAG_MAX 1024
+
+/* Replaces the lag table with n entries (at most METRICS_LAG_MAX are kept). */
+void metrics_set_lag(const struct metrics_lag *entries, size_t n);
+
 /* The main loop made progress: it iterated, or it waited out an outage one step further. */
 void metrics_loop_alive(void);
 

@@ -42,6 +42,7 @@ static const struct str_key str_keys[] = {
 	{ "ingest", "topic_aqm", offsetof(struct mentor_config, topics[MENTOR_EVENT_AQM]) },
 	{ "ingest", "topic_roster", offsetof(struct mentor_config, topics[MENTOR_EVENT_ROSTER]) },
 	{ "ingest", "offset_reset", offsetof(struct mentor_config, offset_reset) },
+	{ "http", "listen", offsetof(struct mentor_config, http_listen) },
 };
 
 static const char *const map_sections[MENTOR_EVENT_KIND_COUNT] = {
@@ -92,9 +93,10 @@ struct mentor_config *mentor_config_new(void)
 	cfg->pg_conninfo = strdup("");
 	cfg->pg_schema = strdup("mentor");
 	cfg->offset_reset = strdup("earliest");
+	cfg->http_listen = strdup("");
 	for (int k = 0; k < MENTOR_EVENT_KIND_COUNT; k++)
 		cfg->topics[k] = strdup(default_topics[k]);
-	if (!cfg->pg_conninfo || !cfg->pg_schema || !cfg->offset_reset || !cfg->topics[0] ||
+	if (!cfg->pg_conninfo || !cfg->pg_schema || !cfg->offset_reset || !cfg->http_listen || !cfg->topics[0] ||
 	    !cfg->topics[1] || !cfg->topics[2] ||
 	    mentor_config_set(cfg, "kafka", "group.id", "mentord", NULL) != MENTOR_OK ||
 	    mentor_config_set(cfg, "kafka", "bootstrap.servers", "127.0.0.1:9092", NULL) != MENTOR_OK) {
@@ -111,6 +113,7 @@ void mentor_config_free(struct mentor_config *cfg)
 	free(cfg->pg_conninfo);
 	free(cfg->pg_schema);
 	free(cfg->offset_reset);
+	free(cfg->http_listen);
 	for (int k = 0; k < MENTOR_EVENT_KIND_COUNT; k++)
 		free(cfg->topics[k]);
 	for (size_t i = 0; i < cfg->n_kafka; i++) {

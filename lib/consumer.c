@@ -261,6 +261,24 @@ bool mentor_consumer_at_end(const struct mentor_consumer *c)
 	return true;
 }
 
+void mentor_consumer_each_partition(const struct mentor_consumer *c,
+				    void (*fn)(void *ctx, const struct mentor_partition_position *pos), void *ctx)
+{
+	for (int i = 0; i < c->n_parts; i++) {
+		struct mentor_partition_position pos = {
+			.topic = c->parts[i].topic,
+			.partition = c->parts[i].partition,
+			.stored_next = c->parts[i].stored_next,
+		};
+		if (rd_kafka_get_watermark_offsets(c->rk, pos.topic, pos.partition, &pos.low, &pos.high) != 0 ||
+		    pos.high < 0) {
+			pos.low = -1;
+			pos.high = -1;
+		}
+		fn(ctx, &pos);
+	}
+}
+
 int mentor_consumer_assigned(const struct mentor_consumer *c)
 {
 	return c->n_parts;

@@ -2,7 +2,7 @@
  * Configuration: an INI file (see config/mentord.conf) read with inih, plus
  * overrides set by the caller (the daemon applies MENTORD_PG and MENTORD_KAFKA).
  *
- * Sections: [postgres], [ingest], [log], [kafka] (every key is handed to
+ * Sections: [postgres], [ingest], [log], [http], [kafka] (every key is handed to
  * librdkafka as it is, like kcat's -X) and [map.voc], [map.aqm], [map.roster]
  * (field name = JSON pointer).
  */
@@ -32,6 +32,8 @@ struct mentor_config {
 	char *pg_schema;                            /* owned; default "mentor" */
 	char *topics[MENTOR_EVENT_KIND_COUNT];      /* owned; one topic per event kind */
 	char *offset_reset;                         /* owned; "earliest" or "latest", for partitions with no stored offset */
+	char *http_listen;                          /* owned; [http] listen: "" = the default address if free,
+						       "off", or ADDR:PORT (the daemon parses it) */
 	size_t batch_max_events;                    /* a batch is written when this full ... */
 	int batch_max_ms;                           /* ... or this old */
 	int log_level;                              /* enum mentor_log_level */

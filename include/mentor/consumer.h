@@ -49,6 +49,21 @@ uint64_t mentor_consumer_revocations(const struct mentor_consumer *c);
 /* True when at least one partition is assigned and every assigned one has been read to its end. */
 bool mentor_consumer_at_end(const struct mentor_consumer *c);
 
+/* What the consumer knows of one assigned partition. */
+struct mentor_partition_position {
+	const char *topic;     /* owned by the consumer; valid during the callback */
+	int32_t partition;
+	int64_t low, high;     /* the partition's first offset and end as last fetched; -1 if not yet known */
+	int64_t stored_next;   /* MENTOR_OFFSET_NONE if nothing is stored yet */
+};
+
+/*
+ * Calls fn once per assigned partition. Uses librdkafka's cached watermarks,
+ * so it asks no broker and never blocks.
+ */
+void mentor_consumer_each_partition(const struct mentor_consumer *c,
+				    void (*fn)(void *ctx, const struct mentor_partition_position *pos), void *ctx);
+
 /* Number of partitions currently assigned. */
 int mentor_consumer_assigned(const struct mentor_consumer *c);
 

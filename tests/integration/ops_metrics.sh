@@ -107,6 +107,11 @@ assert_eq "mentord_db_reconnects_total" 0 "$(sample mentord_db_reconnects_total)
 assert_eq "mentord_fenced_batches_total" 0 "$(sample mentord_fenced_batches_total)"
 # Three topics of four partitions (the generator's default), all assigned to the only member.
 assert_eq "mentord_assigned_partitions" 12 "$(sample mentord_assigned_partitions)"
+# Lag is published once a second: wait for the table that says everything is stored.
+lag_total() { awk '$1 ~ /^mentord_consumer_lag\{/ { n++; s += $2 } END { print n + 0, s + 0 }' "$work/samples.txt"; }
+caught_up() { scrape && [[ $(lag_total) == "12 0" ]]; }
+wait_until 10 caught_up || true
+assert_eq "consumer lag series and their sum once everything is stored" "12 0" "$(lag_total)"
 
 assert_eq "/healthz" "200 ok" "$(curl -s -w '%{http_code}' "$url/healthz" | tr '\n' ' ' | awk '{ print $2, $1 }')"
 assert_eq "/readyz" "200 ready" "$(curl -s -w '%{http_code}' "$url/readyz" | tr '\n' ' ' | awk '{ print $2, $1 }')"

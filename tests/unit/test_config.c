@@ -39,6 +39,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->rules.csat_min, 1);
 	assert_int_equal(cfg->rules.csat_max, 5);
 	assert_int_equal(cfg->rules.max_message_bytes, 65536);
+	assert_string_equal(cfg->http_listen, "");
 	assert_int_equal(mentor_config_validate(cfg, &err), MENTOR_OK);
 	mentor_config_free(cfg);
 }
@@ -50,7 +51,8 @@ static void test_file_and_overrides(void **state)
 				      "max_future_seconds = 60\n"
 				      "[kafka]\nbootstrap.servers = k1:9092\nsession.timeout.ms = 6000\n"
 				      "[map.voc]\nschema =\ncsat = /survey/csat/score\n"
-				      "[log]\nlevel = debug\n");
+				      "[log]\nlevel = debug\n"
+				      "[http]\nlisten = [::1]:9464\n");
 	struct mentor_config *cfg = mentor_config_new();
 	struct mentor_error err;
 
@@ -64,6 +66,7 @@ static void test_file_and_overrides(void **state)
 	assert_string_equal(cfg->rules.map[MENTOR_EVENT_VOC].pointer[MENTOR_F_CSAT], "/survey/csat/score");
 	assert_string_equal(cfg->rules.map[MENTOR_EVENT_VOC].pointer[MENTOR_F_SCHEMA], "");
 	assert_int_equal(cfg->log_level, MENTOR_LOG_DEBUG);
+	assert_string_equal(cfg->http_listen, "[::1]:9464");
 	assert_int_equal(mentor_config_set(cfg, "kafka", "bootstrap.servers", "k2:9092", &err), MENTOR_OK);
 	assert_string_equal(mentor_config_kafka_get(cfg, "bootstrap.servers"), "k2:9092");
 	assert_int_equal(mentor_config_validate(cfg, &err), MENTOR_OK);
