@@ -95,6 +95,15 @@ assert_eq "READY=1 follows RELOADING=1" "READY=1" \
     "$(sed -n '/^RELOADING=1$/,$p' "$got" | grep -m1 -x 'READY=1' || true)"
 wait_until 10 grep -q 'configuration reloaded' "$work/mentord.log" || fail "the reload was not logged"
 
+# --- A broken file is refused on reload; the running configuration stays in force.
+cp "$work/run.conf" "$work/run.conf.good"
+printf '[log]\nlevel = loud\n' >>"$work/run.conf"
+kill -HUP "$pid"
+wait_until 20 grep -q 'reload refused' "$work/mentord.log" || fail "an invalid file was not refused"
+wait_until 20 seen READY=1 3 || fail "no READY=1 after the refused reload"
+assert_eq "alive after a refused reload" yes "$(kill -0 "$pid" 2>/dev/null && echo yes || echo no)"
+cp "$work/run.conf.good" "$work/run.conf"
+
 # --- PostgreSQL outage: mentord waits and retries; that is progress, so the
 # watchdog keeps being fed, while /readyz says it is not ready.
 assert_eq "/readyz before the outage" 200 "$(http_code readyz)"
