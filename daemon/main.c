@@ -7,7 +7,9 @@
 #include "http.h"
 #include "log.h"
 #include "mentord.h"
+#include "metrics.h"
 #include "notify.h"
+#include "sender.h"
 
 enum exit_code {
 	EXIT_OK = 0,
@@ -114,6 +116,7 @@ int main(int argc, char **argv)
 	const char *http_spec = NULL;  /* NULL: the default address, best effort */
 	struct http_listen http_addr;
 	struct http_server *http = NULL;
+	struct sender *sender = NULL;
 	bool check_only = false, exit_at_end = false;
 	struct mentor_config *cfg = NULL;
 	struct mentor_error err = { 0 };
@@ -173,8 +176,18 @@ int main(int argc, char **argv)
 		mentor_config_free(cfg);
 		return EXIT_RUNTIME;
 	}
+	/* Alerts go out from their own thread and connection: a slow receiver never holds up consumption. */
+	if (sender_start(cfg, &flags.stop, &sender) != 0) {
+		http_stop(http);
+		mentor_config_free(cfg);
+		return EXIT_RUNTIME;
+	}
+	metrics_set_alert_sender(sender);
 	code = mentord_ingest_run(&cfg, config_path, exit_at_end, &flags);
+	/* HTTP first: /metrics reads the sender's counters until it stops. */
 	http_stop(http);
+	metrics_set_alert_sender(NULL);
+	sender_stop(sender);
 	mentor_config_free(cfg);
 	return code;
 }

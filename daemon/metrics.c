@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "sender.h"
 
 /*
  * Commit latency buckets, in microseconds and as their `le` label. A local
@@ -37,6 +38,14 @@ static struct {
 	atomic_bool db_ok;
 	atomic_int_fast64_t loop_alive_us;
 } m;
+
+/* Set before the HTTP thread starts serving and cleared after it stops. */
+static const struct sender *_Atomic alert_sender;
+
+void metrics_set_alert_sender(const struct sender *s)
+{
+	atomic_store(&alert_sender, s);
+}
 
 /* The lag table is a set of rows, not one value, so it takes a lock rather than atomics. */
 static struct {
@@ -167,6 +176,22 @@ static void render_lag(FILE *out)
 	pthread_mutex_unlock(&lag.lock);
 }
 
+static void render_alerts(FILE *out)
+{
+	struct sender_counters c;
+
+	sender_counters_get(atomic_load(&alert_sender), &c);
+	counter(out, "mentord_alerts_sent_total", "Alert webhooks delivered (2xx).", c.sent);
+	counter(out, "mentord_alerts_retried_total", "Failed alert deliveries scheduled again.", c.retried);
+	counter(out, "mentord_alerts_failed_total", "Failed alert delivery attempts, the last one of dead alerts included.",
+		c.failed);
+	counter(out, "mentord_alerts_dead_total", "Alerts given up: past the retry horizon or their route disabled.",
+		c.dead);
+	counter(out, "mentord_alerts_recorded_total", "Alerts too old at first send: recorded, not sent.", c.recorded);
+	counter(out, "mentord_alerts_throttled_total", "Times an alert was held back by the per-lead rate limit.",
+		c.throttled);
+}
+
 static void render_commit_histogram(FILE *out)
 {
 	uint64_t cumulative = 0;
@@ -211,6 +236,7 @@ int metrics_render(char **ret_text, size_t *ret_len)
 	gauge(out, "mentord_assigned_partitions", "Kafka partitions currently assigned to this instance.",
 	      atomic_load_explicit(&m.assigned, memory_order_relaxed));
 	render_lag(out);
+	render_alerts(out);
 	if (fclose(out) != 0 || !text) {
 		free(text);
 		return -ENOMEM;

@@ -53,6 +53,11 @@ void metrics_set_lag(const struct metrics_lag *entries, size_t n);
 /* The main loop made progress: it iterated, or it waited out an outage one step further. */
 void metrics_loop_alive(void);
 
+struct sender;
+
+/* Where /metrics reads the alert sender's counters from (NULL: none running). */
+void metrics_set_alert_sender(const struct sender *s);
+
 /* --- Read by the HTTP thread. */
 
 /* True if the main loop showed progress in the last max_age_us. */

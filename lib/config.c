@@ -25,6 +25,18 @@ static const struct int_key int_keys[] = {
 	  offsetof(struct mentor_config, rules.max_future_us), INT_KEY_I64_SECONDS_AS_US },
 	{ "ingest", "csat_min", -100, 100, offsetof(struct mentor_config, rules.csat_min), INT_KEY_INT },
 	{ "ingest", "csat_max", -100, 100, offsetof(struct mentor_config, rules.csat_max), INT_KEY_INT },
+	{ "alerts", "max_age_seconds", 0, 30 * 86400, offsetof(struct mentor_config, alerts.max_age_seconds),
+	  INT_KEY_INT },
+	{ "alerts", "max_attempt_hours", 1, 30 * 24, offsetof(struct mentor_config, alerts.max_attempt_hours),
+	  INT_KEY_INT },
+	{ "alerts", "request_timeout_ms", 100, 120000, offsetof(struct mentor_config, alerts.request_timeout_ms),
+	  INT_KEY_INT },
+	{ "alerts", "connect_timeout_ms", 100, 60000, offsetof(struct mentor_config, alerts.connect_timeout_ms),
+	  INT_KEY_INT },
+	{ "alerts", "poll_ms", 10, 60000, offsetof(struct mentor_config, alerts.poll_ms), INT_KEY_INT },
+	{ "alerts", "retry_base_ms", 1, 3600000, offsetof(struct mentor_config, alerts.retry_base_ms), INT_KEY_INT },
+	{ "alerts", "max_per_lead_per_hour", 0, 100000, offsetof(struct mentor_config, alerts.max_per_lead_per_hour),
+	  INT_KEY_INT },
 };
 
 struct str_key {
@@ -43,6 +55,7 @@ static const struct str_key str_keys[] = {
 	{ "ingest", "topic_roster", offsetof(struct mentor_config, topics[MENTOR_EVENT_ROSTER]) },
 	{ "ingest", "offset_reset", offsetof(struct mentor_config, offset_reset) },
 	{ "http", "listen", offsetof(struct mentor_config, http_listen) },
+	{ "alerts", "ca_path", offsetof(struct mentor_config, alerts.ca_path) },
 };
 
 static const char *const map_sections[MENTOR_EVENT_KIND_COUNT] = {
@@ -94,10 +107,15 @@ struct mentor_config *mentor_config_new(void)
 	cfg->pg_schema = strdup("mentor");
 	cfg->offset_reset = strdup("earliest");
 	cfg->http_listen = strdup("");
+	cfg->alerts = (struct mentor_alerts_config){
+		.enabled = 1, .max_age_seconds = 86400, .max_attempt_hours = 72, .request_timeout_ms = 15000,
+		.connect_timeout_ms = 5000, .poll_ms = 1000, .retry_base_ms = 1000, .max_per_lead_per_hour = 20,
+		.ca_path = strdup(""),
+	};
 	for (int k = 0; k < MENTOR_EVENT_KIND_COUNT; k++)
 		cfg->topics[k] = strdup(default_topics[k]);
 	if (!cfg->pg_conninfo || !cfg->pg_schema || !cfg->offset_reset || !cfg->http_listen || !cfg->topics[0] ||
-	    !cfg->topics[1] || !cfg->topics[2] ||
+	    !cfg->topics[1] || !cfg->topics[2] || !cfg->alerts.ca_path ||
 	    mentor_config_set(cfg, "kafka", "group.id", "mentord", NULL) != MENTOR_OK ||
 	    mentor_config_set(cfg, "kafka", "bootstrap.servers", "127.0.0.1:9092", NULL) != MENTOR_OK) {
 		mentor_config_free(cfg);
@@ -114,6 +132,7 @@ void mentor_config_free(struct mentor_config *cfg)
 	free(cfg->pg_schema);
 	free(cfg->offset_reset);
 	free(cfg->http_listen);
+	free(cfg->alerts.ca_path);
 	for (int k = 0; k < MENTOR_EVENT_KIND_COUNT; k++)
 		free(cfg->topics[k]);
 	for (size_t i = 0; i < cfg->n_kafka; i++) {
@@ -196,6 +215,18 @@ static int set_log_level(struct mentor_config *cfg, const char *value, struct me
 				"[log] level: '%s' is not one of err, warning, notice, info, debug", value);
 }
 
+static int set_bool(int *slot, const char *section, const char *key, const char *value, struct mentor_error *err)
+{
+	if (strcasecmp(value, "true") == 0 || strcasecmp(value, "yes") == 0 || strcmp(value, "1") == 0)
+		*slot = 1;
+	else if (strcasecmp(value, "false") == 0 || strcasecmp(value, "no") == 0 || strcmp(value, "0") == 0)
+		*slot = 0;
+	else
+		return mentor_error_set(err, MENTOR_ERR_INVALID, "[%s] %s: '%s' is not true or false", section, key,
+					value);
+	return MENTOR_OK;
+}
+
 static int set_mapping(struct mentor_config *cfg, enum mentor_event_kind kind, const char *key,
 		       const char *value, struct mentor_error *err)
 {
@@ -226,6 +257,8 @@ int mentor_config_set(struct mentor_config *cfg, const char *section, const char
 		return set_kafka(cfg, key, value, err);
 	if (strcmp(section, "log") == 0 && strcmp(key, "level") == 0)
 		return set_log_level(cfg, value, err);
+	if (strcmp(section, "alerts") == 0 && strcmp(key, "enabled") == 0)
+		return set_bool(&cfg->alerts.enabled, section, key, value, err);
 	for (size_t i = 0; i < sizeof(int_keys) / sizeof(int_keys[0]); i++)
 		if (strcmp(int_keys[i].section, section) == 0 && strcmp(int_keys[i].key, key) == 0)
 			return set_int(cfg, &int_keys[i], value, err);
@@ -317,6 +350,10 @@ int mentor_config_validate(const struct mentor_config *cfg, struct mentor_error 
 							"[%s] %s: required field cannot be unmapped",
 							map_sections[k], mentor_field_name(f));
 	}
+	if ((int64_t)cfg->alerts.connect_timeout_ms > cfg->alerts.request_timeout_ms)
+		return mentor_error_set(err, MENTOR_ERR_INVALID,
+					"[alerts] connect_timeout_ms %d must not exceed request_timeout_ms %d",
+					cfg->alerts.connect_timeout_ms, cfg->alerts.request_timeout_ms);
 	for (const char *const *p = (const char *const[]){ "enable.auto.commit", "enable.auto.offset.store", NULL };
 	     *p; p++) {
 		const char *v = mentor_config_kafka_get(cfg, *p);

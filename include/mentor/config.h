@@ -2,7 +2,7 @@
  * Configuration: an INI file (see config/mentord.conf) read with inih, plus
  * overrides set by the caller (the daemon applies MENTORD_PG and MENTORD_KAFKA).
  *
- * Sections: [postgres], [ingest], [log], [http], [kafka] (every key is handed to
+ * Sections: [postgres], [ingest], [log], [http], [alerts], [kafka] (every key is handed to
  * librdkafka as it is, like kcat's -X) and [map.voc], [map.aqm], [map.roster]
  * (field name = JSON pointer).
  */
@@ -27,6 +27,19 @@ enum mentor_log_level {
 	MENTOR_LOG_DEBUG = 7,
 };
 
+/* [alerts]: the webhook sender (daemon/sender.c, docs/alerts.md). */
+struct mentor_alerts_config {
+	int enabled;                /* 1: run the sender thread */
+	int max_age_seconds;        /* older at first send (occurred_at): recorded, not sent; 0 = no limit */
+	int max_attempt_hours;      /* give up (dead) this long after created_at */
+	int request_timeout_ms;     /* whole request */
+	int connect_timeout_ms;
+	int poll_ms;                /* how often due rows are looked for */
+	int retry_base_ms;          /* first backoff ceiling; doubles per attempt up to an hour */
+	int max_per_lead_per_hour;  /* sends per team lead per rolling hour; 0 = no limit */
+	char *ca_path;              /* owned; CA file or directory for TLS; "" = the system store */
+};
+
 struct mentor_config {
 	char *pg_conninfo;                          /* owned; libpq conninfo, "" = libpq defaults */
 	char *pg_schema;                            /* owned; default "mentor" */
@@ -38,6 +51,7 @@ struct mentor_config {
 	int batch_max_ms;                           /* ... or this old */
 	int log_level;                              /* enum mentor_log_level */
 	struct mentor_event_rules rules;
+	struct mentor_alerts_config alerts;
 	size_t n_kafka;
 	struct mentor_kafka_prop *kafka;            /* owned array of n_kafka */
 };

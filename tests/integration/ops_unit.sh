@@ -59,7 +59,7 @@ for entry in '-rwxr-xr-x ./usr/bin/mentord' '-rw-r--r-- ./usr/lib/systemd/system
     ok_if "package holds $entry" grep -qxF -- "$entry" "$work/contents.txt"
 done
 assert_eq "package name" mentord "$(dpkg-deb -f "$deb" Package)"
-assert_eq "package dependencies" "librdkafka1, libjansson4, libpq5, libinih1, libmicrohttpd12, libsystemd0" \
+assert_eq "package dependencies" "librdkafka1, libjansson4, libpq5, libinih1, libmicrohttpd12, libsystemd0, libcurl4, libssl3" \
     "$(dpkg-deb -f "$deb" Depends)"
 dpkg-deb -e "$deb" "$work/control"
 assert_eq "conffiles" "/etc/mentord/mentord.conf /etc/mentord/pg-password" "$(paste -sd' ' "$work/control/conffiles")"

@@ -1,0 +1,123 @@
+/*
+ * Alert webhooks (SPEC section 6): the pure parts of delivery.
+ *
+ * Signing (Standard Webhooks), rendering a body for a route's format, the
+ * retry policy and the classification of an HTTP answer. No network, no
+ * database, no clock and no globals: the caller passes the time and the
+ * random source, so every answer can be tested exactly. The sender thread
+ * (daemon/sender.c) does the I/O around them.
+ */
+#ifndef MENTOR_ALERTS_H
+#define MENTOR_ALERTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "mentor/error.h"
+
+/* Bodies one route accepts (team_leads.body_format). */
+enum mentor_alert_format {
+	MENTOR_ALERT_FORMAT_JSON,   /* the generic payload as it is */
+	MENTOR_ALERT_FORMAT_SLACK,  /* Slack incoming webhook: {"text", "blocks"} */
+	MENTOR_ALERT_FORMAT_TEAMS,  /* Teams Workflows: an Adaptive Card in a message */
+};
+
+/* What to do with an alert after one HTTP attempt. */
+enum mentor_alert_outcome {
+	MENTOR_ALERT_SENT,           /* 2xx: delivered */
+	MENTOR_ALERT_RETRY,          /* anything else, or no answer at all: try again later */
+	MENTOR_ALERT_DISABLE_ROUTE,  /* 410 Gone: the receiver says the hook is gone for good */
+};
+
+/* Longest secret file the sender reads, and longest secret line. */
+#define MENTOR_ALERT_SECRETS_MAX_BYTES 65536
+
+/*
+ * Parses "json", "slack" or "teams" into *ret_format. Returns MENTOR_OK or
+ * MENTOR_ERR_INVALID.
+ */
+int mentor_alert_format_parse(const char *name, enum mentor_alert_format *ret_format);
+
+/*
+ * Decodes one secret: "whsec_<base64>" (the Standard Webhooks form) gives the
+ * base64-decoded bytes; anything else is used as its raw bytes. Returns
+ * MENTOR_OK with *ret_key (caller frees) and *ret_len, MENTOR_ERR_INVALID for
+ * an empty secret or bad base64 after whsec_, or MENTOR_ERR_NOMEM. The
+ * message never quotes the secret.
+ */
+int mentor_alert_secret_decode(const char *secret, size_t len, unsigned char **ret_key, size_t *ret_len,
+			       struct mentor_error *err);
+
+/*
+ * Signs one delivery: for each secret, "v1," + base64(HMAC-SHA256(key,
+ * id "." timestamp "." body)), joined by single spaces (several secrets
+ * during a rotation; a verifier accepts any one).
+ *
+ * secrets is the text of a secret file: one secret per line, leading and
+ * trailing blanks and CR ignored, empty lines and lines starting with '#'
+ * skipped, each decoded as by mentor_alert_secret_decode(). Returns MENTOR_OK
+ * with *ret_header (caller frees), MENTOR_ERR_INVALID when there is no
+ * secret or one cannot be decoded, or MENTOR_ERR_NOMEM.
+ */
+int mentor_alert_sign(const char *msg_id, int64_t timestamp, const char *body, size_t body_len,
+		      const char *secrets, char **ret_header, struct mentor_error *err);
+
+/*
+ * Renders the body a route receives from the generic payload (a JSON object,
+ * docs/alerts.md): JSON gives the payload unchanged; Slack and Teams a
+ * message built from its fields (a title per kind, a summary line, and every
+ * scalar field as a fact). kind names the alert when the payload has no
+ * "kind". Returns MENTOR_OK with *ret_body (caller frees, NUL-terminated),
+ * MENTOR_ERR_INVALID for a payload that is not a JSON object, or
+ * MENTOR_ERR_NOMEM.
+ */
+int mentor_alert_render(enum mentor_alert_format format, const char *kind, const char *payload,
+			char **ret_body, struct mentor_error *err);
+
+/* Retry policy: exponential backoff with full jitter, and a give-up horizon. */
+struct mentor_alert_retry_policy {
+	int64_t base_ms;     /* first ceiling, default 1,000 */
+	int64_t cap_ms;      /* ceiling of any one delay, default 3,600,000 (an hour) */
+	int64_t horizon_ms;  /* give up this long after the alert was created, default 72 h */
+};
+
+/* A uniform 64-bit random number from the caller's source. */
+typedef uint64_t (*mentor_alert_rand_fn)(void *ctx);
+
+void mentor_alert_retry_policy_init(struct mentor_alert_retry_policy *p);
+
+/*
+ * The delay before retry number attempt + 1, after attempt failures
+ * (attempt >= 1): uniform in [0, min(cap, base * 2^(attempt - 1))] ms, drawn
+ * from rnd. Never negative, never above cap_ms.
+ */
+int64_t mentor_alert_backoff_ms(const struct mentor_alert_retry_policy *p, int attempt, mentor_alert_rand_fn rnd,
+				void *rnd_ctx);
+
+/*
+ * Whether to retry an alert created age_ms ago after a delay of delay_ms:
+ * returns 1 (schedule it) while age_ms + delay_ms is within the horizon,
+ * 0 (give up: dead) once it is not.
+ */
+int mentor_alert_within_horizon(const struct mentor_alert_retry_policy *p, int64_t age_ms, int64_t delay_ms);
+
+/*
+ * Classifies an HTTP attempt by its status code (0: no answer, a transport
+ * error): 2xx sent, 410 disable the route, anything else retry. Redirects
+ * are not followed, so a 3xx is a failure like any other.
+ */
+enum mentor_alert_outcome mentor_alert_classify(long status);
+
+/*
+ * Parses a Retry-After value, seconds ("120") or an HTTP-date (IMF-fixdate,
+ * "Sun, 06 Nov 1994 08:49:37 GMT"), against now (Unix seconds). Returns 1
+ * with *ret_delay_ms (0 for a date in the past), or 0 if the value is
+ * neither. Only meaningful on 429 and 503 (mentor_alert_honours_retry_after).
+ */
+int mentor_alert_retry_after_parse(const char *value, time_t now, int64_t *ret_delay_ms);
+
+/* Whether a Retry-After header on this status sets the next attempt: 429 and 503. */
+int mentor_alert_honours_retry_after(long status);
+
+#endif
