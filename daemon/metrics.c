@@ -190,6 +190,9 @@ static void render_alerts(FILE *out)
 	counter(out, "mentord_alerts_recorded_total", "Alerts too old at first send: recorded, not sent.", c.recorded);
 	counter(out, "mentord_alerts_throttled_total", "Times an alert was held back by the per-lead rate limit.",
 		c.throttled);
+	if (c.pending >= 0)
+		gauge(out, "mentord_alerts_pending", "Outbox depth: alerts waiting to be sent, as last counted.",
+		      c.pending);
 }
 
 static void render_commit_histogram(FILE *out)

@@ -64,6 +64,7 @@ struct sender {
 	bool waiting_for_schema;
 
 	_Atomic uint64_t sent, retried, failed, dead, recorded, throttled;
+	_Atomic int64_t pending;  /* outbox depth as last counted; -1 before the first count */
 };
 
 /* One claimed row and, after sending, its outcome. */
@@ -693,6 +694,16 @@ failed:
 	return -1;
 }
 
+/* Counts the outbox for /metrics; the partial index alerts_due makes it cheap. */
+static void count_pending(struct sender *s)
+{
+	PGresult *res = db_exec(s, "SELECT count(*) FROM alerts WHERE status = 'pending'", 0, NULL);
+
+	if (!db_failed(res) && PQntuples(res) == 1)
+		atomic_store(&s->pending, strtoll(PQgetvalue(res, 0, 0), NULL, 10));
+	PQclear(res);
+}
+
 /* ---- the thread ---- */
 
 static void *sender_main(void *arg)
@@ -737,6 +748,8 @@ static void *sender_main(void *arg)
 			db_drop(s);
 		for (int i = 0; i < n; i++)
 			claim_free(&claims[i]);
+		if (s->conn)
+			count_pending(s);
 		/* A full claim means more may be due now; otherwise wait for an insert or the poll interval. */
 		if (due < CLAIM_MAX)
 			wait_for_work(s, s->cfg.poll_ms);
@@ -786,6 +799,7 @@ int sender_start(const struct mentor_config *cfg, const volatile sig_atomic_t *s
 		log_err("out of memory");
 		return -1;
 	}
+	atomic_store(&s->pending, -1);
 	s->conninfo = strdup(cfg->pg_conninfo);
 	s->schema = strdup(cfg->pg_schema);
 	s->ca_path = strdup(cfg->alerts.ca_path);
@@ -817,6 +831,7 @@ int sender_start(const struct mentor_config *cfg, const volatile sig_atomic_t *s
 void sender_counters_get(const struct sender *s, struct sender_counters *ret)
 {
 	memset(ret, 0, sizeof(*ret));
+	ret->pending = -1;
 	if (!s)
 		return;
 	/* The counters are atomics; reading them through a const pointer is a plain atomic load. */
@@ -826,6 +841,7 @@ void sender_counters_get(const struct sender *s, struct sender_counters *ret)
 	ret->dead = atomic_load((_Atomic uint64_t *)&s->dead);
 	ret->recorded = atomic_load((_Atomic uint64_t *)&s->recorded);
 	ret->throttled = atomic_load((_Atomic uint64_t *)&s->throttled);
+	ret->pending = atomic_load((_Atomic int64_t *)&s->pending);
 }
 
 void sender_stop(struct sender *s)

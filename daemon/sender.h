@@ -22,6 +22,7 @@ struct sender_counters {
 	uint64_t dead;       /* alerts given up: past the horizon, or their route disabled (410) */
 	uint64_t recorded;   /* alerts too old at first send: kept, never sent */
 	uint64_t throttled;  /* times an alert was held back by the per-lead rate limit */
+	int64_t pending;     /* outbox depth: alerts waiting to be sent, as last counted; -1 if unknown */
 };
 
 /*

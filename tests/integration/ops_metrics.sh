@@ -112,6 +112,12 @@ lag_total() { awk '$1 ~ /^mentord_consumer_lag\{/ { n++; s += $2 } END { print n
 caught_up() { scrape && [[ $(lag_total) == "12 0" ]]; }
 wait_until 10 caught_up || true
 assert_eq "consumer lag series and their sum once everything is stored" "12 0" "$(lag_total)"
+# The outbox depth: an alert with no route to go to stays pending, and is counted.
+psql_val "$schema" "INSERT INTO alerts (alert_id, kind, agent_id, occurred_at, payload)
+    VALUES ('metrics-test-1', 'low_score_trigger', 'A0001', now(), '{}')" >/dev/null
+outbox_counted() { scrape && [[ $(sample mentord_alerts_pending) == 1 ]]; }
+wait_until 10 outbox_counted || true
+assert_eq "mentord_alerts_pending with one unroutable alert" 1 "$(sample mentord_alerts_pending)"
 
 assert_eq "/healthz" "200 ok" "$(curl -s -w '%{http_code}' "$url/healthz" | tr '\n' ' ' | awk '{ print $2, $1 }')"
 assert_eq "/readyz" "200 ready" "$(curl -s -w '%{http_code}' "$url/readyz" | tr '\n' ' ' | awk '{ print $2, $1 }')"
