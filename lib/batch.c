@@ -2,9 +2,12 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "hash.h"
 
 struct text_buf {
 	char *data;
@@ -13,8 +16,47 @@ struct text_buf {
 	int failed;  /* an allocation failed: the buffer's content is incomplete */
 };
 
+/*
+ * Interned strings: dense ids 0..n-1 for distinct strings kept in an arena,
+ * found through an open-addressing table (slot = id + 1, 0 = empty).
+ */
+struct intern {
+	uint32_t *slots;
+	size_t cap;       /* slots; a power of two, at least twice n */
+	uint32_t *off, *len, *hash;  /* per id: where the string is in the arena, its hash */
+	size_t n, cap_ids;
+};
+
+/* A staged score event: its event_id (interned), agent and UTC day. */
+struct event_rec {
+	uint32_t agent;
+	int32_t day;      /* days since 1970-01-01 */
+	size_t row;       /* where its row starts in the staged COPY text */
+};
+
+enum obs_scale {
+	OBS_CSAT,     /* native on the CSAT scale: csat and VOC items */
+	OBS_PERCENT,  /* native on 0..100: AQM overall and behaviors */
+	OBS_TOP2,     /* csat_top2: mant is the CSAT score */
+};
+
+/* One observation, on its native scale: mant * 10^exp10 exactly, as stored in score_events. */
+struct obs_rec {
+	uint32_t event, metric;
+	int64_t mant;
+	int16_t exp10;
+	uint8_t scale;  /* enum obs_scale */
+};
+
 struct mentor_batch {
 	struct text_buf stage[MENTOR_STAGE_COUNT];
+	struct text_buf arena;  /* interned strings, NUL-terminated */
+	struct intern event_ids, agents, metric_names;
+	struct event_rec *events;
+	size_t cap_events;
+	struct obs_rec *obs;
+	size_t n_obs, cap_obs;
+	int failed;  /* an allocation failed outside the stage buffers */
 	struct mentor_batch_partition *parts;
 	size_t n_parts, cap_parts;
 	size_t messages;
@@ -69,6 +111,33 @@ static void buf_printf(struct text_buf *b, const char *fmt, ...)
 		return;
 	}
 	buf_append(b, small, (size_t)n);
+}
+
+/* Unsigned decimal, at least min_digits digits (zero-padded), then `end` unless it is NUL. */
+static void buf_uint(struct text_buf *b, uint64_t v, int min_digits, char end)
+{
+	char tmp[32];
+	char *p = tmp + sizeof(tmp), *digits_end;
+
+	if (end)
+		*--p = end;
+	digits_end = p;
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v || digits_end - p < min_digits);
+	buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+/* Signed decimal followed by a tab (a COPY column). */
+static void col_int(struct text_buf *b, int64_t v)
+{
+	if (v < 0) {
+		buf_append(b, "-", 1);
+		buf_uint(b, (uint64_t)0 - (uint64_t)v, 1, '\t');
+	} else {
+		buf_uint(b, (uint64_t)v, 1, '\t');
+	}
 }
 
 /* COPY text format: backslash, tab, newline and carriage return are escaped; NULL is \N. */
@@ -159,7 +228,9 @@ static void row_end(struct text_buf *b)
 static void col_origin(struct text_buf *b, const struct mentor_origin *o)
 {
 	col_text(b, o->topic);
-	buf_printf(b, "%" PRId32 "\t%" PRId64 "\t%" PRId64 "\t", o->partition, o->offset, o->received_us);
+	col_int(b, o->partition);
+	col_int(b, o->offset);
+	col_int(b, o->received_us);
 }
 
 static int note_partition(struct mentor_batch *b, const struct mentor_origin *o, struct mentor_error *err)
@@ -201,30 +272,347 @@ static int stage_result(struct mentor_batch *b, enum mentor_stage stage, struct 
 	return MENTOR_OK;
 }
 
-static void stage_score_event(struct text_buf *t, uint64_t seq, const struct mentor_event *ev,
-			      const struct mentor_origin *o)
+
+static uint32_t hash_bytes(const char *s, size_t n)
 {
-	buf_printf(t, "%" PRIu64 "\t", seq);
+	uint64_t h = mentor_hash_bytes(s, n);
+
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	size_t want = *cap ? *cap : 256;
+	void *grown;
+
+	if (need <= *cap)
+		return 0;
+	while (want < need)
+		want *= 2;
+	grown = realloc(*p, want * elem);
+	if (!grown)
+		return -1;
+	*p = grown;
+	*cap = want;
+	return 0;
+}
+
+/* Returns the id of s[0..n), or -1. */
+static long intern_find(const struct intern *in, const struct text_buf *arena, const char *s, size_t n, uint32_t h)
+{
+	if (!in->cap)
+		return -1;
+	for (size_t i = h & (in->cap - 1);; i = (i + 1) & (in->cap - 1)) {
+		uint32_t slot = in->slots[i];
+
+		if (!slot)
+			return -1;
+		slot--;
+		if (in->hash[slot] == h && in->len[slot] == n && memcmp(arena->data + in->off[slot], s, n) == 0)
+			return (long)slot;
+	}
+}
+
+static void intern_place(struct intern *in, uint32_t id)
+{
+	size_t i = in->hash[id] & (in->cap - 1);
+
+	while (in->slots[i])
+		i = (i + 1) & (in->cap - 1);
+	in->slots[i] = id + 1;
+}
+
+/* Adds s[0..n) (not present) and returns its id, or -1 on allocation failure. */
+static long intern_add(struct intern *in, struct text_buf *arena, const char *s, size_t n, uint32_t h)
+{
+	size_t id = in->n;
+
+	if (arena->len + n + 1 > UINT32_MAX || id >= UINT32_MAX - 1)
+		return -1;
+	if (2 * (id + 1) > in->cap) {
+		size_t cap = in->cap ? 2 * in->cap : 1024;
+		uint32_t *slots = calloc(cap, sizeof(*slots));
+
+		if (!slots)
+			return -1;
+		free(in->slots);
+		in->slots = slots;
+		in->cap = cap;
+		for (size_t j = 0; j < id; j++)
+			intern_place(in, (uint32_t)j);
+	}
+	if (id >= in->cap_ids) {
+		size_t cap = in->cap_ids ? 2 * in->cap_ids : 256;
+		uint32_t *off = realloc(in->off, cap * sizeof(*off));
+
+		if (off)
+			in->off = off;
+		uint32_t *len = off ? realloc(in->len, cap * sizeof(*len)) : NULL;
+
+		if (len)
+			in->len = len;
+		uint32_t *hash = len ? realloc(in->hash, cap * sizeof(*hash)) : NULL;
+
+		if (!hash)
+			return -1;
+		in->hash = hash;
+		in->cap_ids = cap;
+	}
+	in->off[id] = (uint32_t)arena->len;
+	buf_append(arena, s, n);
+	buf_append(arena, "", 1);
+	if (arena->failed)
+		return -1;
+	in->len[id] = (uint32_t)n;
+	in->hash[id] = h;
+	in->n++;
+	intern_place(in, (uint32_t)id);
+	return (long)id;
+}
+
+static long intern(struct intern *in, struct text_buf *arena, const char *s, size_t n)
+{
+	uint32_t h = hash_bytes(s, n);
+	long id = intern_find(in, arena, s, n, h);
+
+	return id >= 0 ? id : intern_add(in, arena, s, n, h);
+}
+
+static void intern_reset(struct intern *in)
+{
+	if (in->cap)
+		memset(in->slots, 0, in->cap * sizeof(*in->slots));
+	in->n = 0;
+}
+
+static void intern_free(struct intern *in)
+{
+	free(in->slots);
+	free(in->off);
+	free(in->len);
+	free(in->hash);
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+/* Writes the YYYY-MM-DD of a day count from 1970-01-01; true for years before 1 (" BC" to add). */
+static bool buf_ymd(struct text_buf *t, int64_t days)
+{
+	int64_t z = days + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	unsigned d = doy - (153 * mp + 2) / 5 + 1;
+	unsigned m = mp < 10 ? mp + 3 : mp - 9;
+	int64_t y = (int64_t)yoe + era * 400 + (m <= 2);
+
+	buf_uint(t, (uint64_t)(y > 0 ? y : 1 - y), 4, '-');
+	buf_uint(t, m, 2, '-');
+	buf_uint(t, d, 2, 0);
+	return y <= 0;
+}
+
+/* A timestamptz in UTC microseconds as PostgreSQL reads it, a COPY column. */
+static void col_timestamp(struct text_buf *t, int64_t us)
+{
+	int64_t days = floor_div(us, INT64_C(86400000000));
+	uint64_t rem = (uint64_t)(us - days * INT64_C(86400000000));
+	bool bc = buf_ymd(t, days);
+
+	buf_append(t, " ", 1);
+	buf_uint(t, rem / 3600000000u, 2, ':');
+	buf_uint(t, rem / 60000000u % 60, 2, ':');
+	buf_uint(t, rem / 1000000u % 60, 2, '.');
+	buf_uint(t, rem % 1000000u, 6, 0);
+	buf_append(t, bc ? "+00 BC\t" : "+00\t", bc ? 7 : 4);
+}
+
+/*
+ * The exact decimal of a double as "%.15g" prints it: mant * 10^exp10, mant
+ * without trailing zeros. Fast path: if d * 10^k rounds to an integer m for a
+ * small k, d is within half an ulp of m / 10^k, far closer than half a unit
+ * in the 15th significant digit, so "%.15g" prints m / 10^k.
+ */
+static void decimal_of(double d, int64_t *mant, int *exp10)
+{
+	static const double pow10[] = { 1, 10, 100, 1e3, 1e4, 1e5, 1e6 };
+	char text[40];
+	const char *p = text;
+	int64_t m = 0;
+	int e = 0, neg = 0;
+
+	for (int k = 0; k < (int)(sizeof(pow10) / sizeof(pow10[0])); k++) {
+		double x = d * pow10[k];
+
+		if (x > -1e9 && x < 1e9 && x == (double)(int64_t)x) {
+			m = (int64_t)x;
+			e = -k;
+			while (m != 0 && m % 10 == 0) {
+				m /= 10;
+				e++;
+			}
+			*mant = m;
+			*exp10 = m == 0 ? 0 : e;
+			return;
+		}
+	}
+	snprintf(text, sizeof(text), "%.15g", d);
+	if (*p == '-') {
+		neg = 1;
+		p++;
+	}
+	for (; *p >= '0' && *p <= '9'; p++)
+		m = m * 10 + (*p - '0');
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++) {
+			m = m * 10 + (*p - '0');
+			e--;
+		}
+	if (*p == 'e' || *p == 'E')
+		e += (int)strtol(p + 1, NULL, 10);
+	while (m != 0 && m % 10 == 0) {
+		m /= 10;
+		e++;
+	}
+	*mant = neg ? -m : m;
+	*exp10 = m == 0 ? 0 : e;
+}
+
+/* mant * 10^exp10 as a plain decimal (a COPY column), as numeric reads "%.15g" of it. */
+static void col_decimal(struct text_buf *t, int64_t mant, int exp10)
+{
+	char digits[24];
+	int n = 0;
+	uint64_t v = mant < 0 ? (uint64_t)0 - (uint64_t)mant : (uint64_t)mant;
+
+	if (mant < 0)
+		buf_append(t, "-", 1);
+	do {
+		digits[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	/* digits are reversed */
+	if (exp10 >= 0) {
+		for (int i = n - 1; i >= 0; i--)
+			buf_append(t, &digits[i], 1);
+		for (int i = 0; i < exp10 && mant != 0; i++)
+			buf_append(t, "0", 1);
+	} else {
+		int frac = -exp10;
+
+		if (n <= frac) {
+			buf_append(t, "0.", 2);
+			for (int i = n; i < frac; i++)
+				buf_append(t, "0", 1);
+			for (int i = n - 1; i >= 0; i--)
+				buf_append(t, &digits[i], 1);
+		} else {
+			for (int i = n - 1; i >= 0; i--) {
+				buf_append(t, &digits[i], 1);
+				if (i == frac)
+					buf_append(t, ".", 1);
+			}
+		}
+	}
+	col_sep(t);
+}
+
+static int add_obs(struct mentor_batch *b, uint32_t event, const char *metric, size_t len,
+		   int64_t mant, int exp10, enum obs_scale scale)
+{
+	long id = intern(&b->metric_names, &b->arena, metric, len);
+	struct obs_rec *o;
+
+	if (id < 0 || grow((void **)&b->obs, &b->cap_obs, b->n_obs + 1, sizeof(*b->obs)) != 0)
+		return -1;
+	o = &b->obs[b->n_obs++];
+	o->event = event;
+	o->metric = (uint32_t)id;
+	o->mant = mant;
+	o->exp10 = (int16_t)exp10;
+	o->scale = (uint8_t)scale;
+	return 0;
+}
+
+static int add_json_obs(struct mentor_batch *b, uint32_t event, const char *key, size_t len, json_t *v,
+			enum obs_scale scale)
+{
+	int64_t mant;
+	int exp10 = 0;
+
+	if (json_is_integer(v))
+		mant = json_integer_value(v);
+	else
+		decimal_of(json_number_value(v), &mant, &exp10);
+	return add_obs(b, event, key, len, mant, exp10, scale);
+}
+
+/* Records a new score event's observations; its id was just interned as number `event`. */
+static int note_score_event(struct mentor_batch *b, uint32_t event, const struct mentor_event *ev)
+{
+	long agent = intern(&b->agents, &b->arena, ev->agent_id, strlen(ev->agent_id));
+	const char *key;
+	size_t key_len;
+	json_t *v;
+	int64_t mant;
+	int exp10;
+	enum obs_scale scale = ev->kind == MENTOR_EVENT_VOC ? OBS_CSAT : OBS_PERCENT;
+
+	if (agent < 0 || grow((void **)&b->events, &b->cap_events, event + 1, sizeof(*b->events)) != 0)
+		return -1;
+	b->events[event].agent = (uint32_t)agent;
+	b->events[event].day = (int32_t)floor_div(ev->occurred_at_us, INT64_C(86400000000));
+	if (ev->kind == MENTOR_EVENT_VOC) {
+		if (add_obs(b, event, "csat", 4, ev->csat, 0, OBS_CSAT) != 0 ||
+		    add_obs(b, event, "csat_top2", 9, ev->csat, 0, OBS_TOP2) != 0)
+			return -1;
+	} else {
+		decimal_of(ev->overall, &mant, &exp10);
+		if (add_obs(b, event, "aqm", 3, mant, exp10, OBS_PERCENT) != 0)
+			return -1;
+	}
+	if (ev->scores)
+		json_object_keylen_foreach(ev->scores, key, key_len, v)
+			if (add_json_obs(b, event, key, key_len, v, scale) != 0)
+				return -1;
+	return 0;
+}
+
+/* A score_events row, in its column order. */
+static void stage_score_event(struct text_buf *t, const struct mentor_event *ev, const struct mentor_origin *o)
+{
 	col_text(t, ev->event_id);
 	col_text(t, ev->kind == MENTOR_EVENT_VOC ? "voc" : "aqm");
 	col_text(t, ev->agent_id);
 	col_text(t, ev->interaction_id);
 	col_text(t, ev->channel);
-	buf_printf(t, "%" PRId64 "\t", ev->occurred_at_us);
+	col_timestamp(t, ev->occurred_at_us);
+	col_timestamp(t, o->received_us);
 	if (ev->kind == MENTOR_EVENT_VOC) {
-		buf_printf(t, "%d\t", ev->csat);
+		col_int(t, ev->csat);
 		if (ev->nps >= 0)
-			buf_printf(t, "%d\t", ev->nps);
+			col_int(t, ev->nps);
 		else
 			buf_append(t, "\\N\t", 3);
 		buf_append(t, "\\N\t", 3);
 	} else {
+		int64_t mant;
+		int exp10;
+
 		buf_append(t, "\\N\t\\N\t", 6);
-		buf_printf(t, "%.15g\t", ev->overall);
+		decimal_of(ev->overall, &mant, &exp10);
+		col_decimal(t, mant, exp10);
 	}
 	col_json(t, ev->scores);
 	col_json(t, ev->fatal);
-	col_origin(t, o);
+	col_text(t, o->topic);
+	col_int(t, o->partition);
+	col_int(t, o->offset);
 	row_end(t);
 }
 
@@ -255,10 +643,28 @@ int mentor_batch_add_event(struct mentor_batch *b, const struct mentor_event *ev
 
 	if (rc != MENTOR_OK)
 		return rc;
-	if (stage == MENTOR_STAGE_ROSTER)
+	if (stage == MENTOR_STAGE_ROSTER) {
 		stage_roster_event(&b->stage[stage], b->seq++, ev, origin);
-	else
-		stage_score_event(&b->stage[stage], b->seq++, ev, origin);
+	} else {
+		size_t id_len = strlen(ev->event_id);
+		uint32_t h = hash_bytes(ev->event_id, id_len);
+		long event;
+
+		/* A repeat within the batch is not staged: the first copy wins. */
+		if (intern_find(&b->event_ids, &b->arena, ev->event_id, id_len, h) >= 0) {
+			b->seq++;
+			return stage_result(b, stage, err);
+		}
+		event = intern_add(&b->event_ids, &b->arena, ev->event_id, id_len, h);
+		if (event < 0 || note_score_event(b, (uint32_t)event, ev) != 0)
+			b->failed = 1;
+		else
+			b->events[event].row = b->stage[stage].len;
+		stage_score_event(&b->stage[stage], ev, origin);
+		b->seq++;
+	}
+	if (b->failed)
+		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory staging a batch");
 	return stage_result(b, stage, err);
 }
 
@@ -291,6 +697,12 @@ void mentor_batch_free(struct mentor_batch *b)
 		return;
 	for (int s = 0; s < MENTOR_STAGE_COUNT; s++)
 		free(b->stage[s].data);
+	free(b->arena.data);
+	intern_free(&b->event_ids);
+	intern_free(&b->agents);
+	intern_free(&b->metric_names);
+	free(b->events);
+	free(b->obs);
 	free(b->parts);
 	free(b);
 }
@@ -302,6 +714,13 @@ void mentor_batch_reset(struct mentor_batch *b)
 		b->stage[s].rows = 0;
 		b->stage[s].failed = 0;
 	}
+	b->arena.len = 0;
+	b->arena.failed = 0;
+	intern_reset(&b->event_ids);
+	intern_reset(&b->agents);
+	intern_reset(&b->metric_names);
+	b->n_obs = 0;
+	b->failed = 0;
 	b->n_parts = 0;
 	b->messages = 0;
 	b->seq = 0;
@@ -331,4 +750,245 @@ size_t mentor_batch_partition_count(const struct mentor_batch *b)
 const struct mentor_batch_partition *mentor_batch_partition_at(const struct mentor_batch *b, size_t i)
 {
 	return i < b->n_parts ? &b->parts[i] : NULL;
+}
+
+long mentor_batch_event_find(const struct mentor_batch *b, const char *event_id, size_t len)
+{
+	return intern_find(&b->event_ids, &b->arena, event_id, len, hash_bytes(event_id, len));
+}
+
+const char *mentor_batch_event_id(const struct mentor_batch *b, size_t i, size_t *ret_len)
+{
+	*ret_len = b->event_ids.len[i];
+	return b->arena.data + b->event_ids.off[i];
+}
+
+size_t mentor_batch_event_row(const struct mentor_batch *b, size_t i)
+{
+	return i < b->event_ids.n ? b->events[i].row : b->stage[MENTOR_STAGE_EVENTS].len;
+}
+
+size_t mentor_batch_agent_count(const struct mentor_batch *b)
+{
+	return b->agents.n;
+}
+
+const char *mentor_batch_agent(const struct mentor_batch *b, size_t i, size_t *ret_len)
+{
+	*ret_len = b->agents.len[i];
+	return b->arena.data + b->agents.off[i];
+}
+
+__extension__ typedef __int128 i128;
+
+/* round(num / den) half away from zero, den > 0. */
+static i128 div_round(i128 num, i128 den)
+{
+	return num >= 0 ? (2 * num + den) / (2 * den) : -((-2 * num + den) / (2 * den));
+}
+
+int64_t mentor_normalize_micro(int64_t mant, int exp10, int lo, int hi)
+{
+	i128 num, den = (i128)hi - lo, p = 1;
+
+	if (den <= 0)
+		return 0;
+	if (exp10 < -30) {
+		/* |v| < 1e-15 (mant has at most 15 digits): rounds as 0 does, on any scale of range < 1e8. */
+		mant = 0;
+		exp10 = 0;
+	}
+	if (exp10 > 18)
+		exp10 = 18;  /* beyond any valid score; kept from overflowing */
+	for (int i = 0; i < (exp10 < 0 ? -exp10 : exp10); i++)
+		p *= 10;
+	if (exp10 >= 0) {
+		num = ((i128)mant * p - lo) * 1000000;
+	} else {
+		num = ((i128)mant - (i128)lo * p) * 1000000;
+		den *= p;
+	}
+	return (int64_t)div_round(num, den);
+}
+
+/* Observations in one parts row at most: 10^6 squares of at most 10^12 fit an int64. */
+#define AGG_MAX_N 1000000
+
+/* One aggregate row: an agent, metric and day, and sums in micro-units. */
+struct agg_rec {
+	uint32_t agent, metric;
+	int32_t day;
+	int64_t n, sum, sumsq;
+};
+
+static uint32_t agg_hash(uint32_t agent, uint32_t metric, int32_t day)
+{
+	uint64_t h = ((uint64_t)agent * 0x9E3779B97F4A7C15ULL) ^ ((uint64_t)metric * 0xC2B2AE3D27D4EB4FULL) ^
+		     ((uint64_t)(uint32_t)day * 0x165667B19E3779F9ULL);
+
+	h ^= h >> 29;
+	h *= 0xBF58476D1CE4E5B9ULL;
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+/* A date in PostgreSQL's input format, a COPY column. */
+static void col_date(struct text_buf *t, int32_t days)
+{
+	if (buf_ymd(t, days))
+		buf_append(t, " BC", 3);
+	col_sep(t);
+}
+
+static int cmp_day(const void *x, const void *y)
+{
+	int32_t a = *(const int32_t *)x, b = *(const int32_t *)y;
+
+	return (a > b) - (a < b);
+}
+
+/* out->days: rows per day of the aggregates. */
+static int collect_days(const struct agg_rec *agg, size_t n, struct mentor_daily *out)
+{
+	int32_t *days = malloc(n * sizeof(*days));
+	size_t k = 0;
+
+	out->days = malloc(n * sizeof(*out->days));
+	if (!days || !out->days) {
+		free(days);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		days[i] = agg[i].day;
+	qsort(days, n, sizeof(*days), cmp_day);
+	for (size_t i = 0; i < n; i++) {
+		if (k == 0 || out->days[k - 1].day != days[i])
+			out->days[k++] = (struct mentor_daily_day){ .day = days[i], .rows = 0 };
+		out->days[k - 1].rows++;
+	}
+	out->n_days = k;
+	free(days);
+	return 0;
+}
+
+int mentor_batch_daily(const struct mentor_batch *b, const struct mentor_event_rules *rules,
+		       const unsigned char *stored, struct mentor_daily *out, struct mentor_error *err)
+{
+	struct agg_rec *agg = NULL;
+	uint32_t *slots = NULL;
+	unsigned char *seen = NULL;  /* per metric: 1 voc, 2 aqm */
+	size_t n_agg = 0, cap = 1024;
+	struct text_buf parts = { 0 }, metrics = { 0 };
+	int rc = MENTOR_OK;
+
+	memset(out, 0, sizeof(*out));
+	while (cap < 2 * b->n_obs + 2)
+		cap *= 2;
+	slots = calloc(cap, sizeof(*slots));
+	agg = malloc((b->n_obs + 1) * sizeof(*agg));
+	seen = calloc(b->metric_names.n + 1, 1);
+	if (!slots || !agg || !seen)
+		goto nomem;
+	for (size_t i = 0; i < b->n_obs; i++) {
+		const struct obs_rec *o = &b->obs[i];
+		const struct event_rec *e = &b->events[o->event];
+		int64_t u;
+		size_t k;
+
+		if (stored && !stored[o->event])
+			continue;
+		if (o->scale == OBS_TOP2)
+			u = o->mant >= rules->csat_max - 1 ? 1000000 : 0;
+		else if (o->scale == OBS_CSAT)
+			u = mentor_normalize_micro(o->mant, o->exp10, rules->csat_min, rules->csat_max);
+		else
+			u = mentor_normalize_micro(o->mant, o->exp10, 0, 100);
+		seen[o->metric] |= o->scale == OBS_PERCENT ? 2 : 1;
+		for (k = agg_hash(e->agent, o->metric, e->day) & (cap - 1);; k = (k + 1) & (cap - 1)) {
+			struct agg_rec *a;
+
+			if (!slots[k]) {
+				a = &agg[n_agg++];
+				slots[k] = (uint32_t)n_agg;
+				a->agent = e->agent;
+				a->metric = o->metric;
+				a->day = e->day;
+				a->n = 0;
+				a->sum = 0;
+				a->sumsq = 0;
+			} else {
+				a = &agg[slots[k] - 1];
+				/* A full row (its sumsq could overflow next) is left, and a new one begun. */
+				if (a->agent != e->agent || a->metric != o->metric || a->day != e->day ||
+				    a->n >= AGG_MAX_N)
+					continue;
+			}
+			a->n++;
+			a->sum += u;
+			a->sumsq += u * u;
+			break;
+		}
+	}
+	for (size_t i = 0; i < n_agg; i++) {
+		const struct agg_rec *a = &agg[i];
+
+		buf_copy_text(&parts, b->arena.data + b->agents.off[a->agent], b->agents.len[a->agent]);
+		col_sep(&parts);
+		buf_copy_text(&parts, b->arena.data + b->metric_names.off[a->metric], b->metric_names.len[a->metric]);
+		col_sep(&parts);
+		col_date(&parts, a->day);
+		buf_uint(&parts, (uint64_t)a->n, 1, '\t');
+		col_int(&parts, a->sum);
+		col_int(&parts, a->sumsq);
+		row_end(&parts);
+	}
+	if (n_agg > 0 && collect_days(agg, n_agg, out) != 0)
+		goto nomem;
+	for (size_t m = 0; m < b->metric_names.n; m++) {
+		const char *name = b->arena.data + b->metric_names.off[m];
+		int aqm = seen[m] & 2;
+
+		if (!seen[m])
+			continue;
+		buf_copy_text(&metrics, name, b->metric_names.len[m]);
+		col_sep(&metrics);
+		if (strcmp(name, "csat_top2") == 0)
+			buf_printf(&metrics, "%s\t0\t1\t", aqm ? "aqm" : "voc");
+		else if (aqm)
+			buf_printf(&metrics, "aqm\t0\t100\t");
+		else
+			buf_printf(&metrics, "voc\t%d\t%d\t", rules->csat_min, rules->csat_max);
+		row_end(&metrics);
+	}
+	if (parts.failed || metrics.failed)
+		goto nomem;
+	out->parts = parts.data;
+	out->parts_len = parts.len;
+	out->parts_rows = parts.rows;
+	out->metrics = metrics.data;
+	out->metrics_len = metrics.len;
+	out->metrics_rows = metrics.rows;
+	parts.data = metrics.data = NULL;
+	goto out;
+nomem:
+	free(out->days);
+	out->days = NULL;
+	out->n_days = 0;
+	rc = mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory aggregating a batch");
+out:
+	free(parts.data);
+	free(metrics.data);
+	free(slots);
+	free(agg);
+	free(seen);
+	return rc;
+}
+
+void mentor_daily_free(struct mentor_daily *d)
+{
+	free(d->parts);
+	free(d->metrics);
+	free(d->days);
+	d->parts = d->metrics = NULL;
+	d->days = NULL;
+	d->n_days = 0;
 }

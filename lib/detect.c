@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "mentor/events.h"
 
 /*
@@ -112,16 +113,9 @@ static bool grow(void **arr, size_t *cap, size_t len, size_t elem, size_t first)
 
 /* ---- Hash tables ---- */
 
-/* FNV-1a: short keys, no attacker to defend against (ids come from our own sources). */
 static uint64_t hash_str(const char *s)
 {
-	uint64_t h = UINT64_C(14695981039346656037);
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= UINT64_C(1099511628211);
-	}
-	return h;
+	return mentor_hash_bytes(s, strlen(s));
 }
 
 /* splitmix64 finalizer: spreads two small indices over the whole word. */

@@ -1,17 +1,95 @@
 #include "mentor/store.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "migrations.h"
+
+/*
+ * Compaction policy. Per day (direct-mapped slots; a day evicted from its slot
+ * only loses its count), the agent_daily_parts rows committed since the day
+ * was last compacted (`pending`) and the rows it had after that (`base`).
+ * A day is compacted when pending >= max(COMPACT_MIN_ROWS, base): the parts
+ * table stays within about twice its compacted size plus COMPACT_MIN_ROWS a
+ * day, and compaction scans each row a bounded number of times.
+ */
+#define COMPACT_SLOTS 512
+#define COMPACT_MIN_ROWS 250000
+#define COMPACT_MAX_PER_COMMIT 2  /* days compacted after one batch, at most */
+
+struct day_parts {
+	int32_t day;
+	bool used;
+	uint64_t pending, base;
+};
+
+/*
+ * agent_ids known to have an agents row (committed by this store since it
+ * connected): score events of those agents need no insert. Agents rows are
+ * never deleted by mentord; the set is emptied on reconnect and when full.
+ */
+#define KNOWN_AGENTS_MAX 65536  /* slots: a power of two; at most half are used */
+
+struct known_agents {
+	char **slots;  /* KNOWN_AGENTS_MAX, NULL: empty */
+	size_t n;
+};
+
+/* Slot of p[0..n) if known, else the empty slot where it would go. */
+static char **known_slot(struct known_agents *k, const char *p, size_t n)
+{
+	for (size_t i = mentor_hash_bytes(p, n) & (KNOWN_AGENTS_MAX - 1);; i = (i + 1) & (KNOWN_AGENTS_MAX - 1))
+		if (!k->slots[i] || (strncmp(k->slots[i], p, n) == 0 && k->slots[i][n] == '\0'))
+			return &k->slots[i];
+}
+
+static void known_clear(struct known_agents *k)
+{
+	for (size_t i = 0; k->slots && i < KNOWN_AGENTS_MAX; i++) {
+		free(k->slots[i]);
+		k->slots[i] = NULL;
+	}
+	k->n = 0;
+}
+
+static bool known_has(struct known_agents *k, const char *p, size_t n)
+{
+	return k->slots && *known_slot(k, p, n) != NULL;
+}
+
+/* Best effort: an agent not remembered is only inserted again (ON CONFLICT DO NOTHING). */
+static void known_add(struct known_agents *k, const char *p, size_t n)
+{
+	char **slot;
+
+	if (!k->slots && !(k->slots = calloc(KNOWN_AGENTS_MAX, sizeof(*k->slots))))
+		return;
+	slot = known_slot(k, p, n);
+	if (*slot)
+		return;
+	if (k->n >= KNOWN_AGENTS_MAX / 2) {
+		known_clear(k);
+		slot = known_slot(k, p, n);
+	}
+	if ((*slot = malloc(n + 1)) != NULL) {
+		memcpy(*slot, p, n);
+		(*slot)[n] = '\0';
+		k->n++;
+	}
+}
 
 struct mentor_store {
 	PGconn *conn;
 	char *conninfo;  /* owned; may hold a password, so it is never put in a message */
 	char *schema;    /* owned */
+	struct day_parts days[COMPACT_SLOTS];
+	char last_state[6];  /* SQLSTATE of the last error, "" if none */
+	struct known_agents known;
 };
 
 /* Staging tables live in the session, so they are made on every (re)connect. */
@@ -19,16 +97,17 @@ static const char create_staging_sql[] =
 	"CREATE TEMP TABLE stage_roster (seq bigint, agent_id text, name text, team_id text,"
 	" team_lead_id text, site text, language text, active boolean, occurred_us bigint,"
 	" topic text, partition integer, kafka_offset bigint, received_us bigint) ON COMMIT DELETE ROWS;"
-	"CREATE TEMP TABLE stage_events (seq bigint, event_id text, kind text, agent_id text,"
-	" interaction_id text, channel text, occurred_us bigint, csat smallint, nps smallint,"
-	" overall numeric, scores jsonb, fatal jsonb,"
-	" topic text, partition integer, kafka_offset bigint, received_us bigint) ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE stage_rejects (topic text, partition integer, kafka_offset bigint,"
-	" received_us bigint, key bytea, payload bytea, reason text, detail text) ON COMMIT DELETE ROWS;";
+	" received_us bigint, key bytea, payload bytea, reason text, detail text) ON COMMIT DELETE ROWS;"
+	"CREATE TEMP TABLE stage_metrics (metric text, source text, scale_min numeric, scale_max numeric)"
+	" ON COMMIT DELETE ROWS;";
 
 static const char *const copy_sql[MENTOR_STAGE_COUNT] = {
 	[MENTOR_STAGE_ROSTER] = "COPY stage_roster FROM STDIN",
-	[MENTOR_STAGE_EVENTS] = "COPY stage_events FROM STDIN",
+	/* Score events go straight into score_events, without their repeats (write_events). */
+	[MENTOR_STAGE_EVENTS] = "COPY score_events (event_id, kind, agent_id, interaction_id, channel,"
+				" occurred_at, received_at, csat, nps, overall, scores, fatal, topic, partition,"
+				" kafka_offset) FROM STDIN",
 	[MENTOR_STAGE_REJECTS] = "COPY stage_rejects FROM STDIN",
 };
 
@@ -49,44 +128,32 @@ static const char insert_team_leads_sql[] =
 	" SELECT DISTINCT team_lead_id FROM stage_roster WHERE team_lead_id IS NOT NULL"
 	" ORDER BY team_lead_id ON CONFLICT DO NOTHING";
 
+/* $1: the distinct agent_ids of the batch's score events. */
 static const char insert_unknown_agents_sql[] =
 	"INSERT INTO agents (agent_id)"
-	" SELECT DISTINCT agent_id FROM stage_events ORDER BY agent_id ON CONFLICT DO NOTHING";
+	" SELECT a FROM unnest($1::text[]) AS a ORDER BY a ON CONFLICT DO NOTHING";
 
 /*
- * Only events actually inserted feed the aggregates: a repeated event_id, in
- * this batch or an earlier one, changes nothing. $1, $2: the CSAT scale.
+ * Score events are copied straight into score_events (their ids are unique
+ * within a batch: it keeps the first copy). If some were stored before (a
+ * repeat across batches: rare), the COPY fails on the primary key; it is then
+ * rolled back to a savepoint and redone without the events this finds, which
+ * then add nothing to the aggregates. $1: the batch's event ids.
  */
-static const char insert_events_sql[] =
-	"WITH ev AS ("
-	"  SELECT DISTINCT ON (event_id) * FROM stage_events ORDER BY event_id, seq"
-	"), ins AS ("
-	"  INSERT INTO score_events (event_id, kind, agent_id, interaction_id, channel, occurred_at,"
-	"                            received_at, csat, nps, overall, scores, fatal,"
-	"                            topic, partition, kafka_offset)"
-	"  SELECT event_id, kind, agent_id, interaction_id, channel,"
-	"         'epoch'::timestamptz + occurred_us * interval '1 microsecond',"
-	"         'epoch'::timestamptz + received_us * interval '1 microsecond',"
-	"         csat, nps, overall, scores, fatal, topic, partition, kafka_offset"
-	"    FROM ev ORDER BY event_id"
-	"  ON CONFLICT (event_id) DO NOTHING"
-	"  RETURNING kind, agent_id, occurred_at, csat, overall, scores"
-	"), obs AS ("
-	"  SELECT ins.agent_id, (ins.occurred_at AT TIME ZONE 'UTC')::date AS day, o.metric, o.source, o.value"
-	"    FROM ins, event_observations(ins.kind, ins.csat, ins.overall, ins.scores, $1, $2) AS o"
-	"), daily AS ("
-	"  INSERT INTO agent_daily (agent_id, metric, day, n, sum, sumsq)"
-	"  SELECT agent_id, metric, day, count(*), sum(value), sum(value * value)"
-	"    FROM obs GROUP BY agent_id, metric, day ORDER BY agent_id, metric, day"
-	"  ON CONFLICT (agent_id, metric, day) DO UPDATE SET n = agent_daily.n + excluded.n,"
-	"    sum = agent_daily.sum + excluded.sum, sumsq = agent_daily.sumsq + excluded.sumsq"
-	")"
-	" INSERT INTO metrics (metric, source, scale_min, scale_max)"
-	" SELECT DISTINCT ON (metric) metric, source,"
-	"        CASE WHEN metric = 'csat_top2' THEN 0 WHEN source = 'aqm' THEN 0 ELSE $1 END,"
-	"        CASE WHEN metric = 'csat_top2' THEN 1 WHEN source = 'aqm' THEN 100 ELSE $2 END"
-	"   FROM (SELECT metric, source FROM obs GROUP BY metric, source) AS seen ORDER BY metric, source"
+static const char find_repeats_sql[] =
+	"SELECT event_id FROM score_events WHERE event_id = ANY($1::text[])";
+
+static const char copy_parts_sql[] =
+	"COPY agent_daily_parts (agent_id, metric, day, n, sum_e6, sumsq_e12) FROM STDIN";
+
+/* The first source and scale stored for a metric stay. */
+static const char insert_metrics_sql[] =
+	"INSERT INTO metrics (metric, source, scale_min, scale_max)"
+	" SELECT metric, source, scale_min, scale_max FROM stage_metrics ORDER BY metric"
 	" ON CONFLICT (metric) DO NOTHING";
+
+static const char compact_sql[] =
+	"SELECT compact_agent_daily(DATE '1970-01-01' + $1::integer, DATE '1970-01-01' + $2::integer)";
 
 static const char insert_rejects_sql[] =
 	"INSERT INTO rejected_events (topic, partition, kafka_offset, received_at, key, payload, reason, detail)"
@@ -104,6 +171,7 @@ static int db_error(struct mentor_store *s, PGresult *res, const char *what, str
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	char msg[400];
 
+	snprintf(s->last_state, sizeof(s->last_state), "%s", state ? state : "");
 	snprintf(msg, sizeof(msg), "%s", PQerrorMessage(s->conn));
 	msg[strcspn(msg, "\n")] = '\0';
 	return mentor_error_set(err, MENTOR_ERR_DB, "%s: %s%s%s%s", what, msg,
@@ -151,6 +219,7 @@ static int connect_session(struct mentor_store *s, struct mentor_error *err)
 	int rc;
 
 	PQfinish(s->conn);
+	known_clear(&s->known);
 	s->conn = PQconnectdbParams(keys, values, 1);
 	if (!s->conn)
 		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory connecting to PostgreSQL");
@@ -198,6 +267,8 @@ void mentor_store_close(struct mentor_store *s)
 	if (!s)
 		return;
 	PQfinish(s->conn);
+	known_clear(&s->known);
+	free(s->known.slots);
 	free(s->conninfo);
 	free(s->schema);
 	free(s);
@@ -289,28 +360,251 @@ int mentor_store_offset_load(struct mentor_store *s, const char *group, const ch
 	return rc;
 }
 
+static int copy_begin(struct mentor_store *s, const char *sql, struct mentor_error *err)
+{
+	PGresult *res = PQexec(s->conn, sql);
+	int rc = MENTOR_OK;
+
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		rc = db_error(s, res, sql, err);
+	PQclear(res);
+	return rc;
+}
+
+static int copy_put(struct mentor_store *s, const char *sql, const char *text, size_t len,
+		    struct mentor_error *err)
+{
+	/* PQputCopyData takes an int length: large buffers go in pieces. */
+	for (size_t done = 0; done < len;) {
+		size_t piece = len - done > (1u << 30) ? (1u << 30) : len - done;
+
+		if (PQputCopyData(s->conn, text + done, (int)piece) != 1)
+			return db_error(s, NULL, sql, err);
+		done += piece;
+	}
+	return MENTOR_OK;
+}
+
+static int copy_end(struct mentor_store *s, const char *sql, struct mentor_error *err)
+{
+	PGresult *res;
+	int rc = MENTOR_OK;
+
+	if (PQputCopyEnd(s->conn, NULL) != 1)
+		return db_error(s, NULL, sql, err);
+	while ((res = PQgetResult(s->conn)) != NULL) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == MENTOR_OK)
+			rc = db_error(s, res, sql, err);
+		PQclear(res);
+	}
+	return rc;
+}
+
+static int copy_text(struct mentor_store *s, const char *sql, const char *text, size_t len,
+		     struct mentor_error *err)
+{
+	int rc = copy_begin(s, sql, err), end_rc;
+
+	if (rc != MENTOR_OK)
+		return rc;
+	rc = copy_put(s, sql, text, len, err);
+	end_rc = copy_end(s, sql, rc == MENTOR_OK ? err : &(struct mentor_error){ 0 });
+	return rc != MENTOR_OK ? rc : end_rc;
+}
+
+/*
+ * A PostgreSQL text[] literal of n strings, get(b, i) each; NULL when out of
+ * memory. Free with free().
+ */
+static char *array_literal(const struct mentor_batch *b, size_t n,
+			   const char *(*get)(const struct mentor_batch *, size_t, size_t *),
+			   struct known_agents *skip, size_t *ret_count)
+{
+	size_t count = 0;
+
+	size_t cap = 64 + 8 * n, len = 0;
+	char *out = malloc(cap);
+
+	if (!out)
+		return NULL;
+	out[len++] = '{';
+	for (size_t i = 0; i < n; i++) {
+		size_t slen;
+		const char *str = get(b, i, &slen);
+
+		if (skip && known_has(skip, str, slen))
+			continue;
+		if (len + 2 * slen + 4 > cap) {
+			char *grown;
+
+			cap = 2 * cap + 2 * slen + 4;
+			grown = realloc(out, cap);
+			if (!grown) {
+				free(out);
+				return NULL;
+			}
+			out = grown;
+		}
+		if (count++ > 0)
+			out[len++] = ',';
+		out[len++] = '"';
+		for (size_t j = 0; j < slen; j++) {
+			if (str[j] == '"' || str[j] == '\\')
+				out[len++] = '\\';
+			out[len++] = str[j];
+		}
+		out[len++] = '"';
+	}
+	out[len++] = '}';
+	out[len] = '\0';
+	if (ret_count)
+		*ret_count = count;
+	return out;
+}
+
 static int copy_stage(struct mentor_store *s, const struct mentor_batch *b, enum mentor_stage stage,
 		      struct mentor_error *err)
 {
 	size_t len;
 	const char *text = mentor_batch_copy_text(b, stage, &len);
-	PGresult *res = PQexec(s->conn, copy_sql[stage]);
-	int rc = MENTOR_OK;
 
-	if (PQresultStatus(res) != PGRES_COPY_IN) {
-		rc = db_error(s, res, copy_sql[stage], err);
-		PQclear(res);
+	return copy_text(s, copy_sql[stage], text, len, err);
+}
+
+/*
+ * Inserts the staged score events, then appends the daily aggregates of
+ * those actually inserted (a repeat of an event stored by an earlier batch
+ * adds nothing) and the metrics they show. Sets *daily for the caller.
+ */
+/* *ret_stored: per staged event, 0 if score_events already has it, else 1; NULL if it has none. */
+static int find_repeats(struct mentor_store *s, const struct mentor_batch *b, unsigned char **ret_stored,
+			struct mentor_error *err)
+{
+	size_t n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS);
+	char *array = array_literal(b, n, mentor_batch_event_id, NULL, NULL);
+	unsigned char *stored = NULL;
+	PGresult *res = NULL;
+	int rc;
+
+	*ret_stored = NULL;
+	if (!array)
+		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
+	rc = exec_params(s, find_repeats_sql, 1, (const char *const *)&array, "find repeated events", &res, err);
+	free(array);
+	if (rc != MENTOR_OK)
 		return rc;
+	if (PQntuples(res) > 0) {
+		stored = malloc(n);
+		if (!stored) {
+			PQclear(res);
+			return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
+		}
+		memset(stored, 1, n);
+		for (int i = 0; i < PQntuples(res); i++) {
+			long ev = mentor_batch_event_find(b, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
+
+			if (ev >= 0)
+				stored[ev] = 0;
+		}
 	}
 	PQclear(res);
-	if (PQputCopyData(s->conn, text, (int)len) != 1 || PQputCopyEnd(s->conn, NULL) != 1)
-		return db_error(s, NULL, copy_sql[stage], err);
-	while ((res = PQgetResult(s->conn)) != NULL) {
-		if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == MENTOR_OK)
-			rc = db_error(s, res, copy_sql[stage], err);
-		PQclear(res);
+	*ret_stored = stored;
+	return MENTOR_OK;
+}
+
+/* COPYs the staged score events into score_events, leaving out those with stored[i] == 0. */
+static int copy_events(struct mentor_store *s, const struct mentor_batch *b, const unsigned char *stored,
+		       struct mentor_error *err)
+{
+	const char *sql = copy_sql[MENTOR_STAGE_EVENTS];
+	size_t n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS), start = 0;
+	const char *text = mentor_batch_copy_text(b, MENTOR_STAGE_EVENTS, &(size_t){ 0 });
+	int rc = copy_begin(s, sql, err), end_rc;
+
+	if (rc != MENTOR_OK)
+		return rc;
+	for (size_t i = 0; rc == MENTOR_OK && i <= n; i++) {
+		if (i < n && (!stored || stored[i]))
+			continue;
+		rc = copy_put(s, sql, text + start, mentor_batch_event_row(b, i) - start, err);
+		if (i < n)
+			start = mentor_batch_event_row(b, i + 1);
+	}
+	end_rc = copy_end(s, sql, rc == MENTOR_OK ? err : &(struct mentor_error){ 0 });
+	return rc != MENTOR_OK ? rc : end_rc;
+}
+
+static int write_events(struct mentor_store *s, const struct mentor_batch *b, const struct mentor_event_rules *rules,
+			struct mentor_daily *daily, struct mentor_error *err)
+{
+	unsigned char *stored = NULL;
+	size_t unknown = 0;
+	char *array;
+	int rc = MENTOR_OK;
+
+	array = array_literal(b, mentor_batch_agent_count(b), mentor_batch_agent, &s->known, &unknown);
+	if (!array)
+		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
+	if (unknown > 0)
+		rc = exec_params(s, insert_unknown_agents_sql, 1, (const char *const *)&array, "insert unknown agents",
+				 NULL, err);
+	free(array);
+	if (rc != MENTOR_OK)
+		return rc;
+	rc = exec_command(s, "SAVEPOINT copy_events", "savepoint", err);
+	if (rc == MENTOR_OK)
+		rc = copy_events(s, b, NULL, err);
+	if (rc == MENTOR_ERR_DB && strcmp(s->last_state, "23505") == 0) {  /* unique_violation */
+		rc = exec_command(s, "ROLLBACK TO SAVEPOINT copy_events", "rollback to savepoint", err);
+		if (rc == MENTOR_OK)
+			rc = find_repeats(s, b, &stored, err);
+		if (rc == MENTOR_OK)
+			rc = copy_events(s, b, stored, err);
+	}
+	if (rc == MENTOR_OK)
+		rc = mentor_batch_daily(b, rules, stored, daily, err);
+	free(stored);
+	if (rc == MENTOR_OK && daily->parts_len > 0)
+		rc = copy_text(s, copy_parts_sql, daily->parts, daily->parts_len, err);
+	if (rc == MENTOR_OK && daily->metrics_len > 0) {
+		rc = copy_text(s, "COPY stage_metrics FROM STDIN", daily->metrics, daily->metrics_len, err);
+		if (rc == MENTOR_OK)
+			rc = exec_command(s, insert_metrics_sql, "insert metrics", err);
 	}
 	return rc;
+}
+
+/*
+ * Merges the agent_daily_parts rows of the days that reached their threshold,
+ * each day in its own transaction. Value-preserving: a failure or a crash only
+ * leaves more rows to read, so errors are not reported (a lost connection
+ * shows at the next batch).
+ */
+static void maybe_compact(struct mentor_store *s, const struct mentor_daily *daily)
+{
+	int done = 0;
+
+	for (size_t i = 0; i < daily->n_days; i++) {
+		struct day_parts *d = &s->days[(uint32_t)daily->days[i].day % COMPACT_SLOTS];
+		uint64_t threshold;
+		char day[16];
+		const char *params[] = { day, day };
+		PGresult *res;
+
+		if (!d->used || d->day != daily->days[i].day)
+			*d = (struct day_parts){ .day = daily->days[i].day, .used = true };
+		d->pending += daily->days[i].rows;
+		threshold = d->base > COMPACT_MIN_ROWS ? d->base : COMPACT_MIN_ROWS;
+		if (d->pending < threshold || done >= COMPACT_MAX_PER_COMMIT)
+			continue;
+		done++;
+		snprintf(day, sizeof(day), "%" PRId32, d->day);
+		res = PQexecParams(s->conn, compact_sql, 2, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+			d->base = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+		d->pending = 0;
+		PQclear(res);
+	}
 }
 
 static int fence_offsets(struct mentor_store *s, const char *group, const struct mentor_offset_update *u,
@@ -338,28 +632,33 @@ static int fence_offsets(struct mentor_store *s, const char *group, const struct
 	return MENTOR_OK;
 }
 
-static int write_batch(struct mentor_store *s, const struct mentor_batch *b, const struct mentor_event_rules *rules,
-		       struct mentor_error *err)
+/* After a commit: remember its agents, and compact if due. */
+static void committed(struct mentor_store *s, const struct mentor_batch *b, const struct mentor_daily *daily)
 {
-	char lo[16], hi[16];
-	const char *scale[] = { lo, hi };
+	for (size_t i = 0; i < mentor_batch_agent_count(b); i++) {
+		size_t len;
+		const char *agent = mentor_batch_agent(b, i, &len);
+
+		known_add(&s->known, agent, len);
+	}
+	maybe_compact(s, daily);
+}
+
+static int write_batch(struct mentor_store *s, const struct mentor_batch *b, const struct mentor_event_rules *rules,
+		       struct mentor_daily *daily, struct mentor_error *err)
+{
 	int rc = MENTOR_OK;
 
-	snprintf(lo, sizeof(lo), "%d", rules->csat_min);
-	snprintf(hi, sizeof(hi), "%d", rules->csat_max);
 	for (int st = 0; rc == MENTOR_OK && st < MENTOR_STAGE_COUNT; st++)
-		if (mentor_batch_rows(b, st) > 0)
+		if (st != MENTOR_STAGE_EVENTS && mentor_batch_rows(b, st) > 0)
 			rc = copy_stage(s, b, st, err);
 	if (rc == MENTOR_OK && mentor_batch_rows(b, MENTOR_STAGE_ROSTER) > 0) {
 		rc = exec_command(s, upsert_roster_sql, "upsert roster", err);
 		if (rc == MENTOR_OK)
 			rc = exec_command(s, insert_team_leads_sql, "insert team leads", err);
 	}
-	if (rc == MENTOR_OK && mentor_batch_rows(b, MENTOR_STAGE_EVENTS) > 0) {
-		rc = exec_command(s, insert_unknown_agents_sql, "insert unknown agents", err);
-		if (rc == MENTOR_OK)
-			rc = exec_params(s, insert_events_sql, 2, scale, "insert score events", NULL, err);
-	}
+	if (rc == MENTOR_OK && mentor_batch_rows(b, MENTOR_STAGE_EVENTS) > 0)
+		rc = write_events(s, b, rules, daily, err);
 	if (rc == MENTOR_OK && mentor_batch_rows(b, MENTOR_STAGE_REJECTS) > 0)
 		rc = exec_command(s, insert_rejects_sql, "insert rejected events", err);
 	return rc;
@@ -370,16 +669,20 @@ int mentor_store_commit_batch(struct mentor_store *s, const struct mentor_batch 
 			      const struct mentor_offset_update *updates, size_t n_updates,
 			      struct mentor_error *err)
 {
+	struct mentor_daily daily = { 0 };
 	int rc = exec_command(s, "BEGIN", "begin batch", err);
 
 	if (rc != MENTOR_OK)
 		return rc;
-	rc = write_batch(s, b, rules, err);
+	rc = write_batch(s, b, rules, &daily, err);
 	if (rc == MENTOR_OK)
 		rc = fence_offsets(s, group, updates, n_updates, err);
 	if (rc == MENTOR_OK)
 		rc = exec_command(s, "COMMIT", "commit batch", err);
 	if (rc != MENTOR_OK)
 		rollback(s);
+	else
+		committed(s, b, &daily);
+	mentor_daily_free(&daily);
 	return rc;
 }

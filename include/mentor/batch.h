@@ -25,7 +25,7 @@ struct mentor_origin {
 /* The staging tables, in the order their rows are written. */
 enum mentor_stage {
 	MENTOR_STAGE_ROSTER,   /* agent.v1 events */
-	MENTOR_STAGE_EVENTS,   /* voc.v1 and aqm.v1 events */
+	MENTOR_STAGE_EVENTS,   /* voc.v1 and aqm.v1 events: score_events rows, in its column order */
 	MENTOR_STAGE_REJECTS,  /* anything rejected, with its raw bytes */
 	MENTOR_STAGE_COUNT
 };
@@ -65,6 +65,59 @@ size_t mentor_batch_rows(const struct mentor_batch *b, enum mentor_stage stage);
 
 /* The COPY text (tab-separated, escaped) staged for one table; owned by the batch. */
 const char *mentor_batch_copy_text(const struct mentor_batch *b, enum mentor_stage stage, size_t *ret_len);
+
+/*
+ * Score events are staged once per event_id: a repeat within the batch is
+ * counted as a message but not staged (the first copy wins). Staged score
+ * events are numbered 0..rows-1 in staging order.
+ *
+ * Returns the number of the staged score event with this event_id, or -1.
+ */
+long mentor_batch_event_find(const struct mentor_batch *b, const char *event_id, size_t len);
+
+/* The event_id of staged score event i (i < rows), not NUL-terminated in general; owned by the batch. */
+const char *mentor_batch_event_id(const struct mentor_batch *b, size_t i, size_t *ret_len);
+
+/* Where staged score event i's row starts in the EVENTS COPY text; i == rows: the text's length. */
+size_t mentor_batch_event_row(const struct mentor_batch *b, size_t i);
+
+/* The distinct agent_ids of the staged score events. Owned by the batch. */
+size_t mentor_batch_agent_count(const struct mentor_batch *b);
+const char *mentor_batch_agent(const struct mentor_batch *b, size_t i, size_t *ret_len);
+
+/*
+ * The daily aggregates of a batch, as COPY text. `parts`: rows (agent_id,
+ * metric, day, n, sum_e6, sumsq_e12) per agent, metric and UTC day: the
+ * values normalized to 0..1 and rounded to 1e-6, summed in millionths, and
+ * their squares summed in 10^-12 units (integers, exact). `metrics`: rows (metric, source,
+ * scale_min, scale_max), one per metric seen, AQM winning a name both
+ * sources use. days: how many `parts` rows each day has, days counted from
+ * 1970-01-01, in increasing order.
+ */
+struct mentor_daily_day {
+	int32_t day;
+	uint32_t rows;
+};
+
+struct mentor_daily {
+	char *parts, *metrics;
+	size_t parts_len, parts_rows, metrics_len, metrics_rows;
+	struct mentor_daily_day *days;
+	size_t n_days;
+};
+
+/*
+ * Aggregates the observations of the staged score events for which
+ * stored[i] is nonzero (NULL: all of them), normalized on rules' CSAT scale.
+ * Returns MENTOR_OK (free *out with mentor_daily_free) or MENTOR_ERR_NOMEM.
+ */
+int mentor_batch_daily(const struct mentor_batch *b, const struct mentor_event_rules *rules,
+		       const unsigned char *stored, struct mentor_daily *out, struct mentor_error *err);
+
+void mentor_daily_free(struct mentor_daily *d);
+
+/* Normalized value in micro-units: round((v - lo) * 1e6 / (hi - lo)), v = mant * 10^exp10, half away from zero. */
+int64_t mentor_normalize_micro(int64_t mant, int exp10, int lo, int hi);
 
 /* Partitions the batch read from, each once. Owned by the batch. */
 size_t mentor_batch_partition_count(const struct mentor_batch *b);

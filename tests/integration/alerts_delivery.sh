@@ -23,8 +23,8 @@ cleanup() {
 trap cleanup EXIT
 
 generate "$prefix" --agents 6 --days 2 --seed 41 2>"$work/gen.log"
-produced=$(sed -n 's/.*produced voc=\([0-9]*\) aqm=\([0-9]*\) roster=\([0-9]*\).*/\1 \2 \3/p' "$work/gen.log" |
-    awk '{ print $1 + $2 + $3 }')
+read -r voc aqm roster _ < <(generated_counts "$work/gen.log")
+produced=$((voc + aqm + roster))
 
 # --- Certificates: two private CAs; mentord trusts only the first.
 tls=$work/tls

@@ -8,8 +8,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 prefix="crash-$run_id"
 generate "$prefix" --agents 150 --days 21 --seed 11 --duplicate-share 0.01 2>"$work/gen.log"
 cat "$work/gen.log"
-total=$(sed -n 's/.*produced voc=\([0-9]*\) aqm=\([0-9]*\) roster=\([0-9]*\) duplicates=\([0-9]*\).*/\1 \2 \3 \4/p' "$work/gen.log" |
-    awk '{ print $1 + $2 + $3 }')
+read -r voc aqm roster _ < <(generated_counts "$work/gen.log")
+total=$((voc + aqm + roster))
 # A few rejects too, so that rejected_events is compared as well.
 for i in 1 2 3; do printf '{"schema":"aqm.v1","event_id":"bad-%s"' "$i" >"$work/bad-$i.json"; done
 "$PRODUCE_FILES" "$MENTORD_KAFKA" "$prefix.aqm" A0001 "$work"/bad-*.json

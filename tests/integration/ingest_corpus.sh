@@ -13,7 +13,7 @@ write_config "$conf" "$schema" "$prefix" "$prefix"
 
 generate "$prefix" --agents 60 --days 10 --seed 7 --duplicate-share 0.02 2>"$work/gen.log"
 cat "$work/gen.log"
-read -r voc aqm roster dups < <(sed -n 's/.*produced voc=\([0-9]*\) aqm=\([0-9]*\) roster=\([0-9]*\) duplicates=\([0-9]*\).*/\1 \2 \3 \4/p' "$work/gen.log")
+read -r voc aqm roster dups < <(generated_counts "$work/gen.log")
 
 # --- The hostile corpus: one file per message, each sent byte for byte.
 c=$work/corpus

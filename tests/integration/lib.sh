@@ -59,6 +59,12 @@ generate() {
         --topic-roster "$prefix.roster" "$@"
 }
 
+# generated_counts LOG: "voc aqm roster duplicates" from mentord-gen's closing line
+# (voc and aqm count every message sent, repeats included).
+generated_counts() {
+    sed -n 's/.*produced voc=\([0-9]*\) aqm=\([0-9]*\) roster=\([0-9]*\) duplicates=\([0-9]*\).*/\1 \2 \3 \4/p' "$1"
+}
+
 # drain CONFIG: run mentord until every partition is consumed and stored.
 drain() { "$MENTORD_BIN" --config "$1" --exit-at-end; }
 

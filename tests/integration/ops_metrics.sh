@@ -15,7 +15,7 @@ prefix="metrics-$run_id"
 schema="it_metrics_$run_id"
 generate "$prefix" --agents 8 --days 3 --seed 31 2>"$work/gen.log"
 cat "$work/gen.log"
-read -r voc aqm roster < <(sed -n 's/.*produced voc=\([0-9]*\) aqm=\([0-9]*\) roster=\([0-9]*\).*/\1 \2 \3/p' "$work/gen.log")
+read -r voc aqm roster _ < <(generated_counts "$work/gen.log")
 good=$((voc + aqm + roster))
 
 # The bad messages, by the reason each must be counted under.

@@ -14,8 +14,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 prefix="notify-$run_id"
 schema="it_notify_$run_id"
 generate "$prefix" --agents 5 --days 2 --seed 21 2>"$work/gen.log"
-total=$(sed -n 's/.*produced voc=\([0-9]*\) aqm=\([0-9]*\) roster=\([0-9]*\) duplicates=\([0-9]*\).*/\1 \2 \3 \4/p' "$work/gen.log" |
-    awk '{ print $1 + $2 + $3 }')
+read -r voc aqm roster _ < <(generated_counts "$work/gen.log")
+total=$((voc + aqm + roster))
 write_config "$work/run.conf" "$schema" "$prefix" "$prefix"
 
 # The listener: one unix datagram socket, every datagram appended to a file

@@ -11,8 +11,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 prefix="pgrestart-$run_id"
 generate "$prefix" --agents 150 --days 21 --seed 13 2>"$work/gen.log"
 cat "$work/gen.log"
-total=$(sed -n 's/.*produced voc=\([0-9]*\) aqm=\([0-9]*\) roster=\([0-9]*\) duplicates=\([0-9]*\).*/\1 \2 \3 \4/p' "$work/gen.log" |
-    awk '{ print $1 + $2 + $3 }')
+read -r voc aqm roster _ < <(generated_counts "$work/gen.log")
+total=$((voc + aqm + roster))
 
 write_config "$work/ref.conf" "it_pgr_ref_$run_id" "$prefix" "$prefix-ref" "[ingest]" "batch_max_events = 100"
 drain "$work/ref.conf" 2>"$work/ref.log" || fail "reference drain failed"

@@ -9,8 +9,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 prefix="pair-$run_id"
 generate "$prefix" --agents 120 --days 14 --seed 17 --duplicate-share 0.01 2>"$work/gen.log"
 cat "$work/gen.log"
-total=$(sed -n 's/.*produced voc=\([0-9]*\) aqm=\([0-9]*\) roster=\([0-9]*\).*/\1 \2 \3/p' "$work/gen.log" |
-    awk '{ print $1 + $2 + $3 }')
+read -r voc aqm roster _ < <(generated_counts "$work/gen.log")
+total=$((voc + aqm + roster))
 
 write_config "$work/ref.conf" "it_two_ref_$run_id" "$prefix" "$prefix-ref"
 drain "$work/ref.conf" 2>"$work/ref.log" || fail "reference drain failed"

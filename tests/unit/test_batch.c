@@ -1,4 +1,4 @@
-/* Batches: COPY text escaping, NULLs, bytea, rows and partition ranges. */
+/* Batches: COPY text escaping, NULLs, bytea, rows and partition ranges; repeats and daily aggregates. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,10 +35,11 @@ static void test_event_row_escaping(void **state)
 		      &ev);
 	assert_int_equal(mentor_batch_add_event(b, &ev, &o, &err), MENTOR_OK);
 	mentor_event_clear(&ev);
-	/* Backslashes are doubled for COPY, also the one JSON put before the quote; 82.3 stays 82.3. */
+	/* score_events columns. Backslashes are doubled for COPY, also the one JSON put before the quote; 82.3 stays 82.3. */
 	assert_string_equal(mentor_batch_copy_text(b, MENTOR_STAGE_EVENTS, &len),
-			    "0\tq\\\\1\taqm\tA'; DROP\t\\N\t\\N\t1000000\t\\N\t\\N\t82.3\t"
-			    "{\"em\\\\\"pathy\":40}\t[\"x\"]\taqm.scores\t3\t41\t7\n");
+			    "q\\\\1\taqm\tA'; DROP\t\\N\t\\N\t1970-01-01 00:00:01.000000+00\t"
+			    "1970-01-01 00:00:00.000007+00\t\\N\t\\N\t82.3\t"
+			    "{\"em\\\\\"pathy\":40}\t[\"x\"]\taqm.scores\t3\t41\n");
 	assert_int_equal(mentor_batch_rows(b, MENTOR_STAGE_EVENTS), 1);
 	assert_int_equal(mentor_batch_rows(b, MENTOR_STAGE_ROSTER), 0);
 	mentor_batch_free(b);
@@ -60,7 +61,8 @@ static void test_voc_and_roster_rows(void **state)
 	assert_int_equal(mentor_batch_add_event(b, &ev, &o, &err), MENTOR_OK);
 	mentor_event_clear(&ev);
 	assert_string_equal(mentor_batch_copy_text(b, MENTOR_STAGE_EVENTS, &len),
-			    "0\tv1\tvoc\tA1\t\\N\tvoice\t500000\t4\t\\N\t\\N\t{\"courtesy\":5}\t\\N\tt\t0\t1\t2\n");
+			    "v1\tvoc\tA1\t\\N\tvoice\t1970-01-01 00:00:00.500000+00\t1970-01-01 00:00:00.000002+00\t"
+			    "4\t\\N\t\\N\t{\"courtesy\":5}\t\\N\tt\t0\t1\n");
 	parse_or_fail(MENTOR_EVENT_ROSTER,
 		      "{\"schema\":\"agent.v1\",\"agent_id\":\"A1\",\"name\":\"Summer K.\",\"team_id\":\"T7\","
 		      "\"active\":false}",
@@ -127,6 +129,92 @@ static void test_partition_ranges_and_reset(void **state)
 	mentor_batch_free(b);
 }
 
+static void test_normalize_micro(void **state)
+{
+	(void)state;
+	assert_int_equal(mentor_normalize_micro(4, 0, 1, 5), 750000);
+	assert_int_equal(mentor_normalize_micro(1, 0, 1, 5), 0);
+	assert_int_equal(mentor_normalize_micro(823, -1, 0, 100), 823000);        /* 82.3 */
+	assert_int_equal(mentor_normalize_micro(1, 0, 0, 3), 333333);             /* 0.333333.. */
+	assert_int_equal(mentor_normalize_micro(2, 0, 0, 3), 666667);             /* 0.666666.. */
+	assert_int_equal(mentor_normalize_micro(5, -5, 0, 100), 1);               /* 0.5e-6: half away from zero */
+	assert_int_equal(mentor_normalize_micro(49, -6, 0, 100), 0);              /* 0.49e-6 */
+	assert_int_equal(mentor_normalize_micro(123456789012345, -13, 0, 100), 123457);
+	assert_int_equal(mentor_normalize_micro(1, 2, 0, 100), 1000000);          /* 1e2 */
+	assert_int_equal(mentor_normalize_micro(1, -300, 0, 100), 0);
+}
+
+static void add_or_fail(struct mentor_batch *b, enum mentor_event_kind kind, const char *json, int64_t offset)
+{
+	struct mentor_origin o = { .topic = "t", .partition = 0, .offset = offset, .received_us = 1 };
+	struct mentor_event ev;
+	struct mentor_error err;
+
+	parse_or_fail(kind, json, &ev);
+	assert_int_equal(mentor_batch_add_event(b, &ev, &o, &err), MENTOR_OK);
+	mentor_event_clear(&ev);
+}
+
+static void test_repeats_and_daily(void **state)
+{
+	struct mentor_batch *b = mentor_batch_new();
+	struct mentor_event_rules rules;
+	struct mentor_daily d;
+	struct mentor_error err;
+	const unsigned char stored[] = { 1, 0, 1 };
+
+	(void)state;
+	mentor_event_rules_init(&rules);
+	add_or_fail(b, MENTOR_EVENT_VOC, "{\"schema\":\"voc.v1\",\"event_id\":\"v1\",\"agent_id\":\"A1\","
+		    "\"occurred_at\":\"1970-01-01T00:00:00Z\",\"csat\":4,\"items\":{\"courtesy\":5}}", 1);
+	/* A repeat in the batch: counted as a message, not staged, not aggregated. */
+	add_or_fail(b, MENTOR_EVENT_VOC, "{\"schema\":\"voc.v1\",\"event_id\":\"v1\",\"agent_id\":\"A1\","
+		    "\"occurred_at\":\"1970-01-01T00:00:00Z\",\"csat\":1}", 2);
+	add_or_fail(b, MENTOR_EVENT_VOC, "{\"schema\":\"voc.v1\",\"event_id\":\"v2\",\"agent_id\":\"A1\","
+		    "\"occurred_at\":\"1970-01-01T23:59:59.999999Z\",\"csat\":2}", 3);
+	add_or_fail(b, MENTOR_EVENT_AQM, "{\"schema\":\"aqm.v1\",\"event_id\":\"q1\",\"agent_id\":\"A1\","
+		    "\"occurred_at\":\"1969-12-31T23:59:59Z\",\"overall\":82.3,\"behaviors\":{\"courtesy\":40.5}}", 4);
+	assert_int_equal(mentor_batch_messages(b), 4);
+	assert_int_equal(mentor_batch_rows(b, MENTOR_STAGE_EVENTS), 3);
+	assert_int_equal(mentor_batch_event_find(b, "v2", 2), 1);
+	assert_int_equal(mentor_batch_event_find(b, "v3", 2), -1);
+
+	assert_int_equal(mentor_batch_daily(b, &rules, NULL, &d, &err), MENTOR_OK);
+	assert_string_equal(d.parts,
+			    "A1\tcsat\t1970-01-01\t2\t1000000\t625000000000\n"
+			    "A1\tcsat_top2\t1970-01-01\t2\t1000000\t1000000000000\n"
+			    "A1\tcourtesy\t1970-01-01\t1\t1000000\t1000000000000\n"
+			    "A1\taqm\t1969-12-31\t1\t823000\t677329000000\n"
+			    "A1\tcourtesy\t1969-12-31\t1\t405000\t164025000000\n");
+	assert_int_equal(d.parts_rows, 5);
+	/* courtesy is both a VOC item and an AQM behavior here: AQM's scale wins. */
+	assert_string_equal(d.metrics, "csat\tvoc\t1\t5\ncsat_top2\tvoc\t0\t1\ncourtesy\taqm\t0\t100\naqm\taqm\t0\t100\n");
+	assert_int_equal(d.n_days, 2);
+	assert_int_equal(d.days[0].day, -1);
+	assert_int_equal(d.days[0].rows, 2);
+	assert_int_equal(d.days[1].day, 0);
+	assert_int_equal(d.days[1].rows, 3);
+	mentor_daily_free(&d);
+
+	/* v2 was stored by an earlier batch: it adds nothing. */
+	assert_int_equal(mentor_batch_daily(b, &rules, stored, &d, &err), MENTOR_OK);
+	assert_string_equal(d.parts,
+			    "A1\tcsat\t1970-01-01\t1\t750000\t562500000000\n"
+			    "A1\tcsat_top2\t1970-01-01\t1\t1000000\t1000000000000\n"
+			    "A1\tcourtesy\t1970-01-01\t1\t1000000\t1000000000000\n"
+			    "A1\taqm\t1969-12-31\t1\t823000\t677329000000\n"
+			    "A1\tcourtesy\t1969-12-31\t1\t405000\t164025000000\n");
+	mentor_daily_free(&d);
+
+	mentor_batch_reset(b);
+	assert_int_equal(mentor_batch_event_find(b, "v1", 2), -1);
+	assert_int_equal(mentor_batch_daily(b, &rules, NULL, &d, &err), MENTOR_OK);
+	assert_int_equal(d.parts_rows, 0);
+	assert_int_equal(d.n_days, 0);
+	mentor_daily_free(&d);
+	mentor_batch_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -134,6 +222,8 @@ int main(void)
 		cmocka_unit_test(test_voc_and_roster_rows),
 		cmocka_unit_test(test_reject_row),
 		cmocka_unit_test(test_partition_ranges_and_reset),
+		cmocka_unit_test(test_normalize_micro),
+		cmocka_unit_test(test_repeats_and_daily),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
