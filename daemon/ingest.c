@@ -184,6 +184,7 @@ static bool build_offset_updates(struct ingest *in, size_t *ret_n)
 		u->topic = p->topic;
 		u->partition = p->partition;
 		u->next = p->last_offset + 1;
+		u->max_event_us = p->max_event_us;
 		if (!mentor_consumer_stored_offset(in->consumer, p->topic, p->partition, &u->expected_next))
 			return false;
 	}

@@ -233,7 +233,9 @@ static void col_origin(struct text_buf *b, const struct mentor_origin *o)
 	col_int(b, o->received_us);
 }
 
-static int note_partition(struct mentor_batch *b, const struct mentor_origin *o, struct mentor_error *err)
+/* Finds, or creates on first sight, the batch's record of o's partition and extends its range. */
+static int note_partition(struct mentor_batch *b, const struct mentor_origin *o,
+			  struct mentor_batch_partition **ret_part, struct mentor_error *err)
 {
 	struct mentor_batch_partition *p;
 
@@ -244,6 +246,7 @@ static int note_partition(struct mentor_batch *b, const struct mentor_origin *o,
 		if (p->partition == o->partition && strcmp(p->topic, o->topic) == 0) {
 			if (o->offset > p->last_offset)
 				p->last_offset = o->offset;
+			*ret_part = p;
 			return MENTOR_OK;
 		}
 	}
@@ -261,6 +264,8 @@ static int note_partition(struct mentor_batch *b, const struct mentor_origin *o,
 	p->partition = o->partition;
 	p->first_offset = o->offset;
 	p->last_offset = o->offset;
+	p->max_event_us = MENTOR_NO_EVENT_TIME;
+	*ret_part = p;
 	return MENTOR_OK;
 }
 
@@ -639,10 +644,13 @@ int mentor_batch_add_event(struct mentor_batch *b, const struct mentor_event *ev
 			   const struct mentor_origin *origin, struct mentor_error *err)
 {
 	enum mentor_stage stage = ev->kind == MENTOR_EVENT_ROSTER ? MENTOR_STAGE_ROSTER : MENTOR_STAGE_EVENTS;
-	int rc = note_partition(b, origin, err);
+	struct mentor_batch_partition *p;
+	int rc = note_partition(b, origin, &p, err);
 
 	if (rc != MENTOR_OK)
 		return rc;
+	if (stage == MENTOR_STAGE_EVENTS && ev->occurred_at_us > p->max_event_us)
+		p->max_event_us = ev->occurred_at_us;
 	if (stage == MENTOR_STAGE_ROSTER) {
 		stage_roster_event(&b->stage[stage], b->seq++, ev, origin);
 	} else {
@@ -673,7 +681,8 @@ int mentor_batch_add_reject(struct mentor_batch *b, const void *payload, size_t 
 			    struct mentor_error *err)
 {
 	struct text_buf *t = &b->stage[MENTOR_STAGE_REJECTS];
-	int rc = note_partition(b, origin, err);
+	struct mentor_batch_partition *p;
+	int rc = note_partition(b, origin, &p, err);
 
 	if (rc != MENTOR_OK)
 		return rc;

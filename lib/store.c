@@ -161,8 +161,10 @@ static const char insert_rejects_sql[] =
 	"        key, payload, reason, detail"
 	"   FROM stage_rejects ON CONFLICT DO NOTHING";
 
+/* $6: the batch's newest event time in microseconds, NULL if it had none (greatest() skips NULLs). */
 static const char fence_offset_sql[] =
-	"UPDATE consumer_offsets SET next_offset = $4, updated_at = now()"
+	"UPDATE consumer_offsets SET next_offset = $4, updated_at = now(),"
+	"   max_event_at = greatest(max_event_at, 'epoch'::timestamptz + $6::bigint * interval '1 microsecond')"
 	" WHERE group_id = $1 AND topic = $2 AND partition = $3 AND next_offset = $5";
 
 /* A failed command on a live connection is still worth a retry (deadlock, restart in progress). */
@@ -611,15 +613,17 @@ static int fence_offsets(struct mentor_store *s, const char *group, const struct
 			 size_t n, struct mentor_error *err)
 {
 	for (size_t i = 0; i < n; i++) {
-		char part[16], next[24], expected[24];
-		const char *params[] = { group, u[i].topic, part, next, expected };
+		char part[16], next[24], expected[24], event_us[24];
+		const char *params[] = { group, u[i].topic, part, next, expected,
+					 u[i].max_event_us == MENTOR_NO_EVENT_TIME ? NULL : event_us };
 		PGresult *res = NULL;
 		int rc;
 
 		snprintf(part, sizeof(part), "%" PRId32, u[i].partition);
 		snprintf(next, sizeof(next), "%" PRId64, u[i].next);
 		snprintf(expected, sizeof(expected), "%" PRId64, u[i].expected_next);
-		rc = exec_params(s, fence_offset_sql, 5, params, "store offset", &res, err);
+		snprintf(event_us, sizeof(event_us), "%" PRId64, u[i].max_event_us);
+		rc = exec_params(s, fence_offset_sql, 6, params, "store offset", &res, err);
 		if (rc != MENTOR_OK)
 			return rc;
 		rc = strcmp(PQcmdTuples(res), "1") == 0 ? MENTOR_OK : MENTOR_ERR_FENCED;

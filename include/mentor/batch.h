@@ -32,10 +32,14 @@ enum mentor_stage {
 
 #define MENTOR_TOPIC_MAX 256
 
+/* max_event_us of a partition none of whose messages in the batch was a score event. */
+#define MENTOR_NO_EVENT_TIME INT64_MIN
+
 struct mentor_batch_partition {
 	char topic[MENTOR_TOPIC_MAX];
 	int32_t partition;
 	int64_t first_offset, last_offset;  /* of the messages in this batch */
+	int64_t max_event_us;               /* newest occurred_at of its accepted score events, repeats included */
 };
 
 struct mentor_batch;

@@ -24,6 +24,7 @@ struct mentor_offset_update {
 	int32_t partition;
 	int64_t expected_next;  /* what this instance last stored (or loaded) */
 	int64_t next;           /* last offset in the batch + 1 */
+	int64_t max_event_us;   /* newest event time the batch read from it, or MENTOR_NO_EVENT_TIME */
 };
 
 /*

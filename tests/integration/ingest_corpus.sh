@@ -105,6 +105,13 @@ assert_eq "aggregate rows all explained" "$(psql_val "$schema" "SELECT count(*) 
     "$(psql_val "$schema" "SELECT count(DISTINCT (e.agent_id, o.metric, (e.occurred_at AT TIME ZONE 'UTC')::date))
         FROM score_events e, event_observations(e.kind, e.csat, e.overall, e.scores, 1, 5) o")"
 
+# Each partition's event-time progress is the newest event stored from it.
+assert_eq "max_event_at per partition = newest stored event" "0" "$(psql_val "$schema" "
+    SELECT count(*) FROM consumer_offsets o
+      FULL JOIN (SELECT topic, partition, max(occurred_at) AS newest FROM score_events GROUP BY 1, 2) e
+     USING (topic, partition)
+     WHERE o.max_event_at IS DISTINCT FROM e.newest")"
+
 # A second drain of the same topics changes nothing.
 before=$(table_digest "$schema")
 drain "$conf" 2>>"$work/mentord.log" || fail "second drain exited non-zero"

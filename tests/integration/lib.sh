@@ -93,7 +93,11 @@ table_digest() {
       UNION ALL
       SELECT 'metrics ' || count(*) || ' ' || md5(coalesce(string_agg(
                concat_ws(',', metric, source, scale_min, scale_max), '|' ORDER BY metric), ''))
-        FROM metrics"
+        FROM metrics
+      UNION ALL
+      SELECT 'consumer_offsets ' || count(*) || ' ' || md5(coalesce(string_agg(
+               concat_ws(',', topic, partition, next_offset, max_event_at), '|' ORDER BY topic, partition), ''))
+        FROM consumer_offsets"
 }
 
 # offsets_stored SCHEMA: sum of the stored next offsets (progress of a running drain).

@@ -73,6 +73,8 @@ static void test_voc_and_roster_rows(void **state)
 	assert_string_equal(mentor_batch_copy_text(b, MENTOR_STAGE_ROSTER, &len),
 			    "1\tA1\tSummer K.\tT7\t\\N\t\\N\t\\N\tf\t\\N\tt\t0\t2\t2\n");
 	assert_int_equal(mentor_batch_messages(b), 2);
+	/* The VOC event's time, not changed by the roster event after it on the same partition. */
+	assert_int_equal(mentor_batch_partition_at(b, 0)->max_event_us, 500000);
 	mentor_batch_free(b);
 }
 
@@ -118,6 +120,7 @@ static void test_partition_ranges_and_reset(void **state)
 	assert_int_equal(p->partition, 0);
 	assert_int_equal(p->first_offset, 10);
 	assert_int_equal(p->last_offset, 12);
+	assert_true(p->max_event_us == MENTOR_NO_EVENT_TIME);  /* rejects carry no event time */
 	p = mentor_batch_partition_at(b, 1);
 	assert_int_equal(p->first_offset, 5);
 	assert_int_equal(p->last_offset, 5);
