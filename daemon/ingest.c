@@ -123,6 +123,13 @@ static int load_offset(void *ctx, const char *topic, int32_t partition, int64_t 
 	}
 }
 
+/* mentor_kafka_log_fn: librdkafka's lines in our format (its levels are syslog's, like ours). */
+static void log_kafka(void *ctx, int level, const char *facility, const char *message)
+{
+	(void)ctx;
+	log_msg(level < MENTOR_LOG_ERR ? MENTOR_LOG_ERR : level, "kafka %s: %s", facility, message);
+}
+
 static int topic_kind(const struct mentor_config *cfg, const char *topic)
 {
 	for (int k = 0; k < MENTOR_EVENT_KIND_COUNT; k++)
@@ -421,7 +428,7 @@ int mentord_ingest_run(struct mentor_config **cfg, const char *config_path, bool
 		code = flags->stop ? 0 : 1;
 		goto out;
 	}
-	if (mentor_consumer_new(in.cfg, load_offset, &in, &in.consumer, &err) != MENTOR_OK) {
+	if (mentor_consumer_new(in.cfg, load_offset, &in, log_kafka, NULL, &in.consumer, &err) != MENTOR_OK) {
 		log_err("%s", err.msg);
 		goto out;
 	}

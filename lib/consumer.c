@@ -17,6 +17,8 @@ struct mentor_consumer {
 	rd_kafka_t *rk;
 	mentor_offset_loader loader;
 	void *loader_ctx;
+	mentor_kafka_log_fn log_fn;
+	void *log_ctx;
 	int64_t offset_reset;  /* RD_KAFKA_OFFSET_BEGINNING or _END, for partitions with nothing stored */
 	struct assigned_partition *parts;
 	int n_parts, cap_parts;
@@ -133,6 +135,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	}
 }
 
+static void log_cb(const rd_kafka_t *rk, int level, const char *facility, const char *message)
+{
+	const struct mentor_consumer *c = rd_kafka_opaque(rk);
+
+	c->log_fn(c->log_ctx, level, facility, message);
+}
+
 static int set_property(rd_kafka_conf_t *conf, const char *key, const char *value, struct mentor_error *err)
 {
 	char errstr[512];
@@ -163,6 +172,8 @@ static int build_conf(const struct mentor_config *cfg, struct mentor_consumer *c
 		return rc;
 	}
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+	if (c->log_fn)
+		rd_kafka_conf_set_log_cb(conf, log_cb);
 	rd_kafka_conf_set_opaque(conf, c);
 	*ret_conf = conf;
 	return MENTOR_OK;
@@ -183,6 +194,7 @@ static int subscribe(struct mentor_consumer *c, const struct mentor_config *cfg,
 }
 
 int mentor_consumer_new(const struct mentor_config *cfg, mentor_offset_loader loader, void *loader_ctx,
+			mentor_kafka_log_fn log_fn, void *log_ctx,
 			struct mentor_consumer **ret_consumer, struct mentor_error *err)
 {
 	struct mentor_consumer *c = calloc(1, sizeof(*c));
@@ -194,6 +206,8 @@ int mentor_consumer_new(const struct mentor_config *cfg, mentor_offset_loader lo
 		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
 	c->loader = loader;
 	c->loader_ctx = loader_ctx;
+	c->log_fn = log_fn;
+	c->log_ctx = log_ctx;
 	c->offset_reset = strcmp(cfg->offset_reset, "latest") == 0 ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
 	rc = build_conf(cfg, c, &conf, err);
 	if (rc != MENTOR_OK)

@@ -22,14 +22,22 @@
  */
 typedef int (*mentor_offset_loader)(void *ctx, const char *topic, int32_t partition, int64_t *ret_next);
 
+/*
+ * Receives librdkafka's own log lines: level is a syslog priority (3 error ..
+ * 7 debug). Called from librdkafka's threads, so it must be thread-safe.
+ */
+typedef void (*mentor_kafka_log_fn)(void *ctx, int level, const char *facility, const char *message);
+
 struct mentor_consumer;
 
 /*
  * Creates a consumer subscribed to the configured topics, with every [kafka]
- * key passed to librdkafka (auto commit and offset store forced off).
+ * key passed to librdkafka (auto commit and offset store forced off), and
+ * librdkafka's log lines handed to log_fn (NULL: librdkafka prints them).
  * Returns MENTOR_OK and *ret_consumer, or MENTOR_ERR_KAFKA / MENTOR_ERR_INVALID.
  */
 int mentor_consumer_new(const struct mentor_config *cfg, mentor_offset_loader loader, void *loader_ctx,
+			mentor_kafka_log_fn log_fn, void *log_ctx,
 			struct mentor_consumer **ret_consumer, struct mentor_error *err);
 
 /* Leaves the group and frees the consumer; safe on NULL. */

@@ -117,5 +117,18 @@ before=$(table_digest "$schema")
 drain "$conf" 2>>"$work/mentord.log" || fail "second drain exited non-zero"
 assert_eq "second drain changes nothing" "$before" "$(table_digest "$schema")"
 
+# Kafka unreachable: mentord keeps trying, and librdkafka's complaints come out
+# as mentord's own log lines, each with a journald priority prefix.
+MENTORD_KAFKA=127.0.0.1:1 "$MENTORD_BIN" --config "$conf" --http off 2>"$work/nokafka.log" &
+pid=$!
+complained() { grep -q '^<3>kafka .*Connect to' "$work/nokafka.log"; }
+wait_until 30 complained || fail "no log line about the unreachable broker"
+assert_eq "alive while Kafka is unreachable" yes "$(kill -0 "$pid" 2>/dev/null && echo yes || echo no)"
+kill -TERM "$pid"
+code=0
+wait "$pid" || code=$?
+assert_eq "exit code after SIGTERM without Kafka" 0 "$code"
+assert_eq "log lines without a priority prefix" 0 "$(grep -vc '^<[0-7]>' "$work/nokafka.log" || true)"
+
 psql_val public "DROP SCHEMA $schema CASCADE" >/dev/null
 finish
