@@ -13,7 +13,8 @@ set -euo pipefail
 
 export PGOPTIONS="-c client_min_messages=warning"
 work=$(mktemp -d "${TMPDIR:-/tmp}/mentord-it.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# KEEP_WORK=1 keeps the test's files (logs, configs) for a look after a failure.
+trap '[[ -n ${KEEP_WORK:-} ]] || rm -rf "$work"' EXIT
 # A name unique to this run, so topics and groups never collide with earlier runs.
 run_id=$(basename "$work" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')
 

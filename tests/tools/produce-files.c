@@ -58,7 +58,9 @@ int main(int argc, char **argv)
 	key = strcmp(argv[3], "-") == 0 ? NULL : argv[3];
 	if (rd_kafka_conf_set(conf, "bootstrap.servers", argv[1], errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "message.max.bytes", "2000000", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+	    rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK ||
+	    /* One record batch per file: a consumer with small fetches then gets them a few at a time. */
+	    rd_kafka_conf_set(conf, "batch.num.messages", "1", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
 		fprintf(stderr, "produce-files: %s\n", errstr);
 		return 1;
 	}
