@@ -7,6 +7,13 @@
  * --manifest writes those latent skills, so a test can compare what mentord
  * finds with what was planted. The same seed and options give byte-identical
  * payloads in the same order.
+ *
+ * With --closed-loop-pg it also reads back what mentord decided: after each
+ * day it waits until mentord has consumed that day, reads mentord's pairings
+ * from PostgreSQL, and raises each mentee's latent skill in the paired
+ * behavior from the pairing's start on, so that mentord's KPI deltas and
+ * program effect have a known effect to find. The output then depends on the
+ * pairings mentord wrote, and is the same for the same pairings.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
 
 #define EXIT_USAGE 2
@@ -31,6 +39,11 @@
 #define QUEUE_FULL_POLL_MS 50
 #define POLL_EVERY_MESSAGES 1000
 #define PAYLOAD_MAX 1024
+/* Closed loop: how often mentord's stored offsets are polled while waiting. */
+#define CLOSED_LOOP_POLL_MS 50
+#define CLOSED_LOOP_TIMEOUT_S 300
+#define DEFAULT_EFFECT 0.15
+#define DEFAULT_EFFECT_RAMP_DAYS 14.0
 
 /* Model parameters. Latent skills are on 0..1, like mentord's normalized scores. */
 #define TYPICAL_SKILL_MEAN 0.78
@@ -149,6 +162,15 @@ struct options {
 	bool no_roster;
 	const char *properties[MAX_PROPERTIES];
 	unsigned property_count;
+	/* Closed loop: on when closed_loop_pg is set ("" means the PG* variables). */
+	const char *closed_loop_pg;
+	const char *closed_loop_schema;
+	const char *closed_loop_group;
+	unsigned closed_loop_timeout;
+	double effect;
+	double effect_ramp_days;
+	/* A closed-loop option given without --closed-loop-pg, to refuse it. */
+	const char *closed_loop_option_alone;
 };
 
 struct rng {
@@ -179,6 +201,8 @@ struct delivery_stats {
 	uint64_t delivered;
 	uint64_t failed;
 	rd_kafka_resp_err_t first_error;
+	/* Closed loop only: where each partition's delivered messages end. */
+	struct delivered_offsets *offsets;
 };
 
 /* Where events go: Kafka, or nowhere when only counting them. */
@@ -193,6 +217,7 @@ struct generator {
 	const struct options *opt;
 	const struct agent *agents;
 	struct sink *sink;
+	struct closed_loop *loop; /* NULL unless --closed-loop-pg */
 	struct rng schedule_rng;
 	struct scheduled_interaction *schedule;
 	size_t schedule_capacity;
@@ -203,6 +228,12 @@ struct payload {
 	char data[PAYLOAD_MAX];
 	size_t len;
 };
+
+/* The closed loop (section "closed loop" below) sits between the generator,
+ * which asks it for each agent's current skills, and Kafka and PostgreSQL. */
+static const struct agent *closed_loop_agent(struct closed_loop *loop, uint32_t index, time_t at,
+					     struct agent *copy);
+static bool closed_loop_day_done(struct closed_loop *loop, struct sink *sink);
 
 /* ---- random numbers: splitmix64 to seed, xoshiro256** to draw ---- */
 
@@ -337,6 +368,17 @@ static void print_usage(FILE *out)
 		"  -X KEY=VALUE                 librdkafka producer property (repeatable; overrides defaults)\n"
 		"  -h, --help                   print this help\n"
 		"\n"
+		"Closed loop (off unless --closed-loop-pg is given): after each day, wait until mentord\n"
+		"has consumed it, read mentord's pairings back, and raise each mentee's latent skill in\n"
+		"the paired behavior from the pairing's start on. Run mentord alongside, without\n"
+		"--exit-at-end. The events then depend on the pairings mentord wrote.\n"
+		"  --closed-loop-pg CONNINFO    mentord's PostgreSQL (libpq conninfo; '' uses the PG* variables)\n"
+		"  --closed-loop-schema NAME    mentord's schema (default mentor)\n"
+		"  --closed-loop-group GROUP    mentord's consumer group, its [kafka] group.id (default mentord)\n"
+		"  --closed-loop-timeout S      seconds to wait for mentord to consume one day (default 300)\n"
+		"  --effect X                   rise of the normalized skill at full effect, -1..1 (default 0.15)\n"
+		"  --effect-ramp-days D         days from the pairing's start to full effect (default 14)\n"
+		"\n"
 		"Counts (voc=, aqm=) include duplicates. Exit status is 0 only if every\n"
 		"message was delivered.\n");
 }
@@ -429,6 +471,12 @@ enum long_only_option {
 	OPT_COUNT_ONLY,
 	OPT_ROSTER_ONLY,
 	OPT_NO_ROSTER,
+	OPT_CLOSED_LOOP_PG,
+	OPT_CLOSED_LOOP_SCHEMA,
+	OPT_CLOSED_LOOP_GROUP,
+	OPT_CLOSED_LOOP_TIMEOUT,
+	OPT_EFFECT,
+	OPT_EFFECT_RAMP_DAYS,
 };
 
 static const struct option LONG_OPTIONS[] = {
@@ -450,6 +498,12 @@ static const struct option LONG_OPTIONS[] = {
 	{"count-only", no_argument, NULL, OPT_COUNT_ONLY},
 	{"roster-only", no_argument, NULL, OPT_ROSTER_ONLY},
 	{"no-roster", no_argument, NULL, OPT_NO_ROSTER},
+	{"closed-loop-pg", required_argument, NULL, OPT_CLOSED_LOOP_PG},
+	{"closed-loop-schema", required_argument, NULL, OPT_CLOSED_LOOP_SCHEMA},
+	{"closed-loop-group", required_argument, NULL, OPT_CLOSED_LOOP_GROUP},
+	{"closed-loop-timeout", required_argument, NULL, OPT_CLOSED_LOOP_TIMEOUT},
+	{"effect", required_argument, NULL, OPT_EFFECT},
+	{"effect-ramp-days", required_argument, NULL, OPT_EFFECT_RAMP_DAYS},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -474,6 +528,12 @@ static void set_default_options(struct options *opt)
 			[TOPIC_AQM] = "aqm.scores",
 			[TOPIC_ROSTER] = "agents.roster",
 		},
+		/* mentord's own defaults: lib/config.c, [kafka] group.id and [postgres] schema. */
+		.closed_loop_schema = "mentor",
+		.closed_loop_group = "mentord",
+		.closed_loop_timeout = CLOSED_LOOP_TIMEOUT_S,
+		.effect = DEFAULT_EFFECT,
+		.effect_ramp_days = DEFAULT_EFFECT_RAMP_DAYS,
 	};
 	/* A constant valid date: this cannot fail. */
 	utc_midnight(2026, 10, 1, &opt->start);
@@ -493,8 +553,40 @@ static bool add_property(struct options *opt, const char *text)
 	return true;
 }
 
+/* The options that only mean something in the closed loop. */
+static bool apply_closed_loop_option(struct options *opt, int code, const char *arg)
+{
+	switch (code) {
+	case OPT_CLOSED_LOOP_PG: opt->closed_loop_pg = arg; return true;
+	case OPT_CLOSED_LOOP_SCHEMA:
+		opt->closed_loop_option_alone = "--closed-loop-schema";
+		if (!*arg) {
+			fprintf(stderr, "mentord-gen: --closed-loop-schema must not be empty\n");
+			return false;
+		}
+		opt->closed_loop_schema = arg;
+		return true;
+	case OPT_CLOSED_LOOP_GROUP:
+		opt->closed_loop_option_alone = "--closed-loop-group";
+		opt->closed_loop_group = arg;
+		return true;
+	case OPT_CLOSED_LOOP_TIMEOUT:
+		opt->closed_loop_option_alone = "--closed-loop-timeout";
+		return parse_unsigned("closed-loop-timeout", arg, 1, 86400, &opt->closed_loop_timeout);
+	case OPT_EFFECT:
+		opt->closed_loop_option_alone = "--effect";
+		return parse_double("effect", arg, -1.0, 1.0, &opt->effect);
+	case OPT_EFFECT_RAMP_DAYS:
+		opt->closed_loop_option_alone = "--effect-ramp-days";
+		return parse_double("effect-ramp-days", arg, 0.0, 3660.0, &opt->effect_ramp_days);
+	default: return false;
+	}
+}
+
 static bool apply_option(struct options *opt, int code, const char *arg)
 {
+	if (code >= OPT_CLOSED_LOOP_PG && code <= OPT_EFFECT_RAMP_DAYS)
+		return apply_closed_loop_option(opt, code, arg);
 	switch (code) {
 	case OPT_BROKERS: opt->brokers = arg; return true;
 	case OPT_AGENTS: return parse_unsigned("agents", arg, 1, 999999, &opt->agents);
@@ -521,6 +613,24 @@ static bool apply_option(struct options *opt, int code, const char *arg)
 	}
 }
 
+/* A closed-loop setting that would silently do nothing is a mistake worth
+ * stopping on: the run would look like an effect was planted when none was. */
+static int check_closed_loop_options(const struct options *opt)
+{
+	if (!opt->closed_loop_pg) {
+		if (!opt->closed_loop_option_alone)
+			return -1;
+		fprintf(stderr, "mentord-gen: %s needs --closed-loop-pg\n", opt->closed_loop_option_alone);
+		return EXIT_USAGE;
+	}
+	if (opt->count_only || opt->roster_only) {
+		fprintf(stderr, "mentord-gen: --closed-loop-pg needs interactions to produce, not %s\n",
+			opt->count_only ? "--count-only" : "--roster-only");
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
 /* Returns -1 to go on, else the exit status. */
 static int parse_options(int argc, char **argv, struct options *opt)
 {
@@ -545,7 +655,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		fprintf(stderr, "mentord-gen: --roster-only and --no-roster exclude each other\n");
 		return EXIT_USAGE;
 	}
-	return -1;
+	return check_closed_loop_options(opt);
 }
 
 /* ---- the simulated contact center ---- */
@@ -626,13 +736,23 @@ static bool write_manifest(const struct options *opt, const struct agent *agents
 		fprintf(stderr, "mentord-gen: %s: %s\n", opt->manifest_path, strerror(errno));
 		return false;
 	}
-	fputs("agent_id,team_id,team_lead_id,site,language,behavior,latent,planted_low\n", out);
+	/* The closed-loop columns repeat on every row, so that the file stays
+	 * plain CSV: latent is the skill before any pairing, and with
+	 * closed_loop=1 a mentee's skill in the paired behavior rises by effect,
+	 * linearly over effect_ramp_days from the pairing's started_at. */
+	const bool closed_loop = opt->closed_loop_pg != NULL;
+	const double effect = closed_loop ? opt->effect : 0.0;
+	const double ramp_days = closed_loop ? opt->effect_ramp_days : 0.0;
+
+	fputs("agent_id,team_id,team_lead_id,site,language,behavior,latent,planted_low,"
+	      "closed_loop,effect,effect_ramp_days\n", out);
 	for (unsigned i = 0; i < opt->agents; i++) {
 		const struct agent *a = &agents[i];
 
 		for (int s = 0; s < SKILL_COUNT; s++)
-			fprintf(out, "%s,T%02u,L%02u,%s,%s,%s,%.4f,%d\n", a->id, a->team, a->team,
-				a->site, a->language, SKILL_NAMES[s], a->skill[s], a->planted_low[s]);
+			fprintf(out, "%s,T%02u,L%02u,%s,%s,%s,%.4f,%d,%d,%.4f,%g\n", a->id, a->team, a->team,
+				a->site, a->language, SKILL_NAMES[s], a->skill[s], a->planted_low[s], closed_loop,
+				effect, ramp_days);
 	}
 	/* Write errors are sticky in the stream and surface at fclose. */
 	if (ferror(out) | fclose(out)) {
@@ -953,11 +1073,12 @@ static bool send_roster(struct generator *g)
 	return true;
 }
 
-static bool send_interaction(struct generator *g, const struct scheduled_interaction *s, const char *date)
+static bool send_interaction(struct generator *g, const struct scheduled_interaction *s, const struct agent *agent,
+			     const char *date)
 {
 	struct interaction it = {
 		.number = ++g->interaction_counter,
-		.agent = &g->agents[s->agent],
+		.agent = agent,
 		.channel = (enum channel)s->channel,
 		.date = date,
 		.second_of_day = s->second_of_day,
@@ -1061,24 +1182,93 @@ static bool send_day(struct generator *g, unsigned day)
 	if (!schedule_day(g, day, tm.tm_wday == 0 || tm.tm_wday == 6, &count))
 		return false;
 	for (size_t i = 0; i < count; i++) {
-		if (!send_interaction(g, &g->schedule[i], date))
+		const struct scheduled_interaction *s = &g->schedule[i];
+		struct agent effective;
+		/* The closed loop only changes skills, never the draws: with
+		 * no pairing in force the events are those of an open run. */
+		const struct agent *a = g->loop ? closed_loop_agent(g->loop, s->agent, midnight + s->second_of_day,
+								    &effective)
+						: &g->agents[s->agent];
+
+		if (!send_interaction(g, s, a, date))
 			return false;
 	}
 	return true;
 }
 
-static bool generate(const struct options *opt, const struct agent *agents, struct sink *sink)
+static bool generate(const struct options *opt, const struct agent *agents, struct sink *sink,
+		     struct closed_loop *loop)
 {
-	struct generator g = {.opt = opt, .agents = agents, .sink = sink};
+	struct generator g = {.opt = opt, .agents = agents, .sink = sink, .loop = loop};
 	bool ok = true;
 
 	rng_seed(&g.schedule_rng, stream_key(opt->seed, STREAM_SCHEDULE, 0));
 	if (!opt->no_roster)
 		ok = send_roster(&g);
-	for (unsigned day = 0; ok && !opt->roster_only && day < opt->days; day++)
+	for (unsigned day = 0; ok && !opt->roster_only && day < opt->days; day++) {
 		ok = send_day(&g, day);
+		/* After the last day too: when the generator exits, mentord has
+		 * consumed everything, so a demo can stop it at once. */
+		if (ok && loop)
+			ok = closed_loop_day_done(loop, sink);
+	}
 	free(g.schedule);
 	return ok;
+}
+
+/* ---- closed loop: what has been delivered ---- */
+
+/* The highest offset delivered to each partition, per distinct topic name:
+ * mentord has consumed a day once its stored next offset is past these. */
+struct delivered_offsets {
+	const char *names[TOPIC_COUNT];
+	size_t name_count;
+	int64_t *last[TOPIC_COUNT]; /* by partition; -1: nothing delivered there */
+	size_t partitions[TOPIC_COUNT];
+	bool out_of_memory;
+	bool offset_missing;
+};
+
+static bool grow_partitions(struct delivered_offsets *d, size_t topic, size_t partition)
+{
+	const size_t count = partition + 1;
+	int64_t *grown = realloc(d->last[topic], count * sizeof *grown);
+
+	if (!grown) {
+		d->out_of_memory = true;
+		return false;
+	}
+	for (size_t p = d->partitions[topic]; p < count; p++)
+		grown[p] = -1;
+	d->last[topic] = grown;
+	d->partitions[topic] = count;
+	return true;
+}
+
+/* Called from delivery reports; failures are flagged and checked after the flush. */
+static void note_delivered(struct delivered_offsets *d, const char *topic, int32_t partition, int64_t offset)
+{
+	size_t t = 0;
+
+	while (t < d->name_count && strcmp(d->names[t], topic) != 0)
+		t++;
+	if (t == d->name_count || partition < 0)
+		return;
+	/* With acks=0 the broker returns no offset: nothing to wait for. */
+	if (offset < 0) {
+		d->offset_missing = true;
+		return;
+	}
+	if ((size_t)partition >= d->partitions[t] && !grow_partitions(d, t, (size_t)partition))
+		return;
+	if (offset > d->last[t][partition])
+		d->last[t][partition] = offset;
+}
+
+static void free_delivered(struct delivered_offsets *d)
+{
+	for (size_t t = 0; t < d->name_count; t++)
+		free(d->last[t]);
 }
 
 /* ---- Kafka ---- */
@@ -1090,6 +1280,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *message, void 
 	(void)rk;
 	if (!message->err) {
 		stats->delivered++;
+		if (stats->offsets)
+			note_delivered(stats->offsets, rd_kafka_topic_name(message->rkt), message->partition,
+				       message->offset);
 		return;
 	}
 	if (stats->failed++ == 0)
@@ -1279,26 +1472,6 @@ static void close_sink(struct sink *sink)
 		rd_kafka_destroy(sink->producer);
 }
 
-/* ---- main ---- */
-
-static void print_counts(FILE *out, const struct sink *sink)
-{
-	for (int t = 0; t < TOPIC_COUNT; t++)
-		fprintf(out, "%s=%" PRIu64 " ", TOPIC_LABELS[t], sink->sent[t]);
-	fprintf(out, "duplicates=%" PRIu64, sink->duplicates);
-}
-
-static int count_only(const struct options *opt, const struct agent *agents)
-{
-	struct sink sink = {0};
-
-	if (!generate(opt, agents, &sink))
-		return EXIT_FAILURE;
-	print_counts(stdout, &sink);
-	printf(" total=%" PRIu64 "\n", total_sent(&sink));
-	return EXIT_SUCCESS;
-}
-
 static double seconds_since(const struct timespec *start)
 {
 	struct timespec now;
@@ -1322,27 +1495,407 @@ static bool flush_and_check(struct sink *sink, const struct delivery_stats *stat
 	return !err && !stats->failed && stats->delivered == sent;
 }
 
+/* ---- closed loop: mentord's pairings ---- */
+
+struct closed_loop {
+	const struct options *opt;
+	const struct agent *agents;
+	const struct delivery_stats *stats;
+	PGconn *conn;
+	char *offsets_sql;
+	char *pairings_sql;
+	struct delivered_offsets delivered;
+	/* [agent * SKILL_COUNT + skill]: the earliest start of a pairing in
+	 * force, in seconds since the epoch; INFINITY when never paired. */
+	double *started_at;
+	/* Same index: the effect raised this skill in at least one interaction. */
+	bool *boosted;
+	double ramp_seconds;
+	int rows_read;	  /* non-cancelled pairings at the latest read */
+	int rows_ignored; /* of those, naming an unknown agent or behavior (csat, aqm...) */
+	double waited_seconds;
+};
+
+/* Share of the full effect reached `elapsed` seconds after a pairing's start. */
+static double effect_progress(const struct closed_loop *loop, double elapsed)
+{
+	if (loop->ramp_seconds > 0.0)
+		return clamp(elapsed / loop->ramp_seconds, 0.0, 1.0);
+	return elapsed >= 0.0 ? 1.0 : 0.0;
+}
+
+/* The agent as of `at`: skills raised by the pairings in force, and the
+ * mean AQM skill that drives CSAT with them, so a better agent also gets
+ * better surveys. The draws themselves are untouched. */
+static const struct agent *closed_loop_agent(struct closed_loop *loop, uint32_t index, time_t at,
+					     struct agent *copy)
+{
+	const struct agent *a = &loop->agents[index];
+	const size_t base = (size_t)index * SKILL_COUNT;
+	double aqm_total = 0.0;
+	bool changed = false;
+
+	*copy = *a;
+	for (int s = 0; s < SKILL_COUNT; s++) {
+		const double progress = effect_progress(loop, (double)at - loop->started_at[base + (size_t)s]);
+
+		if (progress > 0.0 && loop->opt->effect != 0.0) {
+			copy->skill[s] = clamp(a->skill[s] + loop->opt->effect * progress, 0.0, 1.0);
+			loop->boosted[base + (size_t)s] = true;
+			changed = true;
+		}
+		if (s < AQM_BEHAVIOR_COUNT)
+			aqm_total += copy->skill[s];
+	}
+	if (!changed)
+		return a;
+	copy->mean_aqm_skill = aqm_total / AQM_BEHAVIOR_COUNT;
+	return copy;
+}
+
+/* Agent ids are A%04u from A0001; anything else is not one of ours. */
+static bool find_agent(const struct options *opt, const char *id, uint32_t *index)
+{
+	char *end;
+	char canonical[16];
+
+	if (id[0] != 'A' || id[1] < '0' || id[1] > '9')
+		return false;
+	errno = 0;
+	const unsigned long number = strtoul(id + 1, &end, 10);
+	if (errno || *end || number < 1 || number > opt->agents)
+		return false;
+	snprintf(canonical, sizeof canonical, "A%04lu", number);
+	if (strcmp(canonical, id) != 0)
+		return false;
+	*index = (uint32_t)(number - 1);
+	return true;
+}
+
+static int find_skill(const char *name)
+{
+	for (int s = 0; s < SKILL_COUNT; s++) {
+		if (strcmp(SKILL_NAMES[s], name) == 0)
+			return s;
+	}
+	return -1;
+}
+
+/* Rebuilt from the whole table at every read, so that a pairing cancelled
+ * since stops counting and the result depends only on the rows read. Of
+ * several pairings of one mentee in one behavior the earliest counts: being
+ * mentored again does not add to the effect. */
+static bool read_pairings(struct closed_loop *loop)
+{
+	PGresult *res = PQexecParams(loop->conn, loop->pairings_sql, 0, NULL, NULL, NULL, NULL, 0);
+	const size_t slots = (size_t)loop->opt->agents * SKILL_COUNT;
+	bool ok = false;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "mentord-gen: closed loop: reading pairings: %s", PQresultErrorMessage(res));
+		goto out;
+	}
+	for (size_t i = 0; i < slots; i++)
+		loop->started_at[i] = INFINITY;
+	loop->rows_read = PQntuples(res);
+	loop->rows_ignored = 0;
+	for (int r = 0; r < loop->rows_read; r++) {
+		uint32_t agent;
+		const int skill = find_skill(PQgetvalue(res, r, 1));
+		char *end;
+
+		if (skill < 0 || !find_agent(loop->opt, PQgetvalue(res, r, 0), &agent) || PQgetisnull(res, r, 2)) {
+			loop->rows_ignored++;
+			continue;
+		}
+		const double started = strtod(PQgetvalue(res, r, 2), &end);
+		if (*end || !isfinite(started)) {
+			fprintf(stderr, "mentord-gen: closed loop: pairing start '%s' is not a time\n",
+				PQgetvalue(res, r, 2));
+			goto out;
+		}
+		double *slot = &loop->started_at[(size_t)agent * SKILL_COUNT + (size_t)skill];
+		if (started < *slot)
+			*slot = started;
+	}
+	ok = true;
+out:
+	PQclear(res);
+	return ok;
+}
+
+/* The row of one partition in a consumer_offsets result, or -1. */
+static int stored_row(const PGresult *res, const char *topic, size_t partition)
+{
+	for (int r = 0; res && r < PQntuples(res); r++) {
+		if (strcmp(PQgetvalue(res, r, 0), topic) == 0 &&
+		    strtoul(PQgetvalue(res, r, 1), NULL, 10) == partition)
+			return r;
+	}
+	return -1;
+}
+
+/* How many partitions we delivered to, and how many of those mentord has
+ * consumed up to our last message. One pass over the rows: the primary key
+ * (group_id, topic, partition) makes each partition appear at most once. */
+static void count_consumed(const struct delivered_offsets *d, const PGresult *res, size_t *marked, size_t *consumed)
+{
+	*marked = 0;
+	*consumed = 0;
+	for (size_t t = 0; t < d->name_count; t++) {
+		for (size_t p = 0; p < d->partitions[t]; p++)
+			*marked += d->last[t][p] >= 0;
+	}
+	for (int r = 0; res && r < PQntuples(res); r++) {
+		const unsigned long p = strtoul(PQgetvalue(res, r, 1), NULL, 10);
+		const long long next = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+
+		for (size_t t = 0; t < d->name_count; t++) {
+			if (strcmp(d->names[t], PQgetvalue(res, r, 0)) == 0 && p < d->partitions[t] &&
+			    d->last[t][p] >= 0 && next > d->last[t][p])
+				(*consumed)++;
+		}
+	}
+}
+
+/* res is NULL when the tables are missing; the query's error then says why. */
+static void report_behind(const struct closed_loop *loop, const PGresult *res, const char *error)
+{
+	const struct delivered_offsets *d = &loop->delivered;
+
+	fprintf(stderr, "mentord-gen: closed loop: after %u s, mentord (group %s, schema %s) has not consumed "
+		"what was produced; is it running with that group and schema?\n", loop->opt->closed_loop_timeout,
+		loop->opt->closed_loop_group, loop->opt->closed_loop_schema);
+	if (!res) {
+		fprintf(stderr, "mentord-gen:   %s", error);
+		return;
+	}
+	for (size_t t = 0; t < d->name_count; t++) {
+		for (size_t p = 0; p < d->partitions[t]; p++) {
+			const int r = stored_row(res, d->names[t], p);
+			const char *next = r < 0 ? "none" : PQgetvalue(res, r, 2);
+
+			if (d->last[t][p] >= 0 && (r < 0 || strtoll(next, NULL, 10) <= d->last[t][p]))
+				fprintf(stderr, "mentord-gen:   %s[%zu]: last delivered offset %" PRId64
+					", stored next offset %s\n", d->names[t], p, d->last[t][p], next);
+		}
+	}
+}
+
+/* Until mentord has created its tables, nothing has been consumed yet. */
+static bool tables_missing(const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	return state && (strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0);
+}
+
+static void sleep_ms(long ms)
+{
+	const struct timespec delay = {.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000L};
+
+	nanosleep(&delay, NULL);
+}
+
+/* mentord stores each partition's next offset in the transaction that
+ * stores what it decided from those events, so once every partition is
+ * past our last message, the pairings that day could cause are readable. */
+static bool wait_until_consumed(struct closed_loop *loop)
+{
+	const char *params[1] = {loop->opt->closed_loop_group};
+	struct timespec start;
+	bool ok = false;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		PGresult *res = PQexecParams(loop->conn, loop->offsets_sql, 1, NULL, params, NULL, NULL, 0);
+		const bool have_rows = PQresultStatus(res) == PGRES_TUPLES_OK;
+		size_t marked, consumed;
+
+		if (!have_rows && !tables_missing(res)) {
+			fprintf(stderr, "mentord-gen: closed loop: reading consumer_offsets: %s",
+				PQresultErrorMessage(res));
+			PQclear(res);
+			goto out;
+		}
+		count_consumed(&loop->delivered, have_rows ? res : NULL, &marked, &consumed);
+		if (consumed == marked) {
+			PQclear(res);
+			ok = true;
+			goto out;
+		}
+		if (seconds_since(&start) >= loop->opt->closed_loop_timeout) {
+			report_behind(loop, have_rows ? res : NULL, PQresultErrorMessage(res));
+			PQclear(res);
+			goto out;
+		}
+		PQclear(res);
+		sleep_ms(CLOSED_LOOP_POLL_MS);
+	}
+out:
+	loop->waited_seconds += seconds_since(&start);
+	return ok;
+}
+
+static bool closed_loop_day_done(struct closed_loop *loop, struct sink *sink)
+{
+	if (!flush_and_check(sink, loop->stats))
+		return false;
+	if (loop->delivered.out_of_memory) {
+		fprintf(stderr, "mentord-gen: closed loop: out of memory for delivered offsets\n");
+		return false;
+	}
+	if (loop->delivered.offset_missing) {
+		fprintf(stderr, "mentord-gen: closed loop: delivery reports carry no offsets (acks=0?), so what "
+			"mentord has consumed cannot be told\n");
+		return false;
+	}
+	return wait_until_consumed(loop) && read_pairings(loop);
+}
+
+/* prefix + the schema as a quoted identifier + suffix; NULL on failure. */
+static char *schema_sql(PGconn *conn, const char *prefix, const char *schema, const char *suffix)
+{
+	char *quoted = PQescapeIdentifier(conn, schema, strlen(schema));
+	char *sql = NULL;
+
+	if (!quoted) {
+		fprintf(stderr, "mentord-gen: closed loop: schema '%s': %s", schema, PQerrorMessage(conn));
+		return NULL;
+	}
+	const size_t size = strlen(prefix) + strlen(quoted) + strlen(suffix) + 1;
+	sql = malloc(size);
+	if (sql)
+		snprintf(sql, size, "%s%s%s", prefix, quoted, suffix);
+	else
+		fprintf(stderr, "mentord-gen: out of memory\n");
+	PQfreemem(quoted);
+	return sql;
+}
+
+static bool connect_closed_loop(struct closed_loop *loop)
+{
+	/* application_name first, so that one given in the conninfo wins;
+	 * an empty conninfo leaves every setting to the PG* variables. */
+	const char *const keywords[] = {"application_name", "dbname", NULL};
+	const char *const values[] = {"mentord-gen", loop->opt->closed_loop_pg, NULL};
+
+	loop->conn = PQconnectdbParams(keywords, values, 1);
+	if (!loop->conn || PQstatus(loop->conn) != CONNECTION_OK) {
+		fprintf(stderr, "mentord-gen: closed loop: cannot connect to PostgreSQL: %s",
+			loop->conn ? PQerrorMessage(loop->conn) : "out of memory\n");
+		return false;
+	}
+	return true;
+}
+
+static void close_closed_loop(struct closed_loop *loop)
+{
+	if (loop->conn)
+		PQfinish(loop->conn);
+	free(loop->offsets_sql);
+	free(loop->pairings_sql);
+	free(loop->started_at);
+	free(loop->boosted);
+	free_delivered(&loop->delivered);
+}
+
+/* Connects before anything is produced, so a wrong conninfo costs nothing. */
+static bool open_closed_loop(struct closed_loop *loop, const struct options *opt, const struct agent *agents,
+			     const struct delivery_stats *stats)
+{
+	const size_t slots = (size_t)opt->agents * SKILL_COUNT;
+
+	*loop = (struct closed_loop){
+		.opt = opt,
+		.agents = agents,
+		.stats = stats,
+		.ramp_seconds = opt->effect_ramp_days * SECONDS_PER_DAY,
+	};
+	loop->delivered.name_count = distinct_topics(opt, loop->delivered.names);
+	loop->started_at = malloc(slots * sizeof *loop->started_at);
+	loop->boosted = calloc(slots, sizeof *loop->boosted);
+	if (!loop->started_at || !loop->boosted) {
+		fprintf(stderr, "mentord-gen: out of memory for %u agents' pairings\n", opt->agents);
+		return false;
+	}
+	for (size_t i = 0; i < slots; i++)
+		loop->started_at[i] = INFINITY;
+	if (!connect_closed_loop(loop))
+		return false;
+	loop->offsets_sql = schema_sql(loop->conn, "SELECT topic, partition, next_offset FROM ",
+				       opt->closed_loop_schema, ".consumer_offsets WHERE group_id = $1");
+	loop->pairings_sql = schema_sql(loop->conn,
+					"SELECT mentee_id, behavior, extract(epoch FROM started_at)::float8 FROM ",
+					opt->closed_loop_schema, ".pairings WHERE status <> 'cancelled'");
+	return loop->offsets_sql && loop->pairings_sql;
+}
+
+static void print_closed_loop(FILE *out, const struct closed_loop *loop)
+{
+	const size_t slots = (size_t)loop->opt->agents * SKILL_COUNT;
+	size_t applied = 0;
+
+	for (size_t i = 0; i < slots; i++)
+		applied += loop->boosted[i];
+	fprintf(out, "closed-loop: pairings applied=%zu read=%d ignored=%d waited=%.1fs\n", applied,
+		loop->rows_read, loop->rows_ignored, loop->waited_seconds);
+}
+
+/* ---- main ---- */
+
+static void print_counts(FILE *out, const struct sink *sink)
+{
+	for (int t = 0; t < TOPIC_COUNT; t++)
+		fprintf(out, "%s=%" PRIu64 " ", TOPIC_LABELS[t], sink->sent[t]);
+	fprintf(out, "duplicates=%" PRIu64, sink->duplicates);
+}
+
+static int count_only(const struct options *opt, const struct agent *agents)
+{
+	struct sink sink = {0};
+
+	if (!generate(opt, agents, &sink, NULL))
+		return EXIT_FAILURE;
+	print_counts(stdout, &sink);
+	printf(" total=%" PRIu64 "\n", total_sent(&sink));
+	return EXIT_SUCCESS;
+}
+
 static int produce(const struct options *opt, const struct agent *agents)
 {
 	struct delivery_stats stats = {0};
-	struct sink sink = {.producer = create_producer(opt, &stats)};
+	struct closed_loop storage = {0};
+	struct closed_loop *loop = opt->closed_loop_pg ? &storage : NULL;
+	struct sink sink = {0};
 	struct timespec start;
-	bool ok;
+	bool ok = false;
 
+	if (loop) {
+		if (!open_closed_loop(loop, opt, agents, &stats))
+			goto out;
+		stats.offsets = &loop->delivered;
+	}
+	sink.producer = create_producer(opt, &stats);
 	if (!sink.producer)
-		return EXIT_FAILURE;
+		goto out;
 	ok = create_topics(sink.producer, opt) && open_topics(&sink, opt);
 	if (ok) {
 		clock_gettime(CLOCK_MONOTONIC, &start);
-		ok = generate(opt, agents, &sink);
+		ok = generate(opt, agents, &sink, loop);
 		ok = flush_and_check(&sink, &stats) && ok;
 		const double elapsed = seconds_since(&start);
 		fputs("produced ", stderr);
 		print_counts(stderr, &sink);
 		fprintf(stderr, " in %.1f s (%.0f events/s)\n", elapsed,
 			elapsed > 0 ? (double)total_sent(&sink) / elapsed : 0.0);
+		if (loop)
+			print_closed_loop(stderr, loop);
 	}
+out:
 	close_sink(&sink);
+	if (loop)
+		close_closed_loop(loop);
 	return ok ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
