@@ -39,20 +39,26 @@ $$;
 
 -- Welch's 95% interval for mean1 - mean2, as lib/stats.c computes it:
 --   se^2 = var1/n1 + var2/n2, df = se^4 / ((var1/n1)^2/(n1-1) + (var2/n2)^2/(n2-1))
--- NULL bounds when a group has fewer than 2 values or neither varies
--- (nothing to estimate the noise from), never a zero-width interval. A
--- set-returning SQL function of one SELECT, so the planner inlines it into
--- the views instead of calling it per row.
+-- with the t quantile of dash_t975, written out again here: a view read
+-- with a schema prefix and another search_path (Grafana's user) would not
+-- find dash_t975 from inside the body. NULL bounds when a group has fewer
+-- than 2 values or neither varies (nothing to estimate the noise from),
+-- never a zero-width interval. A set-returning SQL function of one SELECT,
+-- so the planner inlines it into the views instead of calling it per row.
 CREATE FUNCTION dash_welch(mean1 double precision, var1 double precision, n1 bigint,
                            mean2 double precision, var2 double precision, n2 bigint)
 RETURNS TABLE (diff double precision, ci_low double precision, ci_high double precision)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT w.d, w.d - dash_t975(w.df) * w.se, w.d + dash_t975(w.df) * w.se
-      FROM (SELECT mean1 - mean2 AS d,
-                   sqrt(var1 / n1 + var2 / n2) AS se,
-                   CASE WHEN n1 >= 2 AND n2 >= 2 AND var1 + var2 > 0
-                        THEN (var1 / n1 + var2 / n2) ^ 2
-                             / ((var1 / n1) ^ 2 / (n1 - 1) + (var2 / n2) ^ 2 / (n2 - 1)) END AS df) AS w
+    SELECT w.d, w.d - w.t * w.se, w.d + w.t * w.se
+      FROM (SELECT v.d, v.se,
+                   CASE WHEN v.df >= 1 THEN
+                       1.959963984540054 + 2.372271230298562 / v.df + 2.8224986157396112 / v.df ^ 2
+                       + 2.555849679507722 / v.df ^ 3 + 1.5895340533938225 / v.df ^ 4 END AS t
+              FROM (SELECT mean1 - mean2 AS d,
+                           sqrt(var1 / n1 + var2 / n2) AS se,
+                           CASE WHEN n1 >= 2 AND n2 >= 2 AND var1 + var2 > 0
+                                THEN (var1 / n1 + var2 / n2) ^ 2
+                                     / ((var1 / n1) ^ 2 / (n1 - 1) + (var2 / n2) ^ 2 / (n2 - 1)) END AS df) AS v) AS w
 $$;
 
 -- Who needs help and who can help, per behavior: every agent's current
