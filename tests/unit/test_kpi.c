@@ -1,0 +1,529 @@
+/*
+ * Unit tests for lib/kpi.c: KPI windows held in memory (include/mentor/kpi.h).
+ *
+ * Sums are integers in millionths, so they are compared exactly; the
+ * expected values are worked out by hand in the comments. The one Welch
+ * interval comes from SciPy 1.17.1 (the call is quoted beside it).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mentor/events.h"
+#include "mentor/kpi.h"
+
+/* 2026-11-02, the SPEC example day; S, the start day of the pairings below. */
+#define S INT64_C(20759)
+
+#define assert_near(actual, expected, tol) \
+	near_at((actual), (expected), (tol), #actual, __FILE__, __LINE__)
+
+static void near_at(double actual, double expected, double tol, const char *what,
+		    const char *file, int line)
+{
+	if (!(fabs(actual - expected) <= tol))
+		fail_msg("%s:%d: %s = %.17g, expected %.17g within %g", file, line, what,
+			 actual, expected, tol);
+}
+
+/* A window of (agent, metric) for an owner starting on day `start`: before [start-28, start), after [start+washout, start+28). */
+static struct mentor_kpi_window win(const char *owner, bool comparison, const char *subject, const char *agent,
+				    const char *metric, int64_t start, int64_t washout)
+{
+	return (struct mentor_kpi_window){
+		.owner_id = owner, .comparison = comparison, .subject = subject,
+		.agent_id = agent, .metric = metric, .is_target = strcmp(metric, "empathy") == 0,
+		.before = { start - 28, start },
+		.after = { start + washout, start + 28 },
+	};
+}
+
+static struct mentor_kpi_set *set_new(void)
+{
+	struct mentor_kpi_set *set = NULL;
+	struct mentor_error err = { 0 };
+
+	assert_int_equal(mentor_kpi_set_new(&set, &err), MENTOR_OK);
+	assert_non_null(set);
+	return set;
+}
+
+static void add(struct mentor_kpi_set *set, struct mentor_kpi_window w)
+{
+	struct mentor_error err = { 0 };
+
+	assert_int_equal(mentor_kpi_add(set, &w, &err), MENTOR_OK);
+}
+
+/* ---- Windows taken (the strings are the set's: copy them) ---- */
+
+struct taken {
+	struct mentor_kpi_window w;
+	char owner[2 * MENTOR_ID_MAX], subject[MENTOR_ID_MAX], agent[MENTOR_ID_MAX], metric[MENTOR_ID_MAX];
+};
+
+struct got {
+	struct taken *t;
+	size_t n, cap;
+	int fail;  /* returned by the callback, after recording, when not MENTOR_OK */
+};
+
+static void got_clear(struct got *g)
+{
+	free(g->t);
+	memset(g, 0, sizeof(*g));
+}
+
+static int collect(void *ctx, const struct mentor_kpi_window *w)
+{
+	struct got *g = ctx;
+	struct taken *x;
+
+	if (g->n == g->cap) {
+		g->cap = g->cap ? g->cap * 2 : 64;
+		g->t = realloc(g->t, g->cap * sizeof(*g->t));
+		assert_non_null(g->t);
+		/* The copies moved: point their strings at the new places. */
+		for (size_t i = 0; i < g->n; i++) {
+			g->t[i].w.owner_id = g->t[i].owner;
+			g->t[i].w.subject = g->t[i].subject;
+			g->t[i].w.agent_id = g->t[i].agent;
+			g->t[i].w.metric = g->t[i].metric;
+		}
+	}
+	x = &g->t[g->n++];
+	x->w = *w;
+	snprintf(x->owner, sizeof(x->owner), "%s", w->owner_id);
+	snprintf(x->subject, sizeof(x->subject), "%s", w->subject);
+	snprintf(x->agent, sizeof(x->agent), "%s", w->agent_id);
+	snprintf(x->metric, sizeof(x->metric), "%s", w->metric);
+	x->w.owner_id = x->owner;
+	x->w.subject = x->subject;
+	x->w.agent_id = x->agent;
+	x->w.metric = x->metric;
+	return g->fail;
+}
+
+/* take_changed() into g (cleared first). */
+static void take(struct mentor_kpi_set *set, struct got *g)
+{
+	got_clear(g);
+	assert_int_equal(mentor_kpi_take_changed(set, collect, g), MENTOR_OK);
+}
+
+/* The taken window of (owner, comparison, subject, metric), or NULL. */
+static const struct mentor_kpi_window *find(const struct got *g, const char *owner, bool comparison,
+					    const char *subject, const char *metric)
+{
+	for (size_t i = 0; i < g->n; i++)
+		if (strcmp(g->t[i].owner, owner) == 0 && g->t[i].w.comparison == comparison &&
+		    strcmp(g->t[i].subject, subject) == 0 && strcmp(g->t[i].metric, metric) == 0)
+			return &g->t[i].w;
+	return NULL;
+}
+
+static void assert_sums(const struct mentor_kpi_sums *s, int64_t n, int64_t sum_e6, int64_t sumsq_e12)
+{
+	assert_int_equal(s->n, n);
+	assert_int_equal(s->sum_e6, sum_e6);
+	assert_int_equal(s->sumsq_e12, sumsq_e12);
+}
+
+/* ---- Before, after, outside, washout ---- */
+
+static void test_observe_sides(void **state)
+{
+	struct mentor_kpi_set *set = set_new();
+	struct mentor_kpi_params kp = { .before_days = 28, .after_days = 28, .washout_days = 3, .confidence = 0.95 };
+	struct mentor_day_window before, after;
+	const struct mentor_kpi_window *w;
+	struct got g = { 0 };
+
+	(void)state;
+	/* The windows as mentor_stats_kpi_windows_day() makes them for a start at 14:05 on S. */
+	mentor_stats_kpi_windows_day(S * MENTOR_US_PER_DAY + INT64_C(50711000000), &kp, &before, &after);
+	assert_int_equal(before.from_day, S - 28);
+	assert_int_equal(before.to_day, S);
+	assert_int_equal(after.from_day, S + 3);
+	assert_int_equal(after.to_day, S + 28);
+
+	add(set, win("p1", false, "mentee", "a", "empathy", S, 0));
+	add(set, win("p2", false, "mentee", "a", "empathy", S, 3));  /* washout: after from S + 3 */
+	assert_int_equal(mentor_kpi_count(set), 2);
+	take(set, &g);  /* both new: changed */
+	assert_int_equal(g.n, 2);
+	assert_sums(&g.t[0].w.b, 0, 0, 0);
+	assert_sums(&g.t[0].w.a, 0, 0, 0);
+	assert_false(g.t[0].w.final);
+	assert_true(g.t[0].w.is_target);
+
+	mentor_kpi_observe(set, "a", "empathy", S - 29, 100000);  /* outside: before before */
+	mentor_kpi_observe(set, "a", "empathy", S - 28, 600000);  /* first day of before */
+	mentor_kpi_observe(set, "a", "empathy", S - 1, 700000);   /* last day of before */
+	mentor_kpi_observe(set, "a", "empathy", S, 800000);       /* first day of after; p2: washout */
+	mentor_kpi_observe(set, "a", "empathy", S + 2, 500000);   /* p2: last washout day */
+	mentor_kpi_observe(set, "a", "empathy", S + 3, 400000);   /* p2: first day of after */
+	mentor_kpi_observe(set, "a", "empathy", S + 27, 900000);  /* last day of after */
+	mentor_kpi_observe(set, "a", "empathy", S + 28, 200000);  /* outside: after after */
+	mentor_kpi_observe(set, "a", "csat", S, 0);               /* another metric */
+	mentor_kpi_observe(set, "b", "empathy", S, 0);            /* another agent */
+	take(set, &g);
+	assert_int_equal(g.n, 2);
+
+	/* before (both): 0.6, 0.7: sum 1.3, squares 0.36 + 0.49 = 0.85. */
+	w = find(&g, "p1", false, "mentee", "empathy");
+	assert_non_null(w);
+	assert_sums(&w->b, 2, 1300000, INT64_C(850000000000));
+	/* p1 after: 0.8, 0.5, 0.4, 0.9: sum 2.6, squares 0.64 + 0.25 + 0.16 + 0.81 = 1.86. */
+	assert_sums(&w->a, 4, 2600000, INT64_C(1860000000000));
+	w = find(&g, "p2", false, "mentee", "empathy");
+	assert_non_null(w);
+	assert_sums(&w->b, 2, 1300000, INT64_C(850000000000));
+	/* p2 after: 0.4, 0.9 only: sum 1.3, squares 0.16 + 0.81 = 0.97. */
+	assert_sums(&w->a, 2, 1300000, INT64_C(970000000000));
+	assert_int_equal(w->after.from_day, S + 3);
+
+	/* Observations that fall in no window change nothing. */
+	mentor_kpi_observe(set, "a", "empathy", S + 1, 500000);  /* p1 only */
+	mentor_kpi_observe(set, "a", "empathy", S - 40, 500000);
+	mentor_kpi_observe(set, "zz", "zz", S, 500000);
+	take(set, &g);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.t[0].owner, "p1");
+	assert_sums(&g.t[0].w.a, 5, 3100000, INT64_C(2110000000000));
+
+	got_clear(&g);
+	mentor_kpi_set_free(set);
+}
+
+/* ---- take_changed order, close, forgetting final windows ---- */
+
+static void test_order_close_forget(void **state)
+{
+	struct mentor_kpi_set *set = set_new();
+	struct got g = { 0 };
+	static const struct {
+		const char *owner, *subject, *metric;
+		bool comparison;
+	} expect[] = {
+		/* (comparison, owner, subject, metric): pairings first; "p10" < "p2" in bytes; "mentee" < "mentor". */
+		{ "p10", "mentee", "empathy", false },
+		{ "p2", "mentee", "csat", false },
+		{ "p2", "mentee", "empathy", false },
+		{ "p2", "mentor", "empathy", false },
+		{ "t1", "mentee", "empathy", true },
+		{ "t9", "mentee", "empathy", true },
+	};
+
+	(void)state;
+	/* Added in a scrambled order. Pairings start on S (after ends S + 28), triggers on S + 5 (S + 33). */
+	add(set, win("t9", true, "mentee", "a", "empathy", S + 5, 0));
+	add(set, win("p2", false, "mentor", "m", "empathy", S, 0));
+	add(set, win("p2", false, "mentee", "a", "csat", S, 0));
+	add(set, win("t1", true, "mentee", "d", "empathy", S + 5, 0));
+	add(set, win("p2", false, "mentee", "a", "empathy", S, 0));
+	add(set, win("p10", false, "mentee", "c", "empathy", S, 0));
+	assert_int_equal(mentor_kpi_count(set), 6);
+	take(set, &g);
+	assert_int_equal(g.n, 6);
+	for (size_t i = 0; i < 6; i++) {
+		assert_string_equal(g.t[i].owner, expect[i].owner);
+		assert_string_equal(g.t[i].subject, expect[i].subject);
+		assert_string_equal(g.t[i].metric, expect[i].metric);
+		assert_int_equal(g.t[i].w.comparison, expect[i].comparison);
+	}
+	assert_false(g.t[1].w.is_target);  /* p2's csat */
+	take(set, &g);
+	assert_int_equal(g.n, 0);  /* nothing changed since */
+
+	/* a's empathy on S + 6: after of p2/mentee (S..S+27) and of t9 (S+5..S+32). */
+	mentor_kpi_observe(set, "a", "empathy", S + 6, 750000);
+	/* A failing callback keeps the marks. */
+	got_clear(&g);
+	g.fail = MENTOR_ERR_DB;
+	assert_int_equal(mentor_kpi_take_changed(set, collect, &g), MENTOR_ERR_DB);
+	assert_int_equal(g.n, 1);  /* stopped at the first */
+	take(set, &g);
+	assert_int_equal(g.n, 2);
+	assert_string_equal(g.t[0].owner, "p2");
+	assert_string_equal(g.t[0].metric, "empathy");
+	assert_string_equal(g.t[1].owner, "t9");
+	assert_sums(&g.t[0].w.a, 1, 750000, INT64_C(562500000000));  /* 0.75^2 = 0.5625 */
+	assert_sums(&g.t[1].w.a, 1, 750000, INT64_C(562500000000));
+
+	/* End day S + 27: no after window ends on or before it. */
+	mentor_kpi_close(set, S + 27);
+	take(set, &g);
+	assert_int_equal(g.n, 0);
+	/* S + 28: the four pairing windows are final, reported once and forgotten. */
+	mentor_kpi_close(set, S + 28);
+	assert_int_equal(mentor_kpi_count(set), 6);  /* until taken */
+	/* A late observation after close: final windows take no more, t9 does (0.25 on S + 27). */
+	mentor_kpi_observe(set, "a", "empathy", S + 27, 250000);
+	take(set, &g);
+	assert_int_equal(g.n, 5);
+	for (size_t i = 0; i < 4; i++) {
+		assert_false(g.t[i].w.comparison);
+		assert_true(g.t[i].w.final);
+	}
+	assert_sums(&find(&g, "p2", false, "mentee", "empathy")->a, 1, 750000, INT64_C(562500000000));
+	assert_string_equal(g.t[4].owner, "t9");
+	assert_false(g.t[4].w.final);
+	assert_sums(&g.t[4].w.a, 2, 1000000, INT64_C(625000000000));  /* 0.5625 + 0.0625 */
+	assert_int_equal(mentor_kpi_count(set), 2);
+	/* Forgotten: not reported again, even when closed again or observed. */
+	mentor_kpi_observe(set, "a", "empathy", S + 26, 500000);
+	mentor_kpi_close(set, S + 28);
+	take(set, &g);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.t[0].owner, "t9");
+	assert_sums(&g.t[0].w.a, 3, 1500000, INT64_C(875000000000));  /* + 0.25 */
+
+	mentor_kpi_close(set, S + 40);
+	take(set, &g);
+	assert_int_equal(g.n, 2);
+	assert_true(g.t[0].w.final && g.t[1].w.final);
+	assert_int_equal(mentor_kpi_count(set), 0);
+	take(set, &g);
+	assert_int_equal(g.n, 0);
+	assert_int_equal(mentor_kpi_take_changed(set, NULL, NULL), MENTOR_OK);
+
+	got_clear(&g);
+	mentor_kpi_set_free(set);
+}
+
+/* ---- remove_owner ---- */
+
+static void test_remove_owner(void **state)
+{
+	struct mentor_kpi_set *set = set_new();
+	struct got g = { 0 };
+
+	(void)state;
+	add(set, win("x1", true, "mentee", "a", "empathy", S, 0));   /* a comparison trigger x1 */
+	add(set, win("x1", true, "mentee", "a", "csat", S, 0));
+	add(set, win("x1", false, "mentee", "a", "empathy", S, 0));  /* a pairing with the same id string */
+	add(set, win("x2", true, "mentee", "a", "empathy", S, 0));
+	take(set, &g);
+	mentor_kpi_remove_owner(set, "x1", true);
+	assert_int_equal(mentor_kpi_count(set), 2);
+	mentor_kpi_remove_owner(set, "x1", true);    /* again: nothing */
+	mentor_kpi_remove_owner(set, "nobody", false);
+	assert_int_equal(mentor_kpi_count(set), 2);
+	mentor_kpi_observe(set, "a", "empathy", S - 1, 400000);
+	mentor_kpi_observe(set, "a", "csat", S - 1, 400000);
+	take(set, &g);
+	assert_int_equal(g.n, 2);
+	assert_string_equal(g.t[0].owner, "x1");
+	assert_false(g.t[0].w.comparison);
+	assert_string_equal(g.t[1].owner, "x2");
+	assert_sums(&g.t[0].w.b, 1, 400000, INT64_C(160000000000));
+	/* A removed window is not reported even when it was changed before removal. */
+	mentor_kpi_observe(set, "a", "empathy", S - 2, 100000);
+	mentor_kpi_remove_owner(set, "x2", true);
+	take(set, &g);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.t[0].owner, "x1");
+	assert_sums(&g.t[0].w.b, 2, 500000, INT64_C(170000000000));  /* 0.16 + 0.01 */
+
+	got_clear(&g);
+	mentor_kpi_set_free(set);
+}
+
+/* ---- Many windows: growth, removal, reuse ---- */
+
+static void test_many_windows(void **state)
+{
+	struct mentor_kpi_set *set = set_new();
+	struct got g = { 0 };
+	char owner[32], agent[32];
+
+	(void)state;
+	/* 512 pairings, one window each, agent ag-i, in a scrambled order (397 is prime to 512). */
+	for (int k = 0; k < 512; k++) {
+		int i = k * 397 % 512;
+
+		snprintf(owner, sizeof(owner), "p%04d", i);
+		snprintf(agent, sizeof(agent), "ag-%d", i);
+		add(set, win(owner, false, "mentee", agent, "empathy", S, 0));
+	}
+	take(set, &g);
+	assert_int_equal(g.n, 512);
+	/* Keep the multiples of 8 (64), remove the other 448; then 400 comparison windows for agents 0..399. */
+	for (int i = 0; i < 512; i++)
+		if (i % 8 != 0) {
+			snprintf(owner, sizeof(owner), "p%04d", i);
+			mentor_kpi_remove_owner(set, owner, false);
+		}
+	assert_int_equal(mentor_kpi_count(set), 64);
+	for (int i = 0; i < 400; i++) {
+		snprintf(owner, sizeof(owner), "t%04d", i);
+		snprintf(agent, sizeof(agent), "ag-%d", i);
+		add(set, win(owner, true, "mentee", agent, "empathy", S + 1, 0));
+	}
+	assert_int_equal(mentor_kpi_count(set), 464);
+	take(set, &g);
+	assert_int_equal(g.n, 400);
+	/* Agent i scores i / 1000 on S + 2: in the after window of each of its windows. */
+	for (int i = 0; i < 512; i++) {
+		snprintf(agent, sizeof(agent), "ag-%d", i);
+		mentor_kpi_observe(set, agent, "empathy", S + 2, (int64_t)i * 1000);
+	}
+	take(set, &g);
+	/* The 64 kept pairings and the 400 comparison windows. */
+	assert_int_equal(g.n, 464);
+	for (size_t k = 0; k < g.n; k++) {
+		const struct mentor_kpi_window *w = &g.t[k].w;
+		int i = atoi(w->agent_id + 3);
+
+		assert_int_equal(atoi(w->owner_id + 1), i);
+		assert_int_equal(w->owner_id[0], w->comparison ? 't' : 'p');
+		if (!w->comparison)
+			assert_int_equal(i % 8, 0);
+		assert_sums(&w->a, 1, (int64_t)i * 1000, (int64_t)i * 1000 * i * 1000);
+		if (k > 0)
+			assert_true(g.t[k - 1].w.comparison < w->comparison ||
+				    (g.t[k - 1].w.comparison == w->comparison &&
+				     strcmp(g.t[k - 1].owner, g.t[k].owner) < 0));
+	}
+	assert_false(g.t[63].w.comparison);
+	assert_true(g.t[64].w.comparison);
+
+	got_clear(&g);
+	mentor_kpi_set_free(set);
+}
+
+/* ---- Delta on the native scale ---- */
+
+static void test_delta_native(void **state)
+{
+	struct mentor_kpi_set *set = set_new();
+	struct mentor_scale csat = { 1.0, 5.0 };
+	struct mentor_kpi_delta d;
+	struct got g = { 0 };
+	static const int64_t before[] = { 600000, 700000, 800000 };
+	static const int64_t after[] = { 800000, 900000, 850000, 950000 };
+
+	(void)state;
+	add(set, win("p1", false, "mentee", "a", "csat", S, 0));
+	for (size_t i = 0; i < 3; i++)
+		mentor_kpi_observe(set, "a", "csat", S - 1 - (int64_t)i, before[i]);
+	for (size_t i = 0; i < 4; i++)
+		mentor_kpi_observe(set, "a", "csat", S + (int64_t)i, after[i]);
+	take(set, &g);
+	assert_int_equal(g.n, 1);
+	mentor_kpi_delta(&g.t[0].w, &csat, 0.95, &d);
+	/*
+	 * By hand, normalized:
+	 *   before 0.6, 0.7, 0.8:        mean 0.7,   var 0.02 / 2 = 0.01
+	 *   after  0.8, 0.9, 0.85, 0.95: mean 0.875, var 0.0125 / 3 = 0.0041667
+	 *   delta  0.175; se^2 = 0.0041667 / 4 + 0.01 / 3 = 0.004375, se = 0.0661438
+	 *   df = 0.004375^2 / (0.00104167^2 / 3 + 0.00333333^2 / 2) = 3.2347188
+	 * Native (1 + 4 x): before 3.8, after 4.5, delta 4 * 0.175 = 0.7.
+	 * Interval: scipy 1.17.1,
+	 *   scipy.stats.ttest_ind([.8,.9,.85,.95], [.6,.7,.8], equal_var=False).confidence_interval(0.95)
+	 *   = (-0.027116397746151183, 0.37711639774615147), df 3.2347188264058655
+	 * (t = scipy.stats.t.ppf(0.975, 3.2347188264058655) = 3.055712710425898), times 4:
+	 *   (-0.10846559098460473, 1.5084655909846059).
+	 */
+	assert_int_equal(d.before_n, 3);
+	assert_int_equal(d.after_n, 4);
+	assert_near(d.before_mean, 3.8, 1e-12);
+	assert_near(d.after_mean, 4.5, 1e-12);
+	assert_near(d.delta, 0.7, 1e-12);
+	assert_true(d.has_ci);
+	assert_near(d.df, 3.2347188264058655, 1e-9);
+	assert_near(d.ci_low, -0.10846559098460473, 1e-8);
+	assert_near(d.ci_high, 1.5084655909846059, 1e-8);
+
+	/* One observation after: no interval (n < 2), the means and delta still there. */
+	add(set, win("p2", false, "mentee", "b", "csat", S, 0));
+	mentor_kpi_observe(set, "b", "csat", S - 1, 500000);
+	mentor_kpi_observe(set, "b", "csat", S - 2, 700000);
+	mentor_kpi_observe(set, "b", "csat", S + 1, 1000000);
+	take(set, &g);
+	assert_int_equal(g.n, 1);
+	mentor_kpi_delta(&g.t[0].w, &csat, 0.95, &d);
+	assert_near(d.before_mean, 1.0 + 4.0 * 0.6, 1e-12);  /* 3.4 */
+	assert_near(d.after_mean, 5.0, 1e-12);
+	assert_near(d.delta, 4.0 * 0.4, 1e-12);             /* 1.6 */
+	assert_false(d.has_ci);
+	assert_true(isnan(d.ci_low) && isnan(d.ci_high));
+
+	/* Nothing before: before mean and delta NaN. */
+	add(set, win("p3", false, "mentee", "c", "csat", S, 0));
+	mentor_kpi_observe(set, "c", "csat", S, 250000);
+	take(set, &g);
+	mentor_kpi_delta(&g.t[0].w, &csat, 0.95, &d);
+	assert_int_equal(d.before_n, 0);
+	assert_true(isnan(d.before_mean));
+	assert_near(d.after_mean, 2.0, 1e-12);  /* 1 + 4 * 0.25 */
+	assert_true(isnan(d.delta));
+	assert_false(d.has_ci);
+
+	got_clear(&g);
+	mentor_kpi_set_free(set);
+}
+
+/* ---- Strings ---- */
+
+static void test_add_strings(void **state)
+{
+	struct mentor_kpi_set *set = set_new();
+	struct mentor_error err = { 0 };
+	struct mentor_kpi_window w;
+	char owner[16], agent[16], big[2 * MENTOR_ID_MAX + 1];
+	struct got g = { 0 };
+
+	(void)state;
+	snprintf(owner, sizeof(owner), "p1");
+	snprintf(agent, sizeof(agent), "a");
+	w = win(owner, false, "mentee", agent, "empathy", S, 0);
+	assert_int_equal(mentor_kpi_add(set, &w, &err), MENTOR_OK);
+	/* Copied: the caller's buffers may change. */
+	snprintf(owner, sizeof(owner), "XX");
+	snprintf(agent, sizeof(agent), "b");
+	mentor_kpi_observe(set, "a", "empathy", S, 300000);
+	mentor_kpi_observe(set, "b", "empathy", S, 900000);
+	take(set, &g);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.t[0].owner, "p1");
+	assert_string_equal(g.t[0].agent, "a");
+	assert_sums(&g.t[0].w.a, 1, 300000, INT64_C(90000000000));
+
+	w = win("", false, "mentee", "a", "empathy", S, 0);
+	assert_int_equal(mentor_kpi_add(set, &w, &err), MENTOR_ERR_INVALID);
+	w = win("p", false, "mentee", "", "empathy", S, 0);
+	assert_int_equal(mentor_kpi_add(set, &w, &err), MENTOR_ERR_INVALID);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	w = win(big, false, "mentee", "a", "empathy", S, 0);
+	assert_int_equal(mentor_kpi_add(set, &w, &err), MENTOR_ERR_INVALID);
+	assert_int_equal(mentor_kpi_count(set), 1);
+
+	got_clear(&g);
+	mentor_kpi_set_free(set);
+	mentor_kpi_set_free(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_observe_sides),
+		cmocka_unit_test(test_order_close_forget),
+		cmocka_unit_test(test_remove_owner),
+		cmocka_unit_test(test_many_windows),
+		cmocka_unit_test(test_delta_native),
+		cmocka_unit_test(test_add_strings),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
