@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "mentor/analytics.h"
 #include "mentor/batch.h"
 #include "mentor/consumer.h"
 #include "mentor/events.h"
@@ -34,6 +35,8 @@ struct ingest {
 	struct mentor_store *store;         /* owned */
 	struct mentor_consumer *consumer;   /* owned */
 	struct mentor_batch *batch;         /* owned */
+	struct mentor_analytics *analytics; /* owned */
+	bool analytics_stale;               /* a failed commit left its memory ahead of the tables */
 	struct mentor_offset_update *updates;  /* owned; one per partition of the batch */
 	size_t cap_updates;
 	int64_t batch_started_us;
@@ -106,13 +109,14 @@ static const char *group_id(const struct ingest *in)
 }
 
 /* mentor_offset_loader: called from the rebalance callback, retries through outages. */
-static int load_offset(void *ctx, const char *topic, int32_t partition, int64_t *ret_next)
+static int load_offset(void *ctx, const char *topic, int32_t partition, int64_t *ret_next, int64_t *ret_max_event_us)
 {
 	struct ingest *in = ctx;
 	struct mentor_error err;
 
 	for (;;) {
-		if (mentor_store_offset_load(in->store, group_id(in), topic, partition, ret_next, &err) == MENTOR_OK) {
+		if (mentor_store_offset_load(in->store, group_id(in), topic, partition, ret_next, ret_max_event_us,
+					     &err) == MENTOR_OK) {
 			log_info("assigned %s[%" PRId32 "], stored next offset %" PRId64, topic, partition, *ret_next);
 			return 0;
 		}
@@ -206,10 +210,10 @@ static void drop_batch(struct ingest *in, bool reload_offsets)
 
 	for (size_t i = 0; reload_offsets && i < mentor_batch_partition_count(in->batch); i++) {
 		const struct mentor_batch_partition *p = mentor_batch_partition_at(in->batch, i);
-		int64_t next;
+		int64_t next, max_event_us;
 
-		if (load_offset(in, p->topic, p->partition, &next) == 0)
-			mentor_consumer_set_stored_offset(in->consumer, p->topic, p->partition, next);
+		if (load_offset(in, p->topic, p->partition, &next, &max_event_us) == 0)
+			mentor_consumer_set_stored_offset(in->consumer, p->topic, p->partition, next, max_event_us);
 	}
 	mentor_batch_reset(in->batch);
 	memset(&in->pending, 0, sizeof(in->pending));
@@ -221,7 +225,7 @@ static void batch_committed(struct ingest *in, size_t n_updates, int64_t commit_
 {
 	for (size_t i = 0; i < n_updates; i++)
 		mentor_consumer_set_stored_offset(in->consumer, in->updates[i].topic, in->updates[i].partition,
-						  in->updates[i].next);
+						  in->updates[i].next, in->updates[i].max_event_us);
 	metrics_batch_committed(&in->pending, commit_us);
 	in->totals.accepted += in->pending.accepted;
 	for (int r = 0; r < MENTOR_REJECT_CODE_COUNT; r++)
@@ -246,9 +250,49 @@ static bool wait_for_store(struct ingest *in)
 	return ok;
 }
 
+/* Rebuilds the analytics' memory from the tables; false if told to stop while PostgreSQL is away. */
+static bool load_analytics(struct ingest *in)
+{
+	struct mentor_error err;
+
+	while (mentor_analytics_load(in->analytics, in->store, &err) != MENTOR_OK) {
+		log_err("loading the analytics state failed, will retry: %s", err.msg);
+		metrics_db_error();
+		if (!wait_for_store(in))
+			return false;
+	}
+	in->analytics_stale = false;
+	return true;
+}
+
+/* The watermark the analytics may decide up to, the batch about to be written included. */
+static void set_watermark(struct ingest *in, size_t n_updates)
+{
+	int64_t wm = mentor_consumer_watermark(in->consumer, in->cfg->topics[MENTOR_EVENT_ROSTER], in->updates,
+					       n_updates);
+	int64_t lateness = in->cfg->analytics.lateness_us;
+
+	if (wm != INT64_MAX && wm != INT64_MIN)
+		wm = wm > INT64_MIN + lateness ? wm - lateness : INT64_MIN;
+	mentor_analytics_set_closed(in->analytics, wm);
+}
+
+static void publish_analytics(struct ingest *in)
+{
+	struct mentor_analytics_gauges g;
+	int64_t delay = 0;
+
+	mentor_analytics_gauges(in->analytics, &g);
+	if (g.event_time_us != INT64_MIN && g.closed_us != INT64_MAX && g.closed_us != INT64_MIN &&
+	    g.event_time_us > g.closed_us)
+		delay = g.event_time_us - g.closed_us;
+	metrics_set_analytics(g.open_triggers, g.active_pairings, g.waiting_observations, delay);
+}
+
 /* Commits the batch, retrying the same batch through PostgreSQL outages. */
 static void flush_batch(struct ingest *in)
 {
+	struct mentor_analytics_batch hook = { .an = in->analytics, .batch = in->batch };
 	struct mentor_error err;
 	size_t n_updates;
 	int64_t started;
@@ -261,12 +305,17 @@ static void flush_batch(struct ingest *in)
 			drop_batch(in, false);
 			return;
 		}
+		if (in->analytics_stale && !load_analytics(in))
+			return;
+		set_watermark(in, n_updates);
 		started = monotonic_us();
 		rc = mentor_store_commit_batch(in->store, in->batch, &in->cfg->rules, group_id(in), in->updates,
-					       n_updates, &err);
+					       n_updates, mentor_analytics_batch_hook, &hook, &err);
+		in->analytics_stale = rc != MENTOR_OK;
 		switch (rc) {
 		case MENTOR_OK:
 			batch_committed(in, n_updates, monotonic_us() - started);
+			publish_analytics(in);
 			return;
 		case MENTOR_ERR_FENCED:
 			metrics_batch_fenced();
@@ -293,8 +342,10 @@ static void reload_config(struct ingest *in)
 		log_err("reload refused, keeping the running configuration: %s", err.msg);
 		return;
 	}
-	/* Rules and the log level take effect at once; connections keep their settings until restart. */
+	/* Rules, thresholds and the log level take effect at once; connections keep their settings until restart. */
 	in->cfg->rules = fresh->rules;
+	in->cfg->analytics = fresh->analytics;
+	mentor_analytics_set_config(in->analytics, &in->cfg->analytics);
 	in->cfg->log_level = fresh->log_level;
 	log_set_level(fresh->log_level);
 	mentor_config_free(fresh);
@@ -340,6 +391,8 @@ static bool batch_due(const struct ingest *in)
 	       (n > 0 && monotonic_us() - in->batch_started_us >= (int64_t)in->cfg->batch_max_ms * 1000);
 }
 
+static void tick_analytics(struct ingest *in);
+
 static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 {
 	while (!in->flags->stop) {
@@ -378,8 +431,44 @@ static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 			continue;
 		}
 		flush_batch(in);
+		tick_analytics(in);
 		if (exit_at_end && mentor_consumer_at_end(in->consumer) && mentor_batch_messages(in->batch) == 0)
 			break;
+	}
+}
+
+/* With no batch to carry them, decisions the watermark now allows get a transaction of their own. */
+static void tick_analytics(struct ingest *in)
+{
+	struct mentor_error err;
+
+	if (mentor_batch_messages(in->batch) > 0 || (in->analytics_stale && !load_analytics(in)))
+		return;
+	set_watermark(in, 0);
+	if (mentor_analytics_tick(in->analytics, in->store, &err) != MENTOR_OK) {
+		log_err("analytics not advanced, will retry: %s", err.msg);
+		metrics_db_error();
+		in->analytics_stale = true;
+		return;
+	}
+	publish_analytics(in);
+}
+
+/* The end of a drain: every observation decided, and a last pairing round. */
+static void finish_analytics(struct ingest *in)
+{
+	struct mentor_error err;
+
+	while (!in->flags->stop) {
+		if (in->analytics_stale && !load_analytics(in))
+			return;
+		if (mentor_analytics_finish(in->analytics, in->store, &err) == MENTOR_OK) {
+			publish_analytics(in);
+			return;
+		}
+		log_err("the last analytics round failed, will retry: %s", err.msg);
+		metrics_db_error();
+		in->analytics_stale = true;
 	}
 }
 
@@ -428,6 +517,16 @@ int mentord_ingest_run(struct mentor_config **cfg, const char *config_path, bool
 		code = flags->stop ? 0 : 1;
 		goto out;
 	}
+	if (mentor_analytics_new(&in.cfg->analytics, &in.cfg->rules, group_id(&in), &in.analytics, &err) != MENTOR_OK) {
+		log_err("%s", err.msg);
+		goto out;
+	}
+	notify_status("loading the analytics state");
+	if (!load_analytics(&in)) {
+		code = 0;
+		goto out;
+	}
+	publish_analytics(&in);
 	if (mentor_consumer_new(in.cfg, load_offset, &in, log_kafka, NULL, &in.consumer, &err) != MENTOR_OK) {
 		log_err("%s", err.msg);
 		goto out;
@@ -435,6 +534,8 @@ int mentord_ingest_run(struct mentor_config **cfg, const char *config_path, bool
 	/* Subscribed: partitions come with the first rebalance, which /readyz reports. */
 	notify_ready();
 	consume_until_stopped(&in, exit_at_end);
+	if (exit_at_end && !flags->stop)
+		finish_analytics(&in);
 	code = 0;
 out:
 	/* Leaving the group and closing the connection can take a moment; say so first. */
@@ -444,6 +545,7 @@ out:
 	metrics_set_lag(NULL, 0);
 	mentor_store_close(in.store);
 	mentor_batch_free(in.batch);
+	mentor_analytics_free(in.analytics);
 	free(in.lag_rows);
 	free(in.updates);
 	seconds = (double)(monotonic_us() - started) / 1e6;

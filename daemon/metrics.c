@@ -37,7 +37,9 @@ static struct {
 	atomic_int assigned;
 	atomic_bool db_ok;
 	atomic_int_fast64_t loop_alive_us;
-} m;
+	/* The analytics, as of the last commit; open_triggers < 0: analytics off. */
+	atomic_int_fast64_t open_triggers, active_pairings, waiting_observations, watermark_delay_us;
+} m = { .open_triggers = -1 };
 
 /* Set before the HTTP thread starts serving and cleared after it stops. */
 static const struct sender *_Atomic alert_sender;
@@ -214,6 +216,31 @@ static void render_commit_histogram(FILE *out)
 	fprintf(out, "mentord_batch_duration_seconds_count %" PRIu64 "\n", cumulative);
 }
 
+void metrics_set_analytics(int64_t open_triggers, int64_t active_pairings, int64_t waiting, int64_t delay_us)
+{
+	atomic_store_explicit(&m.open_triggers, open_triggers, memory_order_relaxed);
+	atomic_store_explicit(&m.active_pairings, active_pairings, memory_order_relaxed);
+	atomic_store_explicit(&m.waiting_observations, waiting, memory_order_relaxed);
+	atomic_store_explicit(&m.watermark_delay_us, delay_us, memory_order_relaxed);
+}
+
+static void render_analytics(FILE *out)
+{
+	int64_t delay_us = atomic_load_explicit(&m.watermark_delay_us, memory_order_relaxed);
+
+	if (atomic_load_explicit(&m.open_triggers, memory_order_relaxed) < 0)
+		return;
+	gauge(out, "mentord_open_triggers", "Low-score triggers open or waiting for a mentor.",
+	      atomic_load_explicit(&m.open_triggers, memory_order_relaxed));
+	gauge(out, "mentord_active_pairings", "Pairings active now.",
+	      atomic_load_explicit(&m.active_pairings, memory_order_relaxed));
+	gauge(out, "mentord_waiting_observations", "Observations stored but waiting for the event-time watermark.",
+	      atomic_load_explicit(&m.waiting_observations, memory_order_relaxed));
+	fprintf(out, "# HELP mentord_decision_delay_seconds Newest event time decided minus the watermark.\n"
+		"# TYPE mentord_decision_delay_seconds gauge\nmentord_decision_delay_seconds %" PRId64 ".%06" PRId64 "\n",
+		delay_us / 1000000, delay_us % 1000000);
+}
+
 int metrics_render(char **ret_text, size_t *ret_len)
 {
 	char *text = NULL;
@@ -240,6 +267,7 @@ int metrics_render(char **ret_text, size_t *ret_len)
 	      atomic_load_explicit(&m.assigned, memory_order_relaxed));
 	render_lag(out);
 	render_alerts(out);
+	render_analytics(out);
 	if (fclose(out) != 0 || !text) {
 		free(text);
 		return -ENOMEM;

@@ -53,6 +53,9 @@ void metrics_set_lag(const struct metrics_lag *entries, size_t n);
 /* The main loop made progress: it iterated, or it waited out an outage one step further. */
 void metrics_loop_alive(void);
 
+/* The analytics gauges after a commit: open triggers, active pairings, observations waiting, decision delay. */
+void metrics_set_analytics(int64_t open_triggers, int64_t active_pairings, int64_t waiting, int64_t delay_us);
+
 struct sender;
 
 /* Where /metrics reads the alert sender's counters from (NULL: none running). */

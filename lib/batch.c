@@ -27,10 +27,12 @@ struct intern {
 	size_t n, cap_ids;
 };
 
-/* A staged score event: its event_id (interned), agent and UTC day. */
+/* A staged score event: its event_id (interned), agent, time and UTC day. */
 struct event_rec {
 	uint32_t agent;
 	int32_t day;      /* days since 1970-01-01 */
+	bool fatal;       /* AQM with a non-empty fatal list */
+	int64_t occurred_us;
 	size_t row;       /* where its row starts in the staged COPY text */
 };
 
@@ -572,6 +574,8 @@ static int note_score_event(struct mentor_batch *b, uint32_t event, const struct
 		return -1;
 	b->events[event].agent = (uint32_t)agent;
 	b->events[event].day = (int32_t)floor_div(ev->occurred_at_us, INT64_C(86400000000));
+	b->events[event].occurred_us = ev->occurred_at_us;
+	b->events[event].fatal = ev->fatal && json_array_size(ev->fatal) > 0;
 	if (ev->kind == MENTOR_EVENT_VOC) {
 		if (add_obs(b, event, "csat", 4, ev->csat, 0, OBS_CSAT) != 0 ||
 		    add_obs(b, event, "csat_top2", 9, ev->csat, 0, OBS_TOP2) != 0)
@@ -879,6 +883,45 @@ static int collect_days(const struct agg_rec *agg, size_t n, struct mentor_daily
 	return 0;
 }
 
+/* An observation normalized to 0..1, in millionths. */
+static int64_t obs_micro(const struct obs_rec *o, const struct mentor_event_rules *rules)
+{
+	if (o->scale == OBS_TOP2)
+		return o->mant >= rules->csat_max - 1 ? 1000000 : 0;
+	if (o->scale == OBS_CSAT)
+		return mentor_normalize_micro(o->mant, o->exp10, rules->csat_min, rules->csat_max);
+	return mentor_normalize_micro(o->mant, o->exp10, 0, 100);
+}
+
+int mentor_batch_each_observation(const struct mentor_batch *b, const struct mentor_event_rules *rules,
+				  const unsigned char *stored, mentor_observation_fn fn, void *ctx)
+{
+	for (size_t i = 0; i < b->n_obs; i++) {
+		const struct obs_rec *o = &b->obs[i];
+		const struct event_rec *e = &b->events[o->event];
+		struct mentor_observation ob;
+		int rc;
+
+		if (stored && !stored[o->event])
+			continue;
+		ob = (struct mentor_observation){
+			.agent_id = b->arena.data + b->agents.off[e->agent],
+			.metric = b->arena.data + b->metric_names.off[o->metric],
+			.event_id = b->arena.data + b->event_ids.off[o->event],
+			.occurred_us = e->occurred_us,
+			.value_e6 = obs_micro(o, rules),
+		};
+		if ((rc = fn(ctx, &ob)) != MENTOR_OK)
+			return rc;
+	}
+	return MENTOR_OK;
+}
+
+bool mentor_batch_event_fatal(const struct mentor_batch *b, size_t i)
+{
+	return b->events[i].fatal;
+}
+
 int mentor_batch_daily(const struct mentor_batch *b, const struct mentor_event_rules *rules,
 		       const unsigned char *stored, struct mentor_daily *out, struct mentor_error *err)
 {
@@ -905,12 +948,7 @@ int mentor_batch_daily(const struct mentor_batch *b, const struct mentor_event_r
 
 		if (stored && !stored[o->event])
 			continue;
-		if (o->scale == OBS_TOP2)
-			u = o->mant >= rules->csat_max - 1 ? 1000000 : 0;
-		else if (o->scale == OBS_CSAT)
-			u = mentor_normalize_micro(o->mant, o->exp10, rules->csat_min, rules->csat_max);
-		else
-			u = mentor_normalize_micro(o->mant, o->exp10, 0, 100);
+		u = obs_micro(o, rules);
 		seen[o->metric] |= o->scale == OBS_PERCENT ? 2 : 1;
 		for (k = agg_hash(e->agent, o->metric, e->day) & (cap - 1);; k = (k + 1) & (cap - 1)) {
 			struct agg_rec *a;

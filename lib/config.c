@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@ struct int_key {
 	const char *section, *key;
 	long long min, max;
 	size_t offset;  /* of the field in struct mentor_config */
-	enum { INT_KEY_INT, INT_KEY_SIZE, INT_KEY_I64_SECONDS_AS_US } type;
+	enum { INT_KEY_INT, INT_KEY_SIZE, INT_KEY_I64, INT_KEY_I64_SECONDS_AS_US } type;
 };
 
 static const struct int_key int_keys[] = {
@@ -37,6 +38,65 @@ static const struct int_key int_keys[] = {
 	{ "alerts", "retry_base_ms", 1, 3600000, offsetof(struct mentor_config, alerts.retry_base_ms), INT_KEY_INT },
 	{ "alerts", "max_per_lead_per_hour", 0, 100000, offsetof(struct mentor_config, alerts.max_per_lead_per_hour),
 	  INT_KEY_INT },
+	{ "analytics", "allowed_lateness_seconds", 0, 86400, offsetof(struct mentor_config, analytics.lateness_us),
+	  INT_KEY_I64_SECONDS_AS_US },
+	{ "analytics", "round_interval_seconds", 60, 30 * 86400,
+	  offsetof(struct mentor_config, analytics.round_interval_us), INT_KEY_I64_SECONDS_AS_US },
+	{ "analytics", "duration_days", 1, 365, offsetof(struct mentor_config, analytics.duration_days), INT_KEY_INT },
+	{ "analytics", "cooldown_days", 0, 3650, offsetof(struct mentor_config, analytics.cooldown_days), INT_KEY_INT },
+	{ "detect", "window_days", 1, 366, offsetof(struct mentor_config, analytics.stats.shrink.window_days),
+	  INT_KEY_INT },
+	{ "detect", "estimate_min_agents", 2, 1000000,
+	  offsetof(struct mentor_config, analytics.stats.shrink.estimate_min_agents), INT_KEY_SIZE },
+	{ "detect", "min_n", 1, 1000000, offsetof(struct mentor_config, analytics.stats.status.min_n), INT_KEY_I64 },
+	{ "detect", "mentor_min_n", 1, 1000000, offsetof(struct mentor_config, analytics.stats.status.mentor_min_n),
+	  INT_KEY_I64 },
+	{ "detect", "persist_x", 0, MENTOR_PERSIST_MAX, offsetof(struct mentor_config, analytics.stats.status.persist_x),
+	  INT_KEY_INT },
+	{ "detect", "persist_y", 0, MENTOR_PERSIST_MAX, offsetof(struct mentor_config, analytics.stats.status.persist_y),
+	  INT_KEY_INT },
+	{ "pairing", "capacity", 1, MENTOR_PAIR_CAPACITY_MAX, offsetof(struct mentor_config, analytics.pair.capacity),
+	  INT_KEY_INT },
+	{ "pairing", "w_strength", 0, MENTOR_PAIR_WEIGHT_MAX, offsetof(struct mentor_config, analytics.pair.w_strength),
+	  INT_KEY_I64 },
+	{ "pairing", "w_load", 0, MENTOR_PAIR_WEIGHT_MAX, offsetof(struct mentor_config, analytics.pair.w_load),
+	  INT_KEY_I64 },
+	{ "pairing", "w_same_team", 0, MENTOR_PAIR_WEIGHT_MAX,
+	  offsetof(struct mentor_config, analytics.pair.w_same_team), INT_KEY_I64 },
+	{ "kpi", "before_days", 1, 366, offsetof(struct mentor_config, analytics.stats.kpi.before_days), INT_KEY_INT },
+	{ "kpi", "after_days", 1, 366, offsetof(struct mentor_config, analytics.stats.kpi.after_days), INT_KEY_INT },
+	{ "kpi", "washout_days", 0, 365, offsetof(struct mentor_config, analytics.stats.kpi.washout_days), INT_KEY_INT },
+};
+
+/* Fractions and weights; ranges between keys are checked by mentor_stats_params_validate(). */
+struct double_key {
+	const char *section, *key;
+	double min, max;
+	size_t offset;  /* of the double field in struct mentor_config */
+};
+
+static const struct double_key double_keys[] = {
+	{ "detect", "prior_k", 0, 1e6, offsetof(struct mentor_config, analytics.stats.shrink.k) },
+	{ "detect", "confidence", 0.5, 0.9999, offsetof(struct mentor_config, analytics.stats.shrink.confidence) },
+	{ "detect", "low_threshold", 0, 1, offsetof(struct mentor_config, analytics.stats.status.low_threshold) },
+	{ "detect", "hysteresis", 0, 1, offsetof(struct mentor_config, analytics.stats.status.hysteresis) },
+	{ "detect", "high_threshold", 0, 1, offsetof(struct mentor_config, analytics.stats.status.high_threshold) },
+	{ "kpi", "confidence", 0.5, 0.9999, offsetof(struct mentor_config, analytics.stats.kpi.confidence) },
+};
+
+/* true/false keys, of int or bool fields. */
+struct bool_key {
+	const char *section, *key;
+	size_t offset;
+	bool is_int;
+};
+
+static const struct bool_key bool_keys[] = {
+	{ "alerts", "enabled", offsetof(struct mentor_config, alerts.enabled), true },
+	{ "analytics", "enabled", offsetof(struct mentor_config, analytics.enabled), true },
+	{ "analytics", "cuped", offsetof(struct mentor_config, analytics.cuped), true },
+	{ "detect", "estimate_k", offsetof(struct mentor_config, analytics.stats.shrink.estimate_k), false },
+	{ "pairing", "same_site", offsetof(struct mentor_config, analytics.pair.same_site), false },
 };
 
 struct str_key {
@@ -112,6 +172,12 @@ struct mentor_config *mentor_config_new(void)
 		.connect_timeout_ms = 5000, .poll_ms = 1000, .retry_base_ms = 1000, .max_per_lead_per_hour = 20,
 		.ca_path = strdup(""),
 	};
+	cfg->analytics = (struct mentor_analytics_config){
+		.enabled = 1, .lateness_us = 0, .round_interval_us = MENTOR_US_PER_DAY, .duration_days = 21,
+		.cooldown_days = 90, .cuped = 1,
+	};
+	mentor_stats_params_init(&cfg->analytics.stats);
+	mentor_pair_config_init(&cfg->analytics.pair);
 	for (int k = 0; k < MENTOR_EVENT_KIND_COUNT; k++)
 		cfg->topics[k] = strdup(default_topics[k]);
 	if (!cfg->pg_conninfo || !cfg->pg_schema || !cfg->offset_reset || !cfg->http_listen || !cfg->topics[0] ||
@@ -196,6 +262,9 @@ static int set_int(struct mentor_config *cfg, const struct int_key *k, const cha
 	case INT_KEY_SIZE:
 		*(size_t *)field = (size_t)v;
 		break;
+	case INT_KEY_I64:
+		*(int64_t *)field = (int64_t)v;
+		break;
 	case INT_KEY_I64_SECONDS_AS_US:
 		*(int64_t *)field = (int64_t)v * 1000000;
 		break;
@@ -215,16 +284,55 @@ static int set_log_level(struct mentor_config *cfg, const char *value, struct me
 				"[log] level: '%s' is not one of err, warning, notice, info, debug", value);
 }
 
-static int set_bool(int *slot, const char *section, const char *key, const char *value, struct mentor_error *err)
+static int set_bool(struct mentor_config *cfg, const struct bool_key *k, const char *value, struct mentor_error *err)
 {
+	char *field = (char *)cfg + k->offset;
+	bool v;
+
 	if (strcasecmp(value, "true") == 0 || strcasecmp(value, "yes") == 0 || strcmp(value, "1") == 0)
-		*slot = 1;
+		v = true;
 	else if (strcasecmp(value, "false") == 0 || strcasecmp(value, "no") == 0 || strcmp(value, "0") == 0)
-		*slot = 0;
+		v = false;
 	else
-		return mentor_error_set(err, MENTOR_ERR_INVALID, "[%s] %s: '%s' is not true or false", section, key,
-					value);
+		return mentor_error_set(err, MENTOR_ERR_INVALID, "[%s] %s: '%s' is not true or false", k->section,
+					k->key, value);
+	if (k->is_int)
+		*(int *)field = v;
+	else
+		*(bool *)field = v;
 	return MENTOR_OK;
+}
+
+static int set_double(struct mentor_config *cfg, const struct double_key *k, const char *value,
+		      struct mentor_error *err)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(value, &end);
+	if (errno || end == value || *end != '\0' || !(v >= k->min && v <= k->max))
+		return mentor_error_set(err, MENTOR_ERR_INVALID, "[%s] %s: '%s' is not a number in %g..%g",
+					k->section, k->key, value, k->min, k->max);
+	*(double *)((char *)cfg + k->offset) = v;
+	return MENTOR_OK;
+}
+
+static int set_cross_team(struct mentor_config *cfg, const char *value, struct mentor_error *err)
+{
+	static const char *const names[] = {
+		[MENTOR_CROSS_TEAM_PREFERRED] = "preferred",
+		[MENTOR_CROSS_TEAM_REQUIRED] = "required",
+		[MENTOR_CROSS_TEAM_IGNORE] = "ignore",
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(value, names[i]) == 0) {
+			cfg->analytics.pair.cross_team = (enum mentor_cross_team)i;
+			return MENTOR_OK;
+		}
+	return mentor_error_set(err, MENTOR_ERR_INVALID,
+				"[pairing] cross_team: '%s' is not one of preferred, required, ignore", value);
 }
 
 static int set_mapping(struct mentor_config *cfg, enum mentor_event_kind kind, const char *key,
@@ -257,8 +365,14 @@ int mentor_config_set(struct mentor_config *cfg, const char *section, const char
 		return set_kafka(cfg, key, value, err);
 	if (strcmp(section, "log") == 0 && strcmp(key, "level") == 0)
 		return set_log_level(cfg, value, err);
-	if (strcmp(section, "alerts") == 0 && strcmp(key, "enabled") == 0)
-		return set_bool(&cfg->alerts.enabled, section, key, value, err);
+	if (strcmp(section, "pairing") == 0 && strcmp(key, "cross_team") == 0)
+		return set_cross_team(cfg, value, err);
+	for (size_t i = 0; i < sizeof(bool_keys) / sizeof(bool_keys[0]); i++)
+		if (strcmp(bool_keys[i].section, section) == 0 && strcmp(bool_keys[i].key, key) == 0)
+			return set_bool(cfg, &bool_keys[i], value, err);
+	for (size_t i = 0; i < sizeof(double_keys) / sizeof(double_keys[0]); i++)
+		if (strcmp(double_keys[i].section, section) == 0 && strcmp(double_keys[i].key, key) == 0)
+			return set_double(cfg, &double_keys[i], value, err);
 	for (size_t i = 0; i < sizeof(int_keys) / sizeof(int_keys[0]); i++)
 		if (strcmp(int_keys[i].section, section) == 0 && strcmp(int_keys[i].key, key) == 0)
 			return set_int(cfg, &int_keys[i], value, err);
@@ -354,6 +468,8 @@ int mentor_config_validate(const struct mentor_config *cfg, struct mentor_error 
 		return mentor_error_set(err, MENTOR_ERR_INVALID,
 					"[alerts] connect_timeout_ms %d must not exceed request_timeout_ms %d",
 					cfg->alerts.connect_timeout_ms, cfg->alerts.request_timeout_ms);
+	if (mentor_stats_params_validate(&cfg->analytics.stats, err) != MENTOR_OK)
+		return MENTOR_ERR_INVALID;
 	for (const char *const *p = (const char *const[]){ "enable.auto.commit", "enable.auto.offset.store", NULL };
 	     *p; p++) {
 		const char *v = mentor_config_kafka_get(cfg, *p);

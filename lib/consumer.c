@@ -10,6 +10,7 @@ struct assigned_partition {
 	char topic[MENTOR_TOPIC_MAX];
 	int32_t partition;
 	int64_t stored_next;  /* MENTOR_OFFSET_NONE until something is stored */
+	int64_t max_event_us; /* newest event time stored from it; MENTOR_NO_EVENT_TIME: none */
 	bool at_end;
 };
 
@@ -39,7 +40,8 @@ static int64_t start_offset(const struct mentor_consumer *c, int64_t stored_next
 	return stored_next == MENTOR_OFFSET_NONE ? c->offset_reset : stored_next;
 }
 
-static bool track_partition(struct mentor_consumer *c, const char *topic, int32_t partition, int64_t stored_next)
+static bool track_partition(struct mentor_consumer *c, const char *topic, int32_t partition, int64_t stored_next,
+			    int64_t max_event_us)
 {
 	struct assigned_partition *p = find_partition(c, topic, partition);
 
@@ -58,6 +60,7 @@ static bool track_partition(struct mentor_consumer *c, const char *topic, int32_
 		p->partition = partition;
 	}
 	p->stored_next = stored_next;
+	p->max_event_us = max_event_us;
 	p->at_end = false;
 	return true;
 }
@@ -75,11 +78,11 @@ static bool load_start_offsets(struct mentor_consumer *c, rd_kafka_topic_partiti
 {
 	for (int i = 0; i < parts->cnt; i++) {
 		rd_kafka_topic_partition_t *tp = &parts->elems[i];
-		int64_t next;
+		int64_t next, max_event_us;
 
-		if (c->loader(c->loader_ctx, tp->topic, tp->partition, &next) != 0)
+		if (c->loader(c->loader_ctx, tp->topic, tp->partition, &next, &max_event_us) != 0)
 			return false;
-		if (!track_partition(c, tp->topic, tp->partition, next))
+		if (!track_partition(c, tp->topic, tp->partition, next, max_event_us))
 			return false;
 		tp->offset = start_offset(c, next);
 	}
@@ -310,12 +313,38 @@ bool mentor_consumer_stored_offset(const struct mentor_consumer *c, const char *
 }
 
 void mentor_consumer_set_stored_offset(struct mentor_consumer *c, const char *topic, int32_t partition,
-				       int64_t next)
+				       int64_t next, int64_t max_event_us)
 {
 	struct assigned_partition *p = find_partition(c, topic, partition);
 
-	if (p)
-		p->stored_next = next;
+	if (!p)
+		return;
+	p->stored_next = next;
+	if (max_event_us > p->max_event_us)
+		p->max_event_us = max_event_us;
+}
+
+int64_t mentor_consumer_watermark(const struct mentor_consumer *c, const char *skip,
+				  const struct mentor_offset_update *pending, size_t n_pending)
+{
+	int64_t wm = INT64_MAX;
+
+	if (c->n_parts == 0)
+		return INT64_MIN;
+	for (int i = 0; i < c->n_parts; i++) {
+		const struct assigned_partition *p = &c->parts[i];
+		int64_t t = p->max_event_us;
+
+		if (p->at_end || strcmp(p->topic, skip) == 0)
+			continue;
+		for (size_t k = 0; k < n_pending; k++)
+			if (pending[k].partition == p->partition && strcmp(pending[k].topic, p->topic) == 0 &&
+			    pending[k].max_event_us > t)
+				t = pending[k].max_event_us;
+		if (t < wm)
+			wm = t;
+	}
+	return wm;
 }
 
 static rd_kafka_topic_partition_list_t *assignment_list(const struct mentor_consumer *c)

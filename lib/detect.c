@@ -1,8 +1,9 @@
 /*
- * Detection state machine: per (agent, metric) window aggregates and the
- * previous decision, run through lib/stats.c at each checkpoint.
+ * Detection: per (agent, metric) day sums and the latest decision, updated
+ * observation by observation in event-time order through lib/stats.c.
  * See include/mentor/detect.h for the contract; comments here say why.
  */
+#define _GNU_SOURCE  /* qsort_r: orders that need the detector's strings, without a global */
 #include "mentor/detect.h"
 
 #include <math.h>
@@ -12,39 +13,29 @@
 #include "hash.h"
 #include "mentor/events.h"
 
-/*
- * Fixed point: sums are kept in units of 1 / (2^8 3^4 5^4 7^2), so integer
- * addition makes them independent of the order and the split of the deltas
- * (see "Determinism" in the header). That unit divides every value and
- * square of the usual scales (k/4, k/6, k/9, k/10, k/100...), which are then
- * held exactly, as in agent_daily's numeric columns.
- */
-#define FIX_ONE 635040000.0
-
-/* since_day of a key that has never been decided. */
-#define NO_DAY INT64_MIN
-
 /* Tables are kept at most half full, so a probe is short. */
 #define TAB_MIN_CAP 64
 
-/*
- * One UTC day of one key, in fixed point: 24 bytes, as this array is nearly
- * all of the detector's memory (agents x metrics x window days).
- */
+/* One UTC day of one key: millionths and 1e-12 units, as agent_daily_parts. */
 struct det_day {
-	int32_t day;                /* UTC days since the epoch: +-5.8 million years */
-	int32_t n;                  /* one agent's observations of one metric in a day */
-	int64_t q_sum, q_sumsq;
+	int32_t day;
+	int32_t n;
+	int64_t sum, sumsq;
 };
 
 struct det_series {
 	uint32_t agent, metric;
 	struct det_day *days;       /* sorted by day, unique days */
 	uint32_t len, cap;
-	enum mentor_level level;    /* the previous decision */
-	int64_t since_day;
-	int64_t week;               /* week of bit 0 of weekly_low; NO_DAY: none */
+	bool changed;               /* decided since the last take_changed() */
+	bool decided;               /* row holds a decision (fresh or restored) */
+	enum mentor_level level;
+	enum mentor_level_reason why;
+	int64_t since_us, updated_us;
+	int64_t week;               /* week of bit 0 of weekly_low */
 	uint64_t weekly_low;
+	int64_t n;
+	double mean, shrunk, ci_low, ci_high, pop_mean, k;
 };
 
 struct det_agent {
@@ -54,9 +45,20 @@ struct det_agent {
 
 struct det_metric {
 	char *name;
-	uint32_t *series;           /* indices into det->series, in agent_id order when sorted */
+	uint32_t *series;           /* indices into det->series; in agent id order when sorted */
 	size_t n_series, cap;
 	bool sorted;
+	bool has_prior;
+	int64_t prior_day;
+	struct mentor_population prior;
+};
+
+/* A waiting observation; its event id lives in det->ev_arena at ev_off. */
+struct det_obs {
+	int64_t t_us;
+	int64_t value;
+	uint32_t series;
+	uint32_t ev_off;
 };
 
 /* Open addressing over indices: a slot holds index + 1, 0 is empty. */
@@ -74,6 +76,8 @@ struct tab_key {
 };
 
 struct mentor_detector {
+	struct mentor_stats_params p;
+	int keep_days;
 	struct det_agent *agents;
 	size_t n_agents, cap_agents;
 	struct det_metric *metrics;
@@ -82,12 +86,16 @@ struct mentor_detector {
 	size_t n_series, cap_series;
 	struct itab tab[3];         /* by enum tab_kind */
 
-	uint32_t *agent_rank;       /* rank of each agent in id order */
-	size_t n_ranked;            /* agents when the ranks were computed */
+	struct det_obs *obs;        /* waiting observations */
+	size_t n_obs, cap_obs;
+	char *ev_arena;             /* their event ids, NUL-terminated */
+	size_t ev_len, ev_cap;
 
-	bool evaluated;             /* a checkpoint has succeeded */
-	int64_t last_as_of;
-	int64_t floor_day;          /* first day of its window: earlier days are dropped */
+	uint32_t *changed;          /* series with changed set */
+	size_t n_changed, cap_changed;
+
+	int64_t event_time_us;      /* newest evaluated */
+	int64_t newest_seen_us;
 };
 
 /* ---- Growing arrays ---- */
@@ -315,7 +323,8 @@ static int series_get(struct mentor_detector *det, const char *agent_id, const c
 		return nomem(err, "a key");
 	det->series[det->n_series] = (struct det_series){
 		.agent = a, .metric = mi, .level = MENTOR_LEVEL_OK,
-		.since_day = NO_DAY, .week = NO_DAY,
+		.since_us = 0, .week = INT64_MIN, .mean = NAN, .shrunk = NAN,
+		.ci_low = NAN, .ci_high = NAN, .pop_mean = NAN, .k = NAN,
 	};
 	m->series[m->n_series++] = (uint32_t)det->n_series;
 	m->sorted = false;
@@ -345,12 +354,24 @@ static const struct det_series *series_find(const struct mentor_detector *det,
 
 /* ---- Life cycle ---- */
 
-int mentor_detector_new(struct mentor_detector **ret, struct mentor_error *err)
+int mentor_detector_new(const struct mentor_stats_params *p, int keep_days, struct mentor_detector **ret,
+			struct mentor_error *err)
 {
-	struct mentor_detector *det = calloc(1, sizeof(*det));
+	struct mentor_detector *det;
+	int r;
 
+	if ((r = mentor_stats_params_validate(p, err)) < 0)
+		return r;
+	if (keep_days < p->shrink.window_days || keep_days > 100000)
+		return mentor_error_set(err, MENTOR_ERR_INVALID, "detector: keep_days %d is shorter than the window",
+					keep_days);
+	det = calloc(1, sizeof(*det));
 	if (!det)
 		return mentor_error_set(err, MENTOR_ERR_NOMEM, "detector: out of memory");
+	det->p = *p;
+	det->keep_days = keep_days;
+	det->event_time_us = INT64_MIN;
+	det->newest_seen_us = INT64_MIN;
 	*ret = det;
 	return MENTOR_OK;
 }
@@ -372,21 +393,29 @@ void mentor_detector_free(struct mentor_detector *det)
 	free(det->agents);
 	free(det->metrics);
 	free(det->series);
-	free(det->agent_rank);
+	free(det->obs);
+	free(det->ev_arena);
+	free(det->changed);
 	free(det);
+}
+
+void mentor_detector_set_params(struct mentor_detector *det, const struct mentor_stats_params *p)
+{
+	det->p = *p;
 }
 
 /* ---- Inputs ---- */
 
-/* x in fixed point; x is finite and in [0, MENTOR_DETECT_SUM_MAX], so it fits. */
-static int64_t to_fix(double x)
+/* Index of the series of (agent, metric), created on first sight. */
+static int series_index(struct mentor_detector *det, const char *agent_id, const char *metric, uint32_t *ret,
+			struct mentor_error *err)
 {
-	return llround(x * FIX_ONE);
-}
+	struct det_series *s;
+	int r = series_get(det, agent_id, metric, &s, err);
 
-static bool in_range(double x)
-{
-	return x >= 0.0 && x <= MENTOR_DETECT_SUM_MAX;  /* false for NaN */
+	if (r == MENTOR_OK)
+		*ret = (uint32_t)(s - det->series);
+	return r;
 }
 
 /* The day's entry of s, inserted (empty) in day order if missing; NULL when out of memory. */
@@ -409,87 +438,528 @@ static struct det_day *day_slot(struct det_series *s, int64_t day)
 	return &s->days[i];
 }
 
-int mentor_detector_add_daily(struct mentor_detector *det, const char *agent_id, const char *metric,
-			      int64_t day, int64_t n, double sum, double sumsq,
-			      struct mentor_error *err)
+/* Forgets days older than keep_days before `day`. */
+static void trim_days(struct det_series *s, int64_t day, int keep_days)
 {
-	struct det_series *s;
-	struct det_day *d, next;
-	int r;
+	uint32_t drop = 0;
 
-	if (n < 1 || n > INT32_MAX || !in_range(sum) || !in_range(sumsq))
-		return mentor_error_set(err, MENTOR_ERR_INVALID,
-					"add_daily: n = %lld, sum = %g, sumsq = %g: need n in 1..%d and "
-					"sums in 0..%g", (long long)n, sum, sumsq, INT32_MAX,
-					MENTOR_DETECT_SUM_MAX);
-	if (day < INT32_MIN || day > INT32_MAX)
-		return mentor_error_set(err, MENTOR_ERR_INVALID, "add_daily: day %lld is out of range",
-					(long long)day);
-	if ((r = series_get(det, agent_id, metric, &s, err)) < 0)
-		return r;
-	if (det->evaluated && day < det->floor_day)
-		return MENTOR_OK;  /* before every window still to come */
-	if (!(d = day_slot(s, day)))
-		return nomem(err, "a day");
-	next = *d;
-	if (__builtin_add_overflow(next.n, (int32_t)n, &next.n) ||
-	    __builtin_add_overflow(next.q_sum, to_fix(sum), &next.q_sum) ||
-	    __builtin_add_overflow(next.q_sumsq, to_fix(sumsq), &next.q_sumsq))
-		return mentor_error_set(err, MENTOR_ERR_INVALID,
-					"add_daily: sums of %s / %s on day %lld overflow",
-					agent_id, metric, (long long)day);
-	*d = next;
-	return MENTOR_OK;
+	while (drop < s->len && s->days[drop].day <= day - keep_days)
+		drop++;
+	if (drop > 0) {
+		memmove(s->days, &s->days[drop], (s->len - drop) * sizeof(*s->days));
+		s->len -= drop;
+	}
+}
+
+static bool day_in_range(int64_t day)
+{
+	return day > INT32_MIN && day < INT32_MAX;
 }
 
 int mentor_detector_set_agent(struct mentor_detector *det, const char *agent_id, bool active,
 			      struct mentor_error *err)
 {
 	uint32_t a;
+	int r = agent_get(det, agent_id, &a, err);
+
+	if (r == MENTOR_OK)
+		det->agents[a].active = active;
+	return r;
+}
+
+int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, const char *metric,
+			    const char *event_id, int64_t t_us, int64_t value_e6, struct mentor_error *err)
+{
+	size_t len;
+	uint32_t si = 0;
 	int r;
 
-	if ((r = agent_get(det, agent_id, &a, err)) < 0)
+	if ((r = check_name(event_id, "event id", err)) < 0)
 		return r;
-	det->agents[a].active = active;
+	if (value_e6 < 0 || value_e6 > 1000000 || !day_in_range(mentor_stats_day_of(t_us)))
+		return mentor_error_set(err, MENTOR_ERR_INVALID, "detector: observation out of range");
+	if ((r = series_index(det, agent_id, metric, &si, err)) < 0)
+		return r;
+	len = strlen(event_id) + 1;
+	if (det->ev_len + len > UINT32_MAX ||
+	    !grow((void **)&det->obs, &det->cap_obs, det->n_obs, sizeof(*det->obs), 1024))
+		return nomem(err, "an observation");
+	if (det->ev_len + len > det->ev_cap) {
+		size_t ncap = det->ev_cap ? det->ev_cap : 65536;
+		char *p;
+
+		while (ncap < det->ev_len + len)
+			ncap *= 2;
+		if (!(p = realloc(det->ev_arena, ncap)))
+			return nomem(err, "an observation");
+		det->ev_arena = p;
+		det->ev_cap = ncap;
+	}
+	memcpy(det->ev_arena + det->ev_len, event_id, len);
+	det->obs[det->n_obs++] = (struct det_obs){
+		.t_us = t_us, .value = value_e6, .series = si, .ev_off = (uint32_t)det->ev_len,
+	};
+	det->ev_len += len;
+	if (t_us > det->newest_seen_us)
+		det->newest_seen_us = t_us;
 	return MENTOR_OK;
 }
 
-int mentor_detector_restore(struct mentor_detector *det, const char *agent_id, const char *metric,
-			    enum mentor_level level, int64_t since_day, struct mentor_error *err)
+/* ---- Ordering ---- */
+
+static int cmp_obs(const void *a, const void *b, void *arg)
 {
-	struct det_series *s;
+	const struct mentor_detector *det = arg;
+	const struct det_obs *x = a, *y = b;
+	int c;
+
+	if (x->t_us != y->t_us)
+		return x->t_us < y->t_us ? -1 : 1;
+	if ((c = strcmp(det->ev_arena + x->ev_off, det->ev_arena + y->ev_off)) != 0)
+		return c;
+	return strcmp(det->metrics[det->series[x->series].metric].name,
+		      det->metrics[det->series[y->series].metric].name);
+}
+
+static int cmp_series_by_agent(const void *a, const void *b, void *arg)
+{
+	const struct mentor_detector *det = arg;
+
+	return strcmp(det->agents[det->series[*(const uint32_t *)a].agent].id,
+		      det->agents[det->series[*(const uint32_t *)b].agent].id);
+}
+
+static int cmp_series_by_key(const void *a, const void *b, void *arg)
+{
+	const struct mentor_detector *det = arg;
+	const struct det_series *x = &det->series[*(const uint32_t *)a], *y = &det->series[*(const uint32_t *)b];
+	int c = strcmp(det->metrics[x->metric].name, det->metrics[y->metric].name);
+
+	return c ? c : strcmp(det->agents[x->agent].id, det->agents[y->agent].id);
+}
+
+static void sort_metric(struct mentor_detector *det, struct det_metric *m)
+{
+	if (!m->sorted)
+		qsort_r(m->series, m->n_series, sizeof(*m->series), cmp_series_by_agent, det);
+	m->sorted = true;
+}
+
+/* ---- Evaluation ---- */
+
+static struct mentor_sums day_window_sums(const struct det_series *s, int64_t from_day, int64_t to_day)
+{
+	int64_t n = 0, sum = 0, sumsq = 0;
+
+	for (uint32_t i = 0; i < s->len; i++)
+		if (s->days[i].day >= from_day && s->days[i].day < to_day) {
+			n += s->days[i].n;
+			sum += s->days[i].sum;
+			sumsq += s->days[i].sumsq;
+		}
+	return (struct mentor_sums){ .n = n, .sum = (double)sum / 1e6, .sumsq = (double)sumsq / 1e12 };
+}
+
+/*
+ * The metric's prior for `day`: every agent's window ending the day before,
+ * in agent id order so that the floating-point sums are the same every run.
+ */
+static int compute_prior(struct mentor_detector *det, uint32_t mi, int64_t day, const struct mentor_detect_sink *sink,
+			 struct mentor_error *err)
+{
+	struct det_metric *m = &det->metrics[mi];
+	struct mentor_sums *agents = malloc(m->n_series * sizeof(*agents) + 1);
+	size_t n = 0;
 	int r;
 
-	if (level != MENTOR_LEVEL_OK && level != MENTOR_LEVEL_LOW && level != MENTOR_LEVEL_HIGH)
-		return mentor_error_set(err, MENTOR_ERR_INVALID, "restore: level %d is out of range",
-					(int)level);
-	if ((r = series_get(det, agent_id, metric, &s, err)) < 0)
+	if (!agents)
+		return nomem(err, "a prior");
+	sort_metric(det, m);
+	for (size_t i = 0; i < m->n_series; i++) {
+		struct mentor_sums w = day_window_sums(&det->series[m->series[i]], day - det->p.shrink.window_days, day);
+
+		if (w.n > 0)
+			agents[n++] = w;
+	}
+	r = mentor_stats_population(agents, n, &det->p.shrink, &m->prior, err);
+	free(agents);
+	if (r != MENTOR_OK)
 		return r;
-	s->level = level;
-	s->since_day = since_day;
+	m->has_prior = true;
+	m->prior_day = day;
+	if (sink->prior) {
+		struct mentor_detect_prior pr = { .metric = m->name, .day = day, .pop = m->prior };
+
+		return sink->prior(sink->ctx, &pr);
+	}
 	return MENTOR_OK;
 }
 
-int mentor_detector_restore_weeks(struct mentor_detector *det, const char *agent_id,
-				  const char *metric, int64_t week, uint64_t weekly_low,
-				  struct mentor_error *err)
+static bool agent_low_in(const struct mentor_detector *det, uint32_t agent, const char *metric)
 {
-	struct det_series *s;
-	int r;
+	struct tab_key k = { .s = metric };
+	int64_t mi = tab_find(det, TAB_METRIC, &k), si;
 
-	if ((r = series_get(det, agent_id, metric, &s, err)) < 0)
-		return r;
+	if (mi < 0)
+		return false;
+	k = (struct tab_key){ .agent = agent, .metric = (uint32_t)mi };
+	si = tab_find(det, TAB_SERIES, &k);
+	return si >= 0 && det->series[si].level == MENTOR_LEVEL_LOW;
+}
+
+/* The persistence history moved to `week` (older bits shift up), this week's bit cleared. */
+static uint64_t weeks_at(const struct det_series *s, int64_t week)
+{
+	int64_t shift;
+
+	if (s->week == INT64_MIN || week - s->week >= 64 || week < s->week)
+		return 0;
+	shift = week - s->week;
+	return (s->weekly_low << shift) & ~UINT64_C(1);
+}
+
+/* Decides the key of o after adding o to its day, and records the decision in the series. */
+static void decide(struct mentor_detector *det, struct det_series *s, int64_t t_us, int64_t day, bool *ret_fired)
+{
+	const struct mentor_status_rules *r = &det->p.status;
+	const struct mentor_population *pop = &det->metrics[s->metric].prior;
+	struct mentor_sums w = day_window_sums(s, day - det->p.shrink.window_days + 1, day + 1);
+	int64_t week = mentor_detector_week_of(day);
+	bool weekly[MENTOR_PERSIST_MAX];
+	struct mentor_status_input in;
+	struct mentor_status_decision d;
+	struct mentor_shrunk sh;
+	uint64_t history;
+
+	mentor_stats_shrink(&w, pop, &det->p.shrink, &sh);
+	in = (struct mentor_status_input){
+		.prev = s->level, .n = sh.n, .shrunk = sh.shrunk, .ci_low = sh.ci_low,
+		.active = det->agents[s->agent].active,
+		.low_in_csat = agent_low_in(det, s->agent, MENTOR_DETECT_CSAT),
+		.low_in_aqm = agent_low_in(det, s->agent, MENTOR_DETECT_AQM),
+	};
+	/* below_now does not depend on the history, which must include it. */
+	mentor_stats_decide(r, &in, &d);
+	history = weeks_at(s, week) | (d.below_now ? 1 : 0);
+	if (r->persist_x > 0) {
+		for (int i = 0; i < r->persist_y; i++)
+			weekly[i] = history >> i & 1;
+		in.weekly_low = weekly;
+		in.n_weeks = (size_t)r->persist_y;
+		mentor_stats_decide(r, &in, &d);
+	}
+	if (d.level != s->level || !s->decided)
+		s->since_us = t_us;
+	*ret_fired = d.entered_low;
+	s->level = d.level;
+	s->why = d.why;
+	s->updated_us = t_us;
 	s->week = week;
-	s->weekly_low = weekly_low;
+	s->weekly_low = history;
+	s->n = sh.n;
+	s->mean = sh.mean;
+	s->shrunk = sh.shrunk;
+	s->ci_low = sh.ci_low;
+	s->ci_high = sh.ci_high;
+	s->pop_mean = pop->mean;
+	s->k = pop->k;
+	s->decided = true;
+}
+
+static int mark_changed(struct mentor_detector *det, uint32_t si, struct mentor_error *err)
+{
+	if (det->series[si].changed)
+		return MENTOR_OK;
+	if (!grow((void **)&det->changed, &det->cap_changed, det->n_changed, sizeof(*det->changed), 256))
+		return nomem(err, "a change");
+	det->changed[det->n_changed++] = si;
+	det->series[si].changed = true;
 	return MENTOR_OK;
 }
 
-size_t mentor_detector_days_held(const struct mentor_detector *det, const char *agent_id,
-				 const char *metric)
+static int evaluate_one(struct mentor_detector *det, const struct det_obs *o, const struct mentor_detect_sink *sink,
+			struct mentor_error *err)
+{
+	struct det_series *s = &det->series[o->series];
+	struct det_metric *m = &det->metrics[s->metric];
+	int64_t day = mentor_stats_day_of(o->t_us);
+	struct det_day *d;
+	bool fired = false;
+	int r;
+
+	/* A late observation of an earlier day keeps the newer prior: priors never change once used. */
+	if (!m->has_prior || m->prior_day < day)
+		if ((r = compute_prior(det, s->metric, day, sink, err)) != MENTOR_OK)
+			return r;
+	if (!(d = day_slot(s, day)))
+		return nomem(err, "a day");
+	d->n++;
+	d->sum += o->value;
+	d->sumsq += o->value * o->value;
+	decide(det, s, o->t_us, day, &fired);
+	trim_days(s, day, det->keep_days);
+	if (o->t_us > det->event_time_us)
+		det->event_time_us = o->t_us;
+	if ((r = mark_changed(det, o->series, err)) != MENTOR_OK)
+		return r;
+	if (fired && sink->trigger) {
+		struct mentor_detect_trigger t = {
+			.agent_id = det->agents[s->agent].id, .metric = m->name,
+			.event_id = det->ev_arena + o->ev_off, .fired_us = o->t_us, .n = s->n, .shrunk = s->shrunk,
+		};
+
+		if ((r = sink->trigger(sink->ctx, &t)) != MENTOR_OK)
+			return r;
+	}
+	if (sink->evaluated) {
+		struct mentor_detect_obs e = {
+			.agent_id = det->agents[s->agent].id, .metric = m->name, .day = day, .value_e6 = o->value,
+		};
+
+		return sink->evaluated(sink->ctx, &e);
+	}
+	return MENTOR_OK;
+}
+
+/*
+ * Drops the first `done` waiting observations and the event ids only they
+ * used. The ids of the others are copied into a new arena: after sorting,
+ * their order in the old one is no longer theirs, so an in-place compaction
+ * could overwrite an id before copying it. False when out of memory.
+ */
+static bool drop_evaluated(struct mentor_detector *det, size_t done)
+{
+	size_t len = 0;
+	char *arena;
+
+	memmove(det->obs, &det->obs[done], (det->n_obs - done) * sizeof(*det->obs));
+	det->n_obs -= done;
+	if (done == 0)
+		return true;
+	if (!(arena = malloc(det->ev_cap ? det->ev_cap : 1)))
+		return false;
+	for (size_t i = 0; i < det->n_obs; i++) {
+		const char *id = det->ev_arena + det->obs[i].ev_off;
+		size_t n = strlen(id) + 1;
+
+		memcpy(arena + len, id, n);
+		det->obs[i].ev_off = (uint32_t)len;
+		len += n;
+	}
+	free(det->ev_arena);
+	det->ev_arena = arena;
+	det->ev_len = len;
+	return true;
+}
+
+int mentor_detector_advance(struct mentor_detector *det, int64_t until_us, const struct mentor_detect_sink *sink,
+			    struct mentor_error *err)
+{
+	size_t done = 0;
+	int r = MENTOR_OK;
+
+	if (det->n_obs == 0)
+		return MENTOR_OK;
+	qsort_r(det->obs, det->n_obs, sizeof(*det->obs), cmp_obs, det);
+	while (done < det->n_obs && det->obs[done].t_us < until_us) {
+		if ((r = evaluate_one(det, &det->obs[done], sink, err)) != MENTOR_OK)
+			break;
+		done++;
+	}
+	if (!drop_evaluated(det, done) && r == MENTOR_OK)
+		r = nomem(err, "an advance");
+	return r;
+}
+
+/* ---- Outputs ---- */
+
+static void fill_row(const struct mentor_detector *det, uint32_t si, struct mentor_detect_row *row)
+{
+	const struct det_series *s = &det->series[si];
+
+	*row = (struct mentor_detect_row){
+		.agent_id = det->agents[s->agent].id, .metric = det->metrics[s->metric].name,
+		.n = s->n, .mean = s->mean, .shrunk = s->shrunk, .ci_low = s->ci_low, .ci_high = s->ci_high,
+		.pop_mean = s->pop_mean, .k = s->k, .level = s->level, .why = s->why,
+		.since_us = s->since_us, .updated_us = s->updated_us, .week = s->week, .weekly_low = s->weekly_low,
+	};
+}
+
+int mentor_detector_take_changed(struct mentor_detector *det,
+				 int (*fn)(void *ctx, const struct mentor_detect_row *row), void *ctx)
+{
+	int r = MENTOR_OK;
+
+	if (det->n_changed > 1)
+		qsort_r(det->changed, det->n_changed, sizeof(*det->changed), cmp_series_by_key, det);
+	for (size_t i = 0; fn && i < det->n_changed && r == MENTOR_OK; i++) {
+		struct mentor_detect_row row;
+
+		fill_row(det, det->changed[i], &row);
+		r = fn(ctx, &row);
+	}
+	for (size_t i = 0; i < det->n_changed; i++)
+		det->series[det->changed[i]].changed = false;
+	det->n_changed = 0;
+	return r;
+}
+
+int mentor_detector_each_level(const struct mentor_detector *det, enum mentor_level level,
+			       int (*fn)(void *ctx, const struct mentor_detect_row *row), void *ctx)
+{
+	uint32_t *order = malloc(det->n_series * sizeof(*order) + 1);
+	size_t n = 0;
+	int r = MENTOR_OK;
+
+	if (!order)
+		return MENTOR_ERR_NOMEM;
+	for (size_t si = 0; si < det->n_series; si++)
+		if (det->series[si].decided && det->series[si].level == level)
+			order[n++] = (uint32_t)si;
+	qsort_r(order, n, sizeof(*order), cmp_series_by_key, (void *)det);
+	for (size_t i = 0; i < n && r == MENTOR_OK; i++) {
+		struct mentor_detect_row row;
+
+		fill_row(det, order[i], &row);
+		r = fn(ctx, &row);
+	}
+	free(order);
+	return r;
+}
+
+int mentor_detector_key(const struct mentor_detector *det, const char *agent_id, const char *metric,
+			int (*fn)(void *ctx, const struct mentor_detect_row *row), void *ctx)
+{
+	const struct det_series *s = series_find(det, agent_id, metric);
+	struct mentor_detect_row row;
+
+	if (!s || !s->decided)
+		return MENTOR_OK;
+	fill_row(det, (uint32_t)(s - det->series), &row);
+	return fn(ctx, &row);
+}
+
+enum mentor_level mentor_detector_level(const struct mentor_detector *det, const char *agent_id, const char *metric)
 {
 	const struct det_series *s = series_find(det, agent_id, metric);
 
-	return s ? s->len : 0;
+	return s ? s->level : MENTOR_LEVEL_OK;
+}
+
+void mentor_detector_day_sums(const struct mentor_detector *det, const char *agent_id, const char *metric,
+			      int64_t from_day, int64_t to_day, int64_t *ret_n, int64_t *ret_sum_e6,
+			      int64_t *ret_sumsq_e12)
+{
+	const struct det_series *s = series_find(det, agent_id, metric);
+
+	*ret_n = *ret_sum_e6 = *ret_sumsq_e12 = 0;
+	if (!s)
+		return;
+	for (uint32_t i = 0; i < s->len; i++)
+		if (s->days[i].day >= from_day && s->days[i].day < to_day) {
+			*ret_n += s->days[i].n;
+			*ret_sum_e6 += s->days[i].sum;
+			*ret_sumsq_e12 += s->days[i].sumsq;
+		}
+}
+
+int64_t mentor_detector_event_time(const struct mentor_detector *det)
+{
+	return det->event_time_us;
+}
+
+int64_t mentor_detector_newest_seen(const struct mentor_detector *det)
+{
+	return det->newest_seen_us > det->event_time_us ? det->newest_seen_us : det->event_time_us;
+}
+
+size_t mentor_detector_waiting(const struct mentor_detector *det)
+{
+	return det->n_obs;
+}
+
+int64_t mentor_detector_oldest_waiting(const struct mentor_detector *det)
+{
+	int64_t t = INT64_MIN;
+
+	for (size_t i = 0; i < det->n_obs; i++)
+		if (t == INT64_MIN || det->obs[i].t_us < t)
+			t = det->obs[i].t_us;
+	return t;
+}
+
+/* ---- Restoring ---- */
+
+int mentor_detector_restore_day(struct mentor_detector *det, const char *agent_id, const char *metric,
+				int64_t day, int64_t n, int64_t sum_e6, int64_t sumsq_e12, struct mentor_error *err)
+{
+	struct det_day *d;
+	uint32_t si = 0;
+	int r;
+
+	if (n < 1 || n > INT32_MAX || sum_e6 < 0 || sumsq_e12 < 0 || !day_in_range(day))
+		return mentor_error_set(err, MENTOR_ERR_INVALID, "detector: day sums out of range");
+	if ((r = series_index(det, agent_id, metric, &si, err)) < 0)
+		return r;
+	if (!(d = day_slot(&det->series[si], day)))
+		return nomem(err, "a day");
+	if ((int64_t)d->n + n > INT32_MAX)
+		return mentor_error_set(err, MENTOR_ERR_INVALID, "detector: too many observations in a day");
+	d->n += (int32_t)n;
+	d->sum += sum_e6;
+	d->sumsq += sumsq_e12;
+	return MENTOR_OK;
+}
+
+int mentor_detector_restore_status(struct mentor_detector *det, const struct mentor_detect_row *row,
+				   struct mentor_error *err)
+{
+	struct det_series *s;
+	uint32_t si = 0;
+	int r;
+
+	if (row->level < MENTOR_LEVEL_OK || row->level > MENTOR_LEVEL_HIGH || row->why < 0 || row->why >= MENTOR_WHY_COUNT)
+		return mentor_error_set(err, MENTOR_ERR_INVALID, "detector: level out of range");
+	if ((r = series_index(det, row->agent_id, row->metric, &si, err)) < 0)
+		return r;
+	s = &det->series[si];
+	s->decided = true;
+	s->level = row->level;
+	s->why = row->why;
+	s->since_us = row->since_us;
+	s->updated_us = row->updated_us;
+	s->week = row->week;
+	s->weekly_low = row->weekly_low;
+	s->n = row->n;
+	s->mean = row->mean;
+	s->shrunk = row->shrunk;
+	s->ci_low = row->ci_low;
+	s->ci_high = row->ci_high;
+	s->pop_mean = row->pop_mean;
+	s->k = row->k;
+	return MENTOR_OK;
+}
+
+int mentor_detector_restore_prior(struct mentor_detector *det, const char *metric, int64_t day,
+				  const struct mentor_population *pop, struct mentor_error *err)
+{
+	uint32_t mi;
+	int r = metric_get(det, metric, &mi, err);
+
+	if (r != MENTOR_OK)
+		return r;
+	if (!det->metrics[mi].has_prior || det->metrics[mi].prior_day <= day) {
+		det->metrics[mi].has_prior = true;
+		det->metrics[mi].prior_day = day;
+		det->metrics[mi].prior = *pop;
+	}
+	return MENTOR_OK;
+}
+
+void mentor_detector_restore_event_time(struct mentor_detector *det, int64_t t_us)
+{
+	if (t_us > det->event_time_us)
+		det->event_time_us = t_us;
 }
 
 int64_t mentor_detector_week_of(int64_t day)
@@ -497,358 +967,4 @@ int64_t mentor_detector_week_of(int64_t day)
 	int64_t d = day + 3;  /* 1970-01-01 was a Thursday */
 
 	return d >= 0 ? d / 7 : -((-d + 6) / 7);
-}
-
-/* ---- Ordering ---- */
-
-struct id_ref {
-	const char *id;
-	uint32_t idx;
-};
-
-static int cmp_id_ref(const void *a, const void *b)
-{
-	return strcmp(((const struct id_ref *)a)->id, ((const struct id_ref *)b)->id);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Ranks agents by id; only when agents came since the last ranking. */
-static bool rank_agents(struct mentor_detector *det)
-{
-	struct id_ref *refs;
-	uint32_t *rank;
-
-	if (det->n_ranked == det->n_agents)
-		return true;
-	refs = malloc(det->n_agents * sizeof(*refs));
-	rank = malloc(det->n_agents * sizeof(*rank));
-	if (!refs || !rank) {
-		free(refs);
-		free(rank);
-		return false;
-	}
-	for (size_t i = 0; i < det->n_agents; i++)
-		refs[i] = (struct id_ref){ .id = det->agents[i].id, .idx = (uint32_t)i };
-	qsort(refs, det->n_agents, sizeof(*refs), cmp_id_ref);
-	for (size_t i = 0; i < det->n_agents; i++)
-		rank[refs[i].idx] = (uint32_t)i;
-	free(refs);
-	free(det->agent_rank);
-	det->agent_rank = rank;
-	det->n_ranked = det->n_agents;
-	/* New agents may fall between old ones: every metric's order is stale. */
-	for (size_t i = 0; i < det->n_metrics; i++)
-		det->metrics[i].sorted = false;
-	return true;
-}
-
-/* Puts a metric's series in agent id order, through (rank, series) pairs. */
-static bool sort_metric(struct mentor_detector *det, struct det_metric *m)
-{
-	uint64_t *keys;
-
-	if (m->sorted)
-		return true;
-	keys = malloc(m->n_series * sizeof(*keys) + 1);
-	if (!keys)
-		return false;
-	for (size_t i = 0; i < m->n_series; i++)
-		keys[i] = (uint64_t)det->agent_rank[det->series[m->series[i]].agent] << 32 | m->series[i];
-	qsort(keys, m->n_series, sizeof(*keys), cmp_u64);
-	for (size_t i = 0; i < m->n_series; i++)
-		m->series[i] = (uint32_t)keys[i];
-	free(keys);
-	m->sorted = true;
-	return true;
-}
-
-/* ---- Evaluation ---- */
-
-/* The part of a decision that becomes the previous one. */
-struct det_next {
-	enum mentor_level level;
-	int64_t since_day, week;
-	uint64_t weekly_low;
-};
-
-/* What one checkpoint computes before anything is committed. */
-struct eval {
-	const struct mentor_stats_params *p;
-	int64_t as_of, week;
-	struct mentor_day_window win;
-	struct mentor_sums *wsum;           /* per series: its window sums */
-	struct mentor_population *pop;      /* per metric */
-	struct mentor_daily *rows;          /* scratch for one series' days */
-	bool *low_csat, *low_aqm;           /* per agent: this checkpoint's decisions */
-	struct det_next *next;              /* per series: the decision, committed at the end */
-	bool *decided;                      /* per series: next[] is set */
-	struct id_ref *morder;              /* metrics in name order */
-};
-
-static bool is_due(const struct det_series *s, const struct mentor_sums *w)
-{
-	/* Low and high are claims that must be re-examined even without data. */
-	return w->n > 0 || s->level != MENTOR_LEVEL_OK;
-}
-
-/* The persistence history shifted to `week`, with that week's own flag cleared. */
-static uint64_t weeks_now(const struct det_series *s, int64_t week)
-{
-	int64_t shift;
-
-	if (s->week == NO_DAY)
-		return 0;
-	shift = week - s->week;
-	if (shift >= 64 || shift <= -64)
-		return 0;
-	return (shift >= 0 ? s->weekly_low << shift : s->weekly_low >> -shift) & ~UINT64_C(1);
-}
-
-/*
- * Decides one series into *row (strings left to the caller). The low rule
- * never looks at the CSAT/AQM flags, so the first pass may pass false.
- */
-static void decide_series(const struct mentor_detector *det, const struct eval *ev, size_t si,
-			  bool low_csat, bool low_aqm, struct mentor_detect_row *row)
-{
-	const struct det_series *s = &det->series[si];
-	const struct mentor_population *pop = &ev->pop[s->metric];
-	const struct mentor_status_rules *r = &ev->p->status;
-	bool weekly[MENTOR_PERSIST_MAX];
-	struct mentor_status_input in;
-	struct mentor_status_decision d;
-	struct mentor_shrunk sh;
-	uint64_t mask;
-
-	mentor_stats_shrink(&ev->wsum[si], pop, &ev->p->shrink, &sh);
-	in = (struct mentor_status_input){
-		.prev = s->level, .n = sh.n, .shrunk = sh.shrunk, .ci_low = sh.ci_low,
-		.active = det->agents[s->agent].active,
-		.low_in_csat = low_csat, .low_in_aqm = low_aqm,
-	};
-	/* below_now does not depend on the history, which must include it. */
-	mentor_stats_decide(r, &in, &d);
-	mask = weeks_now(s, ev->week) | (d.below_now ? 1 : 0);
-	if (r->persist_x > 0) {
-		for (int i = 0; i < r->persist_y; i++)
-			weekly[i] = mask >> i & 1;
-		in.weekly_low = weekly;
-		in.n_weeks = (size_t)r->persist_y;
-		mentor_stats_decide(r, &in, &d);
-	}
-
-	*row = (struct mentor_detect_row){
-		.n = sh.n, .mean = sh.mean, .shrunk = sh.shrunk,
-		.ci_low = sh.ci_low, .ci_high = sh.ci_high,
-		.pop_mean = pop->mean, .k = pop->k, .k_estimated = pop->k_estimated,
-		.prev = s->level, .level = d.level, .why = d.why,
-		.since_day = (d.level == s->level && s->since_day != NO_DAY) ? s->since_day : ev->as_of,
-		.below_now = d.below_now, .fired = d.entered_low,
-		.week = ev->week, .weekly_low = mask,
-	};
-}
-
-/* Window sums of every series, and each metric's population. */
-static int window_and_population(const struct mentor_detector *det, struct eval *ev,
-				 struct mentor_error *err)
-{
-	struct mentor_sums *agents;
-	int r = MENTOR_OK;
-
-	for (size_t si = 0; si < det->n_series; si++) {
-		const struct det_series *s = &det->series[si];
-
-		for (uint32_t i = 0; i < s->len; i++)
-			ev->rows[i] = (struct mentor_daily){
-				.day = s->days[i].day,
-				.s = {
-					.n = s->days[i].n,
-					.sum = (double)s->days[i].q_sum / FIX_ONE,
-					.sumsq = (double)s->days[i].q_sumsq / FIX_ONE,
-				},
-			};
-		ev->wsum[si] = mentor_stats_window_sum(ev->rows, s->len, ev->win.from_day, ev->win.to_day);
-	}
-	/* Room for the largest metric: every series at most. */
-	agents = malloc(det->n_series * sizeof(*agents) + 1);
-	if (!agents)
-		return nomem(err, "a population");
-	for (size_t mi = 0; mi < det->n_metrics; mi++) {
-		const struct det_metric *m = &det->metrics[mi];
-		size_t n = 0;
-
-		/* In agent order, so the population's sums are the same every run. */
-		for (size_t i = 0; i < m->n_series; i++)
-			if (ev->wsum[m->series[i]].n > 0)
-				agents[n++] = ev->wsum[m->series[i]];
-		if ((r = mentor_stats_population(agents, n, &ev->p->shrink, &ev->pop[mi], err)) < 0)
-			break;
-	}
-	free(agents);
-	return r;
-}
-
-/* First pass: which agents are low in CSAT or AQM at this checkpoint. */
-static void overall_lows(const struct mentor_detector *det, struct eval *ev, const char *name,
-			 bool *ret_low)
-{
-	struct tab_key k = { .s = name };
-	int64_t mi = tab_find(det, TAB_METRIC, &k);
-	const struct det_metric *m;
-
-	if (mi < 0)
-		return;
-	m = &det->metrics[mi];
-	for (size_t i = 0; i < m->n_series; i++) {
-		size_t si = m->series[i];
-		struct mentor_detect_row row;
-
-		if (!is_due(&det->series[si], &ev->wsum[si]))
-			continue;
-		decide_series(det, ev, si, false, false, &row);
-		ret_low[det->series[si].agent] = row.level == MENTOR_LEVEL_LOW;
-	}
-}
-
-/* Makes the checkpoint's decisions the previous ones and forgets days before its window. */
-static void commit(struct mentor_detector *det, const struct eval *ev)
-{
-	for (size_t si = 0; si < det->n_series; si++) {
-		struct det_series *s = &det->series[si];
-		uint32_t keep = 0;
-
-		if (ev->decided[si]) {
-			s->level = ev->next[si].level;
-			s->since_day = ev->next[si].since_day;
-			s->week = ev->next[si].week;
-			s->weekly_low = ev->next[si].weekly_low;
-		}
-		while (keep < s->len && s->days[keep].day < ev->win.from_day)
-			keep++;
-		if (keep > 0) {
-			memmove(s->days, &s->days[keep], (s->len - keep) * sizeof(*s->days));
-			s->len -= keep;
-		}
-	}
-	det->evaluated = true;
-	det->last_as_of = ev->as_of;
-	det->floor_day = ev->win.from_day;
-}
-
-/* Scratch of one checkpoint; false when out of memory (eval_free() cleans up either way). */
-static bool eval_alloc(const struct mentor_detector *det, struct eval *ev)
-{
-	size_t max_len = 0;
-
-	for (size_t si = 0; si < det->n_series; si++)
-		if (det->series[si].len > max_len)
-			max_len = det->series[si].len;
-	/* + 1: a detector without keys still gets valid pointers. */
-	ev->wsum = malloc(det->n_series * sizeof(*ev->wsum) + 1);
-	ev->next = malloc(det->n_series * sizeof(*ev->next) + 1);
-	ev->decided = calloc(det->n_series + 1, sizeof(*ev->decided));
-	ev->pop = malloc(det->n_metrics * sizeof(*ev->pop) + 1);
-	ev->rows = malloc(max_len * sizeof(*ev->rows) + 1);
-	ev->low_csat = calloc(det->n_agents + 1, sizeof(*ev->low_csat));
-	ev->low_aqm = calloc(det->n_agents + 1, sizeof(*ev->low_aqm));
-	ev->morder = malloc(det->n_metrics * sizeof(*ev->morder) + 1);
-	return ev->wsum && ev->next && ev->decided && ev->pop && ev->rows && ev->low_csat &&
-	       ev->low_aqm && ev->morder;
-}
-
-static void eval_free(struct eval *ev)
-{
-	free(ev->wsum);
-	free(ev->next);
-	free(ev->decided);
-	free(ev->pop);
-	free(ev->rows);
-	free(ev->low_csat);
-	free(ev->low_aqm);
-	free(ev->morder);
-}
-
-/* Agents, each metric's keys and the metrics themselves in byte order of their names. */
-static bool order_keys(struct mentor_detector *det, struct eval *ev)
-{
-	if (!rank_agents(det))
-		return false;
-	for (size_t mi = 0; mi < det->n_metrics; mi++) {
-		if (!sort_metric(det, &det->metrics[mi]))
-			return false;
-		ev->morder[mi] = (struct id_ref){ .id = det->metrics[mi].name, .idx = (uint32_t)mi };
-	}
-	qsort(ev->morder, det->n_metrics, sizeof(*ev->morder), cmp_id_ref);
-	return true;
-}
-
-/* Second pass: every due key, decided and handed to emit in (metric, agent_id) order. */
-static int decide_and_emit(const struct mentor_detector *det, struct eval *ev,
-			   mentor_detect_emit_fn emit, void *ctx)
-{
-	for (size_t oi = 0; oi < det->n_metrics; oi++) {
-		const struct det_metric *m = &det->metrics[ev->morder[oi].idx];
-
-		for (size_t i = 0; i < m->n_series; i++) {
-			size_t si = m->series[i];
-			uint32_t a = det->series[si].agent;
-			struct mentor_detect_row row;
-			int r;
-
-			if (!is_due(&det->series[si], &ev->wsum[si]))
-				continue;
-			decide_series(det, ev, si, ev->low_csat[a], ev->low_aqm[a], &row);
-			row.agent_id = det->agents[a].id;
-			row.metric = m->name;
-			ev->next[si] = (struct det_next){
-				.level = row.level, .since_day = row.since_day,
-				.week = row.week, .weekly_low = row.weekly_low,
-			};
-			ev->decided[si] = true;
-			if ((r = emit(ctx, &row)) != MENTOR_OK)
-				return r;
-		}
-	}
-	return MENTOR_OK;
-}
-
-int mentor_detector_evaluate(struct mentor_detector *det, int64_t as_of_day,
-			     const struct mentor_stats_params *p, mentor_detect_emit_fn emit,
-			     void *ctx, struct mentor_error *err)
-{
-	struct eval ev = { .p = p, .as_of = as_of_day };
-	int r;
-
-	if ((r = mentor_stats_params_validate(p, err)) < 0)
-		return r;
-	if (!emit)
-		return mentor_error_set(err, MENTOR_ERR_INVALID, "evaluate: no emit function");
-	if (det->evaluated && as_of_day < det->last_as_of)
-		return mentor_error_set(err, MENTOR_ERR_INVALID,
-					"evaluate: day %lld is before the last checkpoint's day %lld",
-					(long long)as_of_day, (long long)det->last_as_of);
-	ev.win = mentor_stats_status_window(as_of_day, p->shrink.window_days);
-	ev.week = mentor_detector_week_of(as_of_day);
-
-	if (!eval_alloc(det, &ev) || !order_keys(det, &ev)) {
-		r = nomem(err, "a checkpoint");
-		goto out;
-	}
-	if ((r = window_and_population(det, &ev, err)) < 0)
-		goto out;
-	overall_lows(det, &ev, MENTOR_DETECT_CSAT, ev.low_csat);
-	overall_lows(det, &ev, MENTOR_DETECT_AQM, ev.low_aqm);
-	/* Commit only once the caller has taken every row: an error changes nothing. */
-	if ((r = decide_and_emit(det, &ev, emit, ctx)) != MENTOR_OK)
-		goto out;
-	commit(det, &ev);
-out:
-	eval_free(&ev);
-	return r;
 }

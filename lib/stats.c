@@ -131,7 +131,7 @@ static double ksum_value(const struct ksum *k)
 	return k->s + k->c;
 }
 
-struct mentor_sums mentor_stats_window_sum(const struct mentor_daily *rows, size_t n_rows,
+struct mentor_sums mentor_stats_window_sum(const struct mentor_day_row *rows, size_t n_rows,
 					   int64_t from_day, int64_t to_day)
 {
 	struct ksum sum = { 0 }, sumsq = { 0 };

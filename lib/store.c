@@ -336,7 +336,7 @@ int mentor_store_migrate(struct mentor_store *s, int *ret_applied, struct mentor
 }
 
 int mentor_store_offset_load(struct mentor_store *s, const char *group, const char *topic,
-			     int32_t partition, int64_t *ret_next, struct mentor_error *err)
+			     int32_t partition, int64_t *ret_next, int64_t *ret_max_event_us, struct mentor_error *err)
 {
 	char part[16];
 	const char *params[] = { group, topic, part };
@@ -349,15 +349,17 @@ int mentor_store_offset_load(struct mentor_store *s, const char *group, const ch
 			 3, params, "create offset row", NULL, err);
 	if (rc != MENTOR_OK)
 		return rc;
-	rc = exec_params(s, "SELECT next_offset FROM consumer_offsets"
+	rc = exec_params(s, "SELECT next_offset, (extract(epoch FROM max_event_at) * 1000000)::bigint FROM consumer_offsets"
 			    " WHERE group_id = $1 AND topic = $2 AND partition = $3",
 			 3, params, "load offset", &res, err);
 	if (rc != MENTOR_OK)
 		return rc;
 	if (PQntuples(res) != 1)
 		rc = mentor_error_set(err, MENTOR_ERR_DB, "offset row for %s[%" PRId32 "] vanished", topic, partition);
-	else
+	else {
 		*ret_next = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		*ret_max_event_us = PQgetisnull(res, 0, 1) ? MENTOR_NO_EVENT_TIME : strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	}
 	PQclear(res);
 	return rc;
 }
@@ -537,7 +539,7 @@ static int copy_events(struct mentor_store *s, const struct mentor_batch *b, con
 }
 
 static int write_events(struct mentor_store *s, const struct mentor_batch *b, const struct mentor_event_rules *rules,
-			struct mentor_daily *daily, struct mentor_error *err)
+			struct mentor_daily *daily, unsigned char **ret_stored, struct mentor_error *err)
 {
 	unsigned char *stored = NULL;
 	size_t unknown = 0;
@@ -565,7 +567,7 @@ static int write_events(struct mentor_store *s, const struct mentor_batch *b, co
 	}
 	if (rc == MENTOR_OK)
 		rc = mentor_batch_daily(b, rules, stored, daily, err);
-	free(stored);
+	*ret_stored = stored;
 	if (rc == MENTOR_OK && daily->parts_len > 0)
 		rc = copy_text(s, copy_parts_sql, daily->parts, daily->parts_len, err);
 	if (rc == MENTOR_OK && daily->metrics_len > 0) {
@@ -649,7 +651,7 @@ static void committed(struct mentor_store *s, const struct mentor_batch *b, cons
 }
 
 static int write_batch(struct mentor_store *s, const struct mentor_batch *b, const struct mentor_event_rules *rules,
-		       struct mentor_daily *daily, struct mentor_error *err)
+		       struct mentor_daily *daily, unsigned char **ret_stored, struct mentor_error *err)
 {
 	int rc = MENTOR_OK;
 
@@ -662,7 +664,7 @@ static int write_batch(struct mentor_store *s, const struct mentor_batch *b, con
 			rc = exec_command(s, insert_team_leads_sql, "insert team leads", err);
 	}
 	if (rc == MENTOR_OK && mentor_batch_rows(b, MENTOR_STAGE_EVENTS) > 0)
-		rc = write_events(s, b, rules, daily, err);
+		rc = write_events(s, b, rules, daily, ret_stored, err);
 	if (rc == MENTOR_OK && mentor_batch_rows(b, MENTOR_STAGE_REJECTS) > 0)
 		rc = exec_command(s, insert_rejects_sql, "insert rejected events", err);
 	return rc;
@@ -671,16 +673,20 @@ static int write_batch(struct mentor_store *s, const struct mentor_batch *b, con
 int mentor_store_commit_batch(struct mentor_store *s, const struct mentor_batch *b,
 			      const struct mentor_event_rules *rules, const char *group,
 			      const struct mentor_offset_update *updates, size_t n_updates,
-			      struct mentor_error *err)
+			      mentor_store_batch_hook hook, void *hook_ctx, struct mentor_error *err)
 {
 	struct mentor_daily daily = { 0 };
+	unsigned char *stored = NULL;
 	int rc = exec_command(s, "BEGIN", "begin batch", err);
 
 	if (rc != MENTOR_OK)
 		return rc;
-	rc = write_batch(s, b, rules, &daily, err);
+	rc = write_batch(s, b, rules, &daily, &stored, err);
 	if (rc == MENTOR_OK)
 		rc = fence_offsets(s, group, updates, n_updates, err);
+	if (rc == MENTOR_OK && hook)
+		rc = hook(hook_ctx, s, stored, err);
+	free(stored);
 	if (rc == MENTOR_OK)
 		rc = exec_command(s, "COMMIT", "commit batch", err);
 	if (rc != MENTOR_OK)
@@ -688,5 +694,36 @@ int mentor_store_commit_batch(struct mentor_store *s, const struct mentor_batch 
 	else
 		committed(s, b, &daily);
 	mentor_daily_free(&daily);
+	return rc;
+}
+
+PGconn *mentor_store_conn(struct mentor_store *s)
+{
+	return s->conn;
+}
+
+int mentor_store_exec(struct mentor_store *s, const char *sql, int n, const char *const *values, const char *what,
+		      PGresult **ret_res, struct mentor_error *err)
+{
+	return exec_params(s, sql, n, values, what, ret_res, err);
+}
+
+int mentor_store_copy(struct mentor_store *s, const char *sql, const char *text, size_t len,
+		      struct mentor_error *err)
+{
+	return copy_text(s, sql, text, len, err);
+}
+
+int mentor_store_begin(struct mentor_store *s, struct mentor_error *err)
+{
+	return exec_command(s, "BEGIN", "begin", err);
+}
+
+int mentor_store_end(struct mentor_store *s, int rc, struct mentor_error *err)
+{
+	if (rc == MENTOR_OK)
+		rc = exec_command(s, "COMMIT", "commit", err);
+	if (rc != MENTOR_OK)
+		rollback(s);
 	return rc;
 }

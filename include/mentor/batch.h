@@ -6,6 +6,7 @@
 #ifndef MENTOR_BATCH_H
 #define MENTOR_BATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -119,6 +120,27 @@ int mentor_batch_daily(const struct mentor_batch *b, const struct mentor_event_r
 		       const unsigned char *stored, struct mentor_daily *out, struct mentor_error *err);
 
 void mentor_daily_free(struct mentor_daily *d);
+
+/* One observation of a staged score event: a metric's value normalized to 0..1, in millionths. */
+struct mentor_observation {
+	const char *agent_id, *metric, *event_id;  /* NUL-terminated, owned by the batch */
+	int64_t occurred_us;
+	int64_t value_e6;
+};
+
+/* Returns MENTOR_OK to go on; anything else stops the iteration and is returned. */
+typedef int (*mentor_observation_fn)(void *ctx, const struct mentor_observation *o);
+
+/*
+ * Calls fn for every observation of the staged score events for which
+ * stored[i] is nonzero (NULL: all), in staging order, with the values that
+ * mentor_batch_daily() adds up.
+ */
+int mentor_batch_each_observation(const struct mentor_batch *b, const struct mentor_event_rules *rules,
+				  const unsigned char *stored, mentor_observation_fn fn, void *ctx);
+
+/* Whether staged score event i is an AQM event with a non-empty fatal list. */
+bool mentor_batch_event_fatal(const struct mentor_batch *b, size_t i);
 
 /* Normalized value in micro-units: round((v - lo) * 1e6 / (hi - lo)), v = mant * 10^exp10, half away from zero. */
 int64_t mentor_normalize_micro(int64_t mant, int exp10, int lo, int hi);

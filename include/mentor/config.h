@@ -2,7 +2,8 @@
  * Configuration: an INI file (see config/mentord.conf) read with inih, plus
  * overrides set by the caller (the daemon applies MENTORD_PG and MENTORD_KAFKA).
  *
- * Sections: [postgres], [ingest], [log], [http], [alerts], [kafka] (every key is handed to
+ * Sections: [postgres], [ingest], [log], [http], [alerts], [analytics], [detect],
+ * [pairing], [kpi], [kafka] (every key is handed to
  * librdkafka as it is, like kcat's -X) and [map.voc], [map.aqm], [map.roster]
  * (field name = JSON pointer).
  */
@@ -13,6 +14,8 @@
 
 #include "mentor/error.h"
 #include "mentor/events.h"
+#include "mentor/pairing.h"
+#include "mentor/stats.h"
 
 struct mentor_kafka_prop {
 	char *key;    /* owned */
@@ -40,6 +43,18 @@ struct mentor_alerts_config {
 	char *ca_path;              /* owned; CA file or directory for TLS; "" = the system store */
 };
 
+/* [analytics], [detect], [pairing], [kpi]: the analytics core (lib/analytics.c, docs/analytics.md). */
+struct mentor_analytics_config {
+	int enabled;                   /* default 1 */
+	int64_t lateness_us;           /* the watermark waits this much for stragglers, default 0 */
+	int64_t round_interval_us;     /* pairing rounds on this grid of event time, default 1 day */
+	int duration_days;             /* a pairing is active this long, default 21 */
+	int cooldown_days;             /* the same pair is not repeated within, default 90 */
+	int cuped;                     /* program effect CUPED-adjusted, default 1 */
+	struct mentor_stats_params stats;
+	struct mentor_pair_config pair;
+};
+
 struct mentor_config {
 	char *pg_conninfo;                          /* owned; libpq conninfo, "" = libpq defaults */
 	char *pg_schema;                            /* owned; default "mentor" */
@@ -52,6 +67,7 @@ struct mentor_config {
 	int log_level;                              /* enum mentor_log_level */
 	struct mentor_event_rules rules;
 	struct mentor_alerts_config alerts;
+	struct mentor_analytics_config analytics;
 	size_t n_kafka;
 	struct mentor_kafka_prop *kafka;            /* owned array of n_kafka */
 };

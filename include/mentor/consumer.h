@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "mentor/config.h"
+#include "mentor/store.h"
 #include "mentor/error.h"
 
 /*
@@ -20,7 +21,8 @@
  * from the rebalance callback; it may retry as long as it likes. A non-zero
  * return leaves the partition unassigned (use it only when shutting down).
  */
-typedef int (*mentor_offset_loader)(void *ctx, const char *topic, int32_t partition, int64_t *ret_next);
+typedef int (*mentor_offset_loader)(void *ctx, const char *topic, int32_t partition, int64_t *ret_next,
+				    int64_t *ret_max_event_us);
 
 /*
  * Receives librdkafka's own log lines: level is a syslog priority (3 error ..
@@ -82,9 +84,23 @@ int mentor_consumer_assigned(const struct mentor_consumer *c);
 bool mentor_consumer_stored_offset(const struct mentor_consumer *c, const char *topic, int32_t partition,
 				   int64_t *ret_next);
 
-/* Records that a partition's next offset is now stored (after a committed batch). */
+/*
+ * Records that a partition's next offset is now stored (after a committed
+ * batch), with the newest event time stored from it (MENTOR_NO_EVENT_TIME:
+ * none new).
+ */
 void mentor_consumer_set_stored_offset(struct mentor_consumer *c, const char *topic, int32_t partition,
-				       int64_t next);
+				       int64_t next, int64_t max_event_us);
+
+/*
+ * The event-time watermark of the assigned partitions, topic `skip` (the
+ * roster's, which has no event time) left out: the least newest event time
+ * over them, counting those in `pending` (a batch about to be written), a
+ * partition read to its end counting as INT64_MAX and one with no event
+ * yet as INT64_MIN. INT64_MIN when nothing is assigned.
+ */
+int64_t mentor_consumer_watermark(const struct mentor_consumer *c, const char *skip,
+				  const struct mentor_offset_update *pending, size_t n_pending);
 
 /*
  * Moves every assigned partition back to its stored offset, after a batch was

@@ -38,7 +38,7 @@ struct mentor_sums {
 };
 
 /* One daily aggregate row of one agent and metric. */
-struct mentor_daily {
+struct mentor_day_row {
 	int64_t day;  /* UTC days since the epoch */
 	struct mentor_sums s;
 };
@@ -107,7 +107,7 @@ int64_t mentor_stats_day_of(int64_t us);
  * Adds up the rows whose day lies in [from_day, to_day). Rows may come in any
  * order and the same day may appear more than once (it is added each time).
  */
-struct mentor_sums mentor_stats_window_sum(const struct mentor_daily *rows, size_t n_rows,
+struct mentor_sums mentor_stats_window_sum(const struct mentor_day_row *rows, size_t n_rows,
 					   int64_t from_day, int64_t to_day);
 
 /* The status window: the window_days days ending with (and including) newest_day. */

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libpq-fe.h>
+
 #include "mentor/batch.h"
 #include "mentor/error.h"
 #include "mentor/events.h"
@@ -17,6 +19,14 @@
 #define MENTOR_OFFSET_NONE (-1)
 
 struct mentor_store;
+
+/*
+ * Runs inside a batch's transaction after its rows and offsets are written,
+ * before COMMIT: stored[i] says whether staged score event i was new (NULL:
+ * all were). A non-OK return rolls the batch back and is returned.
+ */
+typedef int (*mentor_store_batch_hook)(void *ctx, struct mentor_store *store, const unsigned char *stored,
+				       struct mentor_error *err);
 
 /* One partition's offset move in a batch commit: fenced on expected_next. */
 struct mentor_offset_update {
@@ -50,11 +60,12 @@ int mentor_store_migrate(struct mentor_store *store, int *ret_applied, struct me
 
 /*
  * Reads a partition's stored next offset for a consumer group, creating the
- * row with MENTOR_OFFSET_NONE if the partition was never assigned before.
+ * row with MENTOR_OFFSET_NONE if the partition was never assigned before,
+ * and the newest event time stored from it (MENTOR_NO_EVENT_TIME if none).
  * MENTOR_OK or MENTOR_ERR_DB.
  */
 int mentor_store_offset_load(struct mentor_store *store, const char *group, const char *topic,
-			     int32_t partition, int64_t *ret_next, struct mentor_error *err);
+			     int32_t partition, int64_t *ret_next, int64_t *ret_max_event_us, struct mentor_error *err);
 
 /*
  * Writes a batch in one transaction: roster upserts, score events (a repeated
@@ -67,6 +78,27 @@ int mentor_store_offset_load(struct mentor_store *store, const char *group, cons
 int mentor_store_commit_batch(struct mentor_store *store, const struct mentor_batch *batch,
 			      const struct mentor_event_rules *rules, const char *group,
 			      const struct mentor_offset_update *updates, size_t n_updates,
-			      struct mentor_error *err);
+			      mentor_store_batch_hook hook, void *hook_ctx, struct mentor_error *err);
+
+/* The connection, for modules whose SQL runs in the store's transactions. Owned by the store. */
+PGconn *mentor_store_conn(struct mentor_store *store);
+
+/*
+ * Runs one parameterized statement (text parameters). On MENTOR_OK, if
+ * ret_res is not NULL, *ret_res holds the result (caller PQclear()s).
+ * Returns MENTOR_OK or MENTOR_ERR_DB with the statement named by `what`.
+ */
+int mentor_store_exec(struct mentor_store *store, const char *sql, int n, const char *const *values,
+		      const char *what, PGresult **ret_res, struct mentor_error *err);
+
+/* Sends COPY text through `sql` (a COPY ... FROM STDIN). MENTOR_OK or MENTOR_ERR_DB. */
+int mentor_store_copy(struct mentor_store *store, const char *sql, const char *text, size_t len,
+		      struct mentor_error *err);
+
+/* Opens a transaction. MENTOR_OK or MENTOR_ERR_DB. */
+int mentor_store_begin(struct mentor_store *store, struct mentor_error *err);
+
+/* Commits when rc is MENTOR_OK, else rolls back; returns rc or the commit's error. */
+int mentor_store_end(struct mentor_store *store, int rc, struct mentor_error *err);
 
 #endif

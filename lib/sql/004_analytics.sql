@@ -52,6 +52,7 @@ CREATE TABLE agent_behavior_status (
     norm_mean     double precision,
     norm_shrunk   double precision,
     norm_ci_low   double precision,
+    norm_ci_high  double precision,
     pop_mean      double precision,      -- the prior it was shrunk toward (normalized)
     prior_k       double precision,
     week          integer NOT NULL,      -- persistence history: bit i of weekly_low = week - i was low
@@ -117,9 +118,10 @@ CREATE TABLE pairing_kpis (
     ci_low        double precision,
     ci_high       double precision,
     final         boolean NOT NULL,
-    before_from   date NOT NULL,
+    before_from   date NOT NULL,         -- windows: [from, to)
+    before_to     date NOT NULL,
     after_from    date NOT NULL,
-    after_to      date NOT NULL,         -- exclusive
+    after_to      date NOT NULL,
     before_sum_e6 bigint NOT NULL, before_sumsq_e12 bigint NOT NULL,
     after_sum_e6  bigint NOT NULL, after_sumsq_e12  bigint NOT NULL,
     PRIMARY KEY (pairing_id, subject, metric)
@@ -140,6 +142,7 @@ CREATE TABLE comparison_kpis (
     ci_high       double precision,
     final         boolean NOT NULL,
     before_from   date NOT NULL,
+    before_to     date NOT NULL,
     after_from    date NOT NULL,
     after_to      date NOT NULL,
     before_sum_e6 bigint NOT NULL, before_sumsq_e12 bigint NOT NULL,

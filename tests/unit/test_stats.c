@@ -195,7 +195,7 @@ static void test_kpi_side_washout(void **state)
  */
 static void test_kpi_windows_day(void **state)
 {
-	static const struct mentor_daily rows[] = {
+	static const struct mentor_day_row rows[] = {
 		{ START_DAY + 28, { 1, 0.9, 0.81 } },   /* neither */
 		{ START_DAY - 29, { 1, 0.1, 0.01 } },   /* neither */
 		{ START_DAY, { 1, 0.5, 0.25 } },        /* after */
@@ -243,7 +243,7 @@ static void test_kpi_windows_day(void **state)
 
 static void test_status_window(void **state)
 {
-	static const struct mentor_daily rows[] = {
+	static const struct mentor_day_row rows[] = {
 		{ START_DAY - 27, { 2, 1.0, 0.5 } },
 		{ START_DAY, { 1, 0.25, 0.0625 } },
 		{ START_DAY - 28, { 5, 5.0, 5.0 } },    /* one day too old */

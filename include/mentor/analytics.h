@@ -1,0 +1,95 @@
+/*
+ * The analytics core on the stream (SPEC sections 2 to 5, docs/analytics.md):
+ * status per agent and behavior, low-score and fatal triggers, pairing
+ * rounds, KPI deltas and the program effect, written to PostgreSQL in the
+ * same transaction as the events that caused them.
+ *
+ * A struct mentor_analytics holds a detector (detect.h) and the KPI windows
+ * being accumulated, rebuilt from the tables by mentor_analytics_load(). Its
+ * batch hook runs inside the ingest transaction: a rolled-back transaction
+ * leaves the memory ahead of the tables, so after any failed commit the
+ * caller loads again before retrying. No logging, clock or globals.
+ */
+#ifndef MENTOR_ANALYTICS_H
+#define MENTOR_ANALYTICS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mentor/batch.h"
+#include "mentor/config.h"
+#include "mentor/error.h"
+#include "mentor/events.h"
+#include "mentor/pairing.h"
+#include "mentor/stats.h"
+#include "mentor/store.h"
+
+struct mentor_analytics;
+
+/*
+ * Allocates the analytics of one consumer group (group is copied); cfg and
+ * rules are borrowed and must outlive it (the daemon's configuration).
+ * MENTOR_OK, _INVALID or _NOMEM.
+ */
+int mentor_analytics_new(const struct mentor_analytics_config *cfg, const struct mentor_event_rules *rules,
+			 const char *group, struct mentor_analytics **ret, struct mentor_error *err);
+
+void mentor_analytics_free(struct mentor_analytics *an);
+
+/* Uses a new configuration from the next batch on (a reload). */
+void mentor_analytics_set_config(struct mentor_analytics *an, const struct mentor_analytics_config *cfg);
+
+/*
+ * Forgets the memory and rebuilds it from the tables (analytics_state,
+ * agents, agent_daily, score_events of the open day, agent_behavior_status,
+ * behavior_priors, the KPI rows not final), in one read-only transaction.
+ * MENTOR_OK, MENTOR_ERR_DB or MENTOR_ERR_NOMEM.
+ */
+int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err);
+
+/*
+ * The watermark for the next batch: every score event before closed_us has
+ * arrived (the caller's minimum over its partitions, minus the lateness;
+ * MENTOR_DETECT_ALL when every partition is at its end). It never goes back.
+ */
+void mentor_analytics_set_closed(struct mentor_analytics *an, int64_t closed_us);
+
+/*
+ * A mentor_store_batch_hook: ctx is a struct mentor_analytics_batch. Feeds
+ * the batch's new observations, evaluates up to the watermark, runs the
+ * pairing rounds whose time has come, and writes every changed row, in the
+ * batch's transaction.
+ */
+struct mentor_analytics_batch {
+	struct mentor_analytics *an;
+	const struct mentor_batch *batch;
+};
+int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const unsigned char *stored,
+				struct mentor_error *err);
+
+/*
+ * Between batches: when the watermark has moved (set_closed) and
+ * observations wait, evaluates them in a transaction of its own, so that a
+ * quiet stream still decides its last events. MENTOR_OK when there is
+ * nothing to do; else as finish().
+ */
+int mentor_analytics_tick(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err);
+
+/*
+ * The end of a drain: evaluates everything and runs a last pairing round at
+ * the newest event time, in its own transaction. A second call with no new
+ * events changes nothing. MENTOR_OK, MENTOR_ERR_DB or MENTOR_ERR_NOMEM.
+ */
+int mentor_analytics_finish(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err);
+
+/* Gauges for /metrics, as of the last commit. */
+struct mentor_analytics_gauges {
+	int64_t open_triggers;     /* open or waiting */
+	int64_t active_pairings;
+	int64_t waiting_observations;
+	int64_t closed_us;         /* the watermark; INT64_MIN before any */
+	int64_t event_time_us;     /* newest event time decided */
+};
+void mentor_analytics_gauges(const struct mentor_analytics *an, struct mentor_analytics_gauges *ret);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * KPI windows (SPEC section 4): before and after sums of one agent's metric
+ * around a start, accumulated in memory as observations are evaluated.
+ *
+ * A window belongs to an owner: a pairing (subject mentee or mentor) or, for
+ * the comparison group, a trigger that was never paired. Windows are whole
+ * UTC days (mentor_stats_kpi_windows_day): the start's day opens the after
+ * window. Sums are integers in millionths (squares in 1e-12), as
+ * agent_daily stores them, so a window equals a recomputation from the
+ * stored events exactly. A window is final once event time has passed the
+ * end of its after window; after that it is written once and forgotten.
+ *
+ * No database, clock, logging or globals; not thread-safe.
+ */
+#ifndef MENTOR_KPI_H
+#define MENTOR_KPI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mentor/error.h"
+#include "mentor/stats.h"
+
+/* n, sum (1e-6 units) and sum of squares (1e-12 units) of normalized values. */
+struct mentor_kpi_sums {
+	int64_t n, sum_e6, sumsq_e12;
+};
+
+struct mentor_kpi_window {
+	const char *owner_id;      /* pairing_id, or trigger_id when comparison */
+	bool comparison;
+	const char *subject;       /* "mentee" or "mentor" */
+	const char *agent_id, *metric;
+	bool is_target;            /* metric is the owner's behavior */
+	struct mentor_day_window before, after;
+	struct mentor_kpi_sums b, a;
+	bool final;
+};
+
+struct mentor_kpi_set;
+
+/* An empty set into *ret. MENTOR_OK or MENTOR_ERR_NOMEM. */
+int mentor_kpi_set_new(struct mentor_kpi_set **ret, struct mentor_error *err);
+
+void mentor_kpi_set_free(struct mentor_kpi_set *set);
+
+/* Adds a window (strings copied), marked changed. MENTOR_OK, _INVALID (a string too long) or _NOMEM. */
+int mentor_kpi_add(struct mentor_kpi_set *set, const struct mentor_kpi_window *w, struct mentor_error *err);
+
+/* Adds an evaluated observation to every open window of (agent, metric) whose before or after holds day. */
+void mentor_kpi_observe(struct mentor_kpi_set *set, const char *agent_id, const char *metric, int64_t day,
+			int64_t value_e6);
+
+/* Drops the windows of an owner (a comparison trigger that got paired). */
+void mentor_kpi_remove_owner(struct mentor_kpi_set *set, const char *owner_id, bool comparison);
+
+/* Marks final (and changed) every window whose after window ends on or before end_day. */
+void mentor_kpi_close(struct mentor_kpi_set *set, int64_t end_day);
+
+/*
+ * Calls fn (NULL: none) for each window changed since the last call, in (comparison,
+ * owner, subject, metric) order; then forgets the final ones. Returns
+ * MENTOR_OK or fn's first other value (the marks are then kept).
+ */
+int mentor_kpi_take_changed(struct mentor_kpi_set *set, int (*fn)(void *ctx, const struct mentor_kpi_window *w),
+			    void *ctx);
+
+/* Windows held. */
+size_t mentor_kpi_count(const struct mentor_kpi_set *set);
+
+/* Means, delta and Welch interval of a window on a metric's native scale. */
+void mentor_kpi_delta(const struct mentor_kpi_window *w, const struct mentor_scale *sc, double confidence,
+		      struct mentor_kpi_delta *ret);
+
+#endif

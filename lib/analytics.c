@@ -1,0 +1,1658 @@
+/*
+ * The analytics core on the stream: the detector and the KPI windows in
+ * memory, their rows in PostgreSQL, pairing rounds between them.
+ * See include/mentor/analytics.h and docs/analytics.md.
+ */
+#define _GNU_SOURCE  /* open_memstream, qsort_r */
+#include "mentor/analytics.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mentor/detect.h"
+#include "mentor/kpi.h"
+
+#define NO_TIME INT64_MIN
+#define TIME_TEXT 48
+#define NUM_TEXT 32
+
+/* The KPI metrics of every pairing besides its behavior (SPEC section 4). */
+static const char *const kpi_base_metrics[] = { "csat", "csat_top2", "aqm" };
+#define KPI_METRICS_MAX 4
+
+/* Top-2 box is a view of CSAT, not a behavior of its own: it never fires a trigger. */
+#define NO_TRIGGER_METRIC "csat_top2"
+
+struct metric_scale {
+	char *name;
+	struct mentor_scale sc;
+};
+
+struct mentor_analytics {
+	const struct mentor_analytics_config *cfg;  /* borrowed */
+	const struct mentor_event_rules *rules;     /* borrowed */
+	char *group;                                /* owned */
+	struct mentor_detector *det;                /* owned */
+	struct mentor_kpi_set *kpi;                 /* owned */
+	struct metric_scale *scales;                /* owned */
+	size_t n_scales;
+	int64_t closed_us;                          /* evaluated up to here */
+	int64_t next_closed_us;                     /* the caller's watermark for the next batch */
+	int64_t last_round_us;
+	bool counts_stale;                          /* triggers or pairings changed: recount the gauges */
+	struct mentor_analytics_gauges gauges;
+};
+
+/* One hook or finish call. */
+struct run {
+	struct mentor_analytics *an;
+	struct mentor_store *s;
+	struct mentor_error *err;
+};
+
+/* ---- Small helpers ---- */
+
+static int nomem(struct mentor_error *err)
+{
+	return mentor_error_set(err, MENTOR_ERR_NOMEM, "analytics: out of memory");
+}
+
+/* A timestamp PostgreSQL reads: "2026-11-02 14:05:11.000000+00", or +-infinity. */
+static void time_text(int64_t us, char out[TIME_TEXT])
+{
+	int64_t secs = us / 1000000, frac = us % 1000000;
+	struct tm tm;
+	time_t t;
+
+	if (us == INT64_MAX || us == NO_TIME) {
+		snprintf(out, TIME_TEXT, "%s", us == INT64_MAX ? "infinity" : "-infinity");
+		return;
+	}
+	if (frac < 0) {
+		frac += 1000000;
+		secs--;
+	}
+	t = (time_t)secs;
+	gmtime_r(&t, &tm);
+	snprintf(out, TIME_TEXT, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+}
+
+static void day_text(int64_t day, char out[TIME_TEXT])
+{
+	time_t t = (time_t)(day * 86400);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	snprintf(out, TIME_TEXT, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+/* A number as a parameter; NULL (SQL NULL) when not finite. */
+static const char *num_text(double v, char out[NUM_TEXT])
+{
+	if (!isfinite(v))
+		return NULL;
+	snprintf(out, NUM_TEXT, "%.17g", v);
+	return out;
+}
+
+static const char *int_text(int64_t v, char out[NUM_TEXT])
+{
+	snprintf(out, NUM_TEXT, "%" PRId64, v);
+	return out;
+}
+
+static int64_t get_i64(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NO_TIME : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static double get_f(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NAN : strtod(PQgetvalue(res, row, col), NULL);
+}
+
+static const char *get_s(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+static int q(struct run *r, const char *sql, int n, const char *const *values, const char *what, PGresult **ret)
+{
+	return mentor_store_exec(r->s, sql, n, values, what, ret, r->err);
+}
+
+/* COPY text: a text column, escaped; NULL as \N. */
+static void copy_str(FILE *f, const char *s)
+{
+	if (!s) {
+		fputs("\\N", f);
+		return;
+	}
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '\t' || *s == '\n' || *s == '\r')
+			fputc('\\', f), fputc(*s == '\t' ? 't' : *s == '\n' ? 'n' : *s == '\r' ? 'r' : '\\', f);
+		else
+			fputc(*s, f);
+	}
+}
+
+static void copy_num(FILE *f, double v)
+{
+	if (isfinite(v))
+		fprintf(f, "%.17g", v);
+	else
+		fputs("\\N", f);
+}
+
+/* Event time in microseconds, from a timestamptz column named in SQL. */
+#define US_OF(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
+
+/* ---- Life cycle ---- */
+
+static int keep_days(const struct mentor_analytics_config *cfg)
+{
+	int w = cfg->stats.shrink.window_days, b = cfg->stats.kpi.before_days;
+
+	return (w > b ? w : b) + 2;
+}
+
+int mentor_analytics_new(const struct mentor_analytics_config *cfg, const struct mentor_event_rules *rules,
+			 const char *group, struct mentor_analytics **ret, struct mentor_error *err)
+{
+	struct mentor_analytics *an = calloc(1, sizeof(*an));
+	int rc;
+
+	if (!an || !(an->group = strdup(group))) {
+		free(an);
+		return nomem(err);
+	}
+	an->cfg = cfg;
+	an->rules = rules;
+	an->closed_us = an->next_closed_us = an->last_round_us = NO_TIME;
+	rc = mentor_kpi_set_new(&an->kpi, err);
+	if (rc == MENTOR_OK)
+		rc = mentor_detector_new(&cfg->stats, keep_days(cfg), &an->det, err);
+	if (rc != MENTOR_OK) {
+		mentor_analytics_free(an);
+		return rc;
+	}
+	*ret = an;
+	return MENTOR_OK;
+}
+
+static void free_scales(struct mentor_analytics *an)
+{
+	for (size_t i = 0; i < an->n_scales; i++)
+		free(an->scales[i].name);
+	free(an->scales);
+	an->scales = NULL;
+	an->n_scales = 0;
+}
+
+void mentor_analytics_free(struct mentor_analytics *an)
+{
+	if (!an)
+		return;
+	mentor_detector_free(an->det);
+	mentor_kpi_set_free(an->kpi);
+	free_scales(an);
+	free(an->group);
+	free(an);
+}
+
+void mentor_analytics_set_config(struct mentor_analytics *an, const struct mentor_analytics_config *cfg)
+{
+	an->cfg = cfg;
+	mentor_detector_set_params(an->det, &cfg->stats);
+}
+
+void mentor_analytics_set_closed(struct mentor_analytics *an, int64_t closed_us)
+{
+	an->next_closed_us = closed_us;
+}
+
+void mentor_analytics_gauges(const struct mentor_analytics *an, struct mentor_analytics_gauges *ret)
+{
+	*ret = an->gauges;
+	ret->waiting_observations = (int64_t)mentor_detector_waiting(an->det);
+	ret->closed_us = an->closed_us;
+	ret->event_time_us = mentor_detector_event_time(an->det);
+}
+
+/* ---- Scales ---- */
+
+static int add_scale(struct mentor_analytics *an, const char *name, double lo, double hi, struct mentor_error *err)
+{
+	struct metric_scale *grown = realloc(an->scales, (an->n_scales + 1) * sizeof(*grown));
+
+	if (!grown)
+		return nomem(err);
+	an->scales = grown;
+	if (!(grown[an->n_scales].name = strdup(name)))
+		return nomem(err);
+	grown[an->n_scales++].sc = (struct mentor_scale){ .min = lo, .max = hi };
+	return MENTOR_OK;
+}
+
+static int load_scales(struct run *r)
+{
+	PGresult *res = NULL;
+	int rc = q(r, "SELECT metric, scale_min::float8, scale_max::float8 FROM metrics", 0, NULL, "read metrics", &res);
+
+	free_scales(r->an);
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
+		rc = add_scale(r->an, PQgetvalue(res, i, 0), get_f(res, i, 1), get_f(res, i, 2), r->err);
+	PQclear(res);
+	return rc;
+}
+
+/* A metric's native scale; 0..1 if the metrics table does not know it (it always should). */
+static int scale_of(struct run *r, const char *metric, struct mentor_scale *ret)
+{
+	int rc = MENTOR_OK;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < r->an->n_scales; i++)
+			if (strcmp(r->an->scales[i].name, metric) == 0) {
+				*ret = r->an->scales[i].sc;
+				return MENTOR_OK;
+			}
+		/* New metrics come with the batch that first carries them: read the table again. */
+		if (pass == 0 && (rc = load_scales(r)) != MENTOR_OK)
+			return rc;
+	}
+	*ret = (struct mentor_scale){ .min = 0, .max = 1 };
+	return MENTOR_OK;
+}
+
+/* ---- Alerts ---- */
+
+static const char insert_alert_sql[] =
+	"INSERT INTO alerts (alert_id, kind, team_lead_id, agent_id, occurred_at, payload)"
+	" SELECT $1, $2, a.team_lead_id, $3, $4::timestamptz,"
+	"   jsonb_build_object('schema', 'mentord.alert.v1', 'alert_id', $1::text, 'kind', $2::text,"
+	"     'occurred_at', to_char($4::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+	"     'team_lead_id', a.team_lead_id, 'agent_id', $3::text, 'agent_name', a.name, 'behavior', $5::text)"
+	"   || $6::jsonb"
+	"   FROM (SELECT $3::text AS agent_id) x LEFT JOIN agents a USING (agent_id)"
+	" ON CONFLICT (alert_id) DO NOTHING";
+
+static json_t *json_num(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+/*
+ * Inserts one alert into the outbox; its id is kind:cause_id, so a replay
+ * inserts nothing new. fields (a JSON object, consumed) are the kind's own.
+ */
+static int insert_alert(struct run *r, const char *kind, const char *cause_id, const char *agent_id,
+			int64_t occurred_us, const char *behavior, json_t *fields)
+{
+	char id[3 * MENTOR_ID_MAX + 64], at[TIME_TEXT];
+	char *body = fields ? json_dumps(fields, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	const char *params[6] = { id, kind, agent_id, at, behavior, body };
+	int rc;
+
+	json_decref(fields);
+	if (!body)
+		return nomem(r->err);
+	snprintf(id, sizeof(id), "%s:%s", kind, cause_id);
+	time_text(occurred_us, at);
+	rc = q(r, insert_alert_sql, 6, params, "insert alert", NULL);
+	free(body);
+	return rc;
+}
+
+/* ---- Detector sink: triggers, priors, observations ---- */
+
+static const char supersede_sql[] =
+	"UPDATE triggers SET status = 'resolved', resolution = 'refired', resolved_at = $3"
+	" WHERE agent_id = $1 AND behavior = $2 AND kind = 'low_score' AND status IN ('open', 'waiting')";
+
+static const char insert_trigger_sql[] =
+	"INSERT INTO triggers (trigger_id, agent_id, behavior, kind, fired_at, event_id, score, n, status)"
+	" VALUES ($1, $2, $3, 'low_score', $4, $5, $6, $7, 'open') ON CONFLICT DO NOTHING";
+
+/* The KPI metrics of a behavior: it, then csat, csat_top2 and aqm, each once. */
+static size_t kpi_metrics(const char *behavior, const char *ret[KPI_METRICS_MAX])
+{
+	size_t n = 0;
+
+	ret[n++] = behavior;
+	for (size_t i = 0; i < sizeof(kpi_base_metrics) / sizeof(kpi_base_metrics[0]); i++)
+		if (strcmp(kpi_base_metrics[i], behavior) != 0)
+			ret[n++] = kpi_base_metrics[i];
+	return n;
+}
+
+/* Opens the KPI windows of one subject around start_us, with what the detector already holds. */
+static int open_windows(struct run *r, const char *owner_id, bool comparison, const char *subject,
+			const char *agent_id, const char *behavior, int64_t start_us)
+{
+	const char *metrics[KPI_METRICS_MAX];
+	size_t n = kpi_metrics(behavior, metrics);
+	struct mentor_kpi_window w = {
+		.owner_id = owner_id, .comparison = comparison, .subject = subject, .agent_id = agent_id,
+	};
+	int rc = MENTOR_OK;
+
+	mentor_stats_kpi_windows_day(start_us, &r->an->cfg->stats.kpi, &w.before, &w.after);
+	for (size_t i = 0; rc == MENTOR_OK && i < n; i++) {
+		w.metric = metrics[i];
+		w.is_target = i == 0;
+		mentor_detector_day_sums(r->an->det, agent_id, metrics[i], w.before.from_day, w.before.to_day, &w.b.n,
+					 &w.b.sum_e6, &w.b.sumsq_e12);
+		mentor_detector_day_sums(r->an->det, agent_id, metrics[i], w.after.from_day, w.after.to_day, &w.a.n,
+					 &w.a.sum_e6, &w.a.sumsq_e12);
+		rc = mentor_kpi_add(r->an->kpi, &w, r->err);
+	}
+	return rc;
+}
+
+static int on_trigger(void *ctx, const struct mentor_detect_trigger *t)
+{
+	struct run *r = ctx;
+	const struct mentor_stats_params *p = &r->an->cfg->stats;
+	char id[3 * MENTOR_ID_MAX + 16], at[TIME_TEXT], score[NUM_TEXT], n[NUM_TEXT];
+	const char *params[7] = { id, t->agent_id, t->metric, at, t->event_id, NULL, int_text(t->n, n) };
+	struct mentor_scale sc;
+	int rc;
+
+	if (strcmp(t->metric, NO_TRIGGER_METRIC) == 0)
+		return MENTOR_OK;
+	if ((rc = scale_of(r, t->metric, &sc)) != MENTOR_OK)
+		return rc;
+	snprintf(id, sizeof(id), "low/%s/%s", t->event_id, t->metric);
+	time_text(t->fired_us, at);
+	params[5] = num_text(mentor_stats_native(t->shrunk, &sc), score);
+	r->an->counts_stale = true;
+	rc = q(r, supersede_sql, 3, (const char *const[]){ t->agent_id, t->metric, at }, "supersede triggers", NULL);
+	if (rc == MENTOR_OK)
+		rc = q(r, insert_trigger_sql, 7, params, "insert trigger", NULL);
+	if (rc == MENTOR_OK)
+		rc = open_windows(r, id, true, "mentee", t->agent_id, t->metric, t->fired_us);
+	if (rc == MENTOR_OK)
+		rc = insert_alert(r, "low_score_trigger", id, t->agent_id, t->fired_us, t->metric,
+				  json_pack("{s:s, s:o, s:f, s:I, s:i}", "trigger_id", id, "score", json_num(t->shrunk),
+					    "threshold", p->status.low_threshold, "n", (json_int_t)t->n, "window_days",
+					    p->shrink.window_days));
+	return rc;
+}
+
+static int on_prior(void *ctx, const struct mentor_detect_prior *pr)
+{
+	struct run *r = ctx;
+	char day[TIME_TEXT], na[NUM_TEXT], no[NUM_TEXT], m[NUM_TEXT], s2[NUM_TEXT], t2[NUM_TEXT], k[NUM_TEXT];
+	const char *params[9] = {
+		pr->metric, day, int_text((int64_t)pr->pop.n_agents, na), int_text(pr->pop.n_obs, no),
+		num_text(pr->pop.mean, m), num_text(pr->pop.sigma2_within, s2), num_text(pr->pop.tau2_between, t2),
+		num_text(pr->pop.k, k), pr->pop.k_estimated ? "true" : "false",
+	};
+
+	day_text(pr->day, day);
+	return q(r,
+		 "INSERT INTO behavior_priors (metric, day, n_agents, n_obs, pop_mean, sigma2_within, tau2_between, k,"
+		 " k_estimated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+		 9, params, "insert prior", NULL);
+}
+
+static int on_evaluated(void *ctx, const struct mentor_detect_obs *o)
+{
+	struct run *r = ctx;
+
+	mentor_kpi_observe(r->an->kpi, o->agent_id, o->metric, o->day, o->value_e6);
+	return MENTOR_OK;
+}
+
+static int advance(struct run *r, int64_t until_us)
+{
+	struct mentor_detect_sink sink = {
+		.trigger = on_trigger, .prior = on_prior, .evaluated = on_evaluated, .ctx = r,
+	};
+
+	return mentor_detector_advance(r->an->det, until_us, &sink, r->err);
+}
+
+/* ---- Writing changed rows ---- */
+
+/* Staging tables live in the session: made if missing at every transaction that writes. */
+static const char *const stage_sql[] = {
+	"CREATE TEMP TABLE IF NOT EXISTS stage_status (LIKE agent_behavior_status) ON COMMIT DELETE ROWS",
+	"CREATE TEMP TABLE IF NOT EXISTS stage_kpis (owner_id text, comparison boolean, subject text, metric text,"
+	" is_target boolean, before_n bigint, before_mean float8, after_n bigint, after_mean float8, delta float8,"
+	" ci_low float8, ci_high float8, final boolean, before_from date, before_to date, after_from date,"
+	" after_to date, before_sum_e6 bigint, before_sumsq_e12 bigint, after_sum_e6 bigint,"
+	" after_sumsq_e12 bigint) ON COMMIT DELETE ROWS",
+};
+
+static int create_stages(struct run *r)
+{
+	int rc = MENTOR_OK;
+
+	for (size_t i = 0; rc == MENTOR_OK && i < sizeof(stage_sql) / sizeof(stage_sql[0]); i++)
+		rc = q(r, stage_sql[i], 0, NULL, "create analytics staging tables", NULL);
+	return rc;
+}
+
+static const char upsert_status_sql[] =
+	"INSERT INTO agent_behavior_status SELECT * FROM stage_status"
+	" ON CONFLICT (agent_id, behavior) DO UPDATE SET n = excluded.n, mean = excluded.mean,"
+	"   shrunk_mean = excluded.shrunk_mean, ci_low = excluded.ci_low, ci_high = excluded.ci_high,"
+	"   status = excluded.status, reason = excluded.reason, since = excluded.since,"
+	"   updated_at = excluded.updated_at, norm_mean = excluded.norm_mean, norm_shrunk = excluded.norm_shrunk,"
+	"   norm_ci_low = excluded.norm_ci_low, norm_ci_high = excluded.norm_ci_high, pop_mean = excluded.pop_mean,"
+	"   prior_k = excluded.prior_k, week = excluded.week, weekly_low = excluded.weekly_low";
+
+/* Columns of pairing_kpis and comparison_kpis after the owner's. */
+#define KPI_COLUMNS \
+	"metric, is_target, before_n, before_mean, after_n, after_mean, delta, ci_low, ci_high, final," \
+	" before_from, before_to, after_from, after_to, before_sum_e6, before_sumsq_e12, after_sum_e6, after_sumsq_e12"
+#define KPI_UPDATE \
+	" DO UPDATE SET before_n = excluded.before_n, before_mean = excluded.before_mean, after_n = excluded.after_n," \
+	" after_mean = excluded.after_mean, delta = excluded.delta, ci_low = excluded.ci_low," \
+	" ci_high = excluded.ci_high, final = excluded.final, before_sum_e6 = excluded.before_sum_e6," \
+	" before_sumsq_e12 = excluded.before_sumsq_e12, after_sum_e6 = excluded.after_sum_e6," \
+	" after_sumsq_e12 = excluded.after_sumsq_e12"
+
+static const char upsert_pairing_kpis_sql[] =
+	"INSERT INTO pairing_kpis (pairing_id, subject, " KPI_COLUMNS ")"
+	" SELECT owner_id, subject, " KPI_COLUMNS " FROM stage_kpis WHERE NOT comparison"
+	" ON CONFLICT (pairing_id, subject, metric)" KPI_UPDATE;
+
+static const char upsert_comparison_kpis_sql[] =
+	"INSERT INTO comparison_kpis (trigger_id, " KPI_COLUMNS ")"
+	" SELECT owner_id, " KPI_COLUMNS " FROM stage_kpis WHERE comparison"
+	" ON CONFLICT (trigger_id, metric)" KPI_UPDATE;
+
+/* A growing COPY text and the run it belongs to. */
+struct copy_buf {
+	struct run *r;
+	FILE *f;
+	char *text;
+	size_t len;
+	size_t rows;
+};
+
+static int copy_open(struct copy_buf *c, struct run *r)
+{
+	*c = (struct copy_buf){ .r = r };
+	c->f = open_memstream(&c->text, &c->len);
+	return c->f ? MENTOR_OK : nomem(r->err);
+}
+
+/* Closes the buffer and sends it through `copy` then `then` (when there were rows). */
+static int copy_send(struct copy_buf *c, const char *copy, const char *then, const char *what)
+{
+	int rc = MENTOR_OK;
+
+	if (fclose(c->f) != 0)
+		rc = nomem(c->r->err);
+	if (rc == MENTOR_OK && c->rows > 0) {
+		rc = mentor_store_copy(c->r->s, copy, c->text, c->len, c->r->err);
+		if (rc == MENTOR_OK)
+			rc = q(c->r, then, 0, NULL, what, NULL);
+	}
+	free(c->text);
+	return rc;
+}
+
+static int copy_status_row(void *ctx, const struct mentor_detect_row *row)
+{
+	struct copy_buf *c = ctx;
+	struct mentor_scale sc;
+	char since[TIME_TEXT], upd[TIME_TEXT];
+	int rc = scale_of(c->r, row->metric, &sc);
+
+	if (rc != MENTOR_OK)
+		return rc;
+	time_text(row->since_us, since);
+	time_text(row->updated_us, upd);
+	copy_str(c->f, row->agent_id);
+	fputc('\t', c->f);
+	copy_str(c->f, row->metric);
+	fprintf(c->f, "\t%" PRId64 "\t", row->n);
+	copy_num(c->f, mentor_stats_native(row->mean, &sc));
+	fputc('\t', c->f);
+	copy_num(c->f, mentor_stats_native(row->shrunk, &sc));
+	fputc('\t', c->f);
+	copy_num(c->f, mentor_stats_native(row->ci_low, &sc));
+	fputc('\t', c->f);
+	copy_num(c->f, mentor_stats_native(row->ci_high, &sc));
+	fprintf(c->f, "\t%s\t%s\t%s\t%s\t", mentor_level_name(row->level), mentor_level_reason_name(row->why), since,
+		upd);
+	copy_num(c->f, row->mean);
+	fputc('\t', c->f);
+	copy_num(c->f, row->shrunk);
+	fputc('\t', c->f);
+	copy_num(c->f, row->ci_low);
+	fputc('\t', c->f);
+	copy_num(c->f, row->ci_high);
+	fputc('\t', c->f);
+	copy_num(c->f, row->pop_mean);
+	fputc('\t', c->f);
+	copy_num(c->f, row->k);
+	fprintf(c->f, "\t%" PRId64 "\t%" PRId64 "\n", row->week, (int64_t)row->weekly_low);
+	c->rows++;
+	return MENTOR_OK;
+}
+
+static int write_status(struct run *r)
+{
+	struct copy_buf c;
+	int rc = copy_open(&c, r);
+
+	if (rc != MENTOR_OK)
+		return rc;
+	rc = mentor_detector_take_changed(r->an->det, copy_status_row, &c);
+	if (rc == MENTOR_ERR_NOMEM)
+		mentor_error_set(r->err, rc, "analytics: out of memory writing status");
+	if (rc != MENTOR_OK) {
+		fclose(c.f);
+		free(c.text);
+		return rc;
+	}
+	return copy_send(&c, "COPY stage_status FROM STDIN", upsert_status_sql, "upsert agent_behavior_status");
+}
+
+static int copy_kpi_row(void *ctx, const struct mentor_kpi_window *w)
+{
+	struct copy_buf *c = ctx;
+	struct mentor_kpi_delta d;
+	struct mentor_scale sc;
+	char days[4][TIME_TEXT];
+	int rc = scale_of(c->r, w->metric, &sc);
+
+	if (rc != MENTOR_OK)
+		return rc;
+	mentor_kpi_delta(w, &sc, c->r->an->cfg->stats.kpi.confidence, &d);
+	day_text(w->before.from_day, days[0]);
+	day_text(w->before.to_day, days[1]);
+	day_text(w->after.from_day, days[2]);
+	day_text(w->after.to_day, days[3]);
+	copy_str(c->f, w->owner_id);
+	fprintf(c->f, "\t%s\t", w->comparison ? "t" : "f");
+	copy_str(c->f, w->subject);
+	fputc('\t', c->f);
+	copy_str(c->f, w->metric);
+	fprintf(c->f, "\t%s\t%" PRId64 "\t", w->is_target ? "t" : "f", d.before_n);
+	copy_num(c->f, d.before_mean);
+	fprintf(c->f, "\t%" PRId64 "\t", d.after_n);
+	copy_num(c->f, d.after_mean);
+	fputc('\t', c->f);
+	copy_num(c->f, d.delta);
+	fputc('\t', c->f);
+	copy_num(c->f, d.ci_low);
+	fputc('\t', c->f);
+	copy_num(c->f, d.ci_high);
+	fprintf(c->f, "\t%s\t%s\t%s\t%s\t%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n",
+		w->final ? "t" : "f", days[0], days[1], days[2], days[3], w->b.sum_e6, w->b.sumsq_e12, w->a.sum_e6,
+		w->a.sumsq_e12);
+	c->rows++;
+	return MENTOR_OK;
+}
+
+/* Closes the windows whose after window event time has passed, and writes every changed one. */
+static int write_kpis(struct run *r)
+{
+	int64_t now = mentor_detector_event_time(r->an->det);
+	struct copy_buf c;
+	int rc;
+
+	if (now != NO_TIME)
+		mentor_kpi_close(r->an->kpi, mentor_stats_day_of(now - r->an->cfg->lateness_us));
+	if ((rc = copy_open(&c, r)) != MENTOR_OK)
+		return rc;
+	rc = mentor_kpi_take_changed(r->an->kpi, copy_kpi_row, &c);
+	if (rc == MENTOR_ERR_NOMEM)
+		mentor_error_set(r->err, rc, "analytics: out of memory writing KPIs");
+	if (rc != MENTOR_OK) {
+		fclose(c.f);
+		free(c.text);
+		return rc;
+	}
+	rc = copy_send(&c, "COPY stage_kpis FROM STDIN", upsert_pairing_kpis_sql, "upsert pairing_kpis");
+	if (rc == MENTOR_OK)
+		rc = q(r, upsert_comparison_kpis_sql, 0, NULL, "upsert comparison_kpis", NULL);
+	/* A round writes KPIs more than once per transaction: each write must see only its own rows. */
+	return rc == MENTOR_OK ? q(r, "TRUNCATE stage_kpis", 0, NULL, "empty stage_kpis", NULL) : rc;
+}
+
+static int write_state(struct run *r)
+{
+	char closed[TIME_TEXT], round[TIME_TEXT], now[TIME_TEXT];
+	int64_t et = mentor_detector_event_time(r->an->det);
+	const char *params[4] = { r->an->group, closed, r->an->last_round_us == NO_TIME ? NULL : round,
+				  et == NO_TIME ? NULL : now };
+
+	time_text(r->an->closed_us, closed);
+	time_text(r->an->last_round_us, round);
+	time_text(et, now);
+	return q(r,
+		 "INSERT INTO analytics_state (group_id, closed_at, last_round_at, event_time_at)"
+		 " VALUES ($1, $2, $3, $4) ON CONFLICT (group_id) DO UPDATE SET closed_at = excluded.closed_at,"
+		 " last_round_at = excluded.last_round_at, event_time_at = excluded.event_time_at",
+		 4, params, "write analytics_state", NULL);
+}
+
+static int count_open(struct run *r)
+{
+	PGresult *res = NULL;
+	int rc = q(r,
+		   "SELECT (SELECT count(*) FROM triggers WHERE status IN ('open', 'waiting')),"
+		   " (SELECT count(*) FROM pairings WHERE status = 'active')",
+		   0, NULL, "count triggers and pairings", &res);
+
+	if (rc == MENTOR_OK) {
+		r->an->gauges.open_triggers = get_i64(res, 0, 0);
+		r->an->gauges.active_pairings = get_i64(res, 0, 1);
+		r->an->counts_stale = false;
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int write_changes(struct run *r)
+{
+	int rc = write_status(r);
+
+	if (rc == MENTOR_OK)
+		rc = write_kpis(r);
+	if (rc == MENTOR_OK)
+		rc = write_state(r);
+	if (rc == MENTOR_OK && r->an->counts_stale)
+		rc = count_open(r);
+	return rc;
+}
+
+/* ---- Program effect ---- */
+
+/* Final mentee windows against final comparison windows, per (behavior, metric), in a fixed order. */
+static const char effect_rows_sql[] =
+	"SELECT * FROM ("
+	"SELECT p.behavior, k.metric, k.is_target, false AS comparison, k.before_n, k.before_sum_e6, k.after_n,"
+	"       k.after_sum_e6, k.pairing_id AS owner"
+	"  FROM pairing_kpis k JOIN pairings p USING (pairing_id)"
+	" WHERE k.subject = 'mentee' AND k.final AND k.before_n > 0 AND k.after_n > 0 AND p.status <> 'cancelled'"
+	" UNION ALL "
+	"SELECT t.behavior, c.metric, c.is_target, true, c.before_n, c.before_sum_e6, c.after_n, c.after_sum_e6,"
+	"       c.trigger_id"
+	"  FROM comparison_kpis c JOIN triggers t USING (trigger_id)"
+	" WHERE c.final AND c.before_n > 0 AND c.after_n > 0"
+	") u ORDER BY behavior COLLATE \"C\", metric COLLATE \"C\", comparison, owner COLLATE \"C\"";
+
+static const char insert_effect_sql[] =
+	"INSERT INTO program_effect (behavior, metric, is_target, paired_n, comparison_n, naive_delta,"
+	" comparison_delta, did_effect, ci_low, ci_high, cuped, theta, as_of)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+
+static double mean_delta(const struct mentor_before_after *x, size_t n)
+{
+	double s = 0;
+
+	for (size_t i = 0; i < n; i++)
+		s += x[i].after - x[i].before;
+	return n ? s / (double)n : NAN;
+}
+
+/* Rows [from, to) of res are one (behavior, metric): computes and inserts its effect. */
+static int insert_effect(struct run *r, const PGresult *res, int from, int to, struct mentor_before_after *paired,
+			 struct mentor_before_after *comparison, int64_t as_of_us)
+{
+	const char *behavior = PQgetvalue(res, from, 0), *metric = PQgetvalue(res, from, 1);
+	size_t np = 0, nc = 0;
+	struct mentor_program_effect e;
+	struct mentor_scale sc;
+	char v[9][NUM_TEXT], at[TIME_TEXT];
+	double naive, comp;
+	int rc;
+
+	for (int i = from; i < to; i++) {
+		struct mentor_before_after ba = {
+			.before = get_f(res, i, 5) / 1e6 / get_f(res, i, 4),
+			.after = get_f(res, i, 7) / 1e6 / get_f(res, i, 6),
+		};
+
+		if (strcmp(PQgetvalue(res, i, 3), "t") == 0)
+			comparison[nc++] = ba;
+		else
+			paired[np++] = ba;
+	}
+	if ((rc = scale_of(r, metric, &sc)) != MENTOR_OK)
+		return rc;
+	rc = mentor_stats_program_effect(paired, np, comparison, nc, r->an->cfg->cuped,
+					 r->an->cfg->stats.kpi.confidence, &e, r->err);
+	if (rc != MENTOR_OK)
+		return rc;
+	naive = mentor_stats_native_diff(mean_delta(paired, np), &sc);
+	comp = mentor_stats_native_diff(mean_delta(comparison, nc), &sc);
+	mentor_stats_effect_to_native(&e, &sc);
+	time_text(as_of_us, at);
+	return q(r, insert_effect_sql, 13,
+		 (const char *const[]){ behavior, metric, PQgetvalue(res, from, 2), int_text((int64_t)np, v[0]),
+					int_text((int64_t)nc, v[1]), num_text(naive, v[2]), num_text(comp, v[3]),
+					num_text(e.did, v[4]), num_text(e.ci_low, v[5]), num_text(e.ci_high, v[6]),
+					e.cuped ? "true" : "false", num_text(e.theta, v[7]), at },
+		 "insert program_effect", NULL);
+}
+
+static int refresh_program_effect(struct run *r, int64_t as_of_us)
+{
+	struct mentor_before_after *paired = NULL, *comparison = NULL;
+	PGresult *res = NULL;
+	int rc = q(r, "DELETE FROM program_effect", 0, NULL, "clear program_effect", NULL);
+	int n, from = 0;
+
+	if (rc == MENTOR_OK)
+		rc = q(r, effect_rows_sql, 0, NULL, "read KPI rows for the program effect", &res);
+	if (rc != MENTOR_OK)
+		goto out;
+	n = PQntuples(res);
+	paired = malloc((size_t)n * sizeof(*paired) + 1);
+	comparison = malloc((size_t)n * sizeof(*comparison) + 1);
+	if (!paired || !comparison) {
+		rc = nomem(r->err);
+		goto out;
+	}
+	for (int i = 1; rc == MENTOR_OK && i <= n; i++)
+		if (i == n || strcmp(PQgetvalue(res, i, 0), PQgetvalue(res, from, 0)) != 0 ||
+		    strcmp(PQgetvalue(res, i, 1), PQgetvalue(res, from, 1)) != 0) {
+			rc = insert_effect(r, res, from, i, paired, comparison, as_of_us);
+			from = i;
+		}
+out:
+	free(paired);
+	free(comparison);
+	PQclear(res);
+	return rc;
+}
+
+/* ---- Pairing rounds ---- */
+
+static const char complete_pairings_sql[] =
+	"WITH done AS ("
+	"  UPDATE pairings SET status = 'completed', ended_at = ends_at"
+	"   WHERE status = 'active' AND ends_at <= $1 RETURNING *"
+	"), resolved AS ("
+	"  UPDATE triggers t SET status = 'resolved', resolution = 'completed', resolved_at = d.ends_at"
+	"    FROM done d WHERE t.trigger_id = d.trigger_id RETURNING t.trigger_id"
+	")"
+	" INSERT INTO alerts (alert_id, kind, team_lead_id, agent_id, occurred_at, payload)"
+	" SELECT 'pairing_completed:' || d.pairing_id, 'pairing_completed', a.team_lead_id, d.mentee_id, d.ends_at,"
+	"   jsonb_build_object('schema', 'mentord.alert.v1', 'alert_id', 'pairing_completed:' || d.pairing_id,"
+	"     'kind', 'pairing_completed',"
+	"     'occurred_at', to_char(d.ends_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+	"     'team_lead_id', a.team_lead_id, 'agent_id', d.mentee_id, 'agent_name', a.name,"
+	"     'behavior', d.behavior, 'pairing_id', d.pairing_id, 'mentor_id', d.mentor_id, 'mentor_name', m.name,"
+	"     'before', k.before_mean, 'after', k.after_mean, 'delta', k.delta, 'n_before', k.before_n,"
+	"     'n_after', k.after_n, 'final', k.final, 'comparison_delta', e.comparison_delta,"
+	"     'resolved', (SELECT count(*) FROM resolved))"
+	"   FROM done d LEFT JOIN agents a ON a.agent_id = d.mentee_id LEFT JOIN agents m ON m.agent_id = d.mentor_id"
+	"   LEFT JOIN pairing_kpis k ON k.pairing_id = d.pairing_id AND k.subject = 'mentee' AND k.is_target"
+	"   LEFT JOIN program_effect e ON e.behavior = d.behavior AND e.is_target"
+	" ON CONFLICT (alert_id) DO NOTHING";
+
+/* A pairing whose mentee or mentor has left the roster is cancelled (SPEC section 3). */
+static const char cancel_pairings_sql[] =
+	"WITH gone AS ("
+	"  UPDATE pairings p SET status = 'cancelled', ended_at = $1"
+	"    FROM agents a, agents m"
+	"   WHERE p.status = 'active' AND a.agent_id = p.mentee_id AND m.agent_id = p.mentor_id"
+	"     AND NOT (a.active AND m.active) RETURNING p.trigger_id"
+	")"
+	" UPDATE triggers t SET status = 'resolved', resolution = 'cancelled', resolved_at = $1"
+	"   FROM gone g WHERE t.trigger_id = g.trigger_id";
+
+static const char open_triggers_sql[] =
+	"SELECT trigger_id, agent_id, behavior, status FROM triggers"
+	" WHERE kind = 'low_score' AND status IN ('open', 'waiting') AND fired_at < $1"
+	" ORDER BY agent_id COLLATE \"C\", behavior COLLATE \"C\", fired_at, trigger_id COLLATE \"C\"";
+
+static const char roster_sql[] =
+	"SELECT agent_id, team_id, team_lead_id, language, site, active AND roster_known,"
+	"       (SELECT count(*) FROM pairings p WHERE p.mentor_id = a.agent_id AND p.status = 'active')"
+	"  FROM agents a ORDER BY agent_id COLLATE \"C\"";
+
+static const char active_mentees_sql[] =
+	"SELECT mentee_id, behavior FROM pairings WHERE status = 'active'"
+	" ORDER BY mentee_id COLLATE \"C\", behavior COLLATE \"C\"";
+
+static const char recent_pairs_sql[] =
+	"SELECT DISTINCT mentee_id, mentor_id FROM pairings"
+	" WHERE started_at > $1::timestamptz - $2::integer * interval '1 day'";
+
+static const char resolve_trigger_sql[] =
+	"UPDATE triggers SET status = 'resolved', resolution = $2, resolved_at = $3 WHERE trigger_id = $1";
+
+static const char insert_pairing_sql[] =
+	"INSERT INTO pairings (pairing_id, trigger_id, mentee_id, mentor_id, behavior, status, started_at, ends_at,"
+	" mentee_score, mentor_score, mentor_ci_low, cost, n_feasible, alternatives)"
+	" VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9, $10, $11, $12, $13::jsonb)";
+
+static const char mark_paired_sql[] =
+	"UPDATE triggers SET status = 'paired', pairing_id = $2 WHERE trigger_id = $1";
+
+static const char mark_waiting_sql[] =
+	"UPDATE triggers SET status = 'waiting', waiting_since = coalesce(waiting_since, $2) WHERE trigger_id = $1";
+
+/* Everything one round reads, indexed for the pairing module. */
+struct round {
+	struct run *r;
+	int64_t at_us;
+	PGresult *roster, *open, *mentees_now;
+	struct mentor_pair_agent *agents;
+	size_t n_agents;
+	struct mentor_pair_mentee *mentees;
+	int *mentee_row;            /* row of open for each mentee */
+	size_t n_mentees;
+	const char **behaviors;     /* distinct behaviors of the mentees, sorted */
+	size_t n_behaviors;
+	struct mentor_pair_candidate *cands;
+	double *cand_score;         /* native shrunk mean of each candidate */
+	size_t n_cands, cap_cands;
+	struct mentor_pair_recent *recent;
+	size_t n_recent;
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int agent_index(const struct round *rd, const char *id)
+{
+	size_t lo = 0, hi = rd->n_agents;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(rd->agents[mid].id, id);
+
+		if (c == 0)
+			return (int)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static int behavior_index(const struct round *rd, const char *name)
+{
+	const char **hit = bsearch(&name, rd->behaviors, rd->n_behaviors, sizeof(*rd->behaviors), cmp_str);
+
+	return hit ? (int)(hit - rd->behaviors) : -1;
+}
+
+/* Whether agent is an active mentee in behavior (rows sorted by mentee, behavior). */
+static bool in_pairing(const struct round *rd, const char *agent, const char *behavior)
+{
+	for (int i = 0; i < PQntuples(rd->mentees_now); i++)
+		if (strcmp(PQgetvalue(rd->mentees_now, i, 0), agent) == 0 &&
+		    strcmp(PQgetvalue(rd->mentees_now, i, 1), behavior) == 0)
+			return true;
+	return false;
+}
+
+static int read_roster(struct round *rd)
+{
+	PGresult *res;
+	int rc = q(rd->r, roster_sql, 0, NULL, "read the roster", &rd->roster);
+
+	if (rc != MENTOR_OK)
+		return rc;
+	res = rd->roster;
+	rd->n_agents = (size_t)PQntuples(res);
+	if (!(rd->agents = calloc(rd->n_agents + 1, sizeof(*rd->agents))))
+		return nomem(rd->r->err);
+	for (size_t i = 0; i < rd->n_agents; i++)
+		rd->agents[i] = (struct mentor_pair_agent){
+			.id = get_s(res, (int)i, 0), .team_id = get_s(res, (int)i, 1),
+			.team_lead_id = get_s(res, (int)i, 2), .language = get_s(res, (int)i, 3),
+			.site = get_s(res, (int)i, 4), .active = strcmp(PQgetvalue(res, (int)i, 5), "t") == 0,
+			.active_mentees = (int)get_i64(res, (int)i, 6),
+		};
+	return MENTOR_OK;
+}
+
+/* The open triggers that still need a mentor; the others are resolved. */
+static int read_mentees(struct round *rd)
+{
+	struct run *r = rd->r;
+	char at[TIME_TEXT];
+	size_t n;
+	int rc;
+
+	time_text(rd->at_us, at);
+	rc = q(r, open_triggers_sql, 1, (const char *const[]){ at }, "read open triggers", &rd->open);
+	if (rc == MENTOR_OK)
+		rc = q(r, active_mentees_sql, 0, NULL, "read active mentees", &rd->mentees_now);
+	if (rc != MENTOR_OK)
+		return rc;
+	n = (size_t)PQntuples(rd->open);
+	rd->mentees = calloc(n + 1, sizeof(*rd->mentees));
+	rd->mentee_row = calloc(n + 1, sizeof(*rd->mentee_row));
+	rd->behaviors = calloc(n + 1, sizeof(*rd->behaviors));
+	if (!rd->mentees || !rd->mentee_row || !rd->behaviors)
+		return nomem(r->err);
+	for (int i = 0; rc == MENTOR_OK && i < (int)n; i++) {
+		const char *id = PQgetvalue(rd->open, i, 0), *agent = PQgetvalue(rd->open, i, 1);
+		const char *behavior = PQgetvalue(rd->open, i, 2);
+		const char *resolution = NULL;
+		int a = agent_index(rd, agent);
+
+		if (mentor_detector_level(r->an->det, agent, behavior) != MENTOR_LEVEL_LOW)
+			resolution = "recovered";
+		else if (in_pairing(rd, agent, behavior))
+			resolution = "in_pairing";
+		else if (a < 0)
+			resolution = "unknown_agent";
+		if (resolution) {
+			rc = q(r, resolve_trigger_sql, 3, (const char *const[]){ id, resolution, at }, "resolve trigger",
+			       NULL);
+			r->an->counts_stale = true;
+			continue;
+		}
+		rd->mentee_row[rd->n_mentees] = i;
+		rd->mentees[rd->n_mentees++] = (struct mentor_pair_mentee){ .agent = a };
+		rd->behaviors[rd->n_behaviors++] = behavior;
+	}
+	if (rc != MENTOR_OK)
+		return rc;
+	qsort(rd->behaviors, rd->n_behaviors, sizeof(*rd->behaviors), cmp_str);
+	n = 0;
+	for (size_t i = 0; i < rd->n_behaviors; i++)
+		if (n == 0 || strcmp(rd->behaviors[n - 1], rd->behaviors[i]) != 0)
+			rd->behaviors[n++] = rd->behaviors[i];
+	rd->n_behaviors = n;
+	for (size_t i = 0; i < rd->n_mentees; i++)
+		rd->mentees[i].behavior = behavior_index(rd, PQgetvalue(rd->open, rd->mentee_row[i], 2));
+	return MENTOR_OK;
+}
+
+static int add_candidate(void *ctx, const struct mentor_detect_row *row)
+{
+	struct round *rd = ctx;
+	const struct mentor_detector *det = rd->r->an->det;
+	int b = behavior_index(rd, row->metric), a;
+	struct mentor_scale sc;
+
+	if (b < 0 || (a = agent_index(rd, row->agent_id)) < 0 || !isfinite(row->ci_low))
+		return MENTOR_OK;
+	/* High is decided at the behavior's own observations; CSAT or AQM may have turned low since. */
+	if (mentor_detector_level(det, row->agent_id, MENTOR_DETECT_CSAT) == MENTOR_LEVEL_LOW ||
+	    mentor_detector_level(det, row->agent_id, MENTOR_DETECT_AQM) == MENTOR_LEVEL_LOW)
+		return MENTOR_OK;
+	if (rd->n_cands == rd->cap_cands) {
+		size_t cap = rd->cap_cands ? 2 * rd->cap_cands : 256;
+		struct mentor_pair_candidate *c = realloc(rd->cands, cap * sizeof(*c));
+		double *s = c ? realloc(rd->cand_score, cap * sizeof(*s)) : NULL;
+
+		if (c)
+			rd->cands = c;
+		if (!c || !s)
+			return MENTOR_ERR_NOMEM;
+		rd->cand_score = s;
+		rd->cap_cands = cap;
+	}
+	if (scale_of(rd->r, row->metric, &sc) != MENTOR_OK)
+		return MENTOR_ERR_DB;
+	rd->cand_score[rd->n_cands] = mentor_stats_native(row->shrunk, &sc);
+	rd->cands[rd->n_cands++] = (struct mentor_pair_candidate){
+		.agent = a, .behavior = b, .strength = row->ci_low,
+		.is_mentee = in_pairing(rd, row->agent_id, row->metric),
+	};
+	return MENTOR_OK;
+}
+
+static int read_recent(struct round *rd)
+{
+	struct run *r = rd->r;
+	char at[TIME_TEXT], days[NUM_TEXT];
+	PGresult *res = NULL;
+	int rc;
+
+	time_text(rd->at_us, at);
+	rc = q(r, recent_pairs_sql, 2, (const char *const[]){ at, int_text(r->an->cfg->cooldown_days, days) },
+	       "read recent pairs", &res);
+	if (rc != MENTOR_OK)
+		return rc;
+	if (!(rd->recent = calloc((size_t)PQntuples(res) + 1, sizeof(*rd->recent)))) {
+		PQclear(res);
+		return nomem(r->err);
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		int mentee = agent_index(rd, PQgetvalue(res, i, 0)), mentor = agent_index(rd, PQgetvalue(res, i, 1));
+
+		if (mentee >= 0 && mentor >= 0)
+			rd->recent[rd->n_recent++] = (struct mentor_pair_recent){
+				.mentee = mentee, .mentor = mentor, .behavior = -1,
+			};
+	}
+	PQclear(res);
+	return MENTOR_OK;
+}
+
+/* The native shrunk mean of a candidate (agent, behavior), NaN if not one. */
+static double candidate_score(const struct round *rd, int agent, int behavior)
+{
+	for (size_t i = 0; i < rd->n_cands; i++)
+		if (rd->cands[i].agent == agent && rd->cands[i].behavior == behavior)
+			return rd->cand_score[i];
+	return NAN;
+}
+
+/* The mentee's latest shrunk mean in the behavior, native. */
+static int mentee_score_cb(void *ctx, const struct mentor_detect_row *row)
+{
+	double *ret = ctx;
+
+	*ret = row->shrunk;
+	return MENTOR_OK;
+}
+
+static double mentee_native_score(struct run *r, const char *agent, const char *behavior,
+				  const struct mentor_scale *sc)
+{
+	double shrunk = NAN;
+
+	mentor_detector_key(r->an->det, agent, behavior, mentee_score_cb, &shrunk);
+	return mentor_stats_native(shrunk, sc);
+}
+
+static int write_pairing(struct round *rd, size_t m, const struct mentor_pair_assignment *as)
+{
+	struct run *r = rd->r;
+	int row = rd->mentee_row[m];
+	const char *trigger = PQgetvalue(rd->open, row, 0), *mentee = PQgetvalue(rd->open, row, 1);
+	const char *behavior = PQgetvalue(rd->open, row, 2), *mentor = rd->agents[as->mentor].id;
+	int b = rd->mentees[m].behavior;
+	char id[4 * MENTOR_ID_MAX], start[TIME_TEXT], end[TIME_TEXT], v[6][NUM_TEXT];
+	int64_t ends_us = rd->at_us + (int64_t)r->an->cfg->duration_days * MENTOR_US_PER_DAY;
+	json_t *alts = json_array();
+	struct mentor_scale sc;
+	char *alts_text;
+	double mentor_ci = NAN;
+	int rc;
+
+	if (!alts)
+		return nomem(r->err);
+	for (int i = 0; i < as->n_alts; i++)
+		json_array_append_new(alts, json_pack("{s:s, s:I, s:o}", "mentor_id", rd->agents[as->alts[i].mentor].id,
+						      "cost", (json_int_t)as->alts[i].cost, "score",
+						      json_num(candidate_score(rd, as->alts[i].mentor, b))));
+	alts_text = json_dumps(alts, JSON_COMPACT);
+	json_decref(alts);
+	if (!alts_text || (rc = scale_of(r, behavior, &sc)) != MENTOR_OK) {
+		free(alts_text);
+		return alts_text ? rc : nomem(r->err);
+	}
+	for (size_t i = 0; i < rd->n_cands; i++)
+		if (rd->cands[i].agent == as->mentor && rd->cands[i].behavior == b)
+			mentor_ci = mentor_stats_native(rd->cands[i].strength, &sc);
+	snprintf(id, sizeof(id), "p/%s", trigger);
+	time_text(rd->at_us, start);
+	time_text(ends_us, end);
+	rc = q(r, insert_pairing_sql, 13,
+	       (const char *const[]){ id, trigger, mentee, mentor, behavior, start, end,
+				      num_text(mentee_native_score(r, mentee, behavior, &sc), v[0]),
+				      num_text(candidate_score(rd, as->mentor, b), v[1]), num_text(mentor_ci, v[2]),
+				      int_text(as->cost, v[3]), int_text(as->n_feasible, v[4]), alts_text },
+	       "insert pairing", NULL);
+	free(alts_text);
+	if (rc == MENTOR_OK)
+		rc = q(r, mark_paired_sql, 2, (const char *const[]){ trigger, id }, "mark trigger paired", NULL);
+	if (rc == MENTOR_OK)
+		rc = q(r, "DELETE FROM comparison_kpis WHERE trigger_id = $1", 1, (const char *const[]){ trigger },
+		       "leave the comparison group", NULL);
+	mentor_kpi_remove_owner(r->an->kpi, trigger, true);
+	if (rc == MENTOR_OK)
+		rc = open_windows(r, id, false, "mentee", mentee, behavior, rd->at_us);
+	if (rc == MENTOR_OK)
+		rc = open_windows(r, id, false, "mentor", mentor, behavior, rd->at_us);
+	if (rc == MENTOR_OK)
+		rc = insert_alert(r, "pairing_created", id, mentee, rd->at_us, behavior,
+				  json_pack("{s:s, s:s, s:s, s:s, s:s}", "pairing_id", id, "trigger_id", trigger,
+					    "mentor_id", mentor, "starts_at", start, "ends_at", end));
+	return rc;
+}
+
+static int write_waiting(struct round *rd, size_t m)
+{
+	struct run *r = rd->r;
+	int row = rd->mentee_row[m];
+	const char *trigger = PQgetvalue(rd->open, row, 0), *agent = PQgetvalue(rd->open, row, 1);
+	const char *behavior = PQgetvalue(rd->open, row, 2);
+	bool any = false;
+	char at[TIME_TEXT];
+	int rc;
+
+	time_text(rd->at_us, at);
+	rc = q(r, mark_waiting_sql, 2, (const char *const[]){ trigger, at }, "mark trigger waiting", NULL);
+	for (size_t i = 0; i < rd->n_cands && !any; i++)
+		any = rd->cands[i].behavior == rd->mentees[m].behavior;
+	/* The alert id is per trigger: a trigger waiting through many rounds alerts once. */
+	if (rc == MENTOR_OK)
+		rc = insert_alert(r, "no_mentor_available", trigger, agent, rd->at_us, behavior,
+				  json_pack("{s:s, s:s}", "trigger_id", trigger, "reason",
+					    any ? "every mentor-eligible agent is excluded (language, site, capacity, "
+						  "cooldown, team or own team lead)"
+						: "no agent is mentor-eligible in this behavior"));
+	return rc;
+}
+
+static void round_free(struct round *rd)
+{
+	PQclear(rd->roster);
+	PQclear(rd->open);
+	PQclear(rd->mentees_now);
+	free(rd->agents);
+	free(rd->mentees);
+	free(rd->mentee_row);
+	free(rd->behaviors);
+	free(rd->cands);
+	free(rd->cand_score);
+	free(rd->recent);
+}
+
+/*
+ * One pairing round at event time at_us (SPEC section 3): pairings that
+ * ended are completed, those that lost an agent cancelled; open triggers
+ * still low are assigned together; the program effect is recomputed.
+ */
+static int run_round(struct run *r, int64_t at_us)
+{
+	struct round rd = { .r = r, .at_us = at_us };
+	struct mentor_pair_result *res = NULL;
+	struct mentor_pair_input in;
+	char at[TIME_TEXT];
+	int rc;
+
+	time_text(at_us, at);
+	rc = write_kpis(r);  /* completion alerts read the current KPI rows */
+	if (rc == MENTOR_OK)
+		rc = q(r, complete_pairings_sql, 1, (const char *const[]){ at }, "complete pairings", NULL);
+	if (rc == MENTOR_OK)
+		rc = q(r, cancel_pairings_sql, 1, (const char *const[]){ at }, "cancel pairings", NULL);
+	if (rc == MENTOR_OK)
+		rc = read_roster(&rd);
+	if (rc == MENTOR_OK)
+		rc = read_mentees(&rd);
+	if (rc == MENTOR_OK && rd.n_mentees > 0) {
+		rc = mentor_detector_each_level(r->an->det, MENTOR_LEVEL_HIGH, add_candidate, &rd);
+		if (rc == MENTOR_ERR_NOMEM)
+			rc = nomem(r->err);
+		if (rc == MENTOR_OK)
+			rc = read_recent(&rd);
+		in = (struct mentor_pair_input){
+			.agents = rd.agents, .n_agents = rd.n_agents, .mentees = rd.mentees, .n_mentees = rd.n_mentees,
+			.candidates = rd.cands, .n_candidates = rd.n_cands, .recent = rd.recent, .n_recent = rd.n_recent,
+		};
+		if (rc == MENTOR_OK)
+			rc = mentor_pair_round(&in, &r->an->cfg->pair, &res, r->err);
+		for (size_t m = 0; rc == MENTOR_OK && m < rd.n_mentees; m++)
+			rc = res->a[m].mentor >= 0 ? write_pairing(&rd, m, &res->a[m]) : write_waiting(&rd, m);
+	}
+	r->an->counts_stale = true;
+	if (rc == MENTOR_OK)
+		rc = write_kpis(r);
+	if (rc == MENTOR_OK)
+		rc = refresh_program_effect(r, at_us);
+	if (rc == MENTOR_OK)
+		r->an->last_round_us = at_us;
+	mentor_pair_result_free(res);
+	round_free(&rd);
+	return rc;
+}
+
+/* ---- Driving: evaluate up to the watermark, with the rounds on the way ---- */
+
+static int64_t floor_to(int64_t t, int64_t step)
+{
+	int64_t q0 = t / step;
+
+	return (t % step < 0 ? q0 - 1 : q0) * step;
+}
+
+/*
+ * Evaluates everything before closed_us. Each round boundary B on the way
+ * runs once every observation before B is evaluated, and only once time
+ * has reached B (an observation at or after B exists), so the rounds of a
+ * replay are those of the original run.
+ */
+static int run_until(struct run *r, int64_t closed_us)
+{
+	struct mentor_analytics *an = r->an;
+	int64_t step = an->cfg->round_interval_us;
+	int rc = MENTOR_OK;
+
+	if (closed_us < an->closed_us)
+		closed_us = an->closed_us;
+	if (an->last_round_us == NO_TIME && mentor_detector_waiting(an->det) > 0)
+		an->last_round_us = floor_to(mentor_detector_oldest_waiting(an->det), step);
+	while (rc == MENTOR_OK && an->last_round_us != NO_TIME) {
+		int64_t next = floor_to(an->last_round_us, step) + step;
+
+		if (next > closed_us || next > mentor_detector_newest_seen(an->det))
+			break;
+		rc = advance(r, next);
+		if (rc == MENTOR_OK)
+			rc = run_round(r, next);
+	}
+	if (rc == MENTOR_OK)
+		rc = advance(r, closed_us);
+	if (rc == MENTOR_OK)
+		an->closed_us = closed_us;
+	return rc;
+}
+
+/* ---- The batch hook and the end of a drain ---- */
+
+static int observe(void *ctx, const struct mentor_observation *o)
+{
+	struct run *r = ctx;
+
+	return mentor_detector_observe(r->an->det, o->agent_id, o->metric, o->event_id, o->occurred_us, o->value_e6,
+				       r->err);
+}
+
+static int set_agents(struct run *r, const char *sql)
+{
+	PGresult *res = NULL;
+	int rc = q(r, sql, 0, NULL, "read agents", &res);
+
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
+		rc = mentor_detector_set_agent(r->an->det, PQgetvalue(res, i, 0), strcmp(PQgetvalue(res, i, 1), "t") == 0,
+					       r->err);
+	PQclear(res);
+	return rc;
+}
+
+/* An agent can be a mentor only once the roster knows it (SPEC section 7). */
+#define AGENTS_SQL "SELECT agent_id, active AND roster_known FROM agents"
+
+/* Fatal items of the batch's new AQM events: a resolved fatal trigger and an alert each, once. */
+static const char fatal_sql[] =
+	"WITH f AS ("
+	"  SELECT 'fatal/' || s.event_id || '/' || b AS trigger_id, s.agent_id, b AS behavior, s.occurred_at,"
+	"         s.event_id, s.interaction_id, (s.scores ->> b)::float8 AS score"
+	"    FROM score_events s, jsonb_array_elements_text(s.fatal) AS b"
+	"   WHERE s.event_id = ANY($1::text[])"
+	"), t AS ("
+	"  INSERT INTO triggers (trigger_id, agent_id, behavior, kind, fired_at, event_id, score, status, resolved_at,"
+	"                        resolution)"
+	"  SELECT trigger_id, agent_id, behavior, 'fatal', occurred_at, event_id, score, 'resolved', occurred_at,"
+	"         'alerted' FROM f"
+	"  ON CONFLICT DO NOTHING RETURNING trigger_id"
+	")"
+	" INSERT INTO alerts (alert_id, kind, team_lead_id, agent_id, occurred_at, payload)"
+	" SELECT 'fatal_behavior:' || f.trigger_id, 'fatal_behavior', a.team_lead_id, f.agent_id, f.occurred_at,"
+	"   jsonb_build_object('schema', 'mentord.alert.v1', 'alert_id', 'fatal_behavior:' || f.trigger_id,"
+	"     'kind', 'fatal_behavior',"
+	"     'occurred_at', to_char(f.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+	"     'team_lead_id', a.team_lead_id, 'agent_id', f.agent_id, 'agent_name', a.name, 'behavior', f.behavior,"
+	"     'trigger_id', f.trigger_id, 'event_id', f.event_id, 'interaction_id', f.interaction_id)"
+	"   FROM f JOIN t USING (trigger_id) LEFT JOIN agents a ON a.agent_id = f.agent_id"
+	" ORDER BY f.trigger_id ON CONFLICT (alert_id) DO NOTHING";
+
+/* A PostgreSQL array literal of the ids of the batch's new fatal events; NULL when there are none. */
+static char *fatal_ids(const struct mentor_batch *b, const unsigned char *stored, bool *ret_failed)
+{
+	size_t rows = mentor_batch_rows(b, MENTOR_STAGE_EVENTS), len = 0;
+	char *text = NULL;
+	FILE *f = NULL;
+	bool any = false;
+
+	*ret_failed = false;
+	for (size_t i = 0; i < rows; i++) {
+		size_t n;
+		const char *id;
+
+		if (!mentor_batch_event_fatal(b, i) || (stored && !stored[i]))
+			continue;
+		if (!f && !(f = open_memstream(&text, &len))) {
+			*ret_failed = true;
+			return NULL;
+		}
+		id = mentor_batch_event_id(b, i, &n);
+		fputs(any ? ",\"" : "{\"", f);
+		for (size_t k = 0; k < n; k++) {
+			if (id[k] == '"' || id[k] == '\\')
+				fputc('\\', f);
+			fputc(id[k], f);
+		}
+		fputc('"', f);
+		any = true;
+	}
+	if (!f)
+		return NULL;
+	fputc('}', f);
+	if (fclose(f) != 0) {
+		*ret_failed = true;
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const unsigned char *stored,
+				struct mentor_error *err)
+{
+	struct mentor_analytics_batch *ab = ctx;
+	struct run r = { .an = ab->an, .s = store, .err = err };
+	bool failed;
+	char *ids;
+	int rc;
+
+	if (!r.an->cfg->enabled)
+		return MENTOR_OK;
+	rc = create_stages(&r);
+	/* The roster rows this transaction wrote are the ones updated now(). */
+	if (rc == MENTOR_OK && mentor_batch_rows(ab->batch, MENTOR_STAGE_ROSTER) > 0)
+		rc = set_agents(&r, AGENTS_SQL " WHERE updated_at = now()");
+	if (rc == MENTOR_OK)
+		rc = mentor_batch_each_observation(ab->batch, r.an->rules, stored, observe, &r);
+	if (rc != MENTOR_OK)
+		return rc;
+	ids = fatal_ids(ab->batch, stored, &failed);
+	if (failed)
+		return nomem(err);
+	if (ids) {
+		rc = q(&r, fatal_sql, 1, (const char *const[]){ ids }, "insert fatal triggers", NULL);
+		free(ids);
+		r.an->counts_stale = true;
+	}
+	if (rc == MENTOR_OK)
+		rc = run_until(&r, r.an->next_closed_us);
+	if (rc == MENTOR_OK)
+		rc = write_changes(&r);
+	return rc;
+}
+
+/* Evaluates up to closed_us in a transaction of its own; with last_round, ends with a round at the newest time. */
+static int advance_alone(struct mentor_analytics *an, struct mentor_store *store, int64_t closed_us, bool last_round,
+			 struct mentor_error *err)
+{
+	struct run r = { .an = an, .s = store, .err = err };
+	int64_t newest;
+	int rc = mentor_store_begin(store, err);
+
+	if (rc != MENTOR_OK)
+		return rc;
+	rc = create_stages(&r);
+	if (rc == MENTOR_OK)
+		rc = run_until(&r, closed_us);
+	newest = mentor_detector_newest_seen(an->det);
+	if (rc == MENTOR_OK && last_round && newest != NO_TIME &&
+	    (an->last_round_us == NO_TIME || newest > an->last_round_us))
+		rc = run_round(&r, newest);
+	if (rc == MENTOR_OK)
+		rc = write_changes(&r);
+	return mentor_store_end(store, rc, err);
+}
+
+int mentor_analytics_tick(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err)
+{
+	if (!an->cfg->enabled || mentor_detector_waiting(an->det) == 0 || an->next_closed_us <= an->closed_us)
+		return MENTOR_OK;
+	return advance_alone(an, store, an->next_closed_us, false, err);
+}
+
+int mentor_analytics_finish(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err)
+{
+	if (!an->cfg->enabled)
+		return MENTOR_OK;
+	return advance_alone(an, store, MENTOR_DETECT_ALL, true, err);
+}
+
+/* ---- Loading the memory from the tables ---- */
+
+static int load_state(struct run *r)
+{
+	PGresult *res = NULL;
+	int rc = q(r,
+		   "SELECT CASE WHEN closed_at = 'infinity' THEN 9223372036854775807"
+		   "            WHEN closed_at = '-infinity' THEN NULL ELSE " US_OF("closed_at") " END,"
+		   "       " US_OF("last_round_at") ", " US_OF("event_time_at")
+		   "  FROM analytics_state WHERE group_id = $1",
+		   1, (const char *const[]){ r->an->group }, "read analytics_state", &res);
+
+	if (rc == MENTOR_OK && PQntuples(res) == 1) {
+		r->an->closed_us = get_i64(res, 0, 0);
+		r->an->last_round_us = get_i64(res, 0, 1);
+		if (!PQgetisnull(res, 0, 2))
+			mentor_detector_restore_event_time(r->an->det, get_i64(res, 0, 2));
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int load_priors(struct run *r)
+{
+	PGresult *res = NULL;
+	int rc = q(r,
+		   "SELECT DISTINCT ON (metric) metric, day - DATE '1970-01-01', n_agents, n_obs, pop_mean,"
+		   "       sigma2_within, tau2_between, k, k_estimated"
+		   "  FROM behavior_priors ORDER BY metric, day DESC",
+		   0, NULL, "read behavior_priors", &res);
+
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
+		struct mentor_population pop = {
+			.n_agents = (size_t)get_i64(res, i, 2), .n_obs = get_i64(res, i, 3), .mean = get_f(res, i, 4),
+			.sigma2_within = get_f(res, i, 5), .tau2_between = get_f(res, i, 6), .k = get_f(res, i, 7),
+			.k_estimated = strcmp(PQgetvalue(res, i, 8), "t") == 0,
+		};
+
+		rc = mentor_detector_restore_prior(r->an->det, PQgetvalue(res, i, 0), get_i64(res, i, 1), &pop, r->err);
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* Whole days of evaluated observations, [from_day, to_day), from agent_daily_parts. */
+static int load_days(struct run *r, int64_t from_day, int64_t to_day)
+{
+	char from[NUM_TEXT], to[NUM_TEXT];
+	PGresult *res = NULL;
+	int rc = q(r,
+		   "SELECT agent_id, metric, day - DATE '1970-01-01', sum(n), sum(sum_e6), sum(sumsq_e12)"
+		   "  FROM agent_daily_parts"
+		   " WHERE day >= DATE '1970-01-01' + $1::integer AND day < DATE '1970-01-01' + $2::integer"
+		   " GROUP BY 1, 2, 3",
+		   2, (const char *const[]){ int_text(from_day, from), int_text(to_day, to) }, "read agent_daily",
+		   &res);
+
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
+		rc = mentor_detector_restore_day(r->an->det, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+						 get_i64(res, i, 2), get_i64(res, i, 3), get_i64(res, i, 4),
+						 get_i64(res, i, 5), r->err);
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * Observations of stored events with from_us <= occurred_at < to_us: added
+ * as evaluated (one-observation days) or as waiting.
+ */
+static int load_observations(struct run *r, int64_t from_us, int64_t to_us, bool waiting)
+{
+	char from[TIME_TEXT], to[TIME_TEXT], lo[NUM_TEXT], hi[NUM_TEXT];
+	PGresult *res = NULL;
+	int rc;
+
+	time_text(from_us, from);
+	time_text(to_us, to);
+	rc = q(r,
+	       "SELECT s.agent_id, o.metric, s.event_id, " US_OF("s.occurred_at") ", (o.value * 1000000)::bigint"
+	       "  FROM score_events s, event_observations(s.kind, s.csat, s.overall, s.scores, $3, $4) o"
+	       " WHERE s.occurred_at >= $1 AND s.occurred_at < $2",
+	       4,
+	       (const char *const[]){ from, to, int_text(r->an->rules->csat_min, lo),
+				      int_text(r->an->rules->csat_max, hi) },
+	       "read score_events", &res);
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
+		const char *agent = PQgetvalue(res, i, 0), *metric = PQgetvalue(res, i, 1);
+		int64_t t = get_i64(res, i, 3), v = get_i64(res, i, 4);
+
+		rc = waiting ? mentor_detector_observe(r->an->det, agent, metric, PQgetvalue(res, i, 2), t, v, r->err)
+			     : mentor_detector_restore_day(r->an->det, agent, metric, mentor_stats_day_of(t), 1, v,
+							   v * v, r->err);
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* The day sums and waiting observations as of the stored watermark. */
+static int load_data(struct run *r)
+{
+	struct mentor_analytics *an = r->an;
+	int64_t closed = an->closed_us, keep = keep_days(an->cfg);
+
+	if (closed == NO_TIME)
+		return load_observations(r, NO_TIME, INT64_MAX, true);
+	if (closed == INT64_MAX) {
+		int64_t newest = mentor_detector_event_time(an->det);
+
+		return newest == NO_TIME ? MENTOR_OK
+					 : load_days(r, mentor_stats_day_of(newest) - keep + 1, mentor_stats_day_of(newest) + 1);
+	}
+	int64_t day = mentor_stats_day_of(closed);
+	int rc = load_days(r, day - keep + 1, day);
+
+	if (rc == MENTOR_OK)
+		rc = load_observations(r, day * MENTOR_US_PER_DAY, closed, false);
+	if (rc == MENTOR_OK)
+		rc = load_observations(r, closed, INT64_MAX, true);
+	return rc;
+}
+
+static enum mentor_level level_of(const char *name)
+{
+	for (int l = MENTOR_LEVEL_OK; l <= MENTOR_LEVEL_HIGH; l++)
+		if (strcmp(mentor_level_name(l), name) == 0)
+			return (enum mentor_level)l;
+	return MENTOR_LEVEL_OK;
+}
+
+static enum mentor_level_reason reason_of(const char *name)
+{
+	for (int w = 0; w < MENTOR_WHY_COUNT; w++)
+		if (strcmp(mentor_level_reason_name(w), name) == 0)
+			return (enum mentor_level_reason)w;
+	return MENTOR_WHY_AVERAGE;
+}
+
+static int load_status(struct run *r)
+{
+	PGresult *res = NULL;
+	int rc = q(r,
+		   "SELECT agent_id, behavior, n, norm_mean, norm_shrunk, norm_ci_low, norm_ci_high, pop_mean, prior_k,"
+		   "       status, reason, " US_OF("since") ", " US_OF("updated_at") ", week, weekly_low"
+		   "  FROM agent_behavior_status",
+		   0, NULL, "read agent_behavior_status", &res);
+
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
+		struct mentor_detect_row row = {
+			.agent_id = PQgetvalue(res, i, 0), .metric = PQgetvalue(res, i, 1), .n = get_i64(res, i, 2),
+			.mean = get_f(res, i, 3), .shrunk = get_f(res, i, 4), .ci_low = get_f(res, i, 5),
+			.ci_high = get_f(res, i, 6), .pop_mean = get_f(res, i, 7), .k = get_f(res, i, 8),
+			.level = level_of(PQgetvalue(res, i, 9)), .why = reason_of(PQgetvalue(res, i, 10)),
+			.since_us = get_i64(res, i, 11), .updated_us = get_i64(res, i, 12), .week = get_i64(res, i, 13),
+			.weekly_low = (uint64_t)get_i64(res, i, 14),
+		};
+
+		rc = mentor_detector_restore_status(r->an->det, &row, r->err);
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* The KPI windows not final yet, with their sums. */
+static int load_kpis(struct run *r)
+{
+	PGresult *res = NULL;
+	int rc = q(r,
+		   "SELECT pairing_id, false, subject, p.mentee_id, p.mentor_id, metric, is_target,"
+		   "       before_from - DATE '1970-01-01', before_to - DATE '1970-01-01',"
+		   "       after_from - DATE '1970-01-01', after_to - DATE '1970-01-01',"
+		   "       before_n, before_sum_e6, before_sumsq_e12, after_n, after_sum_e6, after_sumsq_e12"
+		   "  FROM pairing_kpis k JOIN pairings p USING (pairing_id) WHERE NOT k.final"
+		   " UNION ALL "
+		   "SELECT trigger_id, true, 'mentee', t.agent_id, NULL, metric, is_target,"
+		   "       before_from - DATE '1970-01-01', before_to - DATE '1970-01-01',"
+		   "       after_from - DATE '1970-01-01', after_to - DATE '1970-01-01',"
+		   "       before_n, before_sum_e6, before_sumsq_e12, after_n, after_sum_e6, after_sumsq_e12"
+		   "  FROM comparison_kpis c JOIN triggers t USING (trigger_id) WHERE NOT c.final",
+		   0, NULL, "read KPI rows", &res);
+
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
+		const char *subject = PQgetvalue(res, i, 2);
+		struct mentor_kpi_window w = {
+			.owner_id = PQgetvalue(res, i, 0), .comparison = strcmp(PQgetvalue(res, i, 1), "t") == 0,
+			.subject = subject,
+			.agent_id = PQgetvalue(res, i, strcmp(subject, "mentor") == 0 ? 4 : 3),
+			.metric = PQgetvalue(res, i, 5), .is_target = strcmp(PQgetvalue(res, i, 6), "t") == 0,
+			.before = { get_i64(res, i, 7), get_i64(res, i, 8) },
+			.after = { get_i64(res, i, 9), get_i64(res, i, 10) },
+			.b = { get_i64(res, i, 11), get_i64(res, i, 12), get_i64(res, i, 13) },
+			.a = { get_i64(res, i, 14), get_i64(res, i, 15), get_i64(res, i, 16) },
+		};
+
+		rc = mentor_kpi_add(r->an->kpi, &w, r->err);
+	}
+	PQclear(res);
+	/* Loaded windows are as stored: nothing to write until they change. */
+	if (rc == MENTOR_OK)
+		rc = mentor_kpi_take_changed(r->an->kpi, NULL, NULL);
+	return rc;
+}
+
+int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err)
+{
+	struct run r = { .an = an, .s = store, .err = err };
+	struct mentor_detector *det = NULL;
+	struct mentor_kpi_set *kpi = NULL;
+	int rc;
+
+	if (!an->cfg->enabled)
+		return MENTOR_OK;
+	rc = mentor_detector_new(&an->cfg->stats, keep_days(an->cfg), &det, err);
+	if (rc == MENTOR_OK)
+		rc = mentor_kpi_set_new(&kpi, err);
+	if (rc != MENTOR_OK) {
+		mentor_detector_free(det);
+		return rc;
+	}
+	mentor_detector_free(an->det);
+	mentor_kpi_set_free(an->kpi);
+	an->det = det;
+	an->kpi = kpi;
+	an->closed_us = an->next_closed_us = an->last_round_us = NO_TIME;
+	rc = mentor_store_begin(store, err);
+	if (rc != MENTOR_OK)
+		return rc;
+	rc = load_scales(&r);
+	if (rc == MENTOR_OK)
+		rc = load_state(&r);
+	if (rc == MENTOR_OK)
+		rc = set_agents(&r, AGENTS_SQL);
+	if (rc == MENTOR_OK)
+		rc = load_priors(&r);
+	if (rc == MENTOR_OK)
+		rc = load_data(&r);
+	if (rc == MENTOR_OK)
+		rc = load_status(&r);
+	if (rc == MENTOR_OK)
+		rc = load_kpis(&r);
+	if (rc == MENTOR_OK)
+		rc = count_open(&r);
+	if (rc == MENTOR_OK)
+		mentor_detector_take_changed(an->det, NULL, NULL);
+	return mentor_store_end(store, rc, err);
+}
