@@ -949,6 +949,8 @@ static int read_mentees(struct round *rd)
 
 		if (mentor_detector_level(r->an->det, agent, behavior) != MENTOR_LEVEL_LOW)
 			resolution = "recovered";
+		else if (a >= 0 && !rd->agents[a].active)
+			resolution = "inactive";
 		else if (in_pairing(rd, agent, behavior))
 			resolution = "in_pairing";
 		else if (a < 0)
@@ -1221,69 +1223,19 @@ static int64_t floor_to(int64_t t, int64_t step)
 }
 
 /*
- * Evaluates everything before closed_us. Each round boundary B on the way
- * runs once every observation before B is evaluated, and only once time
- * has reached B (an observation at or after B exists), so the rounds of a
- * replay are those of the original run.
+ * Fatal items (SPEC section 2): a resolved fatal trigger and an alert each,
+ * once, when the watermark passes the event, as every decision: the roster
+ * is then what it was, so the alert's route is the same in any replay. $1,
+ * $2: the watermark before and after; $3: the batch's fatal events, for
+ * those that came after the watermark had passed them.
  */
-static int run_until(struct run *r, int64_t closed_us)
-{
-	struct mentor_analytics *an = r->an;
-	int64_t step = an->cfg->round_interval_us;
-	int rc = MENTOR_OK;
-
-	if (closed_us < an->closed_us)
-		closed_us = an->closed_us;
-	if (an->last_round_us == NO_TIME && mentor_detector_waiting(an->det) > 0)
-		an->last_round_us = floor_to(mentor_detector_oldest_waiting(an->det), step);
-	while (rc == MENTOR_OK && an->last_round_us != NO_TIME) {
-		int64_t next = floor_to(an->last_round_us, step) + step;
-
-		if (next > closed_us || next > mentor_detector_newest_seen(an->det))
-			break;
-		rc = advance(r, next);
-		if (rc == MENTOR_OK)
-			rc = run_round(r, next);
-	}
-	if (rc == MENTOR_OK)
-		rc = advance(r, closed_us);
-	if (rc == MENTOR_OK)
-		an->closed_us = closed_us;
-	return rc;
-}
-
-/* ---- The batch hook and the end of a drain ---- */
-
-static int observe(void *ctx, const struct mentor_observation *o)
-{
-	struct run *r = ctx;
-
-	return mentor_detector_observe(r->an->det, o->agent_id, o->metric, o->event_id, o->occurred_us, o->value_e6,
-				       r->err);
-}
-
-static int set_agents(struct run *r, const char *sql)
-{
-	PGresult *res = NULL;
-	int rc = q(r, sql, 0, NULL, "read agents", &res);
-
-	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
-		rc = mentor_detector_set_agent(r->an->det, PQgetvalue(res, i, 0), strcmp(PQgetvalue(res, i, 1), "t") == 0,
-					       r->err);
-	PQclear(res);
-	return rc;
-}
-
-/* An agent can be a mentor only once the roster knows it (SPEC section 7). */
-#define AGENTS_SQL "SELECT agent_id, active AND roster_known FROM agents"
-
-/* Fatal items of the batch's new AQM events: a resolved fatal trigger and an alert each, once. */
 static const char fatal_sql[] =
 	"WITH f AS ("
 	"  SELECT 'fatal/' || s.event_id || '/' || b AS trigger_id, s.agent_id, b AS behavior, s.occurred_at,"
 	"         s.event_id, s.interaction_id, (s.scores ->> b)::float8 AS score"
 	"    FROM score_events s, jsonb_array_elements_text(s.fatal) AS b"
-	"   WHERE s.event_id = ANY($1::text[])"
+	"   WHERE s.fatal IS NOT NULL AND s.occurred_at < $2"
+	"     AND (s.occurred_at >= $1 OR s.event_id = ANY($3::text[]))"
 	"), t AS ("
 	"  INSERT INTO triggers (trigger_id, agent_id, behavior, kind, fired_at, event_id, score, status, resolved_at,"
 	"                        resolution)"
@@ -1341,6 +1293,78 @@ static char *fatal_ids(const struct mentor_batch *b, const unsigned char *stored
 	return text;
 }
 
+static int insert_fatal(struct run *r, int64_t from_us, int64_t to_us, const char *late_ids)
+{
+	char from[TIME_TEXT], to[TIME_TEXT];
+
+	if (to_us <= from_us && !late_ids)
+		return MENTOR_OK;
+	time_text(from_us, from);
+	time_text(to_us, to);
+	r->an->counts_stale = true;
+	return q(r, fatal_sql, 3, (const char *const[]){ from, to, late_ids ? late_ids : "{}" },
+		 "insert fatal triggers", NULL);
+}
+
+/*
+ * Evaluates everything before closed_us. Each round boundary B on the way
+ * runs once every observation before B is evaluated, and only once time
+ * has reached B (an observation at or after B exists), so the rounds of a
+ * replay are those of the original run.
+ */
+static int run_until(struct run *r, int64_t closed_us, const char *late_fatal_ids)
+{
+	struct mentor_analytics *an = r->an;
+	int64_t step = an->cfg->round_interval_us;
+	int rc = MENTOR_OK;
+
+	if (closed_us < an->closed_us)
+		closed_us = an->closed_us;
+	if (an->last_round_us == NO_TIME && mentor_detector_waiting(an->det) > 0)
+		an->last_round_us = floor_to(mentor_detector_oldest_waiting(an->det), step);
+	while (rc == MENTOR_OK && an->last_round_us != NO_TIME) {
+		int64_t next = floor_to(an->last_round_us, step) + step;
+
+		if (next > closed_us || next > mentor_detector_newest_seen(an->det))
+			break;
+		rc = advance(r, next);
+		if (rc == MENTOR_OK)
+			rc = run_round(r, next);
+	}
+	if (rc == MENTOR_OK)
+		rc = advance(r, closed_us);
+	if (rc == MENTOR_OK)
+		rc = insert_fatal(r, an->closed_us, closed_us, late_fatal_ids);
+	if (rc == MENTOR_OK)
+		an->closed_us = closed_us;
+	return rc;
+}
+
+/* ---- The batch hook and the end of a drain ---- */
+
+static int observe(void *ctx, const struct mentor_observation *o)
+{
+	struct run *r = ctx;
+
+	return mentor_detector_observe(r->an->det, o->agent_id, o->metric, o->event_id, o->occurred_us, o->value_e6,
+				       r->err);
+}
+
+static int set_agents(struct run *r, const char *sql)
+{
+	PGresult *res = NULL;
+	int rc = q(r, sql, 0, NULL, "read agents", &res);
+
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
+		rc = mentor_detector_set_agent(r->an->det, PQgetvalue(res, i, 0), strcmp(PQgetvalue(res, i, 1), "t") == 0,
+					       r->err);
+	PQclear(res);
+	return rc;
+}
+
+/* An agent can be a mentor only once the roster knows it (SPEC section 7). */
+#define AGENTS_SQL "SELECT agent_id, active AND roster_known FROM agents"
+
 int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const unsigned char *stored,
 				struct mentor_error *err)
 {
@@ -1363,13 +1387,8 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
 	ids = fatal_ids(ab->batch, stored, &failed);
 	if (failed)
 		return nomem(err);
-	if (ids) {
-		rc = q(&r, fatal_sql, 1, (const char *const[]){ ids }, "insert fatal triggers", NULL);
-		free(ids);
-		r.an->counts_stale = true;
-	}
-	if (rc == MENTOR_OK)
-		rc = run_until(&r, r.an->next_closed_us);
+	rc = run_until(&r, r.an->next_closed_us, ids);
+	free(ids);
 	if (rc == MENTOR_OK)
 		rc = write_changes(&r);
 	return rc;
@@ -1387,7 +1406,7 @@ static int advance_alone(struct mentor_analytics *an, struct mentor_store *store
 		return rc;
 	rc = create_stages(&r);
 	if (rc == MENTOR_OK)
-		rc = run_until(&r, closed_us);
+		rc = run_until(&r, closed_us, NULL);
 	newest = mentor_detector_newest_seen(an->det);
 	if (rc == MENTOR_OK && last_round && newest != NO_TIME &&
 	    (an->last_round_us == NO_TIME || newest > an->last_round_us))

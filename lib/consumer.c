@@ -324,7 +324,7 @@ void mentor_consumer_set_stored_offset(struct mentor_consumer *c, const char *to
 		p->max_event_us = max_event_us;
 }
 
-int64_t mentor_consumer_watermark(const struct mentor_consumer *c, const char *skip,
+int64_t mentor_consumer_watermark(const struct mentor_consumer *c, const char *roster_topic,
 				  const struct mentor_offset_update *pending, size_t n_pending)
 {
 	int64_t wm = INT64_MAX;
@@ -335,8 +335,10 @@ int64_t mentor_consumer_watermark(const struct mentor_consumer *c, const char *s
 		const struct assigned_partition *p = &c->parts[i];
 		int64_t t = p->max_event_us;
 
-		if (p->at_end || strcmp(p->topic, skip) == 0)
+		if (p->at_end)
 			continue;
+		if (strcmp(p->topic, roster_topic) == 0)
+			return INT64_MIN;
 		for (size_t k = 0; k < n_pending; k++)
 			if (pending[k].partition == p->partition && strcmp(pending[k].topic, p->topic) == 0 &&
 			    pending[k].max_event_us > t)

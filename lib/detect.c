@@ -702,21 +702,22 @@ static int evaluate_one(struct mentor_detector *det, const struct det_obs *o, co
 		det->event_time_us = o->t_us;
 	if ((r = mark_changed(det, o->series, err)) != MENTOR_OK)
 		return r;
+	/* Reported before the trigger: windows the trigger opens already hold this observation. */
+	if (sink->evaluated) {
+		struct mentor_detect_obs e = {
+			.agent_id = det->agents[s->agent].id, .metric = m->name, .day = day, .value_e6 = o->value,
+		};
+
+		if ((r = sink->evaluated(sink->ctx, &e)) != MENTOR_OK)
+			return r;
+	}
 	if (fired && sink->trigger) {
 		struct mentor_detect_trigger t = {
 			.agent_id = det->agents[s->agent].id, .metric = m->name,
 			.event_id = det->ev_arena + o->ev_off, .fired_us = o->t_us, .n = s->n, .shrunk = s->shrunk,
 		};
 
-		if ((r = sink->trigger(sink->ctx, &t)) != MENTOR_OK)
-			return r;
-	}
-	if (sink->evaluated) {
-		struct mentor_detect_obs e = {
-			.agent_id = det->agents[s->agent].id, .metric = m->name, .day = day, .value_e6 = o->value,
-		};
-
-		return sink->evaluated(sink->ctx, &e);
+		return sink->trigger(sink->ctx, &t);
 	}
 	return MENTOR_OK;
 }

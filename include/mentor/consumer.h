@@ -93,13 +93,15 @@ void mentor_consumer_set_stored_offset(struct mentor_consumer *c, const char *to
 				       int64_t next, int64_t max_event_us);
 
 /*
- * The event-time watermark of the assigned partitions, topic `skip` (the
- * roster's, which has no event time) left out: the least newest event time
- * over them, counting those in `pending` (a batch about to be written), a
- * partition read to its end counting as INT64_MAX and one with no event
- * yet as INT64_MIN. INT64_MIN when nothing is assigned.
+ * The event-time watermark of the assigned partitions: the least newest
+ * event time over them, counting those in `pending` (a batch about to be
+ * written); a partition read to its end counts as INT64_MAX, one with no
+ * event yet as INT64_MIN. Roster updates carry no event time: a partition
+ * of roster_topic holds the watermark at INT64_MIN until it is read to its
+ * end, so that decisions see the roster as it was published before them.
+ * INT64_MIN when nothing is assigned.
  */
-int64_t mentor_consumer_watermark(const struct mentor_consumer *c, const char *skip,
+int64_t mentor_consumer_watermark(const struct mentor_consumer *c, const char *roster_topic,
 				  const struct mentor_offset_update *pending, size_t n_pending);
 
 /*

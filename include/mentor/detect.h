@@ -87,7 +87,11 @@ struct mentor_detect_obs {
 	int64_t value_e6;
 };
 
-/* What advance() reports; any callback may be NULL. A non-OK return stops the advance with that value. */
+/*
+ * What advance() reports; any callback may be NULL. A non-OK return stops
+ * the advance with that value. For each observation: evaluated first, then
+ * trigger if it fired, so sums read in the trigger callback include it.
+ */
 struct mentor_detect_sink {
 	int (*trigger)(void *ctx, const struct mentor_detect_trigger *t);
 	int (*prior)(void *ctx, const struct mentor_detect_prior *p);

@@ -173,7 +173,7 @@ SELECT k.pairing_id, p.behavior, p.status AS pairing_status, p.started_at, p.end
        CASE k.subject WHEN 'mentee' THEN p.mentor_id ELSE p.mentee_id END AS partner_id,
        k.metric, k.is_target, m.scale_min, m.scale_max,
        k.before_n, k.before_mean, k.after_n, k.after_mean, k.delta, k.ci_low, k.ci_high, k.final,
-       k.before_from, k.after_from, k.after_to
+       k.before_from, k.before_to, k.after_from, k.after_to
   FROM pairing_kpis k
   JOIN pairings p ON p.pairing_id = k.pairing_id
  CROSS JOIN LATERAL (SELECT CASE k.subject WHEN 'mentee' THEN p.mentee_id ELSE p.mentor_id END AS agent_id) AS x

@@ -70,8 +70,10 @@ generated_counts() {
 drain() { "$MENTORD_BIN" --config "$1" --exit-at-end; }
 
 # table_digest SCHEMA: one line per table with a digest of its deterministic
-# columns (wall-clock columns such as received_at and updated_at left out).
+# columns (wall-clock columns such as received_at and updated_at left out;
+# the analytics tables hold event times only, so all of their columns count).
 table_digest() {
+    # UNION ALL has no order of its own: sorted, so that two digests compare line by line.
     psql_val "$1" "
       SELECT 'score_events ' || count(*) || ' ' || md5(coalesce(string_agg(
                concat_ws(',', event_id, kind, agent_id, interaction_id, channel, occurred_at, csat, nps,
@@ -98,7 +100,18 @@ table_digest() {
       UNION ALL
       SELECT 'consumer_offsets ' || count(*) || ' ' || md5(coalesce(string_agg(
                concat_ws(',', topic, partition, next_offset, max_event_at), '|' ORDER BY topic, partition), ''))
-        FROM consumer_offsets"
+        FROM consumer_offsets
+      UNION ALL
+      SELECT 'analytics_state ' || count(*) || ' ' || md5(coalesce(string_agg(
+               concat_ws(',', closed_at, last_round_at, event_time_at), '|'), ''))
+        FROM analytics_state
+      UNION ALL
+      SELECT 'alerts ' || count(*) || ' ' || md5(coalesce(string_agg(
+               concat_ws(',', alert_id, kind, team_lead_id, agent_id, occurred_at, payload), '|' ORDER BY alert_id), ''))
+        FROM alerts
+      $(for t in behavior_priors agent_behavior_status triggers pairings pairing_kpis comparison_kpis program_effect; do
+            echo "UNION ALL SELECT '$t ' || count(*) || ' ' || md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM $t x"
+        done)" | sort
 }
 
 # offsets_stored SCHEMA: sum of the stored next offsets (progress of a running drain).
