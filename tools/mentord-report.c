@@ -38,6 +38,7 @@
 #define ROW_HEIGHT 24.0
 #define AXIS_HEIGHT 36.0
 #define LEGEND_HEIGHT 28.0
+#define LABEL_BYTES 26   /* longest row label drawn; the whole text is its tooltip */
 #define TREND_HEIGHT 260.0
 
 /* Colours chosen to stay apart for the common colour-vision deficiencies. */
@@ -326,9 +327,9 @@ static void write_head(struct report *r, const char *now_at)
 	       "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#222;max-width:820px;"
 	       "margin:24px auto;padding:0 16px;line-height:1.4}\n"
 	       "h1{font-size:1.6em;margin-bottom:0}h2{margin-top:2em;border-bottom:1px solid #ccc}\n"
-	       "table{border-collapse:collapse;font-size:.85em;margin:.5em 0}"
-	       "td,th{border-bottom:1px solid #e4e4e4;padding:3px 8px;text-align:left}"
-	       "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\n"
+	       "table{border-collapse:collapse;font-size:.8em;margin:.5em 0;width:100%%}"
+	       "td,th{border-bottom:1px solid #e4e4e4;padding:3px 6px;text-align:left;vertical-align:bottom}"
+	       "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}td.n{white-space:nowrap}\n"
 	       ".note{color:#555;font-size:.9em}.naive{color:" COLOR_NAIVE "}.effect{color:" COLOR_EFFECT "}\n"
 	       "svg{display:block;margin:.5em 0;font-size:12px}svg text{fill:#222}\n"
 	       "</style>\n</head>\n<body>\n<h1>Mentoring program report</h1>\n<p class=\"note\">Schema <b>");
@@ -412,10 +413,34 @@ static void svg_open(struct report *r, double height, const char *label)
 	put(r, "</title>\n");
 }
 
+/* Copies at most max bytes of src, never cutting a UTF-8 sequence, and
+ * marks a cut with an ellipsis: a long name must not run into the chart. */
+static void shorten(char *dst, size_t size, const char *src, size_t max)
+{
+	size_t n = strlen(src);
+
+	if (max + 4 > size)
+		max = size - 4;
+	if (n <= max) {
+		memcpy(dst, src, n + 1);
+		return;
+	}
+	n = max;
+	while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+		n--;
+	memcpy(dst, src, n);
+	memcpy(dst + n, "\xE2\x80\xA6", 4);  /* U+2026 and the terminating NUL */
+}
+
 static void svg_row_label(struct report *r, double y, const char *text, const char *small)
 {
-	put(r, "<text x=\"4\" y=\"%.1f\">", y + 4.0);
+	char label[LABEL_BYTES + 4];
+
+	shorten(label, sizeof label, text, LABEL_BYTES);
+	put(r, "<text x=\"4\" y=\"%.1f\"><title>", y + 4.0);
 	put_escaped(r, text);
+	put(r, "</title>");
+	put_escaped(r, label);
 	if (small && *small) {
 		put(r, " <tspan class=\"note\" fill=\"#666\">");
 		put_escaped(r, small);
@@ -471,7 +496,8 @@ static void effect_domain(const struct table *t, struct scale *x)
 	}
 	nice_domain(&x->lo, &x->hi, 6);
 	x->from = LABEL_WIDTH;
-	x->to = CHART_WIDTH - RIGHT_MARGIN;
+	/* Room on the right for "no estimate". */
+	x->to = CHART_WIDTH - RIGHT_MARGIN - 60.0;
 }
 
 static void effect_row(struct report *r, const struct table *t, int i, const struct scale *x, double y)
@@ -500,6 +526,11 @@ static void effect_row(struct report *r, const struct table *t, int i, const str
 		    map(x, did), y);
 		put_escaped(r, text_at(t, i, E_VERDICT));
 		put(r, "</title></circle>\n");
+	} else {
+		/* Say so where the dot would be, so that a lone diamond is not read as the effect. */
+		put(r, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" font-size=\"11\" fill=\"#666\" "
+		       "font-style=\"italic\">no estimate</text>\n",
+		    x->to, y + 4.0);
 	}
 }
 
@@ -541,7 +572,7 @@ static void effect_table(struct report *r, const struct table *t)
 		put_interval(r, number_at(t, i, E_LO), number_at(t, i, E_HI), d);
 		put(r, "</td><td>");
 		put_escaped(r, text_at(t, i, E_VERDICT));
-		if (strcmp(text_at(t, i, E_CUPED), "t") == 0)
+		if (isfinite(number_at(t, i, E_DID)) && strcmp(text_at(t, i, E_CUPED), "t") == 0)
 			put(r, " (CUPED)");
 		put(r, "</td><td class=\"n\">");
 		put_signed(r, number_at(t, i, E_COMP_DELTA), d);
@@ -702,8 +733,8 @@ static void dumbbell_legend(struct report *r)
 	       "<circle cx=\"80\" cy=\"10\" r=\"4\" fill=\"" COLOR_BETTER "\"/>"
 	       "<circle cx=\"92\" cy=\"10\" r=\"4\" fill=\"" COLOR_WORSE "\"/><text x=\"100\" y=\"14\">after "
 	       "(up, down)</text>"
-	       "<line x1=\"190\" y1=\"10\" x2=\"214\" y2=\"10\" stroke=\"#666\" stroke-width=\"2\" "
-	       "stroke-dasharray=\"3 2\"/><text x=\"220\" y=\"14\">after window still open (provisional)</text>\n");
+	       "<line x1=\"220\" y1=\"10\" x2=\"244\" y2=\"10\" stroke=\"#666\" stroke-width=\"2\" "
+	       "stroke-dasharray=\"3 2\"/><text x=\"250\" y=\"14\">after window still open (provisional)</text>\n");
 }
 
 /* The axis spans the metric's whole native scale: honest about how big a
@@ -752,8 +783,9 @@ static bool pairings_behavior(struct report *r, const struct table *t, int from,
 	for (int i = from; i < to; i++) {
 		struct dumbbell *d = &rows[i - from];
 
-		snprintf(small[i - from], sizeof small[i - from], "%.10s %s", text_at(t, i, P_STARTED),
-			 strcmp(text_at(t, i, P_STATUS), "active") == 0 ? "active" : "");
+		/* The id beside the name: names repeat in a large center. */
+		snprintf(small[i - from], sizeof small[i - from], "%.12s %.10s%s", text_at(t, i, P_MENTEE),
+			 text_at(t, i, P_STARTED), strcmp(text_at(t, i, P_STATUS), "active") == 0 ? " active" : "");
 		d->label = *text_at(t, i, P_NAME) ? text_at(t, i, P_NAME) : text_at(t, i, P_MENTEE);
 		d->small = small[i - from];
 		d->before = number_at(t, i, P_BEFORE);
@@ -849,8 +881,8 @@ static bool mentors_metric(struct report *r, const char *metric, const char *lab
 		goto out;
 	}
 	for (int i = 0; i < t.rows; i++) {
-		snprintf(small[i], sizeof small[i], "%s pairing%s", text_at(&t, i, M_PAIRINGS),
-			 strcmp(text_at(&t, i, M_PAIRINGS), "1") == 0 ? "" : "s");
+		snprintf(small[i], sizeof small[i], "%.12s, %s pairing%s", text_at(&t, i, M_MENTOR),
+			 text_at(&t, i, M_PAIRINGS), strcmp(text_at(&t, i, M_PAIRINGS), "1") == 0 ? "" : "s");
 		rows[i].label = *text_at(&t, i, M_NAME) ? text_at(&t, i, M_NAME) : text_at(&t, i, M_MENTOR);
 		rows[i].small = small[i];
 		rows[i].before = number_at(&t, i, M_BEFORE);
