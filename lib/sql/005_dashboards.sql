@@ -196,14 +196,17 @@ SELECT k.agent_id AS mentor_id, k.name, k.site, k.team_id, k.metric, k.scale_min
  WHERE k.subject = 'mentor' AND k.metric IN ('csat', 'csat_top2', 'aqm')
  GROUP BY k.agent_id, k.name, k.site, k.team_id, k.metric, k.scale_min, k.scale_max;
 
--- One row per trigger: which arm of the program it is in (paired, or the
--- comparison group: a low-score trigger never paired) and its outcome in the
--- targeted behavior. The per-team and per-site summaries aggregate it.
+-- One row per trigger: which arm of the program it is in and its outcome in
+-- the targeted behavior: paired (an active or completed pairing), cancelled
+-- (a pairing cancelled when an agent left: in neither group, as in
+-- program_effect), or comparison (a low-score trigger never paired). The
+-- per-team and per-site summaries aggregate it.
 CREATE VIEW dash_program_outcomes AS
 SELECT t.trigger_id, t.kind, t.behavior, t.agent_id, a.site, a.team_id,
        t.status AS trigger_status, t.fired_at,
        p.pairing_id, p.status AS pairing_status, p.mentor_id,
-       CASE WHEN p.pairing_id IS NOT NULL THEN 'paired'
+       CASE WHEN p.status = 'cancelled' THEN 'cancelled'
+            WHEN p.pairing_id IS NOT NULL THEN 'paired'
             WHEN c.trigger_id IS NOT NULL THEN 'comparison' END AS arm,
        coalesce(mk.final, c.final) AS final,
        coalesce(mk.before_mean, c.before_mean) AS target_before_mean,

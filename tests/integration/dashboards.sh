@@ -226,11 +226,51 @@ assert_eq "team summaries add up to the site summaries" 0 "$(q "
     SELECT count(*) FROM (
       SELECT site, behavior, sum(paired_n), sum(pairings), sum(awaiting) FROM dash_program_team GROUP BY 1, 2
       EXCEPT SELECT site, behavior, paired_n, pairings, awaiting FROM dash_program_site) AS d")"
-assert_eq "mentees with final results per behavior = final mentee target KPI rows" 0 "$(q "
+assert_eq "site summaries' mentees and comparison group = program_effect's group sizes" 0 "$(q "
     SELECT count(*) FROM (
-      SELECT behavior, sum(paired_n) FROM dash_program_site GROUP BY 1 HAVING sum(paired_n) > 0
-      EXCEPT SELECT p.behavior, count(*) FROM pairing_kpis k JOIN pairings p USING (pairing_id)
-              WHERE k.subject = 'mentee' AND k.is_target AND k.final AND k.delta IS NOT NULL GROUP BY 1) AS d")"
+      SELECT behavior, sum(paired_n), max(comparison_n) FROM dash_program_site GROUP BY 1
+      EXCEPT SELECT behavior, paired_n, nullif(comparison_n, 0) FROM program_effect WHERE is_target) AS d")"
+# The program effect recomputed from the KPI rows, as docs/dashboards.md
+# shows it (CUPED with the stored theta): group sizes and every effect.
+# Prints "rows compared, rows that differ, effects compared".
+effect=$(q "
+    WITH rows AS (
+      SELECT p.behavior, k.metric, 'paired' AS arm, k.before_mean AS b, k.after_mean AS a
+        FROM pairing_kpis k JOIN pairings p USING (pairing_id)
+       WHERE k.subject = 'mentee' AND p.status <> 'cancelled' AND k.final
+         AND k.before_mean IS NOT NULL AND k.after_mean IS NOT NULL
+      UNION ALL
+      SELECT t.behavior, c.metric, 'comparison', c.before_mean, c.after_mean
+        FROM comparison_kpis c JOIN triggers t USING (trigger_id)
+       WHERE c.final AND c.before_mean IS NOT NULL AND c.after_mean IS NOT NULL),
+    d AS (
+      SELECT r.behavior, r.metric, r.arm,
+             r.a - e.theta * (r.b - avg(r.b) OVER w) - avg(r.b) OVER w AS d
+        FROM rows r JOIN program_effect e USING (behavior, metric)
+      WINDOW w AS (PARTITION BY r.behavior, r.metric)),
+    g AS (
+      SELECT behavior, metric,
+             count(*) FILTER (WHERE arm = 'paired') AS pn, avg(d) FILTER (WHERE arm = 'paired') AS pm,
+             var_samp(d) FILTER (WHERE arm = 'paired') AS pv,
+             count(*) FILTER (WHERE arm = 'comparison') AS cn, avg(d) FILTER (WHERE arm = 'comparison') AS cm,
+             var_samp(d) FILTER (WHERE arm = 'comparison') AS cv
+        FROM d GROUP BY 1, 2),
+    r AS (
+      SELECT g.behavior, g.metric, g.pn AS paired_n, g.cn AS comparison_n, x.diff AS did_effect
+        FROM g, dash_welch(g.pm, g.pv, g.pn, g.cm, g.cv, g.cn) AS x)
+    SELECT count(*) || ' ' ||
+           count(*) FILTER (WHERE r.paired_n IS DISTINCT FROM e.paired_n
+                               OR r.comparison_n IS DISTINCT FROM e.comparison_n
+                               OR NOT (abs(r.did_effect - e.did_effect) <= 1e-9
+                                       OR (r.did_effect IS NULL AND e.did_effect IS NULL))) || ' ' ||
+           count(e.did_effect)
+      FROM program_effect e FULL JOIN r USING (behavior, metric)")
+checks=$((checks + 1))
+if [[ $effect =~ ^[1-9][0-9]*\ 0\ [1-9][0-9]*$ ]]; then
+    echo "ok: program effect recomputed from the KPI rows ($effect)"
+else
+    fail "program effect recomputed from the KPI rows: compared, differing, effects = $effect"
+fi
 assert_eq "mentors' own KPIs = their pairing_kpis rows" 0 "$(q "
     SELECT count(*) FROM (
       SELECT mentor_id, metric, pairings FROM dash_mentor_kpis
