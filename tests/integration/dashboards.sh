@@ -20,7 +20,8 @@ dashboard=$here/../../dashboards/grafana/mentord.json
 prefix="dash-$run_id"
 schema="it_dash_$run_id"
 conf=$work/mentord.conf
-write_config "$conf" "$schema" "$prefix" "$prefix" '[http]' 'listen = off'
+# No webhooks: the alert sender has nothing to do with dashboards.
+write_config "$conf" "$schema" "$prefix" "$prefix" '[http]' 'listen = off' '[alerts]' 'enabled = false'
 
 # A fixed past start, so that no event is in the future of the wall clock:
 # 90 days, enough for lows, pairings, and after windows that close.
