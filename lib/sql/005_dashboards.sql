@@ -64,16 +64,27 @@ $$;
 -- Who needs help and who can help, per behavior: every agent's current
 -- status with n, the shrunken mean and its interval, ranked within the
 -- behavior (1 = best) over all agents, whatever filter a panel adds.
+-- The status rows are ranked before the roster is joined (narrower rows to
+-- sort), and sorted once: the worst-first rank comes from the same order
+-- (cume_dist counts the rows scoring at least as high). No index on
+-- shrunk_mean: mentord rewrites it with every observation, and an index
+-- would cost its hottest table its HOT updates.
 CREATE VIEW dash_behavior_leaderboard AS
 SELECT s.behavior, m.source, m.scale_min, m.scale_max,
        s.agent_id, a.name, a.site, a.team_id, a.team_lead_id, a.language,
        coalesce(a.active, true) AS active,
        s.n, s.mean, s.shrunk_mean, s.ci_low, s.ci_high, s.status, s.reason,
        s.since, s.updated_at,
-       rank() OVER (PARTITION BY s.behavior ORDER BY s.shrunk_mean DESC NULLS LAST) AS rank_best,
-       rank() OVER (PARTITION BY s.behavior ORDER BY s.shrunk_mean ASC NULLS LAST) AS rank_worst,
-       count(*) OVER (PARTITION BY s.behavior) AS agents_ranked
-  FROM agent_behavior_status s
+       s.rank_best,
+       CASE WHEN s.shrunk_mean IS NOT NULL
+            THEN s.agents_ranked - round(s.at_least * s.agents_ranked)::bigint + 1 END AS rank_worst,
+       s.agents_ranked
+  FROM (SELECT agent_id, behavior, n, mean, shrunk_mean, ci_low, ci_high, status, reason, since, updated_at,
+               rank() OVER w AS rank_best,
+               cume_dist() OVER w AS at_least,
+               count(*) OVER (PARTITION BY behavior) AS agents_ranked
+          FROM agent_behavior_status
+        WINDOW w AS (PARTITION BY behavior ORDER BY shrunk_mean DESC NULLS LAST)) AS s
   LEFT JOIN agents a ON a.agent_id = s.agent_id
   LEFT JOIN metrics m ON m.metric = s.behavior;
 
