@@ -348,7 +348,8 @@ static int claim(struct sender *s, struct claim *out, int *ret_n_out)
 		int64_t age_ms = strtoll(PQgetvalue(res, i, 5), NULL, 10);
 		bool route_disabled = strcmp(PQgetvalue(res, i, 11), "t") == 0;
 		long sent_last_hour = atol(PQgetvalue(res, i, 13));
-		int *taken = lead_taken(counts, &n_counts, c.lead);
+		/* Keyed by the result's own string: c.lead is freed when the row is settled below. */
+		int *taken = lead_taken(counts, &n_counts, PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
 		char error[300];
 		bool dead;
 		int rc = 0;
