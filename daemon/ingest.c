@@ -250,6 +250,8 @@ static bool wait_for_store(struct ingest *in)
 	return ok;
 }
 
+static void set_closed(struct ingest *in, size_t n_updates);
+
 /* Rebuilds the analytics' memory from the tables; false if told to stop while PostgreSQL is away. */
 static bool load_analytics(struct ingest *in)
 {
@@ -265,8 +267,42 @@ static bool load_analytics(struct ingest *in)
 	return true;
 }
 
-/* The watermark the analytics may decide up to, the batch about to be written included. */
+struct owned_collector {
+	struct mentor_analytics_partition *parts;
+	size_t n, cap;
+};
+
+static void collect_owned(void *ctx, const struct mentor_partition_position *pos)
+{
+	struct owned_collector *oc = ctx;
+
+	if (oc->n < oc->cap)
+		oc->parts[oc->n++] = (struct mentor_analytics_partition){ .topic = pos->topic, .partition = pos->partition };
+}
+
+/*
+ * The watermark the analytics may decide up to, the batch about to be
+ * written included, and the partitions this instance consumes (the other
+ * instances' partitions bound the watermark through their stored times).
+ */
 static void set_watermark(struct ingest *in, size_t n_updates)
+{
+	struct owned_collector oc = { .cap = (size_t)mentor_consumer_assigned(in->consumer) };
+	struct mentor_error err;
+
+	oc.parts = calloc(oc.cap + 1, sizeof(*oc.parts));
+	if (oc.parts) {
+		mentor_consumer_each_partition(in->consumer, collect_owned, &oc);
+		if (mentor_analytics_set_owned(in->analytics, oc.parts, oc.n, &err) != MENTOR_OK)
+			log_err("%s", err.msg);
+	} else {
+		log_err("out of memory listing the assigned partitions");
+	}
+	free(oc.parts);
+	set_closed(in, n_updates);
+}
+
+static void set_closed(struct ingest *in, size_t n_updates)
 {
 	int64_t wm = mentor_consumer_watermark(in->consumer, in->cfg->topics[MENTOR_EVENT_ROSTER], in->updates,
 					       n_updates);
@@ -315,6 +351,9 @@ static void flush_batch(struct ingest *in)
 		switch (rc) {
 		case MENTOR_OK:
 			batch_committed(in, n_updates, monotonic_us() - started);
+			/* This instance just became the group's decider: start from the tables. */
+			if (mentor_analytics_needs_load(in->analytics))
+				load_analytics(in);
 			publish_analytics(in);
 			return;
 		case MENTOR_ERR_FENCED:
@@ -442,7 +481,8 @@ static void tick_analytics(struct ingest *in)
 {
 	struct mentor_error err;
 
-	if (mentor_batch_messages(in->batch) > 0 || (in->analytics_stale && !load_analytics(in)))
+	if (mentor_batch_messages(in->batch) > 0 ||
+	    ((in->analytics_stale || mentor_analytics_needs_load(in->analytics)) && !load_analytics(in)))
 		return;
 	set_watermark(in, 0);
 	if (mentor_analytics_tick(in->analytics, in->store, &err) != MENTOR_OK) {
@@ -460,8 +500,9 @@ static void finish_analytics(struct ingest *in)
 	struct mentor_error err;
 
 	while (!in->flags->stop) {
-		if (in->analytics_stale && !load_analytics(in))
+		if ((in->analytics_stale || mentor_analytics_needs_load(in->analytics)) && !load_analytics(in))
 			return;
+		set_watermark(in, 0);
 		if (mentor_analytics_finish(in->analytics, in->store, &err) == MENTOR_OK) {
 			publish_analytics(in);
 			return;
@@ -517,7 +558,8 @@ int mentord_ingest_run(struct mentor_config **cfg, const char *config_path, bool
 		code = flags->stop ? 0 : 1;
 		goto out;
 	}
-	if (mentor_analytics_new(&in.cfg->analytics, &in.cfg->rules, group_id(&in), &in.analytics, &err) != MENTOR_OK) {
+	if (mentor_analytics_new(&in.cfg->analytics, &in.cfg->rules, group_id(&in), in.cfg->topics[MENTOR_EVENT_ROSTER],
+				 &in.analytics, &err) != MENTOR_OK) {
 		log_err("%s", err.msg);
 		goto out;
 	}

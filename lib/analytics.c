@@ -33,6 +33,11 @@ struct metric_scale {
 	struct mentor_scale sc;
 };
 
+struct owned_partition {
+	char *topic;
+	int32_t partition;
+};
+
 struct mentor_analytics {
 	const struct mentor_analytics_config *cfg;  /* borrowed */
 	const struct mentor_event_rules *rules;     /* borrowed */
@@ -46,6 +51,12 @@ struct mentor_analytics {
 	int64_t last_round_us;
 	bool counts_stale;                          /* triggers or pairings changed: recount the gauges */
 	struct mentor_analytics_gauges gauges;
+	char *roster_topic;                         /* owned */
+	int64_t agents_seen_us;                     /* database time of the last roster look */
+	bool leader;                                /* holds the group's analytics lock */
+	bool need_load;                             /* memory not (or no longer) that of the tables */
+	struct owned_partition *owned;              /* owned; the partitions this instance consumes */
+	size_t n_owned;
 };
 
 /* One hook or finish call. */
@@ -163,15 +174,19 @@ static int keep_days(const struct mentor_analytics_config *cfg)
 }
 
 int mentor_analytics_new(const struct mentor_analytics_config *cfg, const struct mentor_event_rules *rules,
-			 const char *group, struct mentor_analytics **ret, struct mentor_error *err)
+			 const char *group, const char *roster_topic, struct mentor_analytics **ret,
+			 struct mentor_error *err)
 {
 	struct mentor_analytics *an = calloc(1, sizeof(*an));
 	int rc;
 
-	if (!an || !(an->group = strdup(group))) {
+	if (!an || !(an->group = strdup(group)) || !(an->roster_topic = strdup(roster_topic))) {
+		if (an)
+			free(an->group);
 		free(an);
 		return nomem(err);
 	}
+	an->need_load = true;
 	an->cfg = cfg;
 	an->rules = rules;
 	an->closed_us = an->next_closed_us = an->last_round_us = NO_TIME;
@@ -195,6 +210,47 @@ static void free_scales(struct mentor_analytics *an)
 	an->n_scales = 0;
 }
 
+static void free_owned(struct mentor_analytics *an)
+{
+	for (size_t i = 0; i < an->n_owned; i++)
+		free(an->owned[i].topic);
+	free(an->owned);
+	an->owned = NULL;
+	an->n_owned = 0;
+}
+
+int mentor_analytics_set_owned(struct mentor_analytics *an, const struct mentor_analytics_partition *parts,
+			       size_t n, struct mentor_error *err)
+{
+	free_owned(an);
+	if (n == 0)
+		return MENTOR_OK;
+	if (!(an->owned = calloc(n, sizeof(*an->owned))))
+		return nomem(err);
+	for (size_t i = 0; i < n; i++) {
+		if (!(an->owned[i].topic = strdup(parts[i].topic))) {
+			free_owned(an);
+			return nomem(err);
+		}
+		an->owned[i].partition = parts[i].partition;
+		an->n_owned++;
+	}
+	return MENTOR_OK;
+}
+
+static bool is_owned(const struct mentor_analytics *an, const char *topic, int32_t partition)
+{
+	for (size_t i = 0; i < an->n_owned; i++)
+		if (an->owned[i].partition == partition && strcmp(an->owned[i].topic, topic) == 0)
+			return true;
+	return false;
+}
+
+bool mentor_analytics_needs_load(const struct mentor_analytics *an)
+{
+	return an->cfg->enabled && an->leader && an->need_load;
+}
+
 void mentor_analytics_free(struct mentor_analytics *an)
 {
 	if (!an)
@@ -202,7 +258,9 @@ void mentor_analytics_free(struct mentor_analytics *an)
 	mentor_detector_free(an->det);
 	mentor_kpi_set_free(an->kpi);
 	free_scales(an);
+	free_owned(an);
 	free(an->group);
+	free(an->roster_topic);
 	free(an);
 }
 
@@ -1350,10 +1408,11 @@ static int observe(void *ctx, const struct mentor_observation *o)
 				       r->err);
 }
 
-static int set_agents(struct run *r, const char *sql)
+/* Records the active flag of the agents sql selects; since: its $1, or NULL when it has none. */
+static int set_agents(struct run *r, const char *sql, const char *since)
 {
 	PGresult *res = NULL;
-	int rc = q(r, sql, 0, NULL, "read agents", &res);
+	int rc = q(r, sql, since ? 1 : 0, (const char *const[]){ since }, "read agents", &res);
 
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
 		rc = mentor_detector_set_agent(r->an->det, PQgetvalue(res, i, 0), strcmp(PQgetvalue(res, i, 1), "t") == 0,
@@ -1365,21 +1424,192 @@ static int set_agents(struct run *r, const char *sql)
 /* An agent can be a mentor only once the roster knows it (SPEC section 7). */
 #define AGENTS_SQL "SELECT agent_id, active AND roster_known FROM agents"
 
+/*
+ * Roster changes stored by any instance since the last look. updated_at is
+ * a transaction's start time and commits come later, so the look goes back
+ * a few minutes: a change is seen more than once, never missed.
+ */
+static int refresh_agents(struct run *r)
+{
+	char since[TIME_TEXT];
+	PGresult *res = NULL;
+	int rc;
+
+	time_text(r->an->agents_seen_us == NO_TIME ? NO_TIME : r->an->agents_seen_us - 300 * INT64_C(1000000), since);
+	rc = set_agents(r, AGENTS_SQL " WHERE updated_at > $1", since);
+	if (rc == MENTOR_OK)
+		rc = q(r, "SELECT " US_OF("now()"), 0, NULL, "read the time", &res);
+	if (rc == MENTOR_OK)
+		r->an->agents_seen_us = get_i64(res, 0, 0);
+	PQclear(res);
+	return rc;
+}
+
+/* ---- One decider per group ---- */
+
+/*
+ * Takes or keeps the group's analytics lock (a session advisory lock per
+ * schema and group): one instance decides, the others only store. Calling
+ * pg_try_advisory_lock() again while holding it stacks the lock, so the
+ * holder gives the extra one back at once.
+ */
+static int take_lead(struct run *r)
+{
+	PGresult *res = NULL;
+	int rc = q(r,
+		   "SELECT CASE WHEN pg_try_advisory_lock(hashtext('mentord.analytics.' || current_schema() || '.' || $1))"
+		   " THEN CASE WHEN $2::boolean"
+		   "   THEN pg_advisory_unlock(hashtext('mentord.analytics.' || current_schema() || '.' || $1))"
+		   "   ELSE true END"
+		   " ELSE false END",
+		   2, (const char *const[]){ r->an->group, r->an->leader ? "true" : "false" }, "take the analytics lock",
+		   &res);
+
+	if (rc == MENTOR_OK) {
+		bool leader = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+		/* Whoever decided meanwhile moved the tables on: a new leader starts from them. */
+		if (leader && !r->an->leader)
+			r->an->need_load = true;
+		r->an->leader = leader;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* The group's score partitions: stored and analyzed next offsets, newest event time. */
+static const char group_partitions_sql[] =
+	"SELECT c.topic, c.partition, c.next_offset, coalesce(a.next_offset, 0),"
+	"       " US_OF("c.max_event_at")
+	"  FROM consumer_offsets c LEFT JOIN analytics_offsets a USING (group_id, topic, partition)"
+	" WHERE c.group_id = $1 AND c.topic <> $2";
+
+static const char mark_analyzed_sql[] =
+	"INSERT INTO analytics_offsets (group_id, topic, partition, next_offset)"
+	" SELECT $1, t, p, n FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS u(t, p, n)"
+	" ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = excluded.next_offset";
+
+/* Observations of a partition's stored events in [from, to): events other instances stored. */
+static int read_range(struct run *r, const char *topic, const char *partition, int64_t from, int64_t to)
+{
+	char f[NUM_TEXT], t[NUM_TEXT], lo[NUM_TEXT], hi[NUM_TEXT];
+	PGresult *res = NULL;
+	int rc = q(r,
+		   "SELECT s.agent_id, o.metric, s.event_id, " US_OF("s.occurred_at") ", (o.value * 1000000)::bigint"
+		   "  FROM score_events s, event_observations(s.kind, s.csat, s.overall, s.scores, $5, $6) o"
+		   " WHERE s.topic = $1 AND s.partition = $2 AND s.kafka_offset >= $3 AND s.kafka_offset < $4",
+		   6,
+		   (const char *const[]){ topic, partition, int_text(from, f), int_text(to, t),
+					  int_text(r->an->rules->csat_min, lo), int_text(r->an->rules->csat_max, hi) },
+		   "read events stored by other instances", &res);
+
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
+		rc = mentor_detector_observe(r->an->det, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+					     PQgetvalue(res, i, 2), get_i64(res, i, 3), get_i64(res, i, 4), r->err);
+	PQclear(res);
+	return rc;
+}
+
+/* Appends one element to a PostgreSQL array literal being built in f. */
+static void array_item(FILE *f, bool first, const char *text)
+{
+	fputs(first ? "{\"" : ",\"", f);
+	for (; *text; text++) {
+		if (*text == '"' || *text == '\\')
+			fputc('\\', f);
+		fputc(*text, f);
+	}
+	fputc('"', f);
+}
+
+static int64_t batch_first_offset(const struct mentor_batch *b, const char *topic, int32_t partition)
+{
+	for (size_t i = 0; b && i < mentor_batch_partition_count(b); i++) {
+		const struct mentor_batch_partition *p = mentor_batch_partition_at(b, i);
+
+		if (p->partition == partition && strcmp(p->topic, topic) == 0)
+			return p->first_offset;
+	}
+	return -1;
+}
+
+/*
+ * Catches up with the events other instances stored (or this one, before a
+ * rebalance gave it their partitions), records how far every partition is
+ * read, and returns in *ret_others the least newest event time of the
+ * partitions this instance does not consume (INT64_MAX: none), which bounds
+ * the watermark. The batch's own events come from the batch itself.
+ */
+static int catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_others)
+{
+	struct mentor_analytics *an = r->an;
+	char *arrays[3] = { NULL, NULL, NULL };
+	size_t lens[3];
+	FILE *f[3] = { NULL, NULL, NULL };
+	PGresult *res = NULL;
+	int rc = q(r, group_partitions_sql, 2, (const char *const[]){ an->group, an->roster_topic },
+		   "read the group's partitions", &res);
+
+	*ret_others = INT64_MAX;
+	if (rc != MENTOR_OK)
+		return rc;
+	for (int k = 0; k < 3; k++)
+		if (!(f[k] = open_memstream(&arrays[k], &lens[k])))
+			rc = nomem(r->err);
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
+		const char *topic = PQgetvalue(res, i, 0);
+		int32_t partition = (int32_t)get_i64(res, i, 1);
+		int64_t next = get_i64(res, i, 2), analyzed = get_i64(res, i, 3), end = next;
+		int64_t first = batch_first_offset(b, topic, partition), newest = get_i64(res, i, 4);
+
+		if (first >= 0)
+			end = first;
+		if (analyzed < end)
+			rc = read_range(r, topic, PQgetvalue(res, i, 1), analyzed, end);
+		if (!is_owned(an, topic, partition) && newest < *ret_others)
+			*ret_others = newest;
+		if (next < 0)
+			continue;
+		array_item(f[0], ftell(f[0]) == 0, topic);
+		array_item(f[1], ftell(f[1]) == 0, PQgetvalue(res, i, 1));
+		array_item(f[2], ftell(f[2]) == 0, PQgetvalue(res, i, 2));
+	}
+	PQclear(res);
+	for (int k = 0; k < 3; k++) {
+		if (f[k] && ftell(f[k]) == 0)
+			fputc('{', f[k]);
+		if (f[k] && (fputc('}', f[k]) == EOF || fclose(f[k]) != 0) && rc == MENTOR_OK)
+			rc = nomem(r->err);
+	}
+	if (rc == MENTOR_OK)
+		rc = q(r, mark_analyzed_sql, 4, (const char *const[]){ an->group, arrays[0], arrays[1], arrays[2] },
+		       "record how far the analytics read", NULL);
+	for (int k = 0; k < 3; k++)
+		free(arrays[k]);
+	return rc;
+}
+
 int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const unsigned char *stored,
 				struct mentor_error *err)
 {
 	struct mentor_analytics_batch *ab = ctx;
 	struct run r = { .an = ab->an, .s = store, .err = err };
+	int64_t others = INT64_MAX, closed;
 	bool failed;
 	char *ids;
 	int rc;
 
 	if (!r.an->cfg->enabled)
 		return MENTOR_OK;
+	rc = take_lead(&r);
+	/* Not the decider, or not caught up yet: store only; the tables say what is left to read. */
+	if (rc != MENTOR_OK || !r.an->leader || r.an->need_load)
+		return rc;
 	rc = create_stages(&r);
-	/* The roster rows this transaction wrote are the ones updated now(). */
-	if (rc == MENTOR_OK && mentor_batch_rows(ab->batch, MENTOR_STAGE_ROSTER) > 0)
-		rc = set_agents(&r, AGENTS_SQL " WHERE updated_at = now()");
+	if (rc == MENTOR_OK)
+		rc = refresh_agents(&r);
+	if (rc == MENTOR_OK)
+		rc = catch_up(&r, ab->batch, &others);
 	if (rc == MENTOR_OK)
 		rc = mentor_batch_each_observation(ab->batch, r.an->rules, stored, observe, &r);
 	if (rc != MENTOR_OK)
@@ -1387,7 +1617,8 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
 	ids = fatal_ids(ab->batch, stored, &failed);
 	if (failed)
 		return nomem(err);
-	rc = run_until(&r, r.an->next_closed_us, ids);
+	closed = r.an->next_closed_us < others ? r.an->next_closed_us : others;
+	rc = run_until(&r, closed, ids);
 	free(ids);
 	if (rc == MENTOR_OK)
 		rc = write_changes(&r);
@@ -1399,16 +1630,24 @@ static int advance_alone(struct mentor_analytics *an, struct mentor_store *store
 			 struct mentor_error *err)
 {
 	struct run r = { .an = an, .s = store, .err = err };
-	int64_t newest;
+	int64_t newest, others = INT64_MAX;
 	int rc = mentor_store_begin(store, err);
 
 	if (rc != MENTOR_OK)
 		return rc;
+	rc = take_lead(&r);
+	if (rc != MENTOR_OK || !an->leader || an->need_load)
+		return mentor_store_end(store, rc, err);
 	rc = create_stages(&r);
+	if (rc == MENTOR_OK)
+		rc = catch_up(&r, NULL, &others);
+	if (others < closed_us)
+		closed_us = others;
 	if (rc == MENTOR_OK)
 		rc = run_until(&r, closed_us, NULL);
 	newest = mentor_detector_newest_seen(an->det);
-	if (rc == MENTOR_OK && last_round && newest != NO_TIME &&
+	/* The drain's last round only once nobody else has events to store. */
+	if (rc == MENTOR_OK && last_round && closed_us == MENTOR_DETECT_ALL && newest != NO_TIME &&
 	    (an->last_round_us == NO_TIME || newest > an->last_round_us))
 		rc = run_round(&r, newest);
 	if (rc == MENTOR_OK)
@@ -1418,7 +1657,8 @@ static int advance_alone(struct mentor_analytics *an, struct mentor_store *store
 
 int mentor_analytics_tick(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err)
 {
-	if (!an->cfg->enabled || mentor_detector_waiting(an->det) == 0 || an->next_closed_us <= an->closed_us)
+	if (!an->cfg->enabled || !an->leader || mentor_detector_waiting(an->det) == 0 ||
+	    an->next_closed_us <= an->closed_us)
 		return MENTOR_OK;
 	return advance_alone(an, store, an->next_closed_us, false, err);
 }
@@ -1653,14 +1893,20 @@ int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *stor
 	an->det = det;
 	an->kpi = kpi;
 	an->closed_us = an->next_closed_us = an->last_round_us = NO_TIME;
-	rc = mentor_store_begin(store, err);
+	an->need_load = true;
+	an->agents_seen_us = NO_TIME;
+	/* One snapshot: the offsets marked as read are exactly those of the events loaded. */
+	rc = q(&r, "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL, "begin loading", NULL);
 	if (rc != MENTOR_OK)
 		return rc;
+	rc = take_lead(&r);
+	if (rc != MENTOR_OK || !an->leader)
+		return mentor_store_end(store, rc, err);
 	rc = load_scales(&r);
 	if (rc == MENTOR_OK)
 		rc = load_state(&r);
 	if (rc == MENTOR_OK)
-		rc = set_agents(&r, AGENTS_SQL);
+		rc = set_agents(&r, AGENTS_SQL, NULL);
 	if (rc == MENTOR_OK)
 		rc = load_priors(&r);
 	if (rc == MENTOR_OK)
@@ -1672,6 +1918,16 @@ int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *stor
 	if (rc == MENTOR_OK)
 		rc = count_open(&r);
 	if (rc == MENTOR_OK)
+		rc = q(&r,
+		       "INSERT INTO analytics_offsets (group_id, topic, partition, next_offset)"
+		       " SELECT group_id, topic, partition, next_offset FROM consumer_offsets"
+		       "  WHERE group_id = $1 AND next_offset >= 0"
+		       " ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
+		       1, (const char *const[]){ an->group }, "record how far the analytics read", NULL);
+	if (rc == MENTOR_OK)
 		mentor_detector_take_changed(an->det, NULL, NULL);
-	return mentor_store_end(store, rc, err);
+	rc = mentor_store_end(store, rc, err);
+	if (rc == MENTOR_OK)
+		an->need_load = false;
+	return rc;
 }

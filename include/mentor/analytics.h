@@ -27,12 +27,13 @@
 struct mentor_analytics;
 
 /*
- * Allocates the analytics of one consumer group (group is copied); cfg and
- * rules are borrowed and must outlive it (the daemon's configuration).
- * MENTOR_OK, _INVALID or _NOMEM.
+ * Allocates the analytics of one consumer group (group and roster_topic are
+ * copied); cfg and rules are borrowed and must outlive it (the daemon's
+ * configuration). MENTOR_OK, _INVALID or _NOMEM.
  */
 int mentor_analytics_new(const struct mentor_analytics_config *cfg, const struct mentor_event_rules *rules,
-			 const char *group, struct mentor_analytics **ret, struct mentor_error *err);
+			 const char *group, const char *roster_topic, struct mentor_analytics **ret,
+			 struct mentor_error *err);
 
 void mentor_analytics_free(struct mentor_analytics *an);
 
@@ -40,10 +41,17 @@ void mentor_analytics_free(struct mentor_analytics *an);
 void mentor_analytics_set_config(struct mentor_analytics *an, const struct mentor_analytics_config *cfg);
 
 /*
- * Forgets the memory and rebuilds it from the tables (analytics_state,
+ * One instance of a group decides: the one holding the group's analytics
+ * lock (a PostgreSQL advisory lock, taken by load() and by every batch).
+ * The others store only; the decider reads the events they stored
+ * (analytics_offsets says how far it has read each partition), and its
+ * watermark waits for their partitions.
+ *
+ * load() takes the lock if it is free and, if this instance holds it,
+ * forgets the memory and rebuilds it from the tables (analytics_state,
  * agents, agent_daily, score_events of the open day, agent_behavior_status,
- * behavior_priors, the KPI rows not final), in one read-only transaction.
- * MENTOR_OK, MENTOR_ERR_DB or MENTOR_ERR_NOMEM.
+ * behavior_priors, the KPI rows not final) in one snapshot.
+ * MENTOR_OK (also when another instance decides), MENTOR_ERR_DB or _NOMEM.
  */
 int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err);
 
@@ -53,6 +61,22 @@ int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *stor
  * MENTOR_DETECT_ALL when every partition is at its end). It never goes back.
  */
 void mentor_analytics_set_closed(struct mentor_analytics *an, int64_t closed_us);
+
+/* True when this instance became the decider and must load() before its next batch. */
+bool mentor_analytics_needs_load(const struct mentor_analytics *an);
+
+/* A partition this instance consumes. */
+struct mentor_analytics_partition {
+	const char *topic;
+	int32_t partition;
+};
+
+/*
+ * The partitions this instance consumes (copied): the others' newest event
+ * times, as stored, bound the watermark. MENTOR_OK or MENTOR_ERR_NOMEM.
+ */
+int mentor_analytics_set_owned(struct mentor_analytics *an, const struct mentor_analytics_partition *parts,
+			       size_t n, struct mentor_error *err);
 
 /*
  * A mentor_store_batch_hook: ctx is a struct mentor_analytics_batch. Feeds

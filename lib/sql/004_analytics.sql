@@ -19,6 +19,20 @@ CREATE TABLE analytics_state (
     event_time_at  timestamptz  -- newest event time evaluated: "now" in event time
 );
 
+-- How far the analytics have read each partition (next offset), per group.
+-- One instance of a group decides (it holds an advisory lock); it reads the
+-- events other instances stored from these offsets on.
+CREATE TABLE analytics_offsets (
+    group_id     text NOT NULL,
+    topic        text NOT NULL,
+    partition    integer NOT NULL,
+    next_offset  bigint NOT NULL,
+    PRIMARY KEY (group_id, topic, partition)
+);
+-- Offsets grow together across partitions: a BRIN index finds a partition's
+-- recent offsets cheaply, and costs ingest next to nothing.
+CREATE INDEX score_events_offset ON score_events USING brin (kafka_offset);
+
 -- The shrinkage prior of each metric for one UTC day, from the complete days
 -- of the window before it (SPEC section 2). Normalized 0..1 scale.
 CREATE TABLE behavior_priors (
