@@ -868,7 +868,7 @@ static const char cancel_pairings_sql[] =
 	"   FROM gone g WHERE t.trigger_id = g.trigger_id";
 
 static const char open_triggers_sql[] =
-	"SELECT trigger_id, agent_id, behavior, status FROM triggers"
+	"SELECT trigger_id, agent_id, behavior, status, holdout, holdout_until > $1, fired_at FROM triggers"
 	" WHERE kind = 'low_score' AND status IN ('open', 'waiting') AND fired_at < $1"
 	" ORDER BY agent_id COLLATE \"C\", behavior COLLATE \"C\", fired_at, trigger_id COLLATE \"C\"";
 
@@ -979,6 +979,36 @@ static int read_roster(struct round *rd)
 	return MENTOR_OK;
 }
 
+/*
+ * The randomized holdout (SPEC section 3): a share of new triggers, drawn by
+ * a hash of the trigger id (so a replay holds out the same ones), is held
+ * back for the KPI after window and stays in the comparison group, then
+ * paired like any other.
+ */
+static bool held_out(const struct mentor_analytics *an, const char *trigger_id)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	if (an->cfg->holdout_share <= 0)
+		return false;
+	for (const char *p = trigger_id; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return (double)(h % 1000000) < an->cfg->holdout_share * 1e6;
+}
+
+static int hold_out(struct round *rd, const char *trigger_id, const char *fired_at)
+{
+	char days[NUM_TEXT];
+
+	rd->r->an->counts_stale = true;
+	return q(rd->r,
+		 "UPDATE triggers SET status = 'waiting', holdout = true,"
+		 " holdout_until = date_trunc('day', $2::timestamptz) + $3::integer * interval '1 day'"
+		 " WHERE trigger_id = $1",
+		 3, (const char *const[]){ trigger_id, fired_at, int_text(rd->r->an->cfg->stats.kpi.after_days, days) },
+		 "hold a trigger out", NULL);
+}
+
 /* The open triggers that still need a mentor; the others are resolved. */
 static int read_mentees(struct round *rd)
 {
@@ -1007,6 +1037,12 @@ static int read_mentees(struct round *rd)
 
 		if (mentor_detector_level(r->an->det, agent, behavior) != MENTOR_LEVEL_LOW)
 			resolution = "recovered";
+		else if (strcmp(PQgetvalue(rd->open, i, 5), "t") == 0)
+			continue;  /* held out: waits until holdout_until */
+		else if (strcmp(PQgetvalue(rd->open, i, 3), "open") == 0 && held_out(r->an, id)) {
+			rc = hold_out(rd, id, PQgetvalue(rd->open, i, 6));
+			continue;
+		}
 		else if (a >= 0 && !rd->agents[a].active)
 			resolution = "inactive";
 		else if (in_pairing(rd, agent, behavior))
@@ -1168,10 +1204,12 @@ static int write_pairing(struct round *rd, size_t m, const struct mentor_pair_as
 	free(alts_text);
 	if (rc == MENTOR_OK)
 		rc = q(r, mark_paired_sql, 2, (const char *const[]){ trigger, id }, "mark trigger paired", NULL);
-	if (rc == MENTOR_OK)
+	/* A held-out trigger was the comparison group until now: its rows stay. */
+	if (rc == MENTOR_OK && strcmp(PQgetvalue(rd->open, row, 4), "t") != 0) {
 		rc = q(r, "DELETE FROM comparison_kpis WHERE trigger_id = $1", 1, (const char *const[]){ trigger },
 		       "leave the comparison group", NULL);
-	mentor_kpi_remove_owner(r->an->kpi, trigger, true);
+		mentor_kpi_remove_owner(r->an->kpi, trigger, true);
+	}
 	if (rc == MENTOR_OK)
 		rc = open_windows(r, id, false, "mentee", mentee, behavior, rd->at_us);
 	if (rc == MENTOR_OK)

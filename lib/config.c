@@ -82,6 +82,7 @@ static const struct double_key double_keys[] = {
 	{ "detect", "hysteresis", 0, 1, offsetof(struct mentor_config, analytics.stats.status.hysteresis) },
 	{ "detect", "high_threshold", 0, 1, offsetof(struct mentor_config, analytics.stats.status.high_threshold) },
 	{ "kpi", "confidence", 0.5, 0.9999, offsetof(struct mentor_config, analytics.stats.kpi.confidence) },
+	{ "pairing", "holdout_share", 0, 0.9, offsetof(struct mentor_config, analytics.holdout_share) },
 };
 
 /* true/false keys, of int or bool fields. */

@@ -51,6 +51,7 @@ struct mentor_analytics_config {
 	int duration_days;             /* a pairing is active this long, default 21 */
 	int cooldown_days;             /* the same pair is not repeated within, default 90 */
 	int cuped;                     /* program effect CUPED-adjusted, default 1 */
+	double holdout_share;          /* share of new triggers held out of pairing for the after window, default 0 */
 	struct mentor_stats_params stats;
 	struct mentor_pair_config pair;
 };

@@ -88,6 +88,8 @@ CREATE TABLE triggers (
     status        text NOT NULL CHECK (status IN ('open', 'waiting', 'paired', 'resolved')),
     pairing_id    text,
     waiting_since timestamptz,           -- round at which no mentor was possible
+    holdout       boolean NOT NULL DEFAULT false,  -- held back from pairing (randomized holdout)
+    holdout_until timestamptz,           -- paired only from then on
     resolved_at   timestamptz,
     resolution    text                   -- 'recovered', 'completed', 'cancelled', 'fatal_recorded'
 );
