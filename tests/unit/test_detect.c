@@ -183,16 +183,23 @@ static int copy_one(void *ctx, const struct mentor_detect_row *row)
 	return MENTOR_OK;
 }
 
-/* The key's row; fails the test when it has none. */
-static struct one key_row(const struct mentor_detector *det, const char *agent, const char *metric)
+/* The key's row into *o (filled in place: its row points into o's own strings); fails when it has none. */
+static void key_row(const struct mentor_detector *det, const char *agent, const char *metric, struct one *o)
+{
+	memset(o, 0, sizeof(*o));
+	assert_int_equal(mentor_detector_key(det, agent, metric, copy_one, o), MENTOR_OK);
+	if (!o->found)
+		fail_msg("no row for %s/%s", agent, metric);
+}
+
+/* The numbers of the key's row (its strings are not kept: NULL); fails when it has none. */
+static struct mentor_detect_row key_numbers(const struct mentor_detector *det, const char *agent, const char *metric)
 {
 	struct one o;
 
-	memset(&o, 0, sizeof(o));
-	assert_int_equal(mentor_detector_key(det, agent, metric, copy_one, &o), MENTOR_OK);
-	if (!o.found)
-		fail_msg("no row for %s/%s", agent, metric);
-	return o;
+	key_row(det, agent, metric, &o);
+	o.r.agent_id = o.r.metric = NULL;
+	return o.r;
 }
 
 /* ---- What a sink saw ---- */
@@ -396,7 +403,7 @@ static void test_window_days(void **state)
 	/* The last microsecond of DAY0 - 1. */
 	obs(det, "a", "empathy", "e1", at(DAY0, 0) - 1, 200000);
 	adv(det, MENTOR_DETECT_ALL, &r);
-	o = key_row(det, "a", "empathy");
+	key_row(det, "a", "empathy", &o);
 	assert_int_equal(o.r.n, 1);
 	assert_near(o.r.mean, 0.2, TOL);
 	assert_int_equal(o.r.updated_us, at(DAY0, 0) - 1);
@@ -414,7 +421,7 @@ static void test_window_days(void **state)
 	mentor_detector_day_sums(det, "a", "empathy", DAY0 - 1, DAY0, &n, &sum, &sumsq);
 	assert_int_equal(n, 1);
 	assert_int_equal(sum, 200000);
-	o = key_row(det, "a", "empathy");
+	key_row(det, "a", "empathy", &o);
 	assert_int_equal(o.r.n, 2);
 	assert_near(o.r.mean, 0.3, TOL);
 
@@ -424,7 +431,7 @@ static void test_window_days(void **state)
 	 */
 	obs(det, "a", "empathy", "e3", at(DAY0 + 2, 12 * HOUR), 600000);
 	adv(det, MENTOR_DETECT_ALL, &r);
-	o = key_row(det, "a", "empathy");
+	key_row(det, "a", "empathy", &o);
 	assert_int_equal(o.r.n, 2);
 	assert_near(o.r.mean, 0.5, TOL);
 
@@ -435,7 +442,7 @@ static void test_window_days(void **state)
 	 */
 	obs(det, "a", "empathy", "e4", at(DAY0 + 3, 0), 1000000);
 	adv(det, MENTOR_DETECT_ALL, &r);
-	o = key_row(det, "a", "empathy");
+	key_row(det, "a", "empathy", &o);
 	assert_int_equal(o.r.n, 2);
 	assert_near(o.r.mean, 0.8, TOL);
 	assert_int_equal(o.r.updated_us, at(DAY0 + 3, 0));
@@ -525,7 +532,7 @@ static void test_shrink_known_prior(void **state)
 	 *   half   = z * sqrt(0.033333 / 6) = 1.6448536 * 0.0745356 = 0.1226002
 	 * (had b4 leaked into the prior: mean 3.8 / 6, shrunk 0.6889)
 	 */
-	o = key_row(det, "a", "empathy");
+	key_row(det, "a", "empathy", &o);
 	assert_int_equal(o.r.n, 2);
 	assert_near(o.r.mean, 0.4, TOL);
 	assert_near(o.r.shrunk, 0.6, TOL);
@@ -538,7 +545,7 @@ static void test_shrink_known_prior(void **state)
 	assert_int_equal(o.r.level, MENTOR_LEVEL_OK);
 	assert_int_equal(o.r.why, MENTOR_WHY_TOO_FEW);
 	/* b on DAY0: window DAY0-1..DAY0 holds 0.7 and 0.3: (1.0 + 2.8) / 6 = 0.63333. */
-	o = key_row(det, "b", "empathy");
+	key_row(det, "b", "empathy", &o);
 	assert_int_equal(o.r.n, 2);
 	assert_near(o.r.shrunk, 3.8 / 6.0, TOL);
 
@@ -599,7 +606,7 @@ static void test_low_hysteresis_triggers(void **state)
 		snprintf(ev, sizeof(ev), "e%02zu", i + 1);
 		obs(det, "a", "empathy", ev, t, steps[i].v);
 		adv(det, MENTOR_DETECT_ALL, &r);
-		o = key_row(det, "a", "empathy");
+		key_row(det, "a", "empathy", &o);
 		assert_int_equal(o.r.n, (int64_t)i + 1);
 		assert_near(o.r.shrunk, steps[i].shrunk, TOL);
 		assert_near(o.r.pop_mean, 0.8, TOL);
@@ -681,7 +688,7 @@ static void test_persistence(void **state)
 		}
 		adv(det, MENTOR_DETECT_ALL, &r);
 		adv(plain, MENTOR_DETECT_ALL, &rp);
-		o = key_row(det, "a", "empathy");
+		key_row(det, "a", "empathy", &o);
 		assert_int_equal(o.r.week, mentor_detector_week_of(day));
 		switch (d) {
 		case 0:
@@ -791,29 +798,29 @@ static void test_high(void **state)
 	}
 	adv(det, MENTOR_DETECT_ALL, &r);
 
-	o = key_row(det, "star", "empathy");
+	key_row(det, "star", "empathy", &o);
 	assert_int_equal(o.r.level, MENTOR_LEVEL_HIGH);
 	assert_int_equal(o.r.why, MENTOR_WHY_CONFIDENT_HIGH);
 	assert_near(o.r.shrunk, 0.944, TOL);
 	assert_near(o.r.ci_low, 0.944 - Z90 * sqrt(0.0008 / 5.0), 1e-9);
 	assert_near(o.r.ci_low, 0.923194, 1e-6);
 	assert_int_equal(o.r.since_us, at(DAY0, 2 * HOUR + 3));  /* high from its 4th observation */
-	o = key_row(det, "few", "empathy");
+	key_row(det, "few", "empathy", &o);
 	assert_int_equal(o.r.level, MENTOR_LEVEL_OK);
 	assert_int_equal(o.r.why, MENTOR_WHY_TOO_FEW_FOR_MENTOR);
 	assert_near(o.r.ci_low, 0.9425 - Z90 * sqrt(0.0008 / 4.0), 1e-9);
-	o = key_row(det, "meh", "empathy");
+	key_row(det, "meh", "empathy", &o);
 	assert_int_equal(o.r.level, MENTOR_LEVEL_OK);
 	assert_int_equal(o.r.why, MENTOR_WHY_AVERAGE);
 	assert_near(o.r.shrunk, 0.864, TOL);
 	assert_near(o.r.ci_low, 0.843194, 1e-6);
 	assert_int_equal(mentor_detector_level(det, "lowcsat", "csat"), MENTOR_LEVEL_LOW);
 	assert_int_equal(mentor_detector_level(det, "lowaqm", "aqm"), MENTOR_LEVEL_LOW);
-	assert_near(key_row(det, "lowcsat", "csat").r.shrunk, 0.305, TOL);
-	assert_int_equal(key_row(det, "lowcsat", "empathy").r.why, MENTOR_WHY_LOW_OVERALL);
-	assert_int_equal(key_row(det, "lowaqm", "empathy").r.why, MENTOR_WHY_LOW_OVERALL);
-	assert_int_equal(key_row(det, "inactive", "empathy").r.why, MENTOR_WHY_INACTIVE);
-	assert_int_equal(key_row(det, "unknown", "empathy").r.why, MENTOR_WHY_INACTIVE);
+	assert_near(key_numbers(det, "lowcsat", "csat").shrunk, 0.305, TOL);
+	assert_int_equal(key_numbers(det, "lowcsat", "empathy").why, MENTOR_WHY_LOW_OVERALL);
+	assert_int_equal(key_numbers(det, "lowaqm", "empathy").why, MENTOR_WHY_LOW_OVERALL);
+	assert_int_equal(key_numbers(det, "inactive", "empathy").why, MENTOR_WHY_INACTIVE);
+	assert_int_equal(key_numbers(det, "unknown", "empathy").why, MENTOR_WHY_INACTIVE);
 	/* Triggers: the two lows, at their 2nd observation (n 2 = min_n: 1.12 / 3 = 0.3733 < 0.6). */
 	assert_int_equal(r.nt, 2);
 	assert_string_equal(r.t[0].event, "c1");
@@ -839,12 +846,12 @@ static void test_high(void **state)
 	set_active(det, "few", false);
 	obs(det, "few", "empathy", "x3", at(DAY0, 4 * HOUR), 950000);
 	adv(det, MENTOR_DETECT_ALL, &r);
-	o = key_row(det, "star", "empathy");
+	key_row(det, "star", "empathy", &o);
 	assert_near(o.r.shrunk, 0.945, TOL);
 	assert_int_equal(o.r.level, MENTOR_LEVEL_OK);
 	assert_int_equal(o.r.why, MENTOR_WHY_LOW_OVERALL);
 	assert_int_equal(o.r.since_us, at(DAY0, 4 * HOUR));
-	assert_int_equal(key_row(det, "few", "empathy").r.why, MENTOR_WHY_INACTIVE);
+	assert_int_equal(key_numbers(det, "few", "empathy").why, MENTOR_WHY_INACTIVE);
 	assert_int_equal(r.nt, 3);  /* star's CSAT */
 	got_clear(&g);
 	assert_int_equal(mentor_detector_each_level(det, MENTOR_LEVEL_HIGH, collect, &g), MENTOR_OK);
@@ -898,14 +905,14 @@ static void test_until_and_waiting(void **state)
 	assert_int_equal(mentor_detector_oldest_waiting(det), t + 5);
 	assert_int_equal(mentor_detector_event_time(det), t);
 	assert_int_equal(mentor_detector_newest_seen(det), t + 5);
-	assert_int_equal(key_row(det, "a", "m").r.n, 1);
+	assert_int_equal(key_numbers(det, "a", "m").n, 1);
 
 	adv(det, MENTOR_DETECT_ALL, &r);
 	assert_int_equal(r.ne, 2);
 	assert_int_equal(mentor_detector_waiting(det), 0);
 	assert_int_equal(mentor_detector_oldest_waiting(det), INT64_MIN);
 	assert_int_equal(mentor_detector_event_time(det), t + 5);
-	assert_int_equal(key_row(det, "a", "m").r.n, 2);
+	assert_int_equal(key_numbers(det, "a", "m").n, 2);
 
 	/* A late observation (before event time) still waits for an advance, and leaves event time alone. */
 	obs(det, "a", "m", "e0", t - HOUR, 500000);
@@ -987,7 +994,7 @@ static void test_tie_order(void **state)
 	assert_near(r.t[0].shrunk, 0.45, TOL);
 	/* The metrics without a population have a NaN prior: never low on their first day. */
 	assert_int_equal(mentor_detector_level(det, "a", "aa"), MENTOR_LEVEL_OK);
-	assert_true(isnan(key_row(det, "a", "aa").r.shrunk));
+	assert_true(isnan(key_numbers(det, "a", "aa").shrunk));
 
 	rec_clear(&r);
 	mentor_detector_free(det);
@@ -1118,7 +1125,10 @@ static size_t assert_same_keys(const struct mentor_detector *a, const struct men
 	for (int i = 0; i < G_AGENTS; i++) {
 		snprintf(id, sizeof(id), "agent-%02d", i);
 		for (int m = 0; m < G_METRICS; m++) {
-			struct one x = key_row(a, id, g_metrics[m]), y = key_row(b, id, g_metrics[m]);
+			struct one x, y;
+
+			key_row(a, id, g_metrics[m], &x);
+			key_row(b, id, g_metrics[m], &y);
 
 			assert_same_row(&x.r, &y.r);
 			highs += x.r.level == MENTOR_LEVEL_HIGH;
@@ -1338,7 +1348,7 @@ static void test_restore(void **state)
 	adv(full, boundary, &rf);
 	take(full, &gf);
 	rec_clear(&rf);
-	assert_int_equal(key_row(full, "drop", "empathy").r.why, MENTOR_WHY_NOT_PERSISTENT);
+	assert_int_equal(key_numbers(full, "drop", "empathy").why, MENTOR_WHY_NOT_PERSISTENT);
 
 	/* The run that stops at the boundary: its state is what PostgreSQL would hold. */
 	old = det_new(&p, 4);
@@ -1397,8 +1407,8 @@ static void test_restore(void **state)
 	assert_true(gf.n > 0);
 	assert_same_rows(&gf, &gr);
 	assert_same_keys(full, restored);
-	x = key_row(full, "drop", "empathy");
-	y = key_row(restored, "drop", "empathy");
+	key_row(full, "drop", "empathy", &x);
+	key_row(restored, "drop", "empathy", &y);
 	assert_same_row(&x.r, &y.r);
 	assert_same_triggers(&rf, &rr);
 	assert_same_priors(&rf, &rr);
@@ -1478,7 +1488,7 @@ static void test_restore_pieces(void **state)
 	obs(det, "a", "m", "e1", at(DAY0, HOUR), 300000);
 	adv(det, MENTOR_DETECT_ALL, &r);
 	assert_int_equal(r.np, 0);
-	o = key_row(det, "a", "m");
+	key_row(det, "a", "m", &o);
 	assert_int_equal(o.r.n, 2);
 	assert_near(o.r.shrunk, 0.55, TOL);
 	assert_near(o.r.pop_mean, 0.5, 0.0);
