@@ -128,9 +128,10 @@ generate() {
     sed -n 's/^produced voc=\([0-9]*\) aqm=\([0-9]*\) roster=\([0-9]*\).*/\1 \2 \3/p' "$work/gen.log"
 }
 
-# drain PREFIX SCHEMA: mentord --exit-at-end over PREFIX.*; leaves figures in $work/SCHEMA.m.
+# drain PREFIX SCHEMA [INI LINE...]: mentord --exit-at-end over PREFIX.*; leaves figures in $work/SCHEMA.m.
 drain() {
     local prefix=$1 schema=$2
+    shift 2
     schemas+=("$schema")
     cat >"$work/$schema.conf" <<CONF
 [postgres]
@@ -142,8 +143,9 @@ topic_roster = $prefix.roster
 [log]
 level = notice
 [kafka]
-group.id = $prefix
+group.id = $prefix-$schema
 CONF
+    printf '%s\n' "$@" >>"$work/$schema.conf"
     measure "$work/$schema.m" "$mentord" --config "$work/$schema.conf" --exit-at-end 2>"$work/$schema.log"
     read -r _ _ _ status _ <"$work/$schema.m"
     if ((status != 0)); then
@@ -182,6 +184,12 @@ log "mentord drain into schema $schema"
 drain "$prefix" "$schema"
 check "$schema" "$total" "$((voc + aqm))"
 read -r m_wall m_rss m_cpu _ m_early <"$work/$schema.m"
+
+# --- 2b. The same drain with the analytics off: what the analytics cost.
+log "mentord drain with [analytics] enabled = false"
+drain "$prefix" "${schema}_noan" "[analytics]" "enabled = false"
+check "${schema}_noan" "$total" "$((voc + aqm))"
+read -r n_wall _ _ _ _ <"$work/${schema}_noan.m"
 
 # --- 3. Raw consume of the same topics: kcat, one group member on all three, to /dev/null.
 log "kcat raw consume"
@@ -224,6 +232,11 @@ printf '%-34s %9s msgs %8.2f s %9s events/s   target >= 50000 events/s: %s\n' \
     "mentord drain into PostgreSQL" "$total" "$m_wall" "$m_rate" "$(verdict "$m_rate" 50000)"
 printf '%-34s %s (%s in the first quarter of the run), cpu %s s\n' "  mentord peak RSS" \
     "$(mib "$m_rss")" "$(mib "$m_early")" "$m_cpu"
+n_rate=$(rate "$total" "$n_wall")
+printf '%-34s %9s msgs %8.2f s %9s events/s   with analytics: %sx   target >= 0.67x: %s\n' \
+    "  the same, analytics off" "$total" "$n_wall" "$n_rate" \
+    "$(awk -v a="$m_rate" -v b="$n_rate" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')" \
+    "$(awk -v a="$m_rate" -v b="$n_rate" 'BEGIN { print (b > 0 && a / b >= 0.67 ? "met" : "NOT MET") }')"
 printf '%-34s %9s msgs %8.2f s %9s events/s\n' "kcat raw consume to /dev/null" "$total" "$k_wall" "$k_rate"
 printf '%-34s %9s rows %8.2f s %9s rows/s\n' "COPY into score_events-like table" "$rows" "$c_wall" "$c_rate"
 printf '%-34s %sx of %s (%s/s)   target >= 0.50x: %s\n' "mentord / slower reference" \

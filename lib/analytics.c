@@ -661,6 +661,7 @@ static int write_kpis(struct run *r)
 {
 	int64_t now = mentor_detector_event_time(r->an->det);
 	struct copy_buf c;
+	size_t rows;
 	int rc;
 
 	if (now != NO_TIME)
@@ -675,9 +676,11 @@ static int write_kpis(struct run *r)
 		free(c.text);
 		return rc;
 	}
+	rows = c.rows;
 	rc = copy_send(&c, "COPY stage_kpis FROM STDIN", upsert_pairing_kpis_sql, "upsert pairing_kpis");
-	if (rc == MENTOR_OK)
-		rc = q(r, upsert_comparison_kpis_sql, 0, NULL, "upsert comparison_kpis", NULL);
+	if (rows == 0 || rc != MENTOR_OK)
+		return rc;
+	rc = q(r, upsert_comparison_kpis_sql, 0, NULL, "upsert comparison_kpis", NULL);
 	/* A round writes KPIs more than once per transaction: each write must see only its own rows. */
 	return rc == MENTOR_OK ? q(r, "TRUNCATE stage_kpis", 0, NULL, "empty stage_kpis", NULL) : rc;
 }

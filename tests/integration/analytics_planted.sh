@@ -78,6 +78,21 @@ assert_eq "every paired trigger points at its pairing" 0 \
     "$(q "SELECT count(*) FROM pairings p JOIN triggers t USING (trigger_id)
            WHERE t.pairing_id IS DISTINCT FROM p.pairing_id")"
 
+# Alerts (SPEC section 6): each kind written by the analytics, once per cause, to the mentee's team lead.
+for kind in low_score_trigger fatal_behavior pairing_created no_mentor_available pairing_completed; do
+    n=$(q "SELECT count(*) FROM alerts WHERE kind = '$kind'")
+    checks=$((checks + 1))
+    ((n > 0)) || fail "no $kind alert"
+    echo "alerts $kind: $n"
+done
+assert_eq "one low_score_trigger alert per low-score trigger" \
+    "$(q "SELECT count(*) FROM triggers WHERE kind = 'low_score'")" \
+    "$(q "SELECT count(*) FROM alerts WHERE kind = 'low_score_trigger'")"
+assert_eq "one pairing_created alert per pairing" "$pairings" \
+    "$(q "SELECT count(*) FROM alerts WHERE kind = 'pairing_created'")"
+assert_eq "every alert routed to its agent's team lead" 0 \
+    "$(q "SELECT count(*) FROM alerts l JOIN agents a USING (agent_id) WHERE l.team_lead_id IS DISTINCT FROM a.team_lead_id")"
+
 # Every KPI row from score_events: the windows are whole UTC days.
 recompute="
   WITH k AS (
