@@ -52,7 +52,8 @@ struct mentor_analytics {
 	bool counts_stale;                          /* triggers or pairings changed: recount the gauges */
 	struct mentor_analytics_gauges gauges;
 	char *roster_topic;                         /* owned */
-	int64_t agents_seen_us;                     /* database time of the last roster look */
+	int64_t agents_seen_us;                     /* newest agents.updated_at seen */
+	int stages_pid;                             /* backend that has the staging tables, 0: none */
 	bool leader;                                /* holds the group's analytics lock */
 	bool need_load;                             /* memory not (or no longer) that of the tables */
 	struct owned_partition *owned;              /* owned; the partitions this instance consumes */
@@ -64,6 +65,10 @@ struct run {
 	struct mentor_analytics *an;
 	struct mentor_store *s;
 	struct mentor_error *err;
+	int stages_made;            /* backend pid whose staging tables this run created, 0: none */
+	FILE *alerts;               /* COPY rows of stage_alerts, written at the end (run_end) */
+	char *alerts_text;
+	size_t alerts_len, n_alerts;
 };
 
 /* ---- Small helpers ---- */
@@ -166,11 +171,16 @@ static void copy_num(FILE *f, double v)
 
 /* ---- Life cycle ---- */
 
+/*
+ * Days each key keeps: the status window, the KPI before window read when a
+ * window opens, and the after window rebuilt from memory at a restart.
+ */
 static int keep_days(const struct mentor_analytics_config *cfg)
 {
-	int w = cfg->stats.shrink.window_days, b = cfg->stats.kpi.before_days;
+	int w = cfg->stats.shrink.window_days, b = cfg->stats.kpi.before_days, a = cfg->stats.kpi.after_days;
+	int most = w > b ? w : b;
 
-	return (w > b ? w : b) + 2;
+	return (most > a ? most : a) + 2;
 }
 
 int mentor_analytics_new(const struct mentor_analytics_config *cfg, const struct mentor_event_rules *rules,
@@ -331,14 +341,16 @@ static int scale_of(struct run *r, const char *metric, struct mentor_scale *ret)
 
 /* ---- Alerts ---- */
 
-static const char insert_alert_sql[] =
+/* The alerts of a transaction, staged and inserted by one statement at its end. */
+static const char insert_alerts_sql[] =
 	"INSERT INTO alerts (alert_id, kind, team_lead_id, agent_id, occurred_at, payload)"
-	" SELECT $1, $2, a.team_lead_id, $3, $4::timestamptz,"
-	"   jsonb_build_object('schema', 'mentord.alert.v1', 'alert_id', $1::text, 'kind', $2::text,"
-	"     'occurred_at', to_char($4::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-	"     'team_lead_id', a.team_lead_id, 'agent_id', $3::text, 'agent_name', a.name, 'behavior', $5::text)"
-	"   || $6::jsonb"
-	"   FROM (SELECT $3::text AS agent_id) x LEFT JOIN agents a USING (agent_id)"
+	" SELECT s.alert_id, s.kind, a.team_lead_id, s.agent_id, s.occurred_at,"
+	"   jsonb_build_object('schema', 'mentord.alert.v1', 'alert_id', s.alert_id, 'kind', s.kind,"
+	"     'occurred_at', to_char(s.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+	"     'team_lead_id', a.team_lead_id, 'agent_id', s.agent_id, 'agent_name', a.name, 'behavior', s.behavior)"
+	"   || s.fields"
+	"   FROM stage_alerts s LEFT JOIN agents a USING (agent_id)"
+	"  ORDER BY s.alert_id"
 	" ON CONFLICT (alert_id) DO NOTHING";
 
 static json_t *json_num(double v)
@@ -355,16 +367,58 @@ static int insert_alert(struct run *r, const char *kind, const char *cause_id, c
 {
 	char id[3 * MENTOR_ID_MAX + 64], at[TIME_TEXT];
 	char *body = fields ? json_dumps(fields, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	const char *params[6] = { id, kind, agent_id, at, behavior, body };
-	int rc;
 
 	json_decref(fields);
-	if (!body)
+	if (!body || (!r->alerts && !(r->alerts = open_memstream(&r->alerts_text, &r->alerts_len)))) {
+		free(body);
 		return nomem(r->err);
+	}
 	snprintf(id, sizeof(id), "%s:%s", kind, cause_id);
 	time_text(occurred_us, at);
-	rc = q(r, insert_alert_sql, 6, params, "insert alert", NULL);
+	copy_str(r->alerts, id);
+	fputc('\t', r->alerts);
+	copy_str(r->alerts, kind);
+	fputc('\t', r->alerts);
+	copy_str(r->alerts, agent_id);
+	fprintf(r->alerts, "\t%s\t", at);
+	copy_str(r->alerts, behavior);
+	fputc('\t', r->alerts);
+	copy_str(r->alerts, body);
+	fputc('\n', r->alerts);
+	r->n_alerts++;
 	free(body);
+	return MENTOR_OK;
+}
+
+/* Inserts the staged alerts. */
+static int flush_alerts(struct run *r)
+{
+	int rc = MENTOR_OK;
+
+	if (!r->alerts)
+		return MENTOR_OK;
+	if (fclose(r->alerts) != 0)
+		rc = nomem(r->err);
+	r->alerts = NULL;
+	if (rc == MENTOR_OK && r->n_alerts > 0)
+		rc = mentor_store_copy(r->s, "COPY stage_alerts FROM STDIN", r->alerts_text, r->alerts_len, r->err);
+	if (rc == MENTOR_OK && r->n_alerts > 0)
+		rc = q(r, insert_alerts_sql, 0, NULL, "insert alerts", NULL);
+	free(r->alerts_text);
+	r->alerts_text = NULL;
+	r->n_alerts = 0;
+	return rc;
+}
+
+/* Frees what a run holds on its way out; returns rc. */
+static int run_end(struct run *r, int rc)
+{
+	if (r->alerts)
+		fclose(r->alerts);
+	free(r->alerts_text);
+	/* A commit that fails after this makes the caller load() again, which forgets the mark. */
+	if (rc == MENTOR_OK && r->stages_made)
+		r->an->stages_pid = r->stages_made;
 	return rc;
 }
 
@@ -480,22 +534,31 @@ static int advance(struct run *r, int64_t until_us)
 
 /* ---- Writing changed rows ---- */
 
-/* Staging tables live in the session: made if missing at every transaction that writes. */
+/* Staging tables live in the session: made once per server session (backend). */
 static const char *const stage_sql[] = {
 	"CREATE TEMP TABLE IF NOT EXISTS stage_status (LIKE agent_behavior_status) ON COMMIT DELETE ROWS",
-	"CREATE TEMP TABLE IF NOT EXISTS stage_kpis (owner_id text, comparison boolean, subject text, metric text,"
-	" is_target boolean, before_n bigint, before_mean float8, after_n bigint, after_mean float8, delta float8,"
-	" ci_low float8, ci_high float8, final boolean, before_from date, before_to date, after_from date,"
-	" after_to date, before_sum_e6 bigint, before_sumsq_e12 bigint, after_sum_e6 bigint,"
-	" after_sumsq_e12 bigint) ON COMMIT DELETE ROWS",
+	("CREATE TEMP TABLE IF NOT EXISTS stage_kpis (owner_id text, comparison boolean, subject text, metric text,"
+	 " is_target boolean, before_n bigint, before_mean float8, after_n bigint, after_mean float8, delta float8,"
+	 " ci_low float8, ci_high float8, final boolean, before_from date, before_to date, after_from date,"
+	 " after_to date, before_sum_e6 bigint, before_sumsq_e12 bigint, after_sum_e6 bigint,"
+	 " after_sumsq_e12 bigint) ON COMMIT DELETE ROWS"),
+	("CREATE TEMP TABLE IF NOT EXISTS stage_alerts (alert_id text, kind text, agent_id text,"
+	 " occurred_at timestamptz, behavior text, fields jsonb) ON COMMIT DELETE ROWS"),
 };
 
 static int create_stages(struct run *r)
 {
+	int pid = PQbackendPID(mentor_store_conn(r->s));
 	int rc = MENTOR_OK;
 
+	/* A reconnection is a new backend: its temporary tables are gone. */
+	if (pid == r->an->stages_pid)
+		return MENTOR_OK;
 	for (size_t i = 0; rc == MENTOR_OK && i < sizeof(stage_sql) / sizeof(stage_sql[0]); i++)
 		rc = q(r, stage_sql[i], 0, NULL, "create analytics staging tables", NULL);
+	/* Made inside a transaction: they exist once it commits, so the mark waits for the commit (end_run). */
+	if (rc == MENTOR_OK)
+		r->stages_made = pid;
 	return rc;
 }
 
@@ -656,8 +719,14 @@ static int copy_kpi_row(void *ctx, const struct mentor_kpi_window *w)
 	return MENTOR_OK;
 }
 
-/* Closes the windows whose after window event time has passed, and writes every changed one. */
-static int write_kpis(struct run *r)
+/*
+ * Closes the windows whose after window event time has passed and writes
+ * them; with all, every changed window too. Provisional rows are written at
+ * rounds only: a window moves with nearly every batch, and its sums are
+ * rebuilt from agent_daily at a restart (load_kpis), so rewriting them
+ * batch by batch would buy nothing but load.
+ */
+static int write_kpis(struct run *r, bool all)
 {
 	int64_t now = mentor_detector_event_time(r->an->det);
 	struct copy_buf c;
@@ -668,7 +737,7 @@ static int write_kpis(struct run *r)
 		mentor_kpi_close(r->an->kpi, mentor_stats_day_of(now - r->an->cfg->lateness_us));
 	if ((rc = copy_open(&c, r)) != MENTOR_OK)
 		return rc;
-	rc = mentor_kpi_take_changed(r->an->kpi, copy_kpi_row, &c);
+	rc = mentor_kpi_take_changed(r->an->kpi, !all, copy_kpi_row, &c);
 	if (rc == MENTOR_ERR_NOMEM)
 		mentor_error_set(r->err, rc, "analytics: out of memory writing KPIs");
 	if (rc != MENTOR_OK) {
@@ -721,10 +790,12 @@ static int count_open(struct run *r)
 
 static int write_changes(struct run *r)
 {
-	int rc = write_status(r);
+	int rc = flush_alerts(r);
 
 	if (rc == MENTOR_OK)
-		rc = write_kpis(r);
+		rc = write_status(r);
+	if (rc == MENTOR_OK)
+		rc = write_kpis(r, false);
 	if (rc == MENTOR_OK)
 		rc = write_state(r);
 	if (rc == MENTOR_OK && r->an->counts_stale)
@@ -830,6 +901,50 @@ static int refresh_program_effect(struct run *r, int64_t as_of_us)
 out:
 	free(paired);
 	free(comparison);
+	PQclear(res);
+	return rc;
+}
+
+/* ---- The roster ---- */
+
+/* An agent can be a mentor only once the roster knows it (SPEC section 7). */
+#define AGENTS_SQL "SELECT agent_id, active AND roster_known FROM agents"
+#define AGENTS_SQL_SINCE \
+	"SELECT agent_id, active AND roster_known, " US_OF("updated_at") " FROM agents WHERE updated_at > $1"
+
+/* Records the active flag of every agent. */
+static int set_agents(struct run *r)
+{
+	PGresult *res = NULL;
+	int rc = q(r, AGENTS_SQL, 0, NULL, "read agents", &res);
+
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
+		rc = mentor_detector_set_agent(r->an->det, PQgetvalue(res, i, 0), strcmp(PQgetvalue(res, i, 1), "t") == 0,
+					       r->err);
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * Roster changes stored by any instance since the newest one seen. A
+ * transaction that started before another but committed after it could be
+ * passed over; every pairing round reads the whole roster again
+ * (run_round), so such a change waits at most until then.
+ */
+static int refresh_agents(struct run *r)
+{
+	char since[TIME_TEXT];
+	PGresult *res = NULL;
+	int rc;
+
+	time_text(r->an->agents_seen_us, since);
+	rc = q(r, AGENTS_SQL_SINCE, 1, (const char *const[]){ since }, "read roster changes", &res);
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
+		rc = mentor_detector_set_agent(r->an->det, PQgetvalue(res, i, 0), strcmp(PQgetvalue(res, i, 1), "t") == 0,
+					       r->err);
+		if (get_i64(res, i, 2) > r->an->agents_seen_us)
+			r->an->agents_seen_us = get_i64(res, i, 2);
+	}
 	PQclear(res);
 	return rc;
 }
@@ -1234,11 +1349,13 @@ static int write_waiting(struct round *rd, size_t m)
 	char at[TIME_TEXT];
 	int rc;
 
+	/* A trigger waiting through many rounds is marked, and alerts, once. */
+	if (strcmp(PQgetvalue(rd->open, row, 3), "open") != 0)
+		return MENTOR_OK;
 	time_text(rd->at_us, at);
 	rc = q(r, mark_waiting_sql, 2, (const char *const[]){ trigger, at }, "mark trigger waiting", NULL);
 	for (size_t i = 0; i < rd->n_cands && !any; i++)
 		any = rd->cands[i].behavior == rd->mentees[m].behavior;
-	/* The alert id is per trigger: a trigger waiting through many rounds alerts once. */
 	if (rc == MENTOR_OK)
 		rc = insert_alert(r, "no_mentor_available", trigger, agent, rd->at_us, behavior,
 				  json_pack("{s:s, s:s}", "trigger_id", trigger, "reason",
@@ -1276,7 +1393,9 @@ static int run_round(struct run *r, int64_t at_us)
 	int rc;
 
 	time_text(at_us, at);
-	rc = write_kpis(r);  /* completion alerts read the current KPI rows */
+	rc = set_agents(r);  /* the whole roster, whatever refresh_agents() may have passed over */
+	if (rc == MENTOR_OK)
+		rc = write_kpis(r, true);  /* completion alerts read the current KPI rows */
 	if (rc == MENTOR_OK)
 		rc = q(r, complete_pairings_sql, 1, (const char *const[]){ at }, "complete pairings", NULL);
 	if (rc == MENTOR_OK)
@@ -1302,7 +1421,7 @@ static int run_round(struct run *r, int64_t at_us)
 	}
 	r->an->counts_stale = true;
 	if (rc == MENTOR_OK)
-		rc = write_kpis(r);
+		rc = write_kpis(r, true);
 	if (rc == MENTOR_OK)
 		rc = refresh_program_effect(r, at_us);
 	if (rc == MENTOR_OK)
@@ -1324,33 +1443,36 @@ static int64_t floor_to(int64_t t, int64_t step)
 /*
  * Fatal items (SPEC section 2): a resolved fatal trigger and an alert each,
  * once, when the watermark passes the event, as every decision: the roster
- * is then what it was, so the alert's route is the same in any replay. $1,
- * $2: the watermark before and after; $3: the batch's fatal events, for
- * those that came after the watermark had passed them.
+ * is then what it was, so the alert's route is the same in any replay.
+ * events_where picks the events: those between the watermark before and
+ * after, or the batch's own that came after it had passed them.
  */
-static const char fatal_sql[] =
-	"WITH f AS ("
-	"  SELECT 'fatal/' || s.event_id || '/' || b AS trigger_id, s.agent_id, b AS behavior, s.occurred_at,"
-	"         s.event_id, s.interaction_id, (s.scores ->> b)::float8 AS score"
-	"    FROM score_events s, jsonb_array_elements_text(s.fatal) AS b"
-	"   WHERE s.fatal IS NOT NULL AND s.occurred_at < $2"
-	"     AND (s.occurred_at >= $1 OR s.event_id = ANY($3::text[]))"
-	"), t AS ("
-	"  INSERT INTO triggers (trigger_id, agent_id, behavior, kind, fired_at, event_id, score, status, resolved_at,"
-	"                        resolution)"
-	"  SELECT trigger_id, agent_id, behavior, 'fatal', occurred_at, event_id, score, 'resolved', occurred_at,"
-	"         'alerted' FROM f"
-	"  ON CONFLICT DO NOTHING RETURNING trigger_id"
-	")"
-	" INSERT INTO alerts (alert_id, kind, team_lead_id, agent_id, occurred_at, payload)"
-	" SELECT 'fatal_behavior:' || f.trigger_id, 'fatal_behavior', a.team_lead_id, f.agent_id, f.occurred_at,"
-	"   jsonb_build_object('schema', 'mentord.alert.v1', 'alert_id', 'fatal_behavior:' || f.trigger_id,"
-	"     'kind', 'fatal_behavior',"
-	"     'occurred_at', to_char(f.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-	"     'team_lead_id', a.team_lead_id, 'agent_id', f.agent_id, 'agent_name', a.name, 'behavior', f.behavior,"
-	"     'trigger_id', f.trigger_id, 'event_id', f.event_id, 'interaction_id', f.interaction_id)"
-	"   FROM f JOIN t USING (trigger_id) LEFT JOIN agents a ON a.agent_id = f.agent_id"
-	" ORDER BY f.trigger_id ON CONFLICT (alert_id) DO NOTHING";
+#define FATAL_SQL(events_where) \
+	"WITH f AS (" \
+	"  SELECT 'fatal/' || s.event_id || '/' || b AS trigger_id, s.agent_id, b AS behavior, s.occurred_at," \
+	"         s.event_id, s.interaction_id, (s.scores ->> b)::float8 AS score" \
+	"    FROM score_events s, jsonb_array_elements_text(s.fatal) AS b" \
+	"   WHERE s.fatal IS NOT NULL AND " events_where \
+	"), t AS (" \
+	"  INSERT INTO triggers (trigger_id, agent_id, behavior, kind, fired_at, event_id, score, status, resolved_at," \
+	"                        resolution)" \
+	"  SELECT trigger_id, agent_id, behavior, 'fatal', occurred_at, event_id, score, 'resolved', occurred_at," \
+	"         'alerted' FROM f" \
+	"  ON CONFLICT DO NOTHING RETURNING trigger_id" \
+	")" \
+	" INSERT INTO alerts (alert_id, kind, team_lead_id, agent_id, occurred_at, payload)" \
+	" SELECT 'fatal_behavior:' || f.trigger_id, 'fatal_behavior', a.team_lead_id, f.agent_id, f.occurred_at," \
+	"   jsonb_build_object('schema', 'mentord.alert.v1', 'alert_id', 'fatal_behavior:' || f.trigger_id," \
+	"     'kind', 'fatal_behavior'," \
+	"     'occurred_at', to_char(f.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')," \
+	"     'team_lead_id', a.team_lead_id, 'agent_id', f.agent_id, 'agent_name', a.name, 'behavior', f.behavior," \
+	"     'trigger_id', f.trigger_id, 'event_id', f.event_id, 'interaction_id', f.interaction_id)" \
+	"   FROM f JOIN t USING (trigger_id) LEFT JOIN agents a ON a.agent_id = f.agent_id" \
+	" ORDER BY f.trigger_id ON CONFLICT (alert_id) DO NOTHING"
+
+/* Events the watermark has just passed (BRIN on occurred_at), and late ones of the batch (primary key). */
+static const char fatal_range_sql[] = FATAL_SQL("s.occurred_at >= $1 AND s.occurred_at < $2");
+static const char fatal_late_sql[] = FATAL_SQL("s.event_id = ANY($1::text[]) AND s.occurred_at < $2");
 
 /* A PostgreSQL array literal of the ids of the batch's new fatal events; NULL when there are none. */
 static char *fatal_ids(const struct mentor_batch *b, const unsigned char *stored, bool *ret_failed)
@@ -1392,17 +1514,24 @@ static char *fatal_ids(const struct mentor_batch *b, const unsigned char *stored
 	return text;
 }
 
+
 static int insert_fatal(struct run *r, int64_t from_us, int64_t to_us, const char *late_ids)
 {
 	char from[TIME_TEXT], to[TIME_TEXT];
 
-	if (to_us <= from_us && !late_ids)
-		return MENTOR_OK;
+	int rc = MENTOR_OK;
+
 	time_text(from_us, from);
 	time_text(to_us, to);
-	r->an->counts_stale = true;
-	return q(r, fatal_sql, 3, (const char *const[]){ from, to, late_ids ? late_ids : "{}" },
-		 "insert fatal triggers", NULL);
+	if (to_us > from_us) {
+		r->an->counts_stale = true;
+		rc = q(r, fatal_range_sql, 2, (const char *const[]){ from, to }, "insert fatal triggers", NULL);
+	}
+	if (rc == MENTOR_OK && late_ids) {
+		r->an->counts_stale = true;
+		rc = q(r, fatal_late_sql, 2, (const char *const[]){ late_ids, to }, "insert late fatal triggers", NULL);
+	}
+	return rc;
 }
 
 /*
@@ -1449,42 +1578,7 @@ static int observe(void *ctx, const struct mentor_observation *o)
 				       r->err);
 }
 
-/* Records the active flag of the agents sql selects; since: its $1, or NULL when it has none. */
-static int set_agents(struct run *r, const char *sql, const char *since)
-{
-	PGresult *res = NULL;
-	int rc = q(r, sql, since ? 1 : 0, (const char *const[]){ since }, "read agents", &res);
 
-	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
-		rc = mentor_detector_set_agent(r->an->det, PQgetvalue(res, i, 0), strcmp(PQgetvalue(res, i, 1), "t") == 0,
-					       r->err);
-	PQclear(res);
-	return rc;
-}
-
-/* An agent can be a mentor only once the roster knows it (SPEC section 7). */
-#define AGENTS_SQL "SELECT agent_id, active AND roster_known FROM agents"
-
-/*
- * Roster changes stored by any instance since the last look. updated_at is
- * a transaction's start time and commits come later, so the look goes back
- * a few minutes: a change is seen more than once, never missed.
- */
-static int refresh_agents(struct run *r)
-{
-	char since[TIME_TEXT];
-	PGresult *res = NULL;
-	int rc;
-
-	time_text(r->an->agents_seen_us == NO_TIME ? NO_TIME : r->an->agents_seen_us - 300 * INT64_C(1000000), since);
-	rc = set_agents(r, AGENTS_SQL " WHERE updated_at > $1", since);
-	if (rc == MENTOR_OK)
-		rc = q(r, "SELECT " US_OF("now()"), 0, NULL, "read the time", &res);
-	if (rc == MENTOR_OK)
-		r->an->agents_seen_us = get_i64(res, 0, 0);
-	PQclear(res);
-	return rc;
-}
 
 /* ---- One decider per group ---- */
 
@@ -1663,7 +1757,7 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
 	free(ids);
 	if (rc == MENTOR_OK)
 		rc = write_changes(&r);
-	return rc;
+	return run_end(&r, rc);
 }
 
 /* Evaluates up to closed_us in a transaction of its own; with last_round, ends with a round at the newest time. */
@@ -1693,7 +1787,7 @@ static int advance_alone(struct mentor_analytics *an, struct mentor_store *store
 		rc = run_round(&r, newest);
 	if (rc == MENTOR_OK)
 		rc = write_changes(&r);
-	return mentor_store_end(store, rc, err);
+	return mentor_store_end(store, run_end(&r, rc), err);
 }
 
 int mentor_analytics_tick(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err)
@@ -1873,43 +1967,50 @@ static int load_status(struct run *r)
 	return rc;
 }
 
-/* The KPI windows not final yet, with their sums. */
+/*
+ * The KPI windows not final yet, their sums rebuilt: the before window from
+ * agent_daily_parts (its days are all decided), the after window from the
+ * detector's days just loaded (the decided observations only). Marked
+ * changed, so that the next round writes them as an uninterrupted run would.
+ */
 static int load_kpis(struct run *r)
 {
 	PGresult *res = NULL;
 	int rc = q(r,
-		   "SELECT pairing_id, false, subject, p.mentee_id, p.mentor_id, metric, is_target,"
-		   "       before_from - DATE '1970-01-01', before_to - DATE '1970-01-01',"
-		   "       after_from - DATE '1970-01-01', after_to - DATE '1970-01-01',"
-		   "       before_n, before_sum_e6, before_sumsq_e12, after_n, after_sum_e6, after_sumsq_e12"
-		   "  FROM pairing_kpis k JOIN pairings p USING (pairing_id) WHERE NOT k.final"
-		   " UNION ALL "
-		   "SELECT trigger_id, true, 'mentee', t.agent_id, NULL, metric, is_target,"
-		   "       before_from - DATE '1970-01-01', before_to - DATE '1970-01-01',"
-		   "       after_from - DATE '1970-01-01', after_to - DATE '1970-01-01',"
-		   "       before_n, before_sum_e6, before_sumsq_e12, after_n, after_sum_e6, after_sumsq_e12"
-		   "  FROM comparison_kpis c JOIN triggers t USING (trigger_id) WHERE NOT c.final",
+		   "WITH k AS ("
+		   "  SELECT pairing_id AS owner, false AS comparison, subject,"
+		   "         CASE subject WHEN 'mentor' THEN p.mentor_id ELSE p.mentee_id END AS agent_id, metric,"
+		   "         is_target, before_from, before_to, after_from, after_to"
+		   "    FROM pairing_kpis k JOIN pairings p USING (pairing_id) WHERE NOT k.final"
+		   "  UNION ALL"
+		   "  SELECT trigger_id, true, 'mentee', t.agent_id, metric, is_target, before_from, before_to,"
+		   "         after_from, after_to"
+		   "    FROM comparison_kpis c JOIN triggers t USING (trigger_id) WHERE NOT c.final"
+		   ")"
+		   " SELECT k.owner, k.comparison, k.subject, k.agent_id, k.metric, k.is_target,"
+		   "        k.before_from - DATE '1970-01-01', k.before_to - DATE '1970-01-01',"
+		   "        k.after_from - DATE '1970-01-01', k.after_to - DATE '1970-01-01',"
+		   "        coalesce(sum(d.n), 0), coalesce(sum(d.sum_e6), 0), coalesce(sum(d.sumsq_e12), 0)"
+		   "   FROM k LEFT JOIN agent_daily_parts d ON d.agent_id = k.agent_id AND d.metric = k.metric"
+		   "    AND d.day >= k.before_from AND d.day < k.before_to"
+		   "  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10",
 		   0, NULL, "read KPI rows", &res);
 
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
-		const char *subject = PQgetvalue(res, i, 2);
 		struct mentor_kpi_window w = {
 			.owner_id = PQgetvalue(res, i, 0), .comparison = strcmp(PQgetvalue(res, i, 1), "t") == 0,
-			.subject = subject,
-			.agent_id = PQgetvalue(res, i, strcmp(subject, "mentor") == 0 ? 4 : 3),
-			.metric = PQgetvalue(res, i, 5), .is_target = strcmp(PQgetvalue(res, i, 6), "t") == 0,
-			.before = { get_i64(res, i, 7), get_i64(res, i, 8) },
-			.after = { get_i64(res, i, 9), get_i64(res, i, 10) },
-			.b = { get_i64(res, i, 11), get_i64(res, i, 12), get_i64(res, i, 13) },
-			.a = { get_i64(res, i, 14), get_i64(res, i, 15), get_i64(res, i, 16) },
+			.subject = PQgetvalue(res, i, 2), .agent_id = PQgetvalue(res, i, 3),
+			.metric = PQgetvalue(res, i, 4), .is_target = strcmp(PQgetvalue(res, i, 5), "t") == 0,
+			.before = { get_i64(res, i, 6), get_i64(res, i, 7) },
+			.after = { get_i64(res, i, 8), get_i64(res, i, 9) },
+			.b = { get_i64(res, i, 10), get_i64(res, i, 11), get_i64(res, i, 12) },
 		};
 
+		mentor_detector_day_sums(r->an->det, w.agent_id, w.metric, w.after.from_day, w.after.to_day, &w.a.n,
+					 &w.a.sum_e6, &w.a.sumsq_e12);
 		rc = mentor_kpi_add(r->an->kpi, &w, r->err);
 	}
 	PQclear(res);
-	/* Loaded windows are as stored: nothing to write until they change. */
-	if (rc == MENTOR_OK)
-		rc = mentor_kpi_take_changed(r->an->kpi, NULL, NULL);
 	return rc;
 }
 
@@ -1936,6 +2037,7 @@ int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *stor
 	an->closed_us = an->next_closed_us = an->last_round_us = NO_TIME;
 	an->need_load = true;
 	an->agents_seen_us = NO_TIME;
+	an->stages_pid = 0;
 	/* One snapshot: the offsets marked as read are exactly those of the events loaded. */
 	rc = q(&r, "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL, "begin loading", NULL);
 	if (rc != MENTOR_OK)
@@ -1947,7 +2049,7 @@ int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *stor
 	if (rc == MENTOR_OK)
 		rc = load_state(&r);
 	if (rc == MENTOR_OK)
-		rc = set_agents(&r, AGENTS_SQL, NULL);
+		rc = set_agents(&r);
 	if (rc == MENTOR_OK)
 		rc = load_priors(&r);
 	if (rc == MENTOR_OK)

@@ -246,21 +246,28 @@ void mentor_consumer_close(struct mentor_consumer *c)
 
 rd_kafka_message_t *mentor_consumer_poll(struct mentor_consumer *c, int timeout_ms)
 {
-	rd_kafka_message_t *msg = rd_kafka_consumer_poll(c->rk, timeout_ms);
-	struct assigned_partition *p;
+	for (;;) {
+		rd_kafka_message_t *msg = rd_kafka_consumer_poll(c->rk, timeout_ms);
+		struct assigned_partition *p;
 
-	if (!msg || !msg->rkt)
-		return msg;
-	p = find_partition(c, rd_kafka_topic_name(msg->rkt), msg->partition);
-	if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+		if (!msg || !msg->rkt)
+			return msg;
+		p = find_partition(c, rd_kafka_topic_name(msg->rkt), msg->partition);
+		if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			if (p && !msg->err)
+				p->at_end = false;
+			return msg;
+		}
 		if (p)
 			p->at_end = true;
 		rd_kafka_message_destroy(msg);
-		return NULL;
+		/*
+		 * Under live load each fetch ends at the partition's end, so EOF events
+		 * are interleaved with the queued messages: look past them at once, so
+		 * that NULL means the queue is empty and a batch is not cut short.
+		 */
+		timeout_ms = 0;
 	}
-	if (p && !msg->err)
-		p->at_end = false;
-	return msg;
 }
 
 uint64_t mentor_consumer_revocations(const struct mentor_consumer *c)

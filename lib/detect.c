@@ -86,10 +86,10 @@ struct mentor_detector {
 	size_t n_series, cap_series;
 	struct itab tab[3];         /* by enum tab_kind */
 
-	struct det_obs *obs;        /* waiting observations */
-	size_t n_obs, cap_obs;
-	char *ev_arena;             /* their event ids, NUL-terminated */
-	size_t ev_len, ev_cap;
+	struct det_obs *obs;        /* waiting observations; obs[0 .. n_sorted) in evaluation order */
+	size_t n_obs, cap_obs, n_sorted;
+	char *ev_arena;             /* their event ids, NUL-terminated; dropped ones linger until compaction */
+	size_t ev_len, ev_cap, ev_live;
 
 	uint32_t *changed;          /* series with changed set */
 	size_t n_changed, cap_changed;
@@ -500,6 +500,7 @@ int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, c
 		.t_us = t_us, .value = value_e6, .series = si, .ev_off = (uint32_t)det->ev_len,
 	};
 	det->ev_len += len;
+	det->ev_live += len;
 	if (t_us > det->newest_seen_us)
 		det->newest_seen_us = t_us;
 	return MENTOR_OK;
@@ -723,19 +724,23 @@ static int evaluate_one(struct mentor_detector *det, const struct det_obs *o, co
 }
 
 /*
- * Drops the first `done` waiting observations and the event ids only they
- * used. The ids of the others are copied into a new arena: after sorting,
- * their order in the old one is no longer theirs, so an in-place compaction
- * could overwrite an id before copying it. False when out of memory.
+ * Drops the first `done` waiting observations. Their event ids stay in the
+ * arena until it is more than half garbage; then the live ids are copied
+ * into a new one (after sorting, their order in the old one is no longer
+ * theirs, so an in-place compaction could overwrite an id before copying
+ * it). False when out of memory.
  */
 static bool drop_evaluated(struct mentor_detector *det, size_t done)
 {
 	size_t len = 0;
 	char *arena;
 
+	for (size_t i = 0; i < done; i++)
+		det->ev_live -= strlen(det->ev_arena + det->obs[i].ev_off) + 1;
 	memmove(det->obs, &det->obs[done], (det->n_obs - done) * sizeof(*det->obs));
 	det->n_obs -= done;
-	if (done == 0)
+	det->n_sorted -= done;
+	if (det->ev_len < 2 * det->ev_live + 65536)
 		return true;
 	if (!(arena = malloc(det->ev_cap ? det->ev_cap : 1)))
 		return false;
@@ -753,6 +758,33 @@ static bool drop_evaluated(struct mentor_detector *det, size_t done)
 	return true;
 }
 
+/*
+ * Puts the waiting observations in evaluation order: only those added since
+ * the last call are sorted, then merged with the ones already in order.
+ * False when out of memory.
+ */
+static bool order_waiting(struct mentor_detector *det)
+{
+	size_t a = 0, b = det->n_sorted, k = 0;
+	struct det_obs *merged;
+
+	if (det->n_sorted == det->n_obs)
+		return true;
+	qsort_r(&det->obs[det->n_sorted], det->n_obs - det->n_sorted, sizeof(*det->obs), cmp_obs, det);
+	if (det->n_sorted > 0) {
+		if (!(merged = malloc(det->n_obs * sizeof(*merged))))
+			return false;
+		while (a < det->n_sorted || b < det->n_obs)
+			merged[k++] = b == det->n_obs || (a < det->n_sorted && cmp_obs(&det->obs[a], &det->obs[b], det) <= 0)
+					      ? det->obs[a++]
+					      : det->obs[b++];
+		memcpy(det->obs, merged, det->n_obs * sizeof(*merged));
+		free(merged);
+	}
+	det->n_sorted = det->n_obs;
+	return true;
+}
+
 int mentor_detector_advance(struct mentor_detector *det, int64_t until_us, const struct mentor_detect_sink *sink,
 			    struct mentor_error *err)
 {
@@ -761,7 +793,8 @@ int mentor_detector_advance(struct mentor_detector *det, int64_t until_us, const
 
 	if (det->n_obs == 0)
 		return MENTOR_OK;
-	qsort_r(det->obs, det->n_obs, sizeof(*det->obs), cmp_obs, det);
+	if (!order_waiting(det))
+		return nomem(err, "an advance");
 	while (done < det->n_obs && det->obs[done].t_us < until_us) {
 		if ((r = evaluate_one(det, &det->obs[done], sink, err)) != MENTOR_OK)
 			break;

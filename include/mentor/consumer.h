@@ -49,7 +49,8 @@ void mentor_consumer_close(struct mentor_consumer *c);
  * Waits up to timeout_ms for a message. Returns a message the caller destroys
  * with rd_kafka_message_destroy (check its err: a non-zero err is a consumer
  * error to report, not data), or NULL if none came. End-of-partition events
- * are consumed here and only update mentor_consumer_at_end().
+ * are consumed here and only update mentor_consumer_at_end(); the messages
+ * queued behind them are returned without waiting again.
  */
 rd_kafka_message_t *mentor_consumer_poll(struct mentor_consumer *c, int timeout_ms);
 

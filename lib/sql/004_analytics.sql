@@ -9,6 +9,9 @@
 -- BRIN index stays small and cheap to maintain.
 CREATE INDEX score_events_occurred ON score_events USING brin (occurred_at);
 
+-- The decider reads the roster changes any instance stored since its last look.
+CREATE INDEX agents_updated ON agents (updated_at);
+
 -- How far the analytics have decided, per consumer group: every observation
 -- with occurred_at < closed_at has been evaluated; later ones wait for the
 -- watermark. last_round_at: event time of the latest pairing round.
@@ -72,8 +75,7 @@ CREATE TABLE agent_behavior_status (
     week          integer NOT NULL,      -- persistence history: bit i of weekly_low = week - i was low
     weekly_low    bigint NOT NULL,
     PRIMARY KEY (agent_id, behavior)
-);
-CREATE INDEX agent_behavior_status_behavior ON agent_behavior_status (behavior, status);
+) WITH (fillfactor = 70);  -- rewritten by nearly every batch: room for HOT updates
 
 -- trigger_id: '<kind>/<event_id>/<behavior>', the event that caused it.
 CREATE TABLE triggers (

@@ -116,7 +116,7 @@ static int collect(void *ctx, const struct mentor_kpi_window *w)
 static void take(struct mentor_kpi_set *set, struct got *g)
 {
 	got_clear(g);
-	assert_int_equal(mentor_kpi_take_changed(set, collect, g), MENTOR_OK);
+	assert_int_equal(mentor_kpi_take_changed(set, false, collect, g), MENTOR_OK);
 }
 
 /* The taken window of (owner, comparison, subject, metric), or NULL. */
@@ -249,7 +249,7 @@ static void test_order_close_forget(void **state)
 	/* A failing callback keeps the marks. */
 	got_clear(&g);
 	g.fail = MENTOR_ERR_DB;
-	assert_int_equal(mentor_kpi_take_changed(set, collect, &g), MENTOR_ERR_DB);
+	assert_int_equal(mentor_kpi_take_changed(set, false, collect, &g), MENTOR_ERR_DB);
 	assert_int_equal(g.n, 1);  /* stopped at the first */
 	take(set, &g);
 	assert_int_equal(g.n, 2);
@@ -294,7 +294,7 @@ static void test_order_close_forget(void **state)
 	assert_int_equal(mentor_kpi_count(set), 0);
 	take(set, &g);
 	assert_int_equal(g.n, 0);
-	assert_int_equal(mentor_kpi_take_changed(set, NULL, NULL), MENTOR_OK);
+	assert_int_equal(mentor_kpi_take_changed(set, false, NULL, NULL), MENTOR_OK);
 
 	got_clear(&g);
 	mentor_kpi_set_free(set);
