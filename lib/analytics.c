@@ -33,6 +33,12 @@ struct metric_scale {
 	struct mentor_scale sc;
 };
 
+/* A stored event with fatal items, waiting for the watermark. */
+struct pending_fatal {
+	char *event_id;   /* owned */
+	int64_t t_us;
+};
+
 struct owned_partition {
 	char *topic;
 	int32_t partition;
@@ -57,6 +63,8 @@ struct mentor_analytics {
 	bool leader;                                /* holds the group's analytics lock */
 	bool need_load;                             /* memory not (or no longer) that of the tables */
 	struct owned_partition *owned;              /* owned; the partitions this instance consumes */
+	struct pending_fatal *fatal;                /* owned */
+	size_t n_fatal, cap_fatal;
 	size_t n_owned;
 };
 
@@ -70,6 +78,8 @@ struct run {
 	char *alerts_text;
 	size_t alerts_len, n_alerts;
 };
+
+static void free_fatal(struct mentor_analytics *an);
 
 /* ---- Small helpers ---- */
 
@@ -141,6 +151,18 @@ static const char *get_s(const PGresult *res, int row, int col)
 static int q(struct run *r, const char *sql, int n, const char *const *values, const char *what, PGresult **ret)
 {
 	return mentor_store_exec(r->s, sql, n, values, what, ret, r->err);
+}
+
+/* Appends one element to a PostgreSQL array literal being built in f. */
+static void array_item(FILE *f, bool first, const char *text)
+{
+	fputs(first ? "{\"" : ",\"", f);
+	for (; *text; text++) {
+		if (*text == '"' || *text == '\\')
+			fputc('\\', f);
+		fputc(*text, f);
+	}
+	fputc('"', f);
 }
 
 /* COPY text: a text column, escaped; NULL as \N. */
@@ -269,6 +291,8 @@ void mentor_analytics_free(struct mentor_analytics *an)
 	mentor_kpi_set_free(an->kpi);
 	free_scales(an);
 	free_owned(an);
+	free_fatal(an);
+	free(an->fatal);
 	free(an->group);
 	free(an->roster_topic);
 	free(an);
@@ -1444,8 +1468,7 @@ static int64_t floor_to(int64_t t, int64_t step)
  * Fatal items (SPEC section 2): a resolved fatal trigger and an alert each,
  * once, when the watermark passes the event, as every decision: the roster
  * is then what it was, so the alert's route is the same in any replay.
- * events_where picks the events: those between the watermark before and
- * after, or the batch's own that came after it had passed them.
+ * events_where picks the events.
  */
 #define FATAL_SQL(events_where) \
 	"WITH f AS (" \
@@ -1470,68 +1493,89 @@ static int64_t floor_to(int64_t t, int64_t step)
 	"   FROM f JOIN t USING (trigger_id) LEFT JOIN agents a ON a.agent_id = f.agent_id" \
 	" ORDER BY f.trigger_id ON CONFLICT (alert_id) DO NOTHING"
 
-/* Events the watermark has just passed (BRIN on occurred_at), and late ones of the batch (primary key). */
-static const char fatal_range_sql[] = FATAL_SQL("s.occurred_at >= $1 AND s.occurred_at < $2");
-static const char fatal_late_sql[] = FATAL_SQL("s.event_id = ANY($1::text[]) AND s.occurred_at < $2");
+/* $1: the events, by id (mentord keeps the ids of the stored events with fatal items until decided). */
+static const char fatal_sql[] = FATAL_SQL("s.event_id = ANY($1::text[])");
 
-/* A PostgreSQL array literal of the ids of the batch's new fatal events; NULL when there are none. */
-static char *fatal_ids(const struct mentor_batch *b, const unsigned char *stored, bool *ret_failed)
+/* Remembers a stored event with fatal items, to be decided when the watermark passes it. */
+static int add_fatal(struct run *r, const char *event_id, size_t len, int64_t t_us)
 {
-	size_t rows = mentor_batch_rows(b, MENTOR_STAGE_EVENTS), len = 0;
-	char *text = NULL;
-	FILE *f = NULL;
-	bool any = false;
+	struct mentor_analytics *an = r->an;
 
-	*ret_failed = false;
-	for (size_t i = 0; i < rows; i++) {
-		size_t n;
-		const char *id;
+	if (an->n_fatal == an->cap_fatal) {
+		size_t cap = an->cap_fatal ? 2 * an->cap_fatal : 64;
+		struct pending_fatal *grown = realloc(an->fatal, cap * sizeof(*grown));
 
-		if (!mentor_batch_event_fatal(b, i) || (stored && !stored[i]))
-			continue;
-		if (!f && !(f = open_memstream(&text, &len))) {
-			*ret_failed = true;
-			return NULL;
-		}
-		id = mentor_batch_event_id(b, i, &n);
-		fputs(any ? ",\"" : "{\"", f);
-		for (size_t k = 0; k < n; k++) {
-			if (id[k] == '"' || id[k] == '\\')
-				fputc('\\', f);
-			fputc(id[k], f);
-		}
-		fputc('"', f);
-		any = true;
+		if (!grown)
+			return nomem(r->err);
+		an->fatal = grown;
+		an->cap_fatal = cap;
 	}
-	if (!f)
-		return NULL;
-	fputc('}', f);
-	if (fclose(f) != 0) {
-		*ret_failed = true;
-		free(text);
-		return NULL;
-	}
-	return text;
+	if (!(an->fatal[an->n_fatal].event_id = strndup(event_id, len)))
+		return nomem(r->err);
+	an->fatal[an->n_fatal++].t_us = t_us;
+	return MENTOR_OK;
 }
 
-
-static int insert_fatal(struct run *r, int64_t from_us, int64_t to_us, const char *late_ids)
+/* The batch's new events with fatal items. */
+static int add_batch_fatal(struct run *r, const struct mentor_batch *b, const unsigned char *stored)
 {
-	char from[TIME_TEXT], to[TIME_TEXT];
-
 	int rc = MENTOR_OK;
 
-	time_text(from_us, from);
-	time_text(to_us, to);
-	if (to_us > from_us) {
-		r->an->counts_stale = true;
-		rc = q(r, fatal_range_sql, 2, (const char *const[]){ from, to }, "insert fatal triggers", NULL);
-	}
-	if (rc == MENTOR_OK && late_ids) {
-		r->an->counts_stale = true;
-		rc = q(r, fatal_late_sql, 2, (const char *const[]){ late_ids, to }, "insert late fatal triggers", NULL);
-	}
+	for (size_t i = 0; rc == MENTOR_OK && i < mentor_batch_rows(b, MENTOR_STAGE_EVENTS); i++)
+		if (mentor_batch_event_fatal(b, i) && (!stored || stored[i])) {
+			size_t len;
+			const char *id = mentor_batch_event_id(b, i, &len);
+
+			rc = add_fatal(r, id, len, mentor_batch_event_time(b, i));
+		}
 	return rc;
+}
+
+/* Inserts the fatal triggers of the pending events before closed_us, and forgets them. */
+static int decide_fatal(struct run *r, int64_t closed_us)
+{
+	struct mentor_analytics *an = r->an;
+	size_t kept = 0, len = 0;
+	char *ids = NULL;
+	FILE *f;
+	bool any = false;
+	int rc = MENTOR_OK;
+
+	if (an->n_fatal == 0)
+		return MENTOR_OK;
+	if (!(f = open_memstream(&ids, &len)))
+		return nomem(r->err);
+	for (size_t i = 0; i < an->n_fatal; i++)
+		if (an->fatal[i].t_us < closed_us) {
+			array_item(f, !any, an->fatal[i].event_id);
+			any = true;
+		}
+	fputs(any ? "}" : "{}", f);
+	if (fclose(f) != 0) {
+		free(ids);
+		return nomem(r->err);
+	}
+	if (any) {
+		an->counts_stale = true;
+		rc = q(r, fatal_sql, 1, (const char *const[]){ ids }, "insert fatal triggers", NULL);
+	}
+	free(ids);
+	for (size_t i = 0; rc == MENTOR_OK && i < an->n_fatal; i++) {
+		if (an->fatal[i].t_us < closed_us)
+			free(an->fatal[i].event_id);
+		else
+			an->fatal[kept++] = an->fatal[i];
+	}
+	if (rc == MENTOR_OK)
+		an->n_fatal = kept;
+	return rc;
+}
+
+static void free_fatal(struct mentor_analytics *an)
+{
+	for (size_t i = 0; i < an->n_fatal; i++)
+		free(an->fatal[i].event_id);
+	an->n_fatal = 0;
 }
 
 /*
@@ -1540,7 +1584,7 @@ static int insert_fatal(struct run *r, int64_t from_us, int64_t to_us, const cha
  * has reached B (an observation at or after B exists), so the rounds of a
  * replay are those of the original run.
  */
-static int run_until(struct run *r, int64_t closed_us, const char *late_fatal_ids)
+static int run_until(struct run *r, int64_t closed_us)
 {
 	struct mentor_analytics *an = r->an;
 	int64_t step = an->cfg->round_interval_us;
@@ -1562,7 +1606,7 @@ static int run_until(struct run *r, int64_t closed_us, const char *late_fatal_id
 	if (rc == MENTOR_OK)
 		rc = advance(r, closed_us);
 	if (rc == MENTOR_OK)
-		rc = insert_fatal(r, an->closed_us, closed_us, late_fatal_ids);
+		rc = decide_fatal(r, closed_us);
 	if (rc == MENTOR_OK)
 		an->closed_us = closed_us;
 	return rc;
@@ -1630,7 +1674,8 @@ static int read_range(struct run *r, const char *topic, const char *partition, i
 	char f[NUM_TEXT], t[NUM_TEXT], lo[NUM_TEXT], hi[NUM_TEXT];
 	PGresult *res = NULL;
 	int rc = q(r,
-		   "SELECT s.agent_id, o.metric, s.event_id, " US_OF("s.occurred_at") ", (o.value * 1000000)::bigint"
+		   "SELECT s.agent_id, o.metric, s.event_id, " US_OF("s.occurred_at") ", (o.value * 1000000)::bigint,"
+		   "       s.fatal IS NOT NULL AND o.metric = 'aqm'"
 		   "  FROM score_events s, event_observations(s.kind, s.csat, s.overall, s.scores, $5, $6) o"
 		   " WHERE s.topic = $1 AND s.partition = $2 AND s.kafka_offset >= $3 AND s.kafka_offset < $4",
 		   6,
@@ -1638,24 +1683,17 @@ static int read_range(struct run *r, const char *topic, const char *partition, i
 					  int_text(r->an->rules->csat_min, lo), int_text(r->an->rules->csat_max, hi) },
 		   "read events stored by other instances", &res);
 
-	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 		rc = mentor_detector_observe(r->an->det, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
 					     PQgetvalue(res, i, 2), get_i64(res, i, 3), get_i64(res, i, 4), r->err);
+		/* Once per event: on its one aqm observation. */
+		if (rc == MENTOR_OK && strcmp(PQgetvalue(res, i, 5), "t") == 0)
+			rc = add_fatal(r, PQgetvalue(res, i, 2), strlen(PQgetvalue(res, i, 2)), get_i64(res, i, 3));
+	}
 	PQclear(res);
 	return rc;
 }
 
-/* Appends one element to a PostgreSQL array literal being built in f. */
-static void array_item(FILE *f, bool first, const char *text)
-{
-	fputs(first ? "{\"" : ",\"", f);
-	for (; *text; text++) {
-		if (*text == '"' || *text == '\\')
-			fputc('\\', f);
-		fputc(*text, f);
-	}
-	fputc('"', f);
-}
 
 static int64_t batch_first_offset(const struct mentor_batch *b, const char *topic, int32_t partition)
 {
@@ -1730,8 +1768,6 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
 	struct mentor_analytics_batch *ab = ctx;
 	struct run r = { .an = ab->an, .s = store, .err = err };
 	int64_t others = INT64_MAX, closed;
-	bool failed;
-	char *ids;
 	int rc;
 
 	if (!r.an->cfg->enabled)
@@ -1747,14 +1783,11 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
 		rc = catch_up(&r, ab->batch, &others);
 	if (rc == MENTOR_OK)
 		rc = mentor_batch_each_observation(ab->batch, r.an->rules, stored, observe, &r);
-	if (rc != MENTOR_OK)
-		return rc;
-	ids = fatal_ids(ab->batch, stored, &failed);
-	if (failed)
-		return nomem(err);
+	if (rc == MENTOR_OK)
+		rc = add_batch_fatal(&r, ab->batch, stored);
 	closed = r.an->next_closed_us < others ? r.an->next_closed_us : others;
-	rc = run_until(&r, closed, ids);
-	free(ids);
+	if (rc == MENTOR_OK)
+		rc = run_until(&r, closed);
 	if (rc == MENTOR_OK)
 		rc = write_changes(&r);
 	return run_end(&r, rc);
@@ -1779,7 +1812,7 @@ static int advance_alone(struct mentor_analytics *an, struct mentor_store *store
 	if (others < closed_us)
 		closed_us = others;
 	if (rc == MENTOR_OK)
-		rc = run_until(&r, closed_us, NULL);
+		rc = run_until(&r, closed_us);
 	newest = mentor_detector_newest_seen(an->det);
 	/* The drain's last round only once nobody else has events to store. */
 	if (rc == MENTOR_OK && last_round && closed_us == MENTOR_DETECT_ALL && newest != NO_TIME &&
@@ -1898,6 +1931,24 @@ static int load_observations(struct run *r, int64_t from_us, int64_t to_us, bool
 			     : mentor_detector_restore_day(r->an->det, agent, metric, mentor_stats_day_of(t), 1, v,
 							   v * v, r->err);
 	}
+	PQclear(res);
+	return rc;
+}
+
+/* The stored events with fatal items the watermark has not passed. */
+static int load_fatal(struct run *r)
+{
+	char from[TIME_TEXT];
+	PGresult *res = NULL;
+	int rc;
+
+	if (r->an->closed_us == INT64_MAX)
+		return MENTOR_OK;
+	time_text(r->an->closed_us, from);
+	rc = q(r, "SELECT event_id, " US_OF("occurred_at") " FROM score_events WHERE fatal IS NOT NULL AND occurred_at >= $1",
+	       1, (const char *const[]){ from }, "read pending fatal events", &res);
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
+		rc = add_fatal(r, PQgetvalue(res, i, 0), strlen(PQgetvalue(res, i, 0)), get_i64(res, i, 1));
 	PQclear(res);
 	return rc;
 }
@@ -2036,6 +2087,7 @@ int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *stor
 	an->kpi = kpi;
 	an->closed_us = an->next_closed_us = an->last_round_us = NO_TIME;
 	an->need_load = true;
+	free_fatal(an);
 	an->agents_seen_us = NO_TIME;
 	an->stages_pid = 0;
 	/* One snapshot: the offsets marked as read are exactly those of the events loaded. */
@@ -2054,6 +2106,8 @@ int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *stor
 		rc = load_priors(&r);
 	if (rc == MENTOR_OK)
 		rc = load_data(&r);
+	if (rc == MENTOR_OK)
+		rc = load_fatal(&r);
 	if (rc == MENTOR_OK)
 		rc = load_status(&r);
 	if (rc == MENTOR_OK)

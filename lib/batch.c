@@ -922,6 +922,11 @@ bool mentor_batch_event_fatal(const struct mentor_batch *b, size_t i)
 	return b->events[i].fatal;
 }
 
+int64_t mentor_batch_event_time(const struct mentor_batch *b, size_t i)
+{
+	return b->events[i].occurred_us;
+}
+
 int mentor_batch_daily(const struct mentor_batch *b, const struct mentor_event_rules *rules,
 		       const unsigned char *stored, struct mentor_daily *out, struct mentor_error *err)
 {

@@ -142,6 +142,9 @@ int mentor_batch_each_observation(const struct mentor_batch *b, const struct men
 /* Whether staged score event i is an AQM event with a non-empty fatal list. */
 bool mentor_batch_event_fatal(const struct mentor_batch *b, size_t i);
 
+/* occurred_at of staged score event i, microseconds since the epoch. */
+int64_t mentor_batch_event_time(const struct mentor_batch *b, size_t i);
+
 /* Normalized value in micro-units: round((v - lo) * 1e6 / (hi - lo)), v = mant * 10^exp10, half away from zero. */
 int64_t mentor_normalize_micro(int64_t mant, int exp10, int lo, int hi);
 

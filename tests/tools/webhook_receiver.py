@@ -14,7 +14,7 @@ Files:
                    accepted (2xx with a valid signature); a repeat of an
                    accepted id answers 200 and is not appended again
   --log FILE       one line per request: "<id> <status answered> <note>"
-  --bodies DIR     the body of each accepted alert, as DIR/<id>.json
+  --bodies DIR     the body of each accepted alert, as DIR/<id>.json ('/' in an id as %2F)
   --port-file FILE the port it listens on, written once it listens
   --control FILE   optional JSON read on every request, overriding the flags
                    below: {"fail_first": N, "status": CODE, "sleep": S}
@@ -135,7 +135,9 @@ def make_handler(state):
                         with open(state.args.accepted, "a") as f:
                             f.write(msg_id + "\n")
                     if state.args.bodies:
-                        with open(os.path.join(state.args.bodies, msg_id + ".json"), "wb") as f:
+                        # Alert ids hold '/' (low_score_trigger:low/<event>/<behavior>): not a path.
+                        name = msg_id.replace("%", "%25").replace("/", "%2F") + ".json"
+                        with open(os.path.join(state.args.bodies, name), "wb") as f:
                             f.write(body)
             return self.answer(200, "repeat of an accepted id" if repeat else note, msg_id)
 
