@@ -1,6 +1,6 @@
 #!/bin/bash
 # Ingest benchmark. On one generated topic set (default ~1.0M messages) it
-# prints mentord's drain rate into PostgreSQL and its peak RSS, the rate of a
+# prints mentord's drain rate into PostgreSQL (analytics on, then off) and its peak RSS, the rate of a
 # raw kcat consume of the same topics, the rate of a COPY of the same rows,
 # mentord's ratio to the slower of the two, and mentord's peak RSS in the
 # first quarter of the run and in a second run with a quarter of the events.
