@@ -932,22 +932,8 @@ out:
 /* ---- The roster ---- */
 
 /* An agent can be a mentor only once the roster knows it (SPEC section 7). */
-#define AGENTS_SQL "SELECT agent_id, active AND roster_known FROM agents"
 #define AGENTS_SQL_SINCE \
 	"SELECT agent_id, active AND roster_known, " US_OF("updated_at") " FROM agents WHERE updated_at > $1"
-
-/* Records the active flag of every agent. */
-static int set_agents(struct run *r)
-{
-	PGresult *res = NULL;
-	int rc = q(r, AGENTS_SQL, 0, NULL, "read agents", &res);
-
-	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
-		rc = mentor_detector_set_agent(r->an->det, PQgetvalue(res, i, 0), strcmp(PQgetvalue(res, i, 1), "t") == 0,
-					       r->err);
-	PQclear(res);
-	return rc;
-}
 
 /*
  * Roster changes stored by any instance since the newest one seen. A
@@ -971,6 +957,13 @@ static int refresh_agents(struct run *r)
 	}
 	PQclear(res);
 	return rc;
+}
+
+/* Records the active flag of every agent. */
+static int set_agents(struct run *r)
+{
+	r->an->agents_seen_us = NO_TIME;  /* '-infinity': every row */
+	return refresh_agents(r);
 }
 
 /* ---- Pairing rounds ---- */
