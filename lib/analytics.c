@@ -180,10 +180,15 @@ static void copy_str(FILE *f, const char *s)
 	}
 }
 
+/*
+ * A float8 column, exactly and fast: C99 hexadecimal notation, which
+ * PostgreSQL's float8 input (strtod) reads back bit for bit. Decimal %.17g
+ * took a fifth of mentord's CPU in a drain with the analytics on.
+ */
 static void copy_num(FILE *f, double v)
 {
 	if (isfinite(v))
-		fprintf(f, "%.17g", v);
+		fprintf(f, "%a", v);
 	else
 		fputs("\\N", f);
 }
