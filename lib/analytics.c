@@ -14,12 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "mentor/detect.h"
-#include "mentor/kpi.h"
-
-#define NO_TIME INT64_MIN
-#define TIME_TEXT 48
-#define NUM_TEXT 32
+#include "analytics_int.h"
 
 /* The KPI metrics of every pairing besides its behavior (SPEC section 4). */
 static const char *const kpi_base_metrics[] = { "csat", "csat_top2", "aqm" };
@@ -28,68 +23,17 @@ static const char *const kpi_base_metrics[] = { "csat", "csat_top2", "aqm" };
 /* Top-2 box is a view of CSAT, not a behavior of its own: it never fires a trigger. */
 #define NO_TRIGGER_METRIC "csat_top2"
 
-struct metric_scale {
-	char *name;
-	struct mentor_scale sc;
-};
-
-/* A stored event with fatal items, waiting for the watermark. */
-struct pending_fatal {
-	char *event_id;   /* owned */
-	int64_t t_us;
-};
-
-struct owned_partition {
-	char *topic;
-	int32_t partition;
-};
-
-struct mentor_analytics {
-	const struct mentor_analytics_config *cfg;  /* borrowed */
-	const struct mentor_event_rules *rules;     /* borrowed */
-	char *group;                                /* owned */
-	struct mentor_detector *det;                /* owned */
-	struct mentor_kpi_set *kpi;                 /* owned */
-	struct metric_scale *scales;                /* owned */
-	size_t n_scales;
-	int64_t closed_us;                          /* evaluated up to here */
-	int64_t next_closed_us;                     /* the caller's watermark for the next batch */
-	int64_t last_round_us;
-	bool counts_stale;                          /* triggers or pairings changed: recount the gauges */
-	struct mentor_analytics_gauges gauges;
-	char *roster_topic;                         /* owned */
-	int64_t agents_seen_us;                     /* newest agents.updated_at seen */
-	int stages_pid;                             /* backend that has the staging tables, 0: none */
-	bool leader;                                /* holds the group's analytics lock */
-	bool need_load;                             /* memory not (or no longer) that of the tables */
-	struct owned_partition *owned;              /* owned; the partitions this instance consumes */
-	struct pending_fatal *fatal;                /* owned */
-	size_t n_fatal, cap_fatal;
-	size_t n_owned;
-};
-
-/* One hook or finish call. */
-struct run {
-	struct mentor_analytics *an;
-	struct mentor_store *s;
-	struct mentor_error *err;
-	int stages_made;            /* backend pid whose staging tables this run created, 0: none */
-	FILE *alerts;               /* COPY rows of stage_alerts, written at the end (run_end) */
-	char *alerts_text;
-	size_t alerts_len, n_alerts;
-};
-
 static void free_fatal(struct mentor_analytics *an);
 
 /* ---- Small helpers ---- */
 
-static int nomem(struct mentor_error *err)
+int an_nomem(struct mentor_error *err)
 {
 	return mentor_error_set(err, MENTOR_ERR_NOMEM, "analytics: out of memory");
 }
 
 /* A timestamp PostgreSQL reads: "2026-11-02 14:05:11.000000+00", or +-infinity. */
-static void time_text(int64_t us, char out[TIME_TEXT])
+void an_time_text(int64_t us, char out[TIME_TEXT])
 {
 	int64_t secs = us / 1000000, frac = us % 1000000;
 	struct tm tm;
@@ -119,7 +63,7 @@ static void day_text(int64_t day, char out[TIME_TEXT])
 }
 
 /* A number as a parameter; NULL (SQL NULL) when not finite. */
-static const char *num_text(double v, char out[NUM_TEXT])
+const char *an_num_text(double v, char out[NUM_TEXT])
 {
 	if (!isfinite(v))
 		return NULL;
@@ -127,28 +71,28 @@ static const char *num_text(double v, char out[NUM_TEXT])
 	return out;
 }
 
-static const char *int_text(int64_t v, char out[NUM_TEXT])
+const char *an_int_text(int64_t v, char out[NUM_TEXT])
 {
 	snprintf(out, NUM_TEXT, "%" PRId64, v);
 	return out;
 }
 
-static int64_t get_i64(const PGresult *res, int row, int col)
+int64_t an_get_i64(const PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col) ? NO_TIME : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-static double get_f(const PGresult *res, int row, int col)
+double an_get_f(const PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col) ? NAN : strtod(PQgetvalue(res, row, col), NULL);
 }
 
-static const char *get_s(const PGresult *res, int row, int col)
+const char *an_get_s(const PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
-static int q(struct run *r, const char *sql, int n, const char *const *values, const char *what, PGresult **ret)
+int an_q(struct run *r, const char *sql, int n, const char *const *values, const char *what, PGresult **ret)
 {
 	return mentor_store_exec(r->s, sql, n, values, what, ret, r->err);
 }
@@ -193,8 +137,6 @@ static void copy_num(FILE *f, double v)
 		fputs("\\N", f);
 }
 
-/* Event time in microseconds, from a timestamptz column named in SQL. */
-#define US_OF(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
 
 /* ---- Life cycle ---- */
 
@@ -221,7 +163,7 @@ int mentor_analytics_new(const struct mentor_analytics_config *cfg, const struct
 		if (an)
 			free(an->group);
 		free(an);
-		return nomem(err);
+		return an_nomem(err);
 	}
 	an->need_load = true;
 	an->cfg = cfg;
@@ -263,11 +205,11 @@ int mentor_analytics_set_owned(struct mentor_analytics *an, const struct mentor_
 	if (n == 0)
 		return MENTOR_OK;
 	if (!(an->owned = calloc(n, sizeof(*an->owned))))
-		return nomem(err);
+		return an_nomem(err);
 	for (size_t i = 0; i < n; i++) {
 		if (!(an->owned[i].topic = strdup(parts[i].topic))) {
 			free_owned(an);
-			return nomem(err);
+			return an_nomem(err);
 		}
 		an->owned[i].partition = parts[i].partition;
 		an->n_owned++;
@@ -329,10 +271,10 @@ static int add_scale(struct mentor_analytics *an, const char *name, double lo, d
 	struct metric_scale *grown = realloc(an->scales, (an->n_scales + 1) * sizeof(*grown));
 
 	if (!grown)
-		return nomem(err);
+		return an_nomem(err);
 	an->scales = grown;
 	if (!(grown[an->n_scales].name = strdup(name)))
-		return nomem(err);
+		return an_nomem(err);
 	grown[an->n_scales++].sc = (struct mentor_scale){ .min = lo, .max = hi };
 	return MENTOR_OK;
 }
@@ -340,17 +282,17 @@ static int add_scale(struct mentor_analytics *an, const char *name, double lo, d
 static int load_scales(struct run *r)
 {
 	PGresult *res = NULL;
-	int rc = q(r, "SELECT metric, scale_min::float8, scale_max::float8 FROM metrics", 0, NULL, "read metrics", &res);
+	int rc = an_q(r, "SELECT metric, scale_min::float8, scale_max::float8 FROM metrics", 0, NULL, "read metrics", &res);
 
 	free_scales(r->an);
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
-		rc = add_scale(r->an, PQgetvalue(res, i, 0), get_f(res, i, 1), get_f(res, i, 2), r->err);
+		rc = add_scale(r->an, PQgetvalue(res, i, 0), an_get_f(res, i, 1), an_get_f(res, i, 2), r->err);
 	PQclear(res);
 	return rc;
 }
 
 /* A metric's native scale; 0..1 if the metrics table does not know it (it always should). */
-static int scale_of(struct run *r, const char *metric, struct mentor_scale *ret)
+int an_scale_of(struct run *r, const char *metric, struct mentor_scale *ret)
 {
 	int rc = MENTOR_OK;
 
@@ -382,7 +324,7 @@ static const char insert_alerts_sql[] =
 	"  ORDER BY s.alert_id"
 	" ON CONFLICT (alert_id) DO NOTHING";
 
-static json_t *json_num(double v)
+json_t *an_json_num(double v)
 {
 	return isfinite(v) ? json_real(v) : json_null();
 }
@@ -391,7 +333,7 @@ static json_t *json_num(double v)
  * Inserts one alert into the outbox; its id is kind:cause_id, so a replay
  * inserts nothing new. fields (a JSON object, consumed) are the kind's own.
  */
-static int insert_alert(struct run *r, const char *kind, const char *cause_id, const char *agent_id,
+int an_insert_alert(struct run *r, const char *kind, const char *cause_id, const char *agent_id,
 			int64_t occurred_us, const char *behavior, json_t *fields)
 {
 	char id[3 * MENTOR_ID_MAX + 64], at[TIME_TEXT];
@@ -400,10 +342,10 @@ static int insert_alert(struct run *r, const char *kind, const char *cause_id, c
 	json_decref(fields);
 	if (!body || (!r->alerts && !(r->alerts = open_memstream(&r->alerts_text, &r->alerts_len)))) {
 		free(body);
-		return nomem(r->err);
+		return an_nomem(r->err);
 	}
 	snprintf(id, sizeof(id), "%s:%s", kind, cause_id);
-	time_text(occurred_us, at);
+	an_time_text(occurred_us, at);
 	copy_str(r->alerts, id);
 	fputc('\t', r->alerts);
 	copy_str(r->alerts, kind);
@@ -427,12 +369,12 @@ static int flush_alerts(struct run *r)
 	if (!r->alerts)
 		return MENTOR_OK;
 	if (fclose(r->alerts) != 0)
-		rc = nomem(r->err);
+		rc = an_nomem(r->err);
 	r->alerts = NULL;
 	if (rc == MENTOR_OK && r->n_alerts > 0)
 		rc = mentor_store_copy(r->s, "COPY stage_alerts FROM STDIN", r->alerts_text, r->alerts_len, r->err);
 	if (rc == MENTOR_OK && r->n_alerts > 0)
-		rc = q(r, insert_alerts_sql, 0, NULL, "insert alerts", NULL);
+		rc = an_q(r, insert_alerts_sql, 0, NULL, "insert alerts", NULL);
 	free(r->alerts_text);
 	r->alerts_text = NULL;
 	r->n_alerts = 0;
@@ -474,7 +416,7 @@ static size_t kpi_metrics(const char *behavior, const char *ret[KPI_METRICS_MAX]
 }
 
 /* Opens the KPI windows of one subject around start_us, with what the detector already holds. */
-static int open_windows(struct run *r, const char *owner_id, bool comparison, const char *subject,
+int an_open_windows(struct run *r, const char *owner_id, bool comparison, const char *subject,
 			const char *agent_id, const char *behavior, int64_t start_us)
 {
 	const char *metrics[KPI_METRICS_MAX];
@@ -502,26 +444,26 @@ static int on_trigger(void *ctx, const struct mentor_detect_trigger *t)
 	struct run *r = ctx;
 	const struct mentor_stats_params *p = &r->an->cfg->stats;
 	char id[3 * MENTOR_ID_MAX + 16], at[TIME_TEXT], score[NUM_TEXT], n[NUM_TEXT];
-	const char *params[7] = { id, t->agent_id, t->metric, at, t->event_id, NULL, int_text(t->n, n) };
+	const char *params[7] = { id, t->agent_id, t->metric, at, t->event_id, NULL, an_int_text(t->n, n) };
 	struct mentor_scale sc;
 	int rc;
 
 	if (strcmp(t->metric, NO_TRIGGER_METRIC) == 0)
 		return MENTOR_OK;
-	if ((rc = scale_of(r, t->metric, &sc)) != MENTOR_OK)
+	if ((rc = an_scale_of(r, t->metric, &sc)) != MENTOR_OK)
 		return rc;
 	snprintf(id, sizeof(id), "low/%s/%s", t->event_id, t->metric);
-	time_text(t->fired_us, at);
-	params[5] = num_text(mentor_stats_native(t->shrunk, &sc), score);
+	an_time_text(t->fired_us, at);
+	params[5] = an_num_text(mentor_stats_native(t->shrunk, &sc), score);
 	r->an->counts_stale = true;
-	rc = q(r, supersede_sql, 3, (const char *const[]){ t->agent_id, t->metric, at }, "supersede triggers", NULL);
+	rc = an_q(r, supersede_sql, 3, (const char *const[]){ t->agent_id, t->metric, at }, "supersede triggers", NULL);
 	if (rc == MENTOR_OK)
-		rc = q(r, insert_trigger_sql, 7, params, "insert trigger", NULL);
+		rc = an_q(r, insert_trigger_sql, 7, params, "insert trigger", NULL);
 	if (rc == MENTOR_OK)
-		rc = open_windows(r, id, true, "mentee", t->agent_id, t->metric, t->fired_us);
+		rc = an_open_windows(r, id, true, "mentee", t->agent_id, t->metric, t->fired_us);
 	if (rc == MENTOR_OK)
-		rc = insert_alert(r, "low_score_trigger", id, t->agent_id, t->fired_us, t->metric,
-				  json_pack("{s:s, s:o, s:f, s:I, s:i}", "trigger_id", id, "score", json_num(t->shrunk),
+		rc = an_insert_alert(r, "low_score_trigger", id, t->agent_id, t->fired_us, t->metric,
+				  json_pack("{s:s, s:o, s:f, s:I, s:i}", "trigger_id", id, "score", an_json_num(t->shrunk),
 					    "threshold", p->status.low_threshold, "n", (json_int_t)t->n, "window_days",
 					    p->shrink.window_days));
 	return rc;
@@ -532,13 +474,13 @@ static int on_prior(void *ctx, const struct mentor_detect_prior *pr)
 	struct run *r = ctx;
 	char day[TIME_TEXT], na[NUM_TEXT], no[NUM_TEXT], m[NUM_TEXT], s2[NUM_TEXT], t2[NUM_TEXT], k[NUM_TEXT];
 	const char *params[9] = {
-		pr->metric, day, int_text((int64_t)pr->pop.n_agents, na), int_text(pr->pop.n_obs, no),
-		num_text(pr->pop.mean, m), num_text(pr->pop.sigma2_within, s2), num_text(pr->pop.tau2_between, t2),
-		num_text(pr->pop.k, k), pr->pop.k_estimated ? "true" : "false",
+		pr->metric, day, an_int_text((int64_t)pr->pop.n_agents, na), an_int_text(pr->pop.n_obs, no),
+		an_num_text(pr->pop.mean, m), an_num_text(pr->pop.sigma2_within, s2), an_num_text(pr->pop.tau2_between, t2),
+		an_num_text(pr->pop.k, k), pr->pop.k_estimated ? "true" : "false",
 	};
 
 	day_text(pr->day, day);
-	return q(r,
+	return an_q(r,
 		 "INSERT INTO behavior_priors (metric, day, n_agents, n_obs, pop_mean, sigma2_within, tau2_between, k,"
 		 " k_estimated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
 		 9, params, "insert prior", NULL);
@@ -584,7 +526,7 @@ static int create_stages(struct run *r)
 	if (pid == r->an->stages_pid)
 		return MENTOR_OK;
 	for (size_t i = 0; rc == MENTOR_OK && i < sizeof(stage_sql) / sizeof(stage_sql[0]); i++)
-		rc = q(r, stage_sql[i], 0, NULL, "create analytics staging tables", NULL);
+		rc = an_q(r, stage_sql[i], 0, NULL, "create analytics staging tables", NULL);
 	/* Made inside a transaction: they exist once it commits, so the mark waits for the commit (end_run). */
 	if (rc == MENTOR_OK)
 		r->stages_made = pid;
@@ -634,7 +576,7 @@ static int copy_open(struct copy_buf *c, struct run *r)
 {
 	*c = (struct copy_buf){ .r = r };
 	c->f = open_memstream(&c->text, &c->len);
-	return c->f ? MENTOR_OK : nomem(r->err);
+	return c->f ? MENTOR_OK : an_nomem(r->err);
 }
 
 /* Closes the buffer and sends it through `copy` then `then` (when there were rows). */
@@ -643,11 +585,11 @@ static int copy_send(struct copy_buf *c, const char *copy, const char *then, con
 	int rc = MENTOR_OK;
 
 	if (fclose(c->f) != 0)
-		rc = nomem(c->r->err);
+		rc = an_nomem(c->r->err);
 	if (rc == MENTOR_OK && c->rows > 0) {
 		rc = mentor_store_copy(c->r->s, copy, c->text, c->len, c->r->err);
 		if (rc == MENTOR_OK)
-			rc = q(c->r, then, 0, NULL, what, NULL);
+			rc = an_q(c->r, then, 0, NULL, what, NULL);
 	}
 	free(c->text);
 	return rc;
@@ -658,12 +600,12 @@ static int copy_status_row(void *ctx, const struct mentor_detect_row *row)
 	struct copy_buf *c = ctx;
 	struct mentor_scale sc;
 	char since[TIME_TEXT], upd[TIME_TEXT];
-	int rc = scale_of(c->r, row->metric, &sc);
+	int rc = an_scale_of(c->r, row->metric, &sc);
 
 	if (rc != MENTOR_OK)
 		return rc;
-	time_text(row->since_us, since);
-	time_text(row->updated_us, upd);
+	an_time_text(row->since_us, since);
+	an_time_text(row->updated_us, upd);
 	copy_str(c->f, row->agent_id);
 	fputc('\t', c->f);
 	copy_str(c->f, row->metric);
@@ -717,7 +659,7 @@ static int copy_kpi_row(void *ctx, const struct mentor_kpi_window *w)
 	struct mentor_kpi_delta d;
 	struct mentor_scale sc;
 	char days[4][TIME_TEXT];
-	int rc = scale_of(c->r, w->metric, &sc);
+	int rc = an_scale_of(c->r, w->metric, &sc);
 
 	if (rc != MENTOR_OK)
 		return rc;
@@ -755,7 +697,7 @@ static int copy_kpi_row(void *ctx, const struct mentor_kpi_window *w)
  * rebuilt from agent_daily at a restart (load_kpis), so rewriting them
  * batch by batch would buy nothing but load.
  */
-static int write_kpis(struct run *r, bool all)
+int an_write_kpis(struct run *r, bool all)
 {
 	int64_t now = mentor_detector_event_time(r->an->det);
 	struct copy_buf c;
@@ -778,9 +720,9 @@ static int write_kpis(struct run *r, bool all)
 	rc = copy_send(&c, "COPY stage_kpis FROM STDIN", upsert_pairing_kpis_sql, "upsert pairing_kpis");
 	if (rows == 0 || rc != MENTOR_OK)
 		return rc;
-	rc = q(r, upsert_comparison_kpis_sql, 0, NULL, "upsert comparison_kpis", NULL);
+	rc = an_q(r, upsert_comparison_kpis_sql, 0, NULL, "upsert comparison_kpis", NULL);
 	/* A round writes KPIs more than once per transaction: each write must see only its own rows. */
-	return rc == MENTOR_OK ? q(r, "TRUNCATE stage_kpis", 0, NULL, "empty stage_kpis", NULL) : rc;
+	return rc == MENTOR_OK ? an_q(r, "TRUNCATE stage_kpis", 0, NULL, "empty stage_kpis", NULL) : rc;
 }
 
 static int write_state(struct run *r)
@@ -790,10 +732,10 @@ static int write_state(struct run *r)
 	const char *params[4] = { r->an->group, closed, r->an->last_round_us == NO_TIME ? NULL : round,
 				  et == NO_TIME ? NULL : now };
 
-	time_text(r->an->closed_us, closed);
-	time_text(r->an->last_round_us, round);
-	time_text(et, now);
-	return q(r,
+	an_time_text(r->an->closed_us, closed);
+	an_time_text(r->an->last_round_us, round);
+	an_time_text(et, now);
+	return an_q(r,
 		 "INSERT INTO analytics_state (group_id, closed_at, last_round_at, event_time_at)"
 		 " VALUES ($1, $2, $3, $4) ON CONFLICT (group_id) DO UPDATE SET closed_at = excluded.closed_at,"
 		 " last_round_at = excluded.last_round_at, event_time_at = excluded.event_time_at",
@@ -803,14 +745,14 @@ static int write_state(struct run *r)
 static int count_open(struct run *r)
 {
 	PGresult *res = NULL;
-	int rc = q(r,
+	int rc = an_q(r,
 		   "SELECT (SELECT count(*) FROM triggers WHERE status IN ('open', 'waiting')),"
 		   " (SELECT count(*) FROM pairings WHERE status = 'active')",
 		   0, NULL, "count triggers and pairings", &res);
 
 	if (rc == MENTOR_OK) {
-		r->an->gauges.open_triggers = get_i64(res, 0, 0);
-		r->an->gauges.active_pairings = get_i64(res, 0, 1);
+		r->an->gauges.open_triggers = an_get_i64(res, 0, 0);
+		r->an->gauges.active_pairings = an_get_i64(res, 0, 1);
 		r->an->counts_stale = false;
 	}
 	PQclear(res);
@@ -824,113 +766,11 @@ static int write_changes(struct run *r)
 	if (rc == MENTOR_OK)
 		rc = write_status(r);
 	if (rc == MENTOR_OK)
-		rc = write_kpis(r, false);
+		rc = an_write_kpis(r, false);
 	if (rc == MENTOR_OK)
 		rc = write_state(r);
 	if (rc == MENTOR_OK && r->an->counts_stale)
 		rc = count_open(r);
-	return rc;
-}
-
-/* ---- Program effect ---- */
-
-/* Final mentee windows against final comparison windows, per (behavior, metric), in a fixed order. */
-static const char effect_rows_sql[] =
-	"SELECT * FROM ("
-	"SELECT p.behavior, k.metric, k.is_target, false AS comparison, k.before_n, k.before_sum_e6, k.after_n,"
-	"       k.after_sum_e6, k.pairing_id AS owner"
-	"  FROM pairing_kpis k JOIN pairings p USING (pairing_id)"
-	" WHERE k.subject = 'mentee' AND k.final AND k.before_n > 0 AND k.after_n > 0 AND p.status <> 'cancelled'"
-	" UNION ALL "
-	"SELECT t.behavior, c.metric, c.is_target, true, c.before_n, c.before_sum_e6, c.after_n, c.after_sum_e6,"
-	"       c.trigger_id"
-	"  FROM comparison_kpis c JOIN triggers t USING (trigger_id)"
-	" WHERE c.final AND c.before_n > 0 AND c.after_n > 0"
-	") u ORDER BY behavior COLLATE \"C\", metric COLLATE \"C\", comparison, owner COLLATE \"C\"";
-
-static const char insert_effect_sql[] =
-	"INSERT INTO program_effect (behavior, metric, is_target, paired_n, comparison_n, naive_delta,"
-	" comparison_delta, did_effect, ci_low, ci_high, cuped, theta, as_of)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
-
-static double mean_delta(const struct mentor_before_after *x, size_t n)
-{
-	double s = 0;
-
-	for (size_t i = 0; i < n; i++)
-		s += x[i].after - x[i].before;
-	return n ? s / (double)n : NAN;
-}
-
-/* Rows [from, to) of res are one (behavior, metric): computes and inserts its effect. */
-static int insert_effect(struct run *r, const PGresult *res, int from, int to, struct mentor_before_after *paired,
-			 struct mentor_before_after *comparison, int64_t as_of_us)
-{
-	const char *behavior = PQgetvalue(res, from, 0), *metric = PQgetvalue(res, from, 1);
-	size_t np = 0, nc = 0;
-	struct mentor_program_effect e;
-	struct mentor_scale sc;
-	char v[9][NUM_TEXT], at[TIME_TEXT];
-	double naive, comp;
-	int rc;
-
-	for (int i = from; i < to; i++) {
-		struct mentor_before_after ba = {
-			.before = get_f(res, i, 5) / 1e6 / get_f(res, i, 4),
-			.after = get_f(res, i, 7) / 1e6 / get_f(res, i, 6),
-		};
-
-		if (strcmp(PQgetvalue(res, i, 3), "t") == 0)
-			comparison[nc++] = ba;
-		else
-			paired[np++] = ba;
-	}
-	if ((rc = scale_of(r, metric, &sc)) != MENTOR_OK)
-		return rc;
-	rc = mentor_stats_program_effect(paired, np, comparison, nc, r->an->cfg->cuped,
-					 r->an->cfg->stats.kpi.confidence, &e, r->err);
-	if (rc != MENTOR_OK)
-		return rc;
-	naive = mentor_stats_native_diff(mean_delta(paired, np), &sc);
-	comp = mentor_stats_native_diff(mean_delta(comparison, nc), &sc);
-	mentor_stats_effect_to_native(&e, &sc);
-	time_text(as_of_us, at);
-	return q(r, insert_effect_sql, 13,
-		 (const char *const[]){ behavior, metric, PQgetvalue(res, from, 2), int_text((int64_t)np, v[0]),
-					int_text((int64_t)nc, v[1]), num_text(naive, v[2]), num_text(comp, v[3]),
-					num_text(e.did, v[4]), num_text(e.ci_low, v[5]), num_text(e.ci_high, v[6]),
-					e.cuped ? "true" : "false", num_text(e.theta, v[7]), at },
-		 "insert program_effect", NULL);
-}
-
-static int refresh_program_effect(struct run *r, int64_t as_of_us)
-{
-	struct mentor_before_after *paired = NULL, *comparison = NULL;
-	PGresult *res = NULL;
-	int rc = q(r, "DELETE FROM program_effect", 0, NULL, "clear program_effect", NULL);
-	int n, from = 0;
-
-	if (rc == MENTOR_OK)
-		rc = q(r, effect_rows_sql, 0, NULL, "read KPI rows for the program effect", &res);
-	if (rc != MENTOR_OK)
-		goto out;
-	n = PQntuples(res);
-	paired = malloc((size_t)n * sizeof(*paired) + 1);
-	comparison = malloc((size_t)n * sizeof(*comparison) + 1);
-	if (!paired || !comparison) {
-		rc = nomem(r->err);
-		goto out;
-	}
-	for (int i = 1; rc == MENTOR_OK && i <= n; i++)
-		if (i == n || strcmp(PQgetvalue(res, i, 0), PQgetvalue(res, from, 0)) != 0 ||
-		    strcmp(PQgetvalue(res, i, 1), PQgetvalue(res, from, 1)) != 0) {
-			rc = insert_effect(r, res, from, i, paired, comparison, as_of_us);
-			from = i;
-		}
-out:
-	free(paired);
-	free(comparison);
-	PQclear(res);
 	return rc;
 }
 
@@ -952,504 +792,23 @@ static int refresh_agents(struct run *r)
 	PGresult *res = NULL;
 	int rc;
 
-	time_text(r->an->agents_seen_us, since);
-	rc = q(r, AGENTS_SQL_SINCE, 1, (const char *const[]){ since }, "read roster changes", &res);
+	an_time_text(r->an->agents_seen_us, since);
+	rc = an_q(r, AGENTS_SQL_SINCE, 1, (const char *const[]){ since }, "read roster changes", &res);
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 		rc = mentor_detector_set_agent(r->an->det, PQgetvalue(res, i, 0), strcmp(PQgetvalue(res, i, 1), "t") == 0,
 					       r->err);
-		if (get_i64(res, i, 2) > r->an->agents_seen_us)
-			r->an->agents_seen_us = get_i64(res, i, 2);
+		if (an_get_i64(res, i, 2) > r->an->agents_seen_us)
+			r->an->agents_seen_us = an_get_i64(res, i, 2);
 	}
 	PQclear(res);
 	return rc;
 }
 
 /* Records the active flag of every agent. */
-static int set_agents(struct run *r)
+int an_set_agents(struct run *r)
 {
 	r->an->agents_seen_us = NO_TIME;  /* '-infinity': every row */
 	return refresh_agents(r);
-}
-
-/* ---- Pairing rounds ---- */
-
-static const char complete_pairings_sql[] =
-	"WITH done AS ("
-	"  UPDATE pairings SET status = 'completed', ended_at = ends_at"
-	"   WHERE status = 'active' AND ends_at <= $1 RETURNING *"
-	"), resolved AS ("  /* runs although nothing reads it: WITH's data-modifying statements always do */
-	"  UPDATE triggers t SET status = 'resolved', resolution = 'completed', resolved_at = d.ends_at"
-	"    FROM done d WHERE t.trigger_id = d.trigger_id"
-	")"
-	" INSERT INTO alerts (alert_id, kind, team_lead_id, agent_id, occurred_at, payload)"
-	" SELECT 'pairing_completed:' || d.pairing_id, 'pairing_completed', a.team_lead_id, d.mentee_id, d.ends_at,"
-	"   jsonb_build_object('schema', 'mentord.alert.v1', 'alert_id', 'pairing_completed:' || d.pairing_id,"
-	"     'kind', 'pairing_completed',"
-	"     'occurred_at', to_char(d.ends_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-	"     'team_lead_id', a.team_lead_id, 'agent_id', d.mentee_id, 'agent_name', a.name,"
-	"     'behavior', d.behavior, 'pairing_id', d.pairing_id, 'mentor_id', d.mentor_id, 'mentor_name', m.name,"
-	"     'before', k.before_mean, 'after', k.after_mean, 'delta', k.delta, 'n_before', k.before_n,"
-	"     'n_after', k.after_n, 'final', k.final, 'comparison_delta', e.comparison_delta)"
-	"   FROM done d LEFT JOIN agents a ON a.agent_id = d.mentee_id LEFT JOIN agents m ON m.agent_id = d.mentor_id"
-	"   LEFT JOIN pairing_kpis k ON k.pairing_id = d.pairing_id AND k.subject = 'mentee' AND k.is_target"
-	"   LEFT JOIN program_effect e ON e.behavior = d.behavior AND e.is_target"
-	" ON CONFLICT (alert_id) DO NOTHING";
-
-/* A pairing whose mentee or mentor has left the roster is cancelled (SPEC section 3). */
-static const char cancel_pairings_sql[] =
-	"WITH gone AS ("
-	"  UPDATE pairings p SET status = 'cancelled', ended_at = $1"
-	"    FROM agents a, agents m"
-	"   WHERE p.status = 'active' AND a.agent_id = p.mentee_id AND m.agent_id = p.mentor_id"
-	"     AND NOT (a.active AND m.active) RETURNING p.trigger_id"
-	")"
-	" UPDATE triggers t SET status = 'resolved', resolution = 'cancelled', resolved_at = $1"
-	"   FROM gone g WHERE t.trigger_id = g.trigger_id";
-
-static const char open_triggers_sql[] =
-	"SELECT trigger_id, agent_id, behavior, status, holdout, holdout_until > $1, fired_at FROM triggers"
-	" WHERE kind = 'low_score' AND status IN ('open', 'waiting') AND fired_at < $1"
-	" ORDER BY agent_id COLLATE \"C\", behavior COLLATE \"C\", fired_at, trigger_id COLLATE \"C\"";
-
-static const char roster_sql[] =
-	"SELECT agent_id, team_id, team_lead_id, language, site, active AND roster_known,"
-	"       (SELECT count(*) FROM pairings p WHERE p.mentor_id = a.agent_id AND p.status = 'active')"
-	"  FROM agents a ORDER BY agent_id COLLATE \"C\"";
-
-static const char active_mentees_sql[] =
-	"SELECT mentee_id, behavior FROM pairings WHERE status = 'active'"
-	" ORDER BY mentee_id COLLATE \"C\", behavior COLLATE \"C\"";
-
-static const char recent_pairs_sql[] =
-	"SELECT DISTINCT mentee_id, mentor_id FROM pairings"
-	" WHERE started_at > $1::timestamptz - $2::integer * interval '1 day'";
-
-static const char resolve_trigger_sql[] =
-	"UPDATE triggers SET status = 'resolved', resolution = $2, resolved_at = $3 WHERE trigger_id = $1";
-
-static const char insert_pairing_sql[] =
-	"INSERT INTO pairings (pairing_id, trigger_id, mentee_id, mentor_id, behavior, status, started_at, ends_at,"
-	" mentee_score, mentor_score, mentor_ci_low, cost, n_feasible, alternatives)"
-	" VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9, $10, $11, $12, $13::jsonb)";
-
-static const char mark_paired_sql[] =
-	"UPDATE triggers SET status = 'paired', pairing_id = $2 WHERE trigger_id = $1";
-
-static const char mark_waiting_sql[] =
-	"UPDATE triggers SET status = 'waiting', waiting_since = coalesce(waiting_since, $2) WHERE trigger_id = $1";
-
-/* Everything one round reads, indexed for the pairing module. */
-struct round {
-	struct run *r;
-	int64_t at_us;
-	PGresult *roster, *open, *mentees_now;
-	struct mentor_pair_agent *agents;
-	size_t n_agents;
-	struct mentor_pair_mentee *mentees;
-	int *mentee_row;            /* row of open for each mentee */
-	size_t n_mentees;
-	const char **behaviors;     /* distinct behaviors of the mentees, sorted */
-	size_t n_behaviors;
-	struct mentor_pair_candidate *cands;
-	double *cand_score;         /* native shrunk mean of each candidate */
-	size_t n_cands, cap_cands;
-	struct mentor_pair_recent *recent;
-	size_t n_recent;
-};
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static int agent_index(const struct round *rd, const char *id)
-{
-	size_t lo = 0, hi = rd->n_agents;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(rd->agents[mid].id, id);
-
-		if (c == 0)
-			return (int)mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
-
-static int behavior_index(const struct round *rd, const char *name)
-{
-	const char **hit = bsearch(&name, rd->behaviors, rd->n_behaviors, sizeof(*rd->behaviors), cmp_str);
-
-	return hit ? (int)(hit - rd->behaviors) : -1;
-}
-
-/* Whether agent is an active mentee in behavior (rows sorted by mentee, behavior). */
-static bool in_pairing(const struct round *rd, const char *agent, const char *behavior)
-{
-	for (int i = 0; i < PQntuples(rd->mentees_now); i++)
-		if (strcmp(PQgetvalue(rd->mentees_now, i, 0), agent) == 0 &&
-		    strcmp(PQgetvalue(rd->mentees_now, i, 1), behavior) == 0)
-			return true;
-	return false;
-}
-
-static int read_roster(struct round *rd)
-{
-	PGresult *res;
-	int rc = q(rd->r, roster_sql, 0, NULL, "read the roster", &rd->roster);
-
-	if (rc != MENTOR_OK)
-		return rc;
-	res = rd->roster;
-	rd->n_agents = (size_t)PQntuples(res);
-	if (!(rd->agents = calloc(rd->n_agents + 1, sizeof(*rd->agents))))
-		return nomem(rd->r->err);
-	for (size_t i = 0; i < rd->n_agents; i++)
-		rd->agents[i] = (struct mentor_pair_agent){
-			.id = get_s(res, (int)i, 0), .team_id = get_s(res, (int)i, 1),
-			.team_lead_id = get_s(res, (int)i, 2), .language = get_s(res, (int)i, 3),
-			.site = get_s(res, (int)i, 4), .active = strcmp(PQgetvalue(res, (int)i, 5), "t") == 0,
-			.active_mentees = (int)get_i64(res, (int)i, 6),
-		};
-	return MENTOR_OK;
-}
-
-/*
- * The randomized holdout (SPEC section 3): a share of new triggers, drawn by
- * a hash of the trigger id (so a replay holds out the same ones), is held
- * back for the KPI after window and stays in the comparison group, then
- * paired like any other.
- */
-static bool held_out(const struct mentor_analytics *an, const char *trigger_id)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	if (an->cfg->holdout_share <= 0)
-		return false;
-	for (const char *p = trigger_id; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-	return (double)(h % 1000000) < an->cfg->holdout_share * 1e6;
-}
-
-static int hold_out(struct round *rd, const char *trigger_id, const char *fired_at)
-{
-	char days[NUM_TEXT];
-
-	rd->r->an->counts_stale = true;
-	return q(rd->r,
-		 "UPDATE triggers SET status = 'waiting', holdout = true,"
-		 " holdout_until = date_trunc('day', $2::timestamptz) + $3::integer * interval '1 day'"
-		 " WHERE trigger_id = $1",
-		 3, (const char *const[]){ trigger_id, fired_at, int_text(rd->r->an->cfg->stats.kpi.after_days, days) },
-		 "hold a trigger out", NULL);
-}
-
-/* The open triggers that still need a mentor; the others are resolved. */
-static int read_mentees(struct round *rd)
-{
-	struct run *r = rd->r;
-	char at[TIME_TEXT];
-	size_t n;
-	int rc;
-
-	time_text(rd->at_us, at);
-	rc = q(r, open_triggers_sql, 1, (const char *const[]){ at }, "read open triggers", &rd->open);
-	if (rc == MENTOR_OK)
-		rc = q(r, active_mentees_sql, 0, NULL, "read active mentees", &rd->mentees_now);
-	if (rc != MENTOR_OK)
-		return rc;
-	n = (size_t)PQntuples(rd->open);
-	rd->mentees = calloc(n + 1, sizeof(*rd->mentees));
-	rd->mentee_row = calloc(n + 1, sizeof(*rd->mentee_row));
-	rd->behaviors = calloc(n + 1, sizeof(*rd->behaviors));
-	if (!rd->mentees || !rd->mentee_row || !rd->behaviors)
-		return nomem(r->err);
-	for (int i = 0; rc == MENTOR_OK && i < (int)n; i++) {
-		const char *id = PQgetvalue(rd->open, i, 0), *agent = PQgetvalue(rd->open, i, 1);
-		const char *behavior = PQgetvalue(rd->open, i, 2);
-		const char *resolution = NULL;
-		int a = agent_index(rd, agent);
-
-		if (mentor_detector_level(r->an->det, agent, behavior) != MENTOR_LEVEL_LOW)
-			resolution = "recovered";
-		else if (strcmp(PQgetvalue(rd->open, i, 5), "t") == 0)
-			continue;  /* held out: waits until holdout_until */
-		else if (strcmp(PQgetvalue(rd->open, i, 3), "open") == 0 && held_out(r->an, id)) {
-			rc = hold_out(rd, id, PQgetvalue(rd->open, i, 6));
-			continue;
-		}
-		else if (a >= 0 && !rd->agents[a].active)
-			resolution = "inactive";
-		else if (in_pairing(rd, agent, behavior))
-			resolution = "in_pairing";
-		else if (a < 0)
-			resolution = "unknown_agent";
-		if (resolution) {
-			rc = q(r, resolve_trigger_sql, 3, (const char *const[]){ id, resolution, at }, "resolve trigger",
-			       NULL);
-			r->an->counts_stale = true;
-			continue;
-		}
-		rd->mentee_row[rd->n_mentees] = i;
-		rd->mentees[rd->n_mentees++] = (struct mentor_pair_mentee){ .agent = a };
-		rd->behaviors[rd->n_behaviors++] = behavior;
-	}
-	if (rc != MENTOR_OK)
-		return rc;
-	qsort(rd->behaviors, rd->n_behaviors, sizeof(*rd->behaviors), cmp_str);
-	n = 0;
-	for (size_t i = 0; i < rd->n_behaviors; i++)
-		if (n == 0 || strcmp(rd->behaviors[n - 1], rd->behaviors[i]) != 0)
-			rd->behaviors[n++] = rd->behaviors[i];
-	rd->n_behaviors = n;
-	for (size_t i = 0; i < rd->n_mentees; i++)
-		rd->mentees[i].behavior = behavior_index(rd, PQgetvalue(rd->open, rd->mentee_row[i], 2));
-	return MENTOR_OK;
-}
-
-static int add_candidate(void *ctx, const struct mentor_detect_row *row)
-{
-	struct round *rd = ctx;
-	const struct mentor_detector *det = rd->r->an->det;
-	int b = behavior_index(rd, row->metric), a;
-	struct mentor_scale sc;
-
-	if (b < 0 || (a = agent_index(rd, row->agent_id)) < 0 || !isfinite(row->ci_low))
-		return MENTOR_OK;
-	/* High is decided at the behavior's own observations; CSAT or AQM may have turned low since. */
-	if (mentor_detector_level(det, row->agent_id, MENTOR_DETECT_CSAT) == MENTOR_LEVEL_LOW ||
-	    mentor_detector_level(det, row->agent_id, MENTOR_DETECT_AQM) == MENTOR_LEVEL_LOW)
-		return MENTOR_OK;
-	if (rd->n_cands == rd->cap_cands) {
-		size_t cap = rd->cap_cands ? 2 * rd->cap_cands : 256;
-		struct mentor_pair_candidate *c = realloc(rd->cands, cap * sizeof(*c));
-		double *s = c ? realloc(rd->cand_score, cap * sizeof(*s)) : NULL;
-
-		if (c)
-			rd->cands = c;
-		if (!c || !s)
-			return MENTOR_ERR_NOMEM;
-		rd->cand_score = s;
-		rd->cap_cands = cap;
-	}
-	if (scale_of(rd->r, row->metric, &sc) != MENTOR_OK)
-		return MENTOR_ERR_DB;
-	rd->cand_score[rd->n_cands] = mentor_stats_native(row->shrunk, &sc);
-	rd->cands[rd->n_cands++] = (struct mentor_pair_candidate){
-		.agent = a, .behavior = b, .strength = row->ci_low,
-		.is_mentee = in_pairing(rd, row->agent_id, row->metric),
-	};
-	return MENTOR_OK;
-}
-
-static int read_recent(struct round *rd)
-{
-	struct run *r = rd->r;
-	char at[TIME_TEXT], days[NUM_TEXT];
-	PGresult *res = NULL;
-	int rc;
-
-	time_text(rd->at_us, at);
-	rc = q(r, recent_pairs_sql, 2, (const char *const[]){ at, int_text(r->an->cfg->cooldown_days, days) },
-	       "read recent pairs", &res);
-	if (rc != MENTOR_OK)
-		return rc;
-	if (!(rd->recent = calloc((size_t)PQntuples(res) + 1, sizeof(*rd->recent)))) {
-		PQclear(res);
-		return nomem(r->err);
-	}
-	for (int i = 0; i < PQntuples(res); i++) {
-		int mentee = agent_index(rd, PQgetvalue(res, i, 0)), mentor = agent_index(rd, PQgetvalue(res, i, 1));
-
-		if (mentee >= 0 && mentor >= 0)
-			rd->recent[rd->n_recent++] = (struct mentor_pair_recent){
-				.mentee = mentee, .mentor = mentor, .behavior = -1,
-			};
-	}
-	PQclear(res);
-	return MENTOR_OK;
-}
-
-/* The native shrunk mean of a candidate (agent, behavior), NaN if not one. */
-static double candidate_score(const struct round *rd, int agent, int behavior)
-{
-	for (size_t i = 0; i < rd->n_cands; i++)
-		if (rd->cands[i].agent == agent && rd->cands[i].behavior == behavior)
-			return rd->cand_score[i];
-	return NAN;
-}
-
-/* The mentee's latest shrunk mean in the behavior, native. */
-static int mentee_score_cb(void *ctx, const struct mentor_detect_row *row)
-{
-	double *ret = ctx;
-
-	*ret = row->shrunk;
-	return MENTOR_OK;
-}
-
-static double mentee_native_score(struct run *r, const char *agent, const char *behavior,
-				  const struct mentor_scale *sc)
-{
-	double shrunk = NAN;
-
-	mentor_detector_key(r->an->det, agent, behavior, mentee_score_cb, &shrunk);
-	return mentor_stats_native(shrunk, sc);
-}
-
-static int write_pairing(struct round *rd, size_t m, const struct mentor_pair_assignment *as)
-{
-	struct run *r = rd->r;
-	int row = rd->mentee_row[m];
-	const char *trigger = PQgetvalue(rd->open, row, 0), *mentee = PQgetvalue(rd->open, row, 1);
-	const char *behavior = PQgetvalue(rd->open, row, 2), *mentor = rd->agents[as->mentor].id;
-	int b = rd->mentees[m].behavior;
-	char id[4 * MENTOR_ID_MAX], start[TIME_TEXT], end[TIME_TEXT], v[6][NUM_TEXT];
-	int64_t ends_us = rd->at_us + (int64_t)r->an->cfg->duration_days * MENTOR_US_PER_DAY;
-	json_t *alts = json_array();
-	struct mentor_scale sc;
-	char *alts_text;
-	double mentor_ci = NAN;
-	int rc;
-
-	if (!alts)
-		return nomem(r->err);
-	for (int i = 0; i < as->n_alts; i++)
-		json_array_append_new(alts, json_pack("{s:s, s:I, s:o}", "mentor_id", rd->agents[as->alts[i].mentor].id,
-						      "cost", (json_int_t)as->alts[i].cost, "score",
-						      json_num(candidate_score(rd, as->alts[i].mentor, b))));
-	alts_text = json_dumps(alts, JSON_COMPACT);
-	json_decref(alts);
-	if (!alts_text || (rc = scale_of(r, behavior, &sc)) != MENTOR_OK) {
-		free(alts_text);
-		return alts_text ? rc : nomem(r->err);
-	}
-	for (size_t i = 0; i < rd->n_cands; i++)
-		if (rd->cands[i].agent == as->mentor && rd->cands[i].behavior == b)
-			mentor_ci = mentor_stats_native(rd->cands[i].strength, &sc);
-	snprintf(id, sizeof(id), "p/%s", trigger);
-	time_text(rd->at_us, start);
-	time_text(ends_us, end);
-	rc = q(r, insert_pairing_sql, 13,
-	       (const char *const[]){ id, trigger, mentee, mentor, behavior, start, end,
-				      num_text(mentee_native_score(r, mentee, behavior, &sc), v[0]),
-				      num_text(candidate_score(rd, as->mentor, b), v[1]), num_text(mentor_ci, v[2]),
-				      int_text(as->cost, v[3]), int_text(as->n_feasible, v[4]), alts_text },
-	       "insert pairing", NULL);
-	free(alts_text);
-	if (rc == MENTOR_OK)
-		rc = q(r, mark_paired_sql, 2, (const char *const[]){ trigger, id }, "mark trigger paired", NULL);
-	/* A held-out trigger was the comparison group until now: its rows stay. */
-	if (rc == MENTOR_OK && strcmp(PQgetvalue(rd->open, row, 4), "t") != 0) {
-		rc = q(r, "DELETE FROM comparison_kpis WHERE trigger_id = $1", 1, (const char *const[]){ trigger },
-		       "leave the comparison group", NULL);
-		mentor_kpi_remove_owner(r->an->kpi, trigger, true);
-	}
-	if (rc == MENTOR_OK)
-		rc = open_windows(r, id, false, "mentee", mentee, behavior, rd->at_us);
-	if (rc == MENTOR_OK)
-		rc = open_windows(r, id, false, "mentor", mentor, behavior, rd->at_us);
-	if (rc == MENTOR_OK)
-		rc = insert_alert(r, "pairing_created", id, mentee, rd->at_us, behavior,
-				  json_pack("{s:s, s:s, s:s, s:s, s:s}", "pairing_id", id, "trigger_id", trigger,
-					    "mentor_id", mentor, "starts_at", start, "ends_at", end));
-	return rc;
-}
-
-static int write_waiting(struct round *rd, size_t m)
-{
-	struct run *r = rd->r;
-	int row = rd->mentee_row[m];
-	const char *trigger = PQgetvalue(rd->open, row, 0), *agent = PQgetvalue(rd->open, row, 1);
-	const char *behavior = PQgetvalue(rd->open, row, 2);
-	bool any = false;
-	char at[TIME_TEXT];
-	int rc;
-
-	/* A trigger waiting through many rounds is marked, and alerts, once. */
-	if (strcmp(PQgetvalue(rd->open, row, 3), "open") != 0)
-		return MENTOR_OK;
-	time_text(rd->at_us, at);
-	rc = q(r, mark_waiting_sql, 2, (const char *const[]){ trigger, at }, "mark trigger waiting", NULL);
-	for (size_t i = 0; i < rd->n_cands && !any; i++)
-		any = rd->cands[i].behavior == rd->mentees[m].behavior;
-	if (rc == MENTOR_OK)
-		rc = insert_alert(r, "no_mentor_available", trigger, agent, rd->at_us, behavior,
-				  json_pack("{s:s, s:s}", "trigger_id", trigger, "reason",
-					    any ? "every mentor-eligible agent is excluded (language, site, capacity, "
-						  "cooldown, team or own team lead)"
-						: "no agent is mentor-eligible in this behavior"));
-	return rc;
-}
-
-static void round_free(struct round *rd)
-{
-	PQclear(rd->roster);
-	PQclear(rd->open);
-	PQclear(rd->mentees_now);
-	free(rd->agents);
-	free(rd->mentees);
-	free(rd->mentee_row);
-	free(rd->behaviors);
-	free(rd->cands);
-	free(rd->cand_score);
-	free(rd->recent);
-}
-
-/*
- * One pairing round at event time at_us (SPEC section 3): pairings that
- * ended are completed, those that lost an agent cancelled; open triggers
- * still low are assigned together; the program effect is recomputed.
- */
-static int run_round(struct run *r, int64_t at_us)
-{
-	struct round rd = { .r = r, .at_us = at_us };
-	struct mentor_pair_result *res = NULL;
-	struct mentor_pair_input in;
-	char at[TIME_TEXT];
-	int rc;
-
-	time_text(at_us, at);
-	rc = set_agents(r);  /* the whole roster, whatever refresh_agents() may have passed over */
-	if (rc == MENTOR_OK)
-		rc = write_kpis(r, true);  /* completion alerts read the current KPI rows */
-	if (rc == MENTOR_OK)
-		rc = q(r, complete_pairings_sql, 1, (const char *const[]){ at }, "complete pairings", NULL);
-	if (rc == MENTOR_OK)
-		rc = q(r, cancel_pairings_sql, 1, (const char *const[]){ at }, "cancel pairings", NULL);
-	if (rc == MENTOR_OK)
-		rc = read_roster(&rd);
-	if (rc == MENTOR_OK)
-		rc = read_mentees(&rd);
-	if (rc == MENTOR_OK && rd.n_mentees > 0) {
-		rc = mentor_detector_each_level(r->an->det, MENTOR_LEVEL_HIGH, add_candidate, &rd);
-		if (rc == MENTOR_ERR_NOMEM)
-			rc = nomem(r->err);
-		if (rc == MENTOR_OK)
-			rc = read_recent(&rd);
-		in = (struct mentor_pair_input){
-			.agents = rd.agents, .n_agents = rd.n_agents, .mentees = rd.mentees, .n_mentees = rd.n_mentees,
-			.candidates = rd.cands, .n_candidates = rd.n_cands, .recent = rd.recent, .n_recent = rd.n_recent,
-		};
-		if (rc == MENTOR_OK)
-			rc = mentor_pair_round(&in, &r->an->cfg->pair, &res, r->err);
-		for (size_t m = 0; rc == MENTOR_OK && m < rd.n_mentees; m++)
-			rc = res->a[m].mentor >= 0 ? write_pairing(&rd, m, &res->a[m]) : write_waiting(&rd, m);
-	}
-	r->an->counts_stale = true;
-	if (rc == MENTOR_OK)
-		rc = write_kpis(r, true);
-	if (rc == MENTOR_OK)
-		rc = refresh_program_effect(r, at_us);
-	if (rc == MENTOR_OK)
-		r->an->last_round_us = at_us;
-	mentor_pair_result_free(res);
-	round_free(&rd);
-	return rc;
 }
 
 /* ---- Driving: evaluate up to the watermark, with the rounds on the way ---- */
@@ -1503,12 +862,12 @@ static int add_fatal(struct run *r, const char *event_id, size_t len, int64_t t_
 		struct pending_fatal *grown = realloc(an->fatal, cap * sizeof(*grown));
 
 		if (!grown)
-			return nomem(r->err);
+			return an_nomem(r->err);
 		an->fatal = grown;
 		an->cap_fatal = cap;
 	}
 	if (!(an->fatal[an->n_fatal].event_id = strndup(event_id, len)))
-		return nomem(r->err);
+		return an_nomem(r->err);
 	an->fatal[an->n_fatal++].t_us = t_us;
 	return MENTOR_OK;
 }
@@ -1541,7 +900,7 @@ static int decide_fatal(struct run *r, int64_t closed_us)
 	if (an->n_fatal == 0)
 		return MENTOR_OK;
 	if (!(f = open_memstream(&ids, &len)))
-		return nomem(r->err);
+		return an_nomem(r->err);
 	for (size_t i = 0; i < an->n_fatal; i++)
 		if (an->fatal[i].t_us < closed_us) {
 			array_item(f, !any, an->fatal[i].event_id);
@@ -1550,11 +909,11 @@ static int decide_fatal(struct run *r, int64_t closed_us)
 	fputs(any ? "}" : "{}", f);
 	if (fclose(f) != 0) {
 		free(ids);
-		return nomem(r->err);
+		return an_nomem(r->err);
 	}
 	if (any) {
 		an->counts_stale = true;
-		rc = q(r, fatal_sql, 1, (const char *const[]){ ids }, "insert fatal triggers", NULL);
+		rc = an_q(r, fatal_sql, 1, (const char *const[]){ ids }, "insert fatal triggers", NULL);
 	}
 	free(ids);
 	for (size_t i = 0; rc == MENTOR_OK && i < an->n_fatal; i++) {
@@ -1598,7 +957,7 @@ static int run_until(struct run *r, int64_t closed_us)
 			break;
 		rc = advance(r, next);
 		if (rc == MENTOR_OK)
-			rc = run_round(r, next);
+			rc = an_run_round(r, next);
 	}
 	if (rc == MENTOR_OK)
 		rc = advance(r, closed_us);
@@ -1632,7 +991,7 @@ static int observe(void *ctx, const struct mentor_observation *o)
 static int take_lead(struct run *r)
 {
 	PGresult *res = NULL;
-	int rc = q(r,
+	int rc = an_q(r,
 		   "SELECT CASE WHEN pg_try_advisory_lock(hashtext('mentord.analytics.' || current_schema() || '.' || $1))"
 		   " THEN CASE WHEN $2::boolean"
 		   "   THEN pg_advisory_unlock(hashtext('mentord.analytics.' || current_schema() || '.' || $1))"
@@ -1670,22 +1029,22 @@ static int read_range(struct run *r, const char *topic, const char *partition, i
 {
 	char f[NUM_TEXT], t[NUM_TEXT], lo[NUM_TEXT], hi[NUM_TEXT];
 	PGresult *res = NULL;
-	int rc = q(r,
+	int rc = an_q(r,
 		   "SELECT s.agent_id, o.metric, s.event_id, " US_OF("s.occurred_at") ", (o.value * 1000000)::bigint,"
 		   "       s.fatal IS NOT NULL AND o.metric = 'aqm'"
 		   "  FROM score_events s, event_observations(s.kind, s.csat, s.overall, s.scores, $5, $6) o"
 		   " WHERE s.topic = $1 AND s.partition = $2 AND s.kafka_offset >= $3 AND s.kafka_offset < $4",
 		   6,
-		   (const char *const[]){ topic, partition, int_text(from, f), int_text(to, t),
-					  int_text(r->an->rules->csat_min, lo), int_text(r->an->rules->csat_max, hi) },
+		   (const char *const[]){ topic, partition, an_int_text(from, f), an_int_text(to, t),
+					  an_int_text(r->an->rules->csat_min, lo), an_int_text(r->an->rules->csat_max, hi) },
 		   "read events stored by other instances", &res);
 
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 		rc = mentor_detector_observe(r->an->det, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-					     PQgetvalue(res, i, 2), get_i64(res, i, 3), get_i64(res, i, 4), r->err);
+					     PQgetvalue(res, i, 2), an_get_i64(res, i, 3), an_get_i64(res, i, 4), r->err);
 		/* Once per event: on its one aqm observation. */
 		if (rc == MENTOR_OK && strcmp(PQgetvalue(res, i, 5), "t") == 0)
-			rc = add_fatal(r, PQgetvalue(res, i, 2), strlen(PQgetvalue(res, i, 2)), get_i64(res, i, 3));
+			rc = add_fatal(r, PQgetvalue(res, i, 2), strlen(PQgetvalue(res, i, 2)), an_get_i64(res, i, 3));
 	}
 	PQclear(res);
 	return rc;
@@ -1717,7 +1076,7 @@ static int catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_ot
 	size_t lens[3];
 	FILE *f[3] = { NULL, NULL, NULL };
 	PGresult *res = NULL;
-	int rc = q(r, group_partitions_sql, 2, (const char *const[]){ an->group, an->roster_topic },
+	int rc = an_q(r, group_partitions_sql, 2, (const char *const[]){ an->group, an->roster_topic },
 		   "read the group's partitions", &res);
 
 	*ret_others = INT64_MAX;
@@ -1725,12 +1084,12 @@ static int catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_ot
 		return rc;
 	for (int k = 0; k < 3; k++)
 		if (!(f[k] = open_memstream(&arrays[k], &lens[k])))
-			rc = nomem(r->err);
+			rc = an_nomem(r->err);
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 		const char *topic = PQgetvalue(res, i, 0);
-		int32_t partition = (int32_t)get_i64(res, i, 1);
-		int64_t next = get_i64(res, i, 2), analyzed = get_i64(res, i, 3), end = next;
-		int64_t first = batch_first_offset(b, topic, partition), newest = get_i64(res, i, 4);
+		int32_t partition = (int32_t)an_get_i64(res, i, 1);
+		int64_t next = an_get_i64(res, i, 2), analyzed = an_get_i64(res, i, 3), end = next;
+		int64_t first = batch_first_offset(b, topic, partition), newest = an_get_i64(res, i, 4);
 
 		if (first >= 0)
 			end = first;
@@ -1749,10 +1108,10 @@ static int catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_ot
 		if (f[k] && ftell(f[k]) == 0)
 			fputc('{', f[k]);
 		if (f[k] && (fputc('}', f[k]) == EOF || fclose(f[k]) != 0) && rc == MENTOR_OK)
-			rc = nomem(r->err);
+			rc = an_nomem(r->err);
 	}
 	if (rc == MENTOR_OK)
-		rc = q(r, mark_analyzed_sql, 4, (const char *const[]){ an->group, arrays[0], arrays[1], arrays[2] },
+		rc = an_q(r, mark_analyzed_sql, 4, (const char *const[]){ an->group, arrays[0], arrays[1], arrays[2] },
 		       "record how far the analytics read", NULL);
 	for (int k = 0; k < 3; k++)
 		free(arrays[k]);
@@ -1814,7 +1173,7 @@ static int advance_alone(struct mentor_analytics *an, struct mentor_store *store
 	/* The drain's last round only once nobody else has events to store. */
 	if (rc == MENTOR_OK && last_round && closed_us == MENTOR_DETECT_ALL && newest != NO_TIME &&
 	    (an->last_round_us == NO_TIME || newest > an->last_round_us))
-		rc = run_round(&r, newest);
+		rc = an_run_round(&r, newest);
 	if (rc == MENTOR_OK)
 		rc = write_changes(&r);
 	return mentor_store_end(store, run_end(&r, rc), err);
@@ -1840,7 +1199,7 @@ int mentor_analytics_finish(struct mentor_analytics *an, struct mentor_store *st
 static int load_state(struct run *r)
 {
 	PGresult *res = NULL;
-	int rc = q(r,
+	int rc = an_q(r,
 		   "SELECT CASE WHEN closed_at = 'infinity' THEN 9223372036854775807"
 		   "            WHEN closed_at = '-infinity' THEN NULL ELSE " US_OF("closed_at") " END,"
 		   "       " US_OF("last_round_at") ", " US_OF("event_time_at")
@@ -1848,10 +1207,10 @@ static int load_state(struct run *r)
 		   1, (const char *const[]){ r->an->group }, "read analytics_state", &res);
 
 	if (rc == MENTOR_OK && PQntuples(res) == 1) {
-		r->an->closed_us = get_i64(res, 0, 0);
-		r->an->last_round_us = get_i64(res, 0, 1);
+		r->an->closed_us = an_get_i64(res, 0, 0);
+		r->an->last_round_us = an_get_i64(res, 0, 1);
 		if (!PQgetisnull(res, 0, 2))
-			mentor_detector_restore_event_time(r->an->det, get_i64(res, 0, 2));
+			mentor_detector_restore_event_time(r->an->det, an_get_i64(res, 0, 2));
 	}
 	PQclear(res);
 	return rc;
@@ -1860,7 +1219,7 @@ static int load_state(struct run *r)
 static int load_priors(struct run *r)
 {
 	PGresult *res = NULL;
-	int rc = q(r,
+	int rc = an_q(r,
 		   "SELECT DISTINCT ON (metric) metric, day - DATE '1970-01-01', n_agents, n_obs, pop_mean,"
 		   "       sigma2_within, tau2_between, k, k_estimated"
 		   "  FROM behavior_priors ORDER BY metric, day DESC",
@@ -1868,12 +1227,12 @@ static int load_priors(struct run *r)
 
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 		struct mentor_population pop = {
-			.n_agents = (size_t)get_i64(res, i, 2), .n_obs = get_i64(res, i, 3), .mean = get_f(res, i, 4),
-			.sigma2_within = get_f(res, i, 5), .tau2_between = get_f(res, i, 6), .k = get_f(res, i, 7),
+			.n_agents = (size_t)an_get_i64(res, i, 2), .n_obs = an_get_i64(res, i, 3), .mean = an_get_f(res, i, 4),
+			.sigma2_within = an_get_f(res, i, 5), .tau2_between = an_get_f(res, i, 6), .k = an_get_f(res, i, 7),
 			.k_estimated = strcmp(PQgetvalue(res, i, 8), "t") == 0,
 		};
 
-		rc = mentor_detector_restore_prior(r->an->det, PQgetvalue(res, i, 0), get_i64(res, i, 1), &pop, r->err);
+		rc = mentor_detector_restore_prior(r->an->det, PQgetvalue(res, i, 0), an_get_i64(res, i, 1), &pop, r->err);
 	}
 	PQclear(res);
 	return rc;
@@ -1884,18 +1243,18 @@ static int load_days(struct run *r, int64_t from_day, int64_t to_day)
 {
 	char from[NUM_TEXT], to[NUM_TEXT];
 	PGresult *res = NULL;
-	int rc = q(r,
+	int rc = an_q(r,
 		   "SELECT agent_id, metric, day - DATE '1970-01-01', sum(n), sum(sum_e6), sum(sumsq_e12)"
 		   "  FROM agent_daily_parts"
 		   " WHERE day >= DATE '1970-01-01' + $1::integer AND day < DATE '1970-01-01' + $2::integer"
 		   " GROUP BY 1, 2, 3",
-		   2, (const char *const[]){ int_text(from_day, from), int_text(to_day, to) }, "read agent_daily",
+		   2, (const char *const[]){ an_int_text(from_day, from), an_int_text(to_day, to) }, "read agent_daily",
 		   &res);
 
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
 		rc = mentor_detector_restore_day(r->an->det, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-						 get_i64(res, i, 2), get_i64(res, i, 3), get_i64(res, i, 4),
-						 get_i64(res, i, 5), r->err);
+						 an_get_i64(res, i, 2), an_get_i64(res, i, 3), an_get_i64(res, i, 4),
+						 an_get_i64(res, i, 5), r->err);
 	PQclear(res);
 	return rc;
 }
@@ -1910,19 +1269,19 @@ static int load_observations(struct run *r, int64_t from_us, int64_t to_us, bool
 	PGresult *res = NULL;
 	int rc;
 
-	time_text(from_us, from);
-	time_text(to_us, to);
-	rc = q(r,
+	an_time_text(from_us, from);
+	an_time_text(to_us, to);
+	rc = an_q(r,
 	       "SELECT s.agent_id, o.metric, s.event_id, " US_OF("s.occurred_at") ", (o.value * 1000000)::bigint"
 	       "  FROM score_events s, event_observations(s.kind, s.csat, s.overall, s.scores, $3, $4) o"
 	       " WHERE s.occurred_at >= $1 AND s.occurred_at < $2",
 	       4,
-	       (const char *const[]){ from, to, int_text(r->an->rules->csat_min, lo),
-				      int_text(r->an->rules->csat_max, hi) },
+	       (const char *const[]){ from, to, an_int_text(r->an->rules->csat_min, lo),
+				      an_int_text(r->an->rules->csat_max, hi) },
 	       "read score_events", &res);
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 		const char *agent = PQgetvalue(res, i, 0), *metric = PQgetvalue(res, i, 1);
-		int64_t t = get_i64(res, i, 3), v = get_i64(res, i, 4);
+		int64_t t = an_get_i64(res, i, 3), v = an_get_i64(res, i, 4);
 
 		rc = waiting ? mentor_detector_observe(r->an->det, agent, metric, PQgetvalue(res, i, 2), t, v, r->err)
 			     : mentor_detector_restore_day(r->an->det, agent, metric, mentor_stats_day_of(t), 1, v,
@@ -1941,11 +1300,11 @@ static int load_fatal(struct run *r)
 
 	if (r->an->closed_us == INT64_MAX)
 		return MENTOR_OK;
-	time_text(r->an->closed_us, from);
-	rc = q(r, "SELECT event_id, " US_OF("occurred_at") " FROM score_events WHERE fatal IS NOT NULL AND occurred_at >= $1",
+	an_time_text(r->an->closed_us, from);
+	rc = an_q(r, "SELECT event_id, " US_OF("occurred_at") " FROM score_events WHERE fatal IS NOT NULL AND occurred_at >= $1",
 	       1, (const char *const[]){ from }, "read pending fatal events", &res);
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
-		rc = add_fatal(r, PQgetvalue(res, i, 0), strlen(PQgetvalue(res, i, 0)), get_i64(res, i, 1));
+		rc = add_fatal(r, PQgetvalue(res, i, 0), strlen(PQgetvalue(res, i, 0)), an_get_i64(res, i, 1));
 	PQclear(res);
 	return rc;
 }
@@ -1993,7 +1352,7 @@ static enum mentor_level_reason reason_of(const char *name)
 static int load_status(struct run *r)
 {
 	PGresult *res = NULL;
-	int rc = q(r,
+	int rc = an_q(r,
 		   "SELECT agent_id, behavior, n, norm_mean, norm_shrunk, norm_ci_low, norm_ci_high, pop_mean, prior_k,"
 		   "       status, reason, " US_OF("since") ", " US_OF("updated_at") ", week, weekly_low"
 		   "  FROM agent_behavior_status",
@@ -2001,12 +1360,12 @@ static int load_status(struct run *r)
 
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 		struct mentor_detect_row row = {
-			.agent_id = PQgetvalue(res, i, 0), .metric = PQgetvalue(res, i, 1), .n = get_i64(res, i, 2),
-			.mean = get_f(res, i, 3), .shrunk = get_f(res, i, 4), .ci_low = get_f(res, i, 5),
-			.ci_high = get_f(res, i, 6), .pop_mean = get_f(res, i, 7), .k = get_f(res, i, 8),
+			.agent_id = PQgetvalue(res, i, 0), .metric = PQgetvalue(res, i, 1), .n = an_get_i64(res, i, 2),
+			.mean = an_get_f(res, i, 3), .shrunk = an_get_f(res, i, 4), .ci_low = an_get_f(res, i, 5),
+			.ci_high = an_get_f(res, i, 6), .pop_mean = an_get_f(res, i, 7), .k = an_get_f(res, i, 8),
 			.level = level_of(PQgetvalue(res, i, 9)), .why = reason_of(PQgetvalue(res, i, 10)),
-			.since_us = get_i64(res, i, 11), .updated_us = get_i64(res, i, 12), .week = get_i64(res, i, 13),
-			.weekly_low = (uint64_t)get_i64(res, i, 14),
+			.since_us = an_get_i64(res, i, 11), .updated_us = an_get_i64(res, i, 12), .week = an_get_i64(res, i, 13),
+			.weekly_low = (uint64_t)an_get_i64(res, i, 14),
 		};
 
 		rc = mentor_detector_restore_status(r->an->det, &row, r->err);
@@ -2024,7 +1383,7 @@ static int load_status(struct run *r)
 static int load_kpis(struct run *r)
 {
 	PGresult *res = NULL;
-	int rc = q(r,
+	int rc = an_q(r,
 		   "WITH k AS ("
 		   "  SELECT pairing_id AS owner, false AS comparison, subject,"
 		   "         CASE subject WHEN 'mentor' THEN p.mentor_id ELSE p.mentee_id END AS agent_id, metric,"
@@ -2049,9 +1408,9 @@ static int load_kpis(struct run *r)
 			.owner_id = PQgetvalue(res, i, 0), .comparison = strcmp(PQgetvalue(res, i, 1), "t") == 0,
 			.subject = PQgetvalue(res, i, 2), .agent_id = PQgetvalue(res, i, 3),
 			.metric = PQgetvalue(res, i, 4), .is_target = strcmp(PQgetvalue(res, i, 5), "t") == 0,
-			.before = { get_i64(res, i, 6), get_i64(res, i, 7) },
-			.after = { get_i64(res, i, 8), get_i64(res, i, 9) },
-			.b = { get_i64(res, i, 10), get_i64(res, i, 11), get_i64(res, i, 12) },
+			.before = { an_get_i64(res, i, 6), an_get_i64(res, i, 7) },
+			.after = { an_get_i64(res, i, 8), an_get_i64(res, i, 9) },
+			.b = { an_get_i64(res, i, 10), an_get_i64(res, i, 11), an_get_i64(res, i, 12) },
 		};
 
 		mentor_detector_day_sums(r->an->det, w.agent_id, w.metric, w.after.from_day, w.after.to_day, &w.a.n,
@@ -2088,7 +1447,7 @@ int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *stor
 	an->agents_seen_us = NO_TIME;
 	an->stages_pid = 0;
 	/* One snapshot: the offsets marked as read are exactly those of the events loaded. */
-	rc = q(&r, "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL, "begin loading", NULL);
+	rc = an_q(&r, "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL, "begin loading", NULL);
 	if (rc != MENTOR_OK)
 		return rc;
 	rc = take_lead(&r);
@@ -2098,7 +1457,7 @@ int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *stor
 	if (rc == MENTOR_OK)
 		rc = load_state(&r);
 	if (rc == MENTOR_OK)
-		rc = set_agents(&r);
+		rc = an_set_agents(&r);
 	if (rc == MENTOR_OK)
 		rc = load_priors(&r);
 	if (rc == MENTOR_OK)
@@ -2112,7 +1471,7 @@ int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *stor
 	if (rc == MENTOR_OK)
 		rc = count_open(&r);
 	if (rc == MENTOR_OK)
-		rc = q(&r,
+		rc = an_q(&r,
 		       "INSERT INTO analytics_offsets (group_id, topic, partition, next_offset)"
 		       " SELECT group_id, topic, partition, next_offset FROM consumer_offsets"
 		       "  WHERE group_id = $1 AND next_offset >= 0"

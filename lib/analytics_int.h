@@ -1,0 +1,125 @@
+/*
+ * Internal to the analytics (lib/analytics.c, lib/rounds.c): the state they
+ * share and the helpers both use. Not installed; include/mentor/analytics.h
+ * is the contract.
+ */
+#ifndef MENTOR_ANALYTICS_INT_H
+#define MENTOR_ANALYTICS_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "mentor/analytics.h"
+#include "mentor/detect.h"
+#include "mentor/kpi.h"
+
+#define NO_TIME INT64_MIN
+#define TIME_TEXT 48
+#define NUM_TEXT 32
+
+struct metric_scale {
+	char *name;
+	struct mentor_scale sc;
+};
+
+/* A stored event with fatal items, waiting for the watermark. */
+struct pending_fatal {
+	char *event_id;   /* owned */
+	int64_t t_us;
+};
+
+struct owned_partition {
+	char *topic;
+	int32_t partition;
+};
+
+struct mentor_analytics {
+	const struct mentor_analytics_config *cfg;  /* borrowed */
+	const struct mentor_event_rules *rules;     /* borrowed */
+	char *group;                                /* owned */
+	struct mentor_detector *det;                /* owned */
+	struct mentor_kpi_set *kpi;                 /* owned */
+	struct metric_scale *scales;                /* owned */
+	size_t n_scales;
+	int64_t closed_us;                          /* evaluated up to here */
+	int64_t next_closed_us;                     /* the caller's watermark for the next batch */
+	int64_t last_round_us;
+	bool counts_stale;                          /* triggers or pairings changed: recount the gauges */
+	struct mentor_analytics_gauges gauges;
+	char *roster_topic;                         /* owned */
+	int64_t agents_seen_us;                     /* newest agents.updated_at seen */
+	int stages_pid;                             /* backend that has the staging tables, 0: none */
+	bool leader;                                /* holds the group's analytics lock */
+	bool need_load;                             /* memory not (or no longer) that of the tables */
+	struct owned_partition *owned;              /* owned; the partitions this instance consumes */
+	struct pending_fatal *fatal;                /* owned */
+	size_t n_fatal, cap_fatal;
+	size_t n_owned;
+};
+
+/* One hook or finish call. */
+struct run {
+	struct mentor_analytics *an;
+	struct mentor_store *s;
+	struct mentor_error *err;
+	int stages_made;            /* backend pid whose staging tables this run created, 0: none */
+	FILE *alerts;               /* COPY rows of stage_alerts, written at the end (run_end) */
+	char *alerts_text;
+	size_t alerts_len, n_alerts;
+};
+
+/* Event time in microseconds, from a timestamptz column named in SQL. */
+#define US_OF(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
+
+/* ---- Helpers (lib/analytics.c) ---- */
+
+/* MENTOR_ERR_NOMEM with a message. */
+int an_nomem(struct mentor_error *err);
+
+/* A timestamp PostgreSQL reads ("2026-11-02 14:05:11.000000+00"), or +-infinity for INT64_MAX/MIN. */
+void an_time_text(int64_t us, char out[TIME_TEXT]);
+
+/* A number as a query parameter; NULL (SQL NULL) when not finite. */
+const char *an_num_text(double v, char out[NUM_TEXT]);
+const char *an_int_text(int64_t v, char out[NUM_TEXT]);
+
+/* Result columns: NULL as NO_TIME, NaN, NULL. */
+int64_t an_get_i64(const PGresult *res, int row, int col);
+double an_get_f(const PGresult *res, int row, int col);
+const char *an_get_s(const PGresult *res, int row, int col);
+
+/* One parameterized statement in the run's transaction (mentor_store_exec). */
+int an_q(struct run *r, const char *sql, int n, const char *const *values, const char *what, PGresult **ret);
+
+/* A metric's native scale (metrics table); 0..1 if unknown. MENTOR_OK or MENTOR_ERR_DB. */
+int an_scale_of(struct run *r, const char *metric, struct mentor_scale *ret);
+
+/* A JSON number, or null when not finite. */
+json_t *an_json_num(double v);
+
+/* Stages one alert (kind:cause_id) for the run's end; fields (consumed) are the kind's own. */
+int an_insert_alert(struct run *r, const char *kind, const char *cause_id, const char *agent_id, int64_t occurred_us,
+		    const char *behavior, json_t *fields);
+
+/* Opens one subject's KPI windows around start_us, with the sums the detector holds. */
+int an_open_windows(struct run *r, const char *owner_id, bool comparison, const char *subject, const char *agent_id,
+		    const char *behavior, int64_t start_us);
+
+/* Closes windows whose after window has passed and writes them; with all, every changed window too. */
+int an_write_kpis(struct run *r, bool all);
+
+/* Reads every agent's roster active flag into the detector. */
+int an_set_agents(struct run *r);
+
+/* ---- Pairing rounds (lib/rounds.c) ---- */
+
+/*
+ * One pairing round at event time at_us (SPEC section 3): pairings that
+ * ended are completed, those that lost an agent cancelled; open triggers
+ * still low are assigned together; the program effect is recomputed.
+ */
+int an_run_round(struct run *r, int64_t at_us);
+
+#endif

@@ -1,0 +1,596 @@
+/*
+ * Pairing rounds and the program effect: what a round reads (open
+ * triggers, roster, active pairings, mentor-eligible agents), the
+ * assignment (lib/pairing.c), and the rows it writes.
+ * See include/mentor/analytics.h and docs/analytics.md.
+ */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analytics_int.h"
+#include "mentor/pairing.h"
+
+/* ---- Program effect ---- */
+
+/* Final mentee windows against final comparison windows, per (behavior, metric), in a fixed order. */
+static const char effect_rows_sql[] =
+	"SELECT * FROM ("
+	"SELECT p.behavior, k.metric, k.is_target, false AS comparison, k.before_n, k.before_sum_e6, k.after_n,"
+	"       k.after_sum_e6, k.pairing_id AS owner"
+	"  FROM pairing_kpis k JOIN pairings p USING (pairing_id)"
+	" WHERE k.subject = 'mentee' AND k.final AND k.before_n > 0 AND k.after_n > 0 AND p.status <> 'cancelled'"
+	" UNION ALL "
+	"SELECT t.behavior, c.metric, c.is_target, true, c.before_n, c.before_sum_e6, c.after_n, c.after_sum_e6,"
+	"       c.trigger_id"
+	"  FROM comparison_kpis c JOIN triggers t USING (trigger_id)"
+	" WHERE c.final AND c.before_n > 0 AND c.after_n > 0"
+	") u ORDER BY behavior COLLATE \"C\", metric COLLATE \"C\", comparison, owner COLLATE \"C\"";
+
+static const char insert_effect_sql[] =
+	"INSERT INTO program_effect (behavior, metric, is_target, paired_n, comparison_n, naive_delta,"
+	" comparison_delta, did_effect, ci_low, ci_high, cuped, theta, as_of)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+
+static double mean_delta(const struct mentor_before_after *x, size_t n)
+{
+	double s = 0;
+
+	for (size_t i = 0; i < n; i++)
+		s += x[i].after - x[i].before;
+	return n ? s / (double)n : NAN;
+}
+
+/* Rows [from, to) of res are one (behavior, metric): computes and inserts its effect. */
+static int insert_effect(struct run *r, const PGresult *res, int from, int to, struct mentor_before_after *paired,
+			 struct mentor_before_after *comparison, int64_t as_of_us)
+{
+	const char *behavior = PQgetvalue(res, from, 0), *metric = PQgetvalue(res, from, 1);
+	size_t np = 0, nc = 0;
+	struct mentor_program_effect e;
+	struct mentor_scale sc;
+	char v[9][NUM_TEXT], at[TIME_TEXT];
+	double naive, comp;
+	int rc;
+
+	for (int i = from; i < to; i++) {
+		struct mentor_before_after ba = {
+			.before = an_get_f(res, i, 5) / 1e6 / an_get_f(res, i, 4),
+			.after = an_get_f(res, i, 7) / 1e6 / an_get_f(res, i, 6),
+		};
+
+		if (strcmp(PQgetvalue(res, i, 3), "t") == 0)
+			comparison[nc++] = ba;
+		else
+			paired[np++] = ba;
+	}
+	if ((rc = an_scale_of(r, metric, &sc)) != MENTOR_OK)
+		return rc;
+	rc = mentor_stats_program_effect(paired, np, comparison, nc, r->an->cfg->cuped,
+					 r->an->cfg->stats.kpi.confidence, &e, r->err);
+	if (rc != MENTOR_OK)
+		return rc;
+	naive = mentor_stats_native_diff(mean_delta(paired, np), &sc);
+	comp = mentor_stats_native_diff(mean_delta(comparison, nc), &sc);
+	mentor_stats_effect_to_native(&e, &sc);
+	an_time_text(as_of_us, at);
+	return an_q(r, insert_effect_sql, 13,
+		 (const char *const[]){ behavior, metric, PQgetvalue(res, from, 2), an_int_text((int64_t)np, v[0]),
+					an_int_text((int64_t)nc, v[1]), an_num_text(naive, v[2]), an_num_text(comp, v[3]),
+					an_num_text(e.did, v[4]), an_num_text(e.ci_low, v[5]), an_num_text(e.ci_high, v[6]),
+					e.cuped ? "true" : "false", an_num_text(e.theta, v[7]), at },
+		 "insert program_effect", NULL);
+}
+
+static int refresh_program_effect(struct run *r, int64_t as_of_us)
+{
+	struct mentor_before_after *paired = NULL, *comparison = NULL;
+	PGresult *res = NULL;
+	int rc = an_q(r, "DELETE FROM program_effect", 0, NULL, "clear program_effect", NULL);
+	int n, from = 0;
+
+	if (rc == MENTOR_OK)
+		rc = an_q(r, effect_rows_sql, 0, NULL, "read KPI rows for the program effect", &res);
+	if (rc != MENTOR_OK)
+		goto out;
+	n = PQntuples(res);
+	paired = malloc((size_t)n * sizeof(*paired) + 1);
+	comparison = malloc((size_t)n * sizeof(*comparison) + 1);
+	if (!paired || !comparison) {
+		rc = an_nomem(r->err);
+		goto out;
+	}
+	for (int i = 1; rc == MENTOR_OK && i <= n; i++)
+		if (i == n || strcmp(PQgetvalue(res, i, 0), PQgetvalue(res, from, 0)) != 0 ||
+		    strcmp(PQgetvalue(res, i, 1), PQgetvalue(res, from, 1)) != 0) {
+			rc = insert_effect(r, res, from, i, paired, comparison, as_of_us);
+			from = i;
+		}
+out:
+	free(paired);
+	free(comparison);
+	PQclear(res);
+	return rc;
+}
+
+/* ---- Pairing rounds ---- */
+
+static const char complete_pairings_sql[] =
+	"WITH done AS ("
+	"  UPDATE pairings SET status = 'completed', ended_at = ends_at"
+	"   WHERE status = 'active' AND ends_at <= $1 RETURNING *"
+	"), resolved AS ("  /* runs although nothing reads it: WITH's data-modifying statements always do */
+	"  UPDATE triggers t SET status = 'resolved', resolution = 'completed', resolved_at = d.ends_at"
+	"    FROM done d WHERE t.trigger_id = d.trigger_id"
+	")"
+	" INSERT INTO alerts (alert_id, kind, team_lead_id, agent_id, occurred_at, payload)"
+	" SELECT 'pairing_completed:' || d.pairing_id, 'pairing_completed', a.team_lead_id, d.mentee_id, d.ends_at,"
+	"   jsonb_build_object('schema', 'mentord.alert.v1', 'alert_id', 'pairing_completed:' || d.pairing_id,"
+	"     'kind', 'pairing_completed',"
+	"     'occurred_at', to_char(d.ends_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+	"     'team_lead_id', a.team_lead_id, 'agent_id', d.mentee_id, 'agent_name', a.name,"
+	"     'behavior', d.behavior, 'pairing_id', d.pairing_id, 'mentor_id', d.mentor_id, 'mentor_name', m.name,"
+	"     'before', k.before_mean, 'after', k.after_mean, 'delta', k.delta, 'n_before', k.before_n,"
+	"     'n_after', k.after_n, 'final', k.final, 'comparison_delta', e.comparison_delta)"
+	"   FROM done d LEFT JOIN agents a ON a.agent_id = d.mentee_id LEFT JOIN agents m ON m.agent_id = d.mentor_id"
+	"   LEFT JOIN pairing_kpis k ON k.pairing_id = d.pairing_id AND k.subject = 'mentee' AND k.is_target"
+	"   LEFT JOIN program_effect e ON e.behavior = d.behavior AND e.is_target"
+	" ON CONFLICT (alert_id) DO NOTHING";
+
+/* A pairing whose mentee or mentor has left the roster is cancelled (SPEC section 3). */
+static const char cancel_pairings_sql[] =
+	"WITH gone AS ("
+	"  UPDATE pairings p SET status = 'cancelled', ended_at = $1"
+	"    FROM agents a, agents m"
+	"   WHERE p.status = 'active' AND a.agent_id = p.mentee_id AND m.agent_id = p.mentor_id"
+	"     AND NOT (a.active AND m.active) RETURNING p.trigger_id"
+	")"
+	" UPDATE triggers t SET status = 'resolved', resolution = 'cancelled', resolved_at = $1"
+	"   FROM gone g WHERE t.trigger_id = g.trigger_id";
+
+static const char open_triggers_sql[] =
+	"SELECT trigger_id, agent_id, behavior, status, holdout, holdout_until > $1, fired_at FROM triggers"
+	" WHERE kind = 'low_score' AND status IN ('open', 'waiting') AND fired_at < $1"
+	" ORDER BY agent_id COLLATE \"C\", behavior COLLATE \"C\", fired_at, trigger_id COLLATE \"C\"";
+
+static const char roster_sql[] =
+	"SELECT agent_id, team_id, team_lead_id, language, site, active AND roster_known,"
+	"       (SELECT count(*) FROM pairings p WHERE p.mentor_id = a.agent_id AND p.status = 'active')"
+	"  FROM agents a ORDER BY agent_id COLLATE \"C\"";
+
+static const char active_mentees_sql[] =
+	"SELECT mentee_id, behavior FROM pairings WHERE status = 'active'"
+	" ORDER BY mentee_id COLLATE \"C\", behavior COLLATE \"C\"";
+
+static const char recent_pairs_sql[] =
+	"SELECT DISTINCT mentee_id, mentor_id FROM pairings"
+	" WHERE started_at > $1::timestamptz - $2::integer * interval '1 day'";
+
+static const char resolve_trigger_sql[] =
+	"UPDATE triggers SET status = 'resolved', resolution = $2, resolved_at = $3 WHERE trigger_id = $1";
+
+static const char insert_pairing_sql[] =
+	"INSERT INTO pairings (pairing_id, trigger_id, mentee_id, mentor_id, behavior, status, started_at, ends_at,"
+	" mentee_score, mentor_score, mentor_ci_low, cost, n_feasible, alternatives)"
+	" VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9, $10, $11, $12, $13::jsonb)";
+
+static const char mark_paired_sql[] =
+	"UPDATE triggers SET status = 'paired', pairing_id = $2 WHERE trigger_id = $1";
+
+static const char mark_waiting_sql[] =
+	"UPDATE triggers SET status = 'waiting', waiting_since = coalesce(waiting_since, $2) WHERE trigger_id = $1";
+
+/* Everything one round reads, indexed for the pairing module. */
+struct round {
+	struct run *r;
+	int64_t at_us;
+	PGresult *roster, *open, *mentees_now;
+	struct mentor_pair_agent *agents;
+	size_t n_agents;
+	struct mentor_pair_mentee *mentees;
+	int *mentee_row;            /* row of open for each mentee */
+	size_t n_mentees;
+	const char **behaviors;     /* distinct behaviors of the mentees, sorted */
+	size_t n_behaviors;
+	struct mentor_pair_candidate *cands;
+	double *cand_score;         /* native shrunk mean of each candidate */
+	size_t n_cands, cap_cands;
+	struct mentor_pair_recent *recent;
+	size_t n_recent;
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int agent_index(const struct round *rd, const char *id)
+{
+	size_t lo = 0, hi = rd->n_agents;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(rd->agents[mid].id, id);
+
+		if (c == 0)
+			return (int)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static int behavior_index(const struct round *rd, const char *name)
+{
+	const char **hit = bsearch(&name, rd->behaviors, rd->n_behaviors, sizeof(*rd->behaviors), cmp_str);
+
+	return hit ? (int)(hit - rd->behaviors) : -1;
+}
+
+/* Whether agent is an active mentee in behavior (rows sorted by mentee, behavior). */
+static bool in_pairing(const struct round *rd, const char *agent, const char *behavior)
+{
+	for (int i = 0; i < PQntuples(rd->mentees_now); i++)
+		if (strcmp(PQgetvalue(rd->mentees_now, i, 0), agent) == 0 &&
+		    strcmp(PQgetvalue(rd->mentees_now, i, 1), behavior) == 0)
+			return true;
+	return false;
+}
+
+static int read_roster(struct round *rd)
+{
+	PGresult *res;
+	int rc = an_q(rd->r, roster_sql, 0, NULL, "read the roster", &rd->roster);
+
+	if (rc != MENTOR_OK)
+		return rc;
+	res = rd->roster;
+	rd->n_agents = (size_t)PQntuples(res);
+	if (!(rd->agents = calloc(rd->n_agents + 1, sizeof(*rd->agents))))
+		return an_nomem(rd->r->err);
+	for (size_t i = 0; i < rd->n_agents; i++)
+		rd->agents[i] = (struct mentor_pair_agent){
+			.id = an_get_s(res, (int)i, 0), .team_id = an_get_s(res, (int)i, 1),
+			.team_lead_id = an_get_s(res, (int)i, 2), .language = an_get_s(res, (int)i, 3),
+			.site = an_get_s(res, (int)i, 4), .active = strcmp(PQgetvalue(res, (int)i, 5), "t") == 0,
+			.active_mentees = (int)an_get_i64(res, (int)i, 6),
+		};
+	return MENTOR_OK;
+}
+
+/*
+ * The randomized holdout (SPEC section 3): a share of new triggers, drawn by
+ * a hash of the trigger id (so a replay holds out the same ones), is held
+ * back for the KPI after window and stays in the comparison group, then
+ * paired like any other.
+ */
+static bool held_out(const struct mentor_analytics *an, const char *trigger_id)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	if (an->cfg->holdout_share <= 0)
+		return false;
+	for (const char *p = trigger_id; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return (double)(h % 1000000) < an->cfg->holdout_share * 1e6;
+}
+
+static int hold_out(struct round *rd, const char *trigger_id, const char *fired_at)
+{
+	char days[NUM_TEXT];
+
+	rd->r->an->counts_stale = true;
+	return an_q(rd->r,
+		 "UPDATE triggers SET status = 'waiting', holdout = true,"
+		 " holdout_until = date_trunc('day', $2::timestamptz) + $3::integer * interval '1 day'"
+		 " WHERE trigger_id = $1",
+		 3, (const char *const[]){ trigger_id, fired_at, an_int_text(rd->r->an->cfg->stats.kpi.after_days, days) },
+		 "hold a trigger out", NULL);
+}
+
+/* The open triggers that still need a mentor; the others are resolved. */
+static int read_mentees(struct round *rd)
+{
+	struct run *r = rd->r;
+	char at[TIME_TEXT];
+	size_t n;
+	int rc;
+
+	an_time_text(rd->at_us, at);
+	rc = an_q(r, open_triggers_sql, 1, (const char *const[]){ at }, "read open triggers", &rd->open);
+	if (rc == MENTOR_OK)
+		rc = an_q(r, active_mentees_sql, 0, NULL, "read active mentees", &rd->mentees_now);
+	if (rc != MENTOR_OK)
+		return rc;
+	n = (size_t)PQntuples(rd->open);
+	rd->mentees = calloc(n + 1, sizeof(*rd->mentees));
+	rd->mentee_row = calloc(n + 1, sizeof(*rd->mentee_row));
+	rd->behaviors = calloc(n + 1, sizeof(*rd->behaviors));
+	if (!rd->mentees || !rd->mentee_row || !rd->behaviors)
+		return an_nomem(r->err);
+	for (int i = 0; rc == MENTOR_OK && i < (int)n; i++) {
+		const char *id = PQgetvalue(rd->open, i, 0), *agent = PQgetvalue(rd->open, i, 1);
+		const char *behavior = PQgetvalue(rd->open, i, 2);
+		const char *resolution = NULL;
+		int a = agent_index(rd, agent);
+
+		if (mentor_detector_level(r->an->det, agent, behavior) != MENTOR_LEVEL_LOW)
+			resolution = "recovered";
+		else if (strcmp(PQgetvalue(rd->open, i, 5), "t") == 0)
+			continue;  /* held out: waits until holdout_until */
+		else if (strcmp(PQgetvalue(rd->open, i, 3), "open") == 0 && held_out(r->an, id)) {
+			rc = hold_out(rd, id, PQgetvalue(rd->open, i, 6));
+			continue;
+		}
+		else if (a >= 0 && !rd->agents[a].active)
+			resolution = "inactive";
+		else if (in_pairing(rd, agent, behavior))
+			resolution = "in_pairing";
+		else if (a < 0)
+			resolution = "unknown_agent";
+		if (resolution) {
+			rc = an_q(r, resolve_trigger_sql, 3, (const char *const[]){ id, resolution, at }, "resolve trigger",
+			       NULL);
+			r->an->counts_stale = true;
+			continue;
+		}
+		rd->mentee_row[rd->n_mentees] = i;
+		rd->mentees[rd->n_mentees++] = (struct mentor_pair_mentee){ .agent = a };
+		rd->behaviors[rd->n_behaviors++] = behavior;
+	}
+	if (rc != MENTOR_OK)
+		return rc;
+	qsort(rd->behaviors, rd->n_behaviors, sizeof(*rd->behaviors), cmp_str);
+	n = 0;
+	for (size_t i = 0; i < rd->n_behaviors; i++)
+		if (n == 0 || strcmp(rd->behaviors[n - 1], rd->behaviors[i]) != 0)
+			rd->behaviors[n++] = rd->behaviors[i];
+	rd->n_behaviors = n;
+	for (size_t i = 0; i < rd->n_mentees; i++)
+		rd->mentees[i].behavior = behavior_index(rd, PQgetvalue(rd->open, rd->mentee_row[i], 2));
+	return MENTOR_OK;
+}
+
+static int add_candidate(void *ctx, const struct mentor_detect_row *row)
+{
+	struct round *rd = ctx;
+	const struct mentor_detector *det = rd->r->an->det;
+	int b = behavior_index(rd, row->metric), a;
+	struct mentor_scale sc;
+
+	if (b < 0 || (a = agent_index(rd, row->agent_id)) < 0 || !isfinite(row->ci_low))
+		return MENTOR_OK;
+	/* High is decided at the behavior's own observations; CSAT or AQM may have turned low since. */
+	if (mentor_detector_level(det, row->agent_id, MENTOR_DETECT_CSAT) == MENTOR_LEVEL_LOW ||
+	    mentor_detector_level(det, row->agent_id, MENTOR_DETECT_AQM) == MENTOR_LEVEL_LOW)
+		return MENTOR_OK;
+	if (rd->n_cands == rd->cap_cands) {
+		size_t cap = rd->cap_cands ? 2 * rd->cap_cands : 256;
+		struct mentor_pair_candidate *c = realloc(rd->cands, cap * sizeof(*c));
+		double *s = c ? realloc(rd->cand_score, cap * sizeof(*s)) : NULL;
+
+		if (c)
+			rd->cands = c;
+		if (!c || !s)
+			return MENTOR_ERR_NOMEM;
+		rd->cand_score = s;
+		rd->cap_cands = cap;
+	}
+	if (an_scale_of(rd->r, row->metric, &sc) != MENTOR_OK)
+		return MENTOR_ERR_DB;
+	rd->cand_score[rd->n_cands] = mentor_stats_native(row->shrunk, &sc);
+	rd->cands[rd->n_cands++] = (struct mentor_pair_candidate){
+		.agent = a, .behavior = b, .strength = row->ci_low,
+		.is_mentee = in_pairing(rd, row->agent_id, row->metric),
+	};
+	return MENTOR_OK;
+}
+
+static int read_recent(struct round *rd)
+{
+	struct run *r = rd->r;
+	char at[TIME_TEXT], days[NUM_TEXT];
+	PGresult *res = NULL;
+	int rc;
+
+	an_time_text(rd->at_us, at);
+	rc = an_q(r, recent_pairs_sql, 2, (const char *const[]){ at, an_int_text(r->an->cfg->cooldown_days, days) },
+	       "read recent pairs", &res);
+	if (rc != MENTOR_OK)
+		return rc;
+	if (!(rd->recent = calloc((size_t)PQntuples(res) + 1, sizeof(*rd->recent)))) {
+		PQclear(res);
+		return an_nomem(r->err);
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		int mentee = agent_index(rd, PQgetvalue(res, i, 0)), mentor = agent_index(rd, PQgetvalue(res, i, 1));
+
+		if (mentee >= 0 && mentor >= 0)
+			rd->recent[rd->n_recent++] = (struct mentor_pair_recent){
+				.mentee = mentee, .mentor = mentor, .behavior = -1,
+			};
+	}
+	PQclear(res);
+	return MENTOR_OK;
+}
+
+/* The native shrunk mean of a candidate (agent, behavior), NaN if not one. */
+static double candidate_score(const struct round *rd, int agent, int behavior)
+{
+	for (size_t i = 0; i < rd->n_cands; i++)
+		if (rd->cands[i].agent == agent && rd->cands[i].behavior == behavior)
+			return rd->cand_score[i];
+	return NAN;
+}
+
+/* The mentee's latest shrunk mean in the behavior, native. */
+static int mentee_score_cb(void *ctx, const struct mentor_detect_row *row)
+{
+	double *ret = ctx;
+
+	*ret = row->shrunk;
+	return MENTOR_OK;
+}
+
+static double mentee_native_score(struct run *r, const char *agent, const char *behavior,
+				  const struct mentor_scale *sc)
+{
+	double shrunk = NAN;
+
+	mentor_detector_key(r->an->det, agent, behavior, mentee_score_cb, &shrunk);
+	return mentor_stats_native(shrunk, sc);
+}
+
+static int write_pairing(struct round *rd, size_t m, const struct mentor_pair_assignment *as)
+{
+	struct run *r = rd->r;
+	int row = rd->mentee_row[m];
+	const char *trigger = PQgetvalue(rd->open, row, 0), *mentee = PQgetvalue(rd->open, row, 1);
+	const char *behavior = PQgetvalue(rd->open, row, 2), *mentor = rd->agents[as->mentor].id;
+	int b = rd->mentees[m].behavior;
+	char id[4 * MENTOR_ID_MAX], start[TIME_TEXT], end[TIME_TEXT], v[6][NUM_TEXT];
+	int64_t ends_us = rd->at_us + (int64_t)r->an->cfg->duration_days * MENTOR_US_PER_DAY;
+	json_t *alts = json_array();
+	struct mentor_scale sc;
+	char *alts_text;
+	double mentor_ci = NAN;
+	int rc;
+
+	if (!alts)
+		return an_nomem(r->err);
+	for (int i = 0; i < as->n_alts; i++)
+		json_array_append_new(alts, json_pack("{s:s, s:I, s:o}", "mentor_id", rd->agents[as->alts[i].mentor].id,
+						      "cost", (json_int_t)as->alts[i].cost, "score",
+						      an_json_num(candidate_score(rd, as->alts[i].mentor, b))));
+	alts_text = json_dumps(alts, JSON_COMPACT);
+	json_decref(alts);
+	if (!alts_text || (rc = an_scale_of(r, behavior, &sc)) != MENTOR_OK) {
+		free(alts_text);
+		return alts_text ? rc : an_nomem(r->err);
+	}
+	for (size_t i = 0; i < rd->n_cands; i++)
+		if (rd->cands[i].agent == as->mentor && rd->cands[i].behavior == b)
+			mentor_ci = mentor_stats_native(rd->cands[i].strength, &sc);
+	snprintf(id, sizeof(id), "p/%s", trigger);
+	an_time_text(rd->at_us, start);
+	an_time_text(ends_us, end);
+	rc = an_q(r, insert_pairing_sql, 13,
+	       (const char *const[]){ id, trigger, mentee, mentor, behavior, start, end,
+				      an_num_text(mentee_native_score(r, mentee, behavior, &sc), v[0]),
+				      an_num_text(candidate_score(rd, as->mentor, b), v[1]), an_num_text(mentor_ci, v[2]),
+				      an_int_text(as->cost, v[3]), an_int_text(as->n_feasible, v[4]), alts_text },
+	       "insert pairing", NULL);
+	free(alts_text);
+	if (rc == MENTOR_OK)
+		rc = an_q(r, mark_paired_sql, 2, (const char *const[]){ trigger, id }, "mark trigger paired", NULL);
+	/* A held-out trigger was the comparison group until now: its rows stay. */
+	if (rc == MENTOR_OK && strcmp(PQgetvalue(rd->open, row, 4), "t") != 0) {
+		rc = an_q(r, "DELETE FROM comparison_kpis WHERE trigger_id = $1", 1, (const char *const[]){ trigger },
+		       "leave the comparison group", NULL);
+		mentor_kpi_remove_owner(r->an->kpi, trigger, true);
+	}
+	if (rc == MENTOR_OK)
+		rc = an_open_windows(r, id, false, "mentee", mentee, behavior, rd->at_us);
+	if (rc == MENTOR_OK)
+		rc = an_open_windows(r, id, false, "mentor", mentor, behavior, rd->at_us);
+	if (rc == MENTOR_OK)
+		rc = an_insert_alert(r, "pairing_created", id, mentee, rd->at_us, behavior,
+				  json_pack("{s:s, s:s, s:s, s:s, s:s}", "pairing_id", id, "trigger_id", trigger,
+					    "mentor_id", mentor, "starts_at", start, "ends_at", end));
+	return rc;
+}
+
+static int write_waiting(struct round *rd, size_t m)
+{
+	struct run *r = rd->r;
+	int row = rd->mentee_row[m];
+	const char *trigger = PQgetvalue(rd->open, row, 0), *agent = PQgetvalue(rd->open, row, 1);
+	const char *behavior = PQgetvalue(rd->open, row, 2);
+	bool any = false;
+	char at[TIME_TEXT];
+	int rc;
+
+	/* A trigger waiting through many rounds is marked, and alerts, once. */
+	if (strcmp(PQgetvalue(rd->open, row, 3), "open") != 0)
+		return MENTOR_OK;
+	an_time_text(rd->at_us, at);
+	rc = an_q(r, mark_waiting_sql, 2, (const char *const[]){ trigger, at }, "mark trigger waiting", NULL);
+	for (size_t i = 0; i < rd->n_cands && !any; i++)
+		any = rd->cands[i].behavior == rd->mentees[m].behavior;
+	if (rc == MENTOR_OK)
+		rc = an_insert_alert(r, "no_mentor_available", trigger, agent, rd->at_us, behavior,
+				  json_pack("{s:s, s:s}", "trigger_id", trigger, "reason",
+					    any ? "every mentor-eligible agent is excluded (language, site, capacity, "
+						  "cooldown, team or own team lead)"
+						: "no agent is mentor-eligible in this behavior"));
+	return rc;
+}
+
+static void round_free(struct round *rd)
+{
+	PQclear(rd->roster);
+	PQclear(rd->open);
+	PQclear(rd->mentees_now);
+	free(rd->agents);
+	free(rd->mentees);
+	free(rd->mentee_row);
+	free(rd->behaviors);
+	free(rd->cands);
+	free(rd->cand_score);
+	free(rd->recent);
+}
+
+/*
+ * One pairing round at event time at_us (SPEC section 3): pairings that
+ * ended are completed, those that lost an agent cancelled; open triggers
+ * still low are assigned together; the program effect is recomputed.
+ */
+int an_run_round(struct run *r, int64_t at_us)
+{
+	struct round rd = { .r = r, .at_us = at_us };
+	struct mentor_pair_result *res = NULL;
+	struct mentor_pair_input in;
+	char at[TIME_TEXT];
+	int rc;
+
+	an_time_text(at_us, at);
+	rc = an_set_agents(r);  /* the whole roster, whatever refresh_agents() may have passed over */
+	if (rc == MENTOR_OK)
+		rc = an_write_kpis(r, true);  /* completion alerts read the current KPI rows */
+	if (rc == MENTOR_OK)
+		rc = an_q(r, complete_pairings_sql, 1, (const char *const[]){ at }, "complete pairings", NULL);
+	if (rc == MENTOR_OK)
+		rc = an_q(r, cancel_pairings_sql, 1, (const char *const[]){ at }, "cancel pairings", NULL);
+	if (rc == MENTOR_OK)
+		rc = read_roster(&rd);
+	if (rc == MENTOR_OK)
+		rc = read_mentees(&rd);
+	if (rc == MENTOR_OK && rd.n_mentees > 0) {
+		rc = mentor_detector_each_level(r->an->det, MENTOR_LEVEL_HIGH, add_candidate, &rd);
+		if (rc == MENTOR_ERR_NOMEM)
+			rc = an_nomem(r->err);
+		if (rc == MENTOR_OK)
+			rc = read_recent(&rd);
+		in = (struct mentor_pair_input){
+			.agents = rd.agents, .n_agents = rd.n_agents, .mentees = rd.mentees, .n_mentees = rd.n_mentees,
+			.candidates = rd.cands, .n_candidates = rd.n_cands, .recent = rd.recent, .n_recent = rd.n_recent,
+		};
+		if (rc == MENTOR_OK)
+			rc = mentor_pair_round(&in, &r->an->cfg->pair, &res, r->err);
+		for (size_t m = 0; rc == MENTOR_OK && m < rd.n_mentees; m++)
+			rc = res->a[m].mentor >= 0 ? write_pairing(&rd, m, &res->a[m]) : write_waiting(&rd, m);
+	}
+	r->an->counts_stale = true;
+	if (rc == MENTOR_OK)
+		rc = an_write_kpis(r, true);
+	if (rc == MENTOR_OK)
+		rc = refresh_program_effect(r, at_us);
+	if (rc == MENTOR_OK)
+		r->an->last_round_us = at_us;
+	mentor_pair_result_free(res);
+	round_free(&rd);
+	return rc;
+}
