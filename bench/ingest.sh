@@ -28,6 +28,8 @@ done
 small_days=$(((days + 3) / 4))
 
 log() { echo "bench: $*" >&2; }
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 
 # --- Binaries: build only when there is no build tree.
 if [[ ! -d build ]]; then
@@ -40,19 +42,11 @@ gen=${MENTORD_GEN:-$root/build/tools/mentord-gen}
 for bin in "$mentord" "$gen"; do
     [[ -x $bin ]] || { log "$bin is missing: run cmake --build build"; exit 1; }
 done
-build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' build/CMakeCache.txt 2>/dev/null || true)
-sanitize=$(sed -n 's/^MENTORD_SANITIZE:[A-Z]*=//p' build/CMakeCache.txt 2>/dev/null || true)
-case ${build_type:-none} in
-    Release | RelWithDebInfo) ;;
-    *) log "warning: build/ is a ${build_type:-default} build; figures are only meaningful for Release or RelWithDebInfo" ;;
-esac
-[[ ${sanitize:-OFF} == OFF ]] || log "warning: build/ has sanitizers on"
+bench_build_warnings build build/
+build_type=$bench_build_type
 
 # --- Cleanup: drop our schemas, remove the work directory, stop our harness.
-work=$(mktemp -d "${TMPDIR:-/tmp}/mentord-bench.XXXXXX")
-# The mktemp suffix, lower-cased: fresh topic, group and schema names per run.
-run_id=${work##*.}
-run_id=${run_id,,}
+bench_workdir
 schemas=()
 own_harness=0
 cleanup() {

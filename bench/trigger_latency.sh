@@ -46,6 +46,8 @@ done
 [[ $target_rate =~ ^[0-9]+(\.[0-9]+)?$ ]] || { usage >&2; exit 2; }
 
 log() { echo "bench: $*" >&2; }
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 
 # --- Binaries: build only when missing (live_load is new: build/ may predate it).
 if [[ ! -d build ]]; then
@@ -64,19 +66,11 @@ fi
 for bin in "$mentord" "$gen" "$live_load"; do
     [[ -x $bin ]] || { log "$bin is missing: run cmake --build build"; exit 1; }
 done
-build_dir=$(dirname "$(dirname "$mentord")")
-build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build_dir/CMakeCache.txt" 2>/dev/null || true)
-sanitize=$(sed -n 's/^MENTORD_SANITIZE:[A-Z]*=//p' "$build_dir/CMakeCache.txt" 2>/dev/null || true)
-case ${build_type:-none} in
-    Release | RelWithDebInfo) ;;
-    *) log "warning: $mentord is a ${build_type:-default} build; figures are only meaningful for Release or RelWithDebInfo" ;;
-esac
-[[ ${sanitize:-OFF} == OFF ]] || log "warning: $mentord has sanitizers on"
+bench_build_warnings "$(dirname "$(dirname "$mentord")")" "$mentord"
+build_type=$bench_build_type
 
 # --- Cleanup: stop what we started (by pid), drop our schema, remove the work directory.
-work=$(mktemp -d "${TMPDIR:-/tmp}/mentord-bench.XXXXXX")
-run_id=${work##*.}
-run_id=${run_id,,}
+bench_workdir
 prefix=bench-lat-$run_id
 schema=bench_lat_$run_id
 group=$prefix

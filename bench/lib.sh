@@ -1,0 +1,25 @@
+# shellcheck shell=bash
+# Shared by the benchmark scripts in bench/. Each defines log() before sourcing it.
+
+# bench_build_warnings BUILD_DIR WHAT: sets bench_build_type and warns when the build in BUILD_DIR is not
+# optimized or has sanitizers on (figures from it would mislead); WHAT names it.
+bench_build_warnings() {
+    local build_type sanitize
+    build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$1/CMakeCache.txt" 2>/dev/null || true)
+    sanitize=$(sed -n 's/^MENTORD_SANITIZE:[A-Z]*=//p' "$1/CMakeCache.txt" 2>/dev/null || true)
+    case ${build_type:-none} in
+        Release | RelWithDebInfo) ;;
+        *) log "warning: $2 is a ${build_type:-default} build; figures are only meaningful for Release or RelWithDebInfo" ;;
+    esac
+    [[ ${sanitize:-OFF} == OFF ]] || log "warning: $2 has sanitizers on"
+    # shellcheck disable=SC2034  # read by the script that sources this
+    bench_build_type=${build_type:-default}
+}
+
+# bench_workdir: a fresh work directory in $work, and its mktemp suffix, lower-cased,
+# in $run_id (fresh topic, group and schema names per run).
+bench_workdir() {
+    work=$(mktemp -d "${TMPDIR:-/tmp}/mentord-bench.XXXXXX")
+    run_id=${work##*.}
+    run_id=${run_id,,}
+}
