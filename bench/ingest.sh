@@ -127,19 +127,7 @@ drain() {
     local prefix=$1 schema=$2
     shift 2
     schemas+=("$schema")
-    cat >"$work/$schema.conf" <<CONF
-[postgres]
-schema = $schema
-[ingest]
-topic_voc = $prefix.voc
-topic_aqm = $prefix.aqm
-topic_roster = $prefix.roster
-[log]
-level = notice
-[kafka]
-group.id = $prefix-$schema
-CONF
-    printf '%s\n' "$@" >>"$work/$schema.conf"
+    bench_config "$work/$schema.conf" "$schema" "$prefix" "$prefix-$schema" "$@"
     measure "$work/$schema.m" "$mentord" --config "$work/$schema.conf" --exit-at-end 2>"$work/$schema.log"
     read -r _ _ _ status _ <"$work/$schema.m"
     if ((status != 0)); then

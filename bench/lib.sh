@@ -23,3 +23,18 @@ bench_workdir() {
     run_id=${work##*.}
     run_id=${run_id,,}
 }
+
+# bench_config FILE SCHEMA PREFIX GROUP [INI LINE...]: a mentord configuration
+# reading PREFIX.voc, PREFIX.aqm and PREFIX.roster in consumer group GROUP into
+# SCHEMA, logging at notice, with the extra lines appended.
+bench_config() {
+    local file=$1 schema=$2 prefix=$3 group=$4
+    shift 4
+    {
+        printf '[postgres]\nschema = %s\n' "$schema"
+        printf '[ingest]\ntopic_voc = %s.voc\ntopic_aqm = %s.aqm\ntopic_roster = %s.roster\n' \
+            "$prefix" "$prefix" "$prefix"
+        printf '[log]\nlevel = notice\n[kafka]\ngroup.id = %s\n' "$group"
+        printf '%s\n' "$@"
+    } >"$file"
+}

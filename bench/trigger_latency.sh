@@ -179,24 +179,8 @@ touch "$work/received.txt"
 # --- 3. mentord, live. Alerts: history alerts (older than 10 min at their
 # first send) are recorded, not sent; no per-lead limit, which would hold
 # back a lead's alerts in a run that fires dozens within a minute.
-cat >"$work/mentord.conf" <<CONF
-[postgres]
-schema = $schema
-[ingest]
-topic_voc = $prefix.voc
-topic_aqm = $prefix.aqm
-topic_roster = $prefix.roster
-[log]
-level = notice
-[http]
-listen = off
-[alerts]
-enabled = $( ((alerts)) && echo true || echo false)
-max_age_seconds = 600
-max_per_lead_per_hour = 0
-[kafka]
-group.id = $group
-CONF
+bench_config "$work/mentord.conf" "$schema" "$prefix" "$group" "[http]" "listen = off" "[alerts]" \
+    "enabled = $( ((alerts)) && echo true || echo false)" "max_age_seconds = 600" "max_per_lead_per_hour = 0"
 log "starting mentord (schema $schema, group $group)"
 schema_made=1
 t_start=$EPOCHREALTIME
