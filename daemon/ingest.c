@@ -37,6 +37,7 @@ struct ingest {
 	struct mentor_batch *batch;         /* owned */
 	struct mentor_analytics *analytics; /* owned */
 	bool analytics_stale;               /* a failed commit left its memory ahead of the tables */
+	bool drain_waiting;                 /* at the end, waiting for other instances' partitions (logged once) */
 	struct mentor_offset_update *updates;  /* owned; one per partition of the batch */
 	size_t cap_updates;
 	int64_t batch_started_us;
@@ -431,6 +432,7 @@ static bool batch_due(const struct ingest *in)
 }
 
 static void tick_analytics(struct ingest *in);
+static bool drain_finished(struct ingest *in);
 
 static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 {
@@ -471,7 +473,8 @@ static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 		}
 		flush_batch(in);
 		tick_analytics(in);
-		if (exit_at_end && mentor_consumer_at_end(in->consumer) && mentor_batch_messages(in->batch) == 0)
+		if (exit_at_end && mentor_consumer_at_end(in->consumer) && mentor_batch_messages(in->batch) == 0 &&
+		    drain_finished(in))
 			break;
 	}
 }
@@ -494,23 +497,32 @@ static void tick_analytics(struct ingest *in)
 	publish_analytics(in);
 }
 
-/* The end of a drain: every observation decided, and a last pairing round. */
-static void finish_analytics(struct ingest *in)
+/*
+ * The end of a drain: every observation decided, and a last pairing round.
+ * False while this instance decides for the group but other instances still
+ * hold partitions (the loop keeps polling, so they come here when those
+ * instances leave) and while PostgreSQL fails (the next pass retries).
+ */
+static bool drain_finished(struct ingest *in)
 {
 	struct mentor_error err;
+	bool done = false;
 
-	while (!in->flags->stop) {
-		if ((in->analytics_stale || mentor_analytics_needs_load(in->analytics)) && !load_analytics(in))
-			return;
-		set_watermark(in, 0);
-		if (mentor_analytics_finish(in->analytics, in->store, &err) == MENTOR_OK) {
-			publish_analytics(in);
-			return;
-		}
+	if ((in->analytics_stale || mentor_analytics_needs_load(in->analytics)) && !load_analytics(in))
+		return false;
+	set_watermark(in, 0);
+	if (mentor_analytics_finish(in->analytics, in->store, &done, &err) != MENTOR_OK) {
 		log_err("the last analytics round failed, will retry: %s", err.msg);
 		metrics_db_error();
 		in->analytics_stale = true;
+		return false;
 	}
+	publish_analytics(in);
+	if (!done && !in->drain_waiting)
+		log_info("at the end of every assigned partition; deciding for the group, so waiting for the other"
+			 " instances' partitions");
+	in->drain_waiting = !done;
+	return done;
 }
 
 static int open_store(struct ingest *in)
@@ -576,8 +588,6 @@ int mentord_ingest_run(struct mentor_config **cfg, const char *config_path, bool
 	/* Subscribed: partitions come with the first rebalance, which /readyz reports. */
 	notify_ready();
 	consume_until_stopped(&in, exit_at_end);
-	if (exit_at_end && !flags->stop)
-		finish_analytics(&in);
 	code = 0;
 out:
 	/* Leaving the group and closing the connection can take a moment; say so first. */

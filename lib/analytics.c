@@ -1149,17 +1149,26 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
 	return run_end(&r, rc);
 }
 
-/* Evaluates up to closed_us in a transaction of its own; with last_round, ends with a round at the newest time. */
-static int advance_alone(struct mentor_analytics *an, struct mentor_store *store, int64_t closed_us, bool last_round,
-			 struct mentor_error *err)
+/*
+ * Evaluates up to closed_us in a transaction of its own. With ret_last_round,
+ * ends with a round at the newest time once this instance decides and every
+ * partition of the group is its own and read to the end, and says whether the
+ * group's drain is finished for this instance: an instance that does not
+ * decide has nothing left to do.
+ */
+static int advance_alone(struct mentor_analytics *an, struct mentor_store *store, int64_t closed_us,
+			 bool *ret_last_round, struct mentor_error *err)
 {
 	struct run r = { .an = an, .s = store, .err = err };
 	int64_t newest, others = INT64_MAX;
+	bool last_round;
 	int rc = mentor_store_begin(store, err);
 
 	if (rc != MENTOR_OK)
 		return rc;
 	rc = take_lead(&r);
+	if (ret_last_round)
+		*ret_last_round = rc == MENTOR_OK && !an->leader;
 	if (rc != MENTOR_OK || !an->leader || an->need_load)
 		return mentor_store_end(store, rc, err);
 	rc = create_stages(&r);
@@ -1170,13 +1179,16 @@ static int advance_alone(struct mentor_analytics *an, struct mentor_store *store
 	if (rc == MENTOR_OK)
 		rc = run_until(&r, closed_us);
 	newest = mentor_detector_newest_seen(an->det);
-	/* The drain's last round only once nobody else has events to store. */
-	if (rc == MENTOR_OK && last_round && closed_us == MENTOR_DETECT_ALL && newest != NO_TIME &&
+	last_round = ret_last_round && closed_us == MENTOR_DETECT_ALL;
+	if (rc == MENTOR_OK && last_round && newest != NO_TIME &&
 	    (an->last_round_us == NO_TIME || newest > an->last_round_us))
 		rc = an_run_round(&r, newest);
 	if (rc == MENTOR_OK)
 		rc = write_changes(&r);
-	return mentor_store_end(store, run_end(&r, rc), err);
+	rc = mentor_store_end(store, run_end(&r, rc), err);
+	if (ret_last_round)
+		*ret_last_round = rc == MENTOR_OK && last_round;
+	return rc;
 }
 
 int mentor_analytics_tick(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err)
@@ -1184,14 +1196,16 @@ int mentor_analytics_tick(struct mentor_analytics *an, struct mentor_store *stor
 	if (!an->cfg->enabled || !an->leader || mentor_detector_waiting(an->det) == 0 ||
 	    an->next_closed_us <= an->closed_us)
 		return MENTOR_OK;
-	return advance_alone(an, store, an->next_closed_us, false, err);
+	return advance_alone(an, store, an->next_closed_us, NULL, err);
 }
 
-int mentor_analytics_finish(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err)
+int mentor_analytics_finish(struct mentor_analytics *an, struct mentor_store *store, bool *ret_done,
+			    struct mentor_error *err)
 {
+	*ret_done = true;
 	if (!an->cfg->enabled)
 		return MENTOR_OK;
-	return advance_alone(an, store, MENTOR_DETECT_ALL, true, err);
+	return advance_alone(an, store, MENTOR_DETECT_ALL, ret_done, err);
 }
 
 /* ---- Loading the memory from the tables ---- */

@@ -101,10 +101,16 @@ int mentor_analytics_tick(struct mentor_analytics *an, struct mentor_store *stor
 
 /*
  * The end of a drain: evaluates everything and runs a last pairing round at
- * the newest event time, in its own transaction. A second call with no new
+ * the newest event time, in its own transaction. Sets *ret_done once this
+ * instance may exit: it does not decide for the group (the decider finishes),
+ * or it decides and has run the last round with every partition of the group
+ * assigned to it and read to the end. A decider that still waits for another
+ * instance's partitions gets false, and the caller keeps consuming, so the
+ * partitions come to it when that instance leaves. A second call with no new
  * events changes nothing. MENTOR_OK, MENTOR_ERR_DB or MENTOR_ERR_NOMEM.
  */
-int mentor_analytics_finish(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err);
+int mentor_analytics_finish(struct mentor_analytics *an, struct mentor_store *store, bool *ret_done,
+			    struct mentor_error *err);
 
 /* Gauges for /metrics, as of the last commit. */
 struct mentor_analytics_gauges {
