@@ -653,9 +653,29 @@ static int write_status(struct run *r)
 	return copy_send(&c, "COPY stage_status FROM STDIN", upsert_status_sql, "upsert agent_behavior_status");
 }
 
+struct kpi_write {
+	struct copy_buf c;
+	const struct an_kpi_pick *pick;
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool kpi_picked(void *ctx, const struct mentor_kpi_window *w)
+{
+	const struct an_kpi_pick *pick = ((struct kpi_write *)ctx)->pick;
+
+	if (w->final || (pick && pick->all))
+		return true;
+	return pick && !w->comparison &&
+	       bsearch(&w->owner_id, pick->pairings, pick->n_pairings, sizeof(*pick->pairings), cmp_str);
+}
+
 static int copy_kpi_row(void *ctx, const struct mentor_kpi_window *w)
 {
-	struct copy_buf *c = ctx;
+	struct copy_buf *c = &((struct kpi_write *)ctx)->c;
 	struct mentor_kpi_delta d;
 	struct mentor_scale sc;
 	char days[4][TIME_TEXT];
@@ -691,33 +711,31 @@ static int copy_kpi_row(void *ctx, const struct mentor_kpi_window *w)
 }
 
 /*
- * Closes the windows whose after window event time has passed and writes
- * them; with all, every changed window too. Provisional rows are written at
- * rounds only: a window moves with nearly every batch, and its sums are
- * rebuilt from agent_daily at a restart (load_kpis), so rewriting them
- * batch by batch would buy nothing but load.
+ * Provisional rows are written once per transaction that ran a round
+ * (write_changes), not at every round: a window moves with nearly every
+ * batch, and its sums are rebuilt from agent_daily at a restart (load_kpis).
  */
-int an_write_kpis(struct run *r, bool all)
+int an_write_kpis(struct run *r, const struct an_kpi_pick *pick)
 {
 	int64_t now = mentor_detector_event_time(r->an->det);
-	struct copy_buf c;
+	struct kpi_write kw = { .pick = pick };
 	size_t rows;
 	int rc;
 
 	if (now != NO_TIME)
 		mentor_kpi_close(r->an->kpi, mentor_stats_day_of(now - r->an->cfg->lateness_us));
-	if ((rc = copy_open(&c, r)) != MENTOR_OK)
+	if ((rc = copy_open(&kw.c, r)) != MENTOR_OK)
 		return rc;
-	rc = mentor_kpi_take_changed(r->an->kpi, !all, copy_kpi_row, &c);
+	rc = mentor_kpi_take_changed(r->an->kpi, kpi_picked, copy_kpi_row, &kw);
 	if (rc == MENTOR_ERR_NOMEM)
 		mentor_error_set(r->err, rc, "analytics: out of memory writing KPIs");
 	if (rc != MENTOR_OK) {
-		fclose(c.f);
-		free(c.text);
+		fclose(kw.c.f);
+		free(kw.c.text);
 		return rc;
 	}
-	rows = c.rows;
-	rc = copy_send(&c, "COPY stage_kpis FROM STDIN", upsert_pairing_kpis_sql, "upsert pairing_kpis");
+	rows = kw.c.rows;
+	rc = copy_send(&kw.c, "COPY stage_kpis FROM STDIN", upsert_pairing_kpis_sql, "upsert pairing_kpis");
 	if (rows == 0 || rc != MENTOR_OK)
 		return rc;
 	rc = an_q(r, upsert_comparison_kpis_sql, 0, NULL, "upsert comparison_kpis", NULL);
@@ -766,7 +784,7 @@ static int write_changes(struct run *r)
 	if (rc == MENTOR_OK)
 		rc = write_status(r);
 	if (rc == MENTOR_OK)
-		rc = an_write_kpis(r, false);
+		rc = an_write_kpis(r, r->round_ran ? &(struct an_kpi_pick){ .all = true } : NULL);
 	if (rc == MENTOR_OK)
 		rc = write_state(r);
 	if (rc == MENTOR_OK && r->an->counts_stale)

@@ -68,6 +68,7 @@ struct run {
 	FILE *alerts;               /* COPY rows of stage_alerts, written at the end (run_end) */
 	char *alerts_text;
 	size_t alerts_len, n_alerts;
+	bool round_ran;             /* a round ran: the changed provisional KPI rows are written at the end */
 };
 
 /* Event time in microseconds, from a timestamptz column named in SQL. */
@@ -107,8 +108,19 @@ int an_insert_alert(struct run *r, const char *kind, const char *cause_id, const
 int an_open_windows(struct run *r, const char *owner_id, bool comparison, const char *subject, const char *agent_id,
 		    const char *behavior, int64_t start_us);
 
-/* Closes windows whose after window has passed and writes them; with all, every changed window too. */
-int an_write_kpis(struct run *r, bool all);
+/* Which changed KPI windows a write takes, besides the final ones. */
+struct an_kpi_pick {
+	bool all;                        /* every changed window */
+	const char *const *pairings;     /* else those of these pairings, in strcmp order (borrowed) */
+	size_t n_pairings;
+};
+
+/*
+ * Closes the windows whose after window has passed and writes the changed
+ * ones pick takes (NULL: the final ones only). MENTOR_OK, MENTOR_ERR_DB or
+ * MENTOR_ERR_NOMEM.
+ */
+int an_write_kpis(struct run *r, const struct an_kpi_pick *pick);
 
 /* Reads every agent's roster active flag into the detector. */
 int an_set_agents(struct run *r);

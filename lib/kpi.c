@@ -204,7 +204,7 @@ static int cmp_entry(const void *a, const void *b, void *arg)
 	return strcmp(x->w.metric, y->w.metric);
 }
 
-int mentor_kpi_take_changed(struct mentor_kpi_set *set, bool final_only,
+int mentor_kpi_take_changed(struct mentor_kpi_set *set, bool (*want)(void *ctx, const struct mentor_kpi_window *w),
 			    int (*fn)(void *ctx, const struct mentor_kpi_window *w), void *ctx)
 {
 	uint32_t *order = malloc(set->n * sizeof(*order) + 1);
@@ -214,7 +214,7 @@ int mentor_kpi_take_changed(struct mentor_kpi_set *set, bool final_only,
 	if (!order)
 		return MENTOR_ERR_NOMEM;
 	for (size_t i = 0; i < set->n; i++)
-		if (!set->e[i].dead && set->e[i].changed && (!final_only || set->e[i].w.final))
+		if (!set->e[i].dead && set->e[i].changed && (!want || want(ctx, &set->e[i].w)))
 			order[n++] = (uint32_t)i;
 	qsort_r(order, n, sizeof(*order), cmp_entry, set->e);
 	for (size_t i = 0; fn && i < n && r == MENTOR_OK; i++)

@@ -138,6 +138,10 @@ static const char complete_pairings_sql[] =
 	"   LEFT JOIN program_effect e ON e.behavior = d.behavior AND e.is_target"
 	" ON CONFLICT (alert_id) DO NOTHING";
 
+/* In strcmp order, as struct an_kpi_pick wants them. */
+static const char completing_pairings_sql[] =
+	"SELECT pairing_id FROM pairings WHERE status = 'active' AND ends_at <= $1 ORDER BY pairing_id COLLATE \"C\"";
+
 /* A pairing whose mentee or mentor has left the roster is cancelled (SPEC section 3). */
 static const char cancel_pairings_sql[] =
 	"WITH gone AS ("
@@ -543,6 +547,25 @@ static void round_free(struct round *rd)
 	free(rd->recent);
 }
 
+/* The KPI rows of the pairings a round at `at` completes: their completion alerts read them. */
+static int write_completing_kpis(struct run *r, const char *at)
+{
+	PGresult *res = NULL;
+	const char **ids = NULL;
+	int rc = an_q(r, completing_pairings_sql, 1, (const char *const[]){ at }, "read completing pairings", &res);
+	int n = rc == MENTOR_OK ? PQntuples(res) : 0;
+
+	if (rc == MENTOR_OK && n > 0 && !(ids = malloc((size_t)n * sizeof(*ids))))
+		rc = an_nomem(r->err);
+	for (int i = 0; rc == MENTOR_OK && i < n; i++)
+		ids[i] = PQgetvalue(res, i, 0);
+	if (rc == MENTOR_OK)
+		rc = an_write_kpis(r, &(struct an_kpi_pick){ .pairings = ids, .n_pairings = (size_t)n });
+	free(ids);
+	PQclear(res);
+	return rc;
+}
+
 /*
  * One pairing round at event time at_us (SPEC section 3): pairings that
  * ended are completed, those that lost an agent cancelled; open triggers
@@ -559,7 +582,7 @@ int an_run_round(struct run *r, int64_t at_us)
 	an_time_text(at_us, at);
 	rc = an_set_agents(r);  /* the whole roster, whatever refresh_agents() may have passed over */
 	if (rc == MENTOR_OK)
-		rc = an_write_kpis(r, true);  /* completion alerts read the current KPI rows */
+		rc = write_completing_kpis(r, at);
 	if (rc == MENTOR_OK)
 		rc = an_q(r, complete_pairings_sql, 1, (const char *const[]){ at }, "complete pairings", NULL);
 	if (rc == MENTOR_OK)
@@ -584,8 +607,9 @@ int an_run_round(struct run *r, int64_t at_us)
 			rc = res->a[m].mentor >= 0 ? write_pairing(&rd, m, &res->a[m]) : write_waiting(&rd, m);
 	}
 	r->an->counts_stale = true;
+	r->round_ran = true;
 	if (rc == MENTOR_OK)
-		rc = an_write_kpis(r, true);
+		rc = an_write_kpis(r, NULL);  /* the program effect reads the final rows */
 	if (rc == MENTOR_OK)
 		rc = refresh_program_effect(r, at_us);
 	if (rc == MENTOR_OK)

@@ -59,12 +59,13 @@ void mentor_kpi_remove_owner(struct mentor_kpi_set *set, const char *owner_id, b
 void mentor_kpi_close(struct mentor_kpi_set *set, int64_t end_day);
 
 /*
- * Calls fn (NULL: none) for each window changed since the last call (with
- * final_only, each that became final), in (comparison, owner, subject,
- * metric) order; clears their marks and forgets the final ones. Returns
- * MENTOR_OK or fn's first other value (the marks are then kept).
+ * Calls fn (NULL: none) for each window changed since the last call that
+ * want accepts (want NULL: every one), in (comparison, owner, subject,
+ * metric) order; clears their marks and forgets the final ones. The windows
+ * want passes over keep their marks. Returns MENTOR_OK, MENTOR_ERR_NOMEM or
+ * fn's first other value (the marks are then kept).
  */
-int mentor_kpi_take_changed(struct mentor_kpi_set *set, bool final_only,
+int mentor_kpi_take_changed(struct mentor_kpi_set *set, bool (*want)(void *ctx, const struct mentor_kpi_window *w),
 			    int (*fn)(void *ctx, const struct mentor_kpi_window *w), void *ctx);
 
 /* Windows held. */

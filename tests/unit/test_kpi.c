@@ -116,7 +116,7 @@ static int collect(void *ctx, const struct mentor_kpi_window *w)
 static void take(struct mentor_kpi_set *set, struct got *g)
 {
 	got_clear(g);
-	assert_int_equal(mentor_kpi_take_changed(set, false, collect, g), MENTOR_OK);
+	assert_int_equal(mentor_kpi_take_changed(set, NULL, collect, g), MENTOR_OK);
 }
 
 /* The taken window of (owner, comparison, subject, metric), or NULL. */
@@ -249,7 +249,7 @@ static void test_order_close_forget(void **state)
 	/* A failing callback keeps the marks. */
 	got_clear(&g);
 	g.fail = MENTOR_ERR_DB;
-	assert_int_equal(mentor_kpi_take_changed(set, false, collect, &g), MENTOR_ERR_DB);
+	assert_int_equal(mentor_kpi_take_changed(set, NULL, collect, &g), MENTOR_ERR_DB);
 	assert_int_equal(g.n, 1);  /* stopped at the first */
 	take(set, &g);
 	assert_int_equal(g.n, 2);
@@ -294,7 +294,53 @@ static void test_order_close_forget(void **state)
 	assert_int_equal(mentor_kpi_count(set), 0);
 	take(set, &g);
 	assert_int_equal(g.n, 0);
-	assert_int_equal(mentor_kpi_take_changed(set, false, NULL, NULL), MENTOR_OK);
+	assert_int_equal(mentor_kpi_take_changed(set, NULL, NULL, NULL), MENTOR_OK);
+
+	got_clear(&g);
+	mentor_kpi_set_free(set);
+}
+
+/* ---- take_changed with a selection ---- */
+
+/* Takes the final windows and those of owner "p2" (ctx is a struct got, as collect's). */
+static bool final_or_p2(void *ctx, const struct mentor_kpi_window *w)
+{
+	(void)ctx;
+	return w->final || strcmp(w->owner_id, "p2") == 0;
+}
+
+static void test_take_selected(void **state)
+{
+	struct mentor_kpi_set *set = set_new();
+	struct got g = { 0 };
+
+	(void)state;
+	add(set, win("p1", false, "mentee", "a", "empathy", S, 0));
+	add(set, win("p2", false, "mentee", "b", "empathy", S, 0));
+	add(set, win("t1", true, "mentee", "c", "empathy", S + 5, 0));
+	got_clear(&g);
+	assert_int_equal(mentor_kpi_take_changed(set, final_or_p2, collect, &g), MENTOR_OK);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.t[0].owner, "p2");
+	/* The windows passed over keep their marks; p2's was cleared. */
+	take(set, &g);
+	assert_int_equal(g.n, 2);
+	assert_string_equal(g.t[0].owner, "p1");
+	assert_string_equal(g.t[1].owner, "t1");
+
+	/* Once final (after windows end S + 28 and S + 33), p1 is taken too, and forgotten; t1 is not final yet. */
+	mentor_kpi_observe(set, "c", "empathy", S + 6, 250000);
+	mentor_kpi_close(set, S + 28);
+	got_clear(&g);
+	assert_int_equal(mentor_kpi_take_changed(set, final_or_p2, collect, &g), MENTOR_OK);
+	assert_int_equal(g.n, 2);
+	assert_string_equal(g.t[0].owner, "p1");
+	assert_string_equal(g.t[1].owner, "p2");
+	assert_int_equal(mentor_kpi_count(set), 1);
+	take(set, &g);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.t[0].owner, "t1");
+	assert_sums(&g.t[0].w.a, 1, 250000, INT64_C(62500000000));
 
 	got_clear(&g);
 	mentor_kpi_set_free(set);
@@ -519,6 +565,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_observe_sides),
 		cmocka_unit_test(test_order_close_forget),
+		cmocka_unit_test(test_take_selected),
 		cmocka_unit_test(test_remove_owner),
 		cmocka_unit_test(test_many_windows),
 		cmocka_unit_test(test_delta_native),
