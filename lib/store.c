@@ -17,10 +17,14 @@
  * A day is compacted when pending >= max(COMPACT_MIN_ROWS, base): the parts
  * table stays within about twice its compacted size plus COMPACT_MIN_ROWS a
  * day, and compaction scans each row a bounded number of times.
+ *
+ * Compactions run one at a time on a second connection of their own, sent
+ * without waiting: one can take a second on a large day, and the batches go
+ * on meanwhile (they only append rows; a compaction merges rows committed
+ * before it started).
  */
 #define COMPACT_SLOTS 512
 #define COMPACT_MIN_ROWS 250000
-#define COMPACT_MAX_PER_COMMIT 2  /* days compacted after one batch, at most */
 
 struct day_parts {
 	int32_t day;
@@ -88,6 +92,9 @@ struct mentor_store {
 	char *conninfo;  /* owned; may hold a password, so it is never put in a message */
 	char *schema;    /* owned */
 	struct day_parts days[COMPACT_SLOTS];
+	PGconn *compact_conn;  /* owned; NULL until a compaction is due, and after it failed */
+	bool compacting;       /* a compaction of compacting_day is in flight on compact_conn */
+	int32_t compacting_day;
 	char last_state[6];  /* SQLSTATE of the last error, "" if none */
 	struct known_agents known;
 };
@@ -211,34 +218,149 @@ static int exec_params(struct mentor_store *s, const char *sql, int n, const cha
 	return MENTOR_OK;
 }
 
-static int connect_session(struct mentor_store *s, struct mentor_error *err)
+/* An error from a connection that has no result to tell: its message's first line. */
+static int conn_error(PGconn *conn, const char *what, struct mentor_error *err)
+{
+	char msg[400];
+
+	snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
+	msg[strcspn(msg, "\n")] = '\0';
+	return mentor_error_set(err, MENTOR_ERR_DB, "%s: %s", what, msg);
+}
+
+/* A new connection into *ret (the caller frees it with PQfinish, also on failure). */
+static int connect_to(struct mentor_store *s, PGconn **ret, struct mentor_error *err)
 {
 	/* connect_timeout comes first so that the caller's conninfo can override it. */
 	const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
 	const char *const values[] = { "10", "mentord", s->conninfo, NULL };
 	char *ident;
 	char sql[512];
-	int rc;
+	PGresult *res;
+	int rc = MENTOR_OK;
 
-	PQfinish(s->conn);
-	known_clear(&s->known);
-	s->conn = PQconnectdbParams(keys, values, 1);
-	if (!s->conn)
+	*ret = PQconnectdbParams(keys, values, 1);
+	if (!*ret)
 		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory connecting to PostgreSQL");
-	if (PQstatus(s->conn) != CONNECTION_OK)
-		return db_error(s, NULL, "connect to PostgreSQL", err);
-	ident = PQescapeIdentifier(s->conn, s->schema, strlen(s->schema));
+	if (PQstatus(*ret) != CONNECTION_OK)
+		return conn_error(*ret, "connect to PostgreSQL", err);
+	ident = PQescapeIdentifier(*ret, s->schema, strlen(s->schema));
 	if (!ident)
-		return db_error(s, NULL, "quote schema name", err);
+		return conn_error(*ret, "quote schema name", err);
 	/* The schema name was validated as a plain identifier, so it fits. */
 	/* work_mem: a batch's aggregation must not spill to disk. */
 	snprintf(sql, sizeof(sql), "SET client_min_messages = warning; CREATE SCHEMA IF NOT EXISTS %s;"
 		 " SET search_path = %s; SET TIME ZONE 'UTC'; SET work_mem = '64MB'", ident, ident);
 	PQfreemem(ident);
-	rc = exec_command(s, sql, "set schema", err);
+	res = PQexec(*ret, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = conn_error(*ret, "set schema", err);
+	PQclear(res);
+	return rc;
+}
+
+static int connect_session(struct mentor_store *s, struct mentor_error *err)
+{
+	int rc;
+
+	PQfinish(s->conn);
+	known_clear(&s->known);
+	s->last_state[0] = '\0';
+	rc = connect_to(s, &s->conn, err);
 	if (rc == MENTOR_OK)
 		rc = exec_command(s, create_staging_sql, "create staging tables", err);
 	return rc;
+}
+
+/* Drops the compaction connection, cancelling what runs on it (a compaction rolled back loses nothing). */
+static void stop_compaction(struct mentor_store *s)
+{
+	PGcancel *cancel = s->compacting ? PQgetCancel(s->compact_conn) : NULL;
+	char msg[256];
+
+	if (cancel) {
+		PQcancel(cancel, msg, sizeof(msg));
+		PQfreeCancel(cancel);
+	}
+	PQfinish(s->compact_conn);
+	s->compact_conn = NULL;
+	s->compacting = false;
+}
+
+/* Collects the compaction in flight if it has finished: the day's rows after it become its base. */
+static void poll_compaction(struct mentor_store *s)
+{
+	struct day_parts *d = &s->days[(uint32_t)s->compacting_day % COMPACT_SLOTS];
+	PGresult *res;
+	bool ok = false;
+
+	if (!s->compacting)
+		return;
+	if (!PQconsumeInput(s->compact_conn)) {
+		stop_compaction(s);
+		return;
+	}
+	if (PQisBusy(s->compact_conn))
+		return;
+	while ((res = PQgetResult(s->compact_conn))) {
+		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && d->used &&
+		    d->day == s->compacting_day) {
+			d->base = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+			ok = true;
+		}
+		PQclear(res);
+	}
+	s->compacting = false;
+	/* A failure shows at the next compaction's connect; the rows only wait longer. */
+	if (!ok && PQstatus(s->compact_conn) != CONNECTION_OK)
+		stop_compaction(s);
+}
+
+/* Sends the compaction of one day on the compaction connection, without waiting. */
+static void start_compaction(struct mentor_store *s, struct day_parts *d)
+{
+	struct mentor_error ignored;
+	char day[16];
+	const char *params[] = { day, day };
+
+	if (!s->compact_conn && connect_to(s, &s->compact_conn, &ignored) != MENTOR_OK) {
+		PQfinish(s->compact_conn);
+		s->compact_conn = NULL;
+		return;
+	}
+	snprintf(day, sizeof(day), "%" PRId32, d->day);
+	if (!PQsendQueryParams(s->compact_conn, compact_sql, 2, NULL, params, NULL, NULL, 0)) {
+		stop_compaction(s);
+		return;
+	}
+	s->compacting = true;
+	s->compacting_day = d->day;
+	d->pending = 0;
+}
+
+/*
+ * Counts the days' new agent_daily_parts rows and starts the compaction of
+ * one that reached its threshold, if none runs. Value-preserving: a failure
+ * or a crash only leaves more rows to read, so errors are not reported.
+ */
+static void maybe_compact(struct mentor_store *s, const struct mentor_daily *daily)
+{
+	struct day_parts *due = NULL;
+
+	poll_compaction(s);
+	for (size_t i = 0; i < daily->n_days; i++) {
+		struct day_parts *d = &s->days[(uint32_t)daily->days[i].day % COMPACT_SLOTS];
+		uint64_t threshold;
+
+		if (!d->used || d->day != daily->days[i].day)
+			*d = (struct day_parts){ .day = daily->days[i].day, .used = true };
+		d->pending += daily->days[i].rows;
+		threshold = d->base > COMPACT_MIN_ROWS ? d->base : COMPACT_MIN_ROWS;
+		if (!due && d->pending >= threshold)
+			due = d;
+	}
+	if (due && !s->compacting)
+		start_compaction(s, due);
 }
 
 int mentor_store_open(const char *conninfo, const char *schema, struct mentor_store **ret_store,
@@ -268,6 +390,7 @@ void mentor_store_close(struct mentor_store *s)
 {
 	if (!s)
 		return;
+	stop_compaction(s);
 	PQfinish(s->conn);
 	known_clear(&s->known);
 	free(s->known.slots);
@@ -576,39 +699,6 @@ static int write_events(struct mentor_store *s, const struct mentor_batch *b, co
 			rc = exec_command(s, insert_metrics_sql, "insert metrics", err);
 	}
 	return rc;
-}
-
-/*
- * Merges the agent_daily_parts rows of the days that reached their threshold,
- * each day in its own transaction. Value-preserving: a failure or a crash only
- * leaves more rows to read, so errors are not reported (a lost connection
- * shows at the next batch).
- */
-static void maybe_compact(struct mentor_store *s, const struct mentor_daily *daily)
-{
-	int done = 0;
-
-	for (size_t i = 0; i < daily->n_days; i++) {
-		struct day_parts *d = &s->days[(uint32_t)daily->days[i].day % COMPACT_SLOTS];
-		uint64_t threshold;
-		char day[16];
-		const char *params[] = { day, day };
-		PGresult *res;
-
-		if (!d->used || d->day != daily->days[i].day)
-			*d = (struct day_parts){ .day = daily->days[i].day, .used = true };
-		d->pending += daily->days[i].rows;
-		threshold = d->base > COMPACT_MIN_ROWS ? d->base : COMPACT_MIN_ROWS;
-		if (d->pending < threshold || done >= COMPACT_MAX_PER_COMMIT)
-			continue;
-		done++;
-		snprintf(day, sizeof(day), "%" PRId32, d->day);
-		res = PQexecParams(s->conn, compact_sql, 2, NULL, params, NULL, NULL, 0);
-		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-			d->base = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-		d->pending = 0;
-		PQclear(res);
-	}
 }
 
 static int fence_offsets(struct mentor_store *s, const char *group, const struct mentor_offset_update *u,
