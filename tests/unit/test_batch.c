@@ -45,6 +45,34 @@ static void test_event_row_escaping(void **state)
 	mentor_batch_free(b);
 }
 
+/*
+ * The scores column as jansson's json_dump (15 significant digits) prints it,
+ * except that a number it would print with an exponent (1e-05) comes out as
+ * a plain decimal: jsonb reads both as the same number. A key that needs
+ * escaping goes through json_dump itself (test_event_row_escaping).
+ */
+static void test_scores_json(void **state)
+{
+	struct mentor_batch *b = mentor_batch_new();
+	struct mentor_origin o = { .topic = "t", .partition = 0, .offset = 1, .received_us = 0 };
+	struct mentor_event ev;
+	struct mentor_error err;
+	size_t len;
+
+	(void)state;
+	parse_or_fail(MENTOR_EVENT_AQM,
+		      "{\"schema\":\"aqm.v1\",\"event_id\":\"e\",\"agent_id\":\"A\",\"occurred_at\":\"1970-01-01T00:00:01Z\",\"overall\":50,"
+		      "\"behaviors\":{\"greeting\":82.3,\"hold\":5.0,\"empathy\":7,\"tiny\":0.00001,\"zero\":0.0,"
+		      "\"third\":33.333333333333336,\"top\":100.0,\"near\":99.99999999999999}}",
+		      &ev);
+	assert_int_equal(mentor_batch_add_event(b, &ev, &o, &err), MENTOR_OK);
+	mentor_event_clear(&ev);
+	assert_non_null(strstr(mentor_batch_copy_text(b, MENTOR_STAGE_EVENTS, &len),
+			       "\t{\"greeting\":82.3,\"hold\":5.0,\"empathy\":7,\"tiny\":0.00001,\"zero\":0.0,"
+			       "\"third\":33.3333333333333,\"top\":100.0,\"near\":100.0}\t"));
+	mentor_batch_free(b);
+}
+
 static void test_voc_and_roster_rows(void **state)
 {
 	struct mentor_batch *b = mentor_batch_new();
@@ -222,6 +250,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_event_row_escaping),
+		cmocka_unit_test(test_scores_json),
 		cmocka_unit_test(test_voc_and_roster_rows),
 		cmocka_unit_test(test_reject_row),
 		cmocka_unit_test(test_partition_ranges_and_reset),
