@@ -209,6 +209,7 @@ static void drop_batch(struct ingest *in, bool reload_offsets)
 {
 	struct mentor_error err;
 
+	mentor_store_stream_drop(in->store);
 	for (size_t i = 0; reload_offsets && i < mentor_batch_partition_count(in->batch); i++) {
 		const struct mentor_batch_partition *p = mentor_batch_partition_at(in->batch, i);
 		int64_t next, max_event_us;
@@ -467,6 +468,7 @@ static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 				drop_batch(in, false);
 				continue;
 			}
+			mentor_store_stream_events(in->store, in->batch);
 			if (batch_due(in))
 				flush_batch(in);
 			continue;

@@ -23,6 +23,9 @@
  * on meanwhile (they only append rows; a compaction merges rows committed
  * before it started).
  */
+/* The stream sends the staged events in pieces of at least this size. */
+#define STREAM_MIN_BYTES 65536
+
 #define COMPACT_SLOTS 512
 #define COMPACT_MIN_ROWS 250000
 
@@ -92,6 +95,14 @@ struct mentor_store {
 	char *conninfo;  /* owned; may hold a password, so it is never put in a message */
 	char *schema;    /* owned */
 	struct day_parts days[COMPACT_SLOTS];
+	/*
+	 * The open batch's score events are COPYed while the batch is staged
+	 * (mentor_store_stream_events), so that PostgreSQL stores them while
+	 * mentord parses the next messages. STREAM_FAILED: given up for this
+	 * batch (rolled back); the commit writes it the ordinary way.
+	 */
+	enum { STREAM_NONE, STREAM_COPYING, STREAM_FAILED } stream;
+	size_t stream_sent;    /* bytes of the batch's events text sent */
 	PGconn *compact_conn;  /* owned; NULL until a compaction is due, and after it failed */
 	bool compacting;       /* a compaction of compacting_day is in flight on compact_conn */
 	int32_t compacting_day;
@@ -218,6 +229,8 @@ static int exec_params(struct mentor_store *s, const char *sql, int n, const cha
 	return MENTOR_OK;
 }
 
+static void stream_fail(struct mentor_store *s);
+
 /* An error from a connection that has no result to tell: its message's first line. */
 static int conn_error(PGconn *conn, const char *what, struct mentor_error *err)
 {
@@ -266,6 +279,8 @@ static int connect_session(struct mentor_store *s, struct mentor_error *err)
 	PQfinish(s->conn);
 	known_clear(&s->known);
 	s->last_state[0] = '\0';
+	if (s->stream != STREAM_NONE)
+		s->stream = STREAM_FAILED;
 	rc = connect_to(s, &s->conn, err);
 	if (rc == MENTOR_OK)
 		rc = exec_command(s, create_staging_sql, "create staging tables", err);
@@ -447,7 +462,10 @@ out:
 int mentor_store_migrate(struct mentor_store *s, int *ret_applied, struct mentor_error *err)
 {
 	int applied = 0;
-	int rc = exec_command(s, "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
+	int rc;
+
+	stream_fail(s);
+	rc = exec_command(s, "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
 				 " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
 			      "create schema_migrations", err);
 
@@ -466,6 +484,7 @@ int mentor_store_offset_load(struct mentor_store *s, const char *group, const ch
 	PGresult *res = NULL;
 	int rc;
 
+	stream_fail(s);  /* a rebalance while a batch is open: the offset row must not wait for its commit */
 	snprintf(part, sizeof(part), "%" PRId32, partition);
 	rc = exec_params(s, "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)"
 			    " VALUES ($1, $2, $3, -1) ON CONFLICT DO NOTHING",
@@ -661,33 +680,149 @@ static int copy_events(struct mentor_store *s, const struct mentor_batch *b, con
 	return rc != MENTOR_OK ? rc : end_rc;
 }
 
+static const char stream_begin_sql[] = "BEGIN; SAVEPOINT copy_events";
+
+/* Gives the stream up: its transaction is rolled back, and the commit writes the batch the ordinary way. */
+static void stream_fail(struct mentor_store *s)
+{
+	PGresult *res;
+
+	if (s->stream != STREAM_COPYING)
+		return;
+	PQsetnonblocking(s->conn, 0);
+	PQputCopyEnd(s->conn, "batch written again");
+	while ((res = PQgetResult(s->conn)) != NULL)
+		PQclear(res);
+	rollback(s);
+	s->stream = STREAM_FAILED;
+}
+
+/* Sends what is staged and not sent yet; sends nothing until there is enough for a round trip's worth. */
+static void stream_push(struct mentor_store *s, const struct mentor_batch *b, size_t min_bytes)
+{
+	size_t len;
+	const char *text = mentor_batch_copy_text(b, MENTOR_STAGE_EVENTS, &len);
+	int put;
+
+	if (len < s->stream_sent) {  /* not the batch this stream began with */
+		stream_fail(s);
+		return;
+	}
+	if (len - s->stream_sent < min_bytes || len - s->stream_sent > INT32_MAX)
+		return;
+	put = PQputCopyData(s->conn, text + s->stream_sent, (int)(len - s->stream_sent));
+	if (put == 1)
+		s->stream_sent = len;
+	/* 0: libpq's buffer is full (nonblocking); the next call sends it. */
+	if (put < 0 || PQflush(s->conn) < 0)
+		stream_fail(s);
+}
+
+void mentor_store_stream_events(struct mentor_store *s, const struct mentor_batch *b)
+{
+	PGresult *res;
+
+	if (s->stream == STREAM_FAILED || mentor_batch_rows(b, MENTOR_STAGE_EVENTS) == 0)
+		return;
+	if (s->stream == STREAM_NONE) {
+		res = PQexec(s->conn, stream_begin_sql);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			PQclear(res);
+			rollback(s);
+			s->stream = STREAM_FAILED;
+			return;
+		}
+		PQclear(res);
+		res = PQexec(s->conn, copy_sql[MENTOR_STAGE_EVENTS]);
+		if (PQresultStatus(res) != PGRES_COPY_IN) {
+			PQclear(res);
+			rollback(s);
+			s->stream = STREAM_FAILED;
+			return;
+		}
+		PQclear(res);
+		PQsetnonblocking(s->conn, 1);
+		s->stream = STREAM_COPYING;
+		s->stream_sent = 0;
+	}
+	stream_push(s, b, STREAM_MIN_BYTES);
+}
+
+void mentor_store_stream_drop(struct mentor_store *s)
+{
+	stream_fail(s);
+	s->stream = STREAM_NONE;
+}
+
+/* The commit's end of the stream: the rest of the events, and the COPY's result. */
+static int stream_end(struct mentor_store *s, const struct mentor_batch *b, struct mentor_error *err)
+{
+	const char *sql = copy_sql[MENTOR_STAGE_EVENTS];
+	size_t len;
+	const char *text = mentor_batch_copy_text(b, MENTOR_STAGE_EVENTS, &len);
+	int rc = MENTOR_OK;
+
+	s->stream = STREAM_NONE;
+	if (PQsetnonblocking(s->conn, 0) != 0 || len < s->stream_sent)
+		rc = db_error(s, NULL, sql, err);
+	if (rc == MENTOR_OK)
+		rc = copy_put(s, sql, text + s->stream_sent, len - s->stream_sent, err);
+	if (rc == MENTOR_OK)
+		return copy_end(s, sql, err);
+	copy_end(s, sql, &(struct mentor_error){ 0 });
+	return rc;
+}
+
+/*
+ * Ends the events' COPY, which the stream began or which begins here. Score
+ * events are copied straight into score_events (their ids are unique within
+ * a batch: it keeps the first copy). If some were stored before (a repeat
+ * across batches: rare), the COPY fails on the primary key; it is then
+ * rolled back to its savepoint and redone without the events find_repeats
+ * finds. *ret_stored as find_repeats sets it.
+ */
+static int insert_events(struct mentor_store *s, const struct mentor_batch *b, unsigned char **ret_stored,
+			 struct mentor_error *err)
+{
+	int rc;
+
+	*ret_stored = NULL;
+	if (s->stream == STREAM_COPYING) {
+		rc = stream_end(s, b, err);
+	} else {
+		rc = exec_command(s, "SAVEPOINT copy_events", "savepoint", err);
+		if (rc == MENTOR_OK)
+			rc = copy_events(s, b, NULL, err);
+	}
+	if (rc == MENTOR_ERR_DB && strcmp(s->last_state, "23505") == 0) {  /* unique_violation */
+		rc = exec_command(s, "ROLLBACK TO SAVEPOINT copy_events", "rollback to savepoint", err);
+		if (rc == MENTOR_OK)
+			rc = find_repeats(s, b, ret_stored, err);
+		if (rc == MENTOR_OK)
+			rc = copy_events(s, b, *ret_stored, err);
+	}
+	return rc;
+}
+
 static int write_events(struct mentor_store *s, const struct mentor_batch *b, const struct mentor_event_rules *rules,
 			struct mentor_daily *daily, unsigned char **ret_stored, struct mentor_error *err)
 {
 	unsigned char *stored = NULL;
 	size_t unknown = 0;
 	char *array;
-	int rc = MENTOR_OK;
+	int rc = insert_events(s, b, &stored, err);
 
+	if (rc != MENTOR_OK) {
+		free(stored);
+		return rc;
+	}
 	array = array_literal(b, mentor_batch_agent_count(b), mentor_batch_agent, &s->known, &unknown);
 	if (!array)
-		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
-	if (unknown > 0)
+		rc = mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
+	else if (unknown > 0)
 		rc = exec_params(s, insert_unknown_agents_sql, 1, (const char *const *)&array, "insert unknown agents",
 				 NULL, err);
 	free(array);
-	if (rc != MENTOR_OK)
-		return rc;
-	rc = exec_command(s, "SAVEPOINT copy_events", "savepoint", err);
-	if (rc == MENTOR_OK)
-		rc = copy_events(s, b, NULL, err);
-	if (rc == MENTOR_ERR_DB && strcmp(s->last_state, "23505") == 0) {  /* unique_violation */
-		rc = exec_command(s, "ROLLBACK TO SAVEPOINT copy_events", "rollback to savepoint", err);
-		if (rc == MENTOR_OK)
-			rc = find_repeats(s, b, &stored, err);
-		if (rc == MENTOR_OK)
-			rc = copy_events(s, b, stored, err);
-	}
 	if (rc == MENTOR_OK)
 		rc = mentor_batch_daily(b, rules, stored, daily, err);
 	*ret_stored = stored;
@@ -740,11 +875,14 @@ static void committed(struct mentor_store *s, const struct mentor_batch *b, cons
 	maybe_compact(s, daily);
 }
 
+/* Events first: a COPY the stream began must end before any other statement. */
 static int write_batch(struct mentor_store *s, const struct mentor_batch *b, const struct mentor_event_rules *rules,
 		       struct mentor_daily *daily, unsigned char **ret_stored, struct mentor_error *err)
 {
 	int rc = MENTOR_OK;
 
+	if (mentor_batch_rows(b, MENTOR_STAGE_EVENTS) > 0)
+		rc = write_events(s, b, rules, daily, ret_stored, err);
 	for (int st = 0; rc == MENTOR_OK && st < MENTOR_STAGE_COUNT; st++)
 		if (st != MENTOR_STAGE_EVENTS && mentor_batch_rows(b, st) > 0)
 			rc = copy_stage(s, b, st, err);
@@ -753,8 +891,6 @@ static int write_batch(struct mentor_store *s, const struct mentor_batch *b, con
 		if (rc == MENTOR_OK)
 			rc = exec_command(s, insert_team_leads_sql, "insert team leads", err);
 	}
-	if (rc == MENTOR_OK && mentor_batch_rows(b, MENTOR_STAGE_EVENTS) > 0)
-		rc = write_events(s, b, rules, daily, ret_stored, err);
 	if (rc == MENTOR_OK && mentor_batch_rows(b, MENTOR_STAGE_REJECTS) > 0)
 		rc = exec_command(s, insert_rejects_sql, "insert rejected events", err);
 	return rc;
@@ -767,8 +903,13 @@ int mentor_store_commit_batch(struct mentor_store *s, const struct mentor_batch 
 {
 	struct mentor_daily daily = { 0 };
 	unsigned char *stored = NULL;
-	int rc = exec_command(s, "BEGIN", "begin batch", err);
+	int rc = MENTOR_OK;
 
+	/* A failed stream was rolled back: this commit writes the batch from the start. */
+	if (s->stream == STREAM_FAILED)
+		s->stream = STREAM_NONE;
+	if (s->stream == STREAM_NONE)
+		rc = exec_command(s, "BEGIN", "begin batch", err);
 	if (rc != MENTOR_OK)
 		return rc;
 	rc = write_batch(s, b, rules, &daily, &stored, err);
@@ -795,17 +936,20 @@ PGconn *mentor_store_conn(struct mentor_store *s)
 int mentor_store_exec(struct mentor_store *s, const char *sql, int n, const char *const *values, const char *what,
 		      PGresult **ret_res, struct mentor_error *err)
 {
+	stream_fail(s);
 	return exec_params(s, sql, n, values, what, ret_res, err);
 }
 
 int mentor_store_copy(struct mentor_store *s, const char *sql, const char *text, size_t len,
 		      struct mentor_error *err)
 {
+	stream_fail(s);
 	return copy_text(s, sql, text, len, err);
 }
 
 int mentor_store_begin(struct mentor_store *s, struct mentor_error *err)
 {
+	stream_fail(s);
 	return exec_command(s, "BEGIN", "begin", err);
 }
 

@@ -68,7 +68,21 @@ int mentor_store_offset_load(struct mentor_store *store, const char *group, cons
 			     int32_t partition, int64_t *ret_next, int64_t *ret_max_event_us, struct mentor_error *err);
 
 /*
- * Writes a batch in one transaction: roster upserts, score events (a repeated
+ * Streams the batch's staged score events into score_events while the batch
+ * is still open: the first call begins the batch's transaction and a COPY,
+ * later ones send what was staged since (in pieces of 64 KiB or more), so
+ * PostgreSQL works while mentord parses. Best effort, with no error to
+ * report: on any failure the stream is rolled back and commit_batch writes
+ * the batch from the start. Any other call on the store gives the stream
+ * up the same way (a rebalance's offset load, a reconnect).
+ */
+void mentor_store_stream_events(struct mentor_store *store, const struct mentor_batch *batch);
+
+/* The batch being streamed was dropped, not committed: rolls its transaction back. */
+void mentor_store_stream_drop(struct mentor_store *store);
+
+/*
+ * Writes a batch in one transaction (the one the stream began, if any): roster upserts, score events (a repeated
  * event_id changes nothing), daily aggregates of the events actually inserted,
  * rejected messages, and the offset updates. Returns MENTOR_OK once committed;
  * MENTOR_ERR_FENCED if some partition's stored offset was not expected_next
