@@ -234,13 +234,24 @@ static int behavior_index(const struct round *rd, const char *name)
 	return hit ? (int)(hit - rd->behaviors) : -1;
 }
 
-/* Whether agent is an active mentee in behavior (rows sorted by mentee, behavior). */
+/* Whether agent is an active mentee in behavior: a binary search of the rows, sorted by mentee, behavior. */
 static bool in_pairing(const struct round *rd, const char *agent, const char *behavior)
 {
-	for (int i = 0; i < PQntuples(rd->mentees_now); i++)
-		if (strcmp(PQgetvalue(rd->mentees_now, i, 0), agent) == 0 &&
-		    strcmp(PQgetvalue(rd->mentees_now, i, 1), behavior) == 0)
+	int lo = 0, hi = PQntuples(rd->mentees_now);
+
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		int c = strcmp(PQgetvalue(rd->mentees_now, mid, 0), agent);
+
+		if (c == 0)
+			c = strcmp(PQgetvalue(rd->mentees_now, mid, 1), behavior);
+		if (c == 0)
 			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return false;
 }
 
