@@ -23,8 +23,15 @@
  * on meanwhile (they only append rows; a compaction merges rows committed
  * before it started).
  */
-/* The stream sends the staged events in pieces of at least this size. */
+/* The stream sends the staged events once at least this much waits. */
 #define STREAM_MIN_BYTES 65536
+
+/*
+ * COPY data goes to libpq in pieces of at most this size: libpq moves what
+ * the socket did not take to the front of its buffer after every send, so one
+ * call with a whole batch's megabytes cost a copy of the rest per send.
+ */
+#define COPY_PIECE_BYTES 262144
 
 #define COMPACT_SLOTS 512
 #define COMPACT_MIN_ROWS 250000
@@ -520,9 +527,8 @@ static int copy_begin(struct mentor_store *s, const char *sql, struct mentor_err
 static int copy_put(struct mentor_store *s, const char *sql, const char *text, size_t len,
 		    struct mentor_error *err)
 {
-	/* PQputCopyData takes an int length: large buffers go in pieces. */
 	for (size_t done = 0; done < len;) {
-		size_t piece = len - done > (1u << 30) ? (1u << 30) : len - done;
+		size_t piece = len - done > COPY_PIECE_BYTES ? COPY_PIECE_BYTES : len - done;
 
 		if (PQputCopyData(s->conn, text + done, (int)piece) != 1)
 			return db_error(s, NULL, sql, err);
@@ -697,25 +703,35 @@ static void stream_fail(struct mentor_store *s)
 	s->stream = STREAM_FAILED;
 }
 
-/* Sends what is staged and not sent yet; sends nothing until there is enough for a round trip's worth. */
-static void stream_push(struct mentor_store *s, const struct mentor_batch *b, size_t min_bytes)
+/* Sends what is staged and not sent yet, while the socket takes it, once STREAM_MIN_BYTES wait. */
+static void stream_push(struct mentor_store *s, const struct mentor_batch *b)
 {
 	size_t len;
 	const char *text = mentor_batch_copy_text(b, MENTOR_STAGE_EVENTS, &len);
-	int put;
 
 	if (len < s->stream_sent) {  /* not the batch this stream began with */
 		stream_fail(s);
 		return;
 	}
-	if (len - s->stream_sent < min_bytes || len - s->stream_sent > INT32_MAX)
-		return;
-	put = PQputCopyData(s->conn, text + s->stream_sent, (int)(len - s->stream_sent));
-	if (put == 1)
-		s->stream_sent = len;
-	/* 0: libpq's buffer is full (nonblocking); the next call sends it. */
-	if (put < 0 || PQflush(s->conn) < 0)
-		stream_fail(s);
+	while (len - s->stream_sent >= STREAM_MIN_BYTES) {
+		size_t piece = len - s->stream_sent > COPY_PIECE_BYTES ? COPY_PIECE_BYTES : len - s->stream_sent;
+		int put = PQputCopyData(s->conn, text + s->stream_sent, (int)piece), flush;
+
+		if (put < 0) {
+			stream_fail(s);
+			return;
+		}
+		if (put == 0)  /* libpq's buffer is full (nonblocking): the next call goes on */
+			return;
+		s->stream_sent += piece;
+		flush = PQflush(s->conn);
+		if (flush < 0) {
+			stream_fail(s);
+			return;
+		}
+		if (flush > 0)  /* the socket is full: PostgreSQL has work; the next call goes on */
+			return;
+	}
 }
 
 void mentor_store_stream_events(struct mentor_store *s, const struct mentor_batch *b)
@@ -745,7 +761,7 @@ void mentor_store_stream_events(struct mentor_store *s, const struct mentor_batc
 		s->stream = STREAM_COPYING;
 		s->stream_sent = 0;
 	}
-	stream_push(s, b, STREAM_MIN_BYTES);
+	stream_push(s, b);
 }
 
 void mentor_store_stream_drop(struct mentor_store *s)
