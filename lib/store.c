@@ -10,6 +10,16 @@
 #include "hash.h"
 #include "migrations.h"
 
+/* The stream sends the staged events once at least this much waits. */
+#define STREAM_MIN_BYTES 65536
+
+/*
+ * COPY data goes to libpq in pieces of at most this size: libpq moves what
+ * the socket did not take to the front of its buffer after every send, so one
+ * call with a whole batch's megabytes cost a copy of the rest per send.
+ */
+#define COPY_PIECE_BYTES 262144
+
 /*
  * Compaction policy. Per day (direct-mapped slots; a day evicted from its slot
  * only loses its count), the agent_daily_parts rows committed since the day
@@ -23,16 +33,6 @@
  * on meanwhile (they only append rows; a compaction merges rows committed
  * before it started).
  */
-/* The stream sends the staged events once at least this much waits. */
-#define STREAM_MIN_BYTES 65536
-
-/*
- * COPY data goes to libpq in pieces of at most this size: libpq moves what
- * the socket did not take to the front of its buffer after every send, so one
- * call with a whole batch's megabytes cost a copy of the rest per send.
- */
-#define COPY_PIECE_BYTES 262144
-
 #define COMPACT_SLOTS 512
 #define COMPACT_MIN_ROWS 250000
 
@@ -158,13 +158,7 @@ static const char insert_unknown_agents_sql[] =
 	"INSERT INTO agents (agent_id)"
 	" SELECT a FROM unnest($1::text[]) AS a ORDER BY a ON CONFLICT DO NOTHING";
 
-/*
- * Score events are copied straight into score_events (their ids are unique
- * within a batch: it keeps the first copy). If some were stored before (a
- * repeat across batches: rare), the COPY fails on the primary key; it is then
- * rolled back to a savepoint and redone without the events this finds, which
- * then add nothing to the aggregates. $1: the batch's event ids.
- */
+/* Which of the batch's event ids ($1) score_events has already: repeats across batches (insert_events). */
 static const char find_repeats_sql[] =
 	"SELECT event_id FROM score_events WHERE event_id = ANY($1::text[])";
 
@@ -734,33 +728,37 @@ static void stream_push(struct mentor_store *s, const struct mentor_batch *b)
 	}
 }
 
+/* The batch's transaction, its savepoint and the COPY, in nonblocking mode; false (and STREAM_FAILED) if not. */
+static bool stream_begin(struct mentor_store *s)
+{
+	PGresult *res = PQexec(s->conn, stream_begin_sql);
+	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+	PQclear(res);
+	if (ok) {
+		res = PQexec(s->conn, copy_sql[MENTOR_STAGE_EVENTS]);
+		ok = PQresultStatus(res) == PGRES_COPY_IN;
+		PQclear(res);
+	}
+	if (!ok) {
+		rollback(s);
+		s->stream = STREAM_FAILED;
+		return false;
+	}
+	s->stream = STREAM_COPYING;
+	s->stream_sent = 0;
+	if (PQsetnonblocking(s->conn, 1) == 0)
+		return true;
+	stream_fail(s);
+	return false;
+}
+
 void mentor_store_stream_events(struct mentor_store *s, const struct mentor_batch *b)
 {
-	PGresult *res;
-
 	if (s->stream == STREAM_FAILED || mentor_batch_rows(b, MENTOR_STAGE_EVENTS) == 0)
 		return;
-	if (s->stream == STREAM_NONE) {
-		res = PQexec(s->conn, stream_begin_sql);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			PQclear(res);
-			rollback(s);
-			s->stream = STREAM_FAILED;
-			return;
-		}
-		PQclear(res);
-		res = PQexec(s->conn, copy_sql[MENTOR_STAGE_EVENTS]);
-		if (PQresultStatus(res) != PGRES_COPY_IN) {
-			PQclear(res);
-			rollback(s);
-			s->stream = STREAM_FAILED;
-			return;
-		}
-		PQclear(res);
-		PQsetnonblocking(s->conn, 1);
-		s->stream = STREAM_COPYING;
-		s->stream_sent = 0;
-	}
+	if (s->stream == STREAM_NONE && !stream_begin(s))
+		return;
 	stream_push(s, b);
 }
 
@@ -779,7 +777,9 @@ static int stream_end(struct mentor_store *s, const struct mentor_batch *b, stru
 	int rc = MENTOR_OK;
 
 	s->stream = STREAM_NONE;
-	if (PQsetnonblocking(s->conn, 0) != 0 || len < s->stream_sent)
+	if (len < s->stream_sent)
+		rc = mentor_error_set(err, MENTOR_ERR_DB, "the batch streamed is not the batch committed");
+	else if (PQsetnonblocking(s->conn, 0) != 0)
 		rc = db_error(s, NULL, sql, err);
 	if (rc == MENTOR_OK)
 		rc = copy_put(s, sql, text + s->stream_sent, len - s->stream_sent, err);
