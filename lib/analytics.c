@@ -669,7 +669,7 @@ static bool kpi_picked(void *ctx, const struct mentor_kpi_window *w)
 
 	if (w->final || (pick && pick->all))
 		return true;
-	return pick && !w->comparison &&
+	return pick && !w->comparison && pick->n_pairings > 0 &&
 	       bsearch(&w->owner_id, pick->pairings, pick->n_pairings, sizeof(*pick->pairings), cmp_str);
 }
 
