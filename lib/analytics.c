@@ -109,35 +109,6 @@ static void array_item(FILE *f, bool first, const char *text)
 	fputc('"', f);
 }
 
-/* COPY text: a text column, escaped; NULL as \N. */
-static void copy_str(FILE *f, const char *s)
-{
-	if (!s) {
-		fputs("\\N", f);
-		return;
-	}
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '\t' || *s == '\n' || *s == '\r')
-			fputc('\\', f), fputc(*s == '\t' ? 't' : *s == '\n' ? 'n' : *s == '\r' ? 'r' : '\\', f);
-		else
-			fputc(*s, f);
-	}
-}
-
-/*
- * A float8 column, exactly and fast: C99 hexadecimal notation, which
- * PostgreSQL's float8 input (strtod) reads back bit for bit. Decimal %.17g
- * took a fifth of mentord's CPU in a drain with the analytics on.
- */
-static void copy_num(FILE *f, double v)
-{
-	if (isfinite(v))
-		fprintf(f, "%a", v);
-	else
-		fputs("\\N", f);
-}
-
-
 /* ---- Life cycle ---- */
 
 /*
@@ -340,25 +311,19 @@ int an_insert_alert(struct run *r, const char *kind, const char *cause_id, const
 	char *body = fields ? json_dumps(fields, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 
 	json_decref(fields);
-	if (!body || (!r->alerts && !(r->alerts = open_memstream(&r->alerts_text, &r->alerts_len)))) {
-		free(body);
+	if (!body)
 		return an_nomem(r->err);
-	}
 	snprintf(id, sizeof(id), "%s:%s", kind, cause_id);
 	an_time_text(occurred_us, at);
-	copy_str(r->alerts, id);
-	fputc('\t', r->alerts);
-	copy_str(r->alerts, kind);
-	fputc('\t', r->alerts);
-	copy_str(r->alerts, agent_id);
-	fprintf(r->alerts, "\t%s\t", at);
-	copy_str(r->alerts, behavior);
-	fputc('\t', r->alerts);
-	copy_str(r->alerts, body);
-	fputc('\n', r->alerts);
-	r->n_alerts++;
+	col_text(&r->alerts, id);
+	col_text(&r->alerts, kind);
+	col_text(&r->alerts, agent_id);
+	col_text(&r->alerts, at);
+	col_text(&r->alerts, behavior);
+	col_text(&r->alerts, body);
+	row_end(&r->alerts);
 	free(body);
-	return MENTOR_OK;
+	return r->alerts.failed ? an_nomem(r->err) : MENTOR_OK;
 }
 
 /* Inserts the staged alerts. */
@@ -366,27 +331,19 @@ static int flush_alerts(struct run *r)
 {
 	int rc = MENTOR_OK;
 
-	if (!r->alerts)
-		return MENTOR_OK;
-	if (fclose(r->alerts) != 0)
-		rc = an_nomem(r->err);
-	r->alerts = NULL;
-	if (rc == MENTOR_OK && r->n_alerts > 0)
-		rc = mentor_store_copy(r->s, "COPY stage_alerts FROM STDIN", r->alerts_text, r->alerts_len, r->err);
-	if (rc == MENTOR_OK && r->n_alerts > 0)
+	if (r->alerts.rows > 0)
+		rc = mentor_store_copy(r->s, "COPY stage_alerts FROM STDIN", r->alerts.data, r->alerts.len, r->err);
+	if (rc == MENTOR_OK && r->alerts.rows > 0)
 		rc = an_q(r, insert_alerts_sql, 0, NULL, "insert alerts", NULL);
-	free(r->alerts_text);
-	r->alerts_text = NULL;
-	r->n_alerts = 0;
+	free(r->alerts.data);
+	r->alerts = (struct text_buf){ 0 };
 	return rc;
 }
 
 /* Frees what a run holds on its way out; returns rc. */
 static int run_end(struct run *r, int rc)
 {
-	if (r->alerts)
-		fclose(r->alerts);
-	free(r->alerts_text);
+	free(r->alerts.data);
 	/* A commit that fails after this makes the caller load() again, which forgets the mark. */
 	if (rc == MENTOR_OK && r->stages_made)
 		r->an->stages_pid = r->stages_made;
@@ -564,40 +521,32 @@ static const char upsert_comparison_kpis_sql[] =
 	" ON CONFLICT (trigger_id, metric)" KPI_UPDATE;
 
 /* A growing COPY text and the run it belongs to. */
+/* COPY rows being written for one statement of a run. */
 struct copy_buf {
 	struct run *r;
-	FILE *f;
-	char *text;
-	size_t len;
-	size_t rows;
+	struct text_buf t;
 };
 
-static int copy_open(struct copy_buf *c, struct run *r)
-{
-	*c = (struct copy_buf){ .r = r };
-	c->f = open_memstream(&c->text, &c->len);
-	return c->f ? MENTOR_OK : an_nomem(r->err);
-}
-
-/* Closes the buffer and sends it through `copy` then `then` (when there were rows). */
+/* Sends the rows (if any) through `copy` then `then`, and frees them. */
 static int copy_send(struct copy_buf *c, const char *copy, const char *then, const char *what)
 {
 	int rc = MENTOR_OK;
 
-	if (fclose(c->f) != 0)
+	if (c->t.failed)
 		rc = an_nomem(c->r->err);
-	if (rc == MENTOR_OK && c->rows > 0) {
-		rc = mentor_store_copy(c->r->s, copy, c->text, c->len, c->r->err);
+	if (rc == MENTOR_OK && c->t.rows > 0) {
+		rc = mentor_store_copy(c->r->s, copy, c->t.data, c->t.len, c->r->err);
 		if (rc == MENTOR_OK)
 			rc = an_q(c->r, then, 0, NULL, what, NULL);
 	}
-	free(c->text);
+	free(c->t.data);
 	return rc;
 }
 
 static int copy_status_row(void *ctx, const struct mentor_detect_row *row)
 {
 	struct copy_buf *c = ctx;
+	struct text_buf *t = &c->t;
 	struct mentor_scale sc;
 	char since[TIME_TEXT], upd[TIME_TEXT];
 	int rc = an_scale_of(c->r, row->metric, &sc);
@@ -606,48 +555,38 @@ static int copy_status_row(void *ctx, const struct mentor_detect_row *row)
 		return rc;
 	an_time_text(row->since_us, since);
 	an_time_text(row->updated_us, upd);
-	copy_str(c->f, row->agent_id);
-	fputc('\t', c->f);
-	copy_str(c->f, row->metric);
-	fprintf(c->f, "\t%" PRId64 "\t", row->n);
-	copy_num(c->f, mentor_stats_native(row->mean, &sc));
-	fputc('\t', c->f);
-	copy_num(c->f, mentor_stats_native(row->shrunk, &sc));
-	fputc('\t', c->f);
-	copy_num(c->f, mentor_stats_native(row->ci_low, &sc));
-	fputc('\t', c->f);
-	copy_num(c->f, mentor_stats_native(row->ci_high, &sc));
-	fprintf(c->f, "\t%s\t%s\t%s\t%s\t", mentor_level_name(row->level), mentor_level_reason_name(row->why), since,
-		upd);
-	copy_num(c->f, row->mean);
-	fputc('\t', c->f);
-	copy_num(c->f, row->shrunk);
-	fputc('\t', c->f);
-	copy_num(c->f, row->ci_low);
-	fputc('\t', c->f);
-	copy_num(c->f, row->ci_high);
-	fputc('\t', c->f);
-	copy_num(c->f, row->pop_mean);
-	fputc('\t', c->f);
-	copy_num(c->f, row->k);
-	fprintf(c->f, "\t%" PRId64 "\t%" PRId64 "\n", row->week, (int64_t)row->weekly_low);
-	c->rows++;
+	col_text(t, row->agent_id);
+	col_text(t, row->metric);
+	col_int(t, row->n);
+	col_float8(t, mentor_stats_native(row->mean, &sc));
+	col_float8(t, mentor_stats_native(row->shrunk, &sc));
+	col_float8(t, mentor_stats_native(row->ci_low, &sc));
+	col_float8(t, mentor_stats_native(row->ci_high, &sc));
+	col_text(t, mentor_level_name(row->level));
+	col_text(t, mentor_level_reason_name(row->why));
+	col_text(t, since);
+	col_text(t, upd);
+	col_float8(t, row->mean);
+	col_float8(t, row->shrunk);
+	col_float8(t, row->ci_low);
+	col_float8(t, row->ci_high);
+	col_float8(t, row->pop_mean);
+	col_float8(t, row->k);
+	col_int(t, row->week);
+	col_int(t, (int64_t)row->weekly_low);
+	row_end(t);
 	return MENTOR_OK;
 }
 
 static int write_status(struct run *r)
 {
-	struct copy_buf c;
-	int rc = copy_open(&c, r);
+	struct copy_buf c = { .r = r };
+	int rc = mentor_detector_take_changed(r->an->det, copy_status_row, &c);
 
-	if (rc != MENTOR_OK)
-		return rc;
-	rc = mentor_detector_take_changed(r->an->det, copy_status_row, &c);
 	if (rc == MENTOR_ERR_NOMEM)
 		mentor_error_set(r->err, rc, "analytics: out of memory writing status");
 	if (rc != MENTOR_OK) {
-		fclose(c.f);
-		free(c.text);
+		free(c.t.data);
 		return rc;
 	}
 	return copy_send(&c, "COPY stage_status FROM STDIN", upsert_status_sql, "upsert agent_behavior_status");
@@ -676,37 +615,36 @@ static bool kpi_picked(void *ctx, const struct mentor_kpi_window *w)
 static int copy_kpi_row(void *ctx, const struct mentor_kpi_window *w)
 {
 	struct copy_buf *c = &((struct kpi_write *)ctx)->c;
+	struct text_buf *t = &c->t;
 	struct mentor_kpi_delta d;
 	struct mentor_scale sc;
-	char days[4][TIME_TEXT];
 	int rc = an_scale_of(c->r, w->metric, &sc);
 
 	if (rc != MENTOR_OK)
 		return rc;
 	mentor_kpi_delta(w, &sc, c->r->an->cfg->stats.kpi.confidence, &d);
-	day_text(w->before.from_day, days[0]);
-	day_text(w->before.to_day, days[1]);
-	day_text(w->after.from_day, days[2]);
-	day_text(w->after.to_day, days[3]);
-	copy_str(c->f, w->owner_id);
-	fprintf(c->f, "\t%s\t", w->comparison ? "t" : "f");
-	copy_str(c->f, w->subject);
-	fputc('\t', c->f);
-	copy_str(c->f, w->metric);
-	fprintf(c->f, "\t%s\t%" PRId64 "\t", w->is_target ? "t" : "f", d.before_n);
-	copy_num(c->f, d.before_mean);
-	fprintf(c->f, "\t%" PRId64 "\t", d.after_n);
-	copy_num(c->f, d.after_mean);
-	fputc('\t', c->f);
-	copy_num(c->f, d.delta);
-	fputc('\t', c->f);
-	copy_num(c->f, d.ci_low);
-	fputc('\t', c->f);
-	copy_num(c->f, d.ci_high);
-	fprintf(c->f, "\t%s\t%s\t%s\t%s\t%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n",
-		w->final ? "t" : "f", days[0], days[1], days[2], days[3], w->b.sum_e6, w->b.sumsq_e12, w->a.sum_e6,
-		w->a.sumsq_e12);
-	c->rows++;
+	col_text(t, w->owner_id);
+	col_text(t, w->comparison ? "t" : "f");
+	col_text(t, w->subject);
+	col_text(t, w->metric);
+	col_text(t, w->is_target ? "t" : "f");
+	col_int(t, d.before_n);
+	col_float8(t, d.before_mean);
+	col_int(t, d.after_n);
+	col_float8(t, d.after_mean);
+	col_float8(t, d.delta);
+	col_float8(t, d.ci_low);
+	col_float8(t, d.ci_high);
+	col_text(t, w->final ? "t" : "f");
+	col_date(t, (int32_t)w->before.from_day);
+	col_date(t, (int32_t)w->before.to_day);
+	col_date(t, (int32_t)w->after.from_day);
+	col_date(t, (int32_t)w->after.to_day);
+	col_int(t, w->b.sum_e6);
+	col_int(t, w->b.sumsq_e12);
+	col_int(t, w->a.sum_e6);
+	col_int(t, w->a.sumsq_e12);
+	row_end(t);
 	return MENTOR_OK;
 }
 
@@ -718,23 +656,20 @@ static int copy_kpi_row(void *ctx, const struct mentor_kpi_window *w)
 int an_write_kpis(struct run *r, const struct an_kpi_pick *pick)
 {
 	int64_t now = mentor_detector_event_time(r->an->det);
-	struct kpi_write kw = { .pick = pick };
+	struct kpi_write kw = { .c = { .r = r }, .pick = pick };
 	size_t rows;
 	int rc;
 
 	if (now != NO_TIME)
 		mentor_kpi_close(r->an->kpi, mentor_stats_day_of(now - r->an->cfg->lateness_us));
-	if ((rc = copy_open(&kw.c, r)) != MENTOR_OK)
-		return rc;
 	rc = mentor_kpi_take_changed(r->an->kpi, kpi_picked, copy_kpi_row, &kw);
 	if (rc == MENTOR_ERR_NOMEM)
 		mentor_error_set(r->err, rc, "analytics: out of memory writing KPIs");
 	if (rc != MENTOR_OK) {
-		fclose(kw.c.f);
-		free(kw.c.text);
+		free(kw.c.t.data);
 		return rc;
 	}
-	rows = kw.c.rows;
+	rows = kw.c.t.rows;
 	rc = copy_send(&kw.c, "COPY stage_kpis FROM STDIN", upsert_pairing_kpis_sql, "upsert pairing_kpis");
 	if (rows == 0 || rc != MENTOR_OK)
 		return rc;

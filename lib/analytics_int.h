@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "copytext.h"
 #include "mentor/analytics.h"
 #include "mentor/detect.h"
 #include "mentor/kpi.h"
@@ -65,9 +66,7 @@ struct run {
 	struct mentor_store *s;
 	struct mentor_error *err;
 	int stages_made;            /* backend pid whose staging tables this run created, 0: none */
-	FILE *alerts;               /* COPY rows of stage_alerts, written at the end (run_end) */
-	char *alerts_text;
-	size_t alerts_len, n_alerts;
+	struct text_buf alerts;     /* COPY rows of stage_alerts, written at the end (flush_alerts) */
 	bool round_ran;             /* a round ran: the changed provisional KPI rows are written at the end */
 };
 

@@ -1,0 +1,51 @@
+/*
+ * Rows in PostgreSQL's COPY text format, written into growing buffers:
+ * columns end with a tab (row_end turns the last one into the newline),
+ * backslash, tab, newline and carriage return are escaped, NULL is \N. An
+ * allocation failure sets `failed` and the buffer stops growing, so a writer
+ * checks once at the end. Internal to the library; no logging, no globals.
+ */
+#ifndef MENTOR_COPYTEXT_H
+#define MENTOR_COPYTEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct text_buf {
+	char *data;   /* owned; NUL-terminated; free() it */
+	size_t len, cap;
+	size_t rows;  /* rows ended */
+	int failed;   /* an allocation failed: the buffer's content is incomplete */
+};
+
+/* Raw bytes, and printf, unescaped (the caller knows they need none). */
+void buf_append(struct text_buf *b, const char *s, size_t n);
+void buf_printf(struct text_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* v in decimal, zero-padded to min_digits, then end unless it is 0. */
+void buf_uint(struct text_buf *b, uint64_t v, int min_digits, char end);
+
+/* n bytes of text, escaped for COPY. */
+void buf_copy_text(struct text_buf *b, const char *s, size_t n);
+
+/* Columns: each is followed by its tab. col_text(NULL) and col_json(NULL) are NULL. */
+void col_sep(struct text_buf *b);
+void col_int(struct text_buf *b, int64_t v);
+void col_text(struct text_buf *b, const char *s);
+void col_bytea(struct text_buf *b, const void *data, size_t n);
+void col_timestamp(struct text_buf *t, int64_t us);  /* UTC microseconds since 1970, as timestamptz */
+void col_date(struct text_buf *t, int32_t days);     /* days since 1970-01-01 */
+void col_decimal(struct text_buf *t, int64_t mant, int exp10);  /* mant * 10^exp10, exactly */
+void col_json(struct text_buf *b, json_t *value);   /* with 15 significant digits, as sent */
+void col_float8(struct text_buf *b, double v);      /* exactly, in hexadecimal; NULL if not finite */
+
+/* Ends a row: the last column's tab becomes the newline. */
+void row_end(struct text_buf *b);
+
+/* The exact decimal of a double as "%.15g" prints it: mant * 10^exp10, mant without trailing zeros. */
+void decimal_of(double d, int64_t *mant, int *exp10);
+
+#endif
