@@ -124,6 +124,22 @@ int an_write_kpis(struct run *r, const struct an_kpi_pick *pick);
 /* Reads every agent's roster active flag into the detector. */
 int an_set_agents(struct run *r);
 
+/* Days each key keeps in the detector for cfg. */
+int an_keep_days(const struct mentor_analytics_config *cfg);
+
+/* Takes or keeps the group's analytics lock; sets an->leader (and need_load on becoming it). */
+int an_take_lead(struct run *r);
+
+/* Reads the metrics table's scales. MENTOR_OK or MENTOR_ERR_DB/_NOMEM. */
+int an_load_scales(struct run *r);
+
+/* Reads the open-trigger and active-pairing gauges. */
+int an_count_open(struct run *r);
+
+/* Remembers a stored event with fatal items until the watermark passes it; an_free_fatal forgets them all. */
+int an_add_fatal(struct run *r, const char *event_id, size_t len, int64_t t_us);
+void an_free_fatal(struct mentor_analytics *an);
+
 /* ---- Pairing rounds (lib/rounds.c) ---- */
 
 /*

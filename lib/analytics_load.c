@@ -1,0 +1,301 @@
+/*
+ * The analytics' memory rebuilt from PostgreSQL (mentor_analytics_load): at
+ * start, after a failed commit, and when an instance becomes the group's
+ * decider. One REPEATABLE READ snapshot, so that the offsets marked as read
+ * are exactly those of the events loaded. See docs/analytics.md (Restart).
+ */
+#include "mentor/analytics.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "analytics_int.h"
+
+static int load_state(struct run *r)
+{
+	PGresult *res = NULL;
+	int rc = an_q(r,
+		   "SELECT CASE WHEN closed_at = 'infinity' THEN 9223372036854775807"
+		   "            WHEN closed_at = '-infinity' THEN NULL ELSE " US_OF("closed_at") " END,"
+		   "       " US_OF("last_round_at") ", " US_OF("event_time_at")
+		   "  FROM analytics_state WHERE group_id = $1",
+		   1, (const char *const[]){ r->an->group }, "read analytics_state", &res);
+
+	if (rc == MENTOR_OK && PQntuples(res) == 1) {
+		r->an->closed_us = an_get_i64(res, 0, 0);
+		r->an->last_round_us = an_get_i64(res, 0, 1);
+		if (!PQgetisnull(res, 0, 2))
+			mentor_detector_restore_event_time(r->an->det, an_get_i64(res, 0, 2));
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int load_priors(struct run *r)
+{
+	PGresult *res = NULL;
+	int rc = an_q(r,
+		   "SELECT DISTINCT ON (metric) metric, day - DATE '1970-01-01', n_agents, n_obs, pop_mean,"
+		   "       sigma2_within, tau2_between, k, k_estimated"
+		   "  FROM behavior_priors ORDER BY metric, day DESC",
+		   0, NULL, "read behavior_priors", &res);
+
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
+		struct mentor_population pop = {
+			.n_agents = (size_t)an_get_i64(res, i, 2), .n_obs = an_get_i64(res, i, 3), .mean = an_get_f(res, i, 4),
+			.sigma2_within = an_get_f(res, i, 5), .tau2_between = an_get_f(res, i, 6), .k = an_get_f(res, i, 7),
+			.k_estimated = strcmp(PQgetvalue(res, i, 8), "t") == 0,
+		};
+
+		rc = mentor_detector_restore_prior(r->an->det, PQgetvalue(res, i, 0), an_get_i64(res, i, 1), &pop, r->err);
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* Whole days of evaluated observations, [from_day, to_day), from agent_daily_parts. */
+static int load_days(struct run *r, int64_t from_day, int64_t to_day)
+{
+	char from[NUM_TEXT], to[NUM_TEXT];
+	PGresult *res = NULL;
+	int rc = an_q(r,
+		   "SELECT agent_id, metric, day - DATE '1970-01-01', sum(n), sum(sum_e6), sum(sumsq_e12)"
+		   "  FROM agent_daily_parts"
+		   " WHERE day >= DATE '1970-01-01' + $1::integer AND day < DATE '1970-01-01' + $2::integer"
+		   " GROUP BY 1, 2, 3",
+		   2, (const char *const[]){ an_int_text(from_day, from), an_int_text(to_day, to) }, "read agent_daily",
+		   &res);
+
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
+		rc = mentor_detector_restore_day(r->an->det, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+						 an_get_i64(res, i, 2), an_get_i64(res, i, 3), an_get_i64(res, i, 4),
+						 an_get_i64(res, i, 5), r->err);
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * Observations of stored events with from_us <= occurred_at < to_us: added
+ * as evaluated (one-observation days) or as waiting.
+ */
+static int load_observations(struct run *r, int64_t from_us, int64_t to_us, bool waiting)
+{
+	char from[TIME_TEXT], to[TIME_TEXT], lo[NUM_TEXT], hi[NUM_TEXT];
+	PGresult *res = NULL;
+	int rc;
+
+	an_time_text(from_us, from);
+	an_time_text(to_us, to);
+	rc = an_q(r,
+	       "SELECT s.agent_id, o.metric, s.event_id, " US_OF("s.occurred_at") ", (o.value * 1000000)::bigint"
+	       "  FROM score_events s, event_observations(s.kind, s.csat, s.overall, s.scores, $3, $4) o"
+	       " WHERE s.occurred_at >= $1 AND s.occurred_at < $2",
+	       4,
+	       (const char *const[]){ from, to, an_int_text(r->an->rules->csat_min, lo),
+				      an_int_text(r->an->rules->csat_max, hi) },
+	       "read score_events", &res);
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
+		const char *agent = PQgetvalue(res, i, 0), *metric = PQgetvalue(res, i, 1);
+		int64_t t = an_get_i64(res, i, 3), v = an_get_i64(res, i, 4);
+
+		rc = waiting ? mentor_detector_observe(r->an->det, agent, metric, PQgetvalue(res, i, 2), t, v, r->err)
+			     : mentor_detector_restore_day(r->an->det, agent, metric, mentor_stats_day_of(t), 1, v,
+							   v * v, r->err);
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* The stored events with fatal items the watermark has not passed. */
+static int load_fatal(struct run *r)
+{
+	char from[TIME_TEXT];
+	PGresult *res = NULL;
+	int rc;
+
+	if (r->an->closed_us == INT64_MAX)
+		return MENTOR_OK;
+	an_time_text(r->an->closed_us, from);
+	rc = an_q(r, "SELECT event_id, " US_OF("occurred_at") " FROM score_events WHERE fatal IS NOT NULL AND occurred_at >= $1",
+	       1, (const char *const[]){ from }, "read pending fatal events", &res);
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
+		rc = an_add_fatal(r, PQgetvalue(res, i, 0), strlen(PQgetvalue(res, i, 0)), an_get_i64(res, i, 1));
+	PQclear(res);
+	return rc;
+}
+
+/* The day sums and waiting observations as of the stored watermark. */
+static int load_data(struct run *r)
+{
+	struct mentor_analytics *an = r->an;
+	int64_t closed = an->closed_us, keep = an_keep_days(an->cfg);
+
+	if (closed == NO_TIME)
+		return load_observations(r, NO_TIME, INT64_MAX, true);
+	if (closed == INT64_MAX) {
+		int64_t newest = mentor_detector_event_time(an->det);
+
+		return newest == NO_TIME ? MENTOR_OK
+					 : load_days(r, mentor_stats_day_of(newest) - keep + 1, mentor_stats_day_of(newest) + 1);
+	}
+	int64_t day = mentor_stats_day_of(closed);
+	int rc = load_days(r, day - keep + 1, day);
+
+	if (rc == MENTOR_OK)
+		rc = load_observations(r, day * MENTOR_US_PER_DAY, closed, false);
+	if (rc == MENTOR_OK)
+		rc = load_observations(r, closed, INT64_MAX, true);
+	return rc;
+}
+
+static enum mentor_level level_of(const char *name)
+{
+	for (int l = MENTOR_LEVEL_OK; l <= MENTOR_LEVEL_HIGH; l++)
+		if (strcmp(mentor_level_name(l), name) == 0)
+			return (enum mentor_level)l;
+	return MENTOR_LEVEL_OK;
+}
+
+static enum mentor_level_reason reason_of(const char *name)
+{
+	for (int w = 0; w < MENTOR_WHY_COUNT; w++)
+		if (strcmp(mentor_level_reason_name(w), name) == 0)
+			return (enum mentor_level_reason)w;
+	return MENTOR_WHY_AVERAGE;
+}
+
+static int load_status(struct run *r)
+{
+	PGresult *res = NULL;
+	int rc = an_q(r,
+		   "SELECT agent_id, behavior, n, norm_mean, norm_shrunk, norm_ci_low, norm_ci_high, pop_mean, prior_k,"
+		   "       status, reason, " US_OF("since") ", " US_OF("updated_at") ", week, weekly_low"
+		   "  FROM agent_behavior_status",
+		   0, NULL, "read agent_behavior_status", &res);
+
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
+		struct mentor_detect_row row = {
+			.agent_id = PQgetvalue(res, i, 0), .metric = PQgetvalue(res, i, 1), .n = an_get_i64(res, i, 2),
+			.mean = an_get_f(res, i, 3), .shrunk = an_get_f(res, i, 4), .ci_low = an_get_f(res, i, 5),
+			.ci_high = an_get_f(res, i, 6), .pop_mean = an_get_f(res, i, 7), .k = an_get_f(res, i, 8),
+			.level = level_of(PQgetvalue(res, i, 9)), .why = reason_of(PQgetvalue(res, i, 10)),
+			.since_us = an_get_i64(res, i, 11), .updated_us = an_get_i64(res, i, 12), .week = an_get_i64(res, i, 13),
+			.weekly_low = (uint64_t)an_get_i64(res, i, 14),
+		};
+
+		rc = mentor_detector_restore_status(r->an->det, &row, r->err);
+	}
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * The KPI windows not final yet, their sums rebuilt: the before window from
+ * agent_daily_parts (its days are all decided), the after window from the
+ * detector's days just loaded (the decided observations only). Marked
+ * changed, so that the next round writes them as an uninterrupted run would.
+ */
+static int load_kpis(struct run *r)
+{
+	PGresult *res = NULL;
+	int rc = an_q(r,
+		   "WITH k AS ("
+		   "  SELECT pairing_id AS owner, false AS comparison, subject,"
+		   "         CASE subject WHEN 'mentor' THEN p.mentor_id ELSE p.mentee_id END AS agent_id, metric,"
+		   "         is_target, before_from, before_to, after_from, after_to"
+		   "    FROM pairing_kpis k JOIN pairings p USING (pairing_id) WHERE NOT k.final"
+		   "  UNION ALL"
+		   "  SELECT trigger_id, true, 'mentee', t.agent_id, metric, is_target, before_from, before_to,"
+		   "         after_from, after_to"
+		   "    FROM comparison_kpis c JOIN triggers t USING (trigger_id) WHERE NOT c.final"
+		   ")"
+		   " SELECT k.owner, k.comparison, k.subject, k.agent_id, k.metric, k.is_target,"
+		   "        k.before_from - DATE '1970-01-01', k.before_to - DATE '1970-01-01',"
+		   "        k.after_from - DATE '1970-01-01', k.after_to - DATE '1970-01-01',"
+		   "        coalesce(sum(d.n), 0), coalesce(sum(d.sum_e6), 0), coalesce(sum(d.sumsq_e12), 0)"
+		   "   FROM k LEFT JOIN agent_daily_parts d ON d.agent_id = k.agent_id AND d.metric = k.metric"
+		   "    AND d.day >= k.before_from AND d.day < k.before_to"
+		   "  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10",
+		   0, NULL, "read KPI rows", &res);
+
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
+		struct mentor_kpi_window w = {
+			.owner_id = PQgetvalue(res, i, 0), .comparison = strcmp(PQgetvalue(res, i, 1), "t") == 0,
+			.subject = PQgetvalue(res, i, 2), .agent_id = PQgetvalue(res, i, 3),
+			.metric = PQgetvalue(res, i, 4), .is_target = strcmp(PQgetvalue(res, i, 5), "t") == 0,
+			.before = { an_get_i64(res, i, 6), an_get_i64(res, i, 7) },
+			.after = { an_get_i64(res, i, 8), an_get_i64(res, i, 9) },
+			.b = { an_get_i64(res, i, 10), an_get_i64(res, i, 11), an_get_i64(res, i, 12) },
+		};
+
+		mentor_detector_day_sums(r->an->det, w.agent_id, w.metric, w.after.from_day, w.after.to_day, &w.a.n,
+					 &w.a.sum_e6, &w.a.sumsq_e12);
+		rc = mentor_kpi_add(r->an->kpi, &w, r->err);
+	}
+	PQclear(res);
+	return rc;
+}
+
+int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err)
+{
+	struct run r = { .an = an, .s = store, .err = err };
+	struct mentor_detector *det = NULL;
+	struct mentor_kpi_set *kpi = NULL;
+	int rc;
+
+	if (!an->cfg->enabled)
+		return MENTOR_OK;
+	rc = mentor_detector_new(&an->cfg->stats, an_keep_days(an->cfg), &det, err);
+	if (rc == MENTOR_OK)
+		rc = mentor_kpi_set_new(&kpi, err);
+	if (rc != MENTOR_OK) {
+		mentor_detector_free(det);
+		return rc;
+	}
+	mentor_detector_free(an->det);
+	mentor_kpi_set_free(an->kpi);
+	an->det = det;
+	an->kpi = kpi;
+	an->closed_us = an->next_closed_us = an->last_round_us = NO_TIME;
+	an->need_load = true;
+	an_free_fatal(an);
+	an->agents_seen_us = NO_TIME;
+	an->stages_pid = 0;
+	/* One snapshot: the offsets marked as read are exactly those of the events loaded. */
+	rc = an_q(&r, "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL, "begin loading", NULL);
+	if (rc != MENTOR_OK)
+		return rc;
+	rc = an_take_lead(&r);
+	if (rc != MENTOR_OK || !an->leader)
+		return mentor_store_end(store, rc, err);
+	rc = an_load_scales(&r);
+	if (rc == MENTOR_OK)
+		rc = load_state(&r);
+	if (rc == MENTOR_OK)
+		rc = an_set_agents(&r);
+	if (rc == MENTOR_OK)
+		rc = load_priors(&r);
+	if (rc == MENTOR_OK)
+		rc = load_data(&r);
+	if (rc == MENTOR_OK)
+		rc = load_fatal(&r);
+	if (rc == MENTOR_OK)
+		rc = load_status(&r);
+	if (rc == MENTOR_OK)
+		rc = load_kpis(&r);
+	if (rc == MENTOR_OK)
+		rc = an_count_open(&r);
+	if (rc == MENTOR_OK)
+		rc = an_q(&r,
+		       "INSERT INTO analytics_offsets (group_id, topic, partition, next_offset)"
+		       " SELECT group_id, topic, partition, next_offset FROM consumer_offsets"
+		       "  WHERE group_id = $1 AND next_offset >= 0"
+		       " ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
+		       1, (const char *const[]){ an->group }, "record how far the analytics read", NULL);
+	if (rc == MENTOR_OK)
+		mentor_detector_take_changed(an->det, NULL, NULL);
+	rc = mentor_store_end(store, rc, err);
+	if (rc == MENTOR_OK)
+		an->need_load = false;
+	return rc;
+}
