@@ -73,8 +73,9 @@ int mentor_store_offset_load(struct mentor_store *store, const char *group, cons
  * later ones send what was staged since (in pieces of 64 KiB or more), so
  * PostgreSQL works while mentord parses. Best effort, with no error to
  * report: on any failure the stream is rolled back and commit_batch writes
- * the batch from the start. Any other call on the store gives the stream
- * up the same way (a rebalance's offset load, a reconnect).
+ * the batch from the start. Any other call on the store that talks to
+ * PostgreSQL gives the stream up the same way (a rebalance's offset load, a
+ * reconnect).
  */
 void mentor_store_stream_events(struct mentor_store *store, const struct mentor_batch *batch);
 
@@ -82,9 +83,10 @@ void mentor_store_stream_events(struct mentor_store *store, const struct mentor_
 void mentor_store_stream_drop(struct mentor_store *store);
 
 /*
- * Writes a batch in one transaction (the one the stream began, if any): roster upserts, score events (a repeated
- * event_id changes nothing), daily aggregates of the events actually inserted,
- * rejected messages, and the offset updates. Returns MENTOR_OK once committed;
+ * Writes a batch in one transaction (the one the stream began, if any):
+ * score events (a repeated event_id changes nothing), daily aggregates of the
+ * events actually inserted, roster upserts, rejected messages, and the offset
+ * updates. Returns MENTOR_OK once committed;
  * MENTOR_ERR_FENCED if some partition's stored offset was not expected_next
  * (rolled back: another instance owns it now); MENTOR_ERR_DB if PostgreSQL
  * failed (rolled back; reconnect and retry the same batch).
