@@ -433,7 +433,7 @@ static bool batch_due(const struct ingest *in)
 }
 
 static void tick_analytics(struct ingest *in);
-static bool drain_finished(struct ingest *in);
+static bool finish_drain(struct ingest *in);
 
 static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 {
@@ -476,7 +476,7 @@ static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 		flush_batch(in);
 		tick_analytics(in);
 		if (exit_at_end && mentor_consumer_at_end(in->consumer) && mentor_batch_messages(in->batch) == 0 &&
-		    drain_finished(in))
+		    finish_drain(in))
 			break;
 	}
 }
@@ -501,11 +501,12 @@ static void tick_analytics(struct ingest *in)
 
 /*
  * The end of a drain: every observation decided, and a last pairing round.
- * False while this instance decides for the group but other instances still
- * hold partitions (the loop keeps polling, so they come here when those
- * instances leave) and while PostgreSQL fails (the next pass retries).
+ * True once this instance may exit. False while it decides for the group but
+ * other instances still hold partitions (the loop keeps polling, so they come
+ * here when those instances leave) and while PostgreSQL fails (the next pass
+ * retries).
  */
-static bool drain_finished(struct ingest *in)
+static bool finish_drain(struct ingest *in)
 {
 	struct mentor_error err;
 	bool done = false;
