@@ -66,17 +66,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- Harness: reuse the caller's, or start one.
-if [[ -n ${MENTORD_PG:-} && -n ${MENTORD_KAFKA:-} ]]; then
-    log "using the running harness (PostgreSQL: $MENTORD_PG, Kafka: $MENTORD_KAFKA)"
-elif [[ -n ${MENTORD_PG:-} || -n ${MENTORD_KAFKA:-} ]]; then
-    log "set both MENTORD_PG and MENTORD_KAFKA, or neither"
-    exit 2
-else
-    harness_env=$(tests/harness/up)
-    eval "$harness_env"
-    own_harness=1
-fi
-export MENTORD_PG MENTORD_KAFKA PGOPTIONS="-c client_min_messages=warning"
+bench_harness
 
 psql_val() { psql "$MENTORD_PG" -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
 

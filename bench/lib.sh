@@ -38,3 +38,20 @@ bench_config() {
         printf '%s\n' "$@"
     } >"$file"
 }
+
+# bench_harness: reuse the harness in MENTORD_PG / MENTORD_KAFKA when both are
+# set (own_harness=0), else start one with tests/harness/up (own_harness=1, for
+# the caller's cleanup to stop it); exports both and quiet psql notices.
+bench_harness() {
+    if [[ -n ${MENTORD_PG:-} && -n ${MENTORD_KAFKA:-} ]]; then
+        log "using the running harness (PostgreSQL: $MENTORD_PG, Kafka: $MENTORD_KAFKA)"
+        own_harness=0
+    elif [[ -n ${MENTORD_PG:-} || -n ${MENTORD_KAFKA:-} ]]; then
+        log "set both MENTORD_PG and MENTORD_KAFKA, or neither"
+        exit 2
+    else
+        eval "$(tests/harness/up)"
+        own_harness=1
+    fi
+    export MENTORD_PG MENTORD_KAFKA PGOPTIONS="-c client_min_messages=warning"
+}

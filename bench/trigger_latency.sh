@@ -95,23 +95,12 @@ trap 'exit 130' INT TERM
 
 # --- Harness: reuse the caller's, or start one. Commit times need
 # track_commit_timestamp, which only takes effect at a server start.
-if [[ -n ${MENTORD_PG:-} && -n ${MENTORD_KAFKA:-} ]]; then
-    log "using the running harness (PostgreSQL: $MENTORD_PG, Kafka: $MENTORD_KAFKA)"
-    reused=1
-elif [[ -n ${MENTORD_PG:-} || -n ${MENTORD_KAFKA:-} ]]; then
-    log "set both MENTORD_PG and MENTORD_KAFKA, or neither"
-    exit 2
-else
-    harness_env=$(tests/harness/up)
-    eval "$harness_env"
-    own_harness=1 reused=0
-fi
-export MENTORD_PG MENTORD_KAFKA PGOPTIONS="-c client_min_messages=warning"
+bench_harness
 
 psql_val() { psql "$MENTORD_PG" -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
 
 if [[ $(psql_val "SHOW track_commit_timestamp") != on ]]; then
-    if ((reused)); then
+    if ((!own_harness)); then
         # Restarting someone else's PostgreSQL would break what else runs on it.
         log "this PostgreSQL has track_commit_timestamp off; turn it on and restart it, e.g."
         log "  psql -c 'ALTER SYSTEM SET track_commit_timestamp = on' && (. tests/harness/lib.sh && harness_pg_restart)"
