@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -682,6 +683,24 @@ static int copy_events(struct mentor_store *s, const struct mentor_batch *b, con
 
 static const char stream_begin_sql[] = "BEGIN; SAVEPOINT copy_events";
 
+/*
+ * Back to blocking mode. libpq refuses the switch (-1, with no message) while
+ * its output buffer holds data the socket did not take, so that data is sent
+ * first, reading what the server sends meanwhile as libpq asks. 0 or -1.
+ */
+static int stream_set_blocking(struct mentor_store *s)
+{
+	int flush;
+
+	while ((flush = PQflush(s->conn)) == 1) {
+		struct pollfd p = { .fd = PQsocket(s->conn), .events = POLLIN | POLLOUT };
+
+		if (poll(&p, 1, -1) < 0 || ((p.revents & POLLIN) && !PQconsumeInput(s->conn)))
+			return -1;
+	}
+	return flush == 0 ? PQsetnonblocking(s->conn, 0) : -1;
+}
+
 /* Gives the stream up: its transaction is rolled back, and the commit writes the batch the ordinary way. */
 static void stream_fail(struct mentor_store *s)
 {
@@ -689,7 +708,7 @@ static void stream_fail(struct mentor_store *s)
 
 	if (s->stream != STREAM_COPYING)
 		return;
-	PQsetnonblocking(s->conn, 0);
+	stream_set_blocking(s);
 	PQputCopyEnd(s->conn, "batch written again");
 	while ((res = PQgetResult(s->conn)) != NULL)
 		PQclear(res);
@@ -779,7 +798,7 @@ static int stream_end(struct mentor_store *s, const struct mentor_batch *b, stru
 	s->stream = STREAM_NONE;
 	if (len < s->stream_sent)
 		rc = mentor_error_set(err, MENTOR_ERR_DB, "the batch streamed is not the batch committed");
-	else if (PQsetnonblocking(s->conn, 0) != 0)
+	else if (stream_set_blocking(s) != 0)
 		rc = db_error(s, NULL, sql, err);
 	if (rc == MENTOR_OK)
 		rc = copy_put(s, sql, text + s->stream_sent, len - s->stream_sent, err);
