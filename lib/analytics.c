@@ -488,35 +488,47 @@ static int create_stages(struct run *r)
 	return rc;
 }
 
-static const char upsert_status_sql[] =
-	"INSERT INTO agent_behavior_status SELECT * FROM stage_status"
-	" ON CONFLICT (agent_id, behavior) DO UPDATE SET n = excluded.n, mean = excluded.mean,"
-	"   shrunk_mean = excluded.shrunk_mean, ci_low = excluded.ci_low, ci_high = excluded.ci_high,"
-	"   status = excluded.status, reason = excluded.reason, since = excluded.since,"
-	"   updated_at = excluded.updated_at, norm_mean = excluded.norm_mean, norm_shrunk = excluded.norm_shrunk,"
-	"   norm_ci_low = excluded.norm_ci_low, norm_ci_high = excluded.norm_ci_high, pop_mean = excluded.pop_mean,"
-	"   prior_k = excluded.prior_k, week = excluded.week, weekly_low = excluded.weekly_low";
+#define STATUS_COLUMNS \
+	"n, mean, shrunk_mean, ci_low, ci_high, status, reason, since, updated_at, norm_mean, norm_shrunk," \
+	" norm_ci_low, norm_ci_high, pop_mean, prior_k, week, weekly_low"
+#define STATUS_COUNT 19
 
-/* Columns of pairing_kpis and comparison_kpis after the owner's. */
+/* MERGE, not INSERT ... ON CONFLICT: a join and an update per row, about half the cost for a batch's keys. */
+static const char merge_status_sql[] =
+	"MERGE INTO agent_behavior_status a USING stage_status s"
+	" ON a.agent_id = s.agent_id AND a.behavior = s.behavior"
+	" WHEN MATCHED THEN UPDATE SET (" STATUS_COLUMNS ") ="
+	"   (s.n, s.mean, s.shrunk_mean, s.ci_low, s.ci_high, s.status, s.reason, s.since, s.updated_at,"
+	"    s.norm_mean, s.norm_shrunk, s.norm_ci_low, s.norm_ci_high, s.pop_mean, s.prior_k, s.week, s.weekly_low)"
+	" WHEN NOT MATCHED THEN INSERT (agent_id, behavior, " STATUS_COLUMNS ")"
+	"   VALUES (s.agent_id, s.behavior, s.n, s.mean, s.shrunk_mean, s.ci_low, s.ci_high, s.status, s.reason,"
+	"    s.since, s.updated_at, s.norm_mean, s.norm_shrunk, s.norm_ci_low, s.norm_ci_high, s.pop_mean,"
+	"    s.prior_k, s.week, s.weekly_low)";
+
+/* Columns of pairing_kpis and comparison_kpis after the owner's, and the merge of stage_kpis into them. */
 #define KPI_COLUMNS \
 	"metric, is_target, before_n, before_mean, after_n, after_mean, delta, ci_low, ci_high, final," \
 	" before_from, before_to, after_from, after_to, before_sum_e6, before_sumsq_e12, after_sum_e6, after_sumsq_e12"
-#define KPI_UPDATE \
-	" DO UPDATE SET before_n = excluded.before_n, before_mean = excluded.before_mean, after_n = excluded.after_n," \
-	" after_mean = excluded.after_mean, delta = excluded.delta, ci_low = excluded.ci_low," \
-	" ci_high = excluded.ci_high, final = excluded.final, before_sum_e6 = excluded.before_sum_e6," \
-	" before_sumsq_e12 = excluded.before_sumsq_e12, after_sum_e6 = excluded.after_sum_e6," \
-	" after_sumsq_e12 = excluded.after_sumsq_e12"
+#define KPI_UPDATED \
+	"before_n, before_mean, after_n, after_mean, delta, ci_low, ci_high, final," \
+	" before_sum_e6, before_sumsq_e12, after_sum_e6, after_sumsq_e12"
+#define KPI_MERGE(table, key_match, owner_match, owner_columns, owner_values) \
+	"MERGE INTO " table " k USING (SELECT * FROM stage_kpis WHERE " key_match ") s" \
+	" ON k.metric = s.metric AND " owner_match \
+	" WHEN MATCHED THEN UPDATE SET (" KPI_UPDATED ") = (s.before_n, s.before_mean, s.after_n, s.after_mean," \
+	"   s.delta, s.ci_low, s.ci_high, s.final, s.before_sum_e6, s.before_sumsq_e12, s.after_sum_e6," \
+	"   s.after_sumsq_e12)" \
+	" WHEN NOT MATCHED THEN INSERT (" owner_columns ", " KPI_COLUMNS ") VALUES (" owner_values ", s.metric, s.is_target, s.before_n, s.before_mean," \
+	"   s.after_n, s.after_mean, s.delta, s.ci_low, s.ci_high, s.final, s.before_from, s.before_to," \
+	"   s.after_from, s.after_to, s.before_sum_e6, s.before_sumsq_e12, s.after_sum_e6, s.after_sumsq_e12)"
+#define KPI_STAGE_COLUMNS 21
 
-static const char upsert_pairing_kpis_sql[] =
-	"INSERT INTO pairing_kpis (pairing_id, subject, " KPI_COLUMNS ")"
-	" SELECT owner_id, subject, " KPI_COLUMNS " FROM stage_kpis WHERE NOT comparison"
-	" ON CONFLICT (pairing_id, subject, metric)" KPI_UPDATE;
+static const char merge_pairing_kpis_sql[] =
+	KPI_MERGE("pairing_kpis", "NOT comparison", "k.pairing_id = s.owner_id AND k.subject = s.subject",
+		  "pairing_id, subject", "s.owner_id, s.subject");
 
-static const char upsert_comparison_kpis_sql[] =
-	"INSERT INTO comparison_kpis (trigger_id, " KPI_COLUMNS ")"
-	" SELECT owner_id, " KPI_COLUMNS " FROM stage_kpis WHERE comparison"
-	" ON CONFLICT (trigger_id, metric)" KPI_UPDATE;
+static const char merge_comparison_kpis_sql[] =
+	KPI_MERGE("comparison_kpis", "comparison", "k.trigger_id = s.owner_id", "trigger_id", "s.owner_id");
 
 /* A growing COPY text and the run it belongs to. */
 /* COPY rows being written for one statement of a run. */
@@ -546,48 +558,49 @@ static int copy_status_row(void *ctx, const struct mentor_detect_row *row)
 	struct copy_buf *c = ctx;
 	struct text_buf *t = &c->t;
 	struct mentor_scale sc;
-	char since[TIME_TEXT], upd[TIME_TEXT];
 	int rc = an_scale_of(c->r, row->metric, &sc);
 
 	if (rc != MENTOR_OK)
 		return rc;
-	an_time_text(row->since_us, since);
-	an_time_text(row->updated_us, upd);
-	col_text(t, row->agent_id);
-	col_text(t, row->metric);
-	col_int(t, row->n);
-	col_float8(t, mentor_stats_native(row->mean, &sc));
-	col_float8(t, mentor_stats_native(row->shrunk, &sc));
-	col_float8(t, mentor_stats_native(row->ci_low, &sc));
-	col_float8(t, mentor_stats_native(row->ci_high, &sc));
-	col_text(t, mentor_level_name(row->level));
-	col_text(t, mentor_level_reason_name(row->why));
-	col_text(t, since);
-	col_text(t, upd);
-	col_float8(t, row->mean);
-	col_float8(t, row->shrunk);
-	col_float8(t, row->ci_low);
-	col_float8(t, row->ci_high);
-	col_float8(t, row->pop_mean);
-	col_float8(t, row->k);
-	col_int(t, row->week);
-	col_int(t, (int64_t)row->weekly_low);
-	row_end(t);
+	bin_row(t, STATUS_COUNT);
+	bin_text(t, row->agent_id);
+	bin_text(t, row->metric);
+	bin_int8(t, row->n);
+	bin_float8(t, mentor_stats_native(row->mean, &sc));
+	bin_float8(t, mentor_stats_native(row->shrunk, &sc));
+	bin_float8(t, mentor_stats_native(row->ci_low, &sc));
+	bin_float8(t, mentor_stats_native(row->ci_high, &sc));
+	bin_text(t, mentor_level_name(row->level));
+	bin_text(t, mentor_level_reason_name(row->why));
+	bin_timestamp(t, row->since_us);
+	bin_timestamp(t, row->updated_us);
+	bin_float8(t, row->mean);
+	bin_float8(t, row->shrunk);
+	bin_float8(t, row->ci_low);
+	bin_float8(t, row->ci_high);
+	bin_float8(t, row->pop_mean);
+	bin_float8(t, row->k);
+	bin_int4(t, (int32_t)row->week);
+	bin_int8(t, (int64_t)row->weekly_low);
 	return MENTOR_OK;
 }
 
 static int write_status(struct run *r)
 {
 	struct copy_buf c = { .r = r };
-	int rc = mentor_detector_take_changed(r->an->det, copy_status_row, &c);
+	int rc;
 
+	bin_begin(&c.t);
+	rc = mentor_detector_take_changed(r->an->det, copy_status_row, &c);
 	if (rc == MENTOR_ERR_NOMEM)
 		mentor_error_set(r->err, rc, "analytics: out of memory writing status");
 	if (rc != MENTOR_OK) {
 		free(c.t.data);
 		return rc;
 	}
-	return copy_send(&c, "COPY stage_status FROM STDIN", upsert_status_sql, "upsert agent_behavior_status");
+	bin_end(&c.t);
+	return copy_send(&c, "COPY stage_status FROM STDIN WITH (FORMAT binary)", merge_status_sql,
+			 "merge agent_behavior_status");
 }
 
 struct kpi_write {
@@ -621,28 +634,28 @@ static int copy_kpi_row(void *ctx, const struct mentor_kpi_window *w)
 	if (rc != MENTOR_OK)
 		return rc;
 	mentor_kpi_delta(w, &sc, c->r->an->cfg->stats.kpi.confidence, &d);
-	col_text(t, w->owner_id);
-	col_text(t, w->comparison ? "t" : "f");
-	col_text(t, w->subject);
-	col_text(t, w->metric);
-	col_text(t, w->is_target ? "t" : "f");
-	col_int(t, d.before_n);
-	col_float8(t, d.before_mean);
-	col_int(t, d.after_n);
-	col_float8(t, d.after_mean);
-	col_float8(t, d.delta);
-	col_float8(t, d.ci_low);
-	col_float8(t, d.ci_high);
-	col_text(t, w->final ? "t" : "f");
-	col_date(t, (int32_t)w->before.from_day);
-	col_date(t, (int32_t)w->before.to_day);
-	col_date(t, (int32_t)w->after.from_day);
-	col_date(t, (int32_t)w->after.to_day);
-	col_int(t, w->b.sum_e6);
-	col_int(t, w->b.sumsq_e12);
-	col_int(t, w->a.sum_e6);
-	col_int(t, w->a.sumsq_e12);
-	row_end(t);
+	bin_row(t, KPI_STAGE_COLUMNS);
+	bin_text(t, w->owner_id);
+	bin_bool(t, w->comparison);
+	bin_text(t, w->subject);
+	bin_text(t, w->metric);
+	bin_bool(t, w->is_target);
+	bin_int8(t, d.before_n);
+	bin_float8(t, d.before_mean);
+	bin_int8(t, d.after_n);
+	bin_float8(t, d.after_mean);
+	bin_float8(t, d.delta);
+	bin_float8(t, d.ci_low);
+	bin_float8(t, d.ci_high);
+	bin_bool(t, w->final);
+	bin_date(t, (int32_t)w->before.from_day);
+	bin_date(t, (int32_t)w->before.to_day);
+	bin_date(t, (int32_t)w->after.from_day);
+	bin_date(t, (int32_t)w->after.to_day);
+	bin_int8(t, w->b.sum_e6);
+	bin_int8(t, w->b.sumsq_e12);
+	bin_int8(t, w->a.sum_e6);
+	bin_int8(t, w->a.sumsq_e12);
 	return MENTOR_OK;
 }
 
@@ -660,6 +673,7 @@ int an_write_kpis(struct run *r, const struct an_kpi_pick *pick)
 
 	if (now != NO_TIME)
 		mentor_kpi_close(r->an->kpi, mentor_stats_day_of(now - r->an->cfg->lateness_us));
+	bin_begin(&kw.c.t);
 	rc = mentor_kpi_take_changed(r->an->kpi, kpi_picked, copy_kpi_row, &kw);
 	if (rc == MENTOR_ERR_NOMEM)
 		mentor_error_set(r->err, rc, "analytics: out of memory writing KPIs");
@@ -667,11 +681,13 @@ int an_write_kpis(struct run *r, const struct an_kpi_pick *pick)
 		free(kw.c.t.data);
 		return rc;
 	}
+	bin_end(&kw.c.t);
 	rows = kw.c.t.rows;
-	rc = copy_send(&kw.c, "COPY stage_kpis FROM STDIN", upsert_pairing_kpis_sql, "upsert pairing_kpis");
+	rc = copy_send(&kw.c, "COPY stage_kpis FROM STDIN WITH (FORMAT binary)", merge_pairing_kpis_sql,
+		       "merge pairing_kpis");
 	if (rows == 0 || rc != MENTOR_OK)
 		return rc;
-	rc = an_q(r, upsert_comparison_kpis_sql, 0, NULL, "upsert comparison_kpis", NULL);
+	rc = an_q(r, merge_comparison_kpis_sql, 0, NULL, "merge comparison_kpis", NULL);
 	/* A round writes KPIs more than once per transaction: each write must see only its own rows. */
 	return rc == MENTOR_OK ? an_q(r, "TRUNCATE stage_kpis", 0, NULL, "empty stage_kpis", NULL) : rc;
 }

@@ -673,19 +673,21 @@ int mentor_batch_daily(const struct mentor_batch *b, const struct mentor_event_r
 			break;
 		}
 	}
+	if (n_agg > 0)
+		bin_begin(&parts);
 	for (size_t i = 0; i < n_agg; i++) {
 		const struct agg_rec *a = &agg[i];
 
-		buf_copy_text(&parts, b->arena.data + b->agents.off[a->agent], b->agents.len[a->agent]);
-		col_sep(&parts);
-		buf_copy_text(&parts, b->arena.data + b->metric_names.off[a->metric], b->metric_names.len[a->metric]);
-		col_sep(&parts);
-		col_date(&parts, a->day);
-		buf_uint(&parts, (uint64_t)a->n, 1, '\t');
-		col_int(&parts, a->sum);
-		col_int(&parts, a->sumsq);
-		row_end(&parts);
+		bin_row(&parts, 6);
+		bin_text_n(&parts, b->arena.data + b->agents.off[a->agent], b->agents.len[a->agent]);
+		bin_text_n(&parts, b->arena.data + b->metric_names.off[a->metric], b->metric_names.len[a->metric]);
+		bin_date(&parts, (int32_t)a->day);
+		bin_int8(&parts, a->n);
+		bin_int8(&parts, a->sum);
+		bin_int8(&parts, a->sumsq);
 	}
+	if (n_agg > 0)
+		bin_end(&parts);
 	if (n_agg > 0 && collect_days(agg, n_agg, out) != 0)
 		goto nomem;
 	for (size_t m = 0; m < b->metric_names.n; m++) {

@@ -418,3 +418,104 @@ void col_float8(struct text_buf *b, double v)
 	buf_append(b, e < 0 ? "p-" : "p+", 2);
 	buf_uint(b, (uint64_t)(e < 0 ? -e : e), 1, '\t');
 }
+
+/* ---- Binary COPY ---- */
+
+/* Big-endian bytes of the low `size` bytes of v. */
+static void put_be(struct text_buf *b, uint64_t v, int size)
+{
+	char bytes[8];
+
+	for (int i = 0; i < size; i++)
+		bytes[i] = (char)(v >> (8 * (size - 1 - i)));
+	buf_append(b, bytes, (size_t)size);
+}
+
+/* The field's length word, then its bytes. */
+static void bin_field(struct text_buf *b, const void *data, uint32_t n)
+{
+	put_be(b, n, 4);
+	buf_append(b, data, n);
+}
+
+static void bin_fixed(struct text_buf *b, uint64_t v, int size)
+{
+	put_be(b, (uint64_t)size, 4);
+	put_be(b, v, size);
+}
+
+void bin_begin(struct text_buf *b)
+{
+	/* The signature, no flags, no header extension. */
+	buf_append(b, "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19);
+}
+
+void bin_row(struct text_buf *b, int columns)
+{
+	put_be(b, (uint64_t)columns, 2);
+	if (!b->failed)
+		b->rows++;
+}
+
+void bin_end(struct text_buf *b)
+{
+	put_be(b, UINT64_C(0xffff), 2);
+}
+
+void bin_null(struct text_buf *b)
+{
+	put_be(b, UINT64_C(0xffffffff), 4);
+}
+
+void bin_text(struct text_buf *b, const char *s)
+{
+	if (s)
+		bin_field(b, s, (uint32_t)strlen(s));
+	else
+		bin_null(b);
+}
+
+void bin_text_n(struct text_buf *b, const char *s, size_t n)
+{
+	bin_field(b, s, (uint32_t)n);
+}
+
+void bin_bool(struct text_buf *b, bool v)
+{
+	bin_fixed(b, v, 1);
+}
+
+void bin_int4(struct text_buf *b, int32_t v)
+{
+	bin_fixed(b, (uint32_t)v, 4);
+}
+
+void bin_int8(struct text_buf *b, int64_t v)
+{
+	bin_fixed(b, (uint64_t)v, 8);
+}
+
+void bin_float8(struct text_buf *b, double v)
+{
+	uint64_t bits;
+
+	if (!isfinite(v)) {
+		bin_null(b);
+		return;
+	}
+	memcpy(&bits, &v, sizeof(bits));
+	bin_fixed(b, bits, 8);
+}
+
+/* PostgreSQL's epoch for timestamps and dates is 2000-01-01 UTC. */
+#define PG_EPOCH_DAYS 10957
+
+void bin_timestamp(struct text_buf *b, int64_t us)
+{
+	bin_int8(b, us - INT64_C(86400000000) * PG_EPOCH_DAYS);
+}
+
+void bin_date(struct text_buf *b, int32_t days)
+{
+	bin_int4(b, days - PG_EPOCH_DAYS);
+}

@@ -1,5 +1,5 @@
 /*
- * Rows in PostgreSQL's COPY text format, written into growing buffers:
+ * Rows in PostgreSQL's COPY formats, written into growing buffers. Text:
  * columns end with a tab (row_end turns the last one into the newline),
  * backslash, tab, newline and carriage return are escaped, NULL is \N. An
  * allocation failure sets `failed` and the buffer stops growing, so a writer
@@ -47,5 +47,24 @@ void row_end(struct text_buf *b);
 
 /* The exact decimal of a double as "%.15g" prints it: mant * 10^exp10, mant without trailing zeros. */
 void decimal_of(double d, int64_t *mant, int *exp10);
+
+/*
+ * The binary format (COPY ... WITH (FORMAT binary)): no parsing on the
+ * server, for the rows a batch writes by the ten thousand. bin_begin, then
+ * per row bin_row (counts it) and its columns in the table's order, then
+ * bin_end. Text must be valid UTF-8; non-finite floats are NULL.
+ */
+void bin_begin(struct text_buf *b);
+void bin_row(struct text_buf *b, int columns);
+void bin_end(struct text_buf *b);
+void bin_null(struct text_buf *b);
+void bin_text(struct text_buf *b, const char *s);  /* NULL is NULL */
+void bin_text_n(struct text_buf *b, const char *s, size_t n);
+void bin_bool(struct text_buf *b, bool v);
+void bin_int4(struct text_buf *b, int32_t v);
+void bin_int8(struct text_buf *b, int64_t v);
+void bin_float8(struct text_buf *b, double v);
+void bin_timestamp(struct text_buf *b, int64_t us);  /* UTC microseconds since 1970, as timestamptz */
+void bin_date(struct text_buf *b, int32_t days);     /* days since 1970-01-01 */
 
 #endif

@@ -164,7 +164,7 @@ static const char find_repeats_sql[] =
 	"SELECT event_id FROM score_events WHERE event_id = ANY($1::text[])";
 
 static const char copy_parts_sql[] =
-	"COPY agent_daily_parts (agent_id, metric, day, n, sum_e6, sumsq_e12) FROM STDIN";
+	"COPY agent_daily_parts (agent_id, metric, day, n, sum_e6, sumsq_e12) FROM STDIN WITH (FORMAT binary)";
 
 /* The first source and scale stored for a metric stay. */
 static const char insert_metrics_sql[] =

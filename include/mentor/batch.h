@@ -91,10 +91,13 @@ size_t mentor_batch_agent_count(const struct mentor_batch *b);
 const char *mentor_batch_agent(const struct mentor_batch *b, size_t i, size_t *ret_len);
 
 /*
- * The daily aggregates of a batch, as COPY text. `parts`: rows (agent_id,
+ * The daily aggregates of a batch, as COPY data. `parts`, in the binary
+ * format (empty when there are none; PostgreSQL parses it far faster than
+ * text, and a batch writes about 2.7 rows per event): rows (agent_id,
  * metric, day, n, sum_e6, sumsq_e12) per agent, metric and UTC day: the
  * values normalized to 0..1 and rounded to 1e-6, summed in millionths, and
- * their squares summed in 10^-12 units (integers, exact). `metrics`: rows (metric, source,
+ * their squares summed in 10^-12 units (integers, exact). `metrics`, in
+ * the text format: rows (metric, source,
  * scale_min, scale_max), one per metric seen, AQM winning a name both
  * sources use. days: how many `parts` rows each day has, days counted from
  * 1970-01-01, in increasing order.

@@ -1,4 +1,4 @@
-/* COPY text columns: float8 in hexadecimal, dates and timestamps, row ends. */
+/* COPY columns: text (float8 in hexadecimal, dates and timestamps, row ends) and binary. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -78,12 +78,55 @@ static void test_dates_and_times(void **state)
 	free(b.data);
 }
 
+/*
+ * One binary row, byte for byte as PostgreSQL's binary COPY format
+ * (docs: "COPY ... File Formats") lays it out: the 19-byte header, a field
+ * count, length-prefixed big-endian fields (-1 for NULL), dates and
+ * timestamps from 2000-01-01, the -1 trailer.
+ */
+static void test_binary_row(void **state)
+{
+	static const unsigned char want[] = {
+		'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		0, 8,                                       /* 8 fields */
+		0, 0, 0, 2, 'a', 'b',                       /* text "ab" */
+		0xff, 0xff, 0xff, 0xff,                     /* NULL text */
+		0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,  /* int8 -2 */
+		0, 0, 0, 8, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0,   /* float8 1.5 */
+		0xff, 0xff, 0xff, 0xff,                     /* float8 NaN: NULL */
+		0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1,         /* 2000-01-01 00:00:00.000001 UTC */
+		0, 0, 0, 4, 0xff, 0xff, 0xff, 0xff,         /* date 1999-12-31 */
+		0, 0, 0, 1, 1,                              /* true */
+		0xff, 0xff,                                 /* trailer */
+	};
+	struct text_buf b = { 0 };
+
+	(void)state;
+	bin_begin(&b);
+	bin_row(&b, 8);
+	bin_text(&b, "ab");
+	bin_text(&b, NULL);
+	bin_int8(&b, -2);
+	bin_float8(&b, 1.5);
+	bin_float8(&b, NAN);
+	bin_timestamp(&b, INT64_C(946684800000001));
+	bin_date(&b, 10956);
+	bin_bool(&b, true);
+	bin_end(&b);
+	assert_false(b.failed);
+	assert_int_equal(b.rows, 1);
+	assert_int_equal(b.len, sizeof(want));
+	assert_memory_equal(b.data, want, sizeof(want));
+	free(b.data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_float8_hex),
 		cmocka_unit_test(test_float8_not_finite),
 		cmocka_unit_test(test_dates_and_times),
+		cmocka_unit_test(test_binary_row),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
