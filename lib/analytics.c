@@ -95,8 +95,7 @@ int an_q(struct run *r, const char *sql, int n, const char *const *values, const
 	return mentor_store_exec(r->s, sql, n, values, what, ret, r->err);
 }
 
-/* Appends one element to a PostgreSQL array literal being built in f. */
-static void array_item(FILE *f, bool first, const char *text)
+void an_array_item(FILE *f, bool first, const char *text)
 {
 	fputs(first ? "{\"" : ",\"", f);
 	for (; *text; text++) {
@@ -342,6 +341,7 @@ static int flush_alerts(struct run *r)
 static int run_end(struct run *r, int rc)
 {
 	free(r->alerts.data);
+	free(r->triggers.data);
 	/* A commit that fails after this makes the caller load() again, which forgets the mark. */
 	if (rc == MENTOR_OK && r->stages_made)
 		r->an->stages_pid = r->stages_made;
@@ -350,13 +350,41 @@ static int run_end(struct run *r, int rc)
 
 /* ---- Detector sink: triggers, priors, observations ---- */
 
-static const char supersede_sql[] =
-	"UPDATE triggers SET status = 'resolved', resolution = 'refired', resolved_at = $3"
-	" WHERE agent_id = $1 AND behavior = $2 AND kind = 'low_score' AND status IN ('open', 'waiting')";
+/*
+ * The low-score triggers fired since the last flush, staged in firing order
+ * (seq), go in together (an_flush_triggers): a new trigger supersedes the
+ * open or waiting one of its agent and behavior, stored or staged before it.
+ */
+#define STAGE_TRIGGERS_COLUMNS 8
+static const char insert_triggers_sql[] =
+	"WITH s AS ("
+	"  SELECT *, lead(fired_at) OVER (PARTITION BY agent_id, behavior ORDER BY seq) AS superseded_at"
+	"    FROM stage_triggers),"
+	" old AS ("
+	"  UPDATE triggers t SET status = 'resolved', resolution = 'refired', resolved_at = f.fired_at"
+	"    FROM (SELECT DISTINCT ON (agent_id, behavior) agent_id, behavior, fired_at FROM stage_triggers"
+	"           ORDER BY agent_id, behavior, seq) f"
+	"   WHERE t.agent_id = f.agent_id AND t.behavior = f.behavior AND t.kind = 'low_score'"
+	"     AND t.status IN ('open', 'waiting'))"
+	" INSERT INTO triggers (trigger_id, agent_id, behavior, kind, fired_at, event_id, score, n, status,"
+	"                       resolution, resolved_at)"
+	" SELECT trigger_id, agent_id, behavior, 'low_score', fired_at, event_id, score, n,"
+	"        CASE WHEN superseded_at IS NULL THEN 'open' ELSE 'resolved' END,"
+	"        CASE WHEN superseded_at IS NULL THEN NULL ELSE 'refired' END, superseded_at"
+	"   FROM s ORDER BY seq ON CONFLICT DO NOTHING";
 
-static const char insert_trigger_sql[] =
-	"INSERT INTO triggers (trigger_id, agent_id, behavior, kind, fired_at, event_id, score, n, status)"
-	" VALUES ($1, $2, $3, 'low_score', $4, $5, $6, $7, 'open') ON CONFLICT DO NOTHING";
+int an_flush_triggers(struct run *r)
+{
+	int rc;
+
+	if (r->triggers.rows == 0)
+		return MENTOR_OK;
+	bin_end(&r->triggers);
+	rc = an_copy(r, &r->triggers, "COPY stage_triggers FROM STDIN WITH (FORMAT binary)", insert_triggers_sql,
+		     "insert triggers");
+	/* A transaction can flush several times: each flush sees only its own rows. */
+	return rc == MENTOR_OK ? an_q(r, "TRUNCATE stage_triggers", 0, NULL, "empty stage_triggers", NULL) : rc;
+}
 
 /* The KPI metrics of a behavior: it, then csat, csat_top2 and aqm, each once. */
 static size_t kpi_metrics(const char *behavior, const char *ret[KPI_METRICS_MAX])
@@ -398,8 +426,8 @@ static int on_trigger(void *ctx, const struct mentor_detect_trigger *t)
 {
 	struct run *r = ctx;
 	const struct mentor_stats_params *p = &r->an->cfg->stats;
-	char id[3 * MENTOR_ID_MAX + 16], at[TIME_TEXT], score[NUM_TEXT], n[NUM_TEXT];
-	const char *params[7] = { id, t->agent_id, t->metric, at, t->event_id, NULL, an_int_text(t->n, n) };
+	struct text_buf *b = &r->triggers;
+	char id[3 * MENTOR_ID_MAX + 16];
 	struct mentor_scale sc;
 	int rc;
 
@@ -408,14 +436,21 @@ static int on_trigger(void *ctx, const struct mentor_detect_trigger *t)
 	if ((rc = an_scale_of(r, t->metric, &sc)) != MENTOR_OK)
 		return rc;
 	snprintf(id, sizeof(id), "low/%s/%s", t->event_id, t->metric);
-	an_time_text(t->fired_us, at);
-	params[5] = an_num_text(mentor_stats_native(t->shrunk, &sc), score);
 	r->an->counts_stale = true;
-	rc = an_q(r, supersede_sql, 3, (const char *const[]){ t->agent_id, t->metric, at }, "supersede triggers", NULL);
-	if (rc == MENTOR_OK)
-		rc = an_q(r, insert_trigger_sql, 7, params, "insert trigger", NULL);
-	if (rc == MENTOR_OK)
-		rc = an_open_windows(r, id, true, "mentee", t->agent_id, t->metric, t->fired_us);
+	if (b->len == 0)
+		bin_begin(b);
+	bin_row(b, STAGE_TRIGGERS_COLUMNS);
+	bin_int8(b, (int64_t)b->rows);
+	bin_text(b, id);
+	bin_text(b, t->agent_id);
+	bin_text(b, t->metric);
+	bin_timestamp(b, t->fired_us);
+	bin_text(b, t->event_id);
+	bin_float8(b, mentor_stats_native(t->shrunk, &sc));
+	bin_int8(b, t->n);
+	if (b->failed)
+		return an_nomem(r->err);
+	rc = an_open_windows(r, id, true, "mentee", t->agent_id, t->metric, t->fired_us);
 	if (rc == MENTOR_OK)
 		rc = an_insert_alert(r, "low_score_trigger", id, t->agent_id, t->fired_us, t->metric,
 				  json_pack("{s:s, s:o, s:f, s:I, s:i}", "trigger_id", id, "score", an_json_num(t->shrunk),
@@ -470,6 +505,12 @@ static const char *const stage_sql[] = {
 	 " after_sumsq_e12 bigint) ON COMMIT DELETE ROWS"),
 	("CREATE TEMP TABLE IF NOT EXISTS stage_alerts (alert_id text, kind text, agent_id text,"
 	 " occurred_at timestamptz, behavior text, fields jsonb) ON COMMIT DELETE ROWS"),
+	("CREATE TEMP TABLE IF NOT EXISTS stage_triggers (seq bigint, trigger_id text, agent_id text, behavior text,"
+	 " fired_at timestamptz, event_id text, score float8, n bigint) ON COMMIT DELETE ROWS"),
+	("CREATE TEMP TABLE IF NOT EXISTS stage_pairings (pairing_id text, trigger_id text, mentee_id text,"
+	 " mentor_id text, behavior text, started_at timestamptz, ends_at timestamptz, mentee_score float8,"
+	 " mentor_score float8, mentor_ci_low float8, cost bigint, n_feasible integer, alternatives text,"
+	 " leaves_comparison boolean) ON COMMIT DELETE ROWS"),
 };
 
 static int create_stages(struct run *r)
@@ -530,26 +571,25 @@ static const char merge_pairing_kpis_sql[] =
 static const char merge_comparison_kpis_sql[] =
 	KPI_MERGE("comparison_kpis", "comparison", "k.trigger_id = s.owner_id", "trigger_id", "s.owner_id");
 
-/* A growing COPY text and the run it belongs to. */
 /* COPY rows being written for one statement of a run. */
 struct copy_buf {
 	struct run *r;
 	struct text_buf t;
 };
 
-/* Sends the rows (if any) through `copy` then `then`, and frees them. */
-static int copy_send(struct copy_buf *c, const char *copy, const char *then, const char *what)
+int an_copy(struct run *r, struct text_buf *t, const char *copy, const char *then, const char *what)
 {
 	int rc = MENTOR_OK;
 
-	if (c->t.failed)
-		rc = an_nomem(c->r->err);
-	if (rc == MENTOR_OK && c->t.rows > 0) {
-		rc = mentor_store_copy(c->r->s, copy, c->t.data, c->t.len, c->r->err);
+	if (t->failed)
+		rc = an_nomem(r->err);
+	if (rc == MENTOR_OK && t->rows > 0) {
+		rc = mentor_store_copy(r->s, copy, t->data, t->len, r->err);
 		if (rc == MENTOR_OK)
-			rc = an_q(c->r, then, 0, NULL, what, NULL);
+			rc = an_q(r, then, 0, NULL, what, NULL);
 	}
-	free(c->t.data);
+	free(t->data);
+	*t = (struct text_buf){ 0 };
 	return rc;
 }
 
@@ -599,8 +639,8 @@ static int write_status(struct run *r)
 		return rc;
 	}
 	bin_end(&c.t);
-	return copy_send(&c, "COPY stage_status FROM STDIN WITH (FORMAT binary)", merge_status_sql,
-			 "merge agent_behavior_status");
+	return an_copy(r, &c.t, "COPY stage_status FROM STDIN WITH (FORMAT binary)", merge_status_sql,
+		       "merge agent_behavior_status");
 }
 
 struct kpi_write {
@@ -683,8 +723,8 @@ int an_write_kpis(struct run *r, const struct an_kpi_pick *pick)
 	}
 	bin_end(&kw.c.t);
 	rows = kw.c.t.rows;
-	rc = copy_send(&kw.c, "COPY stage_kpis FROM STDIN WITH (FORMAT binary)", merge_pairing_kpis_sql,
-		       "merge pairing_kpis");
+	rc = an_copy(r, &kw.c.t, "COPY stage_kpis FROM STDIN WITH (FORMAT binary)", merge_pairing_kpis_sql,
+		     "merge pairing_kpis");
 	if (rows == 0 || rc != MENTOR_OK)
 		return rc;
 	rc = an_q(r, merge_comparison_kpis_sql, 0, NULL, "merge comparison_kpis", NULL);
@@ -728,7 +768,10 @@ int an_count_open(struct run *r)
 
 static int write_changes(struct run *r)
 {
-	int rc = flush_alerts(r);
+	int rc = an_flush_triggers(r);
+
+	if (rc == MENTOR_OK)
+		rc = flush_alerts(r);
 
 	if (rc == MENTOR_OK)
 		rc = write_status(r);
@@ -870,7 +913,7 @@ static int decide_fatal(struct run *r, int64_t closed_us)
 		return an_nomem(r->err);
 	for (size_t i = 0; i < an->n_fatal; i++)
 		if (an->fatal[i].t_us < closed_us) {
-			array_item(f, !any, an->fatal[i].event_id);
+			an_array_item(f, !any, an->fatal[i].event_id);
 			any = true;
 		}
 	fputs(any ? "}" : "{}", f);
@@ -1066,9 +1109,9 @@ static int catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_ot
 			*ret_others = newest;
 		if (next < 0)
 			continue;
-		array_item(f[0], ftell(f[0]) == 0, topic);
-		array_item(f[1], ftell(f[1]) == 0, PQgetvalue(res, i, 1));
-		array_item(f[2], ftell(f[2]) == 0, PQgetvalue(res, i, 2));
+		an_array_item(f[0], ftell(f[0]) == 0, topic);
+		an_array_item(f[1], ftell(f[1]) == 0, PQgetvalue(res, i, 1));
+		an_array_item(f[2], ftell(f[2]) == 0, PQgetvalue(res, i, 2));
 	}
 	PQclear(res);
 	for (int k = 0; k < 3; k++) {

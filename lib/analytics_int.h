@@ -67,6 +67,7 @@ struct run {
 	struct mentor_error *err;
 	int stages_made;            /* backend pid whose staging tables this run created, 0: none */
 	struct text_buf alerts;     /* COPY rows of stage_alerts, written at the end (flush_alerts) */
+	struct text_buf triggers;   /* binary COPY rows of stage_triggers, written by an_flush_triggers */
 	bool round_ran;             /* a round ran: the changed provisional KPI rows are written at the end */
 };
 
@@ -90,6 +91,15 @@ int64_t an_get_i64(const PGresult *res, int row, int col);
 double an_get_f(const PGresult *res, int row, int col);
 const char *an_get_s(const PGresult *res, int row, int col);
 
+/*
+ * Sends t's COPY rows (if any) with `copy`, then runs `then` (which reads
+ * them from their staging table), and frees t's buffer in every case.
+ */
+int an_copy(struct run *r, struct text_buf *t, const char *copy, const char *then, const char *what);
+
+/* Appends one element to a PostgreSQL array literal being built in f ("{" before the first). */
+void an_array_item(FILE *f, bool first, const char *text);
+
 /* One parameterized statement in the run's transaction (mentor_store_exec). */
 int an_q(struct run *r, const char *sql, int n, const char *const *values, const char *what, PGresult **ret);
 
@@ -102,6 +112,9 @@ json_t *an_json_num(double v);
 /* Stages one alert (kind:cause_id) for the run's end; fields (consumed) are the kind's own. */
 int an_insert_alert(struct run *r, const char *kind, const char *cause_id, const char *agent_id, int64_t occurred_us,
 		    const char *behavior, json_t *fields);
+
+/* Writes the low-score triggers staged since the last call: before a round reads them, and at the end. */
+int an_flush_triggers(struct run *r);
 
 /* Opens one subject's KPI windows around start_us, with the sums the detector holds. */
 int an_open_windows(struct run *r, const char *owner_id, bool comparison, const char *subject, const char *agent_id,

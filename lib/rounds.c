@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -174,16 +175,25 @@ static const char recent_pairs_sql[] =
 static const char resolve_trigger_sql[] =
 	"UPDATE triggers SET status = 'resolved', resolution = $2, resolved_at = $3 WHERE trigger_id = $1";
 
-static const char insert_pairing_sql[] =
-	"INSERT INTO pairings (pairing_id, trigger_id, mentee_id, mentor_id, behavior, status, started_at, ends_at,"
-	" mentee_score, mentor_score, mentor_ci_low, cost, n_feasible, alternatives)"
-	" VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9, $10, $11, $12, $13::jsonb)";
-
-static const char mark_paired_sql[] =
-	"UPDATE triggers SET status = 'paired', pairing_id = $2 WHERE trigger_id = $1";
+/*
+ * A round's pairings, staged (write_pairing), go in at its end
+ * (write_assignments): each inserted active, its trigger marked paired, and
+ * the comparison rows of a trigger that was not held out deleted.
+ */
+#define STAGE_PAIRINGS_COLUMNS 14
+static const char insert_pairings_sql[] =
+	"WITH p AS ("
+	"  INSERT INTO pairings (pairing_id, trigger_id, mentee_id, mentor_id, behavior, status, started_at, ends_at,"
+	"                        mentee_score, mentor_score, mentor_ci_low, cost, n_feasible, alternatives)"
+	"  SELECT pairing_id, trigger_id, mentee_id, mentor_id, behavior, 'active', started_at, ends_at,"
+	"         mentee_score, mentor_score, mentor_ci_low, cost, n_feasible, alternatives::jsonb"
+	"    FROM stage_pairings RETURNING pairing_id, trigger_id),"
+	" t AS (UPDATE triggers t SET status = 'paired', pairing_id = p.pairing_id FROM p WHERE t.trigger_id = p.trigger_id)"
+	" DELETE FROM comparison_kpis c USING stage_pairings s WHERE c.trigger_id = s.trigger_id AND s.leaves_comparison";
 
 static const char mark_waiting_sql[] =
-	"UPDATE triggers SET status = 'waiting', waiting_since = coalesce(waiting_since, $2) WHERE trigger_id = $1";
+	"UPDATE triggers SET status = 'waiting', waiting_since = coalesce(waiting_since, $2)"
+	" WHERE trigger_id = ANY($1::text[])";
 
 /* Everything one round reads, indexed for the pairing module. */
 struct round {
@@ -202,6 +212,10 @@ struct round {
 	size_t n_cands, cap_cands;
 	struct mentor_pair_recent *recent;
 	size_t n_recent;
+	struct text_buf paired;     /* binary COPY rows of stage_pairings */
+	FILE *waiting;              /* array literal of the triggers newly waiting, into waiting_ids */
+	char *waiting_ids;
+	size_t waiting_len, n_waiting;
 };
 
 static int cmp_str(const void *a, const void *b)
@@ -466,12 +480,13 @@ static int write_pairing(struct round *rd, size_t m, const struct mentor_pair_as
 	const char *trigger = PQgetvalue(rd->open, row, 0), *mentee = PQgetvalue(rd->open, row, 1);
 	const char *behavior = PQgetvalue(rd->open, row, 2), *mentor = rd->agents[as->mentor].id;
 	int b = rd->mentees[m].behavior;
-	char id[4 * MENTOR_ID_MAX], start[TIME_TEXT], end[TIME_TEXT], v[6][NUM_TEXT];
+	char id[4 * MENTOR_ID_MAX], start[TIME_TEXT], end[TIME_TEXT];
 	int64_t ends_us = rd->at_us + (int64_t)r->an->cfg->duration_days * MENTOR_US_PER_DAY;
 	json_t *alts = json_array();
 	struct mentor_scale sc;
 	char *alts_text;
 	double mentor_ci = NAN;
+	bool leaves;
 	int rc;
 
 	if (!alts)
@@ -492,21 +507,29 @@ static int write_pairing(struct round *rd, size_t m, const struct mentor_pair_as
 	snprintf(id, sizeof(id), "p/%s", trigger);
 	an_time_text(rd->at_us, start);
 	an_time_text(ends_us, end);
-	rc = an_q(r, insert_pairing_sql, 13,
-	       (const char *const[]){ id, trigger, mentee, mentor, behavior, start, end,
-				      an_num_text(mentee_native_score(r, mentee, behavior, &sc), v[0]),
-				      an_num_text(candidate_score(rd, as->mentor, b), v[1]), an_num_text(mentor_ci, v[2]),
-				      an_int_text(as->cost, v[3]), an_int_text(as->n_feasible, v[4]), alts_text },
-	       "insert pairing", NULL);
+	if (rd->paired.len == 0)
+		bin_begin(&rd->paired);
+	bin_row(&rd->paired, STAGE_PAIRINGS_COLUMNS);
+	bin_text(&rd->paired, id);
+	bin_text(&rd->paired, trigger);
+	bin_text(&rd->paired, mentee);
+	bin_text(&rd->paired, mentor);
+	bin_text(&rd->paired, behavior);
+	bin_timestamp(&rd->paired, rd->at_us);
+	bin_timestamp(&rd->paired, ends_us);
+	bin_float8(&rd->paired, mentee_native_score(r, mentee, behavior, &sc));
+	bin_float8(&rd->paired, candidate_score(rd, as->mentor, b));
+	bin_float8(&rd->paired, mentor_ci);
+	bin_int8(&rd->paired, as->cost);
+	bin_int4(&rd->paired, as->n_feasible);
+	bin_text(&rd->paired, alts_text);
 	free(alts_text);
-	if (rc == MENTOR_OK)
-		rc = an_q(r, mark_paired_sql, 2, (const char *const[]){ trigger, id }, "mark trigger paired", NULL);
 	/* A held-out trigger was the comparison group until now: its rows stay. */
-	if (rc == MENTOR_OK && strcmp(PQgetvalue(rd->open, row, 4), "t") != 0) {
-		rc = an_q(r, "DELETE FROM comparison_kpis WHERE trigger_id = $1", 1, (const char *const[]){ trigger },
-		       "leave the comparison group", NULL);
+	leaves = strcmp(PQgetvalue(rd->open, row, 4), "t") != 0;
+	bin_bool(&rd->paired, leaves);
+	if (leaves)
 		mentor_kpi_remove_owner(r->an->kpi, trigger, true);
-	}
+	rc = rd->paired.failed ? an_nomem(r->err) : MENTOR_OK;
 	if (rc == MENTOR_OK)
 		rc = an_open_windows(r, id, false, "mentee", mentee, behavior, rd->at_us);
 	if (rc == MENTOR_OK)
@@ -525,27 +548,56 @@ static int write_waiting(struct round *rd, size_t m)
 	const char *trigger = PQgetvalue(rd->open, row, 0), *agent = PQgetvalue(rd->open, row, 1);
 	const char *behavior = PQgetvalue(rd->open, row, 2);
 	bool any = false;
-	char at[TIME_TEXT];
-	int rc;
 
 	/* A trigger waiting through many rounds is marked, and alerts, once. */
 	if (strcmp(PQgetvalue(rd->open, row, 3), "open") != 0)
 		return MENTOR_OK;
-	an_time_text(rd->at_us, at);
-	rc = an_q(r, mark_waiting_sql, 2, (const char *const[]){ trigger, at }, "mark trigger waiting", NULL);
+	if (!rd->waiting && !(rd->waiting = open_memstream(&rd->waiting_ids, &rd->waiting_len)))
+		return an_nomem(r->err);
+	an_array_item(rd->waiting, rd->n_waiting++ == 0, trigger);
 	for (size_t i = 0; i < rd->n_cands && !any; i++)
 		any = rd->cands[i].behavior == rd->mentees[m].behavior;
-	if (rc == MENTOR_OK)
-		rc = an_insert_alert(r, "no_mentor_available", trigger, agent, rd->at_us, behavior,
-				  json_pack("{s:s, s:s}", "trigger_id", trigger, "reason",
-					    any ? "every mentor-eligible agent is excluded (language, site, capacity, "
-						  "cooldown, team or own team lead)"
-						: "no agent is mentor-eligible in this behavior"));
+	return an_insert_alert(r, "no_mentor_available", trigger, agent, rd->at_us, behavior,
+			       json_pack("{s:s, s:s}", "trigger_id", trigger, "reason",
+					 any ? "every mentor-eligible agent is excluded (language, site, capacity, "
+					       "cooldown, team or own team lead)"
+					     : "no agent is mentor-eligible in this behavior"));
+}
+
+/* The round's staged pairings and waiting marks, in two statements. */
+static int write_assignments(struct round *rd)
+{
+	struct run *r = rd->r;
+	char at[TIME_TEXT];
+	int rc = MENTOR_OK;
+
+	if (rd->paired.rows > 0) {
+		bin_end(&rd->paired);
+		rc = an_copy(r, &rd->paired, "COPY stage_pairings FROM STDIN WITH (FORMAT binary)", insert_pairings_sql,
+			     "insert pairings");
+		/* A transaction can run several rounds: the next one stages its own. */
+		if (rc == MENTOR_OK)
+			rc = an_q(r, "TRUNCATE stage_pairings", 0, NULL, "empty stage_pairings", NULL);
+	}
+	if (rd->waiting) {
+		fputc('}', rd->waiting);
+		if (fclose(rd->waiting) != 0 && rc == MENTOR_OK)
+			rc = an_nomem(r->err);
+		rd->waiting = NULL;
+		an_time_text(rd->at_us, at);
+		if (rc == MENTOR_OK)
+			rc = an_q(r, mark_waiting_sql, 2, (const char *const[]){ rd->waiting_ids, at },
+				  "mark triggers waiting", NULL);
+	}
 	return rc;
 }
 
 static void round_free(struct round *rd)
 {
+	if (rd->waiting)
+		fclose(rd->waiting);
+	free(rd->waiting_ids);
+	free(rd->paired.data);
 	PQclear(rd->roster);
 	PQclear(rd->open);
 	PQclear(rd->mentees_now);
@@ -591,7 +643,9 @@ int an_run_round(struct run *r, int64_t at_us)
 	int rc;
 
 	an_time_text(at_us, at);
-	rc = an_set_agents(r);  /* the whole roster, whatever refresh_agents() may have passed over */
+	rc = an_flush_triggers(r);
+	if (rc == MENTOR_OK)
+		rc = an_set_agents(r);  /* the whole roster, whatever refresh_agents() may have passed over */
 	if (rc == MENTOR_OK)
 		rc = write_completing_kpis(r, at);
 	if (rc == MENTOR_OK)
@@ -616,6 +670,8 @@ int an_run_round(struct run *r, int64_t at_us)
 			rc = mentor_pair_round(&in, &r->an->cfg->pair, &res, r->err);
 		for (size_t m = 0; rc == MENTOR_OK && m < rd.n_mentees; m++)
 			rc = res->a[m].mentor >= 0 ? write_pairing(&rd, m, &res->a[m]) : write_waiting(&rd, m);
+		if (rc == MENTOR_OK)
+			rc = write_assignments(&rd);
 	}
 	r->an->counts_stale = true;
 	r->round_ran = true;
