@@ -1,6 +1,6 @@
 /*
- * KPI windows in memory: a flat array of windows found by (agent, metric)
- * through a chained hash table. See include/mentor/kpi.h.
+ * KPI windows in memory: a flat array of windows found by (agent, metric),
+ * and by owner, through two chained hash tables. See include/mentor/kpi.h.
  */
 #define _GNU_SOURCE  /* qsort_r */
 #include "mentor/kpi.h"
@@ -17,16 +17,31 @@ struct kpi_entry {
 	struct mentor_kpi_window w;  /* its strings point into text */
 	char *text;                  /* owned: owner, subject, agent, metric, NUL-separated */
 	uint64_t hash;               /* of agent and metric */
+	uint64_t owner_hash;         /* of owner_id */
 	uint32_t next;               /* chain in the bucket */
+	uint32_t owner_next;         /* chain in the owner bucket */
 	bool changed, dead;
 };
 
 struct mentor_kpi_set {
 	struct kpi_entry *e;
 	size_t n, cap, dead;
-	uint32_t *bucket;            /* first entry per bucket, NO_ENTRY when empty */
-	size_t n_buckets;            /* a power of two, >= cap */
+	uint32_t *bucket;            /* first entry per (agent, metric) bucket, NO_ENTRY when empty */
+	uint32_t *owner_bucket;      /* first entry per owner bucket */
+	size_t n_buckets;            /* a power of two, >= cap, for both */
 };
+
+/* Puts entry i at the head of its two chains. */
+static void link_entry(struct mentor_kpi_set *set, uint32_t i)
+{
+	struct kpi_entry *e = &set->e[i];
+	size_t mask = set->n_buckets - 1;
+
+	e->next = set->bucket[e->hash & mask];
+	set->bucket[e->hash & mask] = i;
+	e->owner_next = set->owner_bucket[e->owner_hash & mask];
+	set->owner_bucket[e->owner_hash & mask] = i;
+}
 
 static uint64_t key_hash(const char *agent_id, const char *metric)
 {
@@ -51,6 +66,7 @@ void mentor_kpi_set_free(struct mentor_kpi_set *set)
 		free(set->e[i].text);
 	free(set->e);
 	free(set->bucket);
+	free(set->owner_bucket);
 	free(set);
 }
 
@@ -58,29 +74,29 @@ void mentor_kpi_set_free(struct mentor_kpi_set *set)
 static bool rebuild(struct mentor_kpi_set *set, size_t cap)
 {
 	size_t nb = 64, live = 0;
-	uint32_t *bucket;
+	uint32_t *bucket = NULL, *owner_bucket = NULL;
 
 	while (nb < cap)
 		nb *= 2;
-	if (!(bucket = malloc(nb * sizeof(*bucket))))
+	if (!(bucket = malloc(nb * sizeof(*bucket))) || !(owner_bucket = malloc(nb * sizeof(*owner_bucket)))) {
+		free(bucket);
 		return false;
-	for (size_t i = 0; i < nb; i++)
-		bucket[i] = NO_ENTRY;
-	for (size_t i = 0; i < set->n; i++) {
-		struct kpi_entry *e = &set->e[i];
-
-		if (e->dead) {
-			free(e->text);
-			continue;
-		}
-		set->e[live] = *e;
-		set->e[live].next = bucket[e->hash & (nb - 1)];
-		bucket[e->hash & (nb - 1)] = (uint32_t)live;
-		live++;
 	}
 	free(set->bucket);
+	free(set->owner_bucket);
 	set->bucket = bucket;
+	set->owner_bucket = owner_bucket;
 	set->n_buckets = nb;
+	for (size_t i = 0; i < nb; i++)
+		bucket[i] = owner_bucket[i] = NO_ENTRY;
+	for (size_t i = 0; i < set->n; i++) {
+		if (set->e[i].dead) {
+			free(set->e[i].text);
+			continue;
+		}
+		set->e[live] = set->e[i];
+		link_entry(set, (uint32_t)live++);
+	}
 	set->n = live;
 	set->dead = 0;
 	return true;
@@ -130,9 +146,8 @@ int mentor_kpi_add(struct mentor_kpi_set *set, const struct mentor_kpi_window *w
 	e->w.agent_id = parts[2];
 	e->w.metric = parts[3];
 	e->hash = key_hash(w->agent_id, w->metric);
-	e->next = set->bucket[e->hash & (set->n_buckets - 1)];
-	set->bucket[e->hash & (set->n_buckets - 1)] = (uint32_t)set->n;
-	set->n++;
+	e->owner_hash = mentor_hash_bytes(e->w.owner_id, len[0]);
+	link_entry(set, (uint32_t)set->n++);
 	return MENTOR_OK;
 }
 
@@ -169,12 +184,20 @@ void mentor_kpi_observe(struct mentor_kpi_set *set, const char *agent_id, const 
 
 void mentor_kpi_remove_owner(struct mentor_kpi_set *set, const char *owner_id, bool comparison)
 {
-	for (size_t i = 0; i < set->n; i++)
-		if (!set->e[i].dead && set->e[i].w.comparison == comparison &&
-		    strcmp(set->e[i].w.owner_id, owner_id) == 0) {
-			set->e[i].dead = true;
+	uint64_t h;
+
+	if (set->n == 0)
+		return;
+	h = mentor_hash_bytes(owner_id, strlen(owner_id));
+	for (uint32_t i = set->owner_bucket[h & (set->n_buckets - 1)]; i != NO_ENTRY; i = set->e[i].owner_next) {
+		struct kpi_entry *e = &set->e[i];
+
+		if (!e->dead && e->owner_hash == h && e->w.comparison == comparison &&
+		    strcmp(e->w.owner_id, owner_id) == 0) {
+			e->dead = true;
 			set->dead++;
 		}
+	}
 }
 
 void mentor_kpi_close(struct mentor_kpi_set *set, int64_t end_day)
