@@ -772,7 +772,6 @@ static int write_changes(struct run *r)
 
 	if (rc == MENTOR_OK)
 		rc = flush_alerts(r);
-
 	if (rc == MENTOR_OK)
 		rc = write_status(r);
 	if (rc == MENTOR_OK)
