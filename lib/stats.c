@@ -325,10 +325,11 @@ static double lbeta_half(double a)
 }
 
 /*
- * I_x(a, 1/2) for the t distribution, given x, y = 1 - x and their logs,
- * so that neither loses digits to 1 - x or to log(x) with x near 1.
+ * I_x(a, 1/2) for the t distribution, given x, y = 1 - x, their logs and
+ * lb = lbeta_half(a), so that neither loses digits to 1 - x or to log(x)
+ * with x near 1, and a caller evaluating many x for one a computes lb once.
  */
-static double betai_half(double a, double x, double y, double lx, double ly)
+static double betai_half(double a, double x, double y, double lx, double ly, double lb)
 {
 	const double b = 0.5;
 	double front;
@@ -337,14 +338,14 @@ static double betai_half(double a, double x, double y, double lx, double ly)
 		return 0.0;
 	if (y <= 0.0)
 		return 1.0;
-	front = exp(a * lx + b * ly - lbeta_half(a));
+	front = exp(a * lx + b * ly - lb);
 	if (x < (a + 1.0) / (a + b + 2.0))
 		return front * betacf(a, b, x) / a;
 	return 1.0 - front * betacf(b, a, y) / b;
 }
 
-/* P(T > t) for t >= 0: 0.5 * I_{df/(df+t^2)}(df/2, 1/2), without 1 - small. */
-static double t_upper_tail(double t, double df)
+/* P(T > t) for t >= 0: 0.5 * I_{df/(df+t^2)}(df/2, 1/2), without 1 - small; lb = lbeta_half(df / 2). */
+static double t_upper_tail(double t, double df, double lb)
 {
 	double t2 = t * t, r = t2 / df;
 
@@ -352,8 +353,7 @@ static double t_upper_tail(double t, double df)
 		return 0.0;
 	if (t2 == 0.0)
 		return 0.5;
-	return 0.5 * betai_half(df / 2.0, df / (df + t2), t2 / (df + t2),
-				-log1p(r), log(r) - log1p(r));
+	return 0.5 * betai_half(df / 2.0, df / (df + t2), t2 / (df + t2), -log1p(r), log(r) - log1p(r), lb);
 }
 
 double mentor_stats_t_cdf(double t, double df)
@@ -363,14 +363,14 @@ double mentor_stats_t_cdf(double t, double df)
 	if (isinf(df))
 		return 0.5 * erfc(-t / M_SQRT2);
 	if (t >= 0.0)
-		return 1.0 - t_upper_tail(t, df);
-	return t_upper_tail(-t, df);
+		return 1.0 - t_upper_tail(t, df, lbeta_half(df / 2.0));
+	return t_upper_tail(-t, df, lbeta_half(df / 2.0));
 }
 
-static double t_pdf(double t, double df)
+/* The t density; lb = lbeta_half(df / 2), since B(df/2, 1/2) sqrt(df) is its normalizer. */
+static double t_pdf(double t, double df, double lb)
 {
-	return exp(lgamma((df + 1.0) / 2.0) - lgamma(df / 2.0) - 0.5 * log(df * M_PI) -
-		   (df + 1.0) / 2.0 * log1p(t * t / df));
+	return exp(-lb - 0.5 * log(df) - (df + 1.0) / 2.0 * log1p(t * t / df));
 }
 
 /*
@@ -393,7 +393,7 @@ static double t_quantile_expansion(double x, double df)
 static double t_upper_quantile(double q, double df)
 {
 	double z = -mentor_stats_norm_quantile(q);
-	double t, lo = 0.0, hi;
+	double t, lb, lo = 0.0, hi = INFINITY;
 
 	if (isinf(df))
 		return z;
@@ -405,24 +405,19 @@ static double t_upper_quantile(double q, double df)
 		return (1.0 - 2.0 * q) / sqrt(2.0 * q * (1.0 - q));
 
 	/*
-	 * Safeguarded Newton on the tail: keep a bracket [lo, hi] with
-	 * tail(lo) >= q >= tail(hi) and bisect whenever a step leaves it, so
-	 * the heavy tails of small df cannot throw it off.
+	 * Newton on the tail, which is convex for t > 0: from either side the
+	 * step after the first lands at or below the root and climbs to it, so
+	 * iterates stay in (lo, hi) except for a first step from far right,
+	 * which is bisected back. Newton doubles the digits per step: once a step
+	 * is below 1e-7 of t, the next is below 1e-14, and the iterate after it
+	 * is returned without evaluating the tail again.
 	 */
+	lb = lbeta_half(df / 2.0);
 	t = df > 4.0 ? t_quantile_expansion(z, df) : z;
 	if (!(t > 0.0))
 		t = z;
-	hi = t;
-	while (t_upper_tail(hi, df) > q) {
-		lo = hi;
-		hi *= 2.0;
-		if (isinf(hi))
-			return INFINITY;
-	}
-	if (!(t > lo && t < hi))
-		t = (lo + hi) / 2.0;
 	for (int i = 0; i < 400; i++) {
-		double f = t_upper_tail(t, df) - q, next;
+		double f = t_upper_tail(t, df, lb) - q, next;
 
 		if (f == 0.0)
 			return t;
@@ -430,10 +425,10 @@ static double t_upper_quantile(double q, double df)
 			lo = t;
 		else
 			hi = t;
-		next = t + f / t_pdf(t, df);
+		next = t + f / t_pdf(t, df, lb);
 		if (!(next > lo && next < hi))
-			next = lo + (hi - lo) / 2.0;
-		if (fabs(next - t) <= 4.0 * DBL_EPSILON * next || hi - lo <= 4.0 * DBL_EPSILON * hi)
+			next = isinf(hi) ? 2.0 * t : lo + (hi - lo) / 2.0;
+		if (fabs(next - t) <= 1e-7 * next || (isfinite(hi) && hi - lo <= 4.0 * DBL_EPSILON * hi))
 			return next;
 		t = next;
 	}
