@@ -45,6 +45,7 @@ struct det_agent {
 
 struct det_metric {
 	char *name;
+	uint32_t rank;              /* of name among the metrics' names, in strcmp order */
 	uint32_t *series;           /* indices into det->series; in agent id order when sorted */
 	size_t n_series, cap;
 	bool sorted;
@@ -292,6 +293,14 @@ static int metric_get(struct mentor_detector *det, const char *name, uint32_t *r
 		return nomem(err, "a metric");
 	*tab_probe(det, TAB_METRIC, &k) = (uint32_t)det->n_metrics + 1;
 	det->tab[TAB_METRIC].used++;
+	/* A few dozen metrics at most: the ranks are counted again, in place of strcmp in every sort. */
+	m->rank = 0;
+	for (size_t j = 0; j < det->n_metrics; j++) {
+		if (strcmp(det->metrics[j].name, name) < 0)
+			m->rank++;
+		else
+			det->metrics[j].rank++;
+	}
 	*ret = (uint32_t)det->n_metrics++;
 	return MENTOR_OK;
 }
@@ -480,6 +489,16 @@ int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, c
 		return mentor_error_set(err, MENTOR_ERR_INVALID, "detector: observation out of range");
 	if ((r = series_index(det, agent_id, metric, &si, err)) < 0)
 		return r;
+	/* The observations of one event come one after another: they share one copy of its id. */
+	if (det->n_obs > 0 && det->obs[det->n_obs - 1].t_us == t_us &&
+	    strcmp(det->ev_arena + det->obs[det->n_obs - 1].ev_off, event_id) == 0) {
+		if (!grow((void **)&det->obs, &det->cap_obs, det->n_obs, sizeof(*det->obs), 1024))
+			return nomem(err, "an observation");
+		det->obs[det->n_obs] = det->obs[det->n_obs - 1];
+		det->obs[det->n_obs].value = value_e6;
+		det->obs[det->n_obs++].series = si;
+		return MENTOR_OK;
+	}
 	len = strlen(event_id) + 1;
 	if (det->ev_len + len > UINT32_MAX ||
 	    !grow((void **)&det->obs, &det->cap_obs, det->n_obs, sizeof(*det->obs), 1024))
@@ -516,10 +535,11 @@ static int cmp_obs(const void *a, const void *b, void *arg)
 
 	if (x->t_us != y->t_us)
 		return x->t_us < y->t_us ? -1 : 1;
-	if ((c = strcmp(det->ev_arena + x->ev_off, det->ev_arena + y->ev_off)) != 0)
+	/* One event's observations share its id's bytes (observe). */
+	if (x->ev_off != y->ev_off && (c = strcmp(det->ev_arena + x->ev_off, det->ev_arena + y->ev_off)) != 0)
 		return c;
-	return strcmp(det->metrics[det->series[x->series].metric].name,
-		      det->metrics[det->series[y->series].metric].name);
+	return (int)det->metrics[det->series[x->series].metric].rank -
+	       (int)det->metrics[det->series[y->series].metric].rank;
 }
 
 static int cmp_series_by_agent(const void *a, const void *b, void *arg)
@@ -735,8 +755,10 @@ static bool drop_evaluated(struct mentor_detector *det, size_t done)
 	size_t len = 0;
 	char *arena;
 
+	/* An id shared by several observations of one event is counted once: they are adjacent in order. */
 	for (size_t i = 0; i < done; i++)
-		det->ev_live -= strlen(det->ev_arena + det->obs[i].ev_off) + 1;
+		if (i == 0 || det->obs[i].ev_off != det->obs[i - 1].ev_off)
+			det->ev_live -= strlen(det->ev_arena + det->obs[i].ev_off) + 1;
 	memmove(det->obs, &det->obs[done], (det->n_obs - done) * sizeof(*det->obs));
 	det->n_obs -= done;
 	det->n_sorted -= done;
@@ -744,10 +766,16 @@ static bool drop_evaluated(struct mentor_detector *det, size_t done)
 		return true;
 	if (!(arena = malloc(det->ev_cap ? det->ev_cap : 1)))
 		return false;
-	for (size_t i = 0; i < det->n_obs; i++) {
+	for (size_t i = 0, prev = SIZE_MAX; i < det->n_obs; i++) {
 		const char *id = det->ev_arena + det->obs[i].ev_off;
-		size_t n = strlen(id) + 1;
+		size_t n;
 
+		if (det->obs[i].ev_off == prev) {
+			det->obs[i].ev_off = det->obs[i - 1].ev_off;
+			continue;
+		}
+		prev = det->obs[i].ev_off;
+		n = strlen(id) + 1;
 		memcpy(arena + len, id, n);
 		det->obs[i].ev_off = (uint32_t)len;
 		len += n;
