@@ -160,8 +160,8 @@ struct mentor_config *mentor_config_new(void)
 
 	if (!cfg)
 		return NULL;
-	cfg->batch_max_events = 50000;
-	cfg->batch_max_ms = 1000;
+	cfg->batch_max_events = 100000;
+	cfg->batch_max_ms = 2000;
 	cfg->log_level = MENTOR_LOG_INFO;
 	mentor_event_rules_init(&cfg->rules);
 	cfg->pg_conninfo = strdup("");

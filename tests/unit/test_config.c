@@ -143,7 +143,7 @@ static void test_example_config(void **state)
 	(void)state;
 	assert_int_equal(mentor_config_load_file(cfg, MENTORD_EXAMPLE_CONFIG, &err), MENTOR_OK);
 	assert_int_equal(mentor_config_validate(cfg, &err), MENTOR_OK);
-	assert_int_equal(cfg->batch_max_events, 50000);
+	assert_int_equal(cfg->batch_max_events, 100000);
 	assert_string_equal(cfg->rules.map[MENTOR_EVENT_AQM].pointer[MENTOR_F_BEHAVIORS], "/behaviors");
 	mentor_config_free(cfg);
 }
