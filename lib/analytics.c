@@ -559,9 +559,10 @@ static const char merge_status_sql[] =
 	" WHEN MATCHED THEN UPDATE SET (" KPI_UPDATED ") = (s.before_n, s.before_mean, s.after_n, s.after_mean," \
 	"   s.delta, s.ci_low, s.ci_high, s.final, s.before_sum_e6, s.before_sumsq_e12, s.after_sum_e6," \
 	"   s.after_sumsq_e12)" \
-	" WHEN NOT MATCHED THEN INSERT (" owner_columns ", " KPI_COLUMNS ") VALUES (" owner_values ", s.metric, s.is_target, s.before_n, s.before_mean," \
-	"   s.after_n, s.after_mean, s.delta, s.ci_low, s.ci_high, s.final, s.before_from, s.before_to," \
-	"   s.after_from, s.after_to, s.before_sum_e6, s.before_sumsq_e12, s.after_sum_e6, s.after_sumsq_e12)"
+	" WHEN NOT MATCHED THEN INSERT (" owner_columns ", " KPI_COLUMNS ")" \
+	"   VALUES (" owner_values ", s.metric, s.is_target, s.before_n, s.before_mean, s.after_n, s.after_mean," \
+	"    s.delta, s.ci_low, s.ci_high, s.final, s.before_from, s.before_to, s.after_from, s.after_to," \
+	"    s.before_sum_e6, s.before_sumsq_e12, s.after_sum_e6, s.after_sumsq_e12)"
 #define KPI_STAGE_COLUMNS 21
 
 static const char merge_pairing_kpis_sql[] =
