@@ -1,0 +1,89 @@
+#!/bin/bash
+# A low-score trigger superseded by a new one of the same agent and behavior
+# (low, recovered, low again before a round resolved the first): the first
+# is resolved as 'refired' at the second's time, the second stays open.
+# Once with both triggers written by one transaction (the second supersedes
+# a trigger staged with it) and once across two drains (it supersedes a
+# stored trigger).
+#
+# Hand-computed, with the defaults (prior_k 10, min_n 8, low below 0.60,
+# leaving low above 0.65): six other agents score empathy 80 on day 0, so the
+# prior for day 1 is 0.8. On day 1 agent R1 scores empathy 0 twelve times:
+# at the 8th, shrunk = (0 + 10 * 0.8) / (8 + 10) = 0.444: low, trigger 1.
+# Then 41 times 100: shrunk = (41 + 8) / (53 + 10) = 0.778: ok again. Then 0
+# again: after j more, 49 / (63 + j) is first below 0.60 at j = 19 (0.598;
+# 0.605 at j = 18): trigger 2, at the 19th event of that phase.
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+# aqm FILE EVENT_ID AGENT TIME EMPATHY: one aqm.v1 event in its own file.
+aqm() {
+    printf '{"schema":"aqm.v1","event_id":"%s","agent_id":"%s","occurred_at":"%s","overall":80,"behaviors":{"empathy":%s}}' \
+        "$2" "$3" "$4" "$5" >"$1"
+}
+
+# The roster (an agent the roster does not know is no one's mentee: its
+# triggers are resolved 'inactive' at the next round), the day-0 population,
+# and R1's three phases on day 1 (one file per message, in order).
+mkdir -p "$work/roster" "$work/others" "$work/p1" "$work/p23"
+for a in R1 O1 O2 O3 O4 O5 O6; do
+    printf '{"schema":"agent.v1","event_id":"roster-%s","agent_id":"%s","occurred_at":"2025-12-01T00:00:00Z","name":"%s","team_id":"T1","team_lead_id":"L1","site":"S1","language":"en","active":true}' \
+        "$a" "$a" "$a" >"$work/roster/$a.json"
+done
+for a in 1 2 3 4 5 6; do
+    for i in $(seq -w 1 10); do aqm "$work/others/o$a-$i.json" "o$a-$i" "O$a" "2026-01-01T10:$i:00Z" 80; done
+done
+for i in $(seq -w 1 12); do aqm "$work/p1/$i.json" "low1-$i" R1 "2026-01-02T08:00:${i}Z" 0; done
+for i in $(seq -w 1 41); do aqm "$work/p23/a$i.json" "ok-$i" R1 "2026-01-02T09:00:${i}Z" 100; done
+for i in $(seq -w 1 40); do aqm "$work/p23/b$i.json" "low2-$i" R1 "2026-01-02T10:00:${i}Z" 0; done
+
+# produce PREFIX DIR...: the roster to PREFIX.roster, then every file of the directories, in name
+# order, to PREFIX.aqm, keyed by the directory's name: one partition per directory, its messages in order.
+produce() {
+    local prefix=$1 d
+    shift
+    "$PRODUCE_FILES" "$MENTORD_KAFKA" "$prefix.roster" - "$work/roster"/*.json >/dev/null || fail "producing the roster"
+    for d in "$@"; do
+        "$PRODUCE_FILES" "$MENTORD_KAFKA" "$prefix.aqm" "$(basename "$d")" "$d"/*.json >/dev/null ||
+            fail "producing $d"
+    done
+}
+
+# R1's empathy triggers: "event status resolution superseded-by-the-next", oldest first.
+r1_triggers() {
+    psql_val "$1" "SELECT string_agg(t.event_id || ' ' || t.status || ' ' || coalesce(t.resolution, '-') || ' ' ||
+                                     CASE WHEN t.resolved_at IS NULL THEN '-'
+                                          WHEN t.resolved_at = n.fired_at THEN 'at-next' ELSE 'other' END,
+                                     ', ' ORDER BY t.fired_at)
+                     FROM triggers t
+                     LEFT JOIN LATERAL (SELECT fired_at FROM triggers x WHERE x.agent_id = t.agent_id
+                                          AND x.behavior = t.behavior AND x.fired_at > t.fired_at
+                                        ORDER BY x.fired_at LIMIT 1) n ON true
+                    WHERE t.agent_id = 'R1' AND t.behavior = 'empathy' AND t.kind = 'low_score'"
+}
+
+# An open trigger waits for a mentor at the drain's last round (nobody here can be one).
+want="low1-08 resolved refired at-next, low2-19 waiting - -"
+
+# --- Both triggers in one transaction: all of R1's events in one drain.
+one="refire1-$run_id"
+schema_one="it_refire1_$run_id"
+produce "$one" "$work/others" "$work/p1" "$work/p23"
+write_config "$work/one.conf" "$schema_one" "$one" "$one"
+drain "$work/one.conf" 2>"$work/one.log" || { fail "drain (one transaction) failed"; tail "$work/one.log" >&2; }
+assert_eq "one transaction: R1's triggers" "$want" "$(r1_triggers "$schema_one")"
+
+# --- Across two drains: trigger 1 is stored (and waiting) before trigger 2 supersedes it.
+two="refire2-$run_id"
+schema_two="it_refire2_$run_id"
+write_config "$work/two.conf" "$schema_two" "$two" "$two"
+produce "$two" "$work/others" "$work/p1"
+drain "$work/two.conf" 2>"$work/two-a.log" || { fail "first drain failed"; tail "$work/two-a.log" >&2; }
+assert_eq "after the first drain: R1's triggers" "low1-08 waiting - -" "$(r1_triggers "$schema_two")"
+produce "$two" "$work/p23"
+drain "$work/two.conf" 2>"$work/two-b.log" || { fail "second drain failed"; tail "$work/two-b.log" >&2; }
+assert_eq "two drains: R1's triggers" "$want" "$(r1_triggers "$schema_two")"
+
+[[ -n ${KEEP_WORK:-} ]] || psql_val public "DROP SCHEMA $schema_one CASCADE; DROP SCHEMA $schema_two CASCADE" >/dev/null
+finish
