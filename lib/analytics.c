@@ -354,6 +354,10 @@ static int run_end(struct run *r, int rc)
  * The low-score triggers fired since the last flush, staged in firing order
  * (seq), go in together (an_flush_triggers): a new trigger supersedes the
  * open or waiting one of its agent and behavior, stored or staged before it.
+ * The stored one is looked up per staged trigger (index triggers_open_key):
+ * OFFSET 0 keeps the planner from flattening the LATERAL into a join whose
+ * order rests on the table's statistics, which a drain from empty does not
+ * have yet (it then scanned every open trigger once per staged one).
  */
 #define STAGE_TRIGGERS_COLUMNS 8
 static const char insert_triggers_sql[] =
@@ -361,11 +365,14 @@ static const char insert_triggers_sql[] =
 	"  SELECT *, lead(fired_at) OVER (PARTITION BY agent_id, behavior ORDER BY seq) AS superseded_at"
 	"    FROM stage_triggers),"
 	" old AS ("
-	"  UPDATE triggers t SET status = 'resolved', resolution = 'refired', resolved_at = f.fired_at"
-	"    FROM (SELECT DISTINCT ON (agent_id, behavior) agent_id, behavior, fired_at FROM stage_triggers"
-	"           ORDER BY agent_id, behavior, seq) f"
-	"   WHERE t.agent_id = f.agent_id AND t.behavior = f.behavior AND t.kind = 'low_score'"
-	"     AND t.status IN ('open', 'waiting'))"
+	"  UPDATE triggers t SET status = 'resolved', resolution = 'refired', resolved_at = o.fired_at"
+	"    FROM (SELECT f.fired_at, x.trigger_id"
+	"            FROM (SELECT DISTINCT ON (agent_id, behavior) agent_id, behavior, fired_at FROM stage_triggers"
+	"                   ORDER BY agent_id, behavior, seq) f,"
+	"                 LATERAL (SELECT trigger_id FROM triggers"
+	"                           WHERE agent_id = f.agent_id AND behavior = f.behavior AND kind = 'low_score'"
+	"                             AND status IN ('open', 'waiting') OFFSET 0) x) o"
+	"   WHERE t.trigger_id = o.trigger_id)"
 	" INSERT INTO triggers (trigger_id, agent_id, behavior, kind, fired_at, event_id, score, n, status,"
 	"                       resolution, resolved_at)"
 	" SELECT trigger_id, agent_id, behavior, 'low_score', fired_at, event_id, score, n,"
