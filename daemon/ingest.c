@@ -43,6 +43,9 @@ struct ingest {
 	int64_t batch_started_us;
 	uint64_t revocations_seen;
 	struct metrics_batch pending;       /* what the open batch holds, counted once it commits */
+	bool commit_sent;                   /* the last batch's COMMIT is in flight: settle_commit() */
+	struct metrics_batch sent;          /* what that batch held */
+	size_t sent_messages;
 	struct metrics_lag *lag_rows;       /* owned; METRICS_LAG_MAX rows, rebuilt on every publish */
 	int64_t lag_published_us;
 	struct ingest_totals totals;
@@ -205,37 +208,101 @@ static bool build_offset_updates(struct ingest *in, size_t *ret_n)
 }
 
 /* Drops the uncommitted batch and reads its messages again from the stored offsets. */
-static void drop_batch(struct ingest *in, bool reload_offsets)
+static void drop_batch(struct ingest *in)
 {
 	struct mentor_error err;
 
 	mentor_store_stream_drop(in->store);
-	for (size_t i = 0; reload_offsets && i < mentor_batch_partition_count(in->batch); i++) {
-		const struct mentor_batch_partition *p = mentor_batch_partition_at(in->batch, i);
-		int64_t next, max_event_us;
-
-		if (load_offset(in, p->topic, p->partition, &next, &max_event_us) == 0)
-			mentor_consumer_set_stored_offset(in->consumer, p->topic, p->partition, next, max_event_us);
-	}
 	mentor_batch_reset(in->batch);
 	memset(&in->pending, 0, sizeof(in->pending));
 	if (mentor_consumer_rewind(in->consumer, &err) != MENTOR_OK)
 		log_err("%s", err.msg);
 }
 
-static void batch_committed(struct ingest *in, size_t n_updates, int64_t commit_us)
+/*
+ * The batch's COMMIT is sent: the next batch's offsets follow on from its
+ * own (the fence checks them), and it is counted once it has committed.
+ */
+static void batch_sent(struct ingest *in, size_t n_updates)
 {
 	for (size_t i = 0; i < n_updates; i++)
 		mentor_consumer_set_stored_offset(in->consumer, in->updates[i].topic, in->updates[i].partition,
 						  in->updates[i].next, in->updates[i].max_event_us);
-	metrics_batch_committed(&in->pending, commit_us);
-	in->totals.accepted += in->pending.accepted;
-	for (int r = 0; r < MENTOR_REJECT_CODE_COUNT; r++)
-		in->totals.rejected += in->pending.rejected[r];
+	in->commit_sent = true;
+	in->sent = in->pending;
+	in->sent_messages = mentor_batch_messages(in->batch);
 	memset(&in->pending, 0, sizeof(in->pending));
-	in->totals.batches++;
-	log_debug("committed a batch of %zu messages", mentor_batch_messages(in->batch));
 	mentor_batch_reset(in->batch);
+}
+
+struct partition_list {
+	struct { char *topic; int32_t partition; } *items;  /* owned, topics too */
+	size_t n, cap;
+};
+
+static void collect_partition(void *ctx, const struct mentor_partition_position *pos)
+{
+	struct partition_list *pl = ctx;
+
+	if (pl->n < pl->cap && (pl->items[pl->n].topic = strdup(pos->topic)) != NULL)
+		pl->items[pl->n++].partition = pos->partition;
+}
+
+/* Every assigned partition's stored offset, read again from PostgreSQL. */
+static void reload_offsets(struct ingest *in)
+{
+	struct partition_list pl = { .cap = (size_t)mentor_consumer_assigned(in->consumer) };
+
+	pl.items = calloc(pl.cap + 1, sizeof(*pl.items));
+	if (!pl.items) {
+		log_err("out of memory listing the assigned partitions");
+		return;
+	}
+	mentor_consumer_each_partition(in->consumer, collect_partition, &pl);
+	for (size_t i = 0; i < pl.n; i++) {
+		int64_t next, max_event_us;
+
+		if (load_offset(in, pl.items[i].topic, pl.items[i].partition, &next, &max_event_us) == 0)
+			mentor_consumer_reset_stored_offset(in->consumer, pl.items[i].topic, pl.items[i].partition,
+							    next, max_event_us);
+		free(pl.items[i].topic);
+	}
+	free(pl.items);
+}
+
+static bool wait_for_store(struct ingest *in);
+
+/*
+ * Waits for the COMMIT in flight. True if it committed (or none was in
+ * flight). If it did not, that batch and the open one are read again from
+ * the offsets stored in PostgreSQL, and the analytics' memory, ahead of
+ * the tables, is loaded again: false.
+ */
+static bool settle_commit(struct ingest *in)
+{
+	struct mentor_error err;
+	size_t r;
+
+	if (!in->commit_sent)
+		return true;
+	in->commit_sent = false;
+	if (mentor_store_settle(in->store, &err) == MENTOR_OK) {
+		metrics_batch_committed(&in->sent, mentor_store_commit_us(in->store));
+		in->totals.accepted += in->sent.accepted;
+		for (r = 0; r < MENTOR_REJECT_CODE_COUNT; r++)
+			in->totals.rejected += in->sent.rejected[r];
+		in->totals.batches++;
+		log_debug("committed a batch of %zu messages", in->sent_messages);
+		return true;
+	}
+	in->totals.db_errors++;
+	metrics_db_error();
+	log_err("batch not stored, will read it again: %s", err.msg);
+	in->analytics_stale = true;
+	if (wait_for_store(in))
+		reload_offsets(in);
+	drop_batch(in);
+	return false;
 }
 
 /* Waits out a PostgreSQL outage with the partitions paused. False if told to stop meanwhile. */
@@ -333,26 +400,26 @@ static void flush_batch(struct ingest *in)
 	struct mentor_analytics_batch hook = { .an = in->analytics, .batch = in->batch };
 	struct mentor_error err;
 	size_t n_updates;
-	int64_t started;
 	int rc;
 
 	while (mentor_batch_messages(in->batch) > 0) {
+		if (!settle_commit(in))
+			return;
 		if (mentor_consumer_revocations(in->consumer) != in->revocations_seen ||
 		    !build_offset_updates(in, &n_updates)) {
 			in->revocations_seen = mentor_consumer_revocations(in->consumer);
-			drop_batch(in, false);
+			drop_batch(in);
 			return;
 		}
 		if (in->analytics_stale && !load_analytics(in))
 			return;
 		set_watermark(in, n_updates);
-		started = monotonic_us();
 		rc = mentor_store_commit_batch(in->store, in->batch, &in->cfg->rules, group_id(in), in->updates,
 					       n_updates, mentor_analytics_batch_hook, &hook, &err);
 		in->analytics_stale = rc != MENTOR_OK;
 		switch (rc) {
 		case MENTOR_OK:
-			batch_committed(in, n_updates, monotonic_us() - started);
+			batch_sent(in, n_updates);
 			/* This instance just became the group's decider: start from the tables. */
 			if (mentor_analytics_needs_load(in->analytics))
 				load_analytics(in);
@@ -362,7 +429,8 @@ static void flush_batch(struct ingest *in)
 			metrics_batch_fenced();
 			in->totals.fenced++;
 			log_warning("batch dropped: %s", err.msg);
-			drop_batch(in, true);
+			reload_offsets(in);
+			drop_batch(in);
 			return;
 		default:
 			in->totals.db_errors++;
@@ -465,7 +533,7 @@ static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 
 			rd_kafka_message_destroy(msg);
 			if (rc != 0) {
-				drop_batch(in, false);
+				drop_batch(in);
 				continue;
 			}
 			mentor_store_stream_events(in->store, in->batch);
@@ -486,7 +554,7 @@ static void tick_analytics(struct ingest *in)
 {
 	struct mentor_error err;
 
-	if (mentor_batch_messages(in->batch) > 0 ||
+	if (!settle_commit(in) || mentor_batch_messages(in->batch) > 0 ||
 	    ((in->analytics_stale || mentor_analytics_needs_load(in->analytics)) && !load_analytics(in)))
 		return;
 	set_watermark(in, 0);
@@ -511,7 +579,8 @@ static bool finish_drain(struct ingest *in)
 	struct mentor_error err;
 	bool done = false;
 
-	if ((in->analytics_stale || mentor_analytics_needs_load(in->analytics)) && !load_analytics(in))
+	if (!settle_commit(in) ||
+	    ((in->analytics_stale || mentor_analytics_needs_load(in->analytics)) && !load_analytics(in)))
 		return false;
 	set_watermark(in, 0);
 	if (mentor_analytics_finish(in->analytics, in->store, &done, &err) != MENTOR_OK) {
@@ -591,6 +660,7 @@ int mentord_ingest_run(struct mentor_config **cfg, const char *config_path, bool
 	/* Subscribed: partitions come with the first rebalance, which /readyz reports. */
 	notify_ready();
 	consume_until_stopped(&in, exit_at_end);
+	settle_commit(&in);
 	code = 0;
 out:
 	/* Leaving the group and closing the connection can take a moment; say so first. */

@@ -202,7 +202,7 @@ static void render_commit_histogram(FILE *out)
 	uint64_t cumulative = 0;
 	uint64_t sum_us = get(&m.commit_sum_us);
 
-	fputs("# HELP mentord_batch_duration_seconds Time to commit one batch to PostgreSQL (committed batches only).\n"
+	fputs("# HELP mentord_batch_duration_seconds Time to commit one batch to PostgreSQL, until its COMMIT is answered (committed batches only).\n"
 	      "# TYPE mentord_batch_duration_seconds histogram\n", out);
 	for (size_t i = 0; i < N_BUCKETS; i++) {
 		cumulative += get(&m.commit_bucket[i]);

@@ -388,7 +388,7 @@ int an_flush_triggers(struct run *r)
 		return MENTOR_OK;
 	bin_end(&r->triggers);
 	rc = an_copy(r, &r->triggers, "COPY stage_triggers FROM STDIN WITH (FORMAT binary)", insert_triggers_sql,
-		     "insert triggers");
+		     false, "insert triggers");
 	/* A transaction can flush several times: each flush sees only its own rows. */
 	return rc == MENTOR_OK ? an_q(r, "TRUNCATE stage_triggers", 0, NULL, "empty stage_triggers", NULL) : rc;
 }
@@ -585,7 +585,14 @@ struct copy_buf {
 	struct text_buf t;
 };
 
-int an_copy(struct run *r, struct text_buf *t, const char *copy, const char *then, const char *what)
+/* Runs sql now, or at the transaction's commit. */
+static int run_then(struct run *r, const char *sql, bool at_commit, const char *what)
+{
+	return at_commit ? mentor_store_defer(r->s, sql, r->err) : an_q(r, sql, 0, NULL, what, NULL);
+}
+
+int an_copy(struct run *r, struct text_buf *t, const char *copy, const char *then, bool at_commit,
+	    const char *what)
 {
 	int rc = MENTOR_OK;
 
@@ -594,7 +601,7 @@ int an_copy(struct run *r, struct text_buf *t, const char *copy, const char *the
 	if (rc == MENTOR_OK && t->rows > 0) {
 		rc = mentor_store_copy(r->s, copy, t->data, t->len, r->err);
 		if (rc == MENTOR_OK)
-			rc = an_q(r, then, 0, NULL, what, NULL);
+			rc = run_then(r, then, at_commit, what);
 	}
 	free(t->data);
 	*t = (struct text_buf){ 0 };
@@ -647,7 +654,7 @@ static int write_status(struct run *r)
 		return rc;
 	}
 	bin_end(&c.t);
-	return an_copy(r, &c.t, "COPY stage_status FROM STDIN WITH (FORMAT binary)", merge_status_sql,
+	return an_copy(r, &c.t, "COPY stage_status FROM STDIN WITH (FORMAT binary)", merge_status_sql, true,
 		       "merge agent_behavior_status");
 }
 
@@ -712,7 +719,7 @@ static int copy_kpi_row(void *ctx, const struct mentor_kpi_window *w)
  * (write_changes), not at every round: a window moves with nearly every
  * batch, and its sums are rebuilt from agent_daily at a restart (load_kpis).
  */
-int an_write_kpis(struct run *r, const struct an_kpi_pick *pick)
+int an_write_kpis(struct run *r, const struct an_kpi_pick *pick, bool at_commit)
 {
 	int64_t now = mentor_detector_event_time(r->an->det);
 	struct kpi_write kw = { .c = { .r = r }, .pick = pick };
@@ -732,12 +739,12 @@ int an_write_kpis(struct run *r, const struct an_kpi_pick *pick)
 	bin_end(&kw.c.t);
 	rows = kw.c.t.rows;
 	rc = an_copy(r, &kw.c.t, "COPY stage_kpis FROM STDIN WITH (FORMAT binary)", merge_pairing_kpis_sql,
-		     "merge pairing_kpis");
+		     at_commit, "merge pairing_kpis");
 	if (rows == 0 || rc != MENTOR_OK)
 		return rc;
-	rc = an_q(r, merge_comparison_kpis_sql, 0, NULL, "merge comparison_kpis", NULL);
+	rc = run_then(r, merge_comparison_kpis_sql, at_commit, "merge comparison_kpis");
 	/* A round writes KPIs more than once per transaction: each write must see only its own rows. */
-	return rc == MENTOR_OK ? an_q(r, "TRUNCATE stage_kpis", 0, NULL, "empty stage_kpis", NULL) : rc;
+	return rc == MENTOR_OK && !at_commit ? an_q(r, "TRUNCATE stage_kpis", 0, NULL, "empty stage_kpis", NULL) : rc;
 }
 
 static int write_state(struct run *r)
@@ -774,6 +781,11 @@ int an_count_open(struct run *r)
 	return rc;
 }
 
+/*
+ * The run's last writes. The status and KPI merges wait for the commit
+ * (at_commit): nothing after them reads those tables, and a batch's commit
+ * is sent without waiting, so PostgreSQL merges while mentord reads on.
+ */
 static int write_changes(struct run *r)
 {
 	int rc = an_flush_triggers(r);
@@ -783,7 +795,7 @@ static int write_changes(struct run *r)
 	if (rc == MENTOR_OK)
 		rc = write_status(r);
 	if (rc == MENTOR_OK)
-		rc = an_write_kpis(r, r->round_ran ? &(struct an_kpi_pick){ .all = true } : NULL);
+		rc = an_write_kpis(r, r->round_ran ? &(struct an_kpi_pick){ .all = true } : NULL, true);
 	if (rc == MENTOR_OK)
 		rc = write_state(r);
 	if (rc == MENTOR_OK && r->an->counts_stale)

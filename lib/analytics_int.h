@@ -93,9 +93,13 @@ const char *an_get_s(const PGresult *res, int row, int col);
 
 /*
  * Sends t's COPY rows (if any) with `copy`, then runs `then` (which reads
- * them from their staging table), and frees t's buffer in every case.
+ * them from their staging table), and frees t's buffer in every case. With
+ * at_commit, `then` runs at the transaction's commit (mentor_store_defer):
+ * for writes nothing later in the transaction reads, so that PostgreSQL
+ * makes them while mentord reads the next batch.
  */
-int an_copy(struct run *r, struct text_buf *t, const char *copy, const char *then, const char *what);
+int an_copy(struct run *r, struct text_buf *t, const char *copy, const char *then, bool at_commit,
+	    const char *what);
 
 /* Appends one element to a PostgreSQL array literal being built in f ("{" before the first). */
 void an_array_item(FILE *f, bool first, const char *text);
@@ -129,10 +133,11 @@ struct an_kpi_pick {
 
 /*
  * Closes the windows whose after window has passed and writes the changed
- * ones pick takes (NULL: the final ones only). MENTOR_OK, MENTOR_ERR_DB or
+ * ones pick takes (NULL: the final ones only); at_commit as an_copy's, for
+ * the last write of a transaction. MENTOR_OK, MENTOR_ERR_DB or
  * MENTOR_ERR_NOMEM.
  */
-int an_write_kpis(struct run *r, const struct an_kpi_pick *pick);
+int an_write_kpis(struct run *r, const struct an_kpi_pick *pick, bool at_commit);
 
 /* Reads every agent's roster active flag into the detector. */
 int an_set_agents(struct run *r);

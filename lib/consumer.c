@@ -331,6 +331,17 @@ void mentor_consumer_set_stored_offset(struct mentor_consumer *c, const char *to
 		p->max_event_us = max_event_us;
 }
 
+void mentor_consumer_reset_stored_offset(struct mentor_consumer *c, const char *topic, int32_t partition,
+					 int64_t next, int64_t max_event_us)
+{
+	struct assigned_partition *p = find_partition(c, topic, partition);
+
+	if (!p)
+		return;
+	p->stored_next = next;
+	p->max_event_us = max_event_us;
+}
+
 int64_t mentor_consumer_watermark(const struct mentor_consumer *c, const char *roster_topic,
 				  const struct mentor_offset_update *pending, size_t n_pending)
 {

@@ -574,7 +574,7 @@ static int write_assignments(struct round *rd)
 	if (rd->paired.rows > 0) {
 		bin_end(&rd->paired);
 		rc = an_copy(r, &rd->paired, "COPY stage_pairings FROM STDIN WITH (FORMAT binary)", insert_pairings_sql,
-			     "insert pairings");
+			     false, "insert pairings");
 		/* A transaction can run several rounds: the next one stages its own. */
 		if (rc == MENTOR_OK)
 			rc = an_q(r, "TRUNCATE stage_pairings", 0, NULL, "empty stage_pairings", NULL);
@@ -623,7 +623,7 @@ static int write_completing_kpis(struct run *r, const char *at)
 	for (int i = 0; rc == MENTOR_OK && i < n; i++)
 		ids[i] = PQgetvalue(res, i, 0);
 	if (rc == MENTOR_OK)
-		rc = an_write_kpis(r, &(struct an_kpi_pick){ .pairings = ids, .n_pairings = (size_t)n });
+		rc = an_write_kpis(r, &(struct an_kpi_pick){ .pairings = ids, .n_pairings = (size_t)n }, false);
 	free(ids);
 	PQclear(res);
 	return rc;
@@ -676,7 +676,7 @@ int an_run_round(struct run *r, int64_t at_us)
 	r->an->counts_stale = true;
 	r->round_ran = true;
 	if (rc == MENTOR_OK)
-		rc = an_write_kpis(r, NULL);  /* the program effect reads the final rows */
+		rc = an_write_kpis(r, NULL, false);  /* the program effect reads the final rows */
 	if (rc == MENTOR_OK)
 		rc = refresh_program_effect(r, at_us);
 	if (rc == MENTOR_OK)

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "copytext.h"
 #include "hash.h"
 #include "migrations.h"
 
@@ -111,9 +113,21 @@ struct mentor_store {
 	 */
 	enum { STREAM_NONE, STREAM_COPYING, STREAM_FAILED } stream;
 	size_t stream_sent;    /* bytes of the batch's events text sent */
+	size_t stream_tried;   /* bytes of it staged when the stream last tried to begin */
 	PGconn *compact_conn;  /* owned; NULL until a compaction is due, and after it failed */
 	bool compacting;       /* a compaction of compacting_day is in flight on compact_conn */
 	int32_t compacting_day;
+	/*
+	 * A batch's deferred statements and COMMIT, sent without waiting
+	 * (commit_send): `committing` until their results are read
+	 * (commit_collect), which every other use of the connection waits for.
+	 * commit_rc and commit_err keep a failure until mentor_store_settle().
+	 */
+	struct text_buf deferred;
+	bool committing;
+	int commit_rc;
+	struct mentor_error commit_err;
+	int64_t commit_began_us, commit_ended_us;  /* monotonic: the last commit_batch's start, its last result */
 	char last_state[6];  /* SQLSTATE of the last error, "" if none */
 	struct known_agents known;
 };
@@ -232,6 +246,7 @@ static int exec_params(struct mentor_store *s, const char *sql, int n, const cha
 }
 
 static void stream_fail(struct mentor_store *s);
+static bool commit_collect(struct mentor_store *s, bool wait);
 
 /* An error from a connection that has no result to tell: its message's first line. */
 static int conn_error(PGconn *conn, const char *what, struct mentor_error *err)
@@ -278,6 +293,7 @@ static int connect_session(struct mentor_store *s, struct mentor_error *err)
 {
 	int rc;
 
+	commit_collect(s, true);
 	PQfinish(s->conn);
 	known_clear(&s->known);
 	s->last_state[0] = '\0';
@@ -408,9 +424,12 @@ void mentor_store_close(struct mentor_store *s)
 	if (!s)
 		return;
 	stop_compaction(s);
+	if (s->conn)
+		commit_collect(s, true);
 	PQfinish(s->conn);
 	known_clear(&s->known);
 	free(s->known.slots);
+	free(s->deferred.data);
 	free(s->conninfo);
 	free(s->schema);
 	free(s);
@@ -421,9 +440,97 @@ int mentor_store_reconnect(struct mentor_store *s, struct mentor_error *err)
 	return connect_session(s, err);
 }
 
+static int64_t monotonic_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void deferred_clear(struct mentor_store *s)
+{
+	free(s->deferred.data);
+	s->deferred = (struct text_buf){ 0 };
+}
+
 static void rollback(struct mentor_store *s)
 {
 	PQclear(PQexec(s->conn, "ROLLBACK"));
+	deferred_clear(s);
+}
+
+/*
+ * Reads the results of the commit in flight that have come; with wait, up
+ * to the last. True once it is over: a failure (an earlier statement's,
+ * which skips the COMMIT, or the COMMIT's) is rolled back and kept in
+ * commit_rc, and the agents it inserted are no longer known.
+ */
+static bool commit_collect(struct mentor_store *s, bool wait)
+{
+	PGresult *res;
+
+	if (!s->committing)
+		return true;
+	if (!wait && !PQconsumeInput(s->conn))
+		wait = true;  /* the connection broke: PQgetResult says so at once */
+	while (wait || !PQisBusy(s->conn)) {
+		res = PQgetResult(s->conn);
+		if (!res)
+			break;
+		if (s->commit_rc == MENTOR_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+			s->commit_rc = db_error(s, res, "commit batch", &s->commit_err);
+		PQclear(res);
+	}
+	if (!wait && PQisBusy(s->conn))
+		return false;
+	s->committing = false;
+	s->commit_ended_us = monotonic_us();
+	if (s->commit_rc != MENTOR_OK) {
+		rollback(s);
+		known_clear(&s->known);
+	}
+	return true;
+}
+
+/* The deferred statements and the COMMIT, in one query sent without waiting for it. */
+static int commit_send(struct mentor_store *s, struct mentor_error *err)
+{
+	int rc = MENTOR_OK;
+
+	buf_append(&s->deferred, "COMMIT", 6);
+	if (s->deferred.failed)
+		rc = mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
+	else if (!PQsendQuery(s->conn, s->deferred.data))
+		rc = db_error(s, NULL, "commit batch", err);
+	deferred_clear(s);
+	s->committing = rc == MENTOR_OK;
+	s->commit_rc = MENTOR_OK;
+	return rc;
+}
+
+int mentor_store_settle(struct mentor_store *s, struct mentor_error *err)
+{
+	int rc;
+
+	commit_collect(s, true);
+	rc = s->commit_rc;
+	if (rc != MENTOR_OK && err)
+		*err = s->commit_err;
+	s->commit_rc = MENTOR_OK;
+	return rc;
+}
+
+int64_t mentor_store_commit_us(const struct mentor_store *s)
+{
+	return s->commit_ended_us - s->commit_began_us;
+}
+
+int mentor_store_defer(struct mentor_store *s, const char *sql, struct mentor_error *err)
+{
+	buf_append(&s->deferred, sql, strlen(sql));
+	buf_append(&s->deferred, ";", 1);
+	return s->deferred.failed ? mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory") : MENTOR_OK;
 }
 
 static int apply_migration(struct mentor_store *s, const struct mentor_migration *m, int *ret_applied,
@@ -466,6 +573,7 @@ int mentor_store_migrate(struct mentor_store *s, int *ret_applied, struct mentor
 	int applied = 0;
 	int rc;
 
+	commit_collect(s, true);
 	stream_fail(s);
 	rc = exec_command(s, "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
 				 " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
@@ -486,6 +594,7 @@ int mentor_store_offset_load(struct mentor_store *s, const char *group, const ch
 	PGresult *res = NULL;
 	int rc;
 
+	commit_collect(s, true);
 	stream_fail(s);  /* a rebalance while a batch is open: the offset row must not wait for its commit */
 	snprintf(part, sizeof(part), "%" PRId32, partition);
 	rc = exec_params(s, "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)"
@@ -776,8 +885,20 @@ void mentor_store_stream_events(struct mentor_store *s, const struct mentor_batc
 {
 	if (s->stream == STREAM_FAILED || mentor_batch_rows(b, MENTOR_STAGE_EVENTS) == 0)
 		return;
-	if (s->stream == STREAM_NONE && !stream_begin(s))
-		return;
+	if (s->stream == STREAM_NONE) {
+		size_t len;
+
+		mentor_batch_copy_text(b, MENTOR_STAGE_EVENTS, &len);
+		if (len < s->stream_tried)  /* a new batch */
+			s->stream_tried = 0;
+		/* Tried again once another piece is staged: looking for the last commit's end costs a read. */
+		if (len - s->stream_tried < STREAM_MIN_BYTES)
+			return;
+		s->stream_tried = len;
+		/* The last batch's commit must be over; a failed one is settled (this batch dropped) by the caller. */
+		if (!commit_collect(s, false) || s->commit_rc != MENTOR_OK || !stream_begin(s))
+			return;
+	}
 	stream_push(s, b);
 }
 
@@ -898,7 +1019,11 @@ static int fence_offsets(struct mentor_store *s, const char *group, const struct
 	return MENTOR_OK;
 }
 
-/* After a commit: remember its agents, and compact if due. */
+/*
+ * Once the COMMIT is sent: remembers its agents (forgotten if it fails,
+ * commit_collect), and compacts if due (a compaction merges only committed
+ * rows, so this batch's wait for the next one).
+ */
 static void committed(struct mentor_store *s, const struct mentor_batch *b, const struct mentor_daily *daily)
 {
 	for (size_t i = 0; i < mentor_batch_agent_count(b); i++) {
@@ -940,6 +1065,12 @@ int mentor_store_commit_batch(struct mentor_store *s, const struct mentor_batch 
 	unsigned char *stored = NULL;
 	int rc = MENTOR_OK;
 
+	commit_collect(s, true);
+	s->commit_began_us = monotonic_us();
+	if (s->commit_rc != MENTOR_OK) {
+		s->stream = STREAM_NONE;
+		return mentor_error_set(err, MENTOR_ERR_DB, "the last batch's commit failed, not settled");
+	}
 	/* A failed stream was rolled back: this commit writes the batch from the start. */
 	if (s->stream == STREAM_FAILED)
 		s->stream = STREAM_NONE;
@@ -954,7 +1085,7 @@ int mentor_store_commit_batch(struct mentor_store *s, const struct mentor_batch 
 		rc = hook(hook_ctx, s, stored, err);
 	free(stored);
 	if (rc == MENTOR_OK)
-		rc = exec_command(s, "COMMIT", "commit batch", err);
+		rc = commit_send(s, err);
 	if (rc != MENTOR_OK)
 		rollback(s);
 	else
@@ -971,6 +1102,7 @@ PGconn *mentor_store_conn(struct mentor_store *s)
 int mentor_store_exec(struct mentor_store *s, const char *sql, int n, const char *const *values, const char *what,
 		      PGresult **ret_res, struct mentor_error *err)
 {
+	commit_collect(s, true);
 	stream_fail(s);
 	return exec_params(s, sql, n, values, what, ret_res, err);
 }
@@ -978,18 +1110,23 @@ int mentor_store_exec(struct mentor_store *s, const char *sql, int n, const char
 int mentor_store_copy(struct mentor_store *s, const char *sql, const char *text, size_t len,
 		      struct mentor_error *err)
 {
+	commit_collect(s, true);
 	stream_fail(s);
 	return copy_text(s, sql, text, len, err);
 }
 
 int mentor_store_begin(struct mentor_store *s, struct mentor_error *err)
 {
+	commit_collect(s, true);
 	stream_fail(s);
 	return exec_command(s, "BEGIN", "begin", err);
 }
 
 int mentor_store_end(struct mentor_store *s, int rc, struct mentor_error *err)
 {
+	if (rc == MENTOR_OK && s->deferred.len > 0)
+		rc = exec_command(s, s->deferred.data, "deferred statements", err);
+	deferred_clear(s);
 	if (rc == MENTOR_OK)
 		rc = exec_command(s, "COMMIT", "commit", err);
 	if (rc != MENTOR_OK)

@@ -94,6 +94,14 @@ void mentor_consumer_set_stored_offset(struct mentor_consumer *c, const char *to
 				       int64_t next, int64_t max_event_us);
 
 /*
+ * Records a partition's position as read back from PostgreSQL, after a
+ * batch set_stored_offset counted on did not commit: both values replace
+ * what this instance had (set_stored_offset only moves the event time on).
+ */
+void mentor_consumer_reset_stored_offset(struct mentor_consumer *c, const char *topic, int32_t partition,
+					 int64_t next, int64_t max_event_us);
+
+/*
  * The event-time watermark of the assigned partitions: the least newest
  * event time over them, counting those in `pending` (a batch about to be
  * written); a partition read to its end counts as INT64_MAX, one with no

@@ -69,9 +69,10 @@ int mentor_store_offset_load(struct mentor_store *store, const char *group, cons
 
 /*
  * Streams the batch's staged score events into score_events while the batch
- * is still open: the first call begins the batch's transaction and a COPY,
- * later ones send what was staged since (in pieces of 64 KiB or more), so
- * PostgreSQL works while mentord parses. Best effort, with no error to
+ * is still open: once 64 KiB are staged and the last batch's commit is
+ * over, a call begins the batch's transaction and a COPY; it and later ones
+ * send what was staged since (in pieces of 64 KiB or more), so PostgreSQL
+ * works while mentord parses. Best effort, with no error to
  * report: on any failure the stream is rolled back and commit_batch writes
  * the batch from the start. Any other call on the store that talks to
  * PostgreSQL gives the stream up the same way (a rebalance's offset load, a
@@ -86,15 +87,40 @@ void mentor_store_stream_drop(struct mentor_store *store);
  * Writes a batch in one transaction (the one the stream began, if any):
  * score events (a repeated event_id changes nothing), daily aggregates of the
  * events actually inserted, roster upserts, rejected messages, and the offset
- * updates. Returns MENTOR_OK once committed;
+ * updates, then the hook's statements. The statements deferred
+ * (mentor_store_defer) and the COMMIT are sent without waiting, so that
+ * PostgreSQL runs them while the caller reads the next batch: MENTOR_OK
+ * means sent, and mentor_store_settle() says whether it committed.
  * MENTOR_ERR_FENCED if some partition's stored offset was not expected_next
  * (rolled back: another instance owns it now); MENTOR_ERR_DB if PostgreSQL
- * failed (rolled back; reconnect and retry the same batch).
+ * failed before the COMMIT was sent (rolled back; reconnect and retry the
+ * same batch).
  */
 int mentor_store_commit_batch(struct mentor_store *store, const struct mentor_batch *batch,
 			      const struct mentor_event_rules *rules, const char *group,
 			      const struct mentor_offset_update *updates, size_t n_updates,
 			      mentor_store_batch_hook hook, void *hook_ctx, struct mentor_error *err);
+
+/*
+ * Waits for the batch commit commit_batch sent last and says how it ended:
+ * MENTOR_OK if it committed (or none was pending); MENTOR_ERR_DB if it did
+ * not (rolled back: the caller reads that batch again from the offsets
+ * stored in PostgreSQL). Every other call that talks to
+ * PostgreSQL waits for a pending commit first; a failure met that way is
+ * kept for this call to report.
+ */
+int mentor_store_settle(struct mentor_store *store, struct mentor_error *err);
+
+/* How long the last settled batch commit took: from commit_batch's start to its last result, in microseconds. */
+int64_t mentor_store_commit_us(const struct mentor_store *store);
+
+/*
+ * Queues a statement without parameters to run at the end of the open
+ * transaction, just before its COMMIT (sent with it by commit_batch, run by
+ * mentor_store_end), for writes that nothing later in the transaction
+ * reads. A rollback drops them. MENTOR_OK or MENTOR_ERR_NOMEM.
+ */
+int mentor_store_defer(struct mentor_store *store, const char *sql, struct mentor_error *err);
 
 /* The connection, for modules whose SQL runs in the store's transactions. Owned by the store. */
 PGconn *mentor_store_conn(struct mentor_store *store);
@@ -114,7 +140,7 @@ int mentor_store_copy(struct mentor_store *store, const char *sql, const char *t
 /* Opens a transaction. MENTOR_OK or MENTOR_ERR_DB. */
 int mentor_store_begin(struct mentor_store *store, struct mentor_error *err);
 
-/* Commits when rc is MENTOR_OK, else rolls back; returns rc or the commit's error. */
+/* Commits (deferred statements first) when rc is MENTOR_OK, else rolls back; returns rc or the commit's error. */
 int mentor_store_end(struct mentor_store *store, int rc, struct mentor_error *err);
 
 #endif

@@ -1,0 +1,60 @@
+#!/bin/bash
+# A batch's COMMIT is sent without waiting, with the status and KPI merges
+# before it; mentord reads the next batch meanwhile. Here one of those merges
+# fails (a trigger raises once): that batch and the one being read are read
+# again from the offsets stored in PostgreSQL, the analytics reload from the
+# tables, and the tables must end exactly as those of an uninterrupted run.
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+prefix="lost-$run_id"
+generate "$prefix" --agents 150 --days 21 --seed 12 --duplicate-share 0.01 2>"$work/gen.log"
+cat "$work/gen.log"
+read -r voc aqm roster _ < <(generated_counts "$work/gen.log")
+total=$((voc + aqm + roster))
+
+# Small fetches mix the partitions in every batch, so that the analytics
+# decide (and merge status rows) in most batches' transactions.
+write_config "$work/ref.conf" "it_lost_ref_$run_id" "$prefix" "$prefix-ref" "[ingest]" "batch_max_events = 500" \
+    "[kafka]" "fetch.message.max.bytes = 16384"
+drain "$work/ref.conf" 2>"$work/ref.log" || fail "reference drain failed"
+assert_eq "reference consumed everything" "$total" "$(offsets_stored "it_lost_ref_$run_id")"
+
+# The faulted schema must exist before its drain: a run over topics nobody
+# writes to migrates it, and is stopped once it says so.
+schema="it_lost_$run_id"
+write_config "$work/init.conf" "$schema" "$prefix-none" "$prefix-none"
+"$MENTORD_BIN" --config "$work/init.conf" 2>"$work/init.log" &
+pid=$!
+schema_ready() { grep -q "PostgreSQL schema $schema ready" "$work/init.log"; }
+wait_until 60 schema_ready || fail "the schema was not migrated"
+kill -TERM "$pid"
+wait "$pid" || fail "the migrating run did not stop cleanly"
+
+# The fifth statement-level firing (a MERGE fires one per action: the third
+# batch's status merge) raises; a sequence counts, as it is not rolled back.
+psql_val "$schema" "
+  CREATE SEQUENCE fault_calls;
+  CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS \$\$
+  BEGIN
+    IF nextval('fault_calls') = 5 THEN RAISE EXCEPTION 'injected fault'; END IF;
+    RETURN NULL;
+  END \$\$;
+  CREATE TRIGGER fail_once AFTER INSERT OR UPDATE ON agent_behavior_status
+    FOR EACH STATEMENT EXECUTE FUNCTION fail_once();" >/dev/null
+
+write_config "$work/lost.conf" "$schema" "$prefix" "$prefix-lost" "[ingest]" "batch_max_events = 500" \
+    "[kafka]" "fetch.message.max.bytes = 16384"
+drain "$work/lost.conf" 2>"$work/lost.log" || fail "faulted drain failed"
+assert_eq "one commit failed after it was sent" "1" "$(grep -c 'batch not stored, will read it again: .*injected fault' "$work/lost.log")"
+assert_eq "faulted run consumed everything" "$total" "$(offsets_stored "$schema")"
+
+ref=$(table_digest "it_lost_ref_$run_id")
+got=$(table_digest "$schema")
+echo "$got"
+assert_eq "tables after a lost commit equal the uninterrupted run's" "$ref" "$got"
+
+psql_val "$schema" "SELECT last_value FROM fault_calls"
+psql_val public "DROP SCHEMA it_lost_ref_$run_id CASCADE; DROP SCHEMA $schema CASCADE" >/dev/null
+finish
