@@ -41,6 +41,8 @@ struct det_series {
 struct det_agent {
 	char *id;
 	bool active;
+	uint32_t *series_of;        /* owned; by metric index: series index + 1, 0 none; n_series_of long */
+	uint32_t n_series_of;
 };
 
 struct det_metric {
@@ -69,12 +71,7 @@ struct itab {
 	size_t used;
 };
 
-enum tab_kind { TAB_AGENT, TAB_METRIC, TAB_SERIES };
-
-struct tab_key {
-	const char *s;              /* TAB_AGENT, TAB_METRIC */
-	uint32_t agent, metric;     /* TAB_SERIES */
-};
+enum tab_kind { TAB_AGENT, TAB_METRIC, TAB_KINDS };
 
 struct mentor_detector {
 	struct mentor_stats_params p;
@@ -85,7 +82,8 @@ struct mentor_detector {
 	size_t n_metrics, cap_metrics;
 	struct det_series *series;
 	size_t n_series, cap_series;
-	struct itab tab[3];         /* by enum tab_kind */
+	struct itab tab[TAB_KINDS];
+	uint32_t last_agent;        /* index + 1 of the agent looked up last (0: none): an event's observations share it */
 
 	struct det_obs *obs;        /* waiting observations; obs[0 .. n_sorted) in evaluation order */
 	size_t n_obs, cap_obs, n_sorted;
@@ -120,75 +118,37 @@ static bool grow(void **arr, size_t *cap, size_t len, size_t elem, size_t first)
 	return true;
 }
 
-/* ---- Hash tables ---- */
+/* ---- Hash tables: agents and metrics by name ---- */
 
 static uint64_t hash_str(const char *s)
 {
 	return mentor_hash_bytes(s, strlen(s));
 }
 
-/* splitmix64 finalizer: spreads two small indices over the whole word. */
-static uint64_t hash_pair(uint32_t a, uint32_t b)
+static const char *name_of(const struct mentor_detector *det, enum tab_kind kind, uint32_t i)
 {
-	uint64_t x = ((uint64_t)a << 32 | b) + UINT64_C(0x9e3779b97f4a7c15);
-
-	x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return x ^ (x >> 31);
+	return kind == TAB_AGENT ? det->agents[i].id : det->metrics[i].name;
 }
 
-static uint64_t hash_of_key(enum tab_kind kind, const struct tab_key *k)
-{
-	return kind == TAB_SERIES ? hash_pair(k->agent, k->metric) : hash_str(k->s);
-}
-
-static uint64_t hash_of_index(const struct mentor_detector *det, enum tab_kind kind, uint32_t i)
-{
-	switch (kind) {
-	case TAB_AGENT:
-		return hash_str(det->agents[i].id);
-	case TAB_METRIC:
-		return hash_str(det->metrics[i].name);
-	case TAB_SERIES:
-		break;
-	}
-	return hash_pair(det->series[i].agent, det->series[i].metric);
-}
-
-static bool key_matches(const struct mentor_detector *det, enum tab_kind kind, uint32_t i,
-			const struct tab_key *k)
-{
-	switch (kind) {
-	case TAB_AGENT:
-		return strcmp(det->agents[i].id, k->s) == 0;
-	case TAB_METRIC:
-		return strcmp(det->metrics[i].name, k->s) == 0;
-	case TAB_SERIES:
-		break;
-	}
-	return det->series[i].agent == k->agent && det->series[i].metric == k->metric;
-}
-
-/* The slot holding the key, or the empty slot where it would go. Needs cap > 0. */
-static uint32_t *tab_probe(const struct mentor_detector *det, enum tab_kind kind,
-			   const struct tab_key *k)
+/* The slot holding the name, or the empty slot where it would go. Needs cap > 0. */
+static uint32_t *tab_probe(const struct mentor_detector *det, enum tab_kind kind, const char *name)
 {
 	const struct itab *t = &det->tab[kind];
-	size_t mask = t->cap - 1, i = (size_t)hash_of_key(kind, k) & mask;
+	size_t mask = t->cap - 1, i = (size_t)hash_str(name) & mask;
 
-	while (t->slot[i] && !key_matches(det, kind, t->slot[i] - 1, k))
+	while (t->slot[i] && strcmp(name_of(det, kind, t->slot[i] - 1), name) != 0)
 		i = (i + 1) & mask;
 	return &t->slot[i];
 }
 
-/* Index of the key, or -1. */
-static int64_t tab_find(const struct mentor_detector *det, enum tab_kind kind, const struct tab_key *k)
+/* Index of the name, or -1. */
+static int64_t tab_find(const struct mentor_detector *det, enum tab_kind kind, const char *name)
 {
 	uint32_t *slot;
 
 	if (det->tab[kind].cap == 0)
 		return -1;
-	slot = tab_probe(det, kind, k);
+	slot = tab_probe(det, kind, name);
 	return *slot ? (int64_t)*slot - 1 : -1;
 }
 
@@ -212,7 +172,7 @@ static bool tab_reserve(struct mentor_detector *det, enum tab_kind kind)
 
 		if (!old.slot[i])
 			continue;
-		j = (size_t)hash_of_index(det, kind, old.slot[i] - 1) & (ncap - 1);
+		j = (size_t)hash_str(name_of(det, kind, old.slot[i] - 1)) & (ncap - 1);
 		while (t->slot[j])
 			j = (j + 1) & (ncap - 1);
 		t->slot[j] = old.slot[i];
@@ -245,26 +205,29 @@ static int nomem(struct mentor_error *err, const char *what)
 static int agent_get(struct mentor_detector *det, const char *id, uint32_t *ret,
 		     struct mentor_error *err)
 {
-	struct tab_key k = { .s = id };
 	struct det_agent *a;
 	int64_t i;
 	int r;
 
 	if ((r = check_name(id, "agent id", err)) < 0)
 		return r;
-	if ((i = tab_find(det, TAB_AGENT, &k)) >= 0) {
+	if (det->last_agent && strcmp(det->agents[det->last_agent - 1].id, id) == 0) {
+		*ret = det->last_agent - 1;
+		return MENTOR_OK;
+	}
+	if ((i = tab_find(det, TAB_AGENT, id)) >= 0) {
 		*ret = (uint32_t)i;
+		det->last_agent = (uint32_t)i + 1;
 		return MENTOR_OK;
 	}
 	if (!grow((void **)&det->agents, &det->cap_agents, det->n_agents, sizeof(*det->agents), 256) ||
 	    !tab_reserve(det, TAB_AGENT))
 		return nomem(err, "an agent");
 	a = &det->agents[det->n_agents];
-	a->id = strdup(id);
+	*a = (struct det_agent){ .id = strdup(id) };
 	if (!a->id)
 		return nomem(err, "an agent");
-	a->active = false;
-	*tab_probe(det, TAB_AGENT, &k) = (uint32_t)det->n_agents + 1;
+	*tab_probe(det, TAB_AGENT, id) = (uint32_t)det->n_agents + 1;
 	det->tab[TAB_AGENT].used++;
 	*ret = (uint32_t)det->n_agents++;
 	return MENTOR_OK;
@@ -273,14 +236,13 @@ static int agent_get(struct mentor_detector *det, const char *id, uint32_t *ret,
 static int metric_get(struct mentor_detector *det, const char *name, uint32_t *ret,
 		      struct mentor_error *err)
 {
-	struct tab_key k = { .s = name };
 	struct det_metric *m;
 	int64_t i;
 	int r;
 
 	if ((r = check_name(name, "metric", err)) < 0)
 		return r;
-	if ((i = tab_find(det, TAB_METRIC, &k)) >= 0) {
+	if ((i = tab_find(det, TAB_METRIC, name)) >= 0) {
 		*ret = (uint32_t)i;
 		return MENTOR_OK;
 	}
@@ -291,7 +253,7 @@ static int metric_get(struct mentor_detector *det, const char *name, uint32_t *r
 	*m = (struct det_metric){ .name = strdup(name), .sorted = true };
 	if (!m->name)
 		return nomem(err, "a metric");
-	*tab_probe(det, TAB_METRIC, &k) = (uint32_t)det->n_metrics + 1;
+	*tab_probe(det, TAB_METRIC, name) = (uint32_t)det->n_metrics + 1;
 	det->tab[TAB_METRIC].used++;
 	/* A few dozen metrics at most: the ranks are counted again, in place of strcmp in every sort. */
 	m->rank = 0;
@@ -305,11 +267,19 @@ static int metric_get(struct mentor_detector *det, const char *name, uint32_t *r
 	return MENTOR_OK;
 }
 
+/* Index of the series of (agent, metric), or -1: one array read, as an agent keeps its series by metric. */
+static int64_t series_of(const struct mentor_detector *det, uint32_t agent, uint32_t metric)
+{
+	const struct det_agent *a = &det->agents[agent];
+
+	return metric < a->n_series_of && a->series_of[metric] ? (int64_t)a->series_of[metric] - 1 : -1;
+}
+
 /* The series of (agent, metric), created empty and ok on first sight. */
 static int series_get(struct mentor_detector *det, const char *agent_id, const char *metric,
 		      struct det_series **ret, struct mentor_error *err)
 {
-	struct tab_key k;
+	struct det_agent *ag;
 	struct det_metric *m;
 	uint32_t a = 0, mi = 0;
 	int64_t i;
@@ -319,16 +289,23 @@ static int series_get(struct mentor_detector *det, const char *agent_id, const c
 		return r;
 	if ((r = metric_get(det, metric, &mi, err)) < 0)
 		return r;
-	k = (struct tab_key){ .agent = a, .metric = mi };
-	i = tab_find(det, TAB_SERIES, &k);
-	if (i >= 0) {
+	if ((i = series_of(det, a, mi)) >= 0) {
 		*ret = &det->series[i];
 		return MENTOR_OK;
 	}
+	ag = &det->agents[a];
 	m = &det->metrics[mi];
+	if (mi >= ag->n_series_of) {
+		uint32_t *grown = realloc(ag->series_of, det->n_metrics * sizeof(*grown));
+
+		if (!grown)
+			return nomem(err, "a key");
+		memset(grown + ag->n_series_of, 0, (det->n_metrics - ag->n_series_of) * sizeof(*grown));
+		ag->series_of = grown;
+		ag->n_series_of = (uint32_t)det->n_metrics;
+	}
 	if (!grow((void **)&det->series, &det->cap_series, det->n_series, sizeof(*det->series), 1024) ||
-	    !grow((void **)&m->series, &m->cap, m->n_series, sizeof(*m->series), 256) ||
-	    !tab_reserve(det, TAB_SERIES))
+	    !grow((void **)&m->series, &m->cap, m->n_series, sizeof(*m->series), 256))
 		return nomem(err, "a key");
 	det->series[det->n_series] = (struct det_series){
 		.agent = a, .metric = mi, .level = MENTOR_LEVEL_OK,
@@ -337,8 +314,7 @@ static int series_get(struct mentor_detector *det, const char *agent_id, const c
 	};
 	m->series[m->n_series++] = (uint32_t)det->n_series;
 	m->sorted = false;
-	*tab_probe(det, TAB_SERIES, &k) = (uint32_t)det->n_series + 1;
-	det->tab[TAB_SERIES].used++;
+	ag->series_of[mi] = (uint32_t)det->n_series + 1;
 	*ret = &det->series[det->n_series++];
 	return MENTOR_OK;
 }
@@ -346,18 +322,13 @@ static int series_get(struct mentor_detector *det, const char *agent_id, const c
 static const struct det_series *series_find(const struct mentor_detector *det,
 					    const char *agent_id, const char *metric)
 {
-	struct tab_key k = { .s = agent_id };
 	int64_t a, m, i;
 
 	if (!agent_id || !metric)
 		return NULL;
-	if ((a = tab_find(det, TAB_AGENT, &k)) < 0)
+	if ((a = tab_find(det, TAB_AGENT, agent_id)) < 0 || (m = tab_find(det, TAB_METRIC, metric)) < 0)
 		return NULL;
-	k.s = metric;
-	if ((m = tab_find(det, TAB_METRIC, &k)) < 0)
-		return NULL;
-	k = (struct tab_key){ .agent = (uint32_t)a, .metric = (uint32_t)m };
-	i = tab_find(det, TAB_SERIES, &k);
+	i = series_of(det, (uint32_t)a, (uint32_t)m);
 	return i >= 0 ? &det->series[i] : NULL;
 }
 
@@ -389,15 +360,17 @@ void mentor_detector_free(struct mentor_detector *det)
 {
 	if (!det)
 		return;
-	for (size_t i = 0; i < det->n_agents; i++)
+	for (size_t i = 0; i < det->n_agents; i++) {
 		free(det->agents[i].id);
+		free(det->agents[i].series_of);
+	}
 	for (size_t i = 0; i < det->n_metrics; i++) {
 		free(det->metrics[i].name);
 		free(det->metrics[i].series);
 	}
 	for (size_t i = 0; i < det->n_series; i++)
 		free(det->series[i].days);
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < TAB_KINDS; i++)
 		free(det->tab[i].slot);
 	free(det->agents);
 	free(det->metrics);
@@ -618,13 +591,11 @@ static int compute_prior(struct mentor_detector *det, uint32_t mi, int64_t day, 
 
 static bool agent_low_in(const struct mentor_detector *det, uint32_t agent, const char *metric)
 {
-	struct tab_key k = { .s = metric };
-	int64_t mi = tab_find(det, TAB_METRIC, &k), si;
+	int64_t mi = tab_find(det, TAB_METRIC, metric), si;
 
 	if (mi < 0)
 		return false;
-	k = (struct tab_key){ .agent = agent, .metric = (uint32_t)mi };
-	si = tab_find(det, TAB_SERIES, &k);
+	si = series_of(det, agent, (uint32_t)mi);
 	return si >= 0 && det->series[si].level == MENTOR_LEVEL_LOW;
 }
 
