@@ -159,10 +159,13 @@ static const char open_triggers_sql[] =
 	" WHERE kind = 'low_score' AND status IN ('open', 'waiting') AND fired_at < $1"
 	" ORDER BY agent_id COLLATE \"C\", behavior COLLATE \"C\", fired_at, trigger_id COLLATE \"C\"";
 
+/* Mentor loads counted once, joined (a count per agent was an index probe each, every round). */
 static const char roster_sql[] =
-	"SELECT agent_id, team_id, team_lead_id, language, site, active AND roster_known,"
-	"       (SELECT count(*) FROM pairings p WHERE p.mentor_id = a.agent_id AND p.status = 'active')"
-	"  FROM agents a ORDER BY agent_id COLLATE \"C\"";
+	"SELECT a.agent_id, team_id, team_lead_id, language, site, active AND roster_known, coalesce(l.n, 0)"
+	"  FROM agents a"
+	"  LEFT JOIN (SELECT mentor_id, count(*) AS n FROM pairings WHERE status = 'active' GROUP BY mentor_id) l"
+	"    ON l.mentor_id = a.agent_id"
+	" ORDER BY a.agent_id COLLATE \"C\"";
 
 static const char active_mentees_sql[] =
 	"SELECT mentee_id, behavior FROM pairings WHERE status = 'active'"
