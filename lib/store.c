@@ -509,6 +509,13 @@ static int commit_send(struct mentor_store *s, struct mentor_error *err)
 	return rc;
 }
 
+/* Before any other use of the connection: the commit in flight is over, an open stream given up. */
+static void take_connection(struct mentor_store *s)
+{
+	commit_collect(s, true);
+	stream_fail(s);
+}
+
 int mentor_store_settle(struct mentor_store *s, struct mentor_error *err)
 {
 	int rc;
@@ -573,8 +580,7 @@ int mentor_store_migrate(struct mentor_store *s, int *ret_applied, struct mentor
 	int applied = 0;
 	int rc;
 
-	commit_collect(s, true);
-	stream_fail(s);
+	take_connection(s);
 	rc = exec_command(s, "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
 				 " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
 			      "create schema_migrations", err);
@@ -594,8 +600,7 @@ int mentor_store_offset_load(struct mentor_store *s, const char *group, const ch
 	PGresult *res = NULL;
 	int rc;
 
-	commit_collect(s, true);
-	stream_fail(s);  /* a rebalance while a batch is open: the offset row must not wait for its commit */
+	take_connection(s);  /* a rebalance while a batch is open: the offset row must not wait for its commit */
 	snprintf(part, sizeof(part), "%" PRId32, partition);
 	rc = exec_params(s, "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)"
 			    " VALUES ($1, $2, $3, -1) ON CONFLICT DO NOTHING",
@@ -1022,7 +1027,7 @@ static int fence_offsets(struct mentor_store *s, const char *group, const struct
 /*
  * Once the COMMIT is sent: remembers its agents (forgotten if it fails,
  * commit_collect), and compacts if due (a compaction merges only committed
- * rows, so this batch's wait for the next one).
+ * rows, so this batch's parts may wait for the next one).
  */
 static void committed(struct mentor_store *s, const struct mentor_batch *b, const struct mentor_daily *daily)
 {
@@ -1102,23 +1107,20 @@ PGconn *mentor_store_conn(struct mentor_store *s)
 int mentor_store_exec(struct mentor_store *s, const char *sql, int n, const char *const *values, const char *what,
 		      PGresult **ret_res, struct mentor_error *err)
 {
-	commit_collect(s, true);
-	stream_fail(s);
+	take_connection(s);
 	return exec_params(s, sql, n, values, what, ret_res, err);
 }
 
 int mentor_store_copy(struct mentor_store *s, const char *sql, const char *text, size_t len,
 		      struct mentor_error *err)
 {
-	commit_collect(s, true);
-	stream_fail(s);
+	take_connection(s);
 	return copy_text(s, sql, text, len, err);
 }
 
 int mentor_store_begin(struct mentor_store *s, struct mentor_error *err)
 {
-	commit_collect(s, true);
-	stream_fail(s);
+	take_connection(s);
 	return exec_command(s, "BEGIN", "begin", err);
 }
 
