@@ -120,7 +120,11 @@ pending=$(psql_val "$schema" "SELECT count(*) FROM alerts WHERE status = 'pendin
 outbox_counted() { scrape && [[ $(sample mentord_alerts_pending) == "$pending" ]]; }
 wait_until 10 outbox_counted || true
 assert_eq "mentord_alerts_pending with unroutable alerts" "$pending" "$(sample mentord_alerts_pending)"
-# The analytics gauges, as of the last commit, against the tables.
+# The analytics gauges, as of the last commit, against the tables. The last
+# observations are decided once every partition is read to its end, in a
+# transaction after the last batch's (and after the counters are complete).
+all_decided() { scrape && [[ $(sample mentord_waiting_observations) == 0 ]]; }
+wait_until 10 all_decided || true
 assert_eq "mentord_open_triggers" \
     "$(psql_val "$schema" "SELECT count(*) FROM triggers WHERE status IN ('open', 'waiting')")" \
     "$(sample mentord_open_triggers)"
