@@ -487,7 +487,7 @@ static int on_evaluated(void *ctx, const struct mentor_detect_obs *o)
 {
 	struct run *r = ctx;
 
-	mentor_kpi_observe(r->an->kpi, o->agent_id, o->metric, o->day, o->value_e6);
+	mentor_kpi_observe_key(r->an->kpi, o->key_hash, o->agent_id, o->metric, o->day, o->value_e6);
 	return MENTOR_OK;
 }
 

@@ -23,10 +23,19 @@ struct det_day {
 	int64_t sum, sumsq;
 };
 
+/* Sums over days, in det_day's units. */
+struct day_sums {
+	int64_t n, sum, sumsq;
+};
+
 struct det_series {
 	uint32_t agent, metric;
 	struct det_day *days;       /* sorted by day, unique days */
 	uint32_t len, cap;
+	/* The status window ending on win_day (INT32_MIN: none): a key's next observation of that day adds to it. */
+	int32_t win_day;
+	struct day_sums win;
+	uint64_t key_hash;          /* mentor_hash_key(agent id, metric name) */
 	bool changed;               /* decided since the last take_changed() */
 	bool decided;               /* row holds a decision (fresh or restored) */
 	enum mentor_level level;
@@ -84,6 +93,7 @@ struct mentor_detector {
 	size_t n_series, cap_series;
 	struct itab tab[TAB_KINDS];
 	uint32_t last_agent;        /* index + 1 of the agent looked up last (0: none): an event's observations share it */
+	uint32_t csat_metric, aqm_metric; /* index + 1 of csat and aqm (0: not seen): every decision reads both */
 
 	struct det_obs *obs;        /* waiting observations; obs[0 .. n_sorted) in evaluation order */
 	size_t n_obs, cap_obs, n_sorted;
@@ -255,6 +265,10 @@ static int metric_get(struct mentor_detector *det, const char *name, uint32_t *r
 		return nomem(err, "a metric");
 	*tab_probe(det, TAB_METRIC, name) = (uint32_t)det->n_metrics + 1;
 	det->tab[TAB_METRIC].used++;
+	if (strcmp(name, MENTOR_DETECT_CSAT) == 0)
+		det->csat_metric = (uint32_t)det->n_metrics + 1;
+	else if (strcmp(name, MENTOR_DETECT_AQM) == 0)
+		det->aqm_metric = (uint32_t)det->n_metrics + 1;
 	/* A few dozen metrics at most: the ranks are counted again, in place of strcmp in every sort. */
 	m->rank = 0;
 	for (size_t j = 0; j < det->n_metrics; j++) {
@@ -308,7 +322,8 @@ static int series_get(struct mentor_detector *det, const char *agent_id, const c
 	    !grow((void **)&m->series, &m->cap, m->n_series, sizeof(*m->series), 256))
 		return nomem(err, "a key");
 	det->series[det->n_series] = (struct det_series){
-		.agent = a, .metric = mi, .level = MENTOR_LEVEL_OK,
+		.agent = a, .metric = mi, .win_day = INT32_MIN, .key_hash = mentor_hash_key(agent_id, metric),
+		.level = MENTOR_LEVEL_OK,
 		.since_us = 0, .week = INT64_MIN, .mean = NAN, .shrunk = NAN,
 		.ci_low = NAN, .ci_high = NAN, .pop_mean = NAN, .k = NAN,
 	};
@@ -527,9 +542,20 @@ static int cmp_series_by_key(const void *a, const void *b, void *arg)
 {
 	const struct mentor_detector *det = arg;
 	const struct det_series *x = &det->series[*(const uint32_t *)a], *y = &det->series[*(const uint32_t *)b];
-	int c = strcmp(det->metrics[x->metric].name, det->metrics[y->metric].name);
 
-	return c ? c : strcmp(det->agents[x->agent].id, det->agents[y->agent].id);
+	if (x->metric != y->metric)
+		return (int)det->metrics[x->metric].rank - (int)det->metrics[y->metric].rank;
+	return strcmp(det->agents[x->agent].id, det->agents[y->agent].id);
+}
+
+/* A few dozen metrics at most: a scan finds the one of a rank. */
+static struct det_metric *metric_of_rank(struct mentor_detector *det, uint32_t rank)
+{
+	size_t i = 0;
+
+	while (det->metrics[i].rank != rank)
+		i++;
+	return &det->metrics[i];
 }
 
 static void sort_metric(struct mentor_detector *det, struct det_metric *m)
@@ -541,17 +567,22 @@ static void sort_metric(struct mentor_detector *det, struct det_metric *m)
 
 /* ---- Evaluation ---- */
 
-static struct mentor_sums day_window_sums(const struct det_series *s, int64_t from_day, int64_t to_day)
+static struct day_sums day_window_sums(const struct det_series *s, int64_t from_day, int64_t to_day)
 {
-	int64_t n = 0, sum = 0, sumsq = 0;
+	struct day_sums w = { 0 };
 
 	for (uint32_t i = 0; i < s->len; i++)
 		if (s->days[i].day >= from_day && s->days[i].day < to_day) {
-			n += s->days[i].n;
-			sum += s->days[i].sum;
-			sumsq += s->days[i].sumsq;
+			w.n += s->days[i].n;
+			w.sum += s->days[i].sum;
+			w.sumsq += s->days[i].sumsq;
 		}
-	return (struct mentor_sums){ .n = n, .sum = (double)sum / 1e6, .sumsq = (double)sumsq / 1e12 };
+	return w;
+}
+
+static struct mentor_sums sums_of(struct day_sums w)
+{
+	return (struct mentor_sums){ .n = w.n, .sum = (double)w.sum / 1e6, .sumsq = (double)w.sumsq / 1e12 };
 }
 
 /*
@@ -570,7 +601,8 @@ static int compute_prior(struct mentor_detector *det, uint32_t mi, int64_t day, 
 		return nomem(err, "a prior");
 	sort_metric(det, m);
 	for (size_t i = 0; i < m->n_series; i++) {
-		struct mentor_sums w = day_window_sums(&det->series[m->series[i]], day - det->p.shrink.window_days, day);
+		struct mentor_sums w = sums_of(day_window_sums(&det->series[m->series[i]],
+							       day - det->p.shrink.window_days, day));
 
 		if (w.n > 0)
 			agents[n++] = w;
@@ -589,13 +621,11 @@ static int compute_prior(struct mentor_detector *det, uint32_t mi, int64_t day, 
 	return MENTOR_OK;
 }
 
-static bool agent_low_in(const struct mentor_detector *det, uint32_t agent, const char *metric)
+/* metric: index + 1, 0 for a metric not seen yet. */
+static bool agent_low_in(const struct mentor_detector *det, uint32_t agent, uint32_t metric)
 {
-	int64_t mi = tab_find(det, TAB_METRIC, metric), si;
+	int64_t si = metric ? series_of(det, agent, metric - 1) : -1;
 
-	if (mi < 0)
-		return false;
-	si = series_of(det, agent, (uint32_t)mi);
 	return si >= 0 && det->series[si].level == MENTOR_LEVEL_LOW;
 }
 
@@ -610,12 +640,12 @@ static uint64_t weeks_at(const struct det_series *s, int64_t week)
 	return (s->weekly_low << shift) & ~UINT64_C(1);
 }
 
-/* Decides the key of o after adding o to its day, and records the decision in the series. */
+/* Decides the key of o after adding o to its day and window, and records the decision in the series. */
 static void decide(struct mentor_detector *det, struct det_series *s, int64_t t_us, int64_t day, bool *ret_fired)
 {
 	const struct mentor_status_rules *r = &det->p.status;
 	const struct mentor_population *pop = &det->metrics[s->metric].prior;
-	struct mentor_sums w = day_window_sums(s, day - det->p.shrink.window_days + 1, day + 1);
+	struct mentor_sums w = sums_of(s->win);
 	int64_t week = mentor_detector_week_of(day);
 	bool weekly[MENTOR_PERSIST_MAX];
 	struct mentor_status_input in;
@@ -627,8 +657,8 @@ static void decide(struct mentor_detector *det, struct det_series *s, int64_t t_
 	in = (struct mentor_status_input){
 		.prev = s->level, .n = sh.n, .shrunk = sh.shrunk, .ci_low = sh.ci_low,
 		.active = det->agents[s->agent].active,
-		.low_in_csat = agent_low_in(det, s->agent, MENTOR_DETECT_CSAT),
-		.low_in_aqm = agent_low_in(det, s->agent, MENTOR_DETECT_AQM),
+		.low_in_csat = agent_low_in(det, s->agent, det->csat_metric),
+		.low_in_aqm = agent_low_in(det, s->agent, det->aqm_metric),
 	};
 	/* below_now does not depend on the history, which must include it. */
 	mentor_stats_decide(r, &in, &d);
@@ -688,6 +718,14 @@ static int evaluate_one(struct mentor_detector *det, const struct det_obs *o, co
 	d->n++;
 	d->sum += o->value;
 	d->sumsq += o->value * o->value;
+	if (s->win_day == day) {
+		s->win.n++;
+		s->win.sum += o->value;
+		s->win.sumsq += o->value * o->value;
+	} else {
+		s->win = day_window_sums(s, day - det->p.shrink.window_days + 1, day + 1);
+		s->win_day = (int32_t)day;
+	}
 	decide(det, s, o->t_us, day, &fired);
 	trim_days(s, day, det->keep_days);
 	if (o->t_us > det->event_time_us)
@@ -697,7 +735,8 @@ static int evaluate_one(struct mentor_detector *det, const struct det_obs *o, co
 	/* Reported before the trigger: windows the trigger opens already hold this observation. */
 	if (sink->evaluated) {
 		struct mentor_detect_obs e = {
-			.agent_id = det->agents[s->agent].id, .metric = m->name, .day = day, .value_e6 = o->value,
+			.agent_id = det->agents[s->agent].id, .metric = m->name, .key_hash = s->key_hash, .day = day,
+			.value_e6 = o->value,
 		};
 
 		if ((r = sink->evaluated(sink->ctx, &e)) != MENTOR_OK)
@@ -891,13 +930,22 @@ int mentor_detector_take_changed(struct mentor_detector *det,
 {
 	int r = MENTOR_OK;
 
-	if (det->n_changed > 1)
-		qsort_r(det->changed, det->n_changed, sizeof(*det->changed), cmp_series_by_key, det);
-	for (size_t i = 0; fn && i < det->n_changed && r == MENTOR_OK; i++) {
-		struct mentor_detect_row row;
+	/*
+	 * A batch changes most keys: walking each metric's keys, kept in agent
+	 * order for the priors, costs less than sorting the changed ones.
+	 */
+	for (uint32_t rank = 0; fn && det->n_changed > 0 && rank < det->n_metrics && r == MENTOR_OK; rank++) {
+		struct det_metric *m = metric_of_rank(det, rank);
 
-		fill_row(det, det->changed[i], &row);
-		r = fn(ctx, &row);
+		sort_metric(det, m);
+		for (size_t i = 0; i < m->n_series && r == MENTOR_OK; i++) {
+			struct mentor_detect_row row;
+
+			if (!det->series[m->series[i]].changed)
+				continue;
+			fill_row(det, m->series[i], &row);
+			r = fn(ctx, &row);
+		}
 	}
 	for (size_t i = 0; i < det->n_changed; i++)
 		det->series[det->changed[i]].changed = false;
@@ -1009,6 +1057,7 @@ int mentor_detector_restore_day(struct mentor_detector *det, const char *agent_i
 	d->n += (int32_t)n;
 	d->sum += sum_e6;
 	d->sumsq += sumsq_e12;
+	det->series[si].win_day = INT32_MIN;
 	return MENTOR_OK;
 }
 

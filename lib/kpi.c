@@ -43,11 +43,6 @@ static void link_entry(struct mentor_kpi_set *set, uint32_t i)
 	set->owner_bucket[e->owner_hash & mask] = i;
 }
 
-static uint64_t key_hash(const char *agent_id, const char *metric)
-{
-	return mentor_hash_bytes(agent_id, strlen(agent_id)) * 31 ^ mentor_hash_bytes(metric, strlen(metric));
-}
-
 int mentor_kpi_set_new(struct mentor_kpi_set **ret, struct mentor_error *err)
 {
 	struct mentor_kpi_set *set = calloc(1, sizeof(*set));
@@ -145,7 +140,7 @@ int mentor_kpi_add(struct mentor_kpi_set *set, const struct mentor_kpi_window *w
 	e->w.subject = parts[1];
 	e->w.agent_id = parts[2];
 	e->w.metric = parts[3];
-	e->hash = key_hash(w->agent_id, w->metric);
+	e->hash = mentor_hash_key(w->agent_id, w->metric);
 	e->owner_hash = mentor_hash_bytes(e->w.owner_id, len[0]);
 	link_entry(set, (uint32_t)set->n++);
 	return MENTOR_OK;
@@ -161,11 +156,15 @@ static void add_to(struct mentor_kpi_sums *s, int64_t v)
 void mentor_kpi_observe(struct mentor_kpi_set *set, const char *agent_id, const char *metric, int64_t day,
 			int64_t value_e6)
 {
-	uint64_t h;
+	if (set->n > 0)
+		mentor_kpi_observe_key(set, mentor_hash_key(agent_id, metric), agent_id, metric, day, value_e6);
+}
 
+void mentor_kpi_observe_key(struct mentor_kpi_set *set, uint64_t h, const char *agent_id, const char *metric,
+			    int64_t day, int64_t value_e6)
+{
 	if (set->n == 0)
 		return;
-	h = key_hash(agent_id, metric);
 	for (uint32_t i = set->bucket[h & (set->n_buckets - 1)]; i != NO_ENTRY; i = set->e[i].next) {
 		struct kpi_entry *e = &set->e[i];
 

@@ -83,6 +83,7 @@ struct mentor_detect_prior {
 /* An observation just evaluated (for KPI windows). */
 struct mentor_detect_obs {
 	const char *agent_id, *metric;  /* borrowed */
+	uint64_t key_hash;              /* of (agent_id, metric), for mentor_kpi_observe_key */
 	int64_t day;
 	int64_t value_e6;
 };

@@ -52,6 +52,10 @@ int mentor_kpi_add(struct mentor_kpi_set *set, const struct mentor_kpi_window *w
 void mentor_kpi_observe(struct mentor_kpi_set *set, const char *agent_id, const char *metric, int64_t day,
 			int64_t value_e6);
 
+/* mentor_kpi_observe with the key's hash given: key_hash as mentor_detect_obs carries it. */
+void mentor_kpi_observe_key(struct mentor_kpi_set *set, uint64_t key_hash, const char *agent_id, const char *metric,
+			    int64_t day, int64_t value_e6);
+
 /* Drops the windows of an owner (a comparison trigger that got paired). */
 void mentor_kpi_remove_owner(struct mentor_kpi_set *set, const char *owner_id, bool comparison);
 

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../lib/hash.h"
 #include "mentor/detect.h"
 #include "mentor/events.h"
 
@@ -290,6 +291,8 @@ static int on_evaluated(void *ctx, const struct mentor_detect_obs *o)
 
 	r->e = grow_for(r->e, r->ne, &r->cape, sizeof(*r->e));
 	x = &r->e[r->ne++];
+	/* The KPI set finds its windows by this hash: it must be the key's. */
+	assert_true(o->key_hash == mentor_hash_key(o->agent_id, o->metric));
 	snprintf(x->agent, sizeof(x->agent), "%s", o->agent_id);
 	snprintf(x->metric, sizeof(x->metric), "%s", o->metric);
 	x->day = o->day;
