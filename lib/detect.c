@@ -601,8 +601,10 @@ static int compute_prior(struct mentor_detector *det, uint32_t mi, int64_t day, 
 		return nomem(err, "a prior");
 	sort_metric(det, m);
 	for (size_t i = 0; i < m->n_series; i++) {
-		struct mentor_sums w = sums_of(day_window_sums(&det->series[m->series[i]],
-							       day - det->p.shrink.window_days, day));
+		const struct det_series *s = &det->series[m->series[i]];
+		/* A key observed yesterday holds the window ending yesterday already. */
+		struct mentor_sums w = sums_of(s->win_day == day - 1 ? s->win
+							     : day_window_sums(s, day - det->p.shrink.window_days, day));
 
 		if (w.n > 0)
 			agents[n++] = w;
