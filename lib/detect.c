@@ -68,9 +68,10 @@ struct det_metric {
 /* A waiting observation; its event id lives in det->ev_arena at ev_off. */
 struct det_obs {
 	int64_t t_us;
-	int64_t value;
+	int32_t value;              /* 0 .. 1000000 */
 	uint32_t series;
 	uint32_t ev_off;
+	uint32_t agent;             /* of the series */
 };
 
 /* Open addressing over indices: a slot holds index + 1, 0 is empty. */
@@ -99,6 +100,9 @@ struct mentor_detector {
 	size_t n_obs, cap_obs, n_sorted;
 	char *ev_arena;             /* their event ids, NUL-terminated; dropped ones linger until compaction */
 	size_t ev_len, ev_cap, ev_live;
+
+	uint32_t *agent_rank;       /* by agent index: its id's rank in strcmp order, for the first n_ranked agents */
+	size_t n_ranked;
 
 	uint32_t *changed;          /* series with changed set */
 	size_t n_changed, cap_changed;
@@ -393,6 +397,7 @@ void mentor_detector_free(struct mentor_detector *det)
 	free(det->obs);
 	free(det->ev_arena);
 	free(det->changed);
+	free(det->agent_rank);
 	free(det);
 }
 
@@ -483,7 +488,8 @@ int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, c
 		if (!grow((void **)&det->obs, &det->cap_obs, det->n_obs, sizeof(*det->obs), 1024))
 			return nomem(err, "an observation");
 		det->obs[det->n_obs] = det->obs[det->n_obs - 1];
-		det->obs[det->n_obs].value = value_e6;
+		det->obs[det->n_obs].value = (int32_t)value_e6;
+		det->obs[det->n_obs].agent = det->series[si].agent;
 		det->obs[det->n_obs++].series = si;
 		return MENTOR_OK;
 	}
@@ -504,7 +510,8 @@ int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, c
 	}
 	memcpy(det->ev_arena + det->ev_len, event_id, len);
 	det->obs[det->n_obs++] = (struct det_obs){
-		.t_us = t_us, .value = value_e6, .series = si, .ev_off = (uint32_t)det->ev_len,
+		.t_us = t_us, .value = (int32_t)value_e6, .series = si, .ev_off = (uint32_t)det->ev_len,
+		.agent = det->series[si].agent,
 	};
 	det->ev_len += len;
 	det->ev_live += len;
@@ -515,12 +522,25 @@ int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, c
 
 /* ---- Ordering ---- */
 
+/*
+ * The evaluation order: day by day, within a day agent by agent (in id
+ * order, whatever order they came in), each agent's observations in time
+ * order. Decisions within a day depend only on
+ * the same agent's earlier ones (its csat and aqm levels) and on priors of
+ * earlier days, so this is the outcome of evaluating in time order, while an
+ * agent's keys stay in the cache for all of its observations of the day.
+ */
 static int cmp_obs(const void *a, const void *b, void *arg)
 {
 	const struct mentor_detector *det = arg;
 	const struct det_obs *x = a, *y = b;
+	int64_t dx = mentor_stats_day_of(x->t_us), dy = mentor_stats_day_of(y->t_us);
 	int c;
 
+	if (dx != dy)
+		return dx < dy ? -1 : 1;
+	if (x->agent != y->agent)
+		return det->agent_rank[x->agent] < det->agent_rank[y->agent] ? -1 : 1;
 	if (x->t_us != y->t_us)
 		return x->t_us < y->t_us ? -1 : 1;
 	/* One event's observations share its id's bytes (observe). */
@@ -719,11 +739,11 @@ static int evaluate_one(struct mentor_detector *det, const struct det_obs *o, co
 		return nomem(err, "a day");
 	d->n++;
 	d->sum += o->value;
-	d->sumsq += o->value * o->value;
+	d->sumsq += (int64_t)o->value * o->value;
 	if (s->win_day == day) {
 		s->win.n++;
 		s->win.sum += o->value;
-		s->win.sumsq += o->value * o->value;
+		s->win.sumsq += (int64_t)o->value * o->value;
 	} else {
 		s->win = day_window_sums(s, day - det->p.shrink.window_days + 1, day + 1);
 		s->win_day = (int32_t)day;
@@ -756,24 +776,16 @@ static int evaluate_one(struct mentor_detector *det, const struct det_obs *o, co
 }
 
 /*
- * Drops the first `done` waiting observations. Their event ids stay in the
- * arena until it is more than half garbage; then the live ids are copied
- * into a new one (after sorting, their order in the old one is no longer
- * theirs, so an in-place compaction could overwrite an id before copying
- * it). False when out of memory.
+ * Once the arena is more than half garbage (ids of evaluated observations),
+ * copies the waiting observations' ids into a new one (after sorting, their
+ * order in the old one is no longer theirs, so an in-place compaction could
+ * overwrite an id before copying it). False when out of memory.
  */
-static bool drop_evaluated(struct mentor_detector *det, size_t done)
+static bool compact_ids(struct mentor_detector *det)
 {
 	size_t len = 0;
 	char *arena;
 
-	/* An id shared by several observations of one event is counted once: they are adjacent in order. */
-	for (size_t i = 0; i < done; i++)
-		if (i == 0 || det->obs[i].ev_off != det->obs[i - 1].ev_off)
-			det->ev_live -= strlen(det->ev_arena + det->obs[i].ev_off) + 1;
-	memmove(det->obs, &det->obs[done], (det->n_obs - done) * sizeof(*det->obs));
-	det->n_obs -= done;
-	det->n_sorted -= done;
 	if (det->ev_len < 2 * det->ev_live + 65536)
 		return true;
 	if (!(arena = malloc(det->ev_cap ? det->ev_cap : 1)))
@@ -818,25 +830,82 @@ static void sort_same_time(struct mentor_detector *det, struct det_obs *obs, siz
 	}
 }
 
+/* Stable counting sort of obs[0..n) (one day's, in time order) by agent rank, through tmp. */
+static void group_by_agent(const struct mentor_detector *det, struct det_obs *obs, size_t n, struct det_obs *tmp,
+			   size_t *at)
+{
+	memset(at, 0, (det->n_agents + 1) * sizeof(*at));
+	for (size_t i = 0; i < n; i++)
+		at[det->agent_rank[obs[i].agent] + 1]++;
+	for (size_t a = 1; a <= det->n_agents; a++)
+		at[a] += at[a - 1];
+	for (size_t i = 0; i < n; i++)
+		tmp[at[det->agent_rank[obs[i].agent]]++] = obs[i];
+	memcpy(obs, tmp, n * sizeof(*obs));
+}
+
+static int cmp_agent_id(const void *a, const void *b, void *arg)
+{
+	const struct mentor_detector *det = arg;
+
+	return strcmp(det->agents[*(const uint32_t *)a].id, det->agents[*(const uint32_t *)b].id);
+}
+
+/*
+ * Ranks the agents' ids once new agents came. A new id shifts the ranks of
+ * those after it but keeps their order, so observations already in order
+ * stay so. False when out of memory.
+ */
+static bool rank_agents(struct mentor_detector *det)
+{
+	uint32_t *order, *rank;
+
+	if (det->n_ranked == det->n_agents)
+		return true;
+	if (!(order = malloc(det->n_agents * sizeof(*order))))
+		return false;
+	if (!(rank = realloc(det->agent_rank, det->n_agents * sizeof(*rank)))) {
+		free(order);
+		return false;
+	}
+	det->agent_rank = rank;
+	for (size_t i = 0; i < det->n_agents; i++)
+		order[i] = (uint32_t)i;
+	qsort_r(order, det->n_agents, sizeof(*order), cmp_agent_id, det);
+	for (size_t r = 0; r < det->n_agents; r++)
+		rank[order[r]] = (uint32_t)r;
+	free(order);
+	det->n_ranked = det->n_agents;
+	return true;
+}
+
 /*
  * Sorts obs[0..n) as cmp_obs orders them. A batch brings about a million
  * observations: a stable radix sort on the time (a few passes over the
- * array), then each run of one time by cmp_obs, is several times faster
- * than comparing them all, as each comparison of two observations of one
- * event looks up their metrics. False when out of memory.
+ * array), a stable counting sort of each day by agent, then each run of one
+ * agent and time by cmp_obs, is several times faster than comparing them
+ * all, as each comparison of two observations of one event looks up their
+ * metrics. False when out of memory.
  */
 static bool sort_obs(struct mentor_detector *det, struct det_obs *obs, size_t n)
 {
 	struct det_obs *tmp, *from = obs, *to;
+	size_t *by_agent;
 	int64_t lo = INT64_MAX, hi = INT64_MIN;
 
+	if (n < 2)
+		return true;
+	if (!(tmp = malloc(n * sizeof(*tmp))))
+		return false;
+	if (!(by_agent = malloc((det->n_agents + 1) * sizeof(*by_agent)))) {
+		free(tmp);
+		return false;
+	}
 	for (size_t i = 0; i < n; i++) {
 		lo = obs[i].t_us < lo ? obs[i].t_us : lo;
 		hi = obs[i].t_us > hi ? obs[i].t_us : hi;
 	}
-	if (n > 1 && hi > lo) {
-		if (!(tmp = malloc(n * sizeof(*tmp))))
-			return false;
+	if (hi > lo) {
 		to = tmp;
 		for (unsigned shift = 0; shift < 64 && ((uint64_t)hi - (uint64_t)lo) >> shift; shift += RADIX_BITS) {
 			size_t at[(1 << RADIX_BITS) + 1] = { 0 };
@@ -854,11 +923,18 @@ static bool sort_obs(struct mentor_detector *det, struct det_obs *obs, size_t n)
 		}
 		if (from != obs)
 			memcpy(obs, from, n * sizeof(*obs));
-		free(tmp);
 	}
 	for (size_t i = 0, j; i < n; i = j) {
 		j = i + 1;
-		while (j < n && obs[j].t_us == obs[i].t_us)
+		while (j < n && mentor_stats_day_of(obs[j].t_us) == mentor_stats_day_of(obs[i].t_us))
+			j++;
+		group_by_agent(det, &obs[i], j - i, tmp, by_agent);
+	}
+	free(by_agent);
+	free(tmp);
+	for (size_t i = 0, j; i < n; i = j) {
+		j = i + 1;
+		while (j < n && obs[j].t_us == obs[i].t_us && obs[j].agent == obs[i].agent)
 			j++;
 		sort_same_time(det, &obs[i], j - i);
 	}
@@ -877,7 +953,7 @@ static bool order_waiting(struct mentor_detector *det)
 
 	if (det->n_sorted == det->n_obs)
 		return true;
-	if (!sort_obs(det, &det->obs[det->n_sorted], det->n_obs - det->n_sorted))
+	if (!rank_agents(det) || !sort_obs(det, &det->obs[det->n_sorted], det->n_obs - det->n_sorted))
 		return false;
 	if (det->n_sorted > 0) {
 		if (!(merged = malloc(det->n_obs * sizeof(*merged))))
@@ -896,19 +972,34 @@ static bool order_waiting(struct mentor_detector *det)
 int mentor_detector_advance(struct mentor_detector *det, int64_t until_us, const struct mentor_detect_sink *sink,
 			    struct mentor_error *err)
 {
-	size_t done = 0;
+	size_t i = 0, kept = 0;
+	uint32_t last_off = UINT32_MAX;
+	int64_t last_day;
 	int r = MENTOR_OK;
 
-	if (det->n_obs == 0)
+	if (det->n_obs == 0 || until_us == INT64_MIN)
 		return MENTOR_OK;
 	if (!order_waiting(det))
 		return nomem(err, "an advance");
-	while (done < det->n_obs && det->obs[done].t_us < until_us) {
-		if ((r = evaluate_one(det, &det->obs[done], sink, err)) != MENTOR_OK)
+	/* Every observation before until_us is of a day up to last_day; those of last_day from until_us on wait. */
+	last_day = mentor_stats_day_of(until_us - 1);
+	for (; i < det->n_obs && mentor_stats_day_of(det->obs[i].t_us) <= last_day; i++) {
+		struct det_obs o = det->obs[i];
+
+		if (o.t_us >= until_us) {
+			det->obs[kept++] = o;
+			continue;
+		}
+		if ((r = evaluate_one(det, &o, sink, err)) != MENTOR_OK)
 			break;
-		done++;
+		/* An id shared by the observations of one event is released once: they are adjacent in order. */
+		if (o.ev_off != last_off)
+			det->ev_live -= strlen(det->ev_arena + o.ev_off) + 1;
+		last_off = o.ev_off;
 	}
-	if (!drop_evaluated(det, done) && r == MENTOR_OK)
+	memmove(&det->obs[kept], &det->obs[i], (det->n_obs - i) * sizeof(*det->obs));
+	det->n_obs = det->n_sorted = kept + (det->n_obs - i);
+	if (!compact_ids(det) && r == MENTOR_OK)
 		r = nomem(err, "an advance");
 	return r;
 }

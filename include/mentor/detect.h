@@ -5,8 +5,12 @@
  * Observations (one normalized value of one metric of one event) are handed
  * in as they are stored and wait until the caller's watermark says that every
  * observation before some time has arrived (docs/analytics.md). Then
- * mentor_detector_advance() evaluates the waiting ones before that time in
- * (occurred_at, event_id, metric) order, each against:
+ * mentor_detector_advance() evaluates the waiting ones before that time,
+ * day by day and within a day agent by agent (in agent id order), each
+ * agent's in (occurred_at, event_id, metric) order: a decision depends on
+ * the same agent's earlier ones and on earlier days only, so this is the
+ * outcome of a single event-time order, with an agent's keys in the cache
+ * for all of its observations of the day. Each is evaluated against:
  *  - its key's window: the window_days UTC days ending with the
  *    observation's day, that day counting up to and including it;
  *  - its metric's prior for that day: the population (mean, within and
@@ -124,8 +128,10 @@ int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, c
 			    const char *event_id, int64_t t_us, int64_t value_e6, struct mentor_error *err);
 
 /*
- * Evaluates every waiting observation with t < until_us, in order, and
- * reports triggers, new priors and evaluated observations to sink. Keys
+ * Evaluates every waiting observation with t < until_us, in the order above,
+ * and reports triggers, new priors and evaluated observations to sink (so
+ * two agents' triggers of one day come in an order that depends on where
+ * the advances stopped; each key's come in time order). Keys
  * whose state changed are remembered for mentor_detector_take_changed().
  * On an error the detector is in an unspecified state: rebuild it.
  * Returns MENTOR_OK, MENTOR_ERR_NOMEM or a sink callback's value.

@@ -334,6 +334,40 @@ static void assert_same_priors(const struct rec *a, const struct rec *b)
 	}
 }
 
+static int cmp_trig(const void *a, const void *b)
+{
+	const struct trig *x = a, *y = b;
+	int c;
+
+	if (x->fired_us != y->fired_us)
+		return x->fired_us < y->fired_us ? -1 : 1;
+	if ((c = strcmp(x->agent, y->agent)) != 0)
+		return c;
+	return (c = strcmp(x->metric, y->metric)) != 0 ? c : strcmp(x->event, y->event);
+}
+
+static int cmp_pri(const void *a, const void *b)
+{
+	const struct pri *x = a, *y = b;
+
+	return x->day != y->day ? (x->day < y->day ? -1 : 1) : strcmp(x->metric, y->metric);
+}
+
+/*
+ * Within a day, agents are evaluated one after another, so where the
+ * advances stop changes the order of different agents' triggers and of the
+ * day's first priors, not what they are: compared in a fixed order.
+ */
+static void assert_same_outcome(struct rec *a, struct rec *b)
+{
+	qsort(a->t, a->nt, sizeof(*a->t), cmp_trig);
+	qsort(b->t, b->nt, sizeof(*b->t), cmp_trig);
+	qsort(a->p, a->np, sizeof(*a->p), cmp_pri);
+	qsort(b->p, b->np, sizeof(*b->p), cmp_pri);
+	assert_same_triggers(a, b);
+	assert_same_priors(a, b);
+}
+
 /* The prior recorded for (metric, day); fails when there is none. */
 static const struct pri *find_prior(const struct rec *r, const char *metric, int64_t day)
 {
@@ -1255,11 +1289,10 @@ static void test_order_independence(void **state)
 	assert_int_equal(mentor_detector_waiting(b), 0);
 	assert_int_equal(mentor_detector_waiting(c), 0);
 
-	/* Same end state and the same triggers, in the same order, as a. */
+	/* Same end state, triggers and priors as a. */
 	highs = assert_same_keys(a, b);
 	assert_same_keys(a, c);
-	assert_same_triggers(&ra, &rb);
-	assert_same_priors(&ra, &rb);
+	assert_same_outcome(&ra, &rb);
 	take(a, &ga);
 	assert_int_equal(ga.n, G_AGENTS * G_METRICS);
 	for (size_t i = 0; i < ga.n; i++)
