@@ -525,10 +525,11 @@ int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, c
 /*
  * The evaluation order: day by day, within a day agent by agent (in id
  * order, whatever order they came in), each agent's observations in time
- * order. Decisions within a day depend only on
- * the same agent's earlier ones (its csat and aqm levels) and on priors of
- * earlier days, so this is the outcome of evaluating in time order, while an
- * agent's keys stay in the cache for all of its observations of the day.
+ * order. Decisions within a day depend only on the same agent's earlier ones
+ * (its csat and aqm levels) and on priors of earlier days, so this is the
+ * outcome of evaluating in time order, while an agent's keys stay in the
+ * cache for all of its observations of the day. agent_rank must be current
+ * (rank_agents).
  */
 static int cmp_obs(const void *a, const void *b, void *arg)
 {
@@ -813,7 +814,7 @@ static bool compact_ids(struct mentor_detector *det)
 #define RADIX_BITS 11
 #define SHORT_RUN 16
 
-/* Orders a run of observations of one time by cmp_obs: insertion for the usual few (one event's). */
+/* Orders a run of observations of one agent and time by cmp_obs: insertion for the usual few (one event's). */
 static void sort_same_time(struct mentor_detector *det, struct det_obs *obs, size_t n)
 {
 	if (n > SHORT_RUN) {
@@ -830,10 +831,19 @@ static void sort_same_time(struct mentor_detector *det, struct det_obs *obs, siz
 	}
 }
 
-/* Stable counting sort of obs[0..n) (one day's, in time order) by agent rank, through tmp. */
-static void group_by_agent(const struct mentor_detector *det, struct det_obs *obs, size_t n, struct det_obs *tmp,
+/*
+ * Orders obs[0..n) (one day's, in time order) by agent rank: a stable
+ * counting sort through tmp, or for a day with few observations (late ones
+ * spread over many days) a comparison sort, which costs less than clearing
+ * a count per agent.
+ */
+static void group_by_agent(struct mentor_detector *det, struct det_obs *obs, size_t n, struct det_obs *tmp,
 			   size_t *at)
 {
+	if (n < det->n_agents / 4) {
+		qsort_r(obs, n, sizeof(*obs), cmp_obs, det);
+		return;
+	}
 	memset(at, 0, (det->n_agents + 1) * sizeof(*at));
 	for (size_t i = 0; i < n; i++)
 		at[det->agent_rank[obs[i].agent] + 1]++;
