@@ -95,6 +95,7 @@ struct mentor_detector {
 	struct itab tab[TAB_KINDS];
 	uint32_t last_agent;        /* index + 1 of the agent looked up last (0: none): an event's observations share it */
 	uint32_t csat_metric, aqm_metric; /* index + 1 of csat and aqm (0: not seen): every decision reads both */
+	double z;                   /* of p.shrink.confidence, for every decision's interval */
 
 	struct det_obs *obs;        /* waiting observations; obs[0 .. n_sorted) in evaluation order */
 	size_t n_obs, cap_obs, n_sorted;
@@ -367,7 +368,7 @@ int mentor_detector_new(const struct mentor_stats_params *p, int keep_days, stru
 	det = calloc(1, sizeof(*det));
 	if (!det)
 		return mentor_error_set(err, MENTOR_ERR_NOMEM, "detector: out of memory");
-	det->p = *p;
+	mentor_detector_set_params(det, p);
 	det->keep_days = keep_days;
 	det->event_time_us = INT64_MIN;
 	det->newest_seen_us = INT64_MIN;
@@ -404,6 +405,7 @@ void mentor_detector_free(struct mentor_detector *det)
 void mentor_detector_set_params(struct mentor_detector *det, const struct mentor_stats_params *p)
 {
 	det->p = *p;
+	det->z = mentor_stats_two_sided_z(p->shrink.confidence);
 }
 
 /* ---- Inputs ---- */
@@ -676,7 +678,7 @@ static void decide(struct mentor_detector *det, struct det_series *s, int64_t t_
 	struct mentor_shrunk sh;
 	uint64_t history;
 
-	mentor_stats_shrink(&w, pop, &det->p.shrink, &sh);
+	mentor_stats_shrink_z(&w, pop, det->z, &sh);
 	in = (struct mentor_status_input){
 		.prev = s->level, .n = sh.n, .shrunk = sh.shrunk, .ci_low = sh.ci_low,
 		.active = det->agents[s->agent].active,

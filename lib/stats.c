@@ -448,8 +448,8 @@ double mentor_stats_t_quantile(double p, double df)
 
 /* ---- Shrinkage ---- */
 
-/* z of a two-sided interval: the (1 + c) / 2 quantile. */
-static double two_sided_z(double confidence)
+/* The (1 + c) / 2 quantile. */
+double mentor_stats_two_sided_z(double confidence)
 {
 	return mentor_stats_norm_quantile((1.0 + confidence) / 2.0);
 }
@@ -529,6 +529,12 @@ static double clamp_unit(double x)
 void mentor_stats_shrink(const struct mentor_sums *agent, const struct mentor_population *pop,
 			 const struct mentor_shrink_params *sp, struct mentor_shrunk *ret)
 {
+	mentor_stats_shrink_z(agent, pop, mentor_stats_two_sided_z(sp->confidence), ret);
+}
+
+void mentor_stats_shrink_z(const struct mentor_sums *agent, const struct mentor_population *pop, double z,
+			   struct mentor_shrunk *ret)
+{
 	double w = (double)agent->n + pop->k;
 	double half;
 
@@ -541,7 +547,7 @@ void mentor_stats_shrink(const struct mentor_sums *agent, const struct mentor_po
 		return;
 	}
 	ret->shrunk = (agent->sum + pop->k * pop->mean) / w;
-	half = two_sided_z(sp->confidence) * sqrt(pop->sigma2_within / w);
+	half = z * sqrt(pop->sigma2_within / w);
 	ret->ci_low = clamp_unit(ret->shrunk - half);
 	ret->ci_high = clamp_unit(ret->shrunk + half);
 }

@@ -202,6 +202,13 @@ struct mentor_shrunk {
 void mentor_stats_shrink(const struct mentor_sums *agent, const struct mentor_population *pop,
 			 const struct mentor_shrink_params *sp, struct mentor_shrunk *ret);
 
+/* z of a two-sided normal interval at confidence (0 < confidence < 1). */
+double mentor_stats_two_sided_z(double confidence);
+
+/* mentor_stats_shrink with z given: a caller deciding millions of times computes it once. */
+void mentor_stats_shrink_z(const struct mentor_sums *agent, const struct mentor_population *pop, double z,
+			   struct mentor_shrunk *ret);
+
 /* ---- Status (low | ok | high) ---- */
 
 enum mentor_level {

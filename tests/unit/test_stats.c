@@ -352,6 +352,10 @@ static void test_shrink_five_for_five(void **state)
 	assert_near(sh.shrunk, 0.8333333333333334, TOL_EXACT);
 	assert_near(sh.ci_low, 0.7483934572782411, 1e-12);
 	assert_near(sh.ci_high, 0.9182732093884256, 1e-12);
+	/* With z computed once, as the detector does: the same interval. */
+	mentor_stats_shrink_z(&five, &pop_fixed, mentor_stats_two_sided_z(p.shrink.confidence), &sh);
+	assert_near(sh.ci_low, 0.7483934572782411, 1e-12);
+	assert_near(sh.ci_high, 0.9182732093884256, 1e-12);
 
 	in = input_from(&sh, MENTOR_LEVEL_OK);
 	mentor_stats_decide(&p.status, &in, &d);
