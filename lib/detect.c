@@ -678,7 +678,7 @@ static void decide(struct mentor_detector *det, struct det_series *s, int64_t t_
 	struct mentor_shrunk sh;
 	uint64_t history;
 
-	mentor_stats_shrink_z(&w, pop, det->z, &sh);
+	mentor_stats_shrink(&w, pop, det->z, &sh);
 	in = (struct mentor_status_input){
 		.prev = s->level, .n = sh.n, .shrunk = sh.shrunk, .ci_low = sh.ci_low,
 		.active = det->agents[s->agent].active,

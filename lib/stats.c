@@ -526,14 +526,8 @@ static double clamp_unit(double x)
 	return x;  /* NaN stays NaN */
 }
 
-void mentor_stats_shrink(const struct mentor_sums *agent, const struct mentor_population *pop,
-			 const struct mentor_shrink_params *sp, struct mentor_shrunk *ret)
-{
-	mentor_stats_shrink_z(agent, pop, mentor_stats_two_sided_z(sp->confidence), ret);
-}
-
-void mentor_stats_shrink_z(const struct mentor_sums *agent, const struct mentor_population *pop, double z,
-			   struct mentor_shrunk *ret)
+void mentor_stats_shrink(const struct mentor_sums *agent, const struct mentor_population *pop, double z,
+			 struct mentor_shrunk *ret)
 {
 	double w = (double)agent->n + pop->k;
 	double half;

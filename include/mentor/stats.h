@@ -193,21 +193,18 @@ struct mentor_shrunk {
  * Shrinks one agent toward the population:
  *   shrunk = (sum + k * pop_mean) / (n + k)
  *   ci     = shrunk -+ z * sqrt(sigma2_within / (n + k)), clamped to [0, 1]
- * with z the two-sided normal quantile for sp->confidence. Under a normal
- * prior of variance sigma2/k around pop_mean, this is the posterior mean and
- * the posterior SD exactly; the interval says how sure we are of the agent's
- * true mean, which is what the high rule needs. Scores live in 0..1, so the
- * bounds are clamped to it.
+ * with z the two-sided normal quantile of the confidence, as
+ * mentor_stats_two_sided_z gives it (computed once by a caller that decides
+ * millions of times). Under a normal prior of variance sigma2/k around
+ * pop_mean, this is the posterior mean and the posterior SD exactly; the
+ * interval says how sure we are of the agent's true mean, which is what the
+ * high rule needs. Scores live in 0..1, so the bounds are clamped to it.
  */
-void mentor_stats_shrink(const struct mentor_sums *agent, const struct mentor_population *pop,
-			 const struct mentor_shrink_params *sp, struct mentor_shrunk *ret);
+void mentor_stats_shrink(const struct mentor_sums *agent, const struct mentor_population *pop, double z,
+			 struct mentor_shrunk *ret);
 
 /* z of a two-sided normal interval at confidence (0 < confidence < 1). */
 double mentor_stats_two_sided_z(double confidence);
-
-/* mentor_stats_shrink with z given: a caller deciding millions of times computes it once. */
-void mentor_stats_shrink_z(const struct mentor_sums *agent, const struct mentor_population *pop, double z,
-			   struct mentor_shrunk *ret);
 
 /* ---- Status (low | ok | high) ---- */
 

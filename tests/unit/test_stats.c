@@ -346,14 +346,10 @@ static void test_shrink_five_for_five(void **state)
 	struct mentor_status_decision d;
 
 	(void)state;
-	mentor_stats_shrink(&five, &pop_fixed, &p.shrink, &sh);
+	mentor_stats_shrink(&five, &pop_fixed, mentor_stats_two_sided_z(p.shrink.confidence), &sh);
 	assert_int_equal(sh.n, 5);
 	assert_near(sh.mean, 1.0, 0.0);
 	assert_near(sh.shrunk, 0.8333333333333334, TOL_EXACT);
-	assert_near(sh.ci_low, 0.7483934572782411, 1e-12);
-	assert_near(sh.ci_high, 0.9182732093884256, 1e-12);
-	/* With z computed once, as the detector does: the same interval. */
-	mentor_stats_shrink_z(&five, &pop_fixed, mentor_stats_two_sided_z(p.shrink.confidence), &sh);
 	assert_near(sh.ci_low, 0.7483934572782411, 1e-12);
 	assert_near(sh.ci_high, 0.9182732093884256, 1e-12);
 
@@ -365,7 +361,7 @@ static void test_shrink_five_for_five(void **state)
 	assert_int_equal(d.level, MENTOR_LEVEL_OK);
 
 	p = defaults();
-	mentor_stats_shrink(&twenty, &pop_fixed, &p.shrink, &sh);
+	mentor_stats_shrink(&twenty, &pop_fixed, mentor_stats_two_sided_z(p.shrink.confidence), &sh);
 	assert_near(sh.shrunk, 0.9166666666666666, TOL_EXACT);
 	assert_near(sh.ci_low, 0.8566051043149661, 1e-12);
 	in = input_from(&sh, MENTOR_LEVEL_OK);
@@ -388,7 +384,7 @@ static void test_shrink_zero_for_two(void **state)
 	struct mentor_status_decision d;
 
 	(void)state;
-	mentor_stats_shrink(&two, &pop_fixed, &p.shrink, &sh);
+	mentor_stats_shrink(&two, &pop_fixed, mentor_stats_two_sided_z(p.shrink.confidence), &sh);
 	assert_near(sh.mean, 0.0, 0.0);
 	assert_near(sh.shrunk, 0.625, TOL_EXACT);
 	assert_near(sh.ci_low, 0.5300343315702035, 1e-12);   /* 0.625 -+ 1.644854 * sqrt(0.04 / 12) */
@@ -404,7 +400,7 @@ static void test_shrink_zero_for_two(void **state)
 	assert_false(d.below_now);
 
 	p = defaults();
-	mentor_stats_shrink(&eight, &pop_fixed, &p.shrink, &sh);
+	mentor_stats_shrink(&eight, &pop_fixed, mentor_stats_two_sided_z(p.shrink.confidence), &sh);
 	assert_near(sh.shrunk, 0.4166666666666667, TOL_EXACT);
 	assert_near(sh.ci_low, 0.3391275230882218, 1e-12);
 	in = input_from(&sh, MENTOR_LEVEL_OK);
@@ -422,32 +418,32 @@ static void test_shrink_edges(void **state)
 
 	(void)state;
 	/* No data: the population mean, interval from the prior alone: 0.75 -+ 1.644854 * sqrt(0.04 / 10). */
-	mentor_stats_shrink(&none, &pop, &p.shrink, &sh);
+	mentor_stats_shrink(&none, &pop, mentor_stats_two_sided_z(p.shrink.confidence), &sh);
 	assert_true(isnan(sh.mean));
 	assert_near(sh.shrunk, 0.75, 0.0);
 	assert_near(sh.ci_low, 0.75 - 1.6448536269514722 * 0.06324555320336759, 1e-12);
 
 	/* k = 0 and no data: the population mean, no interval. */
 	pop.k = 0.0;
-	mentor_stats_shrink(&none, &pop, &p.shrink, &sh);
+	mentor_stats_shrink(&none, &pop, mentor_stats_two_sided_z(p.shrink.confidence), &sh);
 	assert_near(sh.shrunk, 0.75, 0.0);
 	assert_true(isnan(sh.ci_low) && isnan(sh.ci_high));
 
 	/* k = 0: no shrinkage at all. */
-	mentor_stats_shrink(&nine, &pop, &p.shrink, &sh);
+	mentor_stats_shrink(&nine, &pop, mentor_stats_two_sided_z(p.shrink.confidence), &sh);
 	assert_near(sh.shrunk, 29.0 / 30.0, TOL_EXACT);
 
 	/* The interval is clamped to 0..1: pop mean 0.98, 30 observations of 0.99 average. */
 	pop = pop_fixed;
 	pop.mean = 0.98;
-	mentor_stats_shrink(&(struct mentor_sums){ 30, 29.7, 29.403 }, &pop, &p.shrink, &sh);
+	mentor_stats_shrink(&(struct mentor_sums){ 30, 29.7, 29.403 }, &pop, mentor_stats_two_sided_z(p.shrink.confidence), &sh);
 	assert_near(sh.shrunk, (29.7 + 9.8) / 40.0, TOL_EXACT);
 	assert_near(sh.ci_high, 1.0, 0.0);
 
 	/* Unknown within variance: no interval, so never high. */
 	pop = pop_fixed;
 	pop.sigma2_within = NAN;
-	mentor_stats_shrink(&nine, &pop, &p.shrink, &sh);
+	mentor_stats_shrink(&nine, &pop, mentor_stats_two_sided_z(p.shrink.confidence), &sh);
 	assert_true(isnan(sh.ci_low));
 }
 
@@ -528,7 +524,7 @@ static void test_population_floor(void **state)
 	assert_near(pop.sigma2_within, 0.02, 1e-12);
 	assert_near(pop.tau2_between, MENTOR_STATS_TAU2_FLOOR, 0.0);
 	assert_near(pop.k, 20000.0, 1e-6);
-	mentor_stats_shrink(&(struct mentor_sums){ 10, 2.0, 0.4 }, &pop, &p.shrink, &sh);
+	mentor_stats_shrink(&(struct mentor_sums){ 10, 2.0, 0.4 }, &pop, mentor_stats_two_sided_z(p.shrink.confidence), &sh);
 	assert_near(sh.shrunk, (2.0 + 20000.0 * 0.5) / 20010.0, 1e-9);
 
 	/* No agent with two observations: within variance unknown, k as configured. */
