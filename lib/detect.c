@@ -1030,27 +1030,41 @@ static void fill_row(const struct mentor_detector *det, uint32_t si, struct ment
 	};
 }
 
+/*
+ * Puts det->changed in (metric, agent) order. A drain's batch changes most
+ * keys: walking each metric's keys, kept in agent order for the priors,
+ * costs less than sorting them. A live batch changes a few: sorted.
+ */
+static void order_changed(struct mentor_detector *det)
+{
+	size_t k = 0;
+
+	if (det->n_changed * 8 < det->n_series) {
+		qsort_r(det->changed, det->n_changed, sizeof(*det->changed), cmp_series_by_key, det);
+		return;
+	}
+	for (uint32_t rank = 0; rank < det->n_metrics; rank++) {
+		struct det_metric *m = metric_of_rank(det, rank);
+
+		sort_metric(det, m);
+		for (size_t i = 0; i < m->n_series; i++)
+			if (det->series[m->series[i]].changed)
+				det->changed[k++] = m->series[i];
+	}
+}
+
 int mentor_detector_take_changed(struct mentor_detector *det,
 				 int (*fn)(void *ctx, const struct mentor_detect_row *row), void *ctx)
 {
 	int r = MENTOR_OK;
 
-	/*
-	 * A batch changes most keys: walking each metric's keys, kept in agent
-	 * order for the priors, costs less than sorting the changed ones.
-	 */
-	for (uint32_t rank = 0; fn && det->n_changed > 0 && rank < det->n_metrics && r == MENTOR_OK; rank++) {
-		struct det_metric *m = metric_of_rank(det, rank);
+	if (fn)
+		order_changed(det);
+	for (size_t i = 0; fn && i < det->n_changed && r == MENTOR_OK; i++) {
+		struct mentor_detect_row row;
 
-		sort_metric(det, m);
-		for (size_t i = 0; i < m->n_series && r == MENTOR_OK; i++) {
-			struct mentor_detect_row row;
-
-			if (!det->series[m->series[i]].changed)
-				continue;
-			fill_row(det, m->series[i], &row);
-			r = fn(ctx, &row);
-		}
+		fill_row(det, det->changed[i], &row);
+		r = fn(ctx, &row);
 	}
 	for (size_t i = 0; i < det->n_changed; i++)
 		det->series[det->changed[i]].changed = false;
