@@ -1039,6 +1039,8 @@ static void order_changed(struct mentor_detector *det)
 {
 	size_t k = 0;
 
+	if (det->n_changed < 2)
+		return;
 	if (det->n_changed * 8 < det->n_series) {
 		qsort_r(det->changed, det->n_changed, sizeof(*det->changed), cmp_series_by_key, det);
 		return;
