@@ -332,6 +332,7 @@ static bool load_analytics(struct ingest *in)
 		if (!wait_for_store(in))
 			return false;
 	}
+	log_info("analytics state read from the tables");
 	in->analytics_stale = false;
 	return true;
 }
@@ -397,7 +398,10 @@ static void publish_analytics(struct ingest *in)
 /* Commits the batch, retrying the same batch through PostgreSQL outages. */
 static void flush_batch(struct ingest *in)
 {
-	struct mentor_analytics_batch hook = { .an = in->analytics, .batch = in->batch };
+	struct mentor_analytics_batch ab = { .an = in->analytics, .batch = in->batch };
+	const struct mentor_store_batch_hook hook = {
+		.early = mentor_analytics_batch_early, .in_transaction = mentor_analytics_batch_hook, .ctx = &ab,
+	};
 	struct mentor_error err;
 	size_t n_updates;
 	int rc;
@@ -415,7 +419,7 @@ static void flush_batch(struct ingest *in)
 			return;
 		set_watermark(in, n_updates);
 		rc = mentor_store_commit_batch(in->store, in->batch, &in->cfg->rules, group_id(in), in->updates,
-					       n_updates, mentor_analytics_batch_hook, &hook, &err);
+					       n_updates, &hook, &err);
 		in->analytics_stale = rc != MENTOR_OK;
 		switch (rc) {
 		case MENTOR_OK:

@@ -1147,6 +1147,32 @@ static int catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_ot
 	return rc;
 }
 
+/* The batch's observations and fatal items; stored as the hook's (NULL: every event new). */
+static int observe_batch(struct run *r, const struct mentor_batch *b, const unsigned char *stored)
+{
+	int rc = mentor_batch_each_observation(b, r->an->rules, stored, observe, r);
+
+	return rc == MENTOR_OK ? add_batch_fatal(r, b, stored) : rc;
+}
+
+/*
+ * Observing only queues (the detector's evaluation order does not depend on
+ * the order observations came in), so it can go before the stored events
+ * of other instances that catch_up reads, and before the roster refresh.
+ */
+int mentor_analytics_batch_early(void *ctx, struct mentor_error *err)
+{
+	struct mentor_analytics_batch *ab = ctx;
+	struct run r = { .an = ab->an, .err = err };
+
+	ab->observed = false;
+	if (!r.an->cfg->enabled || !r.an->leader || r.an->need_load)
+		return MENTOR_OK;
+	/* From here a failure leaves the memory ahead of the tables: the failed commit makes the caller load. */
+	ab->observed = true;
+	return observe_batch(&r, ab->batch, NULL);
+}
+
 int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const unsigned char *stored,
 				struct mentor_error *err)
 {
@@ -1158,6 +1184,9 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
 	if (!r.an->cfg->enabled)
 		return MENTOR_OK;
 	rc = an_take_lead(&r);
+	/* Some events were stored before: batch_early counted them again. Store only, and load. */
+	if (rc == MENTOR_OK && ab->observed && stored)
+		r.an->need_load = true;
 	/* Not the decider, or not caught up yet: store only; the tables say what is left to read. */
 	if (rc != MENTOR_OK || !r.an->leader || r.an->need_load)
 		return rc;
@@ -1166,10 +1195,8 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
 		rc = refresh_agents(&r);
 	if (rc == MENTOR_OK)
 		rc = catch_up(&r, ab->batch, &others);
-	if (rc == MENTOR_OK)
-		rc = mentor_batch_each_observation(ab->batch, r.an->rules, stored, observe, &r);
-	if (rc == MENTOR_OK)
-		rc = add_batch_fatal(&r, ab->batch, stored);
+	if (rc == MENTOR_OK && !ab->observed)
+		rc = observe_batch(&r, ab->batch, stored);
 	closed = r.an->next_closed_us < others ? r.an->next_closed_us : others;
 	if (rc == MENTOR_OK)
 		rc = run_until(&r, closed);

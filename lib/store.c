@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <libpq-fe.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -934,23 +935,60 @@ static int stream_end(struct mentor_store *s, const struct mentor_batch *b, stru
 	return rc;
 }
 
+/* A stream's end on a thread of its own (stream_finish_start), while the caller works on the batch in memory. */
+struct stream_finisher {
+	struct mentor_store *s;
+	const struct mentor_batch *b;
+	pthread_t thread;
+	bool started;
+	int rc;
+	struct mentor_error err;
+};
+
+static void *stream_finish(void *arg)
+{
+	struct stream_finisher *f = arg;
+
+	f->rc = stream_end(f->s, f->b, &f->err);
+	return NULL;
+}
+
+/* Starts ending the stream on a thread if one is copying (else, or if no thread starts, insert_events ends it). */
+static void stream_finish_start(struct stream_finisher *f)
+{
+	if (f->s->stream == STREAM_COPYING)
+		f->started = pthread_create(&f->thread, NULL, stream_finish, f) == 0;
+}
+
+/* Waits for f's thread: the stream's end, MENTOR_OK or its error in *err. */
+static int stream_finish_join(struct stream_finisher *f, struct mentor_error *err)
+{
+	pthread_join(f->thread, NULL);
+	f->started = false;
+	if (f->rc != MENTOR_OK)
+		*err = f->err;
+	return f->rc;
+}
+
 /*
- * Ends the events' COPY, which the stream began or which begins here. Score
- * events are copied straight into score_events (their ids are unique within
- * a batch: it keeps the first copy). If some were stored before (a repeat
- * across batches: rare), the COPY fails on the primary key; it is then
- * rolled back to its savepoint and redone without the events find_repeats
- * finds. *ret_stored as find_repeats sets it.
+ * Ends the events' COPY: the stream's, ended by f if it started, or one that
+ * begins here. Score events are copied straight into score_events (their ids
+ * are unique within a batch: it keeps the first copy). If some were stored
+ * before (a repeat across batches: rare), the COPY fails on the primary key;
+ * it is then rolled back to its savepoint and redone without the events
+ * find_repeats finds. *ret_stored as find_repeats sets it.
  */
-static int insert_events(struct mentor_store *s, const struct mentor_batch *b, unsigned char **ret_stored,
-			 struct mentor_error *err)
+static int insert_events(struct mentor_store *s, const struct mentor_batch *b, struct stream_finisher *f,
+			 unsigned char **ret_stored, struct mentor_error *err)
 {
 	int rc;
 
 	*ret_stored = NULL;
-	if (s->stream == STREAM_COPYING) {
+	if (f->started)
+		rc = stream_finish_join(f, err);
+	else if (s->stream == STREAM_COPYING)
 		rc = stream_end(s, b, err);
-	} else {
+	else {
 		rc = exec_command(s, "SAVEPOINT copy_events", "savepoint", err);
 		if (rc == MENTOR_OK)
 			rc = copy_events(s, b, NULL, err);
@@ -965,17 +1003,50 @@ static int insert_events(struct mentor_store *s, const struct mentor_batch *b, u
 	return rc;
 }
 
-static int write_events(struct mentor_store *s, const struct mentor_batch *b, const struct mentor_event_rules *rules,
-			struct mentor_daily *daily, unsigned char **ret_stored, struct mentor_error *err)
+/*
+ * What needs no connection, while the stream's end runs on f's thread: the
+ * daily parts and the hook's early work, both taking every event for new.
+ */
+static int work_early(const struct mentor_batch *b, const struct mentor_event_rules *rules,
+		      const struct mentor_store_batch_hook *hook, struct mentor_daily *daily, struct mentor_error *err)
 {
+	int rc = mentor_batch_daily(b, rules, NULL, daily, err);
+
+	if (rc == MENTOR_OK && hook && hook->early)
+		rc = hook->early(hook->ctx, err);
+	return rc;
+}
+
+static int write_events(struct mentor_store *s, const struct mentor_batch *b, const struct mentor_event_rules *rules,
+			const struct mentor_store_batch_hook *hook, struct mentor_daily *daily,
+			unsigned char **ret_stored, struct mentor_error *err)
+{
+	struct stream_finisher f = { .s = s, .b = b };
 	unsigned char *stored = NULL;
 	size_t unknown = 0;
 	char *array;
-	int rc = insert_events(s, b, &stored, err);
+	int rc;
 
+	stream_finish_start(&f);
+	rc = work_early(b, rules, hook, daily, err);
+	if (rc != MENTOR_OK) {
+		if (f.started)
+			stream_finish_join(&f, &(struct mentor_error){ 0 });
+		stream_fail(s);  /* a stream no thread ended: the rollback needs the connection out of COPY */
+		return rc;
+	}
+	rc = insert_events(s, b, &f, &stored, err);
 	if (rc != MENTOR_OK) {
 		free(stored);
 		return rc;
+	}
+	*ret_stored = stored;
+	/* Some events were stored before: the parts count only the new ones. */
+	if (stored) {
+		mentor_daily_free(daily);
+		*daily = (struct mentor_daily){ 0 };
+		if ((rc = mentor_batch_daily(b, rules, stored, daily, err)) != MENTOR_OK)
+			return rc;
 	}
 	array = array_literal(b, mentor_batch_agent_count(b), mentor_batch_agent, &s->known, &unknown);
 	if (!array)
@@ -984,9 +1055,6 @@ static int write_events(struct mentor_store *s, const struct mentor_batch *b, co
 		rc = exec_params(s, insert_unknown_agents_sql, 1, (const char *const *)&array, "insert unknown agents",
 				 NULL, err);
 	free(array);
-	if (rc == MENTOR_OK)
-		rc = mentor_batch_daily(b, rules, stored, daily, err);
-	*ret_stored = stored;
 	if (rc == MENTOR_OK && daily->parts_len > 0)
 		rc = copy_text(s, copy_parts_sql, daily->parts, daily->parts_len, err);
 	if (rc == MENTOR_OK && daily->metrics_len > 0) {
@@ -1042,12 +1110,15 @@ static void committed(struct mentor_store *s, const struct mentor_batch *b, cons
 
 /* Events first: a COPY the stream began must end before any other statement. */
 static int write_batch(struct mentor_store *s, const struct mentor_batch *b, const struct mentor_event_rules *rules,
-		       struct mentor_daily *daily, unsigned char **ret_stored, struct mentor_error *err)
+		       const struct mentor_store_batch_hook *hook, struct mentor_daily *daily,
+		       unsigned char **ret_stored, struct mentor_error *err)
 {
 	int rc = MENTOR_OK;
 
 	if (mentor_batch_rows(b, MENTOR_STAGE_EVENTS) > 0)
-		rc = write_events(s, b, rules, daily, ret_stored, err);
+		rc = write_events(s, b, rules, hook, daily, ret_stored, err);
+	else if (hook && hook->early)
+		rc = hook->early(hook->ctx, err);
 	for (int st = 0; rc == MENTOR_OK && st < MENTOR_STAGE_COUNT; st++)
 		if (st != MENTOR_STAGE_EVENTS && mentor_batch_rows(b, st) > 0)
 			rc = copy_stage(s, b, st, err);
@@ -1064,7 +1135,7 @@ static int write_batch(struct mentor_store *s, const struct mentor_batch *b, con
 int mentor_store_commit_batch(struct mentor_store *s, const struct mentor_batch *b,
 			      const struct mentor_event_rules *rules, const char *group,
 			      const struct mentor_offset_update *updates, size_t n_updates,
-			      mentor_store_batch_hook hook, void *hook_ctx, struct mentor_error *err)
+			      const struct mentor_store_batch_hook *hook, struct mentor_error *err)
 {
 	struct mentor_daily daily = { 0 };
 	unsigned char *stored = NULL;
@@ -1083,11 +1154,11 @@ int mentor_store_commit_batch(struct mentor_store *s, const struct mentor_batch 
 		rc = exec_command(s, "BEGIN", "begin batch", err);
 	if (rc != MENTOR_OK)
 		return rc;
-	rc = write_batch(s, b, rules, &daily, &stored, err);
+	rc = write_batch(s, b, rules, hook, &daily, &stored, err);
 	if (rc == MENTOR_OK)
 		rc = fence_offsets(s, group, updates, n_updates, err);
-	if (rc == MENTOR_OK && hook)
-		rc = hook(hook_ctx, s, stored, err);
+	if (rc == MENTOR_OK && hook && hook->in_transaction)
+		rc = hook->in_transaction(hook->ctx, s, stored, err);
 	free(stored);
 	if (rc == MENTOR_OK)
 		rc = commit_send(s, err);

@@ -79,15 +79,25 @@ int mentor_analytics_set_owned(struct mentor_analytics *an, const struct mentor_
 			       size_t n, struct mentor_error *err);
 
 /*
- * A mentor_store_batch_hook: ctx is a struct mentor_analytics_batch. Feeds
- * the batch's new observations, evaluates up to the watermark, runs the
- * pairing rounds whose time has come, and writes every changed row, in the
- * batch's transaction.
+ * The analytics' part of a batch commit (a struct mentor_store_batch_hook
+ * with ctx a struct mentor_analytics_batch, which the caller zeroes before
+ * the batch's first commit attempt):
+ *
+ * batch_early feeds the batch's observations to the detector before the
+ * events are inserted, while PostgreSQL still stores them, taking every
+ * event for new.
+ *
+ * batch_hook, in the batch's transaction, feeds them if batch_early did
+ * not (and if some events were stored before, forgets the memory: the
+ * next batch loads it again), evaluates up to the watermark, runs the
+ * pairing rounds whose time has come, and writes every changed row.
  */
 struct mentor_analytics_batch {
 	struct mentor_analytics *an;
 	const struct mentor_batch *batch;
+	bool observed;  /* batch_early fed the batch to the detector */
 };
+int mentor_analytics_batch_early(void *ctx, struct mentor_error *err);
 int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const unsigned char *stored,
 				struct mentor_error *err);
 

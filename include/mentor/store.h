@@ -21,12 +21,26 @@
 struct mentor_store;
 
 /*
- * Runs inside a batch's transaction after its rows and offsets are written,
- * before COMMIT: stored[i] says whether staged score event i was new (NULL:
- * all were). A non-OK return rolls the batch back and is returned.
+ * What a batch commit runs besides storing the batch (ctx is theirs).
+ *
+ * early (may be NULL) runs before the batch's score events are inserted,
+ * with no use of the store: while a stream's events are still going in, a
+ * thread of the store's own sends the rest and waits for PostgreSQL, so
+ * the caller's work on the batch in memory overlaps theirs. It must take
+ * every staged event for new; in_transaction learns otherwise from stored.
+ *
+ * in_transaction runs inside the batch's transaction after its rows and
+ * offsets are written, before COMMIT: stored[i] says whether staged score
+ * event i was new (NULL: all were).
+ *
+ * A non-OK return of either rolls the batch back and is returned.
  */
-typedef int (*mentor_store_batch_hook)(void *ctx, struct mentor_store *store, const unsigned char *stored,
-				       struct mentor_error *err);
+struct mentor_store_batch_hook {
+	int (*early)(void *ctx, struct mentor_error *err);
+	int (*in_transaction)(void *ctx, struct mentor_store *store, const unsigned char *stored,
+			      struct mentor_error *err);
+	void *ctx;
+};
 
 /* One partition's offset move in a batch commit: fenced on expected_next. */
 struct mentor_offset_update {
@@ -87,7 +101,7 @@ void mentor_store_stream_drop(struct mentor_store *store);
  * Writes a batch in one transaction (the one the stream began, if any):
  * score events (a repeated event_id changes nothing), daily aggregates of the
  * events actually inserted, roster upserts, rejected messages, and the offset
- * updates, then the hook's statements. The statements deferred
+ * updates, then the hook's statements (hook may be NULL). The statements deferred
  * (mentor_store_defer) and the COMMIT are sent without waiting, so that
  * PostgreSQL runs them while the caller reads the next batch: MENTOR_OK
  * means sent, and mentor_store_settle() says whether it committed.
@@ -99,7 +113,7 @@ void mentor_store_stream_drop(struct mentor_store *store);
 int mentor_store_commit_batch(struct mentor_store *store, const struct mentor_batch *batch,
 			      const struct mentor_event_rules *rules, const char *group,
 			      const struct mentor_offset_update *updates, size_t n_updates,
-			      mentor_store_batch_hook hook, void *hook_ctx, struct mentor_error *err);
+			      const struct mentor_store_batch_hook *hook, struct mentor_error *err);
 
 /*
  * Waits for the batch commit commit_batch sent last and says how it ended:
