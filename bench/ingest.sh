@@ -70,15 +70,34 @@ bench_harness
 
 psql_val() { psql "$MENTORD_PG" -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
 
-# measure OUT COMMAND...: run COMMAND and write "wall_s maxrss_kb cpu_s status early_kb"
-# to OUT. maxrss comes from getrusage of the child (no GNU time needed) and the
-# child's VmHWM sampled every 0.25 s; early_kb is that VmHWM in the first
-# quarter of its wall time.
+# measure OUT COMMAND...: run COMMAND and write "wall_s maxrss_kb cpu_s status
+# early_kb pg_cpu_s pg_busiest_s" to OUT. maxrss comes from getrusage of the
+# child (no GNU time needed) and the child's VmHWM sampled every 0.25 s;
+# early_kb is that VmHWM in the first quarter of its wall time. pg_cpu_s is
+# the CPU time every local "postgres" process used meanwhile, pg_busiest_s
+# that of the busiest one (mentord's backend), both sampled every 0.25 s
+# from /proc (a process that exits loses up to 0.25 s; 0 when PostgreSQL
+# runs on another machine).
 measure() {
     local out=$1
     shift
     python3 -c '
-import resource, subprocess, sys, time
+import os, resource, subprocess, sys, time
+tick = os.sysconf("SC_CLK_TCK")
+def postgres_cpu():
+    cpu = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                comm, rest = f.read().split(") ", 1)
+            if comm.endswith("(postgres"):
+                fields = rest.split()
+                cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, ValueError):
+            pass
+    return cpu
+pg_before = postgres_cpu()
+pg_last = {}
 t0 = time.monotonic()
 child = subprocess.Popen(sys.argv[2:])
 samples = []
@@ -90,6 +109,7 @@ while True:
             samples.append((time.monotonic() - t0, hwm[0]))
     except OSError:
         pass
+    pg_last.update(postgres_cpu())
     try:
         status = child.wait(timeout=0.25)
         break
@@ -101,8 +121,10 @@ early = max(early) if len(early) >= 4 else 0  # 0: run too short to tell
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 # The kernel syncs its RSS counters lazily: keep the larger of the two readings.
 peak = max([ru.ru_maxrss] + [kb for t, kb in samples])
+pg_used = [cpu - pg_before.get(pid, 0) for pid, cpu in pg_last.items()]
+pg_cpu, pg_busiest = sum(pg_used), max(pg_used, default=0)
 with open(sys.argv[1], "w") as f:
-    print(f"{wall:.3f} {peak} {ru.ru_utime + ru.ru_stime:.2f} {status} {early}", file=f)
+    print(f"{wall:.3f} {peak} {ru.ru_utime + ru.ru_stime:.2f} {status} {early} {pg_cpu:.2f} {pg_busiest:.2f}", file=f)
 ' "$out" "$@"
 }
 
@@ -121,7 +143,7 @@ drain() {
     schemas+=("$schema")
     bench_config "$work/$schema.conf" "$schema" "$prefix" "$prefix-$schema" "$@"
     measure "$work/$schema.m" "$mentord" --config "$work/$schema.conf" --exit-at-end 2>"$work/$schema.log"
-    read -r _ _ _ status _ <"$work/$schema.m"
+    read -r _ _ _ status _ _ _ <"$work/$schema.m"
     if ((status != 0)); then
         log "mentord exited with status $status; log tail:"
         tail -n 20 "$work/$schema.log" >&2
@@ -150,6 +172,12 @@ settle() {
     log "autovacuum still running after 5 minutes; timing anyway"
 }
 
+# budget WALL MENTORD_CPU PG_CPU PG_BUSIEST: the CPU a drain used, and the share of the machine's CPUs.
+budget() {
+    awk -v w="$1" -v m="$2" -v p="$3" -v b="$4" -v n="$(nproc)" 'BEGIN {
+        printf "mentord %.1f s + PostgreSQL %.1f s (its busiest process %.1f s) = %.0f%% of %d CPUs", \
+            m, p, b, (w > 0 ? 100 * (m + p) / (w * n) : 0), n }'
+}
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'; }
 mib() { awk -v k="$1" 'BEGIN { if (k > 0) printf "%.1f MiB", k / 1024; else printf "n/a" }'; }
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t ? "met" : "NOT MET") }'; }
@@ -169,21 +197,21 @@ log "produced $total messages (voc $voc, aqm $aqm, roster $roster)"
 log "mentord drain with [analytics] enabled = false into schema ${schema}_noan"
 drain "$prefix" "${schema}_noan" "[analytics]" "enabled = false"
 check "${schema}_noan" "$total" "$((voc + aqm))"
-read -r n_wall n_rss n_cpu _ n_early <"$work/${schema}_noan.m"
+read -r n_wall n_rss n_cpu _ n_early n_pg n_pg_busiest <"$work/${schema}_noan.m"
 
 # --- 2b. The same drain with the analytics on: what they cost.
 settle
 log "mentord drain into schema $schema"
 drain "$prefix" "$schema"
 check "$schema" "$total" "$((voc + aqm))"
-read -r m_wall m_rss m_cpu _ m_early <"$work/$schema.m"
+read -r m_wall m_rss m_cpu _ m_early m_pg m_pg_busiest <"$work/$schema.m"
 
 # --- 3. Raw consume of the same topics: kcat, one group member on all three, to /dev/null.
 settle
 log "kcat raw consume"
 measure "$work/kcat.m" kcat -b "$MENTORD_KAFKA" -G "$prefix-kcat" "$prefix.voc" "$prefix.aqm" "$prefix.roster" \
     -o beginning -e -q >/dev/null
-read -r k_wall _ _ k_status _ <"$work/kcat.m"
+read -r k_wall _ _ k_status _ _ _ <"$work/kcat.m"
 ((k_status == 0)) || { log "kcat exited with status $k_status"; exit 1; }
 
 # --- 4. COPY of the rows mentord stored into a fresh table shaped like score_events.
@@ -194,7 +222,7 @@ psql_val "\\copy $schema.score_events TO '$rows_file'"
 rows=$(wc -l <"$rows_file")
 psql_val "CREATE TABLE $schema.copy_target (LIKE $schema.score_events INCLUDING ALL)"
 measure "$work/copy.m" psql "$MENTORD_PG" -XAtq -v ON_ERROR_STOP=1 -c "\\copy $schema.copy_target FROM '$rows_file'"
-read -r c_wall _ _ c_status _ <"$work/copy.m"
+read -r c_wall _ _ c_status _ _ _ <"$work/copy.m"
 ((c_status == 0)) || { log "COPY failed"; exit 1; }
 rm -f "$rows_file"
 
@@ -206,11 +234,11 @@ read -r s_voc s_aqm s_roster <<<"$counts"
 s_total=$((s_voc + s_aqm + s_roster))
 drain "$prefix-small" "${schema}_small_noan" "[analytics]" "enabled = false"
 check "${schema}_small_noan" "$s_total" "$((s_voc + s_aqm))"
-read -r sn_wall sn_rss _ _ _ <"$work/${schema}_small_noan.m"
+read -r sn_wall sn_rss _ _ _ _ _ <"$work/${schema}_small_noan.m"
 settle
 drain "$prefix-small" "${schema}_small"
 check "${schema}_small" "$s_total" "$((s_voc + s_aqm))"
-read -r s_wall s_rss _ _ _ <"$work/${schema}_small.m"
+read -r s_wall s_rss _ _ _ _ _ <"$work/${schema}_small.m"
 
 # --- Figures. Issue #2's targets are the ingest's (analytics off); issue #3's ratio is the analytics' cost.
 m_rate=$(rate "$total" "$m_wall")
@@ -227,6 +255,7 @@ printf '%-34s %9s msgs %8.2f s %9s events/s   target >= 50000 events/s: %s\n' \
     "mentord ingest drain (analytics off)" "$total" "$n_wall" "$n_rate" "$(verdict "$n_rate" 50000)"
 printf '%-34s %s (%s in the first quarter of the run), cpu %s s\n' "  mentord peak RSS" \
     "$(mib "$n_rss")" "$(mib "$n_early")" "$n_cpu"
+printf '%-34s %s\n' "  CPU" "$(budget "$n_wall" "$n_cpu" "$n_pg" "$n_pg_busiest")"
 printf '%-34s %9s msgs %8.2f s %9s events/s, peak RSS %s (full run %s)\n' \
     "  smaller run ($agents x $small_days days)" "$s_total" "$sn_wall" "$(rate "$s_total" "$sn_wall")" \
     "$(mib "$sn_rss")" "$(mib "$n_rss")"
@@ -239,6 +268,7 @@ printf '%-34s %9s msgs %8.2f s %9s events/s   / ingest: %sx   target >= 0.67x: %
     "$(verdict "$(ratio "$m_rate" "$n_rate")" 0.67)"
 printf '%-34s %s (%s in the first quarter of the run), cpu %s s\n' "  mentord peak RSS" \
     "$(mib "$m_rss")" "$(mib "$m_early")" "$m_cpu"
+printf '%-34s %s\n' "  CPU" "$(budget "$m_wall" "$m_cpu" "$m_pg" "$m_pg_busiest")"
 printf '%-34s %9s msgs %8.2f s %9s events/s, peak RSS %s (full run %s)\n' \
     "  smaller run ($agents x $small_days days)" "$s_total" "$s_wall" "$(rate "$s_total" "$s_wall")" \
     "$(mib "$s_rss")" "$(mib "$m_rss")"

@@ -72,10 +72,12 @@ port_down=$(free_port)  # nothing listens here until the restart scenario
 write_config "$work/run.conf" "$schema" "$prefix" "$prefix" "[alerts]" "poll_ms = 200" "retry_base_ms = 200" \
     "max_age_seconds = 3600" "request_timeout_ms = 20000" "connect_timeout_ms = 1000" "ca_path = $tls/ca1.pem" \
     "max_per_lead_per_hour = 3"
+# Every wait below ends at once if mentord dies (wait_alive), instead of running out its time.
 start_mentord() {
     "$MENTORD_BIN" --config "$work/run.conf" --http off 2>>"$work/mentord.log" &
     pid=$!
     pids+=("$pid")
+    wait_alive=$pid
 }
 start_mentord
 migrated() { [[ $(psql_val "$schema" "SELECT count(*) FROM schema_migrations WHERE version = 2" 2>/dev/null) == 1 ]]; }
@@ -222,6 +224,7 @@ alert w1 L10
 in_flight() { [[ $(sql "SELECT next_attempt_at > now() + interval '15 seconds' FROM alerts WHERE alert_id = 'w1'") == t ]]; }
 wait_until 20 in_flight || fail "w1 was not claimed"
 stop_started=$(date +%s%N)
+wait_alive=
 kill -TERM "$pid"
 code=0
 wait "$pid" || code=$?
@@ -248,6 +251,7 @@ assert_eq "no webhook-id accepted twice anywhere" "" \
     "$(cat "$work"/*.accepted | sort | uniq -d | paste -sd' ')"
 assert_eq "no secret in the log" 0 "$(grep -cF -e "${secret_new#whsec_}" -e 'a raw secret' "$work/mentord.log" || true)"
 
+wait_alive=
 kill -TERM "$pid"
 wait "$pid" || fail "mentord exited non-zero"
 assert_eq "no sanitizer report in the log" 0 "$(grep -cE 'runtime error|AddressSanitizer|LeakSanitizer' "$work/mentord.log" || true)"

@@ -117,12 +117,17 @@ table_digest() {
 # offsets_stored SCHEMA: sum of the stored next offsets (progress of a running drain).
 offsets_stored() { psql_val "$1" "SELECT coalesce(sum(greatest(next_offset, 0)), 0) FROM consumer_offsets" 2>/dev/null || echo 0; }
 
-# wait_until TIMEOUT_S COMMAND...: poll a condition every 50 ms; false on timeout.
+# wait_until TIMEOUT_S COMMAND...: poll a condition every 50 ms; false on timeout,
+# or at once if the process whose pid is in $wait_alive (when set) has exited.
 wait_until() {
     local deadline=$((SECONDS + $1))
     shift
     until "$@"; do
         ((SECONDS < deadline)) || return 1
+        if [[ -n ${wait_alive:-} ]] && ! kill -0 "$wait_alive" 2>/dev/null; then
+            echo "process $wait_alive is gone; not waiting for: $*" >&2
+            return 1
+        fi
         sleep 0.05
     done
 }
