@@ -615,6 +615,7 @@ static int open_store(struct ingest *in)
 		if (in->flags->stop)
 			return -1;
 	}
+	mentor_store_set_notices(in->store, log_pg_notice, NULL);
 	if (mentor_store_migrate(in->store, &applied, &err) != MENTOR_OK) {
 		log_err("schema migration failed: %s", err.msg);
 		return -1;

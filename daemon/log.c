@@ -30,6 +30,12 @@ void log_vmsg(int level, const char *fmt, va_list ap)
 	fprintf(stderr, "<%d>%s\n", level, line);
 }
 
+void log_pg_notice(void *ctx, const char *message)
+{
+	(void)ctx;
+	log_msg(MENTOR_LOG_WARNING, "postgresql: %s", message);
+}
+
 void log_msg(int level, const char *fmt, ...)
 {
 	va_list ap;

@@ -15,6 +15,9 @@ void log_set_level(int level);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
+/* A PostgreSQL notice or warning (libpq's notice processor): logged as a warning. */
+void log_pg_notice(void *ctx, const char *message);
+
 #define log_err(...) log_msg(MENTOR_LOG_ERR, __VA_ARGS__)
 #define log_warning(...) log_msg(MENTOR_LOG_WARNING, __VA_ARGS__)
 #define log_notice(...) log_msg(MENTOR_LOG_NOTICE, __VA_ARGS__)

@@ -148,6 +148,7 @@ static int db_connect(struct sender *s, char *errbuf, size_t errlen)
 		db_drop(s);
 		return -1;
 	}
+	PQsetNoticeProcessor(s->conn, log_pg_notice, NULL);
 	/* The schema name was validated as a plain identifier by the configuration. */
 	snprintf(sql, sizeof(sql), "SET search_path = %s", s->schema);
 	if (db_command(s, sql, 0, NULL) != 0 || db_command(s, "SET TIME ZONE 'UTC'", 0, NULL) != 0 ||

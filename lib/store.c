@@ -130,6 +130,8 @@ struct mentor_store {
 	struct mentor_error commit_err;
 	int64_t commit_began_us, commit_ended_us;  /* monotonic: the last commit_batch's start, its last result */
 	char last_state[6];  /* SQLSTATE of the last error, "" if none */
+	mentor_store_notice_fn notice_fn;  /* NULL: notices dropped */
+	void *notice_ctx;
 	struct known_agents known;
 };
 
@@ -259,6 +261,21 @@ static int conn_error(PGconn *conn, const char *what, struct mentor_error *err)
 	return mentor_error_set(err, MENTOR_ERR_DB, "%s: %s", what, msg);
 }
 
+/* libpq's notice processor on every connection of s: the message goes to s's notice function. */
+static void pass_notice(void *arg, const char *message)
+{
+	struct mentor_store *s = arg;
+
+	if (s->notice_fn)
+		s->notice_fn(s->notice_ctx, message);
+}
+
+void mentor_store_set_notices(struct mentor_store *s, mentor_store_notice_fn fn, void *ctx)
+{
+	s->notice_fn = fn;
+	s->notice_ctx = ctx;
+}
+
 /* A new connection into *ret (the caller frees it with PQfinish, also on failure). */
 static int connect_to(struct mentor_store *s, PGconn **ret, struct mentor_error *err)
 {
@@ -275,6 +292,7 @@ static int connect_to(struct mentor_store *s, PGconn **ret, struct mentor_error 
 		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory connecting to PostgreSQL");
 	if (PQstatus(*ret) != CONNECTION_OK)
 		return conn_error(*ret, "connect to PostgreSQL", err);
+	PQsetNoticeProcessor(*ret, pass_notice, s);
 	ident = PQescapeIdentifier(*ret, s->schema, strlen(s->schema));
 	if (!ident)
 		return conn_error(*ret, "quote schema name", err);

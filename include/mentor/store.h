@@ -59,6 +59,15 @@ struct mentor_offset_update {
 int mentor_store_open(const char *conninfo, const char *schema, struct mentor_store **ret_store,
 		      struct mentor_error *err);
 
+/*
+ * Where PostgreSQL's notices and warnings about the store's statements go,
+ * on every connection it has or opens: fn(ctx, message), from whichever
+ * thread uses the connection; until set, they are dropped (libpq would
+ * print them on stderr).
+ */
+typedef void (*mentor_store_notice_fn)(void *ctx, const char *message);
+void mentor_store_set_notices(struct mentor_store *store, mentor_store_notice_fn fn, void *ctx);
+
 /* Closes the connection and frees the store; safe on NULL. */
 void mentor_store_close(struct mentor_store *store);
 

@@ -34,11 +34,15 @@ wait "$pid" || fail "the migrating run did not stop cleanly"
 
 # The fifth statement-level firing (a MERGE fires one per action: the third
 # batch's status merge) raises; a sequence counts, as it is not rolled back.
+# The second only warns: mentord must log PostgreSQL's warning as its own line.
 psql_val "$schema" "
   CREATE SEQUENCE fault_calls;
   CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS \$\$
+  DECLARE
+    call bigint := nextval('fault_calls');
   BEGIN
-    IF nextval('fault_calls') = 5 THEN RAISE EXCEPTION 'injected fault'; END IF;
+    IF call = 2 THEN RAISE WARNING 'injected warning'; END IF;
+    IF call = 5 THEN RAISE EXCEPTION 'injected fault'; END IF;
     RETURN NULL;
   END \$\$;
   CREATE TRIGGER fail_once AFTER INSERT OR UPDATE ON agent_behavior_status
@@ -48,6 +52,8 @@ write_config "$work/lost.conf" "$schema" "$prefix" "$prefix-lost" "[ingest]" "ba
     "[kafka]" "fetch.message.max.bytes = 16384"
 drain "$work/lost.conf" 2>"$work/lost.log" || fail "faulted drain failed"
 assert_eq "one commit failed after it was sent" "1" "$(grep -c 'batch not stored, will read it again: .*injected fault' "$work/lost.log")"
+assert_eq "PostgreSQL's warning logged as a warning" "1" "$(grep -c '^<4>postgresql: WARNING:  injected warning$' "$work/lost.log")"
+assert_eq "log lines without a priority prefix" 0 "$(grep -vc '^<[0-7]>' "$work/lost.log" || true)"
 assert_eq "faulted run consumed everything" "$total" "$(offsets_stored "$schema")"
 
 ref=$(table_digest "it_lost_ref_$run_id")
