@@ -21,16 +21,9 @@ write_config "$work/ref.conf" "it_lost_ref_$run_id" "$prefix" "$prefix-ref" "[in
 drain "$work/ref.conf" 2>"$work/ref.log" || fail "reference drain failed"
 assert_eq "reference consumed everything" "$total" "$(offsets_stored "it_lost_ref_$run_id")"
 
-# The faulted schema must exist before its drain: a run over topics nobody
-# writes to migrates it, and is stopped once it says so.
+# The faulted schema must exist before its drain.
 schema="it_lost_$run_id"
-write_config "$work/init.conf" "$schema" "$prefix-none" "$prefix-none"
-"$MENTORD_BIN" --config "$work/init.conf" 2>"$work/init.log" &
-pid=$!
-schema_ready() { grep -q "PostgreSQL schema $schema ready" "$work/init.log"; }
-wait_until 60 schema_ready || fail "the schema was not migrated"
-kill -TERM "$pid"
-wait "$pid" || fail "the migrating run did not stop cleanly"
+migrate_schema "$schema"
 
 # The fifth statement-level firing (a MERGE fires one per action: the third
 # batch's status merge) raises; a sequence counts, as it is not rolled back.

@@ -14,16 +14,9 @@ cat "$work/gen.log"
 read -r voc aqm roster _ < <(generated_counts "$work/gen.log")
 total=$((voc + aqm + roster))
 
-# The trigger needs the schema: a run over topics nobody writes to migrates
-# it, and is stopped once it says so.
+# The trigger needs the schema.
 schema="it_slow_$run_id"
-write_config "$work/init.conf" "$schema" "$prefix-none" "$prefix-none"
-"$MENTORD_BIN" --config "$work/init.conf" --http off 2>"$work/init.log" &
-pid=$!
-schema_ready() { grep -q "PostgreSQL schema $schema ready" "$work/init.log"; }
-wait_until 60 schema_ready || fail "the schema was not migrated"
-kill -TERM "$pid"
-wait "$pid" || fail "the migrating run did not stop cleanly"
+migrate_schema "$schema"
 psql_val "$schema" "
   CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS \$\$
   BEGIN

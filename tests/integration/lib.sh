@@ -66,6 +66,21 @@ generated_counts() {
     sed -n 's/.*produced voc=\([0-9]*\) aqm=\([0-9]*\) roster=\([0-9]*\) duplicates=\([0-9]*\).*/\1 \2 \3 \4/p' "$1"
 }
 
+# migrate_schema SCHEMA: creates SCHEMA's tables before a test changes them
+# (a trigger, say): mentord runs over topics nobody writes to until it says the
+# schema is ready, and is stopped.
+migrate_schema() {
+    local migrating=$1 pid
+    write_config "$work/migrate-$migrating.conf" "$migrating" "migrate-$run_id-none" "migrate-$run_id-none"
+    "$MENTORD_BIN" --config "$work/migrate-$migrating.conf" --http off 2>"$work/migrate-$migrating.log" &
+    pid=$!
+    # Called by wait_until from here: it sees this function's locals.
+    schema_ready() { grep -q "PostgreSQL schema $migrating ready" "$work/migrate-$migrating.log"; }
+    wait_until 60 schema_ready || fail "the schema $migrating was not migrated"
+    kill -TERM "$pid"
+    wait "$pid" || fail "the run migrating $migrating did not stop cleanly"
+}
+
 # drain CONFIG: run mentord until every partition is consumed and stored.
 drain() { "$MENTORD_BIN" --config "$1" --exit-at-end; }
 
