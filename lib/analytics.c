@@ -166,9 +166,23 @@ static void free_owned(struct mentor_analytics *an)
 	an->n_owned = 0;
 }
 
+static bool owned_same(const struct mentor_analytics *an, const struct mentor_analytics_partition *parts, size_t n)
+{
+	if (n != an->n_owned)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (parts[i].partition != an->owned[i].partition || strcmp(parts[i].topic, an->owned[i].topic) != 0)
+			return false;
+	return true;
+}
+
 int mentor_analytics_set_owned(struct mentor_analytics *an, const struct mentor_analytics_partition *parts,
 			       size_t n, struct mentor_error *err)
 {
+	if (owned_same(an, parts, n))
+		return MENTOR_OK;
+	/* A rebalance: another instance may store events now, which the next catch-up must read first. */
+	an->early_ok = false;
 	free_owned(an);
 	if (n == 0)
 		return MENTOR_OK;
@@ -207,6 +221,7 @@ void mentor_analytics_free(struct mentor_analytics *an)
 	free_scales(an);
 	free_owned(an);
 	an_free_fatal(an);
+	an_forget_early(an);
 	free(an->fatal);
 	free(an->group);
 	free(an->roster_topic);
@@ -270,6 +285,9 @@ int an_scale_of(struct run *r, const char *metric, struct mentor_scale *ret)
 				*ret = r->an->scales[i].sc;
 				return MENTOR_OK;
 			}
+		if (!r->s)  /* see evaluate_early */
+			return mentor_error_set(r->err, MENTOR_ERR_INVALID, "analytics: no scale for %s without a connection",
+						metric);
 		/* New metrics come with the batch that first carries them: read the table again. */
 		if (pass == 0 && (rc = an_load_scales(r)) != MENTOR_OK)
 			return rc;
@@ -312,15 +330,15 @@ int an_insert_alert(struct run *r, const char *kind, const char *cause_id, const
 		return an_nomem(r->err);
 	snprintf(id, sizeof(id), "%s:%s", kind, cause_id);
 	an_time_text(occurred_us, at);
-	col_text(&r->alerts, id);
-	col_text(&r->alerts, kind);
-	col_text(&r->alerts, agent_id);
-	col_text(&r->alerts, at);
-	col_text(&r->alerts, behavior);
-	col_text(&r->alerts, body);
-	row_end(&r->alerts);
+	col_text(&r->staged.alerts, id);
+	col_text(&r->staged.alerts, kind);
+	col_text(&r->staged.alerts, agent_id);
+	col_text(&r->staged.alerts, at);
+	col_text(&r->staged.alerts, behavior);
+	col_text(&r->staged.alerts, body);
+	row_end(&r->staged.alerts);
 	free(body);
-	return r->alerts.failed ? an_nomem(r->err) : MENTOR_OK;
+	return r->staged.alerts.failed ? an_nomem(r->err) : MENTOR_OK;
 }
 
 /* Inserts the staged alerts. */
@@ -328,20 +346,36 @@ static int flush_alerts(struct run *r)
 {
 	int rc = MENTOR_OK;
 
-	if (r->alerts.rows > 0)
-		rc = mentor_store_copy(r->s, "COPY stage_alerts FROM STDIN", r->alerts.data, r->alerts.len, r->err);
-	if (rc == MENTOR_OK && r->alerts.rows > 0)
+	if (r->staged.alerts.rows > 0)
+		rc = mentor_store_copy(r->s, "COPY stage_alerts FROM STDIN", r->staged.alerts.data, r->staged.alerts.len, r->err);
+	if (rc == MENTOR_OK && r->staged.alerts.rows > 0)
 		rc = an_q(r, insert_alerts_sql, 0, NULL, "insert alerts", NULL);
-	free(r->alerts.data);
-	r->alerts = (struct text_buf){ 0 };
+	free(r->staged.alerts.data);
+	r->staged.alerts = (struct text_buf){ 0 };
 	return rc;
+}
+
+static void staged_free(struct run_staged *st)
+{
+	free(st->alerts.data);
+	free(st->triggers.data);
+	for (size_t i = 0; i < st->n_priors; i++)
+		free(st->priors[i].metric);
+	free(st->priors);
+	*st = (struct run_staged){ 0 };
+}
+
+void an_forget_early(struct mentor_analytics *an)
+{
+	staged_free(&an->early_staged);
+	an->early_ran = false;
+	an->early_ok = false;
 }
 
 /* Frees what a run holds on its way out; returns rc. */
 static int run_end(struct run *r, int rc)
 {
-	free(r->alerts.data);
-	free(r->triggers.data);
+	staged_free(&r->staged);
 	/* A commit that fails after this makes the caller load() again, which forgets the mark. */
 	if (rc == MENTOR_OK && r->stages_made)
 		r->an->stages_pid = r->stages_made;
@@ -384,10 +418,10 @@ int an_flush_triggers(struct run *r)
 {
 	int rc;
 
-	if (r->triggers.rows == 0)
+	if (r->staged.triggers.rows == 0)
 		return MENTOR_OK;
-	bin_end(&r->triggers);
-	rc = an_copy(r, &r->triggers, "COPY stage_triggers FROM STDIN WITH (FORMAT binary)", insert_triggers_sql,
+	bin_end(&r->staged.triggers);
+	rc = an_copy(r, &r->staged.triggers, "COPY stage_triggers FROM STDIN WITH (FORMAT binary)", insert_triggers_sql,
 		     false, "insert triggers");
 	/* A transaction can flush several times: each flush sees only its own rows. */
 	return rc == MENTOR_OK ? an_q(r, "TRUNCATE stage_triggers", 0, NULL, "empty stage_triggers", NULL) : rc;
@@ -433,7 +467,7 @@ static int on_trigger(void *ctx, const struct mentor_detect_trigger *t)
 {
 	struct run *r = ctx;
 	const struct mentor_stats_params *p = &r->an->cfg->stats;
-	struct text_buf *b = &r->triggers;
+	struct text_buf *b = &r->staged.triggers;
 	char id[3 * MENTOR_ID_MAX + 16];
 	struct mentor_scale sc;
 	int rc;
@@ -469,18 +503,49 @@ static int on_trigger(void *ctx, const struct mentor_detect_trigger *t)
 static int on_prior(void *ctx, const struct mentor_detect_prior *pr)
 {
 	struct run *r = ctx;
-	char day[TIME_TEXT], na[NUM_TEXT], no[NUM_TEXT], m[NUM_TEXT], s2[NUM_TEXT], t2[NUM_TEXT], k[NUM_TEXT];
-	const char *params[9] = {
-		pr->metric, day, an_int_text((int64_t)pr->pop.n_agents, na), an_int_text(pr->pop.n_obs, no),
-		an_num_text(pr->pop.mean, m), an_num_text(pr->pop.sigma2_within, s2), an_num_text(pr->pop.tau2_between, t2),
-		an_num_text(pr->pop.k, k), pr->pop.k_estimated ? "true" : "false",
-	};
+	struct run_staged *st = &r->staged;
 
-	day_text(pr->day, day);
-	return an_q(r,
-		 "INSERT INTO behavior_priors (metric, day, n_agents, n_obs, pop_mean, sigma2_within, tau2_between, k,"
-		 " k_estimated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-		 9, params, "insert prior", NULL);
+	if (st->n_priors == st->cap_priors) {
+		size_t cap = st->cap_priors ? 2 * st->cap_priors : 16;
+		struct staged_prior *grown = realloc(st->priors, cap * sizeof(*grown));
+
+		if (!grown)
+			return an_nomem(r->err);
+		st->priors = grown;
+		st->cap_priors = cap;
+	}
+	if (!(st->priors[st->n_priors].metric = strdup(pr->metric)))
+		return an_nomem(r->err);
+	st->priors[st->n_priors].day = pr->day;
+	st->priors[st->n_priors++].pop = pr->pop;
+	return MENTOR_OK;
+}
+
+/* Inserts the priors computed since the last call. */
+static int flush_priors(struct run *r)
+{
+	struct run_staged *st = &r->staged;
+	int rc = MENTOR_OK;
+
+	for (size_t i = 0; rc == MENTOR_OK && i < st->n_priors; i++) {
+		const struct mentor_population *pop = &st->priors[i].pop;
+		char day[TIME_TEXT], na[NUM_TEXT], no[NUM_TEXT], m[NUM_TEXT], s2[NUM_TEXT], t2[NUM_TEXT], k[NUM_TEXT];
+		const char *params[9] = {
+			st->priors[i].metric, day, an_int_text((int64_t)pop->n_agents, na), an_int_text(pop->n_obs, no),
+			an_num_text(pop->mean, m), an_num_text(pop->sigma2_within, s2), an_num_text(pop->tau2_between, t2),
+			an_num_text(pop->k, k), pop->k_estimated ? "true" : "false",
+		};
+
+		day_text(st->priors[i].day, day);
+		rc = an_q(r,
+			  "INSERT INTO behavior_priors (metric, day, n_agents, n_obs, pop_mean, sigma2_within, tau2_between,"
+			  " k, k_estimated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+			  9, params, "insert prior", NULL);
+	}
+	for (size_t i = 0; i < st->n_priors; i++)
+		free(st->priors[i].metric);
+	st->n_priors = 0;
+	return rc;
 }
 
 static int on_evaluated(void *ctx, const struct mentor_detect_obs *o)
@@ -788,7 +853,10 @@ int an_count_open(struct run *r)
  */
 static int write_changes(struct run *r)
 {
-	int rc = an_flush_triggers(r);
+	int rc = flush_priors(r);
+
+	if (rc == MENTOR_OK)
+		rc = an_flush_triggers(r);
 
 	if (rc == MENTOR_OK)
 		rc = flush_alerts(r);
@@ -963,6 +1031,24 @@ void an_free_fatal(struct mentor_analytics *an)
 	an->n_fatal = 0;
 }
 
+/* Rounds count from the interval of the first observation that ever waits. */
+static void start_rounds(struct mentor_analytics *an)
+{
+	if (an->last_round_us == NO_TIME && mentor_detector_waiting(an->det) > 0)
+		an->last_round_us = floor_to(mentor_detector_oldest_waiting(an->det), an->cfg->round_interval_us);
+}
+
+/* The next round's time if it has come by closed_us (see run_until), else NO_TIME. */
+static int64_t round_due(const struct mentor_analytics *an, int64_t closed_us)
+{
+	int64_t step = an->cfg->round_interval_us, next;
+
+	if (an->last_round_us == NO_TIME)
+		return NO_TIME;
+	next = floor_to(an->last_round_us, step) + step;
+	return next > closed_us || next > mentor_detector_newest_seen(an->det) ? NO_TIME : next;
+}
+
 /*
  * Evaluates everything before closed_us. Each round boundary B on the way
  * runs once every observation before B is evaluated, and only once time
@@ -972,18 +1058,13 @@ void an_free_fatal(struct mentor_analytics *an)
 static int run_until(struct run *r, int64_t closed_us)
 {
 	struct mentor_analytics *an = r->an;
-	int64_t step = an->cfg->round_interval_us;
+	int64_t next;
 	int rc = MENTOR_OK;
 
 	if (closed_us < an->closed_us)
 		closed_us = an->closed_us;
-	if (an->last_round_us == NO_TIME && mentor_detector_waiting(an->det) > 0)
-		an->last_round_us = floor_to(mentor_detector_oldest_waiting(an->det), step);
-	while (rc == MENTOR_OK && an->last_round_us != NO_TIME) {
-		int64_t next = floor_to(an->last_round_us, step) + step;
-
-		if (next > closed_us || next > mentor_detector_newest_seen(an->det))
-			break;
+	start_rounds(an);
+	while (rc == MENTOR_OK && (next = round_due(an, closed_us)) != NO_TIME) {
 		rc = advance(r, next);
 		if (rc == MENTOR_OK)
 			rc = an_run_round(r, next);
@@ -1053,8 +1134,12 @@ static const char mark_analyzed_sql[] =
 	" SELECT $1, t, p, n FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS u(t, p, n)"
 	" ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = excluded.next_offset";
 
-/* Observations of a partition's stored events in [from, to): events other instances stored. */
-static int read_range(struct run *r, const char *topic, const char *partition, int64_t from, int64_t to)
+/*
+ * Observations of a partition's stored events in [from, to): events other
+ * instances stored. Sets *ret_read if there were any.
+ */
+static int read_range(struct run *r, const char *topic, const char *partition, int64_t from, int64_t to,
+		      bool *ret_read)
 {
 	char f[NUM_TEXT], t[NUM_TEXT], lo[NUM_TEXT], hi[NUM_TEXT];
 	PGresult *res = NULL;
@@ -1068,6 +1153,8 @@ static int read_range(struct run *r, const char *topic, const char *partition, i
 					  an_int_text(r->an->rules->csat_min, lo), an_int_text(r->an->rules->csat_max, hi) },
 		   "read events stored by other instances", &res);
 
+	if (PQntuples(res) > 0)
+		*ret_read = true;
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 		rc = mentor_detector_observe(r->an->det, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
 					     PQgetvalue(res, i, 2), an_get_i64(res, i, 3), an_get_i64(res, i, 4), r->err);
@@ -1098,7 +1185,7 @@ static int64_t batch_first_offset(const struct mentor_batch *b, const char *topi
  * partitions this instance does not consume (INT64_MAX: none), which bounds
  * the watermark. The batch's own events come from the batch itself.
  */
-static int catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_others)
+static int catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_others, bool *ret_read)
 {
 	struct mentor_analytics *an = r->an;
 	char *arrays[3] = { NULL, NULL, NULL };
@@ -1109,6 +1196,7 @@ static int catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_ot
 		   "read the group's partitions", &res);
 
 	*ret_others = INT64_MAX;
+	*ret_read = false;
 	if (rc != MENTOR_OK)
 		return rc;
 	for (int k = 0; k < 3; k++)
@@ -1123,7 +1211,7 @@ static int catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_ot
 		if (first >= 0)
 			end = first;
 		if (analyzed < end)
-			rc = read_range(r, topic, PQgetvalue(res, i, 1), analyzed, end);
+			rc = read_range(r, topic, PQgetvalue(res, i, 1), analyzed, end, ret_read);
 		if (!is_owned(an, topic, partition) && newest < *ret_others)
 			*ret_others = newest;
 		if (next < 0)
@@ -1144,6 +1232,7 @@ static int catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_ot
 		       "record how far the analytics read", NULL);
 	for (int k = 0; k < 3; k++)
 		free(arrays[k]);
+	an->early_ok = rc == MENTOR_OK && !*ret_read && *ret_others == INT64_MAX;
 	return rc;
 }
 
@@ -1156,6 +1245,33 @@ static int observe_batch(struct run *r, const struct mentor_batch *b, const unsi
 }
 
 /*
+ * batch_early's evaluation, with no connection, while PostgreSQL stores the
+ * events: what the hook would evaluate before its first round (a round
+ * reads the tables), when nothing the hook reads first can change it. The
+ * batch carries no roster rows (decisions see the roster published before
+ * them), and no other instance stores events of the group (the last
+ * catch-up saw none, and this instance's partitions have not moved since).
+ * Roster changes made outside the stream are read by the hook as before,
+ * and count from its part of the evaluation on. A trigger's score needs its
+ * metric's scale, read when the metric's first status row was written.
+ */
+static int evaluate_early(struct run *r, const struct mentor_batch *b)
+{
+	struct mentor_analytics *an = r->an;
+	int64_t until = an->next_closed_us > an->closed_us ? an->next_closed_us : an->closed_us, next;
+	int rc;
+
+	if (!an->early_ok || mentor_batch_rows(b, MENTOR_STAGE_ROSTER) > 0)
+		return MENTOR_OK;
+	start_rounds(an);
+	if ((next = round_due(an, until)) != NO_TIME)
+		until = next;
+	rc = advance(r, until);
+	an->early_ran = rc == MENTOR_OK;
+	return rc;
+}
+
+/*
  * Observing only queues (the detector's evaluation order does not depend on
  * the order observations came in), so it can go before the stored events
  * of other instances that catch_up reads, and before the roster refresh.
@@ -1164,37 +1280,55 @@ int mentor_analytics_batch_early(void *ctx, struct mentor_error *err)
 {
 	struct mentor_analytics_batch *ab = ctx;
 	struct run r = { .an = ab->an, .err = err };
+	int rc;
 
 	ab->observed = false;
+	staged_free(&r.an->early_staged);
+	r.an->early_ran = false;
 	if (!r.an->cfg->enabled || !r.an->leader || r.an->need_load)
 		return MENTOR_OK;
 	/* From here a failure leaves the memory ahead of the tables: the failed commit makes the caller load. */
 	ab->observed = true;
-	return observe_batch(&r, ab->batch, NULL);
+	rc = observe_batch(&r, ab->batch, NULL);
+	if (rc == MENTOR_OK)
+		rc = evaluate_early(&r, ab->batch);
+	if (rc == MENTOR_OK) {
+		r.an->early_staged = r.staged;
+		r.staged = (struct run_staged){ 0 };
+	}
+	return run_end(&r, rc);
 }
 
 int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const unsigned char *stored,
 				struct mentor_error *err)
 {
 	struct mentor_analytics_batch *ab = ctx;
-	struct run r = { .an = ab->an, .s = store, .err = err };
+	struct run r = { .an = ab->an, .s = store, .err = err, .staged = ab->an->early_staged };
+	bool early_ran = r.an->early_ran, read = false;
 	int64_t others = INT64_MAX, closed;
 	int rc;
 
+	/* This run writes what batch_early staged, or frees it. */
+	r.an->early_staged = (struct run_staged){ 0 };
+	r.an->early_ran = false;
 	if (!r.an->cfg->enabled)
-		return MENTOR_OK;
+		return run_end(&r, MENTOR_OK);
 	rc = an_take_lead(&r);
 	/* Some events were stored before: batch_early counted them again. Store only, and load. */
 	if (rc == MENTOR_OK && ab->observed && stored)
 		r.an->need_load = true;
 	/* Not the decider, or not caught up yet: store only; the tables say what is left to read. */
 	if (rc != MENTOR_OK || !r.an->leader || r.an->need_load)
-		return rc;
+		return run_end(&r, rc);
 	rc = create_stages(&r);
 	if (rc == MENTOR_OK)
 		rc = refresh_agents(&r);
 	if (rc == MENTOR_OK)
-		rc = catch_up(&r, ab->batch, &others);
+		rc = catch_up(&r, ab->batch, &others, &read);
+	/* What evaluate_early relied on; should it not hold, the batch is rolled back and written again after a load. */
+	if (rc == MENTOR_OK && early_ran && (read || others != INT64_MAX))
+		rc = mentor_error_set(err, MENTOR_ERR_INVALID,
+				      "analytics: another instance stored events while a batch was evaluated early");
 	if (rc == MENTOR_OK && !ab->observed)
 		rc = observe_batch(&r, ab->batch, stored);
 	closed = r.an->next_closed_us < others ? r.an->next_closed_us : others;
@@ -1229,7 +1363,7 @@ static int advance_alone(struct mentor_analytics *an, struct mentor_store *store
 		return mentor_store_end(store, rc, err);
 	rc = create_stages(&r);
 	if (rc == MENTOR_OK)
-		rc = catch_up(&r, NULL, &others);
+		rc = catch_up(&r, NULL, &others, &(bool){ false });
 	if (others < closed_us)
 		closed_us = others;
 	if (rc == MENTOR_OK)

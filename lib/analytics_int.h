@@ -36,6 +36,25 @@ struct owned_partition {
 	int32_t partition;
 };
 
+/* A prior computed while evaluating, inserted with the run's last writes. */
+struct staged_prior {
+	char *metric;  /* owned */
+	int64_t day;
+	struct mentor_population pop;
+};
+
+/*
+ * What a run stages for its transaction: alerts and priors go in at its end,
+ * triggers before a round reads them and at the end. An early evaluation,
+ * which has no connection, hands them to the batch's hook.
+ */
+struct run_staged {
+	struct text_buf alerts;     /* COPY rows of stage_alerts (flush_alerts) */
+	struct text_buf triggers;   /* binary COPY rows of stage_triggers (an_flush_triggers) */
+	struct staged_prior *priors;
+	size_t n_priors, cap_priors;
+};
+
 struct mentor_analytics {
 	const struct mentor_analytics_config *cfg;  /* borrowed */
 	const struct mentor_event_rules *rules;     /* borrowed */
@@ -58,6 +77,10 @@ struct mentor_analytics {
 	struct pending_fatal *fatal;                /* owned */
 	size_t n_fatal, cap_fatal;
 	size_t n_owned;
+	bool early_ok;                              /* the last catch-up read nothing, saw no other instance,
+						       and the partitions this instance consumes are the same */
+	bool early_ran;                             /* batch_early evaluated this batch's observations */
+	struct run_staged early_staged;             /* what it staged, for the hook's run */
 };
 
 /* One hook or finish call. */
@@ -66,8 +89,7 @@ struct run {
 	struct mentor_store *s;
 	struct mentor_error *err;
 	int stages_made;            /* backend pid whose staging tables this run created, 0: none */
-	struct text_buf alerts;     /* COPY rows of stage_alerts, written at the end (flush_alerts) */
-	struct text_buf triggers;   /* binary COPY rows of stage_triggers, written by an_flush_triggers */
+	struct run_staged staged;   /* owned; freed by run_end */
 	bool round_ran;             /* a round ran: the changed provisional KPI rows are written at the end */
 };
 
@@ -153,6 +175,9 @@ int an_load_scales(struct run *r);
 
 /* Reads the open-trigger and active-pairing gauges. */
 int an_count_open(struct run *r);
+
+/* Drops what an early evaluation staged; the next batch is evaluated in its hook (after a load). */
+void an_forget_early(struct mentor_analytics *an);
 
 /* Remembers a stored event with fatal items until the watermark passes it; an_free_fatal forgets them all. */
 int an_add_fatal(struct run *r, const char *event_id, size_t len, int64_t t_us);

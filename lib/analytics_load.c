@@ -259,6 +259,7 @@ int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *stor
 	an->closed_us = an->next_closed_us = an->last_round_us = NO_TIME;
 	an->need_load = true;
 	an_free_fatal(an);
+	an_forget_early(an);
 	an->agents_seen_us = NO_TIME;
 	an->stages_pid = 0;
 	/* One snapshot: the offsets marked as read are exactly those of the events loaded. */

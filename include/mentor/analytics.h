@@ -85,7 +85,9 @@ int mentor_analytics_set_owned(struct mentor_analytics *an, const struct mentor_
  *
  * batch_early feeds the batch's observations to the detector before the
  * events are inserted, while PostgreSQL still stores them, taking every
- * event for new.
+ * event for new; when only this instance stores the group's events and the
+ * batch has no roster rows, it also evaluates them up to the batch's first
+ * pairing round, and stages what that decides for the hook to write.
  *
  * batch_hook, in the batch's transaction, feeds them if batch_early did
  * not (and if some events were stored before, forgets the memory: the
