@@ -25,6 +25,21 @@ static const char *const kpi_base_metrics[] = { "csat", "csat_top2", "aqm" };
 
 /* ---- Small helpers ---- */
 
+bool an_grow(void **items, size_t *cap, size_t n, size_t size, size_t first)
+{
+	size_t grown_cap;
+	void *grown;
+
+	if (n < *cap)
+		return true;
+	grown_cap = *cap ? 2 * *cap : first;
+	if (grown_cap > SIZE_MAX / size || !(grown = realloc(*items, grown_cap * size)))
+		return false;
+	*items = grown;
+	*cap = grown_cap;
+	return true;
+}
+
 int an_nomem(struct mentor_error *err)
 {
 	return mentor_error_set(err, MENTOR_ERR_NOMEM, "analytics: out of memory");
@@ -505,15 +520,8 @@ static int on_prior(void *ctx, const struct mentor_detect_prior *pr)
 	struct run *r = ctx;
 	struct run_staged *st = &r->staged;
 
-	if (st->n_priors == st->cap_priors) {
-		size_t cap = st->cap_priors ? 2 * st->cap_priors : 16;
-		struct staged_prior *grown = realloc(st->priors, cap * sizeof(*grown));
-
-		if (!grown)
-			return an_nomem(r->err);
-		st->priors = grown;
-		st->cap_priors = cap;
-	}
+	if (!an_grow((void **)&st->priors, &st->cap_priors, st->n_priors, sizeof(*st->priors), 16))
+		return an_nomem(r->err);
 	if (!(st->priors[st->n_priors].metric = strdup(pr->metric)))
 		return an_nomem(r->err);
 	st->priors[st->n_priors].day = pr->day;
@@ -954,15 +962,8 @@ int an_add_fatal(struct run *r, const char *event_id, size_t len, int64_t t_us)
 {
 	struct mentor_analytics *an = r->an;
 
-	if (an->n_fatal == an->cap_fatal) {
-		size_t cap = an->cap_fatal ? 2 * an->cap_fatal : 64;
-		struct pending_fatal *grown = realloc(an->fatal, cap * sizeof(*grown));
-
-		if (!grown)
-			return an_nomem(r->err);
-		an->fatal = grown;
-		an->cap_fatal = cap;
-	}
+	if (!an_grow((void **)&an->fatal, &an->cap_fatal, an->n_fatal, sizeof(*an->fatal), 64))
+		return an_nomem(r->err);
 	if (!(an->fatal[an->n_fatal].event_id = strndup(event_id, len)))
 		return an_nomem(r->err);
 	an->fatal[an->n_fatal++].t_us = t_us;
