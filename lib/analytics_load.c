@@ -75,28 +75,62 @@ static int load_days(struct run *r, int64_t from_day, int64_t to_day)
 }
 
 /*
- * Observations of stored events with from_us <= occurred_at < to_us: added
- * as evaluated (one-observation days) or as waiting.
+ * The group's partitions' offsets the analytics have not read: events stored
+ * without their analytics (a batch of resends, the batch that found this
+ * instance the new decider, another instance's). Such an event waits to be
+ * decided whatever its time, as if the next batch had read it.
  */
-static int load_observations(struct run *r, int64_t from_us, int64_t to_us, bool waiting)
+#define UNREAD_SQL \
+	"WITH unread AS (" \
+	"  SELECT c.topic, c.partition, coalesce(a.next_offset, 0) AS from_offset" \
+	"    FROM consumer_offsets c LEFT JOIN analytics_offsets a USING (group_id, topic, partition)" \
+	"   WHERE c.group_id = $1 AND c.next_offset > coalesce(a.next_offset, 0))"
+#define UNREAD_JOIN \
+	" LEFT JOIN unread u ON u.topic = s.topic AND u.partition = s.partition AND s.kafka_offset >= u.from_offset"
+
+/* The earliest event time of an unread event into *ret_us (INT64_MAX: none). */
+static int load_unread_from(struct run *r, int64_t *ret_us)
 {
-	char from[TIME_TEXT], to[TIME_TEXT], lo[NUM_TEXT], hi[NUM_TEXT];
+	PGresult *res = NULL;
+	int rc = an_q(r,
+		   UNREAD_SQL " SELECT " US_OF("min(s.occurred_at)")
+		   "  FROM unread u JOIN score_events s ON s.topic = u.topic AND s.partition = u.partition"
+		   "   AND s.kafka_offset >= u.from_offset",
+		   1, (const char *const[]){ r->an->group }, "read the unread events' times", &res);
+
+	*ret_us = INT64_MAX;
+	if (rc == MENTOR_OK && !PQgetisnull(res, 0, 0))
+		*ret_us = an_get_i64(res, 0, 0);
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * Observations of stored events with occurred_at >= from_us: those before
+ * the watermark and read are added as evaluated (one-observation days), the
+ * others wait.
+ */
+static int load_observations(struct run *r, int64_t from_us)
+{
+	char from[TIME_TEXT], lo[NUM_TEXT], hi[NUM_TEXT];
 	PGresult *res = NULL;
 	int rc;
 
 	an_time_text(from_us, from);
-	an_time_text(to_us, to);
 	rc = an_q(r,
-	       "SELECT s.agent_id, o.metric, s.event_id, " US_OF("s.occurred_at") ", (o.value * 1000000)::bigint"
-	       "  FROM score_events s, event_observations(s.kind, s.csat, s.overall, s.scores, $3, $4) o"
-	       " WHERE s.occurred_at >= $1 AND s.occurred_at < $2",
+	       UNREAD_SQL " SELECT s.agent_id, o.metric, s.event_id, " US_OF("s.occurred_at") ","
+	       "       (o.value * 1000000)::bigint, u.topic IS NOT NULL"
+	       "  FROM score_events s" UNREAD_JOIN
+	       " CROSS JOIN LATERAL event_observations(s.kind, s.csat, s.overall, s.scores, $3, $4) o"
+	       " WHERE s.occurred_at >= $2",
 	       4,
-	       (const char *const[]){ from, to, an_int_text(r->an->rules->csat_min, lo),
+	       (const char *const[]){ r->an->group, from, an_int_text(r->an->rules->csat_min, lo),
 				      an_int_text(r->an->rules->csat_max, hi) },
 	       "read score_events", &res);
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 		const char *agent = PQgetvalue(res, i, 0), *metric = PQgetvalue(res, i, 1);
 		int64_t t = an_get_i64(res, i, 3), v = an_get_i64(res, i, 4);
+		bool waiting = t >= r->an->closed_us || strcmp(PQgetvalue(res, i, 5), "t") == 0;
 
 		rc = waiting ? mentor_detector_observe(r->an->det, agent, metric, PQgetvalue(res, i, 2), t, v, r->err)
 			     : mentor_detector_restore_day(r->an->det, agent, metric, mentor_stats_day_of(t), 1, v,
@@ -106,46 +140,53 @@ static int load_observations(struct run *r, int64_t from_us, int64_t to_us, bool
 	return rc;
 }
 
-/* The stored events with fatal items the watermark has not passed. */
+/* The stored events with fatal items still to be decided: after the watermark, or unread. */
 static int load_fatal(struct run *r)
 {
 	char from[TIME_TEXT];
 	PGresult *res = NULL;
 	int rc;
 
-	if (r->an->closed_us == INT64_MAX)
-		return MENTOR_OK;
 	an_time_text(r->an->closed_us, from);
-	rc = an_q(r, "SELECT event_id, " US_OF("occurred_at") " FROM score_events WHERE fatal IS NOT NULL AND occurred_at >= $1",
-	       1, (const char *const[]){ from }, "read pending fatal events", &res);
+	rc = an_q(r,
+	       UNREAD_SQL " SELECT s.event_id, " US_OF("s.occurred_at") " FROM score_events s" UNREAD_JOIN
+	       " WHERE s.fatal IS NOT NULL AND (s.occurred_at >= $2 OR u.topic IS NOT NULL)",
+	       2, (const char *const[]){ r->an->group, from }, "read pending fatal events", &res);
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
 		rc = an_add_fatal(r, PQgetvalue(res, i, 0), strlen(PQgetvalue(res, i, 0)), an_get_i64(res, i, 1));
 	PQclear(res);
 	return rc;
 }
 
-/* The day sums and waiting observations as of the stored watermark. */
+/*
+ * The day sums and waiting observations as of the stored watermark: whole
+ * days before the day of the first observation to decide, one by one from
+ * there. After a drain (watermark at infinity) with every event read, only
+ * whole days.
+ */
 static int load_data(struct run *r)
 {
 	struct mentor_analytics *an = r->an;
-	int64_t closed = an->closed_us, keep = an_keep_days(an->cfg);
+	int64_t keep = an_keep_days(an->cfg), split = an->closed_us, unread_from, day;
+	int rc = MENTOR_OK;
 
-	if (closed == NO_TIME)
-		return load_observations(r, NO_TIME, INT64_MAX, true);
-	if (closed == INT64_MAX) {
+	if (split != NO_TIME)
+		rc = load_unread_from(r, &unread_from);
+	if (rc != MENTOR_OK)
+		return rc;
+	if (split != NO_TIME && unread_from < split)
+		split = unread_from;
+	if (split == NO_TIME)
+		return load_observations(r, NO_TIME);
+	if (split == INT64_MAX) {
 		int64_t newest = mentor_detector_event_time(an->det);
 
 		return newest == NO_TIME ? MENTOR_OK
 					 : load_days(r, mentor_stats_day_of(newest) - keep + 1, mentor_stats_day_of(newest) + 1);
 	}
-	int64_t day = mentor_stats_day_of(closed);
-	int rc = load_days(r, day - keep + 1, day);
-
-	if (rc == MENTOR_OK)
-		rc = load_observations(r, day * MENTOR_US_PER_DAY, closed, false);
-	if (rc == MENTOR_OK)
-		rc = load_observations(r, closed, INT64_MAX, true);
-	return rc;
+	day = mentor_stats_day_of(split);
+	rc = load_days(r, day - keep + 1, day);
+	return rc == MENTOR_OK ? load_observations(r, day * MENTOR_US_PER_DAY) : rc;
 }
 
 static enum mentor_level level_of(const char *name)
