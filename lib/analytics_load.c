@@ -11,11 +11,17 @@
 
 #include "analytics_int.h"
 
+/*
+ * A run that read every partition to its end left the watermark at infinity,
+ * having decided everything up to its newest event: this run starts the
+ * watermark just after that event, so that events stored from now on are
+ * decided in event-time order again, whatever the batches that bring them.
+ */
 static int load_state(struct run *r)
 {
 	PGresult *res = NULL;
 	int rc = an_q(r,
-		   "SELECT CASE WHEN closed_at = 'infinity' THEN 9223372036854775807"
+		   "SELECT CASE WHEN closed_at = 'infinity' THEN " US_OF("event_time_at") " + 1"
 		   "            WHEN closed_at = '-infinity' THEN NULL ELSE " US_OF("closed_at") " END,"
 		   "       " US_OF("last_round_at") ", " US_OF("event_time_at")
 		   "  FROM analytics_state WHERE group_id = $1",
@@ -159,33 +165,23 @@ static int load_fatal(struct run *r)
 }
 
 /*
- * The day sums and waiting observations as of the stored watermark: whole
- * days before the day of the first observation to decide, one by one from
- * there. After a drain (watermark at infinity) with every event read, only
- * whole days.
+ * The day sums and waiting observations as of the watermark: whole days
+ * before the day of the first observation to decide, one by one from there.
  */
 static int load_data(struct run *r)
 {
-	struct mentor_analytics *an = r->an;
-	int64_t keep = an_keep_days(an->cfg), split = an->closed_us, unread_from, day;
-	int rc = MENTOR_OK;
+	int64_t split = r->an->closed_us, unread_from, day;
+	int rc;
 
-	if (split != NO_TIME)
-		rc = load_unread_from(r, &unread_from);
-	if (rc != MENTOR_OK)
-		return rc;
-	if (split != NO_TIME && unread_from < split)
-		split = unread_from;
 	if (split == NO_TIME)
 		return load_observations(r, NO_TIME);
-	if (split == INT64_MAX) {
-		int64_t newest = mentor_detector_event_time(an->det);
-
-		return newest == NO_TIME ? MENTOR_OK
-					 : load_days(r, mentor_stats_day_of(newest) - keep + 1, mentor_stats_day_of(newest) + 1);
-	}
+	rc = load_unread_from(r, &unread_from);
+	if (rc != MENTOR_OK)
+		return rc;
+	if (unread_from < split)
+		split = unread_from;
 	day = mentor_stats_day_of(split);
-	rc = load_days(r, day - keep + 1, day);
+	rc = load_days(r, day - an_keep_days(r->an->cfg) + 1, day);
 	return rc == MENTOR_OK ? load_observations(r, day * MENTOR_US_PER_DAY) : rc;
 }
 

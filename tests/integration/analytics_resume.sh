@@ -1,10 +1,12 @@
 #!/bin/bash
-# A drain that starts where another ended (every event decided, the
-# watermark at infinity) and whose first batch brings new events together
-# with resends of stored ones. Such a batch is stored without its analytics
-# and mentord rebuilds its memory from the tables: the new events, stored but
-# never read by the analytics, must still be decided. The tables end as those
-# of a run that drained the same new events without the resends.
+# Drains that start where another ended (every event decided, the watermark
+# at infinity). First, new events dated before the end arrive together with
+# resends of stored events: their batch is stored without its analytics and
+# mentord rebuilds its memory from the tables, which must still take the new
+# events as not yet decided; every table but the offsets must equal a
+# reference run's that never saw the resends. Then three more days arrive
+# and are drained in batches of 50: they must be decided in event-time order
+# as in the reference's drain in one batch, not one batch at a time.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
@@ -22,42 +24,58 @@ drain "$work/ref.conf" 2>"$work/ref1.log" || fail "reference's first drain faile
 drain "$work/run.conf" 2>"$work/run1.log" || fail "first drain failed"
 assert_eq "first drain decided everything" "infinity" "$(psql_val "$schema" "SELECT closed_at FROM analytics_state")"
 
-# Three more days of AQM events, copied from topics of their own, then the
-# reference drains them.
-generate "$prefix-new" --agents 60 --days 3 --start 2026-09-11 --seed 32 --partitions 1 --no-roster 2>"$work/gen2.log"
-cat "$work/gen2.log"
-read -r _ aqm2 _ _ < <(generated_counts "$work/gen2.log")
-kcat -C -b "$MENTORD_KAFKA" -t "$prefix-new.aqm" -o beginning -e -q -f '%k\t%s\n' |
-    kcat -P -b "$MENTORD_KAFKA" -t "$prefix.aqm" -K $'\t' || fail "copying the new days"
-total=$((voc1 + aqm1 + roster + aqm2))
-drain "$work/ref.conf" 2>"$work/ref2.log" || fail "reference's second drain failed"
-assert_eq "reference consumed everything" "$total" "$(offsets_stored "$ref")"
+without_offsets() { table_digest "$1" | grep -v '^consumer_offsets '; }
 
-# The first 300 AQM messages again, after the new days: on one partition,
+# 20 new AQM events dated in the middle of the stored days (low in
+# hold_etiquette, so that they move statuses), then the reference drains them.
+for i in $(seq -w 1 20); do
+    printf 'A00%s\t{"schema":"aqm.v1","event_id":"q-late-%s","agent_id":"A00%s","occurred_at":"2026-09-05T12:00:%s.000Z","overall":41.5,"behaviors":{"greeting":60,"empathy":55,"hold_etiquette":10}}\n' \
+        "$i" "$i" "$i" "$i"
+done >"$work/late.tsv"
+kcat -P -b "$MENTORD_KAFKA" -t "$prefix.aqm" -K $'\t' <"$work/late.tsv" || fail "producing the late events"
+drain "$work/ref.conf" 2>"$work/ref2.log" || fail "reference's drain of the late events failed"
+late="SELECT count(*) FROM agent_behavior_status WHERE updated_at = '2026-09-05 12:00:01+00'"
+assert_eq "the reference decided the late events" "4" "$(psql_val "$ref" "$late")"
+
+# The first 300 AQM messages again, after the late events: on one partition,
 # the run's one batch holds new events and resends alike.
 kcat -C -b "$MENTORD_KAFKA" -t "$prefix.aqm" -o beginning -c 300 -e -q -f '%k\t%s\n' >"$work/resend.tsv"
 resent=$(wc -l <"$work/resend.tsv")
 assert_eq "messages to resend" "300" "$resent"
 kcat -P -b "$MENTORD_KAFKA" -t "$prefix.aqm" -K $'\t' <"$work/resend.tsv" || fail "resending"
-
-drain "$work/run.conf" 2>"$work/run2.log" || fail "drain of the new days with the resends failed"
-assert_eq "batches of the drain with the resends" "1" \
-    "$(sed -n 's/.* batches \([0-9]*\),.*/\1/p' "$work/run2.log")"
-assert_eq "consumed everything, resends included" "$((total + resent))" "$(offsets_stored "$schema")"
+drain "$work/run.conf" 2>"$work/run2.log" || fail "drain of the late events with the resends failed"
+assert_eq "batches of the drain with the resends" "1" "$(sed -n 's/.* batches \([0-9]*\),.*/\1/p' "$work/run2.log")"
 loads=$(grep -c "analytics state read from the tables" "$work/run2.log" || true)
 checks=$((checks + 1))
 ((loads >= 2)) || fail "the memory was not rebuilt after the batch with resends (loads: $loads)"
+assert_eq "the late events decided" "4" "$(psql_val "$schema" "$late")"
+expected=$(without_offsets "$ref")
+got=$(without_offsets "$schema")
+echo "$got"
+assert_eq "tables with the resends equal the reference's" "$expected" "$got"
+
+# Three more days on both topics: the reference drains them with the resends
+# in one batch, the run in batches of 50 (small fetches, so that the topics
+# interleave).
+generate "$prefix" --agents 60 --days 3 --start 2026-09-11 --seed 32 --partitions 1 --no-roster 2>"$work/gen2.log"
+cat "$work/gen2.log"
+read -r voc2 aqm2 _ _ < <(generated_counts "$work/gen2.log")
+total=$((voc1 + aqm1 + roster + 20 + resent + voc2 + aqm2))
+drain "$work/ref.conf" 2>"$work/ref3.log" || fail "reference's drain of the new days failed"
+assert_eq "reference consumed everything" "$total" "$(offsets_stored "$ref")"
+write_config "$work/small.conf" "$schema" "$prefix" "$prefix-run" "[ingest]" "batch_max_events = 50" \
+    "[kafka]" "max.partition.fetch.bytes = 4096"
+drain "$work/small.conf" 2>"$work/run3.log" || fail "drain of the new days in small batches failed"
+assert_eq "consumed everything" "$total" "$(offsets_stored "$schema")"
 new_days="SELECT count(*) FROM agent_behavior_status WHERE updated_at >= '2026-09-11'"
 decided=$(psql_val "$ref" "$new_days")
 checks=$((checks + 1))
 ((decided > 0)) || fail "the reference decided nothing of the new days"
 assert_eq "statuses decided in the new days" "$decided" "$(psql_val "$schema" "$new_days")"
-
-without_offsets() { table_digest "$1" | grep -v '^consumer_offsets '; }
 expected=$(without_offsets "$ref")
 got=$(without_offsets "$schema")
 echo "$got"
-assert_eq "tables with the resends equal the reference's" "$expected" "$got"
+assert_eq "tables after the new days equal the reference's" "$expected" "$got"
 
 psql_val public "DROP SCHEMA $ref CASCADE; DROP SCHEMA $schema CASCADE" >/dev/null
 finish
