@@ -90,19 +90,17 @@ static int load_days(struct run *r, int64_t from_day, int64_t to_day)
 	"WITH unread AS (" \
 	"  SELECT c.topic, c.partition, coalesce(a.next_offset, 0) AS from_offset" \
 	"    FROM consumer_offsets c LEFT JOIN analytics_offsets a USING (group_id, topic, partition)" \
-	"   WHERE c.group_id = $1 AND c.next_offset > coalesce(a.next_offset, 0))"
-#define UNREAD_JOIN \
-	" LEFT JOIN unread u ON u.topic = s.topic AND u.partition = s.partition AND s.kafka_offset >= u.from_offset"
+	"   WHERE c.group_id = $1 AND c.topic <> $2 AND c.next_offset > coalesce(a.next_offset, 0))"
+#define UNREAD_MATCH "u.topic = s.topic AND u.partition = s.partition AND s.kafka_offset >= u.from_offset"
+#define UNREAD_EVENTS " FROM unread u JOIN score_events s ON " UNREAD_MATCH
 
 /* The earliest event time of an unread event into *ret_us (INT64_MAX: none). */
 static int load_unread_from(struct run *r, int64_t *ret_us)
 {
 	PGresult *res = NULL;
 	int rc = an_q(r,
-		   UNREAD_SQL " SELECT " US_OF("min(s.occurred_at)")
-		   "  FROM unread u JOIN score_events s ON s.topic = u.topic AND s.partition = u.partition"
-		   "   AND s.kafka_offset >= u.from_offset",
-		   1, (const char *const[]){ r->an->group }, "read the unread events' times", &res);
+		   UNREAD_SQL " SELECT " US_OF("min(s.occurred_at)") UNREAD_EVENTS,
+		   2, (const char *const[]){ r->an->group, r->an->roster_topic }, "read the unread events' times", &res);
 
 	*ret_us = INT64_MAX;
 	if (rc == MENTOR_OK && !PQgetisnull(res, 0, 0))
@@ -126,12 +124,12 @@ static int load_observations(struct run *r, int64_t from_us)
 	rc = an_q(r,
 	       UNREAD_SQL " SELECT s.agent_id, o.metric, s.event_id, " US_OF("s.occurred_at") ","
 	       "       (o.value * 1000000)::bigint, u.topic IS NOT NULL"
-	       "  FROM score_events s" UNREAD_JOIN
-	       " CROSS JOIN LATERAL event_observations(s.kind, s.csat, s.overall, s.scores, $3, $4) o"
-	       " WHERE s.occurred_at >= $2",
-	       4,
-	       (const char *const[]){ r->an->group, from, an_int_text(r->an->rules->csat_min, lo),
-				      an_int_text(r->an->rules->csat_max, hi) },
+	       "  FROM score_events s LEFT JOIN unread u ON " UNREAD_MATCH
+	       " CROSS JOIN LATERAL event_observations(s.kind, s.csat, s.overall, s.scores, $4, $5) o"
+	       " WHERE s.occurred_at >= $3",
+	       5,
+	       (const char *const[]){ r->an->group, r->an->roster_topic, from,
+				      an_int_text(r->an->rules->csat_min, lo), an_int_text(r->an->rules->csat_max, hi) },
 	       "read score_events", &res);
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 		const char *agent = PQgetvalue(res, i, 0), *metric = PQgetvalue(res, i, 1);
@@ -146,7 +144,10 @@ static int load_observations(struct run *r, int64_t from_us)
 	return rc;
 }
 
-/* The stored events with fatal items still to be decided: after the watermark, or unread. */
+/*
+ * The stored events with fatal items still to be decided: after the
+ * watermark, or unread (two scans, so that each can use its index).
+ */
 static int load_fatal(struct run *r)
 {
 	char from[TIME_TEXT];
@@ -155,9 +156,10 @@ static int load_fatal(struct run *r)
 
 	an_time_text(r->an->closed_us, from);
 	rc = an_q(r,
-	       UNREAD_SQL " SELECT s.event_id, " US_OF("s.occurred_at") " FROM score_events s" UNREAD_JOIN
-	       " WHERE s.fatal IS NOT NULL AND (s.occurred_at >= $2 OR u.topic IS NOT NULL)",
-	       2, (const char *const[]){ r->an->group, from }, "read pending fatal events", &res);
+	       UNREAD_SQL " SELECT event_id, " US_OF("occurred_at") " FROM score_events"
+	       " WHERE fatal IS NOT NULL AND occurred_at >= $3"
+	       " UNION SELECT s.event_id, " US_OF("s.occurred_at") UNREAD_EVENTS " WHERE s.fatal IS NOT NULL",
+	       3, (const char *const[]){ r->an->group, r->an->roster_topic, from }, "read pending fatal events", &res);
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
 		rc = an_add_fatal(r, PQgetvalue(res, i, 0), strlen(PQgetvalue(res, i, 0)), an_get_i64(res, i, 1));
 	PQclear(res);
