@@ -59,24 +59,30 @@ static int load_priors(struct run *r)
 	return rc;
 }
 
-/* Whole days of evaluated observations, [from_day, to_day), from agent_daily_parts. */
+/*
+ * Whole days of evaluated observations, [from_day, to_day), from
+ * agent_daily_parts: part by part (the detector adds them up), a day per
+ * query, so that neither PostgreSQL's aggregation nor the result of a
+ * center's whole window has to fit in memory at once.
+ */
 static int load_days(struct run *r, int64_t from_day, int64_t to_day)
 {
-	char from[NUM_TEXT], to[NUM_TEXT];
-	PGresult *res = NULL;
-	int rc = an_q(r,
-		   "SELECT agent_id, metric, day - DATE '1970-01-01', sum(n), sum(sum_e6), sum(sumsq_e12)"
-		   "  FROM agent_daily_parts"
-		   " WHERE day >= DATE '1970-01-01' + $1::integer AND day < DATE '1970-01-01' + $2::integer"
-		   " GROUP BY 1, 2, 3",
-		   2, (const char *const[]){ an_int_text(from_day, from), an_int_text(to_day, to) }, "read agent_daily",
-		   &res);
+	char day_text[NUM_TEXT];
+	int rc = MENTOR_OK;
 
-	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
-		rc = mentor_detector_restore_day(r->an->det, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-						 an_get_i64(res, i, 2), an_get_i64(res, i, 3), an_get_i64(res, i, 4),
-						 an_get_i64(res, i, 5), r->err);
-	PQclear(res);
+	for (int64_t day = from_day; rc == MENTOR_OK && day < to_day; day++) {
+		PGresult *res = NULL;
+
+		rc = an_q(r,
+		       "SELECT agent_id, metric, n, sum_e6, sumsq_e12 FROM agent_daily_parts"
+		       " WHERE day = DATE '1970-01-01' + $1::integer",
+		       1, (const char *const[]){ an_int_text(day, day_text) }, "read agent_daily_parts", &res);
+		for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
+			rc = mentor_detector_restore_day(r->an->det, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), day,
+							 an_get_i64(res, i, 2), an_get_i64(res, i, 3),
+							 an_get_i64(res, i, 4), r->err);
+		PQclear(res);
+	}
 	return rc;
 }
 
@@ -169,12 +175,14 @@ static int load_fatal(struct run *r)
 /*
  * The day sums and waiting observations as of the watermark: whole days
  * before the day of the first observation to decide, one by one from there.
+ * That day goes to *ret_split_day (NO_TIME: every observation waits).
  */
-static int load_data(struct run *r)
+static int load_data(struct run *r, int64_t *ret_split_day)
 {
 	int64_t split = r->an->closed_us, unread_from, day;
 	int rc;
 
+	*ret_split_day = NO_TIME;
 	if (split == NO_TIME)
 		return load_observations(r, NO_TIME);
 	rc = load_unread_from(r, &unread_from);
@@ -182,7 +190,7 @@ static int load_data(struct run *r)
 		return rc;
 	if (unread_from < split)
 		split = unread_from;
-	day = mentor_stats_day_of(split);
+	day = *ret_split_day = mentor_stats_day_of(split);
 	rc = load_days(r, day - an_keep_days(r->an->cfg) + 1, day);
 	return rc == MENTOR_OK ? load_observations(r, day * MENTOR_US_PER_DAY) : rc;
 }
@@ -228,14 +236,30 @@ static int load_status(struct run *r)
 	return rc;
 }
 
-/*
- * The KPI windows not final yet, their sums rebuilt: the before window from
- * agent_daily_parts (its days are all decided), the after window from the
- * detector's days just loaded (the decided observations only). Marked
- * changed, so that the next round writes them as an uninterrupted run would.
- */
-static int load_kpis(struct run *r)
+/* Adds the detector's sums of a key's evaluated observations on days [from_day, to_day) to *sums. */
+static void add_detector_days(const struct run *r, const struct mentor_kpi_window *w, int64_t from_day,
+			      int64_t to_day, struct mentor_kpi_sums *sums)
 {
+	int64_t n = 0, sum_e6 = 0, sumsq_e12 = 0;
+
+	if (from_day >= to_day)
+		return;
+	mentor_detector_day_sums(r->an->det, w->agent_id, w->metric, from_day, to_day, &n, &sum_e6, &sumsq_e12);
+	sums->n += n;
+	sums->sum_e6 += sum_e6;
+	sums->sumsq_e12 += sumsq_e12;
+}
+
+/*
+ * The KPI windows not final yet, their sums rebuilt from decided
+ * observations only: days before split_day (load_data's) from
+ * agent_daily_parts, later days from the detector's days just loaded (an
+ * unread event there is counted when it is decided). Marked changed, so that
+ * the next round writes them as an uninterrupted run would.
+ */
+static int load_kpis(struct run *r, int64_t split_day)
+{
+	char split_text[NUM_TEXT];
 	PGresult *res = NULL;
 	int rc = an_q(r,
 		   "WITH k AS ("
@@ -254,8 +278,10 @@ static int load_kpis(struct run *r)
 		   "        coalesce(sum(d.n), 0), coalesce(sum(d.sum_e6), 0), coalesce(sum(d.sumsq_e12), 0)"
 		   "   FROM k LEFT JOIN agent_daily_parts d ON d.agent_id = k.agent_id AND d.metric = k.metric"
 		   "    AND d.day >= k.before_from AND d.day < k.before_to"
+		   "    AND d.day < coalesce(DATE '1970-01-01' + $1::integer, '-infinity')"
 		   "  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10",
-		   0, NULL, "read KPI rows", &res);
+		   1, (const char *const[]){ split_day == NO_TIME ? NULL : an_int_text(split_day, split_text) },
+		   "read KPI rows", &res);
 
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 		struct mentor_kpi_window w = {
@@ -267,8 +293,9 @@ static int load_kpis(struct run *r)
 			.b = { an_get_i64(res, i, 10), an_get_i64(res, i, 11), an_get_i64(res, i, 12) },
 		};
 
-		mentor_detector_day_sums(r->an->det, w.agent_id, w.metric, w.after.from_day, w.after.to_day, &w.a.n,
-					 &w.a.sum_e6, &w.a.sumsq_e12);
+		add_detector_days(r, &w, split_day == NO_TIME || split_day < w.before.from_day ? w.before.from_day : split_day,
+				  w.before.to_day, &w.b);
+		add_detector_days(r, &w, w.after.from_day, w.after.to_day, &w.a);
 		rc = mentor_kpi_add(r->an->kpi, &w, r->err);
 	}
 	PQclear(res);
@@ -280,6 +307,7 @@ int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *stor
 	struct run r = { .an = an, .s = store, .err = err };
 	struct mentor_detector *det = NULL;
 	struct mentor_kpi_set *kpi = NULL;
+	int64_t split_day = NO_TIME;
 	int rc;
 
 	if (!an->cfg->enabled)
@@ -316,13 +344,13 @@ int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *stor
 	if (rc == MENTOR_OK)
 		rc = load_priors(&r);
 	if (rc == MENTOR_OK)
-		rc = load_data(&r);
+		rc = load_data(&r, &split_day);
 	if (rc == MENTOR_OK)
 		rc = load_fatal(&r);
 	if (rc == MENTOR_OK)
 		rc = load_status(&r);
 	if (rc == MENTOR_OK)
-		rc = load_kpis(&r);
+		rc = load_kpis(&r, split_day);
 	if (rc == MENTOR_OK)
 		rc = an_count_open(&r);
 	if (rc == MENTOR_OK)

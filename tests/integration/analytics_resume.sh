@@ -26,16 +26,25 @@ assert_eq "first drain decided everything" "infinity" "$(psql_val "$schema" "SEL
 
 without_offsets() { table_digest "$1" | grep -v '^consumer_offsets '; }
 
-# 20 new AQM events dated in the middle of the stored days (low in
-# hold_etiquette, so that they move statuses), then the reference drains them.
-for i in $(seq -w 1 20); do
-    printf 'A00%s\t{"schema":"aqm.v1","event_id":"q-late-%s","agent_id":"A00%s","occurred_at":"2026-09-05T12:00:%s.000Z","overall":41.5,"behaviors":{"greeting":60,"empathy":55,"hold_etiquette":10}}\n' \
-        "$i" "$i" "$i" "$i"
+# New AQM events dated in the middle of the stored days, one per mentee of a
+# pairing that began after that day (so inside its KPI before windows, not
+# final yet) and low in hold_etiquette, and one on the next day (so that
+# rounds run and write those windows); then the reference drains them.
+mapfile -t mentees < <(psql_val "$ref" "SELECT DISTINCT mentee_id FROM pairings
+    WHERE started_at > '2026-09-06' ORDER BY 1 LIMIT 20")
+checks=$((checks + 1))
+((${#mentees[@]} > 0)) || fail "no pairing began after the late events' day"
+for i in "${!mentees[@]}"; do
+    printf '%s\t{"schema":"aqm.v1","event_id":"q-late-%02d","agent_id":"%s","occurred_at":"2026-09-05T12:00:%02d.000Z","overall":41.5,"behaviors":{"greeting":60,"empathy":55,"hold_etiquette":10}}\n' \
+        "${mentees[$i]}" "$((i + 1))" "${mentees[$i]}" "$((i + 1))"
 done >"$work/late.tsv"
+printf '%s\t{"schema":"aqm.v1","event_id":"q-next-01","agent_id":"%s","occurred_at":"2026-09-11T12:00:00.000Z","overall":80,"behaviors":{"greeting":80}}\n' \
+    "${mentees[0]}" "${mentees[0]}" >>"$work/late.tsv"
 kcat -P -b "$MENTORD_KAFKA" -t "$prefix.aqm" -K $'\t' <"$work/late.tsv" || fail "producing the late events"
 drain "$work/ref.conf" 2>"$work/ref2.log" || fail "reference's drain of the late events failed"
-late="SELECT count(*) FROM agent_behavior_status WHERE updated_at = '2026-09-05 12:00:01+00'"
-assert_eq "the reference decided the late events" "4" "$(psql_val "$ref" "$late")"
+late="SELECT count(*) FROM agent_behavior_status WHERE behavior = 'hold_etiquette'
+    AND updated_at BETWEEN '2026-09-05 12:00:00+00' AND '2026-09-05 12:01:00+00'"
+assert_eq "the reference decided the late events" "${#mentees[@]}" "$(psql_val "$ref" "$late")"
 
 # The first 300 AQM messages again, after the late events: on one partition,
 # the run's one batch holds new events and resends alike.
@@ -48,7 +57,7 @@ assert_eq "batches of the drain with the resends" "1" "$(sed -n 's/.* batches \(
 loads=$(grep -c "analytics state read from the tables" "$work/run2.log" || true)
 checks=$((checks + 1))
 ((loads >= 2)) || fail "the memory was not rebuilt after the batch with resends (loads: $loads)"
-assert_eq "the late events decided" "4" "$(psql_val "$schema" "$late")"
+assert_eq "the late events decided" "${#mentees[@]}" "$(psql_val "$schema" "$late")"
 expected=$(without_offsets "$ref")
 got=$(without_offsets "$schema")
 echo "$got"
@@ -60,7 +69,7 @@ assert_eq "tables with the resends equal the reference's" "$expected" "$got"
 generate "$prefix" --agents 60 --days 3 --start 2026-09-11 --seed 32 --partitions 1 --no-roster 2>"$work/gen2.log"
 cat "$work/gen2.log"
 read -r voc2 aqm2 _ _ < <(generated_counts "$work/gen2.log")
-total=$((voc1 + aqm1 + roster + 20 + resent + voc2 + aqm2))
+total=$((voc1 + aqm1 + roster + ${#mentees[@]} + 1 + resent + voc2 + aqm2))
 drain "$work/ref.conf" 2>"$work/ref3.log" || fail "reference's drain of the new days failed"
 assert_eq "reference consumed everything" "$total" "$(offsets_stored "$ref")"
 write_config "$work/small.conf" "$schema" "$prefix" "$prefix-run" "[ingest]" "batch_max_events = 50" \
