@@ -259,9 +259,22 @@ static void add_detector_days(const struct run *r, const struct mentor_kpi_windo
  */
 static int load_kpis(struct run *r, int64_t split_day)
 {
-	char split_text[NUM_TEXT];
+	char split_text[NUM_TEXT], first_text[NUM_TEXT];
 	PGresult *res = NULL;
+	int64_t first_day;
+	/* The earliest day read, as a value the planner sees: parts of older days are never scanned. */
 	int rc = an_q(r,
+		      "SELECT least((SELECT min(before_from) FROM pairing_kpis WHERE NOT final),"
+		      "             (SELECT min(before_from) FROM comparison_kpis WHERE NOT final)) - DATE '1970-01-01'",
+		      0, NULL, "read the KPI windows' first day", &res);
+
+	if (rc != MENTOR_OK || PQgetisnull(res, 0, 0)) {
+		PQclear(res);
+		return rc;
+	}
+	first_day = an_get_i64(res, 0, 0);
+	PQclear(res);
+	rc = an_q(r,
 		   "WITH k AS ("
 		   "  SELECT pairing_id AS owner, false AS comparison, subject,"
 		   "         CASE subject WHEN 'mentor' THEN p.mentor_id ELSE p.mentee_id END AS agent_id, metric,"
@@ -279,8 +292,11 @@ static int load_kpis(struct run *r, int64_t split_day)
 		   "   FROM k LEFT JOIN agent_daily_parts d ON d.agent_id = k.agent_id AND d.metric = k.metric"
 		   "    AND d.day >= k.before_from AND d.day < k.before_to"
 		   "    AND d.day < coalesce(DATE '1970-01-01' + $1::integer, '-infinity')"
+		   "    AND d.day >= DATE '1970-01-01' + $2::integer"
 		   "  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10",
-		   1, (const char *const[]){ split_day == NO_TIME ? NULL : an_int_text(split_day, split_text) },
+		   2,
+		   (const char *const[]){ split_day == NO_TIME ? NULL : an_int_text(split_day, split_text),
+					  an_int_text(first_day, first_text) },
 		   "read KPI rows", &res);
 
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
