@@ -309,7 +309,9 @@ static int load_kpis(struct run *r, int64_t split_day)
 			.b = { an_get_i64(res, i, 10), an_get_i64(res, i, 11), an_get_i64(res, i, 12) },
 		};
 
-		add_detector_days(r, &w, split_day == NO_TIME || split_day < w.before.from_day ? w.before.from_day : split_day,
+		int64_t from_detector = split_day == NO_TIME ? w.before.from_day : split_day;
+
+		add_detector_days(r, &w, from_detector > w.before.from_day ? from_detector : w.before.from_day,
 				  w.before.to_day, &w.b);
 		add_detector_days(r, &w, w.after.from_day, w.after.to_day, &w.a);
 		rc = mentor_kpi_add(r->an->kpi, &w, r->err);
