@@ -24,8 +24,6 @@ drain "$work/ref.conf" 2>"$work/ref1.log" || fail "reference's first drain faile
 drain "$work/run.conf" 2>"$work/run1.log" || fail "first drain failed"
 assert_eq "first drain decided everything" "infinity" "$(psql_val "$schema" "SELECT closed_at FROM analytics_state")"
 
-without_offsets() { table_digest "$1" | grep -v '^consumer_offsets '; }
-
 # New AQM events dated in the middle of the stored days, one per mentee of a
 # pairing that began after that day (so inside its KPI before windows, not
 # final yet) and low in hold_etiquette, and one on the next day (so that
@@ -58,8 +56,8 @@ loads=$(grep -c "analytics state read from the tables" "$work/run2.log" || true)
 checks=$((checks + 1))
 ((loads >= 2)) || fail "the memory was not rebuilt after the batch with resends (loads: $loads)"
 assert_eq "the late events decided" "${#mentees[@]}" "$(psql_val "$schema" "$late")"
-expected=$(without_offsets "$ref")
-got=$(without_offsets "$schema")
+expected=$(table_digest_without_offsets "$ref")
+got=$(table_digest_without_offsets "$schema")
 echo "$got"
 assert_eq "tables with the resends equal the reference's" "$expected" "$got"
 
@@ -81,8 +79,8 @@ decided=$(psql_val "$ref" "$new_days")
 checks=$((checks + 1))
 ((decided > 0)) || fail "the reference decided nothing of the new days"
 assert_eq "statuses decided in the new days" "$decided" "$(psql_val "$schema" "$new_days")"
-expected=$(without_offsets "$ref")
-got=$(without_offsets "$schema")
+expected=$(table_digest_without_offsets "$ref")
+got=$(table_digest_without_offsets "$schema")
 echo "$got"
 assert_eq "tables after the new days equal the reference's" "$expected" "$got"
 

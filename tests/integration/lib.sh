@@ -129,6 +129,10 @@ table_digest() {
         done)" | sort
 }
 
+# table_digest_without_offsets SCHEMA: table_digest but consumer_offsets, for a
+# run that read messages (resends) another run being compared did not.
+table_digest_without_offsets() { table_digest "$1" | grep -v '^consumer_offsets '; }
+
 # offsets_stored SCHEMA: sum of the stored next offsets (progress of a running drain).
 offsets_stored() { psql_val "$1" "SELECT coalesce(sum(greatest(next_offset, 0)), 0) FROM consumer_offsets" 2>/dev/null || echo 0; }
 
