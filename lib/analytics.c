@@ -745,7 +745,7 @@ static bool kpi_picked(void *ctx, const struct mentor_kpi_window *w)
 {
 	const struct an_kpi_pick *pick = ((struct kpi_write *)ctx)->pick;
 
-	if (w->final || (pick && pick->all))
+	if (w->final || !w->written || (pick && pick->all))
 		return true;
 	return pick && !w->comparison && pick->n_pairings > 0 &&
 	       bsearch(&w->owner_id, pick->pairings, pick->n_pairings, sizeof(*pick->pairings), cmp_str);
@@ -791,6 +791,8 @@ static int copy_kpi_row(void *ctx, const struct mentor_kpi_window *w)
  * Provisional rows are written once per transaction that ran a round
  * (write_changes), not at every round: a window moves with nearly every
  * batch, and its sums are rebuilt from agent_daily at a restart (load_kpis).
+ * A window's first row goes with the transaction that opened it (a
+ * trigger's comparison windows): a restart rebuilds sums, not windows.
  */
 int an_write_kpis(struct run *r, const struct an_kpi_pick *pick, bool at_commit)
 {

@@ -158,9 +158,9 @@ struct an_kpi_pick {
 
 /*
  * Closes the windows whose after window has passed and writes the changed
- * ones pick takes (NULL: the final ones only); at_commit as an_copy's, for
- * the last write of a transaction. MENTOR_OK, MENTOR_ERR_DB or
- * MENTOR_ERR_NOMEM.
+ * ones pick takes (NULL: the final ones and those never written); at_commit
+ * as an_copy's, for the last write of a transaction. MENTOR_OK,
+ * MENTOR_ERR_DB or MENTOR_ERR_NOMEM.
  */
 int an_write_kpis(struct run *r, const struct an_kpi_pick *pick, bool at_commit);
 

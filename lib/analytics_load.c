@@ -307,6 +307,7 @@ static int load_kpis(struct run *r, int64_t split_day)
 			.before = { an_get_i64(res, i, 6), an_get_i64(res, i, 7) },
 			.after = { an_get_i64(res, i, 8), an_get_i64(res, i, 9) },
 			.b = { an_get_i64(res, i, 10), an_get_i64(res, i, 11), an_get_i64(res, i, 12) },
+			.written = true,
 		};
 
 		int64_t from_detector = split_day == NO_TIME ? w.before.from_day : split_day;

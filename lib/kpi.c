@@ -246,6 +246,7 @@ int mentor_kpi_take_changed(struct mentor_kpi_set *set, bool (*want)(void *ctx, 
 			struct kpi_entry *e = &set->e[order[i]];
 
 			e->changed = false;
+			e->w.written = e->w.written || fn;
 			if (e->w.final) {
 				e->dead = true;
 				set->dead++;

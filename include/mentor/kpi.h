@@ -36,6 +36,7 @@ struct mentor_kpi_window {
 	struct mentor_day_window before, after;
 	struct mentor_kpi_sums b, a;
 	bool final;
+	bool written;              /* a row holds it in PostgreSQL: loaded, or handed to fn by take_changed */
 };
 
 struct mentor_kpi_set;
@@ -65,8 +66,9 @@ void mentor_kpi_close(struct mentor_kpi_set *set, int64_t end_day);
 /*
  * Calls fn (NULL: none) for each window changed since the last call that
  * want accepts (want NULL: every one; both get ctx), in (comparison, owner,
- * subject, metric) order; clears their marks and forgets the final ones. The
- * windows want passes over keep their marks. Returns MENTOR_OK, MENTOR_ERR_NOMEM or
+ * subject, metric) order; clears their marks, marks them written when fn
+ * is given, and forgets the final ones. The windows want passes over keep
+ * their marks. Returns MENTOR_OK, MENTOR_ERR_NOMEM or
  * fn's first other value (the marks are then kept).
  */
 int mentor_kpi_take_changed(struct mentor_kpi_set *set, bool (*want)(void *ctx, const struct mentor_kpi_window *w),

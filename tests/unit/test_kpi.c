@@ -322,11 +322,13 @@ static void test_take_selected(void **state)
 	assert_int_equal(mentor_kpi_take_changed(set, final_or_p2, collect, &g), MENTOR_OK);
 	assert_int_equal(g.n, 1);
 	assert_string_equal(g.t[0].owner, "p2");
+	assert_false(g.t[0].w.written);
 	/* The windows passed over keep their marks; p2's was cleared. */
 	take(set, &g);
 	assert_int_equal(g.n, 2);
 	assert_string_equal(g.t[0].owner, "p1");
 	assert_string_equal(g.t[1].owner, "t1");
+	assert_false(g.t[0].w.written || g.t[1].w.written);
 
 	/* Once final (after windows end S + 28 and S + 33), p1 is taken too, and forgotten; t1 is not final yet. */
 	mentor_kpi_observe(set, "c", "empathy", S + 6, 250000);
@@ -336,11 +338,22 @@ static void test_take_selected(void **state)
 	assert_int_equal(g.n, 2);
 	assert_string_equal(g.t[0].owner, "p1");
 	assert_string_equal(g.t[1].owner, "p2");
+	/* Handed to fn before: a row holds them. */
+	assert_true(g.t[0].w.written && g.t[1].w.written);
 	assert_int_equal(mentor_kpi_count(set), 1);
 	take(set, &g);
 	assert_int_equal(g.n, 1);
 	assert_string_equal(g.t[0].owner, "t1");
 	assert_sums(&g.t[0].w.a, 1, 250000, INT64_C(62500000000));
+
+	/* Marks cleared without fn write nothing: the window is still unwritten. */
+	add(set, win("t2", true, "mentee", "d", "empathy", S + 5, 0));
+	assert_int_equal(mentor_kpi_take_changed(set, NULL, NULL, NULL), MENTOR_OK);
+	mentor_kpi_observe(set, "d", "empathy", S + 6, 250000);
+	take(set, &g);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.t[0].owner, "t2");
+	assert_false(g.t[0].w.written);
 
 	got_clear(&g);
 	mentor_kpi_set_free(set);
