@@ -246,7 +246,8 @@ int mentor_kpi_take_changed(struct mentor_kpi_set *set, bool (*want)(void *ctx, 
 			struct kpi_entry *e = &set->e[order[i]];
 
 			e->changed = false;
-			e->w.written = e->w.written || fn;
+			if (fn)
+				e->w.written = true;
 			if (e->w.final) {
 				e->dead = true;
 				set->dead++;
