@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Sourced by tests (and by up/down): control the harness's private PostgreSQL.
+# Sourced by tests (and by up/down): control the harness's private PostgreSQL
+# and Kafka broker.
 # Every function reads MENTORD_HARNESS_DIR (set by `eval "$(tests/harness/up)"`)
 # and runs in a subshell, so it changes nothing in the caller's shell.
 
@@ -54,3 +55,40 @@ harness_pg_restart() (
     _harness_pg_ctl restart -m fast && _harness_pg_wait &&
         _harness_record_pid postgres "$(head -n 1 "$MENTORD_HARNESS_DIR/pg/data/postmaster.pid")"
 )
+
+# Start the broker with the command up wrote, detached from the caller's
+# terminal and output, and record its pid.
+harness_kafka_launch() (
+    setsid "$MENTORD_HARNESS_DIR/kafka/run" </dev/null >>"$MENTORD_HARNESS_DIR/kafka.log" 2>&1 &
+    _harness_record_pid kafka $!
+)
+
+# Poll (at most 90 s) until the broker answers a metadata request.
+harness_kafka_wait() (
+    port=$(sed -n 's/^listeners=PLAINTEXT:[^:]*:\([0-9]*\),.*/\1/p' "$MENTORD_HARNESS_DIR/kafka/server.properties")
+    pid=$(awk '$1 == "kafka" { print $2 }' "$MENTORD_HARNESS_DIR/pids")
+    deadline=$((SECONDS + 90))
+    until kcat -b "127.0.0.1:$port" -L -m 2 2>/dev/null | grep -q "broker 1 at"; do
+        if ! kill -0 "$pid" 2>/dev/null || ((SECONDS > deadline)); then
+            echo "harness: Kafka did not become ready; tail of $MENTORD_HARNESS_DIR/kafka.log:" >&2
+            tail -n 30 "$MENTORD_HARNESS_DIR/kafka.log" >&2
+            exit 1
+        fi
+        sleep 0.5
+    done
+)
+
+# Stop the broker (SIGTERM, a controlled shutdown) and wait until it is gone;
+# its data, ports and cluster id stay for harness_kafka_start.
+harness_kafka_stop() (
+    pid=$(awk '$1 == "kafka" { print $2 }' "$MENTORD_HARNESS_DIR/pids")
+    kill -TERM "$pid" 2>/dev/null || exit 0
+    for _ in $(seq 300); do
+        kill -0 "$pid" 2>/dev/null || exit 0
+        sleep 0.2
+    done
+    echo "harness: Kafka (pid $pid) did not stop in 60 s" >&2
+    exit 1
+)
+
+harness_kafka_start() { harness_kafka_launch && harness_kafka_wait; }
