@@ -133,6 +133,10 @@ table_digest() {
 # run that read messages (resends) another run being compared did not.
 table_digest_without_offsets() { table_digest "$1" | grep -v '^consumer_offsets '; }
 
+# ingest_digest SCHEMA: table_digest of the tables the ingest writes (what
+# came in and where each partition stands), without the analytics'.
+ingest_digest() { table_digest "$1" | grep -E '^(score_events|agent_daily|agents|rejected_events|metrics|consumer_offsets) '; }
+
 # offsets_stored SCHEMA: sum of the stored next offsets (progress of a running drain).
 offsets_stored() { psql_val "$1" "SELECT coalesce(sum(greatest(next_offset, 0)), 0) FROM consumer_offsets" 2>/dev/null || echo 0; }
 
