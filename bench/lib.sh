@@ -50,7 +50,9 @@ bench_harness() {
         log "set both MENTORD_PG and MENTORD_KAFKA, or neither"
         exit 2
     else
-        eval "$(tests/harness/up)"
+        local harness_env
+        harness_env=$(tests/harness/up) || exit 1
+        eval "$harness_env"
         own_harness=1
     fi
     export MENTORD_PG MENTORD_KAFKA PGOPTIONS="-c client_min_messages=warning"
