@@ -10,6 +10,7 @@ int mentor_error_set(struct mentor_error *err, int code, const char *fmt, ...)
 	if (!err)
 		return code;
 	err->code = code;
+	err->sqlstate[0] = '\0';
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);

@@ -13,6 +13,7 @@
 #include "copytext.h"
 #include "hash.h"
 #include "migrations.h"
+#include "pg.h"
 
 /* The stream sends the staged events once at least this much waits. */
 #define STREAM_MIN_BYTES 65536
@@ -129,7 +130,6 @@ struct mentor_store {
 	int commit_rc;
 	struct mentor_error commit_err;
 	int64_t commit_began_us, commit_ended_us;  /* monotonic: the last commit_batch's start, its last result */
-	char last_state[6];  /* SQLSTATE of the last error, "" if none */
 	mentor_store_notice_fn notice_fn;  /* NULL: notices dropped */
 	void *notice_ctx;
 	struct known_agents known;
@@ -204,62 +204,14 @@ static const char fence_offset_sql[] =
 	"   max_event_at = greatest(max_event_at, 'epoch'::timestamptz + $6::bigint * interval '1 microsecond')"
 	" WHERE group_id = $1 AND topic = $2 AND partition = $3 AND next_offset = $5";
 
-/* A failed command on a live connection is still worth a retry (deadlock, restart in progress). */
-static int db_error(struct mentor_store *s, PGresult *res, const char *what, struct mentor_error *err)
-{
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	char msg[400];
-
-	snprintf(s->last_state, sizeof(s->last_state), "%s", state ? state : "");
-	snprintf(msg, sizeof(msg), "%s", PQerrorMessage(s->conn));
-	msg[strcspn(msg, "\n")] = '\0';
-	return mentor_error_set(err, MENTOR_ERR_DB, "%s: %s%s%s%s", what, msg,
-				state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
-}
-
 /* Runs a command that returns no rows. */
 static int exec_command(struct mentor_store *s, const char *sql, const char *what, struct mentor_error *err)
 {
-	PGresult *res = PQexec(s->conn, sql);
-	int rc = MENTOR_OK;
-
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		rc = db_error(s, res, what, err);
-	PQclear(res);
-	return rc;
-}
-
-static int exec_params(struct mentor_store *s, const char *sql, int n, const char *const *values,
-		       const char *what, PGresult **ret_res, struct mentor_error *err)
-{
-	PGresult *res = PQexecParams(s->conn, sql, n, NULL, values, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(res);
-
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		int rc = db_error(s, res, what, err);
-
-		PQclear(res);
-		return rc;
-	}
-	if (ret_res)
-		*ret_res = res;
-	else
-		PQclear(res);
-	return MENTOR_OK;
+	return mentor_pg_command(s->conn, sql, what, err);
 }
 
 static void stream_fail(struct mentor_store *s);
 static bool commit_collect(struct mentor_store *s, bool wait);
-
-/* An error from a connection that has no result to tell: its message's first line. */
-static int conn_error(PGconn *conn, const char *what, struct mentor_error *err)
-{
-	char msg[400];
-
-	snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
-	msg[strcspn(msg, "\n")] = '\0';
-	return mentor_error_set(err, MENTOR_ERR_DB, "%s: %s", what, msg);
-}
 
 /* libpq's notice processor on every connection of s: the message goes to s's notice function. */
 static void pass_notice(void *arg, const char *message)
@@ -276,40 +228,10 @@ void mentor_store_set_notices(struct mentor_store *s, mentor_store_notice_fn fn,
 	s->notice_ctx = ctx;
 }
 
-/* A new connection into *ret (the caller frees it with PQfinish, also on failure). */
+/* A new connection with the store's settings into *ret (NULL on failure). */
 static int connect_to(struct mentor_store *s, PGconn **ret, struct mentor_error *err)
 {
-	/* connect_timeout comes first so that the caller's conninfo can override it. */
-	const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
-	const char *const values[] = { "10", "mentord", s->conninfo, NULL };
-	char *ident;
-	char sql[512];
-	PGresult *res;
-	int rc = MENTOR_OK;
-
-	*ret = PQconnectdbParams(keys, values, 1);
-	if (!*ret)
-		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory connecting to PostgreSQL");
-	if (PQstatus(*ret) != CONNECTION_OK)
-		return conn_error(*ret, "connect to PostgreSQL", err);
-	PQsetNoticeProcessor(*ret, pass_notice, s);
-	ident = PQescapeIdentifier(*ret, s->schema, strlen(s->schema));
-	if (!ident)
-		return conn_error(*ret, "quote schema name", err);
-	/* The schema name was validated as a plain identifier, so it fits. */
-	/*
-	 * work_mem: a batch's aggregation must not spill to disk. jit: mentord's
-	 * statements are short and planned with wide estimates; compiling one
-	 * (tens of milliseconds) cost more than it ran.
-	 */
-	snprintf(sql, sizeof(sql), "SET client_min_messages = warning; CREATE SCHEMA IF NOT EXISTS %s;"
-		 " SET search_path = %s; SET TIME ZONE 'UTC'; SET work_mem = '64MB'; SET jit = off", ident, ident);
-	PQfreemem(ident);
-	res = PQexec(*ret, sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		rc = conn_error(*ret, "set schema", err);
-	PQclear(res);
-	return rc;
+	return mentor_pg_connect(s->conninfo, s->schema, pass_notice, s, ret, err);
 }
 
 static int connect_session(struct mentor_store *s, struct mentor_error *err)
@@ -319,7 +241,6 @@ static int connect_session(struct mentor_store *s, struct mentor_error *err)
 	commit_collect(s, true);
 	PQfinish(s->conn);
 	known_clear(&s->known);
-	s->last_state[0] = '\0';
 	if (s->stream != STREAM_NONE)
 		s->stream = STREAM_FAILED;
 	rc = connect_to(s, &s->conn, err);
@@ -379,11 +300,8 @@ static void start_compaction(struct mentor_store *s, struct day_parts *d)
 	char day[16];
 	const char *params[] = { day, day };
 
-	if (!s->compact_conn && connect_to(s, &s->compact_conn, &ignored) != MENTOR_OK) {
-		PQfinish(s->compact_conn);
-		s->compact_conn = NULL;
+	if (!s->compact_conn && connect_to(s, &s->compact_conn, &ignored) != MENTOR_OK)
 		return;
-	}
 	snprintf(day, sizeof(day), "%" PRId32, d->day);
 	if (!PQsendQueryParams(s->compact_conn, compact_sql, 2, NULL, params, NULL, NULL, 0)) {
 		stop_compaction(s);
@@ -502,7 +420,7 @@ static bool commit_collect(struct mentor_store *s, bool wait)
 		if (!res)
 			break;
 		if (s->commit_rc == MENTOR_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
-			s->commit_rc = db_error(s, res, "commit batch", &s->commit_err);
+			s->commit_rc = mentor_pg_error(s->conn, res, "commit batch", &s->commit_err);
 		PQclear(res);
 	}
 	if (!wait && PQisBusy(s->conn))
@@ -525,7 +443,7 @@ static int commit_send(struct mentor_store *s, struct mentor_error *err)
 	if (s->deferred.failed)
 		rc = mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
 	else if (!PQsendQuery(s->conn, s->deferred.data))
-		rc = db_error(s, NULL, "commit batch", err);
+		rc = mentor_pg_error(s->conn, NULL, "commit batch", err);
 	deferred_clear(s);
 	s->committing = rc == MENTOR_OK;
 	s->commit_rc = MENTOR_OK;
@@ -575,18 +493,18 @@ static int apply_migration(struct mentor_store *s, const struct mentor_migration
 	rc = exec_command(s, "BEGIN", "begin migration", err);
 	if (rc != MENTOR_OK)
 		return rc;
-	rc = exec_params(s, "SELECT pg_advisory_xact_lock(hashtext('mentord.migrate.' || $1))", 1,
+	rc = mentor_pg_exec(s->conn, "SELECT pg_advisory_xact_lock(hashtext('mentord.migrate.' || $1))", 1,
 			 &params[2], "lock migrations", NULL, err);
 	if (rc != MENTOR_OK)
 		goto out;
-	rc = exec_params(s, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, params,
+	rc = mentor_pg_exec(s->conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, params,
 			 "read schema_migrations", &res, err);
 	if (rc != MENTOR_OK || PQntuples(res) > 0)
 		goto out;
 	rc = exec_command(s, m->sql, m->name, err);
 	if (rc != MENTOR_OK)
 		goto out;
-	rc = exec_params(s, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, params,
+	rc = mentor_pg_exec(s->conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, params,
 			 "record migration", NULL, err);
 	if (rc == MENTOR_OK)
 		(*ret_applied)++;
@@ -625,12 +543,12 @@ int mentor_store_offset_load(struct mentor_store *s, const char *group, const ch
 
 	take_connection(s);  /* a rebalance while a batch is open: the offset row must not wait for its commit */
 	snprintf(part, sizeof(part), "%" PRId32, partition);
-	rc = exec_params(s, "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)"
+	rc = mentor_pg_exec(s->conn, "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)"
 			    " VALUES ($1, $2, $3, -1) ON CONFLICT DO NOTHING",
 			 3, params, "create offset row", NULL, err);
 	if (rc != MENTOR_OK)
 		return rc;
-	rc = exec_params(s, "SELECT next_offset, (extract(epoch FROM max_event_at) * 1000000)::bigint FROM consumer_offsets"
+	rc = mentor_pg_exec(s->conn, "SELECT next_offset, (extract(epoch FROM max_event_at) * 1000000)::bigint FROM consumer_offsets"
 			    " WHERE group_id = $1 AND topic = $2 AND partition = $3",
 			 3, params, "load offset", &res, err);
 	if (rc != MENTOR_OK)
@@ -651,7 +569,7 @@ static int copy_begin(struct mentor_store *s, const char *sql, struct mentor_err
 	int rc = MENTOR_OK;
 
 	if (PQresultStatus(res) != PGRES_COPY_IN)
-		rc = db_error(s, res, sql, err);
+		rc = mentor_pg_error(s->conn, res, sql, err);
 	PQclear(res);
 	return rc;
 }
@@ -663,7 +581,7 @@ static int copy_put(struct mentor_store *s, const char *sql, const char *text, s
 		size_t piece = len - done > COPY_PIECE_BYTES ? COPY_PIECE_BYTES : len - done;
 
 		if (PQputCopyData(s->conn, text + done, (int)piece) != 1)
-			return db_error(s, NULL, sql, err);
+			return mentor_pg_error(s->conn, NULL, sql, err);
 		done += piece;
 	}
 	return MENTOR_OK;
@@ -675,10 +593,10 @@ static int copy_end(struct mentor_store *s, const char *sql, struct mentor_error
 	int rc = MENTOR_OK;
 
 	if (PQputCopyEnd(s->conn, NULL) != 1)
-		return db_error(s, NULL, sql, err);
+		return mentor_pg_error(s->conn, NULL, sql, err);
 	while ((res = PQgetResult(s->conn)) != NULL) {
 		if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == MENTOR_OK)
-			rc = db_error(s, res, sql, err);
+			rc = mentor_pg_error(s->conn, res, sql, err);
 		PQclear(res);
 	}
 	return rc;
@@ -773,7 +691,7 @@ static int find_repeats(struct mentor_store *s, const struct mentor_batch *b, un
 	*ret_stored = NULL;
 	if (!array)
 		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
-	rc = exec_params(s, find_repeats_sql, 1, (const char *const *)&array, "find repeated events", &res, err);
+	rc = mentor_pg_exec(s->conn, find_repeats_sql, 1, (const char *const *)&array, "find repeated events", &res, err);
 	free(array);
 	if (rc != MENTOR_OK)
 		return rc;
@@ -948,7 +866,7 @@ static int stream_end(struct mentor_store *s, const struct mentor_batch *b, stru
 	if (len < s->stream_sent)
 		rc = mentor_error_set(err, MENTOR_ERR_DB, "the batch streamed is not the batch committed");
 	else if (stream_set_blocking(s) != 0)
-		rc = db_error(s, NULL, sql, err);
+		rc = mentor_pg_error(s->conn, NULL, sql, err);
 	if (rc == MENTOR_OK)
 		rc = copy_put(s, sql, text + s->stream_sent, len - s->stream_sent, err);
 	if (rc == MENTOR_OK)
@@ -1003,24 +921,27 @@ static int stream_finish_join(struct stream_finisher *f, struct mentor_error *er
 static int insert_events(struct mentor_store *s, const struct mentor_batch *b, struct stream_finisher *f,
 			 unsigned char **ret_stored, struct mentor_error *err)
 {
+	struct mentor_error copy_err;
 	int rc;
 
 	*ret_stored = NULL;
 	if (f->started)
-		rc = stream_finish_join(f, err);
+		rc = stream_finish_join(f, &copy_err);
 	else if (s->stream == STREAM_COPYING)
-		rc = stream_end(s, b, err);
+		rc = stream_end(s, b, &copy_err);
 	else {
-		rc = exec_command(s, "SAVEPOINT copy_events", "savepoint", err);
+		rc = exec_command(s, "SAVEPOINT copy_events", "savepoint", &copy_err);
 		if (rc == MENTOR_OK)
-			rc = copy_events(s, b, NULL, err);
+			rc = copy_events(s, b, NULL, &copy_err);
 	}
-	if (rc == MENTOR_ERR_DB && strcmp(s->last_state, "23505") == 0) {  /* unique_violation */
+	if (rc == MENTOR_ERR_DB && strcmp(copy_err.sqlstate, "23505") == 0) {  /* unique_violation */
 		rc = exec_command(s, "ROLLBACK TO SAVEPOINT copy_events", "rollback to savepoint", err);
 		if (rc == MENTOR_OK)
 			rc = find_repeats(s, b, ret_stored, err);
 		if (rc == MENTOR_OK)
 			rc = copy_events(s, b, *ret_stored, err);
+	} else if (rc != MENTOR_OK && err) {
+		*err = copy_err;
 	}
 	return rc;
 }
@@ -1074,7 +995,7 @@ static int write_events(struct mentor_store *s, const struct mentor_batch *b, co
 	if (!array)
 		rc = mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
 	else if (unknown > 0)
-		rc = exec_params(s, insert_unknown_agents_sql, 1, (const char *const *)&array, "insert unknown agents",
+		rc = mentor_pg_exec(s->conn, insert_unknown_agents_sql, 1, (const char *const *)&array, "insert unknown agents",
 				 NULL, err);
 	free(array);
 	if (rc == MENTOR_OK && daily->parts_len > 0)
@@ -1101,7 +1022,7 @@ static int fence_offsets(struct mentor_store *s, const char *group, const struct
 		snprintf(next, sizeof(next), "%" PRId64, u[i].next);
 		snprintf(expected, sizeof(expected), "%" PRId64, u[i].expected_next);
 		snprintf(event_us, sizeof(event_us), "%" PRId64, u[i].max_event_us);
-		rc = exec_params(s, fence_offset_sql, 6, params, "store offset", &res, err);
+		rc = mentor_pg_exec(s->conn, fence_offset_sql, 6, params, "store offset", &res, err);
 		if (rc != MENTOR_OK)
 			return rc;
 		rc = strcmp(PQcmdTuples(res), "1") == 0 ? MENTOR_OK : MENTOR_ERR_FENCED;
@@ -1201,7 +1122,7 @@ int mentor_store_exec(struct mentor_store *s, const char *sql, int n, const char
 		      PGresult **ret_res, struct mentor_error *err)
 {
 	take_connection(s);
-	return exec_params(s, sql, n, values, what, ret_res, err);
+	return mentor_pg_exec(s->conn, sql, n, values, what, ret_res, err);
 }
 
 int mentor_store_copy(struct mentor_store *s, const char *sql, const char *text, size_t len,

@@ -13,11 +13,12 @@ enum mentor_status {
 };
 
 struct mentor_error {
-	int code;       /* one of enum mentor_status */
-	char msg[512];  /* one line, no trailing newline, never contains secrets */
+	int code;          /* one of enum mentor_status */
+	char msg[512];     /* one line, no trailing newline, never contains secrets */
+	char sqlstate[6];  /* a PostgreSQL error's SQLSTATE, "" for any other error */
 };
 
-/* Fills err (when not NULL) with code and a printf-style message; returns code. */
+/* Fills err (when not NULL) with code, a printf-style message and no SQLSTATE; returns code. */
 int mentor_error_set(struct mentor_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

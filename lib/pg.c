@@ -1,0 +1,95 @@
+#include "pg.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int mentor_pg_error(PGconn *conn, const PGresult *res, const char *what, struct mentor_error *err)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	char msg[400];
+
+	snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
+	msg[strcspn(msg, "\n")] = '\0';
+	mentor_error_set(err, MENTOR_ERR_DB, "%s: %s%s%s%s", what, msg, state ? " (SQLSTATE " : "",
+			 state ? state : "", state ? ")" : "");
+	if (err && state)
+		snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", state);
+	return MENTOR_ERR_DB;
+}
+
+int mentor_pg_exec(PGconn *conn, const char *sql, int n, const char *const *values, const char *what,
+		   PGresult **ret_res, struct mentor_error *err)
+{
+	PGresult *res = PQexecParams(conn, sql, n, NULL, values, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		int rc = mentor_pg_error(conn, res, what, err);
+
+		PQclear(res);
+		return rc;
+	}
+	if (ret_res)
+		*ret_res = res;
+	else
+		PQclear(res);
+	return MENTOR_OK;
+}
+
+static void drop_notice(void *ctx, const char *message)
+{
+	(void)ctx;
+	(void)message;
+}
+
+int mentor_pg_command(PGconn *conn, const char *sql, const char *what, struct mentor_error *err)
+{
+	PGresult *res = PQexec(conn, sql);
+	int rc = MENTOR_OK;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = mentor_pg_error(conn, res, what, err);
+	PQclear(res);
+	return rc;
+}
+
+/* The schema, search path and session settings of every mentord connection. */
+static int set_session(PGconn *conn, const char *schema, struct mentor_error *err)
+{
+	char *ident = PQescapeIdentifier(conn, schema, strlen(schema));
+	char sql[512];
+
+	if (!ident)
+		return mentor_pg_error(conn, NULL, "quote schema name", err);
+	/* The schema name was validated as a plain identifier, so it fits. */
+	snprintf(sql, sizeof(sql), "SET client_min_messages = warning; CREATE SCHEMA IF NOT EXISTS %s;"
+		 " SET search_path = %s; SET TIME ZONE 'UTC'; SET work_mem = '64MB'; SET jit = off", ident, ident);
+	PQfreemem(ident);
+	return mentor_pg_command(conn, sql, "set schema", err);
+}
+
+int mentor_pg_connect(const char *conninfo, const char *schema, mentor_pg_notice_fn notice, void *notice_ctx,
+		      PGconn **ret_conn, struct mentor_error *err)
+{
+	/* connect_timeout comes first so that the caller's conninfo can override it. */
+	const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
+	const char *const values[] = { "10", "mentord", conninfo, NULL };
+	PGconn *conn = PQconnectdbParams(keys, values, 1);
+	int rc;
+
+	*ret_conn = NULL;
+	if (!conn)
+		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory connecting to PostgreSQL");
+	if (PQstatus(conn) != CONNECTION_OK) {
+		rc = mentor_pg_error(conn, NULL, "connect to PostgreSQL", err);
+		goto out;
+	}
+	PQsetNoticeProcessor(conn, notice ? notice : drop_notice, notice_ctx);
+	rc = set_session(conn, schema, err);
+out:
+	if (rc != MENTOR_OK)
+		PQfinish(conn);
+	else
+		*ret_conn = conn;
+	return rc;
+}
