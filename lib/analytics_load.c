@@ -9,7 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analytics_fatal.h"
 #include "analytics_int.h"
+#include "analytics_roster.h"
+#include "analytics_sql.h"
+#include "analytics_write.h"
+#include "decider.h"
 
 /*
  * A run that read every partition to its end left the watermark at infinity,

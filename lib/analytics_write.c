@@ -1,0 +1,569 @@
+/*
+ * What a run writes: the alerts, low-score triggers and priors its decisions
+ * stage, the KPI windows they open, and, through staging tables and MERGE,
+ * the changed status rows, KPI rows and the analytics state. Internal to lib/.
+ */
+#include "analytics_write.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analytics_int.h"
+#include "analytics_sql.h"
+
+/* The KPI metrics of every pairing besides its behavior (SPEC section 4). */
+static const char *const kpi_base_metrics[] = { "csat", "csat_top2", "aqm" };
+
+#define KPI_METRICS_MAX 4
+
+/* Top-2 box is a view of CSAT, not a behavior of its own: it never fires a trigger. */
+#define NO_TRIGGER_METRIC "csat_top2"
+
+/* The alerts of a transaction, staged and inserted by one statement at its end. */
+static const char insert_alerts_sql[] =
+	"INSERT INTO alerts (alert_id, kind, team_lead_id, agent_id, occurred_at, payload)"
+	" SELECT s.alert_id, s.kind, a.team_lead_id, s.agent_id, s.occurred_at,"
+	"   jsonb_build_object('schema', 'mentord.alert.v1', 'alert_id', s.alert_id, 'kind', s.kind,"
+	"     'occurred_at', to_char(s.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+	"     'team_lead_id', a.team_lead_id, 'agent_id', s.agent_id, 'agent_name', a.name, 'behavior', s.behavior)"
+	"   || s.fields"
+	"   FROM stage_alerts s LEFT JOIN agents a USING (agent_id)"
+	"  ORDER BY s.alert_id"
+	" ON CONFLICT (alert_id) DO NOTHING";
+
+/*
+ * Inserts one alert into the outbox; its id is kind:cause_id, so a replay
+ * inserts nothing new. fields (a JSON object, consumed) are the kind's own.
+ */
+int an_insert_alert(struct run *r, const char *kind, const char *cause_id, const char *agent_id,
+			int64_t occurred_us, const char *behavior, json_t *fields)
+{
+	char id[3 * MENTOR_ID_MAX + 64], at[TIME_TEXT];
+	char *body = fields ? json_dumps(fields, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+	json_decref(fields);
+	if (!body)
+		return an_nomem(r->err);
+	snprintf(id, sizeof(id), "%s:%s", kind, cause_id);
+	an_time_text(occurred_us, at);
+	col_text(&r->staged.alerts, id);
+	col_text(&r->staged.alerts, kind);
+	col_text(&r->staged.alerts, agent_id);
+	col_text(&r->staged.alerts, at);
+	col_text(&r->staged.alerts, behavior);
+	col_text(&r->staged.alerts, body);
+	row_end(&r->staged.alerts);
+	free(body);
+	return r->staged.alerts.failed ? an_nomem(r->err) : MENTOR_OK;
+}
+
+/* Inserts the staged alerts. */
+static int flush_alerts(struct run *r)
+{
+	int rc = MENTOR_OK;
+
+	if (r->staged.alerts.rows > 0)
+		rc = mentor_store_copy(r->s, "COPY stage_alerts FROM STDIN", r->staged.alerts.data, r->staged.alerts.len, r->err);
+	if (rc == MENTOR_OK && r->staged.alerts.rows > 0)
+		rc = an_q(r, insert_alerts_sql, 0, NULL, "insert alerts", NULL);
+	free(r->staged.alerts.data);
+	r->staged.alerts = (struct text_buf){ 0 };
+	return rc;
+}
+
+void an_staged_free(struct run_staged *st)
+{
+	free(st->alerts.data);
+	free(st->triggers.data);
+	for (size_t i = 0; i < st->n_priors; i++)
+		free(st->priors[i].metric);
+	free(st->priors);
+	*st = (struct run_staged){ 0 };
+}
+
+void an_forget_early(struct mentor_analytics *an)
+{
+	an_staged_free(&an->early_staged);
+	an->early_ran = false;
+	an->early_ok = false;
+}
+
+/*
+ * The low-score triggers fired since the last flush, staged in firing order
+ * (seq), go in together (an_flush_triggers): a new trigger supersedes the
+ * open or waiting one of its agent and behavior, stored or staged before it.
+ * The stored one is looked up per staged trigger (index triggers_open_key):
+ * OFFSET 0 keeps the planner from flattening the LATERAL into a join whose
+ * order rests on the table's statistics, which a drain from empty does not
+ * have yet (it then scanned every open trigger once per staged one).
+ */
+#define STAGE_TRIGGERS_COLUMNS 8
+
+static const char insert_triggers_sql[] =
+	"WITH s AS ("
+	"  SELECT *, lead(fired_at) OVER (PARTITION BY agent_id, behavior ORDER BY seq) AS superseded_at"
+	"    FROM stage_triggers),"
+	" old AS ("
+	"  UPDATE triggers t SET status = 'resolved', resolution = 'refired', resolved_at = o.fired_at"
+	"    FROM (SELECT f.fired_at, x.trigger_id"
+	"            FROM (SELECT DISTINCT ON (agent_id, behavior) agent_id, behavior, fired_at FROM stage_triggers"
+	"                   ORDER BY agent_id, behavior, seq) f,"
+	"                 LATERAL (SELECT trigger_id FROM triggers"
+	"                           WHERE agent_id = f.agent_id AND behavior = f.behavior AND kind = 'low_score'"
+	"                             AND status IN ('open', 'waiting') OFFSET 0) x) o"
+	"   WHERE t.trigger_id = o.trigger_id)"
+	" INSERT INTO triggers (trigger_id, agent_id, behavior, kind, fired_at, event_id, score, n, status,"
+	"                       resolution, resolved_at)"
+	" SELECT trigger_id, agent_id, behavior, 'low_score', fired_at, event_id, score, n,"
+	"        CASE WHEN superseded_at IS NULL THEN 'open' ELSE 'resolved' END,"
+	"        CASE WHEN superseded_at IS NULL THEN NULL ELSE 'refired' END, superseded_at"
+	"   FROM s ORDER BY seq ON CONFLICT DO NOTHING";
+
+int an_flush_triggers(struct run *r)
+{
+	int rc;
+
+	if (r->staged.triggers.rows == 0)
+		return MENTOR_OK;
+	bin_end(&r->staged.triggers);
+	rc = an_copy(r, &r->staged.triggers, "COPY stage_triggers FROM STDIN WITH (FORMAT binary)", insert_triggers_sql,
+		     false, "insert triggers");
+	/* A transaction can flush several times: each flush sees only its own rows. */
+	return rc == MENTOR_OK ? an_q(r, "TRUNCATE stage_triggers", 0, NULL, "empty stage_triggers", NULL) : rc;
+}
+
+/* The KPI metrics of a behavior: it, then csat, csat_top2 and aqm, each once. */
+static size_t kpi_metrics(const char *behavior, const char *ret[KPI_METRICS_MAX])
+{
+	size_t n = 0;
+
+	ret[n++] = behavior;
+	for (size_t i = 0; i < sizeof(kpi_base_metrics) / sizeof(kpi_base_metrics[0]); i++)
+		if (strcmp(kpi_base_metrics[i], behavior) != 0)
+			ret[n++] = kpi_base_metrics[i];
+	return n;
+}
+
+/* Opens the KPI windows of one subject around start_us, with what the detector already holds. */
+int an_open_windows(struct run *r, const char *owner_id, bool comparison, const char *subject,
+			const char *agent_id, const char *behavior, int64_t start_us)
+{
+	const char *metrics[KPI_METRICS_MAX];
+	size_t n = kpi_metrics(behavior, metrics);
+	struct mentor_kpi_window w = {
+		.owner_id = owner_id, .comparison = comparison, .subject = subject, .agent_id = agent_id,
+	};
+	int rc = MENTOR_OK;
+
+	mentor_stats_kpi_windows_day(start_us, &r->an->cfg->stats.kpi, &w.before, &w.after);
+	for (size_t i = 0; rc == MENTOR_OK && i < n; i++) {
+		w.metric = metrics[i];
+		w.is_target = i == 0;
+		mentor_detector_day_sums(r->an->det, agent_id, metrics[i], w.before.from_day, w.before.to_day, &w.b.n,
+					 &w.b.sum_e6, &w.b.sumsq_e12);
+		mentor_detector_day_sums(r->an->det, agent_id, metrics[i], w.after.from_day, w.after.to_day, &w.a.n,
+					 &w.a.sum_e6, &w.a.sumsq_e12);
+		rc = mentor_kpi_add(r->an->kpi, &w, r->err);
+	}
+	return rc;
+}
+
+static int on_trigger(void *ctx, const struct mentor_detect_trigger *t)
+{
+	struct run *r = ctx;
+	const struct mentor_stats_params *p = &r->an->cfg->stats;
+	struct text_buf *b = &r->staged.triggers;
+	char id[3 * MENTOR_ID_MAX + 16];
+	struct mentor_scale sc;
+	int rc;
+
+	if (strcmp(t->metric, NO_TRIGGER_METRIC) == 0)
+		return MENTOR_OK;
+	if ((rc = an_scale_of(r, t->metric, &sc)) != MENTOR_OK)
+		return rc;
+	snprintf(id, sizeof(id), "low/%s/%s", t->event_id, t->metric);
+	r->an->counts_stale = true;
+	if (b->len == 0)
+		bin_begin(b);
+	bin_row(b, STAGE_TRIGGERS_COLUMNS);
+	bin_int8(b, (int64_t)b->rows);
+	bin_text(b, id);
+	bin_text(b, t->agent_id);
+	bin_text(b, t->metric);
+	bin_timestamp(b, t->fired_us);
+	bin_text(b, t->event_id);
+	bin_float8(b, mentor_stats_native(t->shrunk, &sc));
+	bin_int8(b, t->n);
+	if (b->failed)
+		return an_nomem(r->err);
+	rc = an_open_windows(r, id, true, "mentee", t->agent_id, t->metric, t->fired_us);
+	if (rc == MENTOR_OK)
+		rc = an_insert_alert(r, "low_score_trigger", id, t->agent_id, t->fired_us, t->metric,
+				  json_pack("{s:s, s:o, s:f, s:I, s:i}", "trigger_id", id, "score", an_json_num(t->shrunk),
+					    "threshold", p->status.low_threshold, "n", (json_int_t)t->n, "window_days",
+					    p->shrink.window_days));
+	return rc;
+}
+
+static int on_prior(void *ctx, const struct mentor_detect_prior *pr)
+{
+	struct run *r = ctx;
+	struct run_staged *st = &r->staged;
+
+	if (!an_grow((void **)&st->priors, &st->cap_priors, st->n_priors, sizeof(*st->priors), 16))
+		return an_nomem(r->err);
+	if (!(st->priors[st->n_priors].metric = strdup(pr->metric)))
+		return an_nomem(r->err);
+	st->priors[st->n_priors].day = pr->day;
+	st->priors[st->n_priors++].pop = pr->pop;
+	return MENTOR_OK;
+}
+
+/* Inserts the priors computed since the last call. */
+static int flush_priors(struct run *r)
+{
+	struct run_staged *st = &r->staged;
+	int rc = MENTOR_OK;
+
+	for (size_t i = 0; rc == MENTOR_OK && i < st->n_priors; i++) {
+		const struct mentor_population *pop = &st->priors[i].pop;
+		char day[TIME_TEXT], na[NUM_TEXT], no[NUM_TEXT], m[NUM_TEXT], s2[NUM_TEXT], t2[NUM_TEXT], k[NUM_TEXT];
+		const char *params[9] = {
+			st->priors[i].metric, day, an_int_text((int64_t)pop->n_agents, na), an_int_text(pop->n_obs, no),
+			an_num_text(pop->mean, m), an_num_text(pop->sigma2_within, s2), an_num_text(pop->tau2_between, t2),
+			an_num_text(pop->k, k), pop->k_estimated ? "true" : "false",
+		};
+
+		an_day_text(st->priors[i].day, day);
+		rc = an_q(r,
+			  "INSERT INTO behavior_priors (metric, day, n_agents, n_obs, pop_mean, sigma2_within, tau2_between,"
+			  " k, k_estimated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+			  9, params, "insert prior", NULL);
+	}
+	for (size_t i = 0; i < st->n_priors; i++)
+		free(st->priors[i].metric);
+	st->n_priors = 0;
+	return rc;
+}
+
+static int on_evaluated(void *ctx, const struct mentor_detect_obs *o)
+{
+	struct run *r = ctx;
+
+	mentor_kpi_observe_key(r->an->kpi, o->key_hash, o->agent_id, o->metric, o->day, o->value_e6);
+	return MENTOR_OK;
+}
+
+struct mentor_detect_sink an_detect_sink(struct run *r)
+{
+	return (struct mentor_detect_sink){
+		.trigger = on_trigger, .prior = on_prior, .evaluated = on_evaluated, .ctx = r,
+	};
+}
+
+/* Staging tables live in the session: made once per server session (backend). */
+static const char *const stage_sql[] = {
+	"CREATE TEMP TABLE IF NOT EXISTS stage_status (LIKE agent_behavior_status) ON COMMIT DELETE ROWS",
+	("CREATE TEMP TABLE IF NOT EXISTS stage_kpis (owner_id text, comparison boolean, subject text, metric text,"
+	 " is_target boolean, before_n bigint, before_mean float8, after_n bigint, after_mean float8, delta float8,"
+	 " ci_low float8, ci_high float8, final boolean, before_from date, before_to date, after_from date,"
+	 " after_to date, before_sum_e6 bigint, before_sumsq_e12 bigint, after_sum_e6 bigint,"
+	 " after_sumsq_e12 bigint) ON COMMIT DELETE ROWS"),
+	("CREATE TEMP TABLE IF NOT EXISTS stage_alerts (alert_id text, kind text, agent_id text,"
+	 " occurred_at timestamptz, behavior text, fields jsonb) ON COMMIT DELETE ROWS"),
+	("CREATE TEMP TABLE IF NOT EXISTS stage_triggers (seq bigint, trigger_id text, agent_id text, behavior text,"
+	 " fired_at timestamptz, event_id text, score float8, n bigint) ON COMMIT DELETE ROWS"),
+	("CREATE TEMP TABLE IF NOT EXISTS stage_pairings (pairing_id text, trigger_id text, mentee_id text,"
+	 " mentor_id text, behavior text, started_at timestamptz, ends_at timestamptz, mentee_score float8,"
+	 " mentor_score float8, mentor_ci_low float8, cost bigint, n_feasible integer, alternatives text,"
+	 " leaves_comparison boolean) ON COMMIT DELETE ROWS"),
+};
+
+int an_create_stages(struct run *r)
+{
+	int pid = PQbackendPID(mentor_store_conn(r->s));
+	int rc = MENTOR_OK;
+
+	/* A reconnection is a new backend: its temporary tables are gone. */
+	if (pid == r->an->stages_pid)
+		return MENTOR_OK;
+	for (size_t i = 0; rc == MENTOR_OK && i < sizeof(stage_sql) / sizeof(stage_sql[0]); i++)
+		rc = an_q(r, stage_sql[i], 0, NULL, "create analytics staging tables", NULL);
+	/* Made inside a transaction: they exist once it commits; the mark waits for it (run_end, analytics.c). */
+	if (rc == MENTOR_OK)
+		r->stages_made = pid;
+	return rc;
+}
+
+#define STATUS_COLUMNS \
+	"n, mean, shrunk_mean, ci_low, ci_high, status, reason, since, updated_at, norm_mean, norm_shrunk," \
+	" norm_ci_low, norm_ci_high, pop_mean, prior_k, week, weekly_low"
+
+#define STATUS_COUNT 19
+
+/* MERGE, not INSERT ... ON CONFLICT: a join and an update per row, about half the cost for a batch's keys. */
+static const char merge_status_sql[] =
+	"MERGE INTO agent_behavior_status a USING stage_status s"
+	" ON a.agent_id = s.agent_id AND a.behavior = s.behavior"
+	" WHEN MATCHED THEN UPDATE SET (" STATUS_COLUMNS ") ="
+	"   (s.n, s.mean, s.shrunk_mean, s.ci_low, s.ci_high, s.status, s.reason, s.since, s.updated_at,"
+	"    s.norm_mean, s.norm_shrunk, s.norm_ci_low, s.norm_ci_high, s.pop_mean, s.prior_k, s.week, s.weekly_low)"
+	" WHEN NOT MATCHED THEN INSERT (agent_id, behavior, " STATUS_COLUMNS ")"
+	"   VALUES (s.agent_id, s.behavior, s.n, s.mean, s.shrunk_mean, s.ci_low, s.ci_high, s.status, s.reason,"
+	"    s.since, s.updated_at, s.norm_mean, s.norm_shrunk, s.norm_ci_low, s.norm_ci_high, s.pop_mean,"
+	"    s.prior_k, s.week, s.weekly_low)";
+
+/* Columns of pairing_kpis and comparison_kpis after the owner's, and the merge of stage_kpis into them. */
+#define KPI_COLUMNS \
+	"metric, is_target, before_n, before_mean, after_n, after_mean, delta, ci_low, ci_high, final," \
+	" before_from, before_to, after_from, after_to, before_sum_e6, before_sumsq_e12, after_sum_e6, after_sumsq_e12"
+
+#define KPI_UPDATED \
+	"before_n, before_mean, after_n, after_mean, delta, ci_low, ci_high, final," \
+	" before_sum_e6, before_sumsq_e12, after_sum_e6, after_sumsq_e12"
+
+#define KPI_MERGE(table, key_match, owner_match, owner_columns, owner_values) \
+	"MERGE INTO " table " k USING (SELECT * FROM stage_kpis WHERE " key_match ") s" \
+	" ON k.metric = s.metric AND " owner_match \
+	" WHEN MATCHED THEN UPDATE SET (" KPI_UPDATED ") = (s.before_n, s.before_mean, s.after_n, s.after_mean," \
+	"   s.delta, s.ci_low, s.ci_high, s.final, s.before_sum_e6, s.before_sumsq_e12, s.after_sum_e6," \
+	"   s.after_sumsq_e12)" \
+	" WHEN NOT MATCHED THEN INSERT (" owner_columns ", " KPI_COLUMNS ")" \
+	"   VALUES (" owner_values ", s.metric, s.is_target, s.before_n, s.before_mean, s.after_n, s.after_mean," \
+	"    s.delta, s.ci_low, s.ci_high, s.final, s.before_from, s.before_to, s.after_from, s.after_to," \
+	"    s.before_sum_e6, s.before_sumsq_e12, s.after_sum_e6, s.after_sumsq_e12)"
+
+#define KPI_STAGE_COLUMNS 21
+
+static const char merge_pairing_kpis_sql[] =
+	KPI_MERGE("pairing_kpis", "NOT comparison", "k.pairing_id = s.owner_id AND k.subject = s.subject",
+		  "pairing_id, subject", "s.owner_id, s.subject");
+
+static const char merge_comparison_kpis_sql[] =
+	KPI_MERGE("comparison_kpis", "comparison", "k.trigger_id = s.owner_id", "trigger_id", "s.owner_id");
+
+/* COPY rows being written for one statement of a run. */
+struct copy_buf {
+	struct run *r;
+	struct text_buf t;
+};
+
+/* Runs sql now, or at the transaction's commit. */
+static int run_then(struct run *r, const char *sql, bool at_commit, const char *what)
+{
+	return at_commit ? mentor_store_defer(r->s, sql, r->err) : an_q(r, sql, 0, NULL, what, NULL);
+}
+
+int an_copy(struct run *r, struct text_buf *t, const char *copy, const char *then, bool at_commit,
+	    const char *what)
+{
+	int rc = MENTOR_OK;
+
+	if (t->failed)
+		rc = an_nomem(r->err);
+	if (rc == MENTOR_OK && t->rows > 0) {
+		rc = mentor_store_copy(r->s, copy, t->data, t->len, r->err);
+		if (rc == MENTOR_OK)
+			rc = run_then(r, then, at_commit, what);
+	}
+	free(t->data);
+	*t = (struct text_buf){ 0 };
+	return rc;
+}
+
+static int copy_status_row(void *ctx, const struct mentor_detect_row *row)
+{
+	struct copy_buf *c = ctx;
+	struct text_buf *t = &c->t;
+	struct mentor_scale sc;
+	int rc = an_scale_of(c->r, row->metric, &sc);
+
+	if (rc != MENTOR_OK)
+		return rc;
+	bin_row(t, STATUS_COUNT);
+	bin_text(t, row->agent_id);
+	bin_text(t, row->metric);
+	bin_int8(t, row->n);
+	bin_float8(t, mentor_stats_native(row->mean, &sc));
+	bin_float8(t, mentor_stats_native(row->shrunk, &sc));
+	bin_float8(t, mentor_stats_native(row->ci_low, &sc));
+	bin_float8(t, mentor_stats_native(row->ci_high, &sc));
+	bin_text(t, mentor_level_name(row->level));
+	bin_text(t, mentor_level_reason_name(row->why));
+	bin_timestamp(t, row->since_us);
+	bin_timestamp(t, row->updated_us);
+	bin_float8(t, row->mean);
+	bin_float8(t, row->shrunk);
+	bin_float8(t, row->ci_low);
+	bin_float8(t, row->ci_high);
+	bin_float8(t, row->pop_mean);
+	bin_float8(t, row->k);
+	bin_int4(t, (int32_t)row->week);
+	bin_int8(t, (int64_t)row->weekly_low);
+	return MENTOR_OK;
+}
+
+static int write_status(struct run *r)
+{
+	struct copy_buf c = { .r = r };
+	int rc;
+
+	bin_begin(&c.t);
+	rc = mentor_detector_take_changed(r->an->det, copy_status_row, &c);
+	if (rc == MENTOR_ERR_NOMEM)
+		mentor_error_set(r->err, rc, "analytics: out of memory writing status");
+	if (rc != MENTOR_OK) {
+		free(c.t.data);
+		return rc;
+	}
+	bin_end(&c.t);
+	return an_copy(r, &c.t, "COPY stage_status FROM STDIN WITH (FORMAT binary)", merge_status_sql, true,
+		       "merge agent_behavior_status");
+}
+
+struct kpi_write {
+	struct copy_buf c;
+	const struct an_kpi_pick *pick;
+};
+
+static bool kpi_picked(void *ctx, const struct mentor_kpi_window *w)
+{
+	const struct an_kpi_pick *pick = ((struct kpi_write *)ctx)->pick;
+
+	if (w->final || !w->written || (pick && pick->all))
+		return true;
+	return pick && !w->comparison && pick->n_pairings > 0 &&
+	       bsearch(&w->owner_id, pick->pairings, pick->n_pairings, sizeof(*pick->pairings), an_cmp_str);
+}
+
+static int copy_kpi_row(void *ctx, const struct mentor_kpi_window *w)
+{
+	struct copy_buf *c = &((struct kpi_write *)ctx)->c;
+	struct text_buf *t = &c->t;
+	struct mentor_kpi_delta d;
+	struct mentor_scale sc;
+	int rc = an_scale_of(c->r, w->metric, &sc);
+
+	if (rc != MENTOR_OK)
+		return rc;
+	mentor_kpi_delta(w, &sc, c->r->an->cfg->stats.kpi.confidence, &d);
+	bin_row(t, KPI_STAGE_COLUMNS);
+	bin_text(t, w->owner_id);
+	bin_bool(t, w->comparison);
+	bin_text(t, w->subject);
+	bin_text(t, w->metric);
+	bin_bool(t, w->is_target);
+	bin_int8(t, d.before_n);
+	bin_float8(t, d.before_mean);
+	bin_int8(t, d.after_n);
+	bin_float8(t, d.after_mean);
+	bin_float8(t, d.delta);
+	bin_float8(t, d.ci_low);
+	bin_float8(t, d.ci_high);
+	bin_bool(t, w->final);
+	bin_date(t, (int32_t)w->before.from_day);
+	bin_date(t, (int32_t)w->before.to_day);
+	bin_date(t, (int32_t)w->after.from_day);
+	bin_date(t, (int32_t)w->after.to_day);
+	bin_int8(t, w->b.sum_e6);
+	bin_int8(t, w->b.sumsq_e12);
+	bin_int8(t, w->a.sum_e6);
+	bin_int8(t, w->a.sumsq_e12);
+	return MENTOR_OK;
+}
+
+/*
+ * Provisional rows are written once per transaction that ran a round
+ * (an_write_changes), not at every round: a window moves with nearly every
+ * batch, and its sums are rebuilt from agent_daily at a restart (load_kpis).
+ * A window's first row goes with the transaction that opened it (a
+ * trigger's comparison windows): a restart rebuilds sums, not windows.
+ */
+int an_write_kpis(struct run *r, const struct an_kpi_pick *pick, bool at_commit)
+{
+	int64_t now = mentor_detector_event_time(r->an->det);
+	struct kpi_write kw = { .c = { .r = r }, .pick = pick };
+	size_t rows;
+	int rc;
+
+	if (now != NO_TIME)
+		mentor_kpi_close(r->an->kpi, mentor_stats_day_of(now - r->an->cfg->lateness_us));
+	bin_begin(&kw.c.t);
+	rc = mentor_kpi_take_changed(r->an->kpi, kpi_picked, copy_kpi_row, &kw);
+	if (rc == MENTOR_ERR_NOMEM)
+		mentor_error_set(r->err, rc, "analytics: out of memory writing KPIs");
+	if (rc != MENTOR_OK) {
+		free(kw.c.t.data);
+		return rc;
+	}
+	bin_end(&kw.c.t);
+	rows = kw.c.t.rows;
+	rc = an_copy(r, &kw.c.t, "COPY stage_kpis FROM STDIN WITH (FORMAT binary)", merge_pairing_kpis_sql,
+		     at_commit, "merge pairing_kpis");
+	if (rows == 0 || rc != MENTOR_OK)
+		return rc;
+	rc = run_then(r, merge_comparison_kpis_sql, at_commit, "merge comparison_kpis");
+	/* A round writes KPIs more than once per transaction: each write must see only its own rows. */
+	return rc == MENTOR_OK && !at_commit ? an_q(r, "TRUNCATE stage_kpis", 0, NULL, "empty stage_kpis", NULL) : rc;
+}
+
+static int write_state(struct run *r)
+{
+	char closed[TIME_TEXT], round[TIME_TEXT], now[TIME_TEXT];
+	int64_t et = mentor_detector_event_time(r->an->det);
+	const char *params[4] = { r->an->group, closed, r->an->last_round_us == NO_TIME ? NULL : round,
+				  et == NO_TIME ? NULL : now };
+
+	an_time_text(r->an->closed_us, closed);
+	an_time_text(r->an->last_round_us, round);
+	an_time_text(et, now);
+	return an_q(r,
+		 "INSERT INTO analytics_state (group_id, closed_at, last_round_at, event_time_at)"
+		 " VALUES ($1, $2, $3, $4) ON CONFLICT (group_id) DO UPDATE SET closed_at = excluded.closed_at,"
+		 " last_round_at = excluded.last_round_at, event_time_at = excluded.event_time_at",
+		 4, params, "write analytics_state", NULL);
+}
+
+int an_count_open(struct run *r)
+{
+	PGresult *res = NULL;
+	int rc = an_q(r,
+		   "SELECT (SELECT count(*) FROM triggers WHERE status IN ('open', 'waiting')),"
+		   " (SELECT count(*) FROM pairings WHERE status = 'active')",
+		   0, NULL, "count triggers and pairings", &res);
+
+	if (rc == MENTOR_OK) {
+		r->an->gauges.open_triggers = an_get_i64(res, 0, 0);
+		r->an->gauges.active_pairings = an_get_i64(res, 0, 1);
+		r->an->counts_stale = false;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * The run's last writes. The status and KPI merges wait for the commit
+ * (at_commit): nothing after them reads those tables, and a batch's commit
+ * is sent without waiting, so PostgreSQL merges while mentord reads on.
+ */
+int an_write_changes(struct run *r)
+{
+	int rc = flush_priors(r);
+
+	if (rc == MENTOR_OK)
+		rc = an_flush_triggers(r);
+
+	if (rc == MENTOR_OK)
+		rc = flush_alerts(r);
+	if (rc == MENTOR_OK)
+		rc = write_status(r);
+	if (rc == MENTOR_OK)
+		rc = an_write_kpis(r, r->round_ran ? &(struct an_kpi_pick){ .all = true } : NULL, true);
+	if (rc == MENTOR_OK)
+		rc = write_state(r);
+	if (rc == MENTOR_OK && r->an->counts_stale)
+		rc = an_count_open(r);
+	return rc;
+}

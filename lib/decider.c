@@ -1,0 +1,182 @@
+/*
+ * One decider per consumer group: the instance that holds the group's
+ * analytics lock reads what other instances stored (the catch-up) and feeds
+ * the detector the observations of every batch. Internal to lib/.
+ */
+#define _GNU_SOURCE  /* open_memstream */
+#include "decider.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analytics_fatal.h"
+#include "analytics_int.h"
+#include "analytics_sql.h"
+
+static bool is_owned(const struct mentor_analytics *an, const char *topic, int32_t partition)
+{
+	for (size_t i = 0; i < an->n_owned; i++)
+		if (an->owned[i].partition == partition && strcmp(an->owned[i].topic, topic) == 0)
+			return true;
+	return false;
+}
+
+static int observe(void *ctx, const struct mentor_observation *o)
+{
+	struct run *r = ctx;
+
+	return mentor_detector_observe(r->an->det, o->agent_id, o->metric, o->event_id, o->occurred_us, o->value_e6,
+				       r->err);
+}
+
+/*
+ * Takes or keeps the group's analytics lock (a session advisory lock per
+ * schema and group): one instance decides, the others only store. Calling
+ * pg_try_advisory_lock() again while holding it stacks the lock, so the
+ * holder gives the extra one back at once.
+ */
+int an_take_lead(struct run *r)
+{
+	PGresult *res = NULL;
+	int rc = an_q(r,
+		   "SELECT CASE WHEN pg_try_advisory_lock(hashtext('mentord.analytics.' || current_schema() || '.' || $1))"
+		   " THEN CASE WHEN $2::boolean"
+		   "   THEN pg_advisory_unlock(hashtext('mentord.analytics.' || current_schema() || '.' || $1))"
+		   "   ELSE true END"
+		   " ELSE false END",
+		   2, (const char *const[]){ r->an->group, r->an->leader ? "true" : "false" }, "take the analytics lock",
+		   &res);
+
+	if (rc == MENTOR_OK) {
+		bool leader = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+		/* Whoever decided meanwhile moved the tables on: a new leader starts from them. */
+		if (leader && !r->an->leader)
+			r->an->need_load = true;
+		r->an->leader = leader;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* The group's score partitions: stored and analyzed next offsets, newest event time. */
+static const char group_partitions_sql[] =
+	"SELECT c.topic, c.partition, c.next_offset, coalesce(a.next_offset, 0),"
+	"       " US_OF("c.max_event_at")
+	"  FROM consumer_offsets c LEFT JOIN analytics_offsets a USING (group_id, topic, partition)"
+	" WHERE c.group_id = $1 AND c.topic <> $2";
+
+static const char mark_analyzed_sql[] =
+	"INSERT INTO analytics_offsets (group_id, topic, partition, next_offset)"
+	" SELECT $1, t, p, n FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS u(t, p, n)"
+	" ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = excluded.next_offset";
+
+/*
+ * Observations of a partition's stored events in [from, to): events other
+ * instances stored. Sets *ret_read if there were any.
+ */
+static int read_range(struct run *r, const char *topic, const char *partition, int64_t from, int64_t to,
+		      bool *ret_read)
+{
+	char f[NUM_TEXT], t[NUM_TEXT], lo[NUM_TEXT], hi[NUM_TEXT];
+	PGresult *res = NULL;
+	int rc = an_q(r,
+		   "SELECT s.agent_id, o.metric, s.event_id, " US_OF("s.occurred_at") ", (o.value * 1000000)::bigint,"
+		   "       s.fatal IS NOT NULL AND o.metric = 'aqm'"
+		   "  FROM score_events s, event_observations(s.kind, s.csat, s.overall, s.scores, $5, $6) o"
+		   " WHERE s.topic = $1 AND s.partition = $2 AND s.kafka_offset >= $3 AND s.kafka_offset < $4",
+		   6,
+		   (const char *const[]){ topic, partition, an_int_text(from, f), an_int_text(to, t),
+					  an_int_text(r->an->rules->csat_min, lo), an_int_text(r->an->rules->csat_max, hi) },
+		   "read events stored by other instances", &res);
+
+	if (PQntuples(res) > 0)
+		*ret_read = true;
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
+		rc = mentor_detector_observe(r->an->det, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+					     PQgetvalue(res, i, 2), an_get_i64(res, i, 3), an_get_i64(res, i, 4), r->err);
+		/* Once per event: on its one aqm observation. */
+		if (rc == MENTOR_OK && strcmp(PQgetvalue(res, i, 5), "t") == 0)
+			rc = an_add_fatal(r, PQgetvalue(res, i, 2), strlen(PQgetvalue(res, i, 2)), an_get_i64(res, i, 3));
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int64_t batch_first_offset(const struct mentor_batch *b, const char *topic, int32_t partition)
+{
+	for (size_t i = 0; b && i < mentor_batch_partition_count(b); i++) {
+		const struct mentor_batch_partition *p = mentor_batch_partition_at(b, i);
+
+		if (p->partition == partition && strcmp(p->topic, topic) == 0)
+			return p->first_offset;
+	}
+	return -1;
+}
+
+/*
+ * Catches up with the events other instances stored (or this one, before a
+ * rebalance gave it their partitions), records how far every partition is
+ * read, and returns in *ret_others the least newest event time of the
+ * partitions this instance does not consume (INT64_MAX: none), which bounds
+ * the watermark. The batch's own events come from the batch itself.
+ */
+int an_catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_others, bool *ret_read)
+{
+	struct mentor_analytics *an = r->an;
+	char *arrays[3] = { NULL, NULL, NULL };
+	size_t lens[3];
+	FILE *f[3] = { NULL, NULL, NULL };
+	PGresult *res = NULL;
+	int rc = an_q(r, group_partitions_sql, 2, (const char *const[]){ an->group, an->roster_topic },
+		   "read the group's partitions", &res);
+
+	*ret_others = INT64_MAX;
+	*ret_read = false;
+	if (rc != MENTOR_OK)
+		return rc;
+	for (int k = 0; k < 3; k++)
+		if (!(f[k] = open_memstream(&arrays[k], &lens[k])))
+			rc = an_nomem(r->err);
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
+		const char *topic = PQgetvalue(res, i, 0);
+		int32_t partition = (int32_t)an_get_i64(res, i, 1);
+		int64_t next = an_get_i64(res, i, 2), analyzed = an_get_i64(res, i, 3), end = next;
+		int64_t first = batch_first_offset(b, topic, partition), newest = an_get_i64(res, i, 4);
+
+		if (first >= 0)
+			end = first;
+		if (analyzed < end)
+			rc = read_range(r, topic, PQgetvalue(res, i, 1), analyzed, end, ret_read);
+		if (!is_owned(an, topic, partition) && newest < *ret_others)
+			*ret_others = newest;
+		if (next < 0)
+			continue;
+		an_array_item(f[0], ftell(f[0]) == 0, topic);
+		an_array_item(f[1], ftell(f[1]) == 0, PQgetvalue(res, i, 1));
+		an_array_item(f[2], ftell(f[2]) == 0, PQgetvalue(res, i, 2));
+	}
+	PQclear(res);
+	for (int k = 0; k < 3; k++) {
+		if (f[k] && ftell(f[k]) == 0)
+			fputc('{', f[k]);
+		if (f[k] && (fputc('}', f[k]) == EOF || fclose(f[k]) != 0) && rc == MENTOR_OK)
+			rc = an_nomem(r->err);
+	}
+	if (rc == MENTOR_OK)
+		rc = an_q(r, mark_analyzed_sql, 4, (const char *const[]){ an->group, arrays[0], arrays[1], arrays[2] },
+		       "record how far the analytics read", NULL);
+	for (int k = 0; k < 3; k++)
+		free(arrays[k]);
+	an->early_ok = rc == MENTOR_OK && !*ret_read && *ret_others == INT64_MAX;
+	return rc;
+}
+
+/* The batch's observations and fatal items; stored as the hook's (NULL: every event new). */
+int an_observe_batch(struct run *r, const struct mentor_batch *b, const unsigned char *stored)
+{
+	int rc = mentor_batch_each_observation(b, r->an->rules, stored, observe, r);
+
+	return rc == MENTOR_OK ? an_add_batch_fatal(r, b, stored) : rc;
+}

@@ -1,0 +1,28 @@
+/*
+ * One decider per consumer group: the instance that holds the group's
+ * analytics lock reads what other instances stored (the catch-up) and feeds
+ * the detector the observations of every batch. Internal to lib/.
+ */
+#ifndef MENTOR_DECIDER_H
+#define MENTOR_DECIDER_H
+
+#include "analytics_int.h"
+#include "mentor/batch.h"
+
+/* Takes or keeps the group's analytics lock; sets an->leader (and need_load on becoming it). */
+int an_take_lead(struct run *r);
+
+/*
+ * Catches up with the events other instances stored (or this one, before a
+ * rebalance gave it their partitions), records how far every partition is
+ * read, and returns in *ret_others the least newest event time of the
+ * partitions this instance does not consume (INT64_MAX: none), which bounds
+ * the watermark; *ret_read says whether it read any event. The batch's own
+ * events come from the batch itself (an_observe_batch).
+ */
+int an_catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_others, bool *ret_read);
+
+/* Feeds the detector batch b's observations of its stored events (stored: as the batch hook gets it). */
+int an_observe_batch(struct run *r, const struct mentor_batch *b, const unsigned char *stored);
+
+#endif
