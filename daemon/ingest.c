@@ -429,6 +429,10 @@ static void flush_batch(struct ingest *in)
 				load_analytics(in);
 			publish_analytics(in);
 			return;
+		case MENTOR_ERR_RETRY:
+			/* Rolled back on a live connection: the analytics reload, then the same batch again. */
+			log_warning("batch rolled back, will retry it: %s", err.msg);
+			continue;
 		case MENTOR_ERR_FENCED:
 			metrics_batch_fenced();
 			in->totals.fenced++;

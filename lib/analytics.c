@@ -220,7 +220,7 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
 		rc = an_catch_up(&r, ab->batch, &others, &read);
 	/* What evaluate_early relied on; should it not hold, the batch is rolled back and written again after a load. */
 	if (rc == MENTOR_OK && early_ran && (read || others != INT64_MAX))
-		rc = mentor_error_set(err, MENTOR_ERR_INVALID,
+		rc = mentor_error_set(err, MENTOR_ERR_RETRY,
 				      "analytics: another instance stored events while a batch was evaluated early");
 	if (rc == MENTOR_OK && !ab->observed)
 		rc = an_observe_batch(&r, ab->batch, stored);

@@ -157,7 +157,7 @@ int an_scale_of(struct run *r, const char *metric, struct mentor_scale *ret)
 				return MENTOR_OK;
 			}
 		if (!r->s)  /* an early evaluation (analytics.c) has no connection */
-			return mentor_error_set(r->err, MENTOR_ERR_INVALID, "analytics: no scale for %s without a connection",
+			return mentor_error_set(r->err, MENTOR_ERR_RETRY, "analytics: no scale for %s without a connection",
 						metric);
 		/* New metrics come with the batch that first carries them: read the table again. */
 		if (pass == 0 && (rc = an_load_scales(r)) != MENTOR_OK)

@@ -1,15 +1,36 @@
-/* Errors returned by libmentor: a code the caller can act on and a message it can log. */
+/*
+ * Errors returned by libmentor: a code the caller can act on and a message it can log.
+ *
+ * The convention, for every function of libmentor that can fail:
+ * - it returns int: MENTOR_OK (0), or one of the negative codes below;
+ * - on failure it fills the caller's struct mentor_error (which may be NULL)
+ *   with the same code and one line of message, and leaves its ret_
+ *   out-parameters untouched (they are set only on MENTOR_OK);
+ * - it has already released what it took (one cleanup path, `goto out`);
+ * - it never logs or exits: the daemon decides what a code means for it.
+ * A bool return means a predicate or a "done" whose only failure is named
+ * where it is declared (out of memory); file-local helpers may return -1 for
+ * such a single failure, turned into MENTOR_ERR_NOMEM by their caller at once.
+ *
+ * What the daemon does with a batch commit's code: FENCED, drop the batch
+ * and read again from the offsets stored; RETRY, reload the analytics and
+ * commit the same batch again on the same connection; any other, reconnect
+ * to PostgreSQL and commit it again. With a configuration's: INVALID or IO
+ * at start, exit 4 or 3; on reload, keep the running configuration.
+ */
 #ifndef MENTOR_ERROR_H
 #define MENTOR_ERROR_H
 
 enum mentor_status {
 	MENTOR_OK = 0,
-	MENTOR_ERR_INVALID = -1,   /* bad argument or configuration: fix the input, do not retry */
+	MENTOR_ERR_INVALID = -1,   /* bad argument, input or configuration: fix it, do not retry */
 	MENTOR_ERR_NOMEM = -2,     /* allocation failed */
 	MENTOR_ERR_DB = -3,        /* PostgreSQL unreachable or failed: transient, reconnect and retry */
 	MENTOR_ERR_FENCED = -4,    /* another instance committed our partition's offsets: drop the batch */
 	MENTOR_ERR_KAFKA = -5,     /* librdkafka call failed */
 	MENTOR_ERR_IO = -6,        /* file could not be read */
+	MENTOR_ERR_RETRY = -7,     /* a transient conflict (a race with another instance): roll back and
+				      try the same work again; the connection is fine */
 };
 
 struct mentor_error {
