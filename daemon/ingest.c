@@ -3,19 +3,21 @@
  * offsets, and get through PostgreSQL outages, fenced partitions and
  * rebalances without losing or doubling an event.
  */
+#include "ingest.h"
+
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "clock.h"
+#include "config_file.h"
 #include "log.h"
 #include "mentor/analytics.h"
 #include "mentor/batch.h"
 #include "mentor/consumer.h"
 #include "mentor/events.h"
 #include "mentor/store.h"
-#include "mentord.h"
 #include "metrics.h"
 #include "notify.h"
 
@@ -630,10 +632,10 @@ static int open_store(struct ingest *in)
 	return 0;
 }
 
-int mentord_ingest_run(struct mentor_config **cfg, const char *config_path, bool exit_at_end,
+int mentord_ingest_run(struct mentor_config *cfg, const char *config_path, bool exit_at_end,
 		       struct mentord_flags *flags)
 {
-	struct ingest in = { .cfg = *cfg, .config_path = config_path, .flags = flags };
+	struct ingest in = { .cfg = cfg, .config_path = config_path, .flags = flags };
 	struct mentor_error err;
 	int64_t started = monotonic_us();
 	double seconds;

@@ -4,9 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_file.h"
 #include "http.h"
+#include "ingest.h"
 #include "log.h"
-#include "mentord.h"
 #include "metrics.h"
 #include "notify.h"
 #include "sender.h"
@@ -45,35 +46,6 @@ static void install_signal_handlers(void)
 	sigaction(SIGINT, &stop, NULL);
 	sigaction(SIGHUP, &reload, NULL);
 	sigaction(SIGPIPE, &ignore, NULL);
-}
-
-int mentord_config_read(const char *path, struct mentor_config **ret_cfg, struct mentor_error *err)
-{
-	static const char *const overrides[][3] = {
-		{ "MENTORD_PG", "postgres", "conninfo" },
-		{ "MENTORD_KAFKA", "kafka", "bootstrap.servers" },
-	};
-	struct mentor_config *cfg = mentor_config_new();
-	int rc = MENTOR_OK;
-
-	if (!cfg)
-		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
-	if (path)
-		rc = mentor_config_load_file(cfg, path, err);
-	for (size_t i = 0; rc == MENTOR_OK && i < sizeof(overrides) / sizeof(overrides[0]); i++) {
-		const char *value = getenv(overrides[i][0]);
-
-		if (value && *value)
-			rc = mentor_config_set(cfg, overrides[i][1], overrides[i][2], value, err);
-	}
-	if (rc == MENTOR_OK)
-		rc = mentor_config_validate(cfg, err);
-	if (rc != MENTOR_OK) {
-		mentor_config_free(cfg);
-		return rc;
-	}
-	*ret_cfg = cfg;
-	return MENTOR_OK;
 }
 
 static void usage(FILE *out)
@@ -120,7 +92,7 @@ int main(int argc, char **argv)
 	bool check_only = false, exit_at_end = false;
 	struct mentor_config *cfg = NULL;
 	struct mentor_error err = { 0 };
-	int opt, code;
+	int opt, code = EXIT_RUNTIME;
 
 	while ((opt = getopt_long(argc, argv, "c:teVh", options, NULL)) != -1) {
 		switch (opt) {
@@ -151,14 +123,14 @@ int main(int argc, char **argv)
 		if (strcmp(http_spec, "off") != 0 && http_parse_listen(http_spec, &http_addr) != 0) {
 			log_err("configuration: [http] listen: '%s' is not ADDR:PORT with a numeric address, or off",
 				http_spec);
-			mentor_config_free(cfg);
-			return EXIT_CONFIG_INVALID;
+			code = EXIT_CONFIG_INVALID;
+			goto out;
 		}
 	}
 	if (check_only) {
 		printf("configuration ok\n");
-		mentor_config_free(cfg);
-		return EXIT_OK;
+		code = EXIT_OK;
+		goto out;
 	}
 	log_set_level(cfg->log_level);
 	log_notice("mentord %s starting", MENTORD_VERSION);
@@ -173,17 +145,14 @@ int main(int argc, char **argv)
 		if (http_parse_listen(HTTP_DEFAULT_LISTEN, &http_addr) == 0 && http_start(&http_addr, &http) != 0)
 			log_warning("HTTP: running without /healthz, /readyz and /metrics; name a free address with --http");
 	} else if (strcmp(http_spec, "off") != 0 && http_start(&http_addr, &http) != 0) {
-		mentor_config_free(cfg);
-		return EXIT_RUNTIME;
+		goto out;
 	}
 	/* Alerts go out from their own thread and connection: a slow receiver never holds up consumption. */
-	if (sender_start(cfg, &flags.stop, &sender) != 0) {
-		http_stop(http);
-		mentor_config_free(cfg);
-		return EXIT_RUNTIME;
-	}
+	if (sender_start(cfg, &flags.stop, &sender) != 0)
+		goto out;
 	metrics_set_alert_sender(sender);
-	code = mentord_ingest_run(&cfg, config_path, exit_at_end, &flags);
+	code = mentord_ingest_run(cfg, config_path, exit_at_end, &flags);
+out:
 	/* HTTP first: /metrics reads the sender's counters until it stops. */
 	http_stop(http);
 	metrics_set_alert_sender(NULL);
