@@ -1,16 +1,11 @@
 /* COPY columns: text (float8 in hexadecimal, dates and timestamps, row ends) and binary. */
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
 #include "../../lib/copytext.h"
+#include "test_util.h"
 
 /*
  * Each value as glibc's printf("%a") writes it, and read back by strtod (as

@@ -11,12 +11,6 @@
  * only library value used is z = 1.6448536269514722, the 0.95 normal
  * quantile of a 90% interval (scipy 1.17.1: scipy.stats.norm.ppf(0.95)).
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,35 +20,13 @@
 #include "../../lib/hash.h"
 #include "mentor/detect.h"
 #include "mentor/events.h"
+#include "test_util.h"
 
-/* 2026-11-02, a Monday (the SPEC example day, see test_stats.c). */
-#define DAY0 INT64_C(20759)
-#define US_DAY MENTOR_US_PER_DAY
-#define HOUR INT64_C(3600000000)
-#define MINUTE INT64_C(60000000)
-
-/* scipy.stats.norm.ppf(0.95), scipy 1.17.1: the z of the default 90% interval. */
-#define Z90 1.6448536269514722
+/* 2026-11-02, a Monday: the SPEC example day. */
+#define DAY0 SPEC_DAY
 
 /* Rounding of a few double operations on values of order 1. */
 #define TOL 1e-12
-
-#define assert_near(actual, expected, tol) \
-	near_at((actual), (expected), (tol), #actual, __FILE__, __LINE__)
-
-static void near_at(double actual, double expected, double tol, const char *what,
-		    const char *file, int line)
-{
-	if (!(fabs(actual - expected) <= tol))
-		fail_msg("%s:%d: %s = %.17g, expected %.17g within %g", file, line, what,
-			 actual, expected, tol);
-}
-
-/* Time `us` into UTC day `day`. */
-static int64_t at(int64_t day, int64_t us)
-{
-	return day * US_DAY + us;
-}
 
 /* ---- Collected rows (the strings are borrowed, so copy them) ---- */
 
@@ -1039,18 +1011,9 @@ static void test_tie_order(void **state)
 
 /* ---- Seeded PRNG (splitmix64): the scenarios are the same on every run ---- */
 
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
 static double rng_unit(uint64_t *s)  /* [0, 1) */
 {
-	return (double)(rng_next(s) >> 11) * 0x1.0p-53;
+	return (double)(splitmix64(s) >> 11) * 0x1.0p-53;
 }
 
 /* ---- A generated stream ---- */
@@ -1086,14 +1049,14 @@ static size_t gen(struct gobs *out, size_t cap, int days, uint64_t seed)
 			skill[a][m] = a % 5 == 0 ? 0.38 + 0.04 * rng_unit(&s) : 0.6 + 0.38 * rng_unit(&s);
 	for (int d = 0; d < days; d++)
 		for (int a = 0; a < G_AGENTS; a++) {
-			int events = 1 + (int)(rng_next(&s) % 4);
+			int events = 1 + (int)(splitmix64(&s) % 4);
 
 			for (int e = 0; e < events; e++) {
-				int64_t t = at(DAY0 + d, (int64_t)(rng_next(&s) % 48) * 30 * MINUTE);
-				unsigned mask = 1 + (unsigned)(rng_next(&s) % 7);
+				int64_t t = at(DAY0 + d, (int64_t)(splitmix64(&s) % 48) * 30 * MINUTE);
+				unsigned mask = 1 + (unsigned)(splitmix64(&s) % 7);
 				char ev[24];
 
-				snprintf(ev, sizeof(ev), "ev-%04u-%u", (unsigned)(rng_next(&s) % 10000), serial++);
+				snprintf(ev, sizeof(ev), "ev-%04u-%u", (unsigned)(splitmix64(&s) % 10000), serial++);
 				for (int m = 0; m < G_METRICS; m++) {
 					double x;
 					int64_t v;
@@ -1218,7 +1181,7 @@ static void test_order_independence(void **state)
 	 * observation's time (which then waits), the other half 1 us later.
 	 */
 	for (int i = 0; i < OI_STEPS; i++) {
-		size_t j = (size_t)i * n / OI_STEPS + rng_next(&s) % (n / OI_STEPS);
+		size_t j = (size_t)i * n / OI_STEPS + splitmix64(&s) % (n / OI_STEPS);
 
 		bound[i] = sorted[j].t + (i % 2);
 		if (i > 0 && bound[i] < bound[i - 1])
@@ -1249,7 +1212,7 @@ static void test_order_independence(void **state)
 	for (size_t i = 0; i < n; i++)
 		perm[i] = i;
 	for (size_t i = n - 1; i > 0; i--) {
-		size_t j = rng_next(&s) % (i + 1), t = perm[i];
+		size_t j = splitmix64(&s) % (i + 1), t = perm[i];
 
 		perm[i] = perm[j];
 		perm[j] = t;
@@ -1260,13 +1223,13 @@ static void test_order_independence(void **state)
 		for (size_t i = 0; i < n; i++) {
 			size_t k = perm[i];
 
-			if (!fed_b[k] && (o[k].t < until || rng_next(&s) % 8 == 0)) {
+			if (!fed_b[k] && (o[k].t < until || splitmix64(&s) % 8 == 0)) {
 				feed_one(b, &o[k]);
 				fed_b[k] = true;
 			}
 		}
 		for (size_t i = n; i-- > 0;) {
-			if (!fed_c[i] && (sorted[i].t < until || rng_next(&s) % 3 == 0)) {
+			if (!fed_c[i] && (sorted[i].t < until || splitmix64(&s) % 3 == 0)) {
 				feed_one(c, &sorted[i]);
 				fed_c[i] = true;
 			}

@@ -5,12 +5,6 @@
  * expected values are worked out by hand in the comments. The one Welch
  * interval comes from SciPy 1.17.1 (the call is quoted beside it).
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,20 +13,10 @@
 
 #include "mentor/events.h"
 #include "mentor/kpi.h"
+#include "test_util.h"
 
 /* 2026-11-02, the SPEC example day; S, the start day of the pairings below. */
-#define S INT64_C(20759)
-
-#define assert_near(actual, expected, tol) \
-	near_at((actual), (expected), (tol), #actual, __FILE__, __LINE__)
-
-static void near_at(double actual, double expected, double tol, const char *what,
-		    const char *file, int line)
-{
-	if (!(fabs(actual - expected) <= tol))
-		fail_msg("%s:%d: %s = %.17g, expected %.17g within %g", file, line, what,
-			 actual, expected, tol);
-}
+#define S SPEC_DAY
 
 /* A window of (agent, metric) for an owner starting on day `start`: before [start-28, start), after [start+washout, start+28). */
 static struct mentor_kpi_window win(const char *owner, bool comparison, const char *subject, const char *agent,

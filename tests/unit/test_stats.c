@@ -6,40 +6,20 @@
  * 2.4.6, prints every such value; each is quoted here with the exact call
  * that produced it. Every comparison states its tolerance.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
 
 #include "mentor/stats.h"
+#include "test_util.h"
 
-/* 2026-11-02T14:05:11Z, the SPEC example time: day 20759 (python3 datetime, see test_events.c). */
-#define START_US INT64_C(1793628311000000)
-#define START_DAY INT64_C(20759)
+/* The SPEC example time (test_util.h) as the start of the KPI windows below. */
+#define START_US SPEC_TS_US
+#define START_DAY SPEC_DAY
 #define DAY MENTOR_US_PER_DAY
 
 /* Rounding in the last bits of a sum of a few doubles. */
 #define TOL_EXACT 1e-12
-
-/* cmocka 1.1 compares only floats; doubles need their own check. */
-#define assert_near(actual, expected, tol) \
-	near_at((actual), (expected), (tol), #actual, __FILE__, __LINE__)
-/* Relative to the expected value, absolute below 1. */
-#define assert_rel(actual, expected, rel) \
-	near_at((actual), (expected), (rel) * fmax(1.0, fabs(expected)), #actual, __FILE__, __LINE__)
-
-static void near_at(double actual, double expected, double tol, const char *what,
-		    const char *file, int line)
-{
-	if (!(fabs(actual - expected) <= tol))
-		fail_msg("%s:%d: %s = %.17g, expected %.17g within %g", file, line, what,
-			 actual, expected, tol);
-}
 
 static struct mentor_sums sums_of(const double *x, size_t n)
 {
@@ -316,7 +296,7 @@ static void test_moments_rounding(void **state)
 
 /* ---- Shrinkage ---- */
 
-/* pop_mean 0.75, within variance 0.04, k 10; z(90%) = norm.ppf(0.95) = 1.6448536269514722. */
+/* pop_mean 0.75, within variance 0.04, k 10; z(90%) = norm.ppf(0.95) = 1.6448536269514722 (Z90). */
 static const struct mentor_population pop_fixed = {
 	.n_agents = 50, .n_obs = 1000, .mean = 0.75, .sigma2_within = 0.04,
 	.tau2_between = NAN, .k = 10.0, .k_estimated = false,
@@ -421,7 +401,7 @@ static void test_shrink_edges(void **state)
 	mentor_stats_shrink(&none, &pop, mentor_stats_two_sided_z(p.shrink.confidence), &sh);
 	assert_true(isnan(sh.mean));
 	assert_near(sh.shrunk, 0.75, 0.0);
-	assert_near(sh.ci_low, 0.75 - 1.6448536269514722 * 0.06324555320336759, 1e-12);
+	assert_near(sh.ci_low, 0.75 - Z90 * 0.06324555320336759, 1e-12);
 
 	/* k = 0 and no data: the population mean, no interval. */
 	pop.k = 0.0;
