@@ -370,55 +370,6 @@ void col_json(struct text_buf *b, json_t *value)
 	col_sep(b);
 }
 
-/* A date in PostgreSQL's input format, a COPY column. */
-void col_date(struct text_buf *t, int32_t days)
-{
-	if (buf_ymd(t, days))
-		buf_append(t, " BC", 3);
-	col_sep(t);
-}
-
-/*
- * C99 hexadecimal notation ("0x1.8p+1"), which PostgreSQL's float8 input
- * (strtod) reads back bit for bit. Written by hand: printf's "%a" and
- * decimal "%.17g" both cost a visible share of mentord's CPU in a drain.
- */
-void col_float8(struct text_buf *b, double v)
-{
-	static const char hex[] = "0123456789abcdef";
-	uint64_t bits, frac;
-	int exp2, e;
-	char digits[13];
-	int n = 13;
-
-	if (!isfinite(v)) {
-		buf_append(b, "\\N\t", 3);
-		return;
-	}
-	memcpy(&bits, &v, sizeof(bits));
-	exp2 = (int)(bits >> 52 & 0x7ff);
-	frac = bits & ((UINT64_C(1) << 52) - 1);
-	if (bits >> 63)
-		buf_append(b, "-", 1);
-	if (exp2 == 0 && frac == 0) {
-		buf_append(b, "0x0p+0\t", 7);
-		return;
-	}
-	/* Normal numbers have a leading 1; subnormals a leading 0 and the least exponent. */
-	buf_append(b, exp2 ? "0x1" : "0x0", 3);
-	e = exp2 ? exp2 - 1023 : -1022;
-	for (int i = 0; i < 13; i++)
-		digits[i] = hex[frac >> (48 - 4 * i) & 0xf];
-	while (n > 0 && digits[n - 1] == '0')
-		n--;
-	if (n > 0) {
-		buf_append(b, ".", 1);
-		buf_append(b, digits, (size_t)n);
-	}
-	buf_append(b, e < 0 ? "p-" : "p+", 2);
-	buf_uint(b, (uint64_t)(e < 0 ? -e : e), 1, '\t');
-}
-
 /* ---- Binary COPY ---- */
 
 /* Big-endian bytes of the low `size` bytes of v. */

@@ -37,10 +37,8 @@ void col_int(struct text_buf *b, int64_t v);
 void col_text(struct text_buf *b, const char *s);
 void col_bytea(struct text_buf *b, const void *data, size_t n);
 void col_timestamp(struct text_buf *t, int64_t us);  /* UTC microseconds since 1970, as timestamptz */
-void col_date(struct text_buf *t, int32_t days);     /* days since 1970-01-01 */
 void col_decimal(struct text_buf *t, int64_t mant, int exp10);  /* mant * 10^exp10, exactly */
 void col_json(struct text_buf *b, json_t *value);   /* with 15 significant digits, as sent */
-void col_float8(struct text_buf *b, double v);      /* exactly, in hexadecimal; NULL if not finite */
 
 /* Ends a row: the last column's tab becomes the newline. */
 void row_end(struct text_buf *b);

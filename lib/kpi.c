@@ -153,13 +153,6 @@ static void add_to(struct mentor_kpi_sums *s, int64_t v)
 	s->sumsq_e12 += v * v;
 }
 
-void mentor_kpi_observe(struct mentor_kpi_set *set, const char *agent_id, const char *metric, int64_t day,
-			int64_t value_e6)
-{
-	if (set->n > 0)
-		mentor_kpi_observe_key(set, mentor_hash_key(agent_id, metric), agent_id, metric, day, value_e6);
-}
-
 void mentor_kpi_observe_key(struct mentor_kpi_set *set, uint64_t h, const char *agent_id, const char *metric,
 			    int64_t day, int64_t value_e6)
 {
@@ -255,11 +248,6 @@ int mentor_kpi_take_changed(struct mentor_kpi_set *set, bool (*want)(void *ctx, 
 		}
 	free(order);
 	return r;
-}
-
-size_t mentor_kpi_count(const struct mentor_kpi_set *set)
-{
-	return set->n - set->dead;
 }
 
 static struct mentor_sums to_sums(const struct mentor_kpi_sums *s)

@@ -1,5 +1,5 @@
 /*
- * Statistics core: window sums, moments, empirical Bayes shrinkage, the
+ * Statistics core: KPI windows, moments, empirical Bayes shrinkage, the
  * low/ok/high decision, quantiles, Welch intervals and the program effect.
  * See include/mentor/stats.h for the formulas; comments here say why.
  */
@@ -108,8 +108,9 @@ int64_t mentor_stats_day_of(int64_t us)
 }
 
 /*
- * Neumaier's compensated sum: the database may hand us years of rows, and a
- * variance is a small difference of two large sums, so keep the low bits.
+ * Neumaier's compensated sum: a population adds up the sums of thousands of
+ * agents, and a variance is a small difference of two large sums, so keep
+ * the low bits.
  */
 struct ksum {
 	double s, c;
@@ -131,39 +132,6 @@ static double ksum_value(const struct ksum *k)
 	return k->s + k->c;
 }
 
-struct mentor_sums mentor_stats_window_sum(const struct mentor_day_row *rows, size_t n_rows,
-					   int64_t from_day, int64_t to_day)
-{
-	struct ksum sum = { 0 }, sumsq = { 0 };
-	int64_t n = 0;
-
-	for (size_t i = 0; i < n_rows; i++) {
-		if (rows[i].day < from_day || rows[i].day >= to_day)
-			continue;
-		n += rows[i].s.n;
-		ksum_add(&sum, rows[i].s.sum);
-		ksum_add(&sumsq, rows[i].s.sumsq);
-	}
-	return (struct mentor_sums){ .n = n, .sum = ksum_value(&sum), .sumsq = ksum_value(&sumsq) };
-}
-
-struct mentor_day_window mentor_stats_status_window(int64_t newest_day, int window_days)
-{
-	return (struct mentor_day_window){
-		.from_day = newest_day + 1 - window_days,
-		.to_day = newest_day + 1,
-	};
-}
-
-void mentor_stats_kpi_windows_us(int64_t start_us, const struct mentor_kpi_params *kp,
-				 struct mentor_us_window *ret_before, struct mentor_us_window *ret_after)
-{
-	ret_before->from_us = start_us - kp->before_days * MENTOR_US_PER_DAY;
-	ret_before->to_us = start_us;
-	ret_after->from_us = start_us + kp->washout_days * MENTOR_US_PER_DAY;
-	ret_after->to_us = start_us + kp->after_days * MENTOR_US_PER_DAY;
-}
-
 void mentor_stats_kpi_windows_day(int64_t start_us, const struct mentor_kpi_params *kp,
 				  struct mentor_day_window *ret_before, struct mentor_day_window *ret_after)
 {
@@ -173,19 +141,6 @@ void mentor_stats_kpi_windows_day(int64_t start_us, const struct mentor_kpi_para
 	ret_before->to_day = d;
 	ret_after->from_day = d + kp->washout_days;
 	ret_after->to_day = d + kp->after_days;
-}
-
-enum mentor_kpi_side mentor_stats_kpi_side(int64_t start_us, int64_t t_us,
-					   const struct mentor_kpi_params *kp)
-{
-	struct mentor_us_window before, after;
-
-	mentor_stats_kpi_windows_us(start_us, kp, &before, &after);
-	if (t_us >= before.from_us && t_us < before.to_us)
-		return MENTOR_KPI_BEFORE;
-	if (t_us >= after.from_us && t_us < after.to_us)
-		return MENTOR_KPI_AFTER;
-	return MENTOR_KPI_NONE;
 }
 
 /* ---- Moments ---- */
@@ -354,17 +309,6 @@ static double t_upper_tail(double t, double df, double lb)
 	if (t2 == 0.0)
 		return 0.5;
 	return 0.5 * betai_half(df / 2.0, df / (df + t2), t2 / (df + t2), -log1p(r), log(r) - log1p(r), lb);
-}
-
-double mentor_stats_t_cdf(double t, double df)
-{
-	if (isnan(t) || !(df > 0.0))
-		return NAN;
-	if (isinf(df))
-		return 0.5 * erfc(-t / M_SQRT2);
-	if (t >= 0.0)
-		return 1.0 - t_upper_tail(t, df, lbeta_half(df / 2.0));
-	return t_upper_tail(-t, df, lbeta_half(df / 2.0));
 }
 
 /* The t density; lb = lbeta_half(df / 2), since B(df/2, 1/2) sqrt(df) is its normalizer. */

@@ -49,11 +49,11 @@ void mentor_kpi_set_free(struct mentor_kpi_set *set);
 /* Adds a window (strings copied), marked changed. MENTOR_OK, _INVALID (a string too long) or _NOMEM. */
 int mentor_kpi_add(struct mentor_kpi_set *set, const struct mentor_kpi_window *w, struct mentor_error *err);
 
-/* Adds an evaluated observation to every open window of (agent, metric) whose before or after holds day. */
-void mentor_kpi_observe(struct mentor_kpi_set *set, const char *agent_id, const char *metric, int64_t day,
-			int64_t value_e6);
-
-/* mentor_kpi_observe with the key's hash given: key_hash as mentor_detect_obs carries it. */
+/*
+ * Adds an evaluated observation to every open window of (agent, metric)
+ * whose before or after holds day. key_hash is the key's hash as
+ * mentor_detect_obs carries it (the set finds the windows by it).
+ */
 void mentor_kpi_observe_key(struct mentor_kpi_set *set, uint64_t key_hash, const char *agent_id, const char *metric,
 			    int64_t day, int64_t value_e6);
 
@@ -73,9 +73,6 @@ void mentor_kpi_close(struct mentor_kpi_set *set, int64_t end_day);
  */
 int mentor_kpi_take_changed(struct mentor_kpi_set *set, bool (*want)(void *ctx, const struct mentor_kpi_window *w),
 			    int (*fn)(void *ctx, const struct mentor_kpi_window *w), void *ctx);
-
-/* Windows held. */
-size_t mentor_kpi_count(const struct mentor_kpi_set *set);
 
 /* Means, delta and Welch interval of a window on a metric's native scale. */
 void mentor_kpi_delta(const struct mentor_kpi_window *w, const struct mentor_scale *sc, double confidence,

@@ -37,19 +37,9 @@ struct mentor_sums {
 	double sumsq;
 };
 
-/* One daily aggregate row of one agent and metric. */
-struct mentor_day_row {
-	int64_t day;  /* UTC days since the epoch */
-	struct mentor_sums s;
-};
-
-/* Half-open windows: [from, to). */
+/* A half-open window of UTC days since the epoch: [from_day, to_day). */
 struct mentor_day_window {
 	int64_t from_day, to_day;
-};
-
-struct mentor_us_window {
-	int64_t from_us, to_us;
 };
 
 /* A metric's native scale: native = min + norm * (max - min). */
@@ -104,43 +94,16 @@ int mentor_stats_params_validate(const struct mentor_stats_params *p, struct men
 int64_t mentor_stats_day_of(int64_t us);
 
 /*
- * Adds up the rows whose day lies in [from_day, to_day). Rows may come in any
- * order and the same day may appear more than once (it is added each time).
- */
-struct mentor_sums mentor_stats_window_sum(const struct mentor_day_row *rows, size_t n_rows,
-					   int64_t from_day, int64_t to_day);
-
-/* The status window: the window_days days ending with (and including) newest_day. */
-struct mentor_day_window mentor_stats_status_window(int64_t newest_day, int window_days);
-
-/*
- * KPI windows around a start, exact to the microsecond:
- *   before = [start - before_days, start)
- *   after  = [start + washout_days, start + after_days)
- * The washout shortens the after window; it does not move its end, so the
- * after window closes at the same time with or without it.
- */
-void mentor_stats_kpi_windows_us(int64_t start_us, const struct mentor_kpi_params *kp,
-				 struct mentor_us_window *ret_before, struct mentor_us_window *ret_after);
-
-/*
- * The same windows in whole UTC days, for daily aggregates: start is rounded
- * down to its day, so the start day belongs wholly to the after window
- * (events earlier on that day count as after, not before). Exact at day
- * boundaries; use the microsecond windows on raw events where that matters.
+ * KPI windows around a start, in whole UTC days, with d = the start's day:
+ *   before = [d - before_days, d)
+ *   after  = [d + washout_days, d + after_days)
+ * The start's day belongs wholly to the after window: events earlier on that
+ * day count as after, not before. The washout shortens the after window; it
+ * does not move its end, so the after window closes on the same day with or
+ * without it.
  */
 void mentor_stats_kpi_windows_day(int64_t start_us, const struct mentor_kpi_params *kp,
 				  struct mentor_day_window *ret_before, struct mentor_day_window *ret_after);
-
-enum mentor_kpi_side {
-	MENTOR_KPI_NONE,           /* outside both windows, or in the washout */
-	MENTOR_KPI_BEFORE,
-	MENTOR_KPI_AFTER,
-};
-
-/* Which KPI window an event at t_us falls in, for a pairing that started at start_us. */
-enum mentor_kpi_side mentor_stats_kpi_side(int64_t start_us, int64_t t_us,
-					   const struct mentor_kpi_params *kp);
 
 /* ---- Moments ---- */
 
@@ -272,12 +235,10 @@ const char *mentor_level_reason_name(enum mentor_level_reason why);
 /* Standard normal inverse CDF: Acklam's approximation (1.15e-9) refined by one Halley step to ~1e-15. NaN outside (0, 1). */
 double mentor_stats_norm_quantile(double p);
 
-/* Student t CDF, df > 0 and not necessarily an integer; |error| < 1e-9 (regularized incomplete beta). NaN for bad input. */
-double mentor_stats_t_cdf(double t, double df);
-
 /*
- * Student t inverse CDF, |error| < 1e-9 relative: safeguarded Newton on the
- * CDF above, closed forms for df 1 and 2, the Cornish-Fisher series for
+ * Student t inverse CDF, df > 0 and not necessarily an integer, |error| <
+ * 1e-9 relative: safeguarded Newton on the CDF (the regularized incomplete
+ * beta), closed forms for df 1 and 2, the Cornish-Fisher series for
  * df >= 1e5. NaN outside (0, 1) or for df <= 0 or NaN; df = inf gives the normal.
  */
 double mentor_stats_t_quantile(double p, double df);

@@ -28,6 +28,7 @@ for p, df in [(0.975, 1), (0.975, 2), (0.975, 3), (0.975, 3.5), (0.975, 5), (0.9
               (0.975, 0.5)]:
     show(f"t.ppf({p!r}, {df!r})", stats.t.ppf(p, df))
 
+# test_stats.c reads these backwards: t_quantile(cdf, df) = t.
 print("\n# stats.t.cdf(t, df)")
 for t, df in [(2.0, 3.5), (-1.3, 12.0), (0.0, 4.0), (40.0, 2.2)]:
     show(f"t.cdf({t!r}, {df!r})", stats.t.cdf(t, df))

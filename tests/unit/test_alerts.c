@@ -1,15 +1,11 @@
 /* Alerts: signatures against independently computed values, bodies, backoff, classification, Retry-After. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
 #include <jansson.h>
 
 #include "mentor/alerts.h"
+#include "test_util.h"
 
 /* ---- signing ---- */
 
@@ -200,15 +196,10 @@ static uint64_t rand_fixed(void *ctx)
 	return *(uint64_t *)ctx;
 }
 
-/* xorshift64: a deterministic stand-in for the sender's source. */
-static uint64_t rand_xorshift(void *ctx)
+/* A seeded, deterministic stand-in for the sender's source; ctx is the generator's state. */
+static uint64_t rand_seeded(void *ctx)
 {
-	uint64_t *s = ctx;
-
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
+	return splitmix64(ctx);
 }
 
 static void test_backoff(void **state)
@@ -229,7 +220,7 @@ static void test_backoff(void **state)
 		assert_int_equal(mentor_alert_backoff_ms(&p, attempt, rand_fixed, &v), c);
 		assert_int_equal(mentor_alert_backoff_ms(&p, attempt, rand_fixed, &zero), 0);
 		for (int i = 0; i < 50; i++) {
-			int64_t d = mentor_alert_backoff_ms(&p, attempt, rand_xorshift, &seed);
+			int64_t d = mentor_alert_backoff_ms(&p, attempt, rand_seeded, &seed);
 
 			assert_true(d >= 0 && d <= (int64_t)c);
 		}
@@ -244,7 +235,7 @@ static void test_backoff(void **state)
 		double sum = 0;
 
 		for (int i = 0; i < 10000; i++)
-			sum += (double)mentor_alert_backoff_ms(&p, 4, rand_xorshift, &seed);
+			sum += (double)mentor_alert_backoff_ms(&p, 4, rand_seeded, &seed);
 		assert_true(sum / 10000 > 3600 && sum / 10000 < 4400);
 	}
 	assert_true(mentor_alert_within_horizon(&p, 71LL * 3600 * 1000, 3600 * 1000));

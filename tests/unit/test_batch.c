@@ -1,15 +1,10 @@
 /* Batches: COPY text escaping, NULLs, bytea, rows and partition ranges; repeats and daily aggregates. */
 #include <inttypes.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-#include <cmocka.h>
-
 #include "mentor/batch.h"
+#include "test_util.h"
 
 static void parse_or_fail(enum mentor_event_kind kind, const char *json, struct mentor_event *ev)
 {

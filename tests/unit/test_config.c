@@ -1,15 +1,11 @@
 /* Configuration: defaults, the INI file, overrides, and every refusal. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <cmocka.h>
-
 #include "mentor/config.h"
+#include "test_util.h"
 
 static char *write_temp(const char *text)
 {

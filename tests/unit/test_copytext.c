@@ -1,63 +1,16 @@
-/* COPY columns: text (float8 in hexadecimal, dates and timestamps, row ends) and binary. */
+/* COPY columns: text (timestamps, row ends) and binary. */
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
 #include "../../lib/copytext.h"
-
-/*
- * Each value as glibc's printf("%a") writes it, and read back by strtod (as
- * PostgreSQL's float8 input does) to the same bits: zeros, normal numbers,
- * the smallest normal, subnormals down to the least, the largest finite.
- */
-static void test_float8_hex(void **state)
-{
-	static const double values[] = {
-		0.0, -0.0, 1.0, 3.0, 0.1, 1.0 / 3.0, -2.5e-300, 123.456, 0.5, 2.2250738585072014e-308,
-		2.2250738585072009e-308, 4.9406564584124654e-324, -1.0e-310, 1.7976931348623157e308,
-	};
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
-		struct text_buf b = { 0 };
-		char want[64];
-		double back;
-
-		col_float8(&b, values[i]);
-		snprintf(want, sizeof(want), "%a\t", values[i]);
-		assert_false(b.failed);
-		assert_string_equal(b.data, want);
-		back = strtod(b.data, NULL);
-		assert_memory_equal(&back, &values[i], sizeof(back));
-		free(b.data);
-	}
-}
-
-static void test_float8_not_finite(void **state)
-{
-	struct text_buf b = { 0 };
-
-	(void)state;
-	col_float8(&b, NAN);
-	col_float8(&b, INFINITY);
-	col_float8(&b, -INFINITY);
-	row_end(&b);
-	assert_string_equal(b.data, "\\N\t\\N\t\\N\n");
-	assert_int_equal(b.rows, 1);
-	free(b.data);
-}
+#include "test_util.h"
 
 /*
  * Days and microseconds around 1970 and before year 1 (PostgreSQL's " BC";
- * year 0 is 1 BC and a leap year). Expected values from PostgreSQL 15:
- * SELECT DATE '1970-01-01' + 20779, DATE '1970-01-01' - 719163,
+ * year 0 is 1 BC and a leap year), days at their midnight. Expected values
+ * from PostgreSQL 15: SELECT DATE '1970-01-01' + 20779, DATE '1970-01-01' - 719163,
  * DATE '1970-01-01' - 719529, to_timestamp(1795307111.000001) AT TIME ZONE 'UTC'.
  */
 static void test_dates_and_times(void **state)
@@ -65,16 +18,18 @@ static void test_dates_and_times(void **state)
 	struct text_buf b = { 0 };
 
 	(void)state;
-	col_date(&b, 0);
-	col_date(&b, -1);
-	col_date(&b, 20779);
+	col_timestamp(&b, at(0, 0));
+	col_timestamp(&b, at(-1, 0));
+	col_timestamp(&b, at(20779, 0));
 	col_timestamp(&b, -1);
 	col_timestamp(&b, INT64_C(1795307111000001));
-	col_date(&b, -719163);
-	col_date(&b, -719529);
+	col_timestamp(&b, at(-719163, 0));
+	col_timestamp(&b, at(-719529, 0));
 	row_end(&b);
-	assert_string_equal(b.data, "1970-01-01\t1969-12-31\t2026-11-22\t1969-12-31 23:59:59.999999+00\t"
-				    "2026-11-22 00:25:11.000001+00\t0001-12-31 BC\t0002-12-31 BC\n");
+	assert_string_equal(b.data, "1970-01-01 00:00:00.000000+00\t1969-12-31 00:00:00.000000+00\t"
+				    "2026-11-22 00:00:00.000000+00\t1969-12-31 23:59:59.999999+00\t"
+				    "2026-11-22 00:25:11.000001+00\t0001-12-31 00:00:00.000000+00 BC\t"
+				    "0002-12-31 00:00:00.000000+00 BC\n");
 	free(b.data);
 }
 
@@ -123,8 +78,6 @@ static void test_binary_row(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_float8_hex),
-		cmocka_unit_test(test_float8_not_finite),
 		cmocka_unit_test(test_dates_and_times),
 		cmocka_unit_test(test_binary_row),
 	};

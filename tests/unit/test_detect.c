@@ -7,16 +7,12 @@
  * from the right window, against the right prior, with the right previous
  * state, in a fixed order whatever the arrival order and batch boundaries,
  * and whether a restart from the stored state continues as if nothing
- * happened. Expected numbers are worked out by hand in the comments; the
- * only library value used is z = 1.6448536269514722, the 0.95 normal
- * quantile of a 90% interval (scipy 1.17.1: scipy.stats.norm.ppf(0.95)).
+ * happened; and the SPEC's shrinkage examples (a 5-for-5 agent is no
+ * mentor, a 0-for-2 agent is not flagged) as the daemon decides them.
+ * Expected numbers are worked out by hand in the comments; the only library
+ * value used is Z90 (test_util.h), the 0.95 normal quantile of a 90%
+ * interval.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,35 +22,13 @@
 #include "../../lib/hash.h"
 #include "mentor/detect.h"
 #include "mentor/events.h"
+#include "test_util.h"
 
-/* 2026-11-02, a Monday (the SPEC example day, see test_stats.c). */
-#define DAY0 INT64_C(20759)
-#define US_DAY MENTOR_US_PER_DAY
-#define HOUR INT64_C(3600000000)
-#define MINUTE INT64_C(60000000)
-
-/* scipy.stats.norm.ppf(0.95), scipy 1.17.1: the z of the default 90% interval. */
-#define Z90 1.6448536269514722
+/* 2026-11-02, a Monday: the SPEC example day. */
+#define DAY0 SPEC_DAY
 
 /* Rounding of a few double operations on values of order 1. */
 #define TOL 1e-12
-
-#define assert_near(actual, expected, tol) \
-	near_at((actual), (expected), (tol), #actual, __FILE__, __LINE__)
-
-static void near_at(double actual, double expected, double tol, const char *what,
-		    const char *file, int line)
-{
-	if (!(fabs(actual - expected) <= tol))
-		fail_msg("%s:%d: %s = %.17g, expected %.17g within %g", file, line, what,
-			 actual, expected, tol);
-}
-
-/* Time `us` into UTC day `day`. */
-static int64_t at(int64_t day, int64_t us)
-{
-	return day * US_DAY + us;
-}
 
 /* ---- Collected rows (the strings are borrowed, so copy them) ---- */
 
@@ -497,6 +471,89 @@ static void test_window_days(void **state)
 	mentor_detector_free(det);
 }
 
+/*
+ * A detector with a window of window_days in which a's days were restored
+ * as agent_daily_parts holds them (one day may come in several parts, each
+ * counted), and a's live 0.25 on DAY0 and 1.0 on DAY0 + 1 waiting:
+ *   DAY0 - 28: 5 x 1.0 (n 5, sum 5, squares 5)
+ *   DAY0 - 27: two parts, 0.5 and 0.5 (n 2, sum 1, squares 0.5), then 0.75 (n 1, 0.75, 0.5625)
+ */
+static struct mentor_detector *window_scenario(int window_days)
+{
+	struct mentor_stats_params p;
+	struct mentor_detector *det;
+	struct mentor_error err = { 0 };
+
+	base_params(&p, window_days, 10.0);
+	det = det_new(&p, window_days);
+	assert_int_equal(mentor_detector_restore_day(det, "a", "empathy", DAY0 - 28, 5, 5000000, INT64_C(5000000000000),
+						     &err), MENTOR_OK);
+	assert_int_equal(mentor_detector_restore_day(det, "a", "empathy", DAY0 - 27, 2, 1000000, INT64_C(500000000000),
+						     &err), MENTOR_OK);
+	assert_int_equal(mentor_detector_restore_day(det, "a", "empathy", DAY0 - 27, 1, 750000, INT64_C(562500000000),
+						     &err), MENTOR_OK);
+	obs(det, "a", "empathy", "e1", at(DAY0, 12 * HOUR), 250000);
+	obs(det, "a", "empathy", "e2", at(DAY0 + 1, 12 * HOUR), 1000000);
+	return det;
+}
+
+/*
+ * The default 28-day window of DAY0 is DAY0 - 27 .. DAY0: DAY0 - 27 (its
+ * first day, both parts) and DAY0 (its last) are in, DAY0 - 28 (one day too
+ * old) and DAY0 + 1 (newer than the day decided) are not: n 4, sum 2.0,
+ * squares 1.125. The prior of a day reads the 28 days before it.
+ */
+static void test_status_window(void **state)
+{
+	struct mentor_detector *det;
+	const struct pri *pr;
+	struct rec r;
+	struct one o;
+
+	(void)state;
+	rec_init(&r);
+	det = window_scenario(28);
+	adv(det, at(DAY0 + 1, 0), &r);
+	assert_int_equal(mentor_detector_waiting(det), 1);
+	key_row(det, "a", "empathy", &o);
+	assert_int_equal(o.r.n, 4);
+	assert_near(o.r.mean, 0.5, TOL);
+	/* The prior of DAY0: DAY0 - 28 .. DAY0 - 1, 5 + 2 + 1 observations, sum 6.75. */
+	pr = find_prior(&r, "empathy", DAY0);
+	assert_int_equal(pr->pop.n_obs, 8);
+	assert_near(pr->pop.mean, 6.75 / 8.0, TOL);
+	/*
+	 * The prior of DAY0 + 1 is the window of DAY0 (a is the only key): n 4,
+	 * mean 0.5 and within variance (1.125 - 2.0^2 / 4) / 3, which holds only
+	 * with squares 1.125.
+	 */
+	adv(det, MENTOR_DETECT_ALL, &r);
+	pr = find_prior(&r, "empathy", DAY0 + 1);
+	assert_int_equal(pr->pop.n_agents, 1);
+	assert_int_equal(pr->pop.n_obs, 4);
+	assert_near(pr->pop.mean, 0.5, TOL);
+	assert_near(pr->pop.sigma2_within, 0.125 / 3.0, TOL);
+	/* The window of DAY0 + 1 has lost DAY0 - 27: 0.25 and 1.0. */
+	key_row(det, "a", "empathy", &o);
+	assert_int_equal(o.r.n, 2);
+	assert_near(o.r.mean, 0.625, TOL);
+	rec_clear(&r);
+	mentor_detector_free(det);
+
+	/* A one-day window holds the day decided only; a's window of DAY0 - 1, the prior's, is empty. */
+	det = window_scenario(1);
+	adv(det, at(DAY0 + 1, 0), &r);
+	key_row(det, "a", "empathy", &o);
+	assert_int_equal(o.r.n, 1);
+	assert_near(o.r.mean, 0.25, TOL);
+	pr = find_prior(&r, "empathy", DAY0);
+	assert_int_equal(pr->pop.n_agents, 0);
+	assert_int_equal(pr->pop.n_obs, 0);
+	assert_true(isnan(pr->pop.mean));
+	rec_clear(&r);
+	mentor_detector_free(det);
+}
+
 /* ---- Shrinkage with a known prior ---- */
 
 static void test_shrink_known_prior(void **state)
@@ -586,6 +643,116 @@ static void test_shrink_known_prior(void **state)
 	assert_int_equal(o.r.n, 2);
 	assert_near(o.r.shrunk, 3.8 / 6.0, TOL);
 
+	rec_clear(&r);
+	mentor_detector_free(det);
+}
+
+/* ---- The SPEC's shrinkage examples ---- */
+
+/* pop_mean 0.75, within variance 0.04, k 10: a prior of DAY0 restored as behavior_priors holds it. */
+static const struct mentor_population spec_prior = {
+	.n_agents = 50, .n_obs = 1000, .mean = 0.75, .sigma2_within = 0.04,
+	.tau2_between = NAN, .k = 10.0, .k_estimated = false,
+};
+
+/*
+ * A detector with parameters p and the prior above, into which four active
+ * agents' observations of DAY0 were evaluated (into r): 5 x 1.0 from
+ * "five", 20 x 1.0 from "twenty", 2 x 0 from "two", 8 x 0 from "eight".
+ */
+static struct mentor_detector *spec_agents(const struct mentor_stats_params *p, struct rec *r)
+{
+	static const struct {
+		const char *agent;
+		int n;
+		int64_t v;
+	} agents[] = {
+		{ "five", 5, 1000000 }, { "twenty", 20, 1000000 }, { "two", 2, 0 }, { "eight", 8, 0 },
+	};
+	struct mentor_detector *det = det_new(p, p->shrink.window_days);
+	struct mentor_error err = { 0 };
+	char ev[32];
+
+	assert_int_equal(mentor_detector_restore_prior(det, "empathy", DAY0, &spec_prior, &err), MENTOR_OK);
+	for (size_t a = 0; a < sizeof(agents) / sizeof(agents[0]); a++) {
+		set_active(det, agents[a].agent, true);
+		for (int i = 0; i < agents[a].n; i++) {
+			snprintf(ev, sizeof(ev), "%s-%d", agents[a].agent, i);
+			obs(det, agents[a].agent, "empathy", ev, at(DAY0, HOUR + i * MINUTE), agents[a].v);
+		}
+	}
+	adv(det, MENTOR_DETECT_ALL, r);
+	assert_int_equal(r->np, 0);  /* the restored prior, not one computed again */
+	return det;
+}
+
+/*
+ * With the SPEC defaults (min_n 8, mentor_min_n 20, 90% interval: z = Z90):
+ *   5 x 1.0:  shrunk (5 + 10 * 0.75) / 15 = 0.833333,
+ *             ci_low = 0.833333 - 1.644854 * sqrt(0.04 / 15) = 0.748393 < 0.85: no mentor,
+ *             not even with mentor_min_n (20, which n = 5 also fails) 1
+ *   20 x 1.0: shrunk 27.5 / 30 = 0.916667, ci_low = 0.916667 - 1.644854 * sqrt(0.04 / 30)
+ *             = 0.856605 >= 0.85: a mentor
+ *   2 x 0:    shrunk 7.5 / 12 = 0.625 >= 0.60: not flagged, not even with min_n (8, which n = 2
+ *             also fails) 0
+ *   8 x 0:    shrunk 7.5 / 18 = 0.416667 < 0.60 with n 8 >= min_n: low, fired by its 8th
+ */
+static void test_spec_shrink_examples(void **state)
+{
+	struct mentor_stats_params p;
+	struct mentor_detector *det;
+	struct rec r;
+	struct one o;
+
+	(void)state;
+	rec_init(&r);
+	mentor_stats_params_init(&p);
+	det = spec_agents(&p, &r);
+	key_row(det, "five", "empathy", &o);
+	assert_int_equal(o.r.n, 5);
+	assert_near(o.r.mean, 1.0, 0.0);
+	assert_near(o.r.shrunk, 0.8333333333333334, TOL);
+	assert_near(o.r.ci_low, 0.7483934572782411, 1e-12);
+	assert_near(o.r.ci_high, 0.9182732093884256, 1e-12);
+	assert_int_equal(o.r.level, MENTOR_LEVEL_OK);
+	assert_int_equal(o.r.why, MENTOR_WHY_TOO_FEW);
+	key_row(det, "twenty", "empathy", &o);
+	assert_int_equal(o.r.n, 20);
+	assert_near(o.r.shrunk, 0.9166666666666666, TOL);
+	assert_near(o.r.ci_low, 0.8566051043149661, 1e-12);
+	assert_int_equal(o.r.level, MENTOR_LEVEL_HIGH);
+	assert_int_equal(o.r.why, MENTOR_WHY_CONFIDENT_HIGH);
+	key_row(det, "two", "empathy", &o);
+	assert_int_equal(o.r.n, 2);
+	assert_near(o.r.mean, 0.0, 0.0);
+	assert_near(o.r.shrunk, 0.625, TOL);
+	assert_near(o.r.ci_low, 0.5300343315702035, 1e-12);  /* 0.625 -+ 1.644854 * sqrt(0.04 / 12) */
+	assert_near(o.r.ci_high, 0.7199656684297965, 1e-12);
+	assert_int_equal(o.r.level, MENTOR_LEVEL_OK);
+	assert_int_equal(o.r.why, MENTOR_WHY_TOO_FEW);
+	key_row(det, "eight", "empathy", &o);
+	assert_int_equal(o.r.n, 8);
+	assert_near(o.r.shrunk, 0.4166666666666667, TOL);
+	assert_near(o.r.ci_low, 0.3391275230882218, 1e-12);
+	assert_int_equal(o.r.level, MENTOR_LEVEL_LOW);
+	assert_int_equal(r.nt, 1);
+	assert_string_equal(r.t[0].agent, "eight");
+	assert_string_equal(r.t[0].event, "eight-7");
+	assert_int_equal(r.t[0].n, 8);
+	rec_clear(&r);
+	mentor_detector_free(det);
+
+	/* mentor_min_n 1 and min_n 0: five's interval is still too low, two is still not below (its week unflagged). */
+	p.status.mentor_min_n = 1;
+	p.status.min_n = 0;
+	det = spec_agents(&p, &r);
+	key_row(det, "five", "empathy", &o);
+	assert_int_equal(o.r.level, MENTOR_LEVEL_OK);
+	assert_int_equal(o.r.why, MENTOR_WHY_AVERAGE);
+	key_row(det, "two", "empathy", &o);
+	assert_int_equal(o.r.level, MENTOR_LEVEL_OK);
+	assert_int_equal(o.r.why, MENTOR_WHY_AVERAGE);
+	assert_int_equal(o.r.weekly_low, 0);
 	rec_clear(&r);
 	mentor_detector_free(det);
 }
@@ -1039,18 +1206,9 @@ static void test_tie_order(void **state)
 
 /* ---- Seeded PRNG (splitmix64): the scenarios are the same on every run ---- */
 
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
 static double rng_unit(uint64_t *s)  /* [0, 1) */
 {
-	return (double)(rng_next(s) >> 11) * 0x1.0p-53;
+	return (double)(splitmix64(s) >> 11) * 0x1.0p-53;
 }
 
 /* ---- A generated stream ---- */
@@ -1086,14 +1244,14 @@ static size_t gen(struct gobs *out, size_t cap, int days, uint64_t seed)
 			skill[a][m] = a % 5 == 0 ? 0.38 + 0.04 * rng_unit(&s) : 0.6 + 0.38 * rng_unit(&s);
 	for (int d = 0; d < days; d++)
 		for (int a = 0; a < G_AGENTS; a++) {
-			int events = 1 + (int)(rng_next(&s) % 4);
+			int events = 1 + (int)(splitmix64(&s) % 4);
 
 			for (int e = 0; e < events; e++) {
-				int64_t t = at(DAY0 + d, (int64_t)(rng_next(&s) % 48) * 30 * MINUTE);
-				unsigned mask = 1 + (unsigned)(rng_next(&s) % 7);
+				int64_t t = at(DAY0 + d, (int64_t)(splitmix64(&s) % 48) * 30 * MINUTE);
+				unsigned mask = 1 + (unsigned)(splitmix64(&s) % 7);
 				char ev[24];
 
-				snprintf(ev, sizeof(ev), "ev-%04u-%u", (unsigned)(rng_next(&s) % 10000), serial++);
+				snprintf(ev, sizeof(ev), "ev-%04u-%u", (unsigned)(splitmix64(&s) % 10000), serial++);
 				for (int m = 0; m < G_METRICS; m++) {
 					double x;
 					int64_t v;
@@ -1218,7 +1376,7 @@ static void test_order_independence(void **state)
 	 * observation's time (which then waits), the other half 1 us later.
 	 */
 	for (int i = 0; i < OI_STEPS; i++) {
-		size_t j = (size_t)i * n / OI_STEPS + rng_next(&s) % (n / OI_STEPS);
+		size_t j = (size_t)i * n / OI_STEPS + splitmix64(&s) % (n / OI_STEPS);
 
 		bound[i] = sorted[j].t + (i % 2);
 		if (i > 0 && bound[i] < bound[i - 1])
@@ -1249,7 +1407,7 @@ static void test_order_independence(void **state)
 	for (size_t i = 0; i < n; i++)
 		perm[i] = i;
 	for (size_t i = n - 1; i > 0; i--) {
-		size_t j = rng_next(&s) % (i + 1), t = perm[i];
+		size_t j = splitmix64(&s) % (i + 1), t = perm[i];
 
 		perm[i] = perm[j];
 		perm[j] = t;
@@ -1260,13 +1418,13 @@ static void test_order_independence(void **state)
 		for (size_t i = 0; i < n; i++) {
 			size_t k = perm[i];
 
-			if (!fed_b[k] && (o[k].t < until || rng_next(&s) % 8 == 0)) {
+			if (!fed_b[k] && (o[k].t < until || splitmix64(&s) % 8 == 0)) {
 				feed_one(b, &o[k]);
 				fed_b[k] = true;
 			}
 		}
 		for (size_t i = n; i-- > 0;) {
-			if (!fed_c[i] && (sorted[i].t < until || rng_next(&s) % 3 == 0)) {
+			if (!fed_c[i] && (sorted[i].t < until || splitmix64(&s) % 3 == 0)) {
 				feed_one(c, &sorted[i]);
 				fed_c[i] = true;
 			}
@@ -1708,7 +1866,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_window_days),
+		cmocka_unit_test(test_status_window),
 		cmocka_unit_test(test_shrink_known_prior),
+		cmocka_unit_test(test_spec_shrink_examples),
 		cmocka_unit_test(test_low_hysteresis_triggers),
 		cmocka_unit_test(test_persistence),
 		cmocka_unit_test(test_high),

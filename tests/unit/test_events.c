@@ -6,22 +6,15 @@
  *     datetime(1970,1,1,tzinfo=timezone.utc)) // timedelta(microseconds=1))'
  * and, for whole seconds, cross-checked with `date -u -d S +%s`.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mentor/events.h"
+#include "test_util.h"
 
-/* 2026-11-02T15:00:00Z (python3 as above; date -u -d ... +%s = 1793631600) */
+/* 2026-11-02T15:00:00Z (python3 as above; date -u -d ... +%s = 1793631600), after SPEC_TS_US (test_util.h). */
 #define NOW_US INT64_C(1793631600000000)
-/* 2026-11-02T14:05:11Z, the SPEC examples (date -u -d ... +%s = 1793628311) */
-#define SPEC_TS_US INT64_C(1793628311000000)
 
 #define DOC_CAP 8192
 

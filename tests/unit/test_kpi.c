@@ -1,66 +1,113 @@
 /*
  * Unit tests for lib/kpi.c: KPI windows held in memory (include/mentor/kpi.h).
  *
- * Sums are integers in millionths, so they are compared exactly; the
+ * Windows and observations reach the set the way lib/analytics.c hands them
+ * over: windows as an_open_windows opens them (mentor_stats_kpi_windows_day
+ * around a start time, with the sums the detector already holds), and each
+ * observation through the detector, which reports it once evaluated with its
+ * UTC day and key hash, passed on to mentor_kpi_observe_key as on_evaluated
+ * does. Sums are integers in millionths, so they are compared exactly; the
  * expected values are worked out by hand in the comments. The one Welch
  * interval comes from SciPy 1.17.1 (the call is quoted beside it).
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mentor/detect.h"
 #include "mentor/events.h"
 #include "mentor/kpi.h"
+#include "test_util.h"
 
-/* 2026-11-02, the SPEC example day; S, the start day of the pairings below. */
-#define S INT64_C(20759)
+/* 2026-11-02, the SPEC example day; S, the start day of the pairings below, START their start time (14:05:11). */
+#define S SPEC_DAY
+#define START SPEC_TS_US
+#define DAY MENTOR_US_PER_DAY
 
-#define assert_near(actual, expected, tol) \
-	near_at((actual), (expected), (tol), #actual, __FILE__, __LINE__)
+/* ---- The daemon's path: detector, then KPI set ---- */
 
-static void near_at(double actual, double expected, double tol, const char *what,
-		    const char *file, int line)
+struct feed {
+	struct mentor_detector *det;
+	struct mentor_kpi_set *set;
+	unsigned events;           /* observations fed, for their event ids */
+};
+
+static void feed_new(struct feed *f)
 {
-	if (!(fabs(actual - expected) <= tol))
-		fail_msg("%s:%d: %s = %.17g, expected %.17g within %g", file, line, what,
-			 actual, expected, tol);
+	struct mentor_stats_params p;
+	struct mentor_error err = { 0 };
+
+	memset(f, 0, sizeof(*f));
+	mentor_stats_params_init(&p);
+	/* As an_keep_days: the longest window (28 days) and 2 more, so a window opened now reads its before days. */
+	assert_int_equal(mentor_detector_new(&p, 30, &f->det, &err), MENTOR_OK);
+	assert_int_equal(mentor_kpi_set_new(&f->set, &err), MENTOR_OK);
+	assert_non_null(f->det);
+	assert_non_null(f->set);
 }
 
-/* A window of (agent, metric) for an owner starting on day `start`: before [start-28, start), after [start+washout, start+28). */
-static struct mentor_kpi_window win(const char *owner, bool comparison, const char *subject, const char *agent,
-				    const char *metric, int64_t start, int64_t washout)
+static void feed_free(struct feed *f)
 {
-	return (struct mentor_kpi_window){
+	mentor_detector_free(f->det);
+	mentor_kpi_set_free(f->set);
+}
+
+/* The detector's evaluated callback, as lib/analytics.c's on_evaluated. */
+static int to_kpi(void *ctx, const struct mentor_detect_obs *o)
+{
+	struct feed *f = ctx;
+
+	mentor_kpi_observe_key(f->set, o->key_hash, o->agent_id, o->metric, o->day, o->value_e6);
+	return MENTOR_OK;
+}
+
+/* One observation (an event of its own) at t_us, evaluated at once. */
+static void observe_at(struct feed *f, const char *agent, const char *metric, int64_t t_us, int64_t value_e6)
+{
+	struct mentor_detect_sink sink = { .evaluated = to_kpi, .ctx = f };
+	struct mentor_error err = { 0 };
+	char event_id[32];
+
+	snprintf(event_id, sizeof(event_id), "e%u", f->events++);
+	assert_int_equal(mentor_detector_observe(f->det, agent, metric, event_id, t_us, value_e6, &err), MENTOR_OK);
+	assert_int_equal(mentor_detector_advance(f->det, MENTOR_DETECT_ALL, &sink, &err), MENTOR_OK);
+	assert_int_equal(mentor_detector_waiting(f->det), 0);
+}
+
+/* One observation at noon of `day`. */
+static void observe(struct feed *f, const char *agent, const char *metric, int64_t day, int64_t value_e6)
+{
+	observe_at(f, agent, metric, at(day, 12 * HOUR), value_e6);
+}
+
+/* The window of (agent, metric) for an owner starting at start_us, its days as an_open_windows makes them. */
+static struct mentor_kpi_window win(const char *owner, bool comparison, const char *subject, const char *agent,
+				    const char *metric, int64_t start_us, int washout_days)
+{
+	struct mentor_stats_params p;
+	struct mentor_kpi_window w = {
 		.owner_id = owner, .comparison = comparison, .subject = subject,
 		.agent_id = agent, .metric = metric, .is_target = strcmp(metric, "empathy") == 0,
-		.before = { start - 28, start },
-		.after = { start + washout, start + 28 },
 	};
+
+	mentor_stats_params_init(&p);
+	p.kpi.washout_days = washout_days;
+	mentor_stats_kpi_windows_day(start_us, &p.kpi, &w.before, &w.after);
+	return w;
 }
 
-static struct mentor_kpi_set *set_new(void)
-{
-	struct mentor_kpi_set *set = NULL;
-	struct mentor_error err = { 0 };
-
-	assert_int_equal(mentor_kpi_set_new(&set, &err), MENTOR_OK);
-	assert_non_null(set);
-	return set;
-}
-
-static void add(struct mentor_kpi_set *set, struct mentor_kpi_window w)
+/* Opens a window as an_open_windows does: with what the detector already evaluated in its days. */
+static void add(struct feed *f, struct mentor_kpi_window w)
 {
 	struct mentor_error err = { 0 };
 
-	assert_int_equal(mentor_kpi_add(set, &w, &err), MENTOR_OK);
+	mentor_detector_day_sums(f->det, w.agent_id, w.metric, w.before.from_day, w.before.to_day, &w.b.n,
+				 &w.b.sum_e6, &w.b.sumsq_e12);
+	mentor_detector_day_sums(f->det, w.agent_id, w.metric, w.after.from_day, w.after.to_day, &w.a.n,
+				 &w.a.sum_e6, &w.a.sumsq_e12);
+	assert_int_equal(mentor_kpi_add(f->set, &w, &err), MENTOR_OK);
 }
 
 /* ---- Windows taken (the strings are the set's: copy them) ---- */
@@ -141,41 +188,45 @@ static void assert_sums(const struct mentor_kpi_sums *s, int64_t n, int64_t sum_
 
 static void test_observe_sides(void **state)
 {
-	struct mentor_kpi_set *set = set_new();
-	struct mentor_kpi_params kp = { .before_days = 28, .after_days = 28, .washout_days = 3, .confidence = 0.95 };
-	struct mentor_day_window before, after;
 	const struct mentor_kpi_window *w;
 	struct got g = { 0 };
+	struct feed f;
 
 	(void)state;
-	/* The windows as mentor_stats_kpi_windows_day() makes them for a start at 14:05 on S. */
-	mentor_stats_kpi_windows_day(S * MENTOR_US_PER_DAY + INT64_C(50711000000), &kp, &before, &after);
-	assert_int_equal(before.from_day, S - 28);
-	assert_int_equal(before.to_day, S);
-	assert_int_equal(after.from_day, S + 3);
-	assert_int_equal(after.to_day, S + 28);
-
-	add(set, win("p1", false, "mentee", "a", "empathy", S, 0));
-	add(set, win("p2", false, "mentee", "a", "empathy", S, 3));  /* washout: after from S + 3 */
-	assert_int_equal(mentor_kpi_count(set), 2);
-	take(set, &g);  /* both new: changed */
+	feed_new(&f);
+	add(&f, win("p1", false, "mentee", "a", "empathy", START, 0));
+	add(&f, win("p2", false, "mentee", "a", "empathy", START, 3));  /* washout: after from S + 3 */
+	take(f.set, &g);  /* both new: changed */
 	assert_int_equal(g.n, 2);
+	/* A start at 14:05:11 on S: before S-28..S-1, after S..S+27, or S+3..S+27 after a 3-day washout. */
+	w = find(&g, "p1", false, "mentee", "empathy");
+	assert_non_null(w);
+	assert_int_equal(w->before.from_day, S - 28);
+	assert_int_equal(w->before.to_day, S);
+	assert_int_equal(w->after.from_day, S);
+	assert_int_equal(w->after.to_day, S + 28);
+	w = find(&g, "p2", false, "mentee", "empathy");
+	assert_non_null(w);
+	assert_int_equal(w->before.from_day, S - 28);
+	assert_int_equal(w->before.to_day, S);
+	assert_int_equal(w->after.from_day, S + 3);
+	assert_int_equal(w->after.to_day, S + 28);
 	assert_sums(&g.t[0].w.b, 0, 0, 0);
 	assert_sums(&g.t[0].w.a, 0, 0, 0);
 	assert_false(g.t[0].w.final);
 	assert_true(g.t[0].w.is_target);
 
-	mentor_kpi_observe(set, "a", "empathy", S - 29, 100000);  /* outside: before before */
-	mentor_kpi_observe(set, "a", "empathy", S - 28, 600000);  /* first day of before */
-	mentor_kpi_observe(set, "a", "empathy", S - 1, 700000);   /* last day of before */
-	mentor_kpi_observe(set, "a", "empathy", S, 800000);       /* first day of after; p2: washout */
-	mentor_kpi_observe(set, "a", "empathy", S + 2, 500000);   /* p2: last washout day */
-	mentor_kpi_observe(set, "a", "empathy", S + 3, 400000);   /* p2: first day of after */
-	mentor_kpi_observe(set, "a", "empathy", S + 27, 900000);  /* last day of after */
-	mentor_kpi_observe(set, "a", "empathy", S + 28, 200000);  /* outside: after after */
-	mentor_kpi_observe(set, "a", "csat", S, 0);               /* another metric */
-	mentor_kpi_observe(set, "b", "empathy", S, 0);            /* another agent */
-	take(set, &g);
+	observe(&f, "a", "empathy", S - 29, 100000);  /* outside: before before */
+	observe(&f, "a", "empathy", S - 28, 600000);  /* first day of before */
+	observe(&f, "a", "empathy", S - 1, 700000);   /* last day of before */
+	observe(&f, "a", "empathy", S, 800000);       /* first day of after; p2: washout */
+	observe(&f, "a", "empathy", S + 2, 500000);   /* p2: last washout day */
+	observe(&f, "a", "empathy", S + 3, 400000);   /* p2: first day of after */
+	observe(&f, "a", "empathy", S + 27, 900000);  /* last day of after */
+	observe(&f, "a", "empathy", S + 28, 200000);  /* outside: after after */
+	observe(&f, "a", "csat", S, 0);               /* another metric */
+	observe(&f, "b", "empathy", S, 0);            /* another agent */
+	take(f.set, &g);
 	assert_int_equal(g.n, 2);
 
 	/* before (both): 0.6, 0.7: sum 1.3, squares 0.36 + 0.49 = 0.85. */
@@ -189,26 +240,198 @@ static void test_observe_sides(void **state)
 	assert_sums(&w->b, 2, 1300000, INT64_C(850000000000));
 	/* p2 after: 0.4, 0.9 only: sum 1.3, squares 0.16 + 0.81 = 0.97. */
 	assert_sums(&w->a, 2, 1300000, INT64_C(970000000000));
-	assert_int_equal(w->after.from_day, S + 3);
 
 	/* Observations that fall in no window change nothing. */
-	mentor_kpi_observe(set, "a", "empathy", S + 1, 500000);  /* p1 only */
-	mentor_kpi_observe(set, "a", "empathy", S - 40, 500000);
-	mentor_kpi_observe(set, "zz", "zz", S, 500000);
-	take(set, &g);
+	observe(&f, "a", "empathy", S + 1, 500000);  /* p1 only */
+	observe(&f, "a", "empathy", S - 40, 500000);
+	observe(&f, "zz", "zz", S, 500000);
+	take(f.set, &g);
 	assert_int_equal(g.n, 1);
 	assert_string_equal(g.t[0].owner, "p1");
 	assert_sums(&g.t[0].w.a, 5, 3100000, INT64_C(2110000000000));
 
 	got_clear(&g);
-	mentor_kpi_set_free(set);
+	feed_free(&f);
+}
+
+/*
+ * The same windows to the microsecond. An observation counts by its UTC day
+ * (the detector's), so every edge is at a midnight: the start's day is after
+ * from its first microsecond, earlier than the start included, and the
+ * instants start - 28 d and start + 28 d count by their days, in before and
+ * outside. Each observation has its own value, so the sums say which counted.
+ */
+static void test_observe_instants(void **state)
+{
+	const struct {
+		int64_t t_us;
+		char plain, washout;  /* where it counts, without and with a 3-day washout: 'b', 'a' or 0 (nowhere) */
+	} cases[] = {
+		{ at(S - 28, 0) - 1, 0, 0 },          /* the last microsecond of S - 29 */
+		{ at(S - 28, 0), 'b', 'b' },          /* the first of before */
+		{ START - 28 * DAY - 1, 'b', 'b' },
+		{ START - 28 * DAY, 'b', 'b' },
+		{ at(S, 0) - 1, 'b', 'b' },           /* the last of before */
+		{ at(S, 0), 'a', 0 },                 /* the first of after; in the washout */
+		{ START - 1, 'a', 0 },
+		{ START, 'a', 0 },
+		{ START + DAY, 'a', 0 },
+		{ at(S + 3, 0) - 1, 'a', 0 },         /* the last of the washout */
+		{ at(S + 3, 0), 'a', 'a' },           /* the first after the washout */
+		{ START + 3 * DAY - 1, 'a', 'a' },
+		{ START + 3 * DAY, 'a', 'a' },
+		{ at(S + 28, 0) - 1, 'a', 'a' },      /* the last of after */
+		{ at(S + 28, 0), 0, 0 },
+		{ START + 28 * DAY - 1, 0, 0 },
+		{ START + 28 * DAY, 0, 0 },
+	};
+	static const char *const owners[2] = { "plain", "washout" };
+	struct mentor_kpi_sums want[2][2] = { 0 };  /* [owner][0 before, 1 after] */
+	struct got g = { 0 };
+	struct feed f;
+
+	(void)state;
+	feed_new(&f);
+	add(&f, win(owners[0], false, "mentee", "a", "empathy", START, 0));
+	add(&f, win(owners[1], false, "mentee", "a", "empathy", START, 3));
+	take(f.set, &g);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t v = (int64_t)(i + 1) * 10000;
+		size_t changed = 0;
+
+		observe_at(&f, "a", "empathy", cases[i].t_us, v);
+		for (int o = 0; o < 2; o++) {
+			char side = o == 0 ? cases[i].plain : cases[i].washout;
+			struct mentor_kpi_sums *s;
+
+			if (!side)
+				continue;
+			s = &want[o][side == 'a'];
+			s->n++;
+			s->sum_e6 += v;
+			s->sumsq_e12 += v * v;
+			changed++;
+		}
+		take(f.set, &g);
+		if (g.n != changed)
+			fail_msg("case %zu: %zu windows changed, expected %zu", i, g.n, changed);
+		for (int o = 0; o < 2; o++) {
+			const struct mentor_kpi_window *w = find(&g, owners[o], false, "mentee", "empathy");
+
+			if (!w)
+				continue;
+			assert_sums(&w->b, want[o][0].n, want[o][0].sum_e6, want[o][0].sumsq_e12);
+			assert_sums(&w->a, want[o][1].n, want[o][1].sum_e6, want[o][1].sumsq_e12);
+		}
+	}
+	/* Not vacuous: both sides of both windows took observations. */
+	assert_int_equal(want[0][0].n, 4);
+	assert_int_equal(want[0][1].n, 9);
+	assert_int_equal(want[1][0].n, 4);
+	assert_int_equal(want[1][1].n, 4);
+
+	got_clear(&g);
+	feed_free(&f);
+}
+
+/*
+ * Observations by day, two on S - 1, summed by window: the start day S
+ * belongs to after, S - 28 to before, S + 28 and S - 29 to neither; S + 2 is
+ * after but in a 3-day washout. A start at midnight has the windows of its
+ * day, one a microsecond earlier those of the day before.
+ */
+static void test_sums_by_day(void **state)
+{
+	static const struct {
+		int64_t day, v;
+	} obs[] = {
+		{ S + 28, 900000 },  /* neither */
+		{ S - 29, 100000 },  /* neither */
+		{ S, 500000 },       /* after */
+		{ S - 28, 200000 },  /* before */
+		{ S - 1, 200000 },   /* before */
+		{ S - 1, 400000 },   /* before, the same day again */
+		{ S + 27, 700000 },  /* after */
+		{ S + 2, 300000 },   /* after, but in a 3-day washout */
+	};
+	const struct mentor_kpi_window *w;
+	struct got g = { 0 };
+	struct feed f;
+
+	(void)state;
+	feed_new(&f);
+	add(&f, win("plain", false, "mentee", "a", "empathy", START, 0));
+	add(&f, win("washout", false, "mentee", "a", "empathy", START, 3));
+	add(&f, win("midnight", false, "mentee", "a", "empathy", at(S, 0), 0));
+	add(&f, win("earlier", false, "mentee", "a", "empathy", at(S, 0) - 1, 0));
+	for (size_t i = 0; i < sizeof(obs) / sizeof(obs[0]); i++)
+		observe(&f, "a", "empathy", obs[i].day, obs[i].v);
+	take(f.set, &g);
+	assert_int_equal(g.n, 4);
+
+	/*
+	 * before 0.2, 0.2, 0.4: sum 0.8, squares 0.04 + 0.04 + 0.16 = 0.24;
+	 * after 0.5, 0.7, 0.3: sum 1.5, squares 0.25 + 0.49 + 0.09 = 0.83.
+	 */
+	w = find(&g, "plain", false, "mentee", "empathy");
+	assert_sums(&w->b, 3, 800000, INT64_C(240000000000));
+	assert_sums(&w->a, 3, 1500000, INT64_C(830000000000));
+	w = find(&g, "washout", false, "mentee", "empathy");
+	assert_sums(&w->b, 3, 800000, INT64_C(240000000000));
+	assert_sums(&w->a, 1, 700000, INT64_C(490000000000));
+	w = find(&g, "midnight", false, "mentee", "empathy");
+	assert_int_equal(w->before.to_day, S);
+	assert_sums(&w->b, 3, 800000, INT64_C(240000000000));
+	assert_sums(&w->a, 3, 1500000, INT64_C(830000000000));
+	/* S-29..S-2 and S-1..S+26: before 0.1, 0.2; after 0.2, 0.4, 0.5, 0.3 (0.04 + 0.16 + 0.25 + 0.09 = 0.54). */
+	w = find(&g, "earlier", false, "mentee", "empathy");
+	assert_int_equal(w->before.to_day, S - 1);
+	assert_sums(&w->b, 2, 300000, INT64_C(50000000000));
+	assert_sums(&w->a, 4, 1400000, INT64_C(540000000000));
+
+	got_clear(&g);
+	feed_free(&f);
+}
+
+/*
+ * A window opened after some of its days were evaluated (a trigger opens its
+ * comparison windows once the observation that fired it is decided) starts
+ * from the detector's sums of those days; later observations add to them.
+ */
+static void test_open_after_observed(void **state)
+{
+	struct got g = { 0 };
+	struct feed f;
+
+	(void)state;
+	feed_new(&f);
+	observe(&f, "b", "csat", S - 29, 100000);              /* outside */
+	observe(&f, "b", "csat", S - 28, 200000);              /* first day of before */
+	observe(&f, "b", "csat", S - 1, 300000);               /* last day of before */
+	observe_at(&f, "b", "csat", at(S, 9 * HOUR), 400000);  /* the start's day, earlier: after */
+	observe_at(&f, "b", "csat", START, 500000);            /* the observation that fired */
+	observe(&f, "b", "empathy", S - 1, 900000);            /* another metric */
+	observe(&f, "c", "csat", S - 1, 900000);               /* another agent */
+	add(&f, win("t1", true, "mentee", "b", "csat", START, 0));
+	take(f.set, &g);
+	assert_int_equal(g.n, 1);
+	/* before 0.2 + 0.3, squares 0.04 + 0.09; after 0.4 + 0.5, squares 0.16 + 0.25. */
+	assert_sums(&g.t[0].w.b, 2, 500000, INT64_C(130000000000));
+	assert_sums(&g.t[0].w.a, 2, 900000, INT64_C(410000000000));
+	observe(&f, "b", "csat", S + 27, 600000);
+	take(f.set, &g);
+	assert_int_equal(g.n, 1);
+	assert_sums(&g.t[0].w.a, 3, 1500000, INT64_C(770000000000));  /* + 0.36 */
+
+	got_clear(&g);
+	feed_free(&f);
 }
 
 /* ---- take_changed order, close, forgetting final windows ---- */
 
 static void test_order_close_forget(void **state)
 {
-	struct mentor_kpi_set *set = set_new();
+	struct feed f;
 	struct got g = { 0 };
 	static const struct {
 		const char *owner, *subject, *metric;
@@ -224,15 +447,15 @@ static void test_order_close_forget(void **state)
 	};
 
 	(void)state;
+	feed_new(&f);
 	/* Added in a scrambled order. Pairings start on S (after ends S + 28), triggers on S + 5 (S + 33). */
-	add(set, win("t9", true, "mentee", "a", "empathy", S + 5, 0));
-	add(set, win("p2", false, "mentor", "m", "empathy", S, 0));
-	add(set, win("p2", false, "mentee", "a", "csat", S, 0));
-	add(set, win("t1", true, "mentee", "d", "empathy", S + 5, 0));
-	add(set, win("p2", false, "mentee", "a", "empathy", S, 0));
-	add(set, win("p10", false, "mentee", "c", "empathy", S, 0));
-	assert_int_equal(mentor_kpi_count(set), 6);
-	take(set, &g);
+	add(&f, win("t9", true, "mentee", "a", "empathy", START + 5 * DAY, 0));
+	add(&f, win("p2", false, "mentor", "m", "empathy", START, 0));
+	add(&f, win("p2", false, "mentee", "a", "csat", START, 0));
+	add(&f, win("t1", true, "mentee", "d", "empathy", START + 5 * DAY, 0));
+	add(&f, win("p2", false, "mentee", "a", "empathy", START, 0));
+	add(&f, win("p10", false, "mentee", "c", "empathy", START, 0));
+	take(f.set, &g);
 	assert_int_equal(g.n, 6);
 	for (size_t i = 0; i < 6; i++) {
 		assert_string_equal(g.t[i].owner, expect[i].owner);
@@ -241,17 +464,17 @@ static void test_order_close_forget(void **state)
 		assert_int_equal(g.t[i].w.comparison, expect[i].comparison);
 	}
 	assert_false(g.t[1].w.is_target);  /* p2's csat */
-	take(set, &g);
+	take(f.set, &g);
 	assert_int_equal(g.n, 0);  /* nothing changed since */
 
 	/* a's empathy on S + 6: after of p2/mentee (S..S+27) and of t9 (S+5..S+32). */
-	mentor_kpi_observe(set, "a", "empathy", S + 6, 750000);
+	observe(&f, "a", "empathy", S + 6, 750000);
 	/* A failing callback keeps the marks. */
 	got_clear(&g);
 	g.fail = MENTOR_ERR_DB;
-	assert_int_equal(mentor_kpi_take_changed(set, NULL, collect, &g), MENTOR_ERR_DB);
+	assert_int_equal(mentor_kpi_take_changed(f.set, NULL, collect, &g), MENTOR_ERR_DB);
 	assert_int_equal(g.n, 1);  /* stopped at the first */
-	take(set, &g);
+	take(f.set, &g);
 	assert_int_equal(g.n, 2);
 	assert_string_equal(g.t[0].owner, "p2");
 	assert_string_equal(g.t[0].metric, "empathy");
@@ -260,15 +483,14 @@ static void test_order_close_forget(void **state)
 	assert_sums(&g.t[1].w.a, 1, 750000, INT64_C(562500000000));
 
 	/* End day S + 27: no after window ends on or before it. */
-	mentor_kpi_close(set, S + 27);
-	take(set, &g);
+	mentor_kpi_close(f.set, S + 27);
+	take(f.set, &g);
 	assert_int_equal(g.n, 0);
 	/* S + 28: the four pairing windows are final, reported once and forgotten. */
-	mentor_kpi_close(set, S + 28);
-	assert_int_equal(mentor_kpi_count(set), 6);  /* until taken */
+	mentor_kpi_close(f.set, S + 28);
 	/* A late observation after close: final windows take no more, t9 does (0.25 on S + 27). */
-	mentor_kpi_observe(set, "a", "empathy", S + 27, 250000);
-	take(set, &g);
+	observe(&f, "a", "empathy", S + 27, 250000);
+	take(f.set, &g);
 	assert_int_equal(g.n, 5);
 	for (size_t i = 0; i < 4; i++) {
 		assert_false(g.t[i].w.comparison);
@@ -278,26 +500,24 @@ static void test_order_close_forget(void **state)
 	assert_string_equal(g.t[4].owner, "t9");
 	assert_false(g.t[4].w.final);
 	assert_sums(&g.t[4].w.a, 2, 1000000, INT64_C(625000000000));  /* 0.5625 + 0.0625 */
-	assert_int_equal(mentor_kpi_count(set), 2);
 	/* Forgotten: not reported again, even when closed again or observed. */
-	mentor_kpi_observe(set, "a", "empathy", S + 26, 500000);
-	mentor_kpi_close(set, S + 28);
-	take(set, &g);
+	observe(&f, "a", "empathy", S + 26, 500000);
+	mentor_kpi_close(f.set, S + 28);
+	take(f.set, &g);
 	assert_int_equal(g.n, 1);
 	assert_string_equal(g.t[0].owner, "t9");
 	assert_sums(&g.t[0].w.a, 3, 1500000, INT64_C(875000000000));  /* + 0.25 */
 
-	mentor_kpi_close(set, S + 40);
-	take(set, &g);
+	mentor_kpi_close(f.set, S + 40);
+	take(f.set, &g);
 	assert_int_equal(g.n, 2);
 	assert_true(g.t[0].w.final && g.t[1].w.final);
-	assert_int_equal(mentor_kpi_count(set), 0);
-	take(set, &g);
+	take(f.set, &g);
 	assert_int_equal(g.n, 0);
-	assert_int_equal(mentor_kpi_take_changed(set, NULL, NULL, NULL), MENTOR_OK);
+	assert_int_equal(mentor_kpi_take_changed(f.set, NULL, NULL, NULL), MENTOR_OK);
 
 	got_clear(&g);
-	mentor_kpi_set_free(set);
+	feed_free(&f);
 }
 
 /* ---- take_changed with a selection ---- */
@@ -311,132 +531,131 @@ static bool final_or_p2(void *ctx, const struct mentor_kpi_window *w)
 
 static void test_take_selected(void **state)
 {
-	struct mentor_kpi_set *set = set_new();
+	struct feed f;
 	struct got g = { 0 };
 
 	(void)state;
-	add(set, win("p1", false, "mentee", "a", "empathy", S, 0));
-	add(set, win("p2", false, "mentee", "b", "empathy", S, 0));
-	add(set, win("t1", true, "mentee", "c", "empathy", S + 5, 0));
+	feed_new(&f);
+	add(&f, win("p1", false, "mentee", "a", "empathy", START, 0));
+	add(&f, win("p2", false, "mentee", "b", "empathy", START, 0));
+	add(&f, win("t1", true, "mentee", "c", "empathy", START + 5 * DAY, 0));
 	got_clear(&g);
-	assert_int_equal(mentor_kpi_take_changed(set, final_or_p2, collect, &g), MENTOR_OK);
+	assert_int_equal(mentor_kpi_take_changed(f.set, final_or_p2, collect, &g), MENTOR_OK);
 	assert_int_equal(g.n, 1);
 	assert_string_equal(g.t[0].owner, "p2");
 	assert_false(g.t[0].w.written);
 	/* The windows passed over keep their marks; p2's was cleared. */
-	take(set, &g);
+	take(f.set, &g);
 	assert_int_equal(g.n, 2);
 	assert_string_equal(g.t[0].owner, "p1");
 	assert_string_equal(g.t[1].owner, "t1");
 	assert_false(g.t[0].w.written || g.t[1].w.written);
 
 	/* Once final (after windows end S + 28 and S + 33), p1 is taken too, and forgotten; t1 is not final yet. */
-	mentor_kpi_observe(set, "c", "empathy", S + 6, 250000);
-	mentor_kpi_close(set, S + 28);
+	observe(&f, "c", "empathy", S + 6, 250000);
+	mentor_kpi_close(f.set, S + 28);
 	got_clear(&g);
-	assert_int_equal(mentor_kpi_take_changed(set, final_or_p2, collect, &g), MENTOR_OK);
+	assert_int_equal(mentor_kpi_take_changed(f.set, final_or_p2, collect, &g), MENTOR_OK);
 	assert_int_equal(g.n, 2);
 	assert_string_equal(g.t[0].owner, "p1");
 	assert_string_equal(g.t[1].owner, "p2");
 	/* Handed to fn before: a row holds them. */
 	assert_true(g.t[0].w.written && g.t[1].w.written);
-	assert_int_equal(mentor_kpi_count(set), 1);
-	take(set, &g);
+	take(f.set, &g);
 	assert_int_equal(g.n, 1);
 	assert_string_equal(g.t[0].owner, "t1");
 	assert_sums(&g.t[0].w.a, 1, 250000, INT64_C(62500000000));
 
 	/* Marks cleared without fn write nothing: the window is still unwritten. */
-	add(set, win("t2", true, "mentee", "d", "empathy", S + 5, 0));
-	assert_int_equal(mentor_kpi_take_changed(set, NULL, NULL, NULL), MENTOR_OK);
-	mentor_kpi_observe(set, "d", "empathy", S + 6, 250000);
-	take(set, &g);
+	add(&f, win("t2", true, "mentee", "d", "empathy", START + 5 * DAY, 0));
+	assert_int_equal(mentor_kpi_take_changed(f.set, NULL, NULL, NULL), MENTOR_OK);
+	observe(&f, "d", "empathy", S + 6, 250000);
+	take(f.set, &g);
 	assert_int_equal(g.n, 1);
 	assert_string_equal(g.t[0].owner, "t2");
 	assert_false(g.t[0].w.written);
 
 	got_clear(&g);
-	mentor_kpi_set_free(set);
+	feed_free(&f);
 }
 
 /* ---- remove_owner ---- */
 
 static void test_remove_owner(void **state)
 {
-	struct mentor_kpi_set *set = set_new();
+	struct feed f;
 	struct got g = { 0 };
 
 	(void)state;
-	add(set, win("x1", true, "mentee", "a", "empathy", S, 0));   /* a comparison trigger x1 */
-	add(set, win("x1", true, "mentee", "a", "csat", S, 0));
-	add(set, win("x1", false, "mentee", "a", "empathy", S, 0));  /* a pairing with the same id string */
-	add(set, win("x2", true, "mentee", "a", "empathy", S, 0));
-	take(set, &g);
-	mentor_kpi_remove_owner(set, "x1", true);
-	assert_int_equal(mentor_kpi_count(set), 2);
-	mentor_kpi_remove_owner(set, "x1", true);    /* again: nothing */
-	mentor_kpi_remove_owner(set, "nobody", false);
-	assert_int_equal(mentor_kpi_count(set), 2);
-	mentor_kpi_observe(set, "a", "empathy", S - 1, 400000);
-	mentor_kpi_observe(set, "a", "csat", S - 1, 400000);
-	take(set, &g);
+	feed_new(&f);
+	add(&f, win("x1", true, "mentee", "a", "empathy", START, 0));   /* a comparison trigger x1 */
+	add(&f, win("x1", true, "mentee", "a", "csat", START, 0));
+	add(&f, win("x1", false, "mentee", "a", "empathy", START, 0));  /* a pairing with the same id string */
+	add(&f, win("x2", true, "mentee", "a", "empathy", START, 0));
+	take(f.set, &g);
+	mentor_kpi_remove_owner(f.set, "x1", true);
+	mentor_kpi_remove_owner(f.set, "x1", true);    /* again: nothing */
+	mentor_kpi_remove_owner(f.set, "nobody", false);
+	/* Left: x1's pairing window and x2's. */
+	observe(&f, "a", "empathy", S - 1, 400000);
+	observe(&f, "a", "csat", S - 1, 400000);
+	take(f.set, &g);
 	assert_int_equal(g.n, 2);
 	assert_string_equal(g.t[0].owner, "x1");
 	assert_false(g.t[0].w.comparison);
 	assert_string_equal(g.t[1].owner, "x2");
 	assert_sums(&g.t[0].w.b, 1, 400000, INT64_C(160000000000));
 	/* A removed window is not reported even when it was changed before removal. */
-	mentor_kpi_observe(set, "a", "empathy", S - 2, 100000);
-	mentor_kpi_remove_owner(set, "x2", true);
-	take(set, &g);
+	observe(&f, "a", "empathy", S - 2, 100000);
+	mentor_kpi_remove_owner(f.set, "x2", true);
+	take(f.set, &g);
 	assert_int_equal(g.n, 1);
 	assert_string_equal(g.t[0].owner, "x1");
 	assert_sums(&g.t[0].w.b, 2, 500000, INT64_C(170000000000));  /* 0.16 + 0.01 */
 
 	got_clear(&g);
-	mentor_kpi_set_free(set);
+	feed_free(&f);
 }
 
 /* ---- Many windows: growth, removal, reuse ---- */
 
 static void test_many_windows(void **state)
 {
-	struct mentor_kpi_set *set = set_new();
+	struct feed f;
 	struct got g = { 0 };
 	char owner[32], agent[32];
 
 	(void)state;
+	feed_new(&f);
 	/* 512 pairings, one window each, agent ag-i, in a scrambled order (397 is prime to 512). */
 	for (int k = 0; k < 512; k++) {
 		int i = k * 397 % 512;
 
 		snprintf(owner, sizeof(owner), "p%04d", i);
 		snprintf(agent, sizeof(agent), "ag-%d", i);
-		add(set, win(owner, false, "mentee", agent, "empathy", S, 0));
+		add(&f, win(owner, false, "mentee", agent, "empathy", START, 0));
 	}
-	take(set, &g);
+	take(f.set, &g);
 	assert_int_equal(g.n, 512);
 	/* Keep the multiples of 8 (64), remove the other 448; then 400 comparison windows for agents 0..399. */
 	for (int i = 0; i < 512; i++)
 		if (i % 8 != 0) {
 			snprintf(owner, sizeof(owner), "p%04d", i);
-			mentor_kpi_remove_owner(set, owner, false);
+			mentor_kpi_remove_owner(f.set, owner, false);
 		}
-	assert_int_equal(mentor_kpi_count(set), 64);
 	for (int i = 0; i < 400; i++) {
 		snprintf(owner, sizeof(owner), "t%04d", i);
 		snprintf(agent, sizeof(agent), "ag-%d", i);
-		add(set, win(owner, true, "mentee", agent, "empathy", S + 1, 0));
+		add(&f, win(owner, true, "mentee", agent, "empathy", START + DAY, 0));
 	}
-	assert_int_equal(mentor_kpi_count(set), 464);
-	take(set, &g);
+	take(f.set, &g);
 	assert_int_equal(g.n, 400);
 	/* Agent i scores i / 1000 on S + 2: in the after window of each of its windows. */
 	for (int i = 0; i < 512; i++) {
 		snprintf(agent, sizeof(agent), "ag-%d", i);
-		mentor_kpi_observe(set, agent, "empathy", S + 2, (int64_t)i * 1000);
+		observe(&f, agent, "empathy", S + 2, (int64_t)i * 1000);
 	}
-	take(set, &g);
+	take(f.set, &g);
 	/* The 64 kept pairings and the 400 comparison windows. */
 	assert_int_equal(g.n, 464);
 	for (size_t k = 0; k < g.n; k++) {
@@ -457,14 +676,14 @@ static void test_many_windows(void **state)
 	assert_true(g.t[64].w.comparison);
 
 	got_clear(&g);
-	mentor_kpi_set_free(set);
+	feed_free(&f);
 }
 
 /* ---- Delta on the native scale ---- */
 
 static void test_delta_native(void **state)
 {
-	struct mentor_kpi_set *set = set_new();
+	struct feed f;
 	struct mentor_scale csat = { 1.0, 5.0 };
 	struct mentor_kpi_delta d;
 	struct got g = { 0 };
@@ -472,12 +691,13 @@ static void test_delta_native(void **state)
 	static const int64_t after[] = { 800000, 900000, 850000, 950000 };
 
 	(void)state;
-	add(set, win("p1", false, "mentee", "a", "csat", S, 0));
+	feed_new(&f);
+	add(&f, win("p1", false, "mentee", "a", "csat", START, 0));
 	for (size_t i = 0; i < 3; i++)
-		mentor_kpi_observe(set, "a", "csat", S - 1 - (int64_t)i, before[i]);
+		observe(&f, "a", "csat", S - 1 - (int64_t)i, before[i]);
 	for (size_t i = 0; i < 4; i++)
-		mentor_kpi_observe(set, "a", "csat", S + (int64_t)i, after[i]);
-	take(set, &g);
+		observe(&f, "a", "csat", S + (int64_t)i, after[i]);
+	take(f.set, &g);
 	assert_int_equal(g.n, 1);
 	mentor_kpi_delta(&g.t[0].w, &csat, 0.95, &d);
 	/*
@@ -504,11 +724,11 @@ static void test_delta_native(void **state)
 	assert_near(d.ci_high, 1.5084655909846059, 1e-8);
 
 	/* One observation after: no interval (n < 2), the means and delta still there. */
-	add(set, win("p2", false, "mentee", "b", "csat", S, 0));
-	mentor_kpi_observe(set, "b", "csat", S - 1, 500000);
-	mentor_kpi_observe(set, "b", "csat", S - 2, 700000);
-	mentor_kpi_observe(set, "b", "csat", S + 1, 1000000);
-	take(set, &g);
+	add(&f, win("p2", false, "mentee", "b", "csat", START, 0));
+	observe(&f, "b", "csat", S - 1, 500000);
+	observe(&f, "b", "csat", S - 2, 700000);
+	observe(&f, "b", "csat", S + 1, 1000000);
+	take(f.set, &g);
 	assert_int_equal(g.n, 1);
 	mentor_kpi_delta(&g.t[0].w, &csat, 0.95, &d);
 	assert_near(d.before_mean, 1.0 + 4.0 * 0.6, 1e-12);  /* 3.4 */
@@ -518,9 +738,9 @@ static void test_delta_native(void **state)
 	assert_true(isnan(d.ci_low) && isnan(d.ci_high));
 
 	/* Nothing before: before mean and delta NaN. */
-	add(set, win("p3", false, "mentee", "c", "csat", S, 0));
-	mentor_kpi_observe(set, "c", "csat", S, 250000);
-	take(set, &g);
+	add(&f, win("p3", false, "mentee", "c", "csat", START, 0));
+	observe(&f, "c", "csat", S, 250000);
+	take(f.set, &g);
 	mentor_kpi_delta(&g.t[0].w, &csat, 0.95, &d);
 	assert_int_equal(d.before_n, 0);
 	assert_true(isnan(d.before_mean));
@@ -529,47 +749,52 @@ static void test_delta_native(void **state)
 	assert_false(d.has_ci);
 
 	got_clear(&g);
-	mentor_kpi_set_free(set);
+	feed_free(&f);
 }
 
 /* ---- Strings ---- */
 
 static void test_add_strings(void **state)
 {
-	struct mentor_kpi_set *set = set_new();
+	struct feed f;
 	struct mentor_error err = { 0 };
 	struct mentor_kpi_window w;
 	char owner[16], agent[16], big[2 * MENTOR_ID_MAX + 1];
 	struct got g = { 0 };
 
 	(void)state;
+	feed_new(&f);
 	snprintf(owner, sizeof(owner), "p1");
 	snprintf(agent, sizeof(agent), "a");
-	w = win(owner, false, "mentee", agent, "empathy", S, 0);
-	assert_int_equal(mentor_kpi_add(set, &w, &err), MENTOR_OK);
+	w = win(owner, false, "mentee", agent, "empathy", START, 0);
+	assert_int_equal(mentor_kpi_add(f.set, &w, &err), MENTOR_OK);
 	/* Copied: the caller's buffers may change. */
 	snprintf(owner, sizeof(owner), "XX");
 	snprintf(agent, sizeof(agent), "b");
-	mentor_kpi_observe(set, "a", "empathy", S, 300000);
-	mentor_kpi_observe(set, "b", "empathy", S, 900000);
-	take(set, &g);
+	observe(&f, "a", "empathy", S, 300000);
+	observe(&f, "b", "empathy", S, 900000);
+	take(f.set, &g);
 	assert_int_equal(g.n, 1);
 	assert_string_equal(g.t[0].owner, "p1");
 	assert_string_equal(g.t[0].agent, "a");
 	assert_sums(&g.t[0].w.a, 1, 300000, INT64_C(90000000000));
 
-	w = win("", false, "mentee", "a", "empathy", S, 0);
-	assert_int_equal(mentor_kpi_add(set, &w, &err), MENTOR_ERR_INVALID);
-	w = win("p", false, "mentee", "", "empathy", S, 0);
-	assert_int_equal(mentor_kpi_add(set, &w, &err), MENTOR_ERR_INVALID);
+	w = win("", false, "mentee", "a", "empathy", START, 0);
+	assert_int_equal(mentor_kpi_add(f.set, &w, &err), MENTOR_ERR_INVALID);
+	w = win("p", false, "mentee", "", "empathy", START, 0);
+	assert_int_equal(mentor_kpi_add(f.set, &w, &err), MENTOR_ERR_INVALID);
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	w = win(big, false, "mentee", "a", "empathy", S, 0);
-	assert_int_equal(mentor_kpi_add(set, &w, &err), MENTOR_ERR_INVALID);
-	assert_int_equal(mentor_kpi_count(set), 1);
+	w = win(big, false, "mentee", "a", "empathy", START, 0);
+	assert_int_equal(mentor_kpi_add(f.set, &w, &err), MENTOR_ERR_INVALID);
+	/* None of them was added: a's next observation changes p1's window only. */
+	observe(&f, "a", "empathy", S + 1, 300000);
+	take(f.set, &g);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.t[0].owner, "p1");
 
 	got_clear(&g);
-	mentor_kpi_set_free(set);
+	feed_free(&f);
 	mentor_kpi_set_free(NULL);
 }
 
@@ -577,6 +802,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_observe_sides),
+		cmocka_unit_test(test_observe_instants),
+		cmocka_unit_test(test_sums_by_day),
+		cmocka_unit_test(test_open_after_observed),
 		cmocka_unit_test(test_order_close_forget),
 		cmocka_unit_test(test_take_selected),
 		cmocka_unit_test(test_remove_owner),

@@ -1,16 +1,11 @@
 /* Pairing: optimality against brute force, every constraint, determinism, hand-made cases. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <math.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
 #include "mentor/pairing.h"
+#include "test_util.h"
 
 /* ---- an independent model of the contract in pairing.h ---- */
 
@@ -232,18 +227,9 @@ static void assert_same_result(const struct mentor_pair_result *x, const struct 
 
 static uint64_t rng_state;
 
-static uint64_t rnd(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 static int rnd_below(int n)
 {
-	return (int)(rnd() % (uint64_t)n);
+	return (int)(splitmix64(&rng_state) % (uint64_t)n);
 }
 
 static void inst_wire(struct inst *t)
