@@ -3,7 +3,7 @@
  * offsets live in PostgreSQL, not in Kafka. On every assignment it asks the
  * caller for each partition's stored next offset and starts there; it keeps,
  * per assigned partition, the offset last stored and whether the partition
- * has been read to its end.
+ * has been read to its end (lib/partitions.h).
  */
 #ifndef MENTOR_CONSUMER_H
 #define MENTOR_CONSUMER_H
