@@ -1,5 +1,6 @@
 #include "mentor/consumer.h"
 
+#include <librdkafka/rdkafka.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,8 @@ struct mentor_consumer {
 	mentor_kafka_log_fn log_fn;
 	void *log_ctx;
 	struct mentor_partitions *parts;  /* owned; the assigned ones */
+	rd_kafka_message_t *polled;       /* owned; behind `message`, released by the next poll */
+	struct mentor_message message;
 	uint64_t revocations;
 };
 
@@ -185,6 +188,9 @@ void mentor_consumer_close(struct mentor_consumer *c)
 {
 	if (!c)
 		return;
+	/* librdkafka wants every message destroyed before the handle. */
+	if (c->polled)
+		rd_kafka_message_destroy(c->polled);
 	if (c->rk) {
 		rd_kafka_consumer_close(c->rk);
 		rd_kafka_destroy(c->rk);
@@ -193,19 +199,45 @@ void mentor_consumer_close(struct mentor_consumer *c)
 	free(c);
 }
 
-rd_kafka_message_t *mentor_consumer_poll(struct mentor_consumer *c, int timeout_ms)
+/* Keeps msg until the next poll and returns its view. */
+static const struct mentor_message *hand_out(struct mentor_consumer *c, rd_kafka_message_t *msg)
 {
+	c->polled = msg;
+	c->message = (struct mentor_message){
+		.topic = msg->rkt ? rd_kafka_topic_name(msg->rkt) : NULL,
+		.partition = msg->partition,
+		.offset = msg->offset,
+	};
+	if (msg->err) {
+		c->message.error = rd_kafka_message_errstr(msg);
+	} else {
+		c->message.key = msg->key;
+		c->message.key_len = msg->key_len;
+		c->message.payload = msg->payload;
+		c->message.len = msg->len;
+	}
+	return &c->message;
+}
+
+const struct mentor_message *mentor_consumer_poll(struct mentor_consumer *c, int timeout_ms)
+{
+	if (c->polled) {
+		rd_kafka_message_destroy(c->polled);
+		c->polled = NULL;
+	}
 	for (;;) {
 		rd_kafka_message_t *msg = rd_kafka_consumer_poll(c->rk, timeout_ms);
 		const char *topic;
 
-		if (!msg || !msg->rkt)
-			return msg;
+		if (!msg)
+			return NULL;
+		if (!msg->rkt)
+			return hand_out(c, msg);
 		topic = rd_kafka_topic_name(msg->rkt);
 		if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
 			if (!msg->err)
 				mentor_partitions_set_at_end(c->parts, topic, msg->partition, false);
-			return msg;
+			return hand_out(c, msg);
 		}
 		mentor_partitions_set_at_end(c->parts, topic, msg->partition, true);
 		rd_kafka_message_destroy(msg);
