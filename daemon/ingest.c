@@ -148,9 +148,9 @@ static int topic_kind(const struct mentor_config *cfg, const char *topic)
 	return -1;
 }
 
-static int stage_message(struct ingest *in, const rd_kafka_message_t *msg)
+static int stage_message(struct ingest *in, const struct mentor_message *msg)
 {
-	const char *topic = rd_kafka_topic_name(msg->rkt);
+	const char *topic = msg->topic;
 	struct mentor_origin origin = {
 		.topic = topic, .partition = msg->partition, .offset = msg->offset,
 		.key = msg->key, .key_len = msg->key_len, .received_us = now_us(),
@@ -517,7 +517,7 @@ static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 {
 	while (!in->flags->stop) {
 		bool batching = mentor_batch_messages(in->batch) > 0;
-		rd_kafka_message_t *msg;
+		const struct mentor_message *msg;
 
 		alive();
 		if (in->flags->reload) {
@@ -533,16 +533,12 @@ static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 		publish_lag(in);
 		if (mentor_consumer_revocations(in->consumer) != in->revocations_seen)
 			flush_batch(in);
-		if (msg && msg->err) {
-			log_warning("kafka: %s", rd_kafka_message_errstr(msg));
-			rd_kafka_message_destroy(msg);
+		if (msg && msg->error) {
+			log_warning("kafka: %s", msg->error);
 			continue;
 		}
 		if (msg) {
-			int rc = stage_message(in, msg);
-
-			rd_kafka_message_destroy(msg);
-			if (rc != 0) {
+			if (stage_message(in, msg) != 0) {
 				drop_batch(in);
 				continue;
 			}

@@ -1,18 +1,10 @@
 #include "mentor/consumer.h"
 
+#include <librdkafka/rdkafka.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mentor/batch.h"
-#include "mentor/store.h"
-
-struct assigned_partition {
-	char topic[MENTOR_TOPIC_MAX];
-	int32_t partition;
-	int64_t stored_next;  /* MENTOR_OFFSET_NONE until something is stored */
-	int64_t max_event_us; /* newest event time stored from it; MENTOR_NO_EVENT_TIME: none */
-	bool at_end;
-};
+#include "partitions.h"
 
 struct mentor_consumer {
 	rd_kafka_t *rk;
@@ -20,58 +12,11 @@ struct mentor_consumer {
 	void *loader_ctx;
 	mentor_kafka_log_fn log_fn;
 	void *log_ctx;
-	int64_t offset_reset;  /* RD_KAFKA_OFFSET_BEGINNING or _END, for partitions with nothing stored */
-	struct assigned_partition *parts;
-	int n_parts, cap_parts;
+	struct mentor_partitions *parts;  /* owned; the assigned ones */
+	rd_kafka_message_t *polled;       /* owned; behind `message`, released by the next poll */
+	struct mentor_message message;
 	uint64_t revocations;
 };
-
-static struct assigned_partition *find_partition(const struct mentor_consumer *c, const char *topic,
-						 int32_t partition)
-{
-	for (int i = 0; i < c->n_parts; i++)
-		if (c->parts[i].partition == partition && strcmp(c->parts[i].topic, topic) == 0)
-			return &c->parts[i];
-	return NULL;
-}
-
-static int64_t start_offset(const struct mentor_consumer *c, int64_t stored_next)
-{
-	return stored_next == MENTOR_OFFSET_NONE ? c->offset_reset : stored_next;
-}
-
-static bool track_partition(struct mentor_consumer *c, const char *topic, int32_t partition, int64_t stored_next,
-			    int64_t max_event_us)
-{
-	struct assigned_partition *p = find_partition(c, topic, partition);
-
-	if (!p) {
-		if (c->n_parts == c->cap_parts) {
-			int cap = c->cap_parts ? 2 * c->cap_parts : 16;
-			struct assigned_partition *grown = realloc(c->parts, (size_t)cap * sizeof(*grown));
-
-			if (!grown)
-				return false;
-			c->parts = grown;
-			c->cap_parts = cap;
-		}
-		p = &c->parts[c->n_parts++];
-		snprintf(p->topic, sizeof(p->topic), "%s", topic);
-		p->partition = partition;
-	}
-	p->stored_next = stored_next;
-	p->max_event_us = max_event_us;
-	p->at_end = false;
-	return true;
-}
-
-static void untrack_partition(struct mentor_consumer *c, const char *topic, int32_t partition)
-{
-	struct assigned_partition *p = find_partition(c, topic, partition);
-
-	if (p)
-		*p = c->parts[--c->n_parts];
-}
 
 /* Sets each partition's start offset from the store; false if any could not be loaded. */
 static bool load_start_offsets(struct mentor_consumer *c, rd_kafka_topic_partition_list_t *parts)
@@ -79,12 +24,14 @@ static bool load_start_offsets(struct mentor_consumer *c, rd_kafka_topic_partiti
 	for (int i = 0; i < parts->cnt; i++) {
 		rd_kafka_topic_partition_t *tp = &parts->elems[i];
 		int64_t next, max_event_us;
+		const struct mentor_partition *p;
 
 		if (c->loader(c->loader_ctx, tp->topic, tp->partition, &next, &max_event_us) != 0)
 			return false;
-		if (!track_partition(c, tp->topic, tp->partition, next, max_event_us))
+		p = mentor_partitions_track(c->parts, tp->topic, tp->partition, next, max_event_us);
+		if (!p)
 			return false;
-		tp->offset = start_offset(c, next);
+		tp->offset = mentor_partitions_start_offset(c->parts, p);
 	}
 	return true;
 }
@@ -94,7 +41,7 @@ static void on_assign(struct mentor_consumer *c, rd_kafka_topic_partition_list_t
 	if (!load_start_offsets(c, parts)) {
 		/* Shutting down or out of memory: take nothing rather than start at a wrong offset. */
 		for (int i = 0; i < parts->cnt; i++)
-			untrack_partition(c, parts->elems[i].topic, parts->elems[i].partition);
+			mentor_partitions_untrack(c->parts, parts->elems[i].topic, parts->elems[i].partition);
 		if (!cooperative)
 			rd_kafka_assign(c->rk, NULL);
 		return;
@@ -108,7 +55,7 @@ static void on_assign(struct mentor_consumer *c, rd_kafka_topic_partition_list_t
 static void on_revoke(struct mentor_consumer *c, rd_kafka_topic_partition_list_t *parts, bool cooperative)
 {
 	for (int i = 0; i < parts->cnt; i++)
-		untrack_partition(c, parts->elems[i].topic, parts->elems[i].partition);
+		mentor_partitions_untrack(c->parts, parts->elems[i].topic, parts->elems[i].partition);
 	c->revocations++;
 	if (cooperative)
 		rd_kafka_error_destroy(rd_kafka_incremental_unassign(c->rk, parts));
@@ -131,7 +78,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 		break;
 	default:
 		/* Unknown rebalance state: drop everything, as librdkafka recommends. */
-		c->n_parts = 0;
+		mentor_partitions_untrack_all(c->parts);
 		c->revocations++;
 		rd_kafka_assign(rk, NULL);
 		break;
@@ -211,7 +158,12 @@ int mentor_consumer_new(const struct mentor_config *cfg, mentor_offset_loader lo
 	c->loader_ctx = loader_ctx;
 	c->log_fn = log_fn;
 	c->log_ctx = log_ctx;
-	c->offset_reset = strcmp(cfg->offset_reset, "latest") == 0 ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+	c->parts = mentor_partitions_new(strcmp(cfg->offset_reset, "latest") == 0 ? RD_KAFKA_OFFSET_END :
+					 RD_KAFKA_OFFSET_BEGINNING);
+	if (!c->parts) {
+		rc = mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
 	rc = build_conf(cfg, c, &conf, err);
 	if (rc != MENTOR_OK)
 		goto fail;
@@ -236,30 +188,58 @@ void mentor_consumer_close(struct mentor_consumer *c)
 {
 	if (!c)
 		return;
+	/* librdkafka wants every message destroyed before the handle. */
+	if (c->polled)
+		rd_kafka_message_destroy(c->polled);
 	if (c->rk) {
 		rd_kafka_consumer_close(c->rk);
 		rd_kafka_destroy(c->rk);
 	}
-	free(c->parts);
+	mentor_partitions_free(c->parts);
 	free(c);
 }
 
-rd_kafka_message_t *mentor_consumer_poll(struct mentor_consumer *c, int timeout_ms)
+/* Keeps msg until the next poll and returns its view. */
+static const struct mentor_message *hand_out(struct mentor_consumer *c, rd_kafka_message_t *msg)
 {
+	c->polled = msg;
+	c->message = (struct mentor_message){
+		.topic = msg->rkt ? rd_kafka_topic_name(msg->rkt) : NULL,
+		.partition = msg->partition,
+		.offset = msg->offset,
+	};
+	if (msg->err) {
+		c->message.error = rd_kafka_message_errstr(msg);
+	} else {
+		c->message.key = msg->key;
+		c->message.key_len = msg->key_len;
+		c->message.payload = msg->payload;
+		c->message.len = msg->len;
+	}
+	return &c->message;
+}
+
+const struct mentor_message *mentor_consumer_poll(struct mentor_consumer *c, int timeout_ms)
+{
+	if (c->polled) {
+		rd_kafka_message_destroy(c->polled);
+		c->polled = NULL;
+	}
 	for (;;) {
 		rd_kafka_message_t *msg = rd_kafka_consumer_poll(c->rk, timeout_ms);
-		struct assigned_partition *p;
+		const char *topic;
 
-		if (!msg || !msg->rkt)
-			return msg;
-		p = find_partition(c, rd_kafka_topic_name(msg->rkt), msg->partition);
+		if (!msg)
+			return NULL;
+		if (!msg->rkt)
+			return hand_out(c, msg);
+		topic = rd_kafka_topic_name(msg->rkt);
 		if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-			if (p && !msg->err)
-				p->at_end = false;
-			return msg;
+			if (!msg->err)
+				mentor_partitions_set_at_end(c->parts, topic, msg->partition, false);
+			return hand_out(c, msg);
 		}
-		if (p)
-			p->at_end = true;
+		mentor_partitions_set_at_end(c->parts, topic, msg->partition, true);
 		rd_kafka_message_destroy(msg);
 		/*
 		 * Under live load each fetch ends at the partition's end, so EOF events
@@ -277,22 +257,18 @@ uint64_t mentor_consumer_revocations(const struct mentor_consumer *c)
 
 bool mentor_consumer_at_end(const struct mentor_consumer *c)
 {
-	if (c->n_parts == 0)
-		return false;
-	for (int i = 0; i < c->n_parts; i++)
-		if (!c->parts[i].at_end)
-			return false;
-	return true;
+	return mentor_partitions_at_end(c->parts);
 }
 
 void mentor_consumer_each_partition(const struct mentor_consumer *c,
 				    void (*fn)(void *ctx, const struct mentor_partition_position *pos), void *ctx)
 {
-	for (int i = 0; i < c->n_parts; i++) {
+	for (int i = 0; i < mentor_partitions_count(c->parts); i++) {
+		const struct mentor_partition *p = mentor_partitions_at(c->parts, i);
 		struct mentor_partition_position pos = {
-			.topic = c->parts[i].topic,
-			.partition = c->parts[i].partition,
-			.stored_next = c->parts[i].stored_next,
+			.topic = p->topic,
+			.partition = p->partition,
+			.stored_next = p->stored_next,
 		};
 		if (rd_kafka_get_watermark_offsets(c->rk, pos.topic, pos.partition, &pos.low, &pos.high) != 0 ||
 		    pos.high < 0) {
@@ -305,13 +281,13 @@ void mentor_consumer_each_partition(const struct mentor_consumer *c,
 
 int mentor_consumer_assigned(const struct mentor_consumer *c)
 {
-	return c->n_parts;
+	return mentor_partitions_count(c->parts);
 }
 
 bool mentor_consumer_stored_offset(const struct mentor_consumer *c, const char *topic, int32_t partition,
 				   int64_t *ret_next)
 {
-	const struct assigned_partition *p = find_partition(c, topic, partition);
+	const struct mentor_partition *p = mentor_partitions_find(c->parts, topic, partition);
 
 	if (!p)
 		return false;
@@ -322,58 +298,32 @@ bool mentor_consumer_stored_offset(const struct mentor_consumer *c, const char *
 void mentor_consumer_set_stored_offset(struct mentor_consumer *c, const char *topic, int32_t partition,
 				       int64_t next, int64_t max_event_us)
 {
-	struct assigned_partition *p = find_partition(c, topic, partition);
-
-	if (!p)
-		return;
-	p->stored_next = next;
-	if (max_event_us > p->max_event_us)
-		p->max_event_us = max_event_us;
+	mentor_partitions_set_stored(c->parts, topic, partition, next, max_event_us);
 }
 
 void mentor_consumer_reset_stored_offset(struct mentor_consumer *c, const char *topic, int32_t partition,
 					 int64_t next, int64_t max_event_us)
 {
-	struct assigned_partition *p = find_partition(c, topic, partition);
-
-	if (!p)
-		return;
-	p->stored_next = next;
-	p->max_event_us = max_event_us;
+	mentor_partitions_reset_stored(c->parts, topic, partition, next, max_event_us);
 }
 
 int64_t mentor_consumer_watermark(const struct mentor_consumer *c, const char *roster_topic,
 				  const struct mentor_offset_update *pending, size_t n_pending)
 {
-	int64_t wm = INT64_MAX;
-
-	if (c->n_parts == 0)
-		return INT64_MIN;
-	for (int i = 0; i < c->n_parts; i++) {
-		const struct assigned_partition *p = &c->parts[i];
-		int64_t t = p->max_event_us;
-
-		if (p->at_end)
-			continue;
-		if (strcmp(p->topic, roster_topic) == 0)
-			return INT64_MIN;
-		for (size_t k = 0; k < n_pending; k++)
-			if (pending[k].partition == p->partition && strcmp(pending[k].topic, p->topic) == 0 &&
-			    pending[k].max_event_us > t)
-				t = pending[k].max_event_us;
-		if (t < wm)
-			wm = t;
-	}
-	return wm;
+	return mentor_partitions_watermark(c->parts, roster_topic, pending, n_pending);
 }
 
 static rd_kafka_topic_partition_list_t *assignment_list(const struct mentor_consumer *c)
 {
-	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(c->n_parts > 0 ? c->n_parts : 1);
+	int n = mentor_partitions_count(c->parts);
+	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
 
-	for (int i = 0; i < c->n_parts; i++)
-		rd_kafka_topic_partition_list_add(list, c->parts[i].topic, c->parts[i].partition)->offset =
-			start_offset(c, c->parts[i].stored_next);
+	for (int i = 0; i < n; i++) {
+		const struct mentor_partition *p = mentor_partitions_at(c->parts, i);
+
+		rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset =
+			mentor_partitions_start_offset(c->parts, p);
+	}
 	return list;
 }
 
@@ -395,10 +345,9 @@ int mentor_consumer_rewind(struct mentor_consumer *c, struct mentor_error *err)
 	rd_kafka_error_t *kerr;
 	rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
 
-	if (c->n_parts == 0)
+	if (mentor_partitions_count(c->parts) == 0)
 		return MENTOR_OK;
-	for (int i = 0; i < c->n_parts; i++)
-		c->parts[i].at_end = false;
+	mentor_partitions_clear_at_end(c->parts);
 	list = assignment_list(c);
 	kerr = rd_kafka_seek_partitions(c->rk, list, 10000);
 	if (kerr) {
@@ -412,7 +361,7 @@ int mentor_consumer_pause(struct mentor_consumer *c, bool pause, struct mentor_e
 {
 	rd_kafka_topic_partition_list_t *list;
 
-	if (c->n_parts == 0)
+	if (mentor_partitions_count(c->parts) == 0)
 		return MENTOR_OK;
 	list = assignment_list(c);
 	return list_result(list, pause ? rd_kafka_pause_partitions(c->rk, list) : rd_kafka_resume_partitions(c->rk, list),

@@ -3,13 +3,14 @@
  * offsets live in PostgreSQL, not in Kafka. On every assignment it asks the
  * caller for each partition's stored next offset and starts there; it keeps,
  * per assigned partition, the offset last stored and whether the partition
- * has been read to its end.
+ * has been read to its end (lib/partitions.h). librdkafka stays inside
+ * lib/consumer.c: this header hands out none of its types.
  */
 #ifndef MENTOR_CONSUMER_H
 #define MENTOR_CONSUMER_H
 
-#include <librdkafka/rdkafka.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mentor/config.h"
@@ -42,17 +43,34 @@ int mentor_consumer_new(const struct mentor_config *cfg, mentor_offset_loader lo
 			mentor_kafka_log_fn log_fn, void *log_ctx,
 			struct mentor_consumer **ret_consumer, struct mentor_error *err);
 
-/* Leaves the group and frees the consumer; safe on NULL. */
+/* Releases the last polled message, leaves the group and frees the consumer; safe on NULL. */
 void mentor_consumer_close(struct mentor_consumer *c);
 
 /*
- * Waits up to timeout_ms for a message. Returns a message the caller destroys
- * with rd_kafka_message_destroy (check its err: a non-zero err is a consumer
- * error to report, not data), or NULL if none came. End-of-partition events
+ * One message as mentor_consumer_poll hands it out: data, or a consumer error
+ * to report (error is not NULL). Everything it points to is owned by the
+ * consumer and valid until the next mentor_consumer_poll or
+ * mentor_consumer_close.
+ */
+struct mentor_message {
+	const char *error;      /* NULL for data; else the error's text (topic may be NULL, key and payload are) */
+	const char *topic;
+	int32_t partition;
+	int64_t offset;
+	const void *key;        /* NULL when the message has none */
+	size_t key_len;
+	const void *payload;    /* may be NULL when len is 0 */
+	size_t len;
+};
+
+/*
+ * Waits up to timeout_ms for a message. Returns the message (owned by the
+ * consumer: see struct mentor_message), or NULL if none came. The message
+ * returned by the previous call is released first. End-of-partition events
  * are consumed here and only update mentor_consumer_at_end(); the messages
  * queued behind them are returned without waiting again.
  */
-rd_kafka_message_t *mentor_consumer_poll(struct mentor_consumer *c, int timeout_ms);
+const struct mentor_message *mentor_consumer_poll(struct mentor_consumer *c, int timeout_ms);
 
 /* Counts revocations: a change tells the caller to drop the uncommitted batch and rewind. */
 uint64_t mentor_consumer_revocations(const struct mentor_consumer *c);

@@ -1,0 +1,167 @@
+#include "partitions.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct mentor_partitions {
+	struct mentor_partition *items;  /* owned; n in use, room for cap */
+	int n, cap;
+	int64_t unstored_start;
+};
+
+struct mentor_partitions *mentor_partitions_new(int64_t unstored_start)
+{
+	struct mentor_partitions *ps = calloc(1, sizeof(*ps));
+
+	if (ps)
+		ps->unstored_start = unstored_start;
+	return ps;
+}
+
+void mentor_partitions_free(struct mentor_partitions *ps)
+{
+	if (!ps)
+		return;
+	free(ps->items);
+	free(ps);
+}
+
+static struct mentor_partition *find(const struct mentor_partitions *ps, const char *topic, int32_t partition)
+{
+	for (int i = 0; i < ps->n; i++)
+		if (ps->items[i].partition == partition && strcmp(ps->items[i].topic, topic) == 0)
+			return &ps->items[i];
+	return NULL;
+}
+
+const struct mentor_partition *mentor_partitions_track(struct mentor_partitions *ps, const char *topic,
+						       int32_t partition, int64_t stored_next, int64_t max_event_us)
+{
+	struct mentor_partition *p = find(ps, topic, partition);
+
+	if (!p) {
+		if (ps->n == ps->cap) {
+			int cap = ps->cap ? 2 * ps->cap : 16;
+			struct mentor_partition *grown = realloc(ps->items, (size_t)cap * sizeof(*grown));
+
+			if (!grown)
+				return NULL;
+			ps->items = grown;
+			ps->cap = cap;
+		}
+		p = &ps->items[ps->n++];
+		snprintf(p->topic, sizeof(p->topic), "%s", topic);
+		p->partition = partition;
+	}
+	p->stored_next = stored_next;
+	p->max_event_us = max_event_us;
+	p->at_end = false;
+	return p;
+}
+
+void mentor_partitions_untrack(struct mentor_partitions *ps, const char *topic, int32_t partition)
+{
+	struct mentor_partition *p = find(ps, topic, partition);
+
+	if (p)
+		*p = ps->items[--ps->n];
+}
+
+void mentor_partitions_untrack_all(struct mentor_partitions *ps)
+{
+	ps->n = 0;
+}
+
+int mentor_partitions_count(const struct mentor_partitions *ps)
+{
+	return ps->n;
+}
+
+const struct mentor_partition *mentor_partitions_at(const struct mentor_partitions *ps, int i)
+{
+	return &ps->items[i];
+}
+
+const struct mentor_partition *mentor_partitions_find(const struct mentor_partitions *ps, const char *topic,
+						      int32_t partition)
+{
+	return find(ps, topic, partition);
+}
+
+int64_t mentor_partitions_start_offset(const struct mentor_partitions *ps, const struct mentor_partition *p)
+{
+	return p->stored_next == MENTOR_OFFSET_NONE ? ps->unstored_start : p->stored_next;
+}
+
+void mentor_partitions_set_at_end(struct mentor_partitions *ps, const char *topic, int32_t partition, bool at_end)
+{
+	struct mentor_partition *p = find(ps, topic, partition);
+
+	if (p)
+		p->at_end = at_end;
+}
+
+void mentor_partitions_clear_at_end(struct mentor_partitions *ps)
+{
+	for (int i = 0; i < ps->n; i++)
+		ps->items[i].at_end = false;
+}
+
+bool mentor_partitions_at_end(const struct mentor_partitions *ps)
+{
+	if (ps->n == 0)
+		return false;
+	for (int i = 0; i < ps->n; i++)
+		if (!ps->items[i].at_end)
+			return false;
+	return true;
+}
+
+void mentor_partitions_set_stored(struct mentor_partitions *ps, const char *topic, int32_t partition, int64_t next,
+				  int64_t max_event_us)
+{
+	struct mentor_partition *p = find(ps, topic, partition);
+
+	if (!p)
+		return;
+	p->stored_next = next;
+	if (max_event_us > p->max_event_us)
+		p->max_event_us = max_event_us;
+}
+
+void mentor_partitions_reset_stored(struct mentor_partitions *ps, const char *topic, int32_t partition,
+				    int64_t next, int64_t max_event_us)
+{
+	struct mentor_partition *p = find(ps, topic, partition);
+
+	if (!p)
+		return;
+	p->stored_next = next;
+	p->max_event_us = max_event_us;
+}
+
+int64_t mentor_partitions_watermark(const struct mentor_partitions *ps, const char *roster_topic,
+				    const struct mentor_offset_update *pending, size_t n_pending)
+{
+	int64_t wm = INT64_MAX;
+
+	if (ps->n == 0)
+		return INT64_MIN;
+	for (int i = 0; i < ps->n; i++) {
+		const struct mentor_partition *p = &ps->items[i];
+		int64_t t = p->max_event_us;
+
+		if (p->at_end)
+			continue;
+		if (strcmp(p->topic, roster_topic) == 0)
+			return INT64_MIN;
+		for (size_t k = 0; k < n_pending; k++)
+			if (pending[k].partition == p->partition && strcmp(pending[k].topic, p->topic) == 0 &&
+			    pending[k].max_event_us > t)
+				t = pending[k].max_event_us;
+		if (t < wm)
+			wm = t;
+	}
+	return wm;
+}
