@@ -5,21 +5,15 @@
  * observation at or after B exists, so that a replay runs the rounds of the
  * original run. Uses the real analytics state with the default configuration.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <stdlib.h>
 
 #include "../../lib/advance.h"
 #include "mentor/config.h"
+#include "test_util.h"
 
 #define DAY MENTOR_US_PER_DAY
-#define HOUR INT64_C(3600000000)
-/* 2026-11-02, 20759 days after 1970-01-01. */
-#define DAY0 (INT64_C(20759) * DAY)
+/* The SPEC example day, a Monday. */
+#define DAY0 (SPEC_DAY * DAY)
 
 struct fixture {
 	struct mentor_config *cfg;

@@ -4,30 +4,21 @@
  * the string comparator the rounds sort and search with.
  */
 #define _GNU_SOURCE  /* open_memstream */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../lib/analytics_sql.h"
-
-/* 2026-11-02T14:05:11Z, the SPEC example: 20759 days after 1970-01-01, plus 50711 s. */
-#define SPEC_US (INT64_C(20759) * MENTOR_US_PER_DAY + INT64_C(50711) * 1000000)
+#include "test_util.h"
 
 static void time_text_as_postgresql_reads_it(void **state)
 {
 	char out[TIME_TEXT];
 
 	(void)state;
-	an_time_text(SPEC_US, out);
+	an_time_text(SPEC_TS_US, out);
 	assert_string_equal(out, "2026-11-02 14:05:11.000000+00");
-	an_time_text(SPEC_US + 7, out);
+	an_time_text(SPEC_TS_US + 7, out);
 	assert_string_equal(out, "2026-11-02 14:05:11.000007+00");
 	an_time_text(0, out);
 	assert_string_equal(out, "1970-01-01 00:00:00.000000+00");
@@ -45,7 +36,7 @@ static void day_text_is_the_utc_date(void **state)
 	char out[TIME_TEXT];
 
 	(void)state;
-	an_day_text(20759, out);
+	an_day_text(SPEC_DAY, out);
 	assert_string_equal(out, "2026-11-02");
 	an_day_text(0, out);
 	assert_string_equal(out, "1970-01-01");
