@@ -5,10 +5,13 @@
 # topics, the rate of a COPY of the same rows, the ingest's ratio to the
 # slower of the two; then the drain with the analytics on, its ratio to the
 # ingest and its peak RSS, in the first quarter of the run and in a second
-# run with a quarter of the events.
+# run with a quarter of the events. With --baseline BIN, the drain with the
+# analytics runs again with that mentord binary on the same topics (say, a
+# build of an earlier commit): its figures are printed beside the others,
+# with both drains' table digests and whether they are identical.
 # It prints figures and targets; it never fails on a target.
 #
-# Usage: bench/ingest.sh [--agents N] [--days D]
+# Usage: bench/ingest.sh [--agents N] [--days D] [--baseline BIN]
 # Uses the harness in MENTORD_PG / MENTORD_KAFKA when both are set, else
 # starts one with tests/harness/up and stops it at the end.
 set -euo pipefail
@@ -17,21 +20,26 @@ cd "$root"
 
 agents=8000
 days=30
-usage() { echo "usage: bench/ingest.sh [--agents N] [--days D]   (default 8000 agents, 30 days: ~1.0M events)"; }
+baseline=
+usage() { echo "usage: bench/ingest.sh [--agents N] [--days D] [--baseline BIN]   (default 8000 agents, 30 days: ~1.0M events)"; }
 while (($#)); do
     case $1 in
         --agents) agents=${2:?--agents needs a number}; shift 2 ;;
         --days) days=${2:?--days needs a number}; shift 2 ;;
+        --baseline) baseline=${2:?--baseline needs a mentord binary}; shift 2 ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
 done
 [[ $agents =~ ^[1-9][0-9]*$ && $days =~ ^[1-9][0-9]*$ ]] || { usage >&2; exit 2; }
+[[ -z $baseline || -x $baseline ]] || { echo "bench: --baseline $baseline is not an executable" >&2; exit 2; }
 small_days=$(((days + 3) / 4))
 
 log() { echo "bench: $*" >&2; }
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
+# shellcheck source=tests/integration/digest.sh
+. "$root/tests/integration/digest.sh"
 
 # --- Binaries: build only when there is no build tree.
 if [[ ! -d build ]]; then
@@ -206,6 +214,18 @@ drain "$prefix" "$schema"
 check "$schema" "$total" "$((voc + aqm))"
 read -r m_wall m_rss m_cpu _ m_early m_pg m_pg_busiest <"$work/$schema.m"
 
+# --- 2c. The same drain with the baseline binary, on the same topics.
+if [[ -n $baseline ]]; then
+    settle
+    log "baseline ($baseline) drain into schema ${schema}_base"
+    current=$mentord
+    mentord=$baseline
+    drain "$prefix" "${schema}_base"
+    mentord=$current
+    check "${schema}_base" "$total" "$((voc + aqm))"
+    read -r b_wall b_rss b_cpu _ b_early b_pg b_pg_busiest <"$work/${schema}_base.m"
+fi
+
 # --- 3. Raw consume of the same topics: kcat, one group member on all three, to /dev/null.
 settle
 log "kcat raw consume"
@@ -272,3 +292,20 @@ printf '%-34s %s\n' "  CPU" "$(budget "$m_wall" "$m_cpu" "$m_pg" "$m_pg_busiest"
 printf '%-34s %9s msgs %8.2f s %9s events/s, peak RSS %s (full run %s)\n' \
     "  smaller run ($agents x $small_days days)" "$s_total" "$s_wall" "$(rate "$s_total" "$s_wall")" \
     "$(mib "$s_rss")" "$(mib "$m_rss")"
+if [[ -n $baseline ]]; then
+    b_rate=$(rate "$total" "$b_wall")
+    printf '%-34s %9s msgs %8.2f s %9s events/s   this build / baseline: %sx\n' \
+        "baseline drain with the analytics" "$total" "$b_wall" "$b_rate" "$(ratio "$m_rate" "$b_rate")"
+    printf '%-34s %s, cpu %s s\n' "  baseline peak RSS" "$(mib "$b_rss")" "$b_cpu"
+    printf '%-34s %s\n' "  CPU" "$(budget "$b_wall" "$b_cpu" "$b_pg" "$b_pg_busiest")"
+    table_digest "$schema" >"$work/digest.this"
+    table_digest "${schema}_base" >"$work/digest.base"
+    echo "table digests of the drain with the analytics (this build, then the baseline):"
+    sed 's/^/  this  /' "$work/digest.this"
+    sed 's/^/  base  /' "$work/digest.base"
+    if cmp -s "$work/digest.this" "$work/digest.base"; then
+        echo "  identical: yes"
+    else
+        echo "  identical: NO"
+    fi
+fi

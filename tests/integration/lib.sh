@@ -84,50 +84,9 @@ migrate_schema() {
 # drain CONFIG: run mentord until every partition is consumed and stored.
 drain() { "$MENTORD_BIN" --config "$1" --exit-at-end; }
 
-# table_digest SCHEMA: one line per table with a digest of its deterministic
-# columns (wall-clock columns such as received_at and updated_at left out;
-# the analytics tables hold event times only, so all of their columns count).
-table_digest() {
-    # UNION ALL has no order of its own: sorted, so that two digests compare line by line.
-    psql_val "$1" "
-      SELECT 'score_events ' || count(*) || ' ' || md5(coalesce(string_agg(
-               concat_ws(',', event_id, kind, agent_id, interaction_id, channel, occurred_at, csat, nps,
-                         overall, scores, fatal, topic, partition, kafka_offset), '|' ORDER BY event_id), ''))
-        FROM score_events
-      UNION ALL
-      SELECT 'agent_daily ' || count(*) || ' ' || md5(coalesce(string_agg(
-               concat_ws(',', agent_id, metric, day, n, sum, sumsq), '|' ORDER BY agent_id, metric, day), ''))
-        FROM agent_daily
-      UNION ALL
-      SELECT 'agents ' || count(*) || ' ' || md5(coalesce(string_agg(
-               concat_ws(',', agent_id, name, team_id, team_lead_id, site, language, active, roster_known),
-               '|' ORDER BY agent_id), ''))
-        FROM agents
-      UNION ALL
-      SELECT 'rejected_events ' || count(*) || ' ' || md5(coalesce(string_agg(
-               concat_ws(',', topic, partition, kafka_offset, key, payload, reason, detail),
-               '|' ORDER BY topic, partition, kafka_offset), ''))
-        FROM rejected_events
-      UNION ALL
-      SELECT 'metrics ' || count(*) || ' ' || md5(coalesce(string_agg(
-               concat_ws(',', metric, source, scale_min, scale_max), '|' ORDER BY metric), ''))
-        FROM metrics
-      UNION ALL
-      SELECT 'consumer_offsets ' || count(*) || ' ' || md5(coalesce(string_agg(
-               concat_ws(',', topic, partition, next_offset, max_event_at), '|' ORDER BY topic, partition), ''))
-        FROM consumer_offsets
-      UNION ALL
-      SELECT 'analytics_state ' || count(*) || ' ' || md5(coalesce(string_agg(
-               concat_ws(',', closed_at, last_round_at, event_time_at), '|'), ''))
-        FROM analytics_state
-      UNION ALL
-      SELECT 'alerts ' || count(*) || ' ' || md5(coalesce(string_agg(
-               concat_ws(',', alert_id, kind, team_lead_id, agent_id, occurred_at, payload), '|' ORDER BY alert_id), ''))
-        FROM alerts
-      $(for t in behavior_priors agent_behavior_status triggers pairings pairing_kpis comparison_kpis program_effect; do
-            echo "UNION ALL SELECT '$t ' || count(*) || ' ' || md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM $t x"
-        done)" | sort
-}
+# table_digest SCHEMA (digest.sh, shared with bench/ingest.sh).
+# shellcheck source=digest.sh
+. "$(dirname "${BASH_SOURCE[0]}")/digest.sh"
 
 # table_digest_without_offsets SCHEMA: table_digest but consumer_offsets, for a
 # run that read messages (resends) another run being compared did not.
