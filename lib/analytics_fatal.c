@@ -11,6 +11,7 @@
 
 #include "analytics_int.h"
 #include "analytics_sql.h"
+#include "grow.h"
 
 /*
  * Fatal items (SPEC section 2): a resolved fatal trigger and an alert each,
@@ -49,7 +50,7 @@ int an_add_fatal(struct run *r, const char *event_id, size_t len, int64_t t_us)
 {
 	struct mentor_analytics *an = r->an;
 
-	if (!an_grow((void **)&an->fatal, &an->cap_fatal, an->n_fatal, sizeof(*an->fatal), 64))
+	if (!mentor_grow((void **)&an->fatal, &an->cap_fatal, an->n_fatal, sizeof(*an->fatal), 64, SIZE_MAX))
 		return an_nomem(r->err);
 	if (!(an->fatal[an->n_fatal].event_id = strndup(event_id, len)))
 		return an_nomem(r->err);

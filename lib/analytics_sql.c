@@ -15,21 +15,6 @@
 
 #include "analytics_int.h"
 
-bool an_grow(void **items, size_t *cap, size_t n, size_t size, size_t first)
-{
-	size_t grown_cap;
-	void *grown;
-
-	if (n < *cap)
-		return true;
-	grown_cap = *cap ? 2 * *cap : first;
-	if (grown_cap > SIZE_MAX / size || !(grown = realloc(*items, grown_cap * size)))
-		return false;
-	*items = grown;
-	*cap = grown_cap;
-	return true;
-}
-
 int an_nomem(struct mentor_error *err)
 {
 	return mentor_error_set(err, MENTOR_ERR_NOMEM, "analytics: out of memory");

@@ -11,9 +11,6 @@
 /* MENTOR_ERR_NOMEM with a message. */
 int an_nomem(struct mentor_error *err);
 
-/* Makes room for item n of *items (size bytes each, first items at first); false when out of memory. */
-bool an_grow(void **items, size_t *cap, size_t n, size_t size, size_t first);
-
 /* A timestamp PostgreSQL reads ("2026-11-02 14:05:11.000000+00"), or +-infinity for INT64_MAX/MIN. */
 void an_time_text(int64_t us, char out[TIME_TEXT]);
 

@@ -12,6 +12,7 @@
 
 #include "analytics_int.h"
 #include "analytics_sql.h"
+#include "grow.h"
 
 /* The KPI metrics of every pairing besides its behavior (SPEC section 4). */
 static const char *const kpi_base_metrics[] = { "csat", "csat_top2", "aqm" };
@@ -212,7 +213,7 @@ static int on_prior(void *ctx, const struct mentor_detect_prior *pr)
 	struct run *r = ctx;
 	struct run_staged *st = &r->staged;
 
-	if (!an_grow((void **)&st->priors, &st->cap_priors, st->n_priors, sizeof(*st->priors), 16))
+	if (!mentor_grow((void **)&st->priors, &st->cap_priors, st->n_priors, sizeof(*st->priors), 16, SIZE_MAX))
 		return an_nomem(r->err);
 	if (!(st->priors[st->n_priors].metric = strdup(pr->metric)))
 		return an_nomem(r->err);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "copytext.h"
+#include "grow.h"
 #include "hash.h"
 #include "mentor/stats.h"
 
@@ -117,23 +118,6 @@ static uint32_t hash_bytes(const char *s, size_t n)
 	return (uint32_t)(h ^ (h >> 32));
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-	size_t want = *cap ? *cap : 256;
-	void *grown;
-
-	if (need <= *cap)
-		return 0;
-	while (want < need)
-		want *= 2;
-	grown = realloc(*p, want * elem);
-	if (!grown)
-		return -1;
-	*p = grown;
-	*cap = want;
-	return 0;
-}
-
 /* Returns the id of s[0..n), or -1. */
 static long intern_find(const struct intern *in, const struct text_buf *arena, const char *s, size_t n, uint32_t h)
 {
@@ -236,7 +220,7 @@ static int add_obs(struct mentor_batch *b, uint32_t event, const char *metric, s
 	long id = intern(&b->metric_names, &b->arena, metric, len);
 	struct obs_rec *o;
 
-	if (id < 0 || grow((void **)&b->obs, &b->cap_obs, b->n_obs + 1, sizeof(*b->obs)) != 0)
+	if (id < 0 || !mentor_grow((void **)&b->obs, &b->cap_obs, b->n_obs, sizeof(*b->obs), 256, SIZE_MAX))
 		return -1;
 	o = &b->obs[b->n_obs++];
 	o->event = event;
@@ -271,7 +255,7 @@ static int note_score_event(struct mentor_batch *b, uint32_t event, const struct
 	int exp10;
 	enum obs_scale scale = ev->kind == MENTOR_EVENT_VOC ? OBS_CSAT : OBS_PERCENT;
 
-	if (agent < 0 || grow((void **)&b->events, &b->cap_events, event + 1, sizeof(*b->events)) != 0)
+	if (agent < 0 || !mentor_grow((void **)&b->events, &b->cap_events, event, sizeof(*b->events), 256, SIZE_MAX))
 		return -1;
 	b->events[event].agent = (uint32_t)agent;
 	b->events[event].day = (int32_t)mentor_stats_day_of(ev->occurred_at_us);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "hash.h"
 #include "mentor/events.h"
 
@@ -111,27 +112,6 @@ struct mentor_detector {
 	int64_t event_time_us;      /* newest evaluated */
 	int64_t newest_seen_us;
 };
-
-/* ---- Growing arrays ---- */
-
-/* Makes room for one more element of *arr; false when out of memory. */
-static bool grow(void **arr, size_t *cap, size_t len, size_t elem, size_t first)
-{
-	size_t ncap;
-	void *p;
-
-	if (len < *cap)
-		return true;
-	ncap = *cap ? *cap * 2 : first;
-	if (ncap > SIZE_MAX / elem || ncap > UINT32_MAX)
-		return false;
-	p = realloc(*arr, ncap * elem);
-	if (!p)
-		return false;
-	*arr = p;
-	*cap = ncap;
-	return true;
-}
 
 /* ---- Hash tables: agents and metrics by name ---- */
 
@@ -235,7 +215,7 @@ static int agent_get(struct mentor_detector *det, const char *id, uint32_t *ret,
 		det->last_agent = (uint32_t)i + 1;
 		return MENTOR_OK;
 	}
-	if (!grow((void **)&det->agents, &det->cap_agents, det->n_agents, sizeof(*det->agents), 256) ||
+	if (!mentor_grow((void **)&det->agents, &det->cap_agents, det->n_agents, sizeof(*det->agents), 256, UINT32_MAX) ||
 	    !tab_reserve(det, TAB_AGENT))
 		return nomem(err, "an agent");
 	a = &det->agents[det->n_agents];
@@ -261,7 +241,7 @@ static int metric_get(struct mentor_detector *det, const char *name, uint32_t *r
 		*ret = (uint32_t)i;
 		return MENTOR_OK;
 	}
-	if (!grow((void **)&det->metrics, &det->cap_metrics, det->n_metrics, sizeof(*det->metrics), 16) ||
+	if (!mentor_grow((void **)&det->metrics, &det->cap_metrics, det->n_metrics, sizeof(*det->metrics), 16, UINT32_MAX) ||
 	    !tab_reserve(det, TAB_METRIC))
 		return nomem(err, "a metric");
 	m = &det->metrics[det->n_metrics];
@@ -323,8 +303,8 @@ static int series_get(struct mentor_detector *det, const char *agent_id, const c
 		ag->series_of = grown;
 		ag->n_series_of = (uint32_t)det->n_metrics;
 	}
-	if (!grow((void **)&det->series, &det->cap_series, det->n_series, sizeof(*det->series), 1024) ||
-	    !grow((void **)&m->series, &m->cap, m->n_series, sizeof(*m->series), 256))
+	if (!mentor_grow((void **)&det->series, &det->cap_series, det->n_series, sizeof(*det->series), 1024, UINT32_MAX) ||
+	    !mentor_grow((void **)&m->series, &m->cap, m->n_series, sizeof(*m->series), 256, UINT32_MAX))
 		return nomem(err, "a key");
 	det->series[det->n_series] = (struct det_series){
 		.agent = a, .metric = mi, .win_day = INT32_MIN, .key_hash = mentor_hash_key(agent_id, metric),
@@ -433,7 +413,7 @@ static struct det_day *day_slot(struct det_series *s, int64_t day)
 		i--;
 	if (i > 0 && s->days[i - 1].day == day)
 		return &s->days[i - 1];
-	if (!grow((void **)&s->days, &cap, s->len, sizeof(*s->days), 4))
+	if (!mentor_grow((void **)&s->days, &cap, s->len, sizeof(*s->days), 4, UINT32_MAX))
 		return NULL;
 	s->cap = (uint32_t)cap;
 	memmove(&s->days[i + 1], &s->days[i], (s->len - i) * sizeof(*s->days));
@@ -487,7 +467,7 @@ int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, c
 	/* The observations of one event come one after another: they share one copy of its id. */
 	if (det->n_obs > 0 && det->obs[det->n_obs - 1].t_us == t_us &&
 	    strcmp(det->ev_arena + det->obs[det->n_obs - 1].ev_off, event_id) == 0) {
-		if (!grow((void **)&det->obs, &det->cap_obs, det->n_obs, sizeof(*det->obs), 1024))
+		if (!mentor_grow((void **)&det->obs, &det->cap_obs, det->n_obs, sizeof(*det->obs), 1024, UINT32_MAX))
 			return nomem(err, "an observation");
 		det->obs[det->n_obs] = det->obs[det->n_obs - 1];
 		det->obs[det->n_obs].value = (int32_t)value_e6;
@@ -497,7 +477,7 @@ int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, c
 	}
 	len = strlen(event_id) + 1;
 	if (det->ev_len + len > UINT32_MAX ||
-	    !grow((void **)&det->obs, &det->cap_obs, det->n_obs, sizeof(*det->obs), 1024))
+	    !mentor_grow((void **)&det->obs, &det->cap_obs, det->n_obs, sizeof(*det->obs), 1024, UINT32_MAX))
 		return nomem(err, "an observation");
 	if (det->ev_len + len > det->ev_cap) {
 		size_t ncap = det->ev_cap ? det->ev_cap : 65536;
@@ -717,7 +697,7 @@ static int mark_changed(struct mentor_detector *det, uint32_t si, struct mentor_
 {
 	if (det->series[si].changed)
 		return MENTOR_OK;
-	if (!grow((void **)&det->changed, &det->cap_changed, det->n_changed, sizeof(*det->changed), 256))
+	if (!mentor_grow((void **)&det->changed, &det->cap_changed, det->n_changed, sizeof(*det->changed), 256, UINT32_MAX))
 		return nomem(err, "a change");
 	det->changed[det->n_changed++] = si;
 	det->series[si].changed = true;

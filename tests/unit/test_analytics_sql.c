@@ -1,7 +1,7 @@
 /*
  * The analytics' SQL helpers that need no server: timestamps and dates as
- * PostgreSQL reads them, numbers as parameters, array literals, growth, and
- * the string comparator the rounds sort and search with.
+ * PostgreSQL reads them, numbers as parameters, array literals, and the
+ * string comparator the rounds sort and search with.
  */
 #define _GNU_SOURCE  /* open_memstream */
 #include <stdio.h>
@@ -79,26 +79,6 @@ static void array_literal_quotes_and_escapes(void **state)
 	free(text);
 }
 
-static void grow_doubles_and_refuses_overflow(void **state)
-{
-	int *items = NULL;
-	size_t cap = 0;
-
-	(void)state;
-	assert_true(an_grow((void **)&items, &cap, 0, sizeof(*items), 4));
-	assert_int_equal(cap, 4);
-	assert_true(an_grow((void **)&items, &cap, 3, sizeof(*items), 4));
-	assert_int_equal(cap, 4);  /* room for item 3 already */
-	assert_true(an_grow((void **)&items, &cap, 4, sizeof(*items), 4));
-	assert_int_equal(cap, 8);
-	items[7] = 7;  /* the room is real (ASan would say otherwise) */
-	free(items);
-	items = NULL;
-	cap = (SIZE_MAX / 16) + 1;
-	assert_false(an_grow((void **)&items, &cap, cap, 16, 4));
-	assert_null(items);
-}
-
 static void cmp_str_sorts_and_finds(void **state)
 {
 	const char *names[] = { "greeting", "empathy", "hold_etiquette", "csat" };
@@ -133,7 +113,6 @@ int main(void)
 		cmocka_unit_test(day_text_is_the_utc_date),
 		cmocka_unit_test(numbers_as_parameters),
 		cmocka_unit_test(array_literal_quotes_and_escapes),
-		cmocka_unit_test(grow_doubles_and_refuses_overflow),
 		cmocka_unit_test(cmp_str_sorts_and_finds),
 		cmocka_unit_test(json_numbers_are_null_when_not_finite),
 	};
