@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "civil.h"
+
 int mentor_alert_format_parse(const char *name, enum mentor_alert_format *ret_format)
 {
 	static const char *const names[] = {
@@ -475,19 +477,6 @@ int mentor_alert_honours_retry_after(long status)
 	return status == 429 || status == 503;
 }
 
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian), without timegm() and its TZ. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 int mentor_alert_retry_after_parse(const char *value, time_t now, int64_t *ret_delay_ms)
 {
 	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
@@ -526,7 +515,7 @@ int mentor_alert_retry_after_parse(const char *value, time_t now, int64_t *ret_d
 	m = strlen(mon) == 3 ? strstr(months, mon) : NULL;
 	if (!m || (m - months) % 3 != 0 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60)
 		return 0;
-	when = days_from_civil(year, (int)((m - months) / 3) + 1, day) * 86400 + hh * 3600 + mm * 60 + ss;
+	when = mentor_days_from_civil(year, (int)((m - months) / 3) + 1, day) * 86400 + hh * 3600 + mm * 60 + ss;
 	*ret_delay_ms = when > (int64_t)now ? (when - (int64_t)now) * 1000 : 0;
 	return 1;
 }

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "civil.h"
+
 /* Bytes of a user value quoted in a detail: enough to recognize, short enough to fit. */
 #define QUOTE_IN_MAX 40
 /* Each quoted byte may become "\xNN"; plus "..." and the terminator. */
@@ -798,23 +800,6 @@ static int days_in_month(int y, int m)
 	return m == 2 && is_leap(y) ? 29 : days[m - 1];
 }
 
-/*
- * Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (Howard
- * Hinnant's days_from_civil): exact for any year and free of the process's
- * time zone and locale, unlike mktime or timegm.
- */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 /* ".250" -> 250000 microseconds; digits past the sixth are dropped, at most nine in all. */
 static bool take_fraction(const char **p, int *us)
 {
@@ -885,7 +870,7 @@ bool mentor_time_parse_rfc3339(const char *text, int64_t *ret_us)
 		s = 59;
 		us = 999999;
 	}
-	secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offset_s;
+	secs = mentor_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offset_s;
 	if (ret_us)
 		*ret_us = secs * US_PER_S + us;
 	return true;
