@@ -84,15 +84,8 @@ static int note_partition(struct mentor_batch *b, const struct mentor_origin *o,
 			return MENTOR_OK;
 		}
 	}
-	if (b->n_parts == b->cap_parts) {
-		size_t cap = b->cap_parts ? 2 * b->cap_parts : 16;
-		struct mentor_batch_partition *grown = realloc(b->parts, cap * sizeof(*grown));
-
-		if (!grown)
-			return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
-		b->parts = grown;
-		b->cap_parts = cap;
-	}
+	if (!mentor_grow((void **)&b->parts, &b->cap_parts, b->n_parts, sizeof(*b->parts), 16, SIZE_MAX))
+		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
 	p = &b->parts[b->n_parts++];
 	strcpy(p->topic, o->topic);
 	p->partition = o->partition;

@@ -49,6 +49,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
+
 #define INF_COST (INT64_MAX / 4)
 #define UNPROCESSED (-2)
 #define WAITING (-1)
@@ -625,18 +627,9 @@ static int build_arcs(struct pairing *pg, bool first, struct mentor_error *err)
 		want = w->full ? na + nb : (size_t)w->k;
 		if (first && want < MENTOR_PAIR_ALTS + 1)
 			want = na + nb < MENTOR_PAIR_ALTS + 1 ? na + nb : MENTOR_PAIR_ALTS + 1;
-		if (n + want > pg->cap_arcs) {
-			size_t cap = pg->cap_arcs ? pg->cap_arcs : 1024;
-			struct arc *grown;
-
-			while (cap < n + want)
-				cap *= 2;
-			grown = realloc(pg->arcs, cap * sizeof(*grown));
-			if (!grown)
-				return mentor_error_set(err, MENTOR_ERR_NOMEM, "pairing: out of memory");
-			pg->arcs = grown;
-			pg->cap_arcs = cap;
-		}
+		if (want > 0 &&
+		    !mentor_grow((void **)&pg->arcs, &pg->cap_arcs, n + want - 1, sizeof(*pg->arcs), 1024, SIZE_MAX))
+			return mentor_error_set(err, MENTOR_ERR_NOMEM, "pairing: out of memory");
 		for (size_t got = 0; got < want; got++) {
 			bool take_a = ib == nb || (ia < na && arc_before(&pg->scratch_a[ia], &pg->scratch_b[ib]));
 
@@ -673,15 +666,8 @@ static int heap_push(struct pairing *pg, int64_t d, int node)
 {
 	size_t i;
 
-	if (pg->heap_n == pg->heap_cap) {
-		size_t cap = pg->heap_cap ? 2 * pg->heap_cap : 1024;
-		struct heap_item *grown = realloc(pg->heap, cap * sizeof(*grown));
-
-		if (!grown)
-			return -1;
-		pg->heap = grown;
-		pg->heap_cap = cap;
-	}
+	if (!mentor_grow((void **)&pg->heap, &pg->heap_cap, pg->heap_n, sizeof(*pg->heap), 1024, SIZE_MAX))
+		return -1;
 	i = pg->heap_n++;
 	pg->heap[i] = (struct heap_item){ d, node };
 	while (i > 0 && heap_less(&pg->heap[i], &pg->heap[(i - 1) / 2])) {
