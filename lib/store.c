@@ -10,103 +10,19 @@
 #include <string.h>
 #include <time.h>
 
+#include "compaction.h"
 #include "copytext.h"
-#include "hash.h"
+#include "known_agents.h"
 #include "migrations.h"
 #include "pg.h"
 
 /* The stream sends the staged events once at least this much waits. */
 #define STREAM_MIN_BYTES 65536
 
-/*
- * COPY data goes to libpq in pieces of at most this size: libpq moves what
- * the socket did not take to the front of its buffer after every send, so one
- * call with a whole batch's megabytes cost a copy of the rest per send.
- */
-#define COPY_PIECE_BYTES 262144
-
-/*
- * Compaction policy. Per day (direct-mapped slots; a day evicted from its slot
- * only loses its count), the agent_daily_parts rows committed since the day
- * was last compacted (`pending`) and the rows it had after that (`base`).
- * A day is compacted when pending >= max(COMPACT_MIN_ROWS, base): the parts
- * table stays within about twice its compacted size plus COMPACT_MIN_ROWS a
- * day, and compaction scans each row a bounded number of times.
- *
- * Compactions run one at a time on a second connection of their own, sent
- * without waiting: one can take a second on a large day, and the batches go
- * on meanwhile (they only append rows; a compaction merges rows committed
- * before it started).
- */
-#define COMPACT_SLOTS 512
-#define COMPACT_MIN_ROWS 250000
-
-struct day_parts {
-	int32_t day;
-	bool used;
-	uint64_t pending, base;
-};
-
-/*
- * agent_ids known to have an agents row (committed by this store since it
- * connected): score events of those agents need no insert. Agents rows are
- * never deleted by mentord; the set is emptied on reconnect and when full.
- */
-#define KNOWN_AGENTS_MAX 65536  /* slots: a power of two; at most half are used */
-
-struct known_agents {
-	char **slots;  /* KNOWN_AGENTS_MAX, NULL: empty */
-	size_t n;
-};
-
-/* Slot of p[0..n) if known, else the empty slot where it would go. */
-static char **known_slot(struct known_agents *k, const char *p, size_t n)
-{
-	for (size_t i = mentor_hash_bytes(p, n) & (KNOWN_AGENTS_MAX - 1);; i = (i + 1) & (KNOWN_AGENTS_MAX - 1))
-		if (!k->slots[i] || (strncmp(k->slots[i], p, n) == 0 && k->slots[i][n] == '\0'))
-			return &k->slots[i];
-}
-
-static void known_clear(struct known_agents *k)
-{
-	for (size_t i = 0; k->slots && i < KNOWN_AGENTS_MAX; i++) {
-		free(k->slots[i]);
-		k->slots[i] = NULL;
-	}
-	k->n = 0;
-}
-
-static bool known_has(struct known_agents *k, const char *p, size_t n)
-{
-	return k->slots && *known_slot(k, p, n) != NULL;
-}
-
-/* Best effort: an agent not remembered is only inserted again (ON CONFLICT DO NOTHING). */
-static void known_add(struct known_agents *k, const char *p, size_t n)
-{
-	char **slot;
-
-	if (!k->slots && !(k->slots = calloc(KNOWN_AGENTS_MAX, sizeof(*k->slots))))
-		return;
-	slot = known_slot(k, p, n);
-	if (*slot)
-		return;
-	if (k->n >= KNOWN_AGENTS_MAX / 2) {
-		known_clear(k);
-		slot = known_slot(k, p, n);
-	}
-	if ((*slot = malloc(n + 1)) != NULL) {
-		memcpy(*slot, p, n);
-		(*slot)[n] = '\0';
-		k->n++;
-	}
-}
-
 struct mentor_store {
 	PGconn *conn;
 	char *conninfo;  /* owned; may hold a password, so it is never put in a message */
 	char *schema;    /* owned */
-	struct day_parts days[COMPACT_SLOTS];
 	/*
 	 * The open batch's score events are COPYed while the batch is staged
 	 * (mentor_store_stream_events), so that PostgreSQL stores them while
@@ -116,9 +32,7 @@ struct mentor_store {
 	enum { STREAM_NONE, STREAM_COPYING, STREAM_FAILED } stream;
 	size_t stream_sent;    /* bytes of the batch's events text sent */
 	size_t stream_tried;   /* bytes of it staged when the stream last tried to begin */
-	PGconn *compact_conn;  /* owned; NULL until a compaction is due, and after it failed */
-	bool compacting;       /* a compaction of compacting_day is in flight on compact_conn */
-	int32_t compacting_day;
+	struct mentor_compaction compaction;
 	/*
 	 * A batch's deferred statements and COMMIT, sent without waiting
 	 * (commit_send): `committing` until their results are read
@@ -132,7 +46,7 @@ struct mentor_store {
 	int64_t commit_began_us, commit_ended_us;  /* monotonic: the last commit_batch's start, its last result */
 	mentor_store_notice_fn notice_fn;  /* NULL: notices dropped */
 	void *notice_ctx;
-	struct known_agents known;
+	struct mentor_known_agents known;
 };
 
 /* Staging tables live in the session, so they are made on every (re)connect. */
@@ -189,9 +103,6 @@ static const char insert_metrics_sql[] =
 	" SELECT metric, source, scale_min, scale_max FROM stage_metrics ORDER BY metric"
 	" ON CONFLICT (metric) DO NOTHING";
 
-static const char compact_sql[] =
-	"SELECT compact_agent_daily(DATE '1970-01-01' + $1::integer, DATE '1970-01-01' + $2::integer)";
-
 static const char insert_rejects_sql[] =
 	"INSERT INTO rejected_events (topic, partition, kafka_offset, received_at, key, payload, reason, detail)"
 	" SELECT topic, partition, kafka_offset, 'epoch'::timestamptz + received_us * interval '1 microsecond',"
@@ -228,113 +139,19 @@ void mentor_store_set_notices(struct mentor_store *s, mentor_store_notice_fn fn,
 	s->notice_ctx = ctx;
 }
 
-/* A new connection with the store's settings into *ret (NULL on failure). */
-static int connect_to(struct mentor_store *s, PGconn **ret, struct mentor_error *err)
-{
-	return mentor_pg_connect(s->conninfo, s->schema, pass_notice, s, ret, err);
-}
-
 static int connect_session(struct mentor_store *s, struct mentor_error *err)
 {
 	int rc;
 
 	commit_collect(s, true);
 	PQfinish(s->conn);
-	known_clear(&s->known);
+	mentor_known_agents_clear(&s->known);
 	if (s->stream != STREAM_NONE)
 		s->stream = STREAM_FAILED;
-	rc = connect_to(s, &s->conn, err);
+	rc = mentor_pg_connect(s->conninfo, s->schema, pass_notice, s, &s->conn, err);
 	if (rc == MENTOR_OK)
 		rc = exec_command(s, create_staging_sql, "create staging tables", err);
 	return rc;
-}
-
-/* Drops the compaction connection, cancelling what runs on it (a compaction rolled back loses nothing). */
-static void stop_compaction(struct mentor_store *s)
-{
-	PGcancel *cancel = s->compacting ? PQgetCancel(s->compact_conn) : NULL;
-	char msg[256];
-
-	if (cancel) {
-		PQcancel(cancel, msg, sizeof(msg));
-		PQfreeCancel(cancel);
-	}
-	PQfinish(s->compact_conn);
-	s->compact_conn = NULL;
-	s->compacting = false;
-}
-
-/* Collects the compaction in flight if it has finished: the day's rows after it become its base. */
-static void poll_compaction(struct mentor_store *s)
-{
-	struct day_parts *d = &s->days[(uint32_t)s->compacting_day % COMPACT_SLOTS];
-	PGresult *res;
-	bool ok = false;
-
-	if (!s->compacting)
-		return;
-	if (!PQconsumeInput(s->compact_conn)) {
-		stop_compaction(s);
-		return;
-	}
-	if (PQisBusy(s->compact_conn))
-		return;
-	while ((res = PQgetResult(s->compact_conn))) {
-		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && d->used &&
-		    d->day == s->compacting_day) {
-			d->base = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-			ok = true;
-		}
-		PQclear(res);
-	}
-	s->compacting = false;
-	/* A failure shows at the next compaction's connect; the rows only wait longer. */
-	if (!ok && PQstatus(s->compact_conn) != CONNECTION_OK)
-		stop_compaction(s);
-}
-
-/* Sends the compaction of one day on the compaction connection, without waiting. */
-static void start_compaction(struct mentor_store *s, struct day_parts *d)
-{
-	struct mentor_error ignored;
-	char day[16];
-	const char *params[] = { day, day };
-
-	if (!s->compact_conn && connect_to(s, &s->compact_conn, &ignored) != MENTOR_OK)
-		return;
-	snprintf(day, sizeof(day), "%" PRId32, d->day);
-	if (!PQsendQueryParams(s->compact_conn, compact_sql, 2, NULL, params, NULL, NULL, 0)) {
-		stop_compaction(s);
-		return;
-	}
-	s->compacting = true;
-	s->compacting_day = d->day;
-	d->pending = 0;
-}
-
-/*
- * Counts the days' new agent_daily_parts rows and starts the compaction of
- * one that reached its threshold, if none runs. Value-preserving: a failure
- * or a crash only leaves more rows to read, so errors are not reported.
- */
-static void maybe_compact(struct mentor_store *s, const struct mentor_daily *daily)
-{
-	struct day_parts *due = NULL;
-
-	poll_compaction(s);
-	for (size_t i = 0; i < daily->n_days; i++) {
-		struct day_parts *d = &s->days[(uint32_t)daily->days[i].day % COMPACT_SLOTS];
-		uint64_t threshold;
-
-		if (!d->used || d->day != daily->days[i].day)
-			*d = (struct day_parts){ .day = daily->days[i].day, .used = true };
-		d->pending += daily->days[i].rows;
-		threshold = d->base > COMPACT_MIN_ROWS ? d->base : COMPACT_MIN_ROWS;
-		if (!due && d->pending >= threshold)
-			due = d;
-	}
-	if (due && !s->compacting)
-		start_compaction(s, due);
 }
 
 int mentor_store_open(const char *conninfo, const char *schema, struct mentor_store **ret_store,
@@ -351,6 +168,7 @@ int mentor_store_open(const char *conninfo, const char *schema, struct mentor_st
 		mentor_store_close(s);
 		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
 	}
+	mentor_compaction_init(&s->compaction, s->conninfo, s->schema, pass_notice, s);
 	rc = connect_session(s, err);
 	if (rc != MENTOR_OK) {
 		mentor_store_close(s);
@@ -364,12 +182,11 @@ void mentor_store_close(struct mentor_store *s)
 {
 	if (!s)
 		return;
-	stop_compaction(s);
+	mentor_compaction_stop(&s->compaction);
 	if (s->conn)
 		commit_collect(s, true);
 	PQfinish(s->conn);
-	known_clear(&s->known);
-	free(s->known.slots);
+	mentor_known_agents_free(&s->known);
 	free(s->deferred.data);
 	free(s->conninfo);
 	free(s->schema);
@@ -429,7 +246,7 @@ static bool commit_collect(struct mentor_store *s, bool wait)
 	s->commit_ended_us = monotonic_us();
 	if (s->commit_rc != MENTOR_OK) {
 		rollback(s);
-		known_clear(&s->known);
+		mentor_known_agents_clear(&s->known);
 	}
 	return true;
 }
@@ -563,105 +380,41 @@ int mentor_store_offset_load(struct mentor_store *s, const char *group, const ch
 	return rc;
 }
 
-static int copy_begin(struct mentor_store *s, const char *sql, struct mentor_error *err)
-{
-	PGresult *res = PQexec(s->conn, sql);
-	int rc = MENTOR_OK;
-
-	if (PQresultStatus(res) != PGRES_COPY_IN)
-		rc = mentor_pg_error(s->conn, res, sql, err);
-	PQclear(res);
-	return rc;
-}
-
-static int copy_put(struct mentor_store *s, const char *sql, const char *text, size_t len,
-		    struct mentor_error *err)
-{
-	for (size_t done = 0; done < len;) {
-		size_t piece = len - done > COPY_PIECE_BYTES ? COPY_PIECE_BYTES : len - done;
-
-		if (PQputCopyData(s->conn, text + done, (int)piece) != 1)
-			return mentor_pg_error(s->conn, NULL, sql, err);
-		done += piece;
-	}
-	return MENTOR_OK;
-}
-
-static int copy_end(struct mentor_store *s, const char *sql, struct mentor_error *err)
-{
-	PGresult *res;
-	int rc = MENTOR_OK;
-
-	if (PQputCopyEnd(s->conn, NULL) != 1)
-		return mentor_pg_error(s->conn, NULL, sql, err);
-	while ((res = PQgetResult(s->conn)) != NULL) {
-		if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == MENTOR_OK)
-			rc = mentor_pg_error(s->conn, res, sql, err);
-		PQclear(res);
-	}
-	return rc;
-}
-
 static int copy_text(struct mentor_store *s, const char *sql, const char *text, size_t len,
 		     struct mentor_error *err)
 {
-	int rc = copy_begin(s, sql, err), end_rc;
-
-	if (rc != MENTOR_OK)
-		return rc;
-	rc = copy_put(s, sql, text, len, err);
-	end_rc = copy_end(s, sql, rc == MENTOR_OK ? err : &(struct mentor_error){ 0 });
-	return rc != MENTOR_OK ? rc : end_rc;
+	return mentor_pg_copy(s->conn, sql, text, len, err);
 }
 
 /*
- * A PostgreSQL text[] literal of n strings, get(b, i) each; NULL when out of
- * memory. Free with free().
+ * A PostgreSQL text[] literal of the n strings get(b, i), but for the
+ * agents in skip (NULL: none), and in *ret_count (may be NULL) how many it
+ * holds. NULL when out of memory; free with free().
  */
 static char *array_literal(const struct mentor_batch *b, size_t n,
 			   const char *(*get)(const struct mentor_batch *, size_t, size_t *),
-			   struct known_agents *skip, size_t *ret_count)
+			   const struct mentor_known_agents *skip, size_t *ret_count)
 {
+	struct text_buf t = { 0 };
 	size_t count = 0;
 
-	size_t cap = 64 + 8 * n, len = 0;
-	char *out = malloc(cap);
-
-	if (!out)
-		return NULL;
-	out[len++] = '{';
+	buf_append(&t, "{", 1);
 	for (size_t i = 0; i < n; i++) {
-		size_t slen;
-		const char *str = get(b, i, &slen);
+		size_t len;
+		const char *str = get(b, i, &len);
 
-		if (skip && known_has(skip, str, slen))
+		if (skip && mentor_known_agents_has(skip, str, len))
 			continue;
-		if (len + 2 * slen + 4 > cap) {
-			char *grown;
-
-			cap = 2 * cap + 2 * slen + 4;
-			grown = realloc(out, cap);
-			if (!grown) {
-				free(out);
-				return NULL;
-			}
-			out = grown;
-		}
-		if (count++ > 0)
-			out[len++] = ',';
-		out[len++] = '"';
-		for (size_t j = 0; j < slen; j++) {
-			if (str[j] == '"' || str[j] == '\\')
-				out[len++] = '\\';
-			out[len++] = str[j];
-		}
-		out[len++] = '"';
+		buf_array_text(&t, count++ == 0, str, len);
 	}
-	out[len++] = '}';
-	out[len] = '\0';
+	buf_append(&t, "}", 1);
+	if (t.failed) {
+		free(t.data);
+		return NULL;
+	}
 	if (ret_count)
 		*ret_count = count;
-	return out;
+	return t.data;
 }
 
 static int copy_stage(struct mentor_store *s, const struct mentor_batch *b, enum mentor_stage stage,
@@ -721,18 +474,18 @@ static int copy_events(struct mentor_store *s, const struct mentor_batch *b, con
 	const char *sql = copy_sql[MENTOR_STAGE_EVENTS];
 	size_t n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS), start = 0;
 	const char *text = mentor_batch_copy_text(b, MENTOR_STAGE_EVENTS, &(size_t){ 0 });
-	int rc = copy_begin(s, sql, err), end_rc;
+	int rc = mentor_pg_copy_begin(s->conn, sql, err), end_rc;
 
 	if (rc != MENTOR_OK)
 		return rc;
 	for (size_t i = 0; rc == MENTOR_OK && i <= n; i++) {
 		if (i < n && (!stored || stored[i]))
 			continue;
-		rc = copy_put(s, sql, text + start, mentor_batch_event_row(b, i) - start, err);
+		rc = mentor_pg_copy_put(s->conn, sql, text + start, mentor_batch_event_row(b, i) - start, err);
 		if (i < n)
 			start = mentor_batch_event_row(b, i + 1);
 	}
-	end_rc = copy_end(s, sql, rc == MENTOR_OK ? err : &(struct mentor_error){ 0 });
+	end_rc = mentor_pg_copy_end(s->conn, sql, rc == MENTOR_OK ? err : &(struct mentor_error){ 0 });
 	return rc != MENTOR_OK ? rc : end_rc;
 }
 
@@ -782,7 +535,8 @@ static void stream_push(struct mentor_store *s, const struct mentor_batch *b)
 		return;
 	}
 	while (len - s->stream_sent >= STREAM_MIN_BYTES) {
-		size_t piece = len - s->stream_sent > COPY_PIECE_BYTES ? COPY_PIECE_BYTES : len - s->stream_sent;
+		size_t rest = len - s->stream_sent;
+		size_t piece = rest > MENTOR_PG_COPY_PIECE_BYTES ? MENTOR_PG_COPY_PIECE_BYTES : rest;
 		int put = PQputCopyData(s->conn, text + s->stream_sent, (int)piece), flush;
 
 		if (put < 0) {
@@ -868,10 +622,10 @@ static int stream_end(struct mentor_store *s, const struct mentor_batch *b, stru
 	else if (stream_set_blocking(s) != 0)
 		rc = mentor_pg_error(s->conn, NULL, sql, err);
 	if (rc == MENTOR_OK)
-		rc = copy_put(s, sql, text + s->stream_sent, len - s->stream_sent, err);
+		rc = mentor_pg_copy_put(s->conn, sql, text + s->stream_sent, len - s->stream_sent, err);
 	if (rc == MENTOR_OK)
-		return copy_end(s, sql, err);
-	copy_end(s, sql, &(struct mentor_error){ 0 });
+		return mentor_pg_copy_end(s->conn, sql, err);
+	mentor_pg_copy_end(s->conn, sql, &(struct mentor_error){ 0 });
 	return rc;
 }
 
@@ -1046,9 +800,9 @@ static void committed(struct mentor_store *s, const struct mentor_batch *b, cons
 		size_t len;
 		const char *agent = mentor_batch_agent(b, i, &len);
 
-		known_add(&s->known, agent, len);
+		mentor_known_agents_add(&s->known, agent, len);
 	}
-	maybe_compact(s, daily);
+	mentor_compaction_note(&s->compaction, daily);
 }
 
 /* Events first: a COPY the stream began must end before any other statement. */
