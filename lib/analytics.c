@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "analytics_int.h"
+#include "store_int.h"
 
 /* The KPI metrics of every pairing besides its behavior (SPEC section 4). */
 static const char *const kpi_base_metrics[] = { "csat", "csat_top2", "aqm" };

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "analytics_int.h"
+#include "store_int.h"
 
 /*
  * A run that read every partition to its end left the watermark at infinity,

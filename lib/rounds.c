@@ -12,6 +12,7 @@
 
 #include "analytics_int.h"
 #include "mentor/pairing.h"
+#include "store_int.h"
 
 /* ---- Program effect ---- */
 
