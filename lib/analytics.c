@@ -16,6 +16,7 @@
 #include "analytics_write.h"
 #include "decider.h"
 #include "rounds.h"
+#include "store_int.h"
 
 int mentor_analytics_new(const struct mentor_analytics_config *cfg, const struct mentor_event_rules *rules,
 			 const char *group, const char *roster_topic, struct mentor_analytics **ret,

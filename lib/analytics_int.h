@@ -15,6 +15,7 @@
 #include "mentor/analytics.h"
 #include "mentor/detect.h"
 #include "mentor/kpi.h"
+#include "store_int.h"
 
 #define NO_TIME INT64_MIN
 #define TIME_TEXT 48

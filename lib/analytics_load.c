@@ -15,6 +15,7 @@
 #include "analytics_sql.h"
 #include "analytics_write.h"
 #include "decider.h"
+#include "store_int.h"
 
 /*
  * A run that read every partition to its end left the watermark at infinity,

@@ -150,6 +150,22 @@ void row_end(struct text_buf *b)
 	b->rows++;
 }
 
+void buf_array_text(struct text_buf *b, bool first, const char *s, size_t n)
+{
+	if (buf_reserve(b, 2 * n + 3) != 0)
+		return;
+	if (!first)
+		b->data[b->len++] = ',';
+	b->data[b->len++] = '"';
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			b->data[b->len++] = '\\';
+		b->data[b->len++] = s[i];
+	}
+	b->data[b->len++] = '"';
+	b->data[b->len] = '\0';
+}
+
 static int64_t floor_div(int64_t a, int64_t b)
 {
 	return a / b - (a % b != 0 && (a < 0) != (b < 0));

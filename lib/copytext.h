@@ -1,9 +1,10 @@
 /*
- * Rows in PostgreSQL's COPY formats, written into growing buffers. Text:
- * columns end with a tab (row_end turns the last one into the newline),
- * backslash, tab, newline and carriage return are escaped, NULL is \N. An
- * allocation failure sets `failed` and the buffer stops growing, so a writer
- * checks once at the end. Internal to the library; no logging, no globals.
+ * Rows in PostgreSQL's COPY formats, and array literals for parameters,
+ * written into growing buffers. Text: columns end with a tab (row_end turns
+ * the last one into the newline), backslash, tab, newline and carriage
+ * return are escaped, NULL is \N. An allocation failure sets `failed` and
+ * the buffer stops growing, so a writer checks once at the end. Internal to
+ * the library; no logging, no globals.
  */
 #ifndef MENTOR_COPYTEXT_H
 #define MENTOR_COPYTEXT_H
@@ -42,6 +43,14 @@ void col_json(struct text_buf *b, json_t *value);   /* with 15 significant digit
 
 /* Ends a row: the last column's tab becomes the newline. */
 void row_end(struct text_buf *b);
+
+/*
+ * One element of a PostgreSQL array literal ({"a","b\"c"}) being written in
+ * b after its "{": a comma unless it is the first, then n bytes of text in
+ * double quotes, '"' and '\' escaped with a backslash. The caller ends the
+ * literal with "}".
+ */
+void buf_array_text(struct text_buf *b, bool first, const char *s, size_t n);
 
 /* The exact decimal of a double as "%.15g" prints it: mant * 10^exp10, mant without trailing zeros. */
 void decimal_of(double d, int64_t *mant, int *exp10);

@@ -53,6 +53,55 @@ int mentor_pg_command(PGconn *conn, const char *sql, const char *what, struct me
 	return rc;
 }
 
+int mentor_pg_copy_begin(PGconn *conn, const char *sql, struct mentor_error *err)
+{
+	PGresult *res = PQexec(conn, sql);
+	int rc = MENTOR_OK;
+
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		rc = mentor_pg_error(conn, res, sql, err);
+	PQclear(res);
+	return rc;
+}
+
+int mentor_pg_copy_put(PGconn *conn, const char *sql, const char *data, size_t len, struct mentor_error *err)
+{
+	for (size_t done = 0; done < len;) {
+		size_t piece = len - done > MENTOR_PG_COPY_PIECE_BYTES ? MENTOR_PG_COPY_PIECE_BYTES : len - done;
+
+		if (PQputCopyData(conn, data + done, (int)piece) != 1)
+			return mentor_pg_error(conn, NULL, sql, err);
+		done += piece;
+	}
+	return MENTOR_OK;
+}
+
+int mentor_pg_copy_end(PGconn *conn, const char *sql, struct mentor_error *err)
+{
+	PGresult *res;
+	int rc = MENTOR_OK;
+
+	if (PQputCopyEnd(conn, NULL) != 1)
+		return mentor_pg_error(conn, NULL, sql, err);
+	while ((res = PQgetResult(conn)) != NULL) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == MENTOR_OK)
+			rc = mentor_pg_error(conn, res, sql, err);
+		PQclear(res);
+	}
+	return rc;
+}
+
+int mentor_pg_copy(PGconn *conn, const char *sql, const char *data, size_t len, struct mentor_error *err)
+{
+	int rc = mentor_pg_copy_begin(conn, sql, err), end_rc;
+
+	if (rc != MENTOR_OK)
+		return rc;
+	rc = mentor_pg_copy_put(conn, sql, data, len, err);
+	end_rc = mentor_pg_copy_end(conn, sql, rc == MENTOR_OK ? err : &(struct mentor_error){ 0 });
+	return rc != MENTOR_OK ? rc : end_rc;
+}
+
 /* The schema, search path and session settings of every mentord connection. */
 static int set_session(PGconn *conn, const char *schema, struct mentor_error *err)
 {

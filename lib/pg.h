@@ -1,15 +1,25 @@
 /*
  * PostgreSQL as libmentor talks to it: connections opened with mentord's
- * session settings, and libpq's failures turned into a mentor_error.
- * Internal to lib/ (the modules whose SQL runs on a connection: store,
- * analytics, outbox); no header in include/ hands out a libpq type.
+ * session settings, statements and COPY on them, and libpq's failures
+ * turned into a mentor_error. Internal to lib/ (the modules that hold a
+ * connection: the store's, the outbox); no header in include/ hands out a
+ * libpq type.
  */
 #ifndef MENTOR_PG_H
 #define MENTOR_PG_H
 
+#include <stddef.h>
+
 #include <libpq-fe.h>
 
 #include "mentor/error.h"
+
+/*
+ * COPY data goes to libpq in pieces of at most this size: libpq moves what
+ * the socket did not take to the front of its buffer after every send, so one
+ * call with a whole batch's megabytes cost a copy of the rest per send.
+ */
+#define MENTOR_PG_COPY_PIECE_BYTES 262144
 
 /* Receives PostgreSQL's notices and warnings, one message each (a line, with its newline). */
 typedef void (*mentor_pg_notice_fn)(void *ctx, const char *message);
@@ -49,5 +59,21 @@ int mentor_pg_exec(PGconn *conn, const char *sql, int n, const char *const *valu
  * several statements (PQexec). MENTOR_OK, or MENTOR_ERR_DB from mentor_pg_error.
  */
 int mentor_pg_command(PGconn *conn, const char *sql, const char *what, struct mentor_error *err);
+
+/*
+ * A COPY ... FROM STDIN in three steps, so that its data may come from
+ * several places: begin runs `sql` (which also names the COPY in errors),
+ * put sends len bytes in pieces of MENTOR_PG_COPY_PIECE_BYTES, end sends the
+ * end of the data and reads the COPY's result. Each returns MENTOR_OK or
+ * MENTOR_ERR_DB from mentor_pg_error. After a failed put, end must still
+ * run, to take the connection out of COPY (with a scratch error: put's says
+ * more). Blocking mode only.
+ */
+int mentor_pg_copy_begin(PGconn *conn, const char *sql, struct mentor_error *err);
+int mentor_pg_copy_put(PGconn *conn, const char *sql, const char *data, size_t len, struct mentor_error *err);
+int mentor_pg_copy_end(PGconn *conn, const char *sql, struct mentor_error *err);
+
+/* A whole COPY ... FROM STDIN of len bytes of data: begin, put, end. MENTOR_OK or MENTOR_ERR_DB. */
+int mentor_pg_copy(PGconn *conn, const char *sql, const char *data, size_t len, struct mentor_error *err);
 
 #endif

@@ -18,6 +18,7 @@
 #include "analytics_write.h"
 #include "effect.h"
 #include "mentor/pairing.h"
+#include "store_int.h"
 
 static const char complete_pairings_sql[] =
 	"WITH done AS ("

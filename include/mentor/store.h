@@ -1,15 +1,15 @@
 /*
- * The PostgreSQL store: one connection, the schema's migrations, the consumer
- * offsets, and batch commits that write a batch's rows and its partitions'
- * next offsets in one transaction, so a crash neither loses nor doubles data.
+ * The PostgreSQL store: a connection (and one for compactions), the schema's
+ * migrations, the consumer offsets, and batch commits that write a batch's
+ * rows and its partitions' next offsets in one transaction, so a crash
+ * neither loses nor doubles data. No libpq type: what lib/ modules use at
+ * that level is in lib/store_int.h.
  */
 #ifndef MENTOR_STORE_H
 #define MENTOR_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include <libpq-fe.h>
 
 #include "mentor/batch.h"
 #include "mentor/error.h"
@@ -110,8 +110,8 @@ void mentor_store_stream_drop(struct mentor_store *store);
  * Writes a batch in one transaction (the one the stream began, if any):
  * score events (a repeated event_id changes nothing), daily aggregates of the
  * events actually inserted, roster upserts, rejected messages, and the offset
- * updates, then the hook's statements (hook may be NULL). The statements deferred
- * (mentor_store_defer) and the COMMIT are sent without waiting, so that
+ * updates, then the hook's statements (hook may be NULL). The statements the
+ * hook deferred and the COMMIT are sent without waiting, so that
  * PostgreSQL runs them while the caller reads the next batch: MENTOR_OK
  * means sent, and mentor_store_settle() says whether it committed.
  * MENTOR_ERR_FENCED if some partition's stored offset was not expected_next
@@ -136,34 +136,5 @@ int mentor_store_settle(struct mentor_store *store, struct mentor_error *err);
 
 /* How long the last settled batch commit took: from commit_batch's start to its last result, in microseconds. */
 int64_t mentor_store_commit_us(const struct mentor_store *store);
-
-/*
- * Queues a statement without parameters to run at the end of the open
- * transaction, just before its COMMIT (sent with it by commit_batch, run by
- * mentor_store_end), for writes that nothing later in the transaction
- * reads. A rollback drops them. MENTOR_OK or MENTOR_ERR_NOMEM.
- */
-int mentor_store_defer(struct mentor_store *store, const char *sql, struct mentor_error *err);
-
-/* The connection, for modules whose SQL runs in the store's transactions. Owned by the store. */
-PGconn *mentor_store_conn(struct mentor_store *store);
-
-/*
- * Runs one parameterized statement (text parameters). On MENTOR_OK, if
- * ret_res is not NULL, *ret_res holds the result (caller PQclear()s).
- * Returns MENTOR_OK or MENTOR_ERR_DB with the statement named by `what`.
- */
-int mentor_store_exec(struct mentor_store *store, const char *sql, int n, const char *const *values,
-		      const char *what, PGresult **ret_res, struct mentor_error *err);
-
-/* Sends COPY text through `sql` (a COPY ... FROM STDIN). MENTOR_OK or MENTOR_ERR_DB. */
-int mentor_store_copy(struct mentor_store *store, const char *sql, const char *text, size_t len,
-		      struct mentor_error *err);
-
-/* Opens a transaction. MENTOR_OK or MENTOR_ERR_DB. */
-int mentor_store_begin(struct mentor_store *store, struct mentor_error *err);
-
-/* Commits (deferred statements first) when rc is MENTOR_OK, else rolls back; returns rc or the commit's error. */
-int mentor_store_end(struct mentor_store *store, int rc, struct mentor_error *err);
 
 #endif

@@ -75,11 +75,49 @@ static void test_binary_row(void **state)
 	free(b.data);
 }
 
+/*
+ * Array literals as PostgreSQL reads them: elements double-quoted, '"' and
+ * '\' escaped with a backslash, anything else (commas, braces, the word
+ * NULL) as it is; n bytes of a longer string; the empty array. PostgreSQL 15
+ * reads the first literal back as the six strings:
+ * SELECT '{"a","","q\"1","b\\s","{x,y}","NULL"}'::text[] = ARRAY['a', '', 'q"1', 'b\s', '{x,y}', 'NULL'].
+ */
+static void test_array_literal(void **state)
+{
+	static const char *const items[] = { "a", "", "q\"1", "b\\s", "{x,y}", "NULL" };
+	struct text_buf b = { 0 };
+
+	(void)state;
+	buf_append(&b, "{", 1);
+	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++)
+		buf_array_text(&b, i == 0, items[i], strlen(items[i]));
+	buf_append(&b, "}", 1);
+	assert_false(b.failed);
+	assert_string_equal(b.data, "{\"a\",\"\",\"q\\\"1\",\"b\\\\s\",\"{x,y}\",\"NULL\"}");
+	free(b.data);
+
+	b = (struct text_buf){ 0 };
+	buf_append(&b, "{", 1);
+	buf_array_text(&b, true, "tab\there", 3);
+	buf_array_text(&b, false, "\"\\", 2);
+	buf_append(&b, "}", 1);
+	assert_string_equal(b.data, "{\"tab\",\"\\\"\\\\\"}");
+	assert_int_equal(b.len, 14);
+	free(b.data);
+
+	b = (struct text_buf){ 0 };
+	buf_append(&b, "{", 1);
+	buf_append(&b, "}", 1);
+	assert_string_equal(b.data, "{}");
+	free(b.data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dates_and_times),
 		cmocka_unit_test(test_binary_row),
+		cmocka_unit_test(test_array_literal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

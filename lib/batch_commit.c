@@ -1,0 +1,318 @@
+/*
+ * The batch commit (mentor_store_commit_batch, in include/mentor/store.h): a
+ * batch's rows in one transaction, the one its event stream began if any:
+ * the score events without repeats of stored ones, their unknown agents,
+ * daily parts and metrics, the roster, the rejected messages, the
+ * partitions' offsets under their fence and the hook's work; then the
+ * COMMIT, sent without waiting.
+ */
+#include "mentor/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "compaction.h"
+#include "copytext.h"
+#include "event_stream.h"
+#include "known_agents.h"
+#include "offsets.h"
+#include "pg.h"
+#include "store_int.h"
+
+/* The staging tables (made by the store on every connect); score events go through event_stream.h. */
+static const char *const copy_stage_sql[MENTOR_STAGE_COUNT] = {
+	[MENTOR_STAGE_ROSTER] = "COPY stage_roster FROM STDIN",
+	[MENTOR_STAGE_REJECTS] = "COPY stage_rejects FROM STDIN",
+};
+
+/* The last roster event of an agent in a batch wins; a score event never overwrites the roster. */
+static const char upsert_roster_sql[] =
+	"INSERT INTO agents (agent_id, name, team_id, team_lead_id, site, language, active,"
+	"                    roster_known, roster_occurred_at, updated_at)"
+	" SELECT DISTINCT ON (agent_id) agent_id, name, team_id, team_lead_id, site, language, active,"
+	"        true, 'epoch'::timestamptz + occurred_us * interval '1 microsecond', now()"
+	"   FROM stage_roster ORDER BY agent_id, seq DESC"
+	" ON CONFLICT (agent_id) DO UPDATE SET name = excluded.name, team_id = excluded.team_id,"
+	"   team_lead_id = excluded.team_lead_id, site = excluded.site, language = excluded.language,"
+	"   active = excluded.active, roster_known = true,"
+	"   roster_occurred_at = excluded.roster_occurred_at, updated_at = now()";
+
+static const char insert_team_leads_sql[] =
+	"INSERT INTO team_leads (team_lead_id)"
+	" SELECT DISTINCT team_lead_id FROM stage_roster WHERE team_lead_id IS NOT NULL"
+	" ORDER BY team_lead_id ON CONFLICT DO NOTHING";
+
+/* $1: the distinct agent_ids of the batch's score events. */
+static const char insert_unknown_agents_sql[] =
+	"INSERT INTO agents (agent_id)"
+	" SELECT a FROM unnest($1::text[]) AS a ORDER BY a ON CONFLICT DO NOTHING";
+
+/* Which of the batch's event ids ($1) score_events has already: repeats across batches (insert_events). */
+static const char find_repeats_sql[] =
+	"SELECT event_id FROM score_events WHERE event_id = ANY($1::text[])";
+
+static const char copy_parts_sql[] =
+	"COPY agent_daily_parts (agent_id, metric, day, n, sum_e6, sumsq_e12) FROM STDIN WITH (FORMAT binary)";
+
+/* The first source and scale stored for a metric stay. */
+static const char insert_metrics_sql[] =
+	"INSERT INTO metrics (metric, source, scale_min, scale_max)"
+	" SELECT metric, source, scale_min, scale_max FROM stage_metrics ORDER BY metric"
+	" ON CONFLICT (metric) DO NOTHING";
+
+static const char insert_rejects_sql[] =
+	"INSERT INTO rejected_events (topic, partition, kafka_offset, received_at, key, payload, reason, detail)"
+	" SELECT topic, partition, kafka_offset, 'epoch'::timestamptz + received_us * interval '1 microsecond',"
+	"        key, payload, reason, detail"
+	"   FROM stage_rejects ON CONFLICT DO NOTHING";
+
+/*
+ * A PostgreSQL text[] literal of the n strings get(b, i), but for the
+ * agents in skip (NULL: none), and in *ret_count (may be NULL) how many it
+ * holds. NULL when out of memory; free with free().
+ */
+static char *array_literal(const struct mentor_batch *b, size_t n,
+			   const char *(*get)(const struct mentor_batch *, size_t, size_t *),
+			   const struct mentor_known_agents *skip, size_t *ret_count)
+{
+	struct text_buf t = { 0 };
+	size_t count = 0;
+
+	buf_append(&t, "{", 1);
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		const char *str = get(b, i, &len);
+
+		if (skip && mentor_known_agents_has(skip, str, len))
+			continue;
+		buf_array_text(&t, count++ == 0, str, len);
+	}
+	buf_append(&t, "}", 1);
+	if (t.failed) {
+		free(t.data);
+		return NULL;
+	}
+	if (ret_count)
+		*ret_count = count;
+	return t.data;
+}
+
+/* *ret_stored: per staged event, 0 if score_events already has it, else 1; NULL if it has none. */
+static int find_repeats(PGconn *conn, const struct mentor_batch *b, unsigned char **ret_stored,
+			struct mentor_error *err)
+{
+	size_t n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS);
+	char *array = array_literal(b, n, mentor_batch_event_id, NULL, NULL);
+	unsigned char *stored = NULL;
+	PGresult *res = NULL;
+	int rc;
+
+	*ret_stored = NULL;
+	if (!array)
+		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
+	rc = mentor_pg_exec(conn, find_repeats_sql, 1, (const char *const *)&array, "find repeated events", &res, err);
+	free(array);
+	if (rc != MENTOR_OK)
+		return rc;
+	if (PQntuples(res) > 0) {
+		stored = malloc(n);
+		if (!stored) {
+			PQclear(res);
+			return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
+		}
+		memset(stored, 1, n);
+		for (int i = 0; i < PQntuples(res); i++) {
+			long ev = mentor_batch_event_find(b, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
+
+			if (ev >= 0)
+				stored[ev] = 0;
+		}
+	}
+	PQclear(res);
+	*ret_stored = stored;
+	return MENTOR_OK;
+}
+
+/*
+ * Ends the events' COPY (event_stream.h). Score events are copied straight
+ * into score_events (their ids are unique within a batch: it keeps the
+ * first copy). If some were stored before (a repeat across batches: rare),
+ * the COPY fails on the primary key; it is then rolled back to its savepoint
+ * and redone without the events find_repeats finds. *ret_stored as
+ * find_repeats sets it.
+ */
+static int insert_events(PGconn *conn, struct mentor_event_stream *stream, const struct mentor_batch *b,
+			 unsigned char **ret_stored, struct mentor_error *err)
+{
+	struct mentor_error copy_err;
+	int rc;
+
+	*ret_stored = NULL;
+	rc = mentor_event_stream_end(stream, conn, b, &copy_err);
+	if (rc == MENTOR_ERR_DB && strcmp(copy_err.sqlstate, "23505") == 0) {  /* unique_violation */
+		rc = mentor_pg_command(conn, "ROLLBACK TO SAVEPOINT copy_events", "rollback to savepoint", err);
+		if (rc == MENTOR_OK)
+			rc = find_repeats(conn, b, ret_stored, err);
+		if (rc == MENTOR_OK)
+			rc = mentor_event_stream_copy(conn, b, *ret_stored, err);
+	} else if (rc != MENTOR_OK && err) {
+		*err = copy_err;
+	}
+	return rc;
+}
+
+/*
+ * What needs no connection, while the stream's end runs on its thread: the
+ * daily parts and the hook's early work, both taking every event for new.
+ */
+static int work_early(const struct mentor_batch *b, const struct mentor_event_rules *rules,
+		      const struct mentor_store_batch_hook *hook, struct mentor_daily *daily, struct mentor_error *err)
+{
+	int rc = mentor_batch_daily(b, rules, NULL, daily, err);
+
+	if (rc == MENTOR_OK && hook && hook->early)
+		rc = hook->early(hook->ctx, err);
+	return rc;
+}
+
+/*
+ * Inserts the staged score events, then the agents not known to have a row,
+ * the daily parts of the events actually inserted (a repeat of an event
+ * stored by an earlier batch adds nothing) and the metrics they show. Sets
+ * *daily and *ret_stored (as find_repeats) for the caller.
+ */
+static int write_events(struct mentor_store *s, const struct mentor_batch *b, const struct mentor_event_rules *rules,
+			const struct mentor_store_batch_hook *hook, struct mentor_daily *daily,
+			unsigned char **ret_stored, struct mentor_error *err)
+{
+	PGconn *conn = mentor_store_conn(s);
+	struct mentor_event_stream *stream = mentor_store_stream(s);
+	unsigned char *stored = NULL;
+	size_t unknown = 0;
+	char *array;
+	int rc;
+
+	mentor_event_stream_end_start(stream, conn, b);
+	rc = work_early(b, rules, hook, daily, err);
+	if (rc != MENTOR_OK) {
+		mentor_event_stream_end_drop(stream, conn);  /* the rollback needs the connection out of COPY */
+		return rc;
+	}
+	rc = insert_events(conn, stream, b, &stored, err);
+	if (rc != MENTOR_OK) {
+		free(stored);
+		return rc;
+	}
+	*ret_stored = stored;
+	/* Some events were stored before: the parts count only the new ones. */
+	if (stored) {
+		mentor_daily_free(daily);
+		*daily = (struct mentor_daily){ 0 };
+		if ((rc = mentor_batch_daily(b, rules, stored, daily, err)) != MENTOR_OK)
+			return rc;
+	}
+	array = array_literal(b, mentor_batch_agent_count(b), mentor_batch_agent, mentor_store_known_agents(s),
+			      &unknown);
+	if (!array)
+		rc = mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
+	else if (unknown > 0)
+		rc = mentor_pg_exec(conn, insert_unknown_agents_sql, 1, (const char *const *)&array,
+				    "insert unknown agents", NULL, err);
+	free(array);
+	if (rc == MENTOR_OK && daily->parts_len > 0)
+		rc = mentor_pg_copy(conn, copy_parts_sql, daily->parts, daily->parts_len, err);
+	if (rc == MENTOR_OK && daily->metrics_len > 0) {
+		rc = mentor_pg_copy(conn, "COPY stage_metrics FROM STDIN", daily->metrics, daily->metrics_len, err);
+		if (rc == MENTOR_OK)
+			rc = mentor_pg_command(conn, insert_metrics_sql, "insert metrics", err);
+	}
+	return rc;
+}
+
+static int copy_stage(PGconn *conn, const struct mentor_batch *b, enum mentor_stage stage, struct mentor_error *err)
+{
+	size_t len;
+	const char *text = mentor_batch_copy_text(b, stage, &len);
+
+	return mentor_pg_copy(conn, copy_stage_sql[stage], text, len, err);
+}
+
+/* Events first: a COPY the stream began must end before any other statement. */
+static int write_batch(struct mentor_store *s, const struct mentor_batch *b, const struct mentor_event_rules *rules,
+		       const struct mentor_store_batch_hook *hook, struct mentor_daily *daily,
+		       unsigned char **ret_stored, struct mentor_error *err)
+{
+	PGconn *conn = mentor_store_conn(s);
+	int rc = MENTOR_OK;
+
+	if (mentor_batch_rows(b, MENTOR_STAGE_EVENTS) > 0)
+		rc = write_events(s, b, rules, hook, daily, ret_stored, err);
+	else if (hook && hook->early)
+		rc = hook->early(hook->ctx, err);
+	for (int st = 0; rc == MENTOR_OK && st < MENTOR_STAGE_COUNT; st++)
+		if (st != MENTOR_STAGE_EVENTS && mentor_batch_rows(b, st) > 0)
+			rc = copy_stage(conn, b, st, err);
+	if (rc == MENTOR_OK && mentor_batch_rows(b, MENTOR_STAGE_ROSTER) > 0) {
+		rc = mentor_pg_command(conn, upsert_roster_sql, "upsert roster", err);
+		if (rc == MENTOR_OK)
+			rc = mentor_pg_command(conn, insert_team_leads_sql, "insert team leads", err);
+	}
+	if (rc == MENTOR_OK && mentor_batch_rows(b, MENTOR_STAGE_REJECTS) > 0)
+		rc = mentor_pg_command(conn, insert_rejects_sql, "insert rejected events", err);
+	return rc;
+}
+
+/*
+ * Once the COMMIT is sent: remembers its agents (the store forgets them if
+ * it fails), and compacts if due (a compaction merges only committed rows,
+ * so this batch's parts may wait for the next one).
+ */
+static void committed(struct mentor_store *s, const struct mentor_batch *b, const struct mentor_daily *daily)
+{
+	struct mentor_known_agents *known = mentor_store_known_agents(s);
+
+	for (size_t i = 0; i < mentor_batch_agent_count(b); i++) {
+		size_t len;
+		const char *agent = mentor_batch_agent(b, i, &len);
+
+		mentor_known_agents_add(known, agent, len);
+	}
+	mentor_compaction_note(mentor_store_compaction(s), daily);
+}
+
+int mentor_store_commit_batch(struct mentor_store *s, const struct mentor_batch *b,
+			      const struct mentor_event_rules *rules, const char *group,
+			      const struct mentor_offset_update *updates, size_t n_updates,
+			      const struct mentor_store_batch_hook *hook, struct mentor_error *err)
+{
+	struct mentor_event_stream *stream = mentor_store_stream(s);
+	struct mentor_daily daily = { 0 };
+	unsigned char *stored = NULL;
+	int rc = mentor_store_commit_begin(s, err);
+
+	if (rc != MENTOR_OK) {
+		mentor_event_stream_reset(stream);
+		return rc;
+	}
+	/* A failed stream was rolled back: this commit writes the batch from the start. */
+	if (!mentor_event_stream_copying(stream)) {
+		mentor_event_stream_reset(stream);
+		rc = mentor_pg_command(mentor_store_conn(s), "BEGIN", "begin batch", err);
+	}
+	if (rc != MENTOR_OK)
+		return rc;
+	rc = write_batch(s, b, rules, hook, &daily, &stored, err);
+	if (rc == MENTOR_OK)
+		rc = mentor_offsets_fence(mentor_store_conn(s), group, updates, n_updates, err);
+	if (rc == MENTOR_OK && hook && hook->in_transaction)
+		rc = hook->in_transaction(hook->ctx, s, stored, err);
+	free(stored);
+	if (rc == MENTOR_OK)
+		rc = mentor_store_commit_send(s, err);
+	if (rc != MENTOR_OK)
+		mentor_store_rollback(s);
+	else
+		committed(s, b, &daily);
+	mentor_daily_free(&daily);
+	return rc;
+}
