@@ -4,15 +4,10 @@
  * days share direct-mapped slots, and a day evicted from its slot starts again
  * from zero.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdlib.h>
 
-#include <cmocka.h>
-
 #include "../../lib/compaction_policy.h"
+#include "test_util.h"
 
 /* Counts one day's rows; whether it was then due. */
 static bool count_one(struct mentor_compaction_policy *p, int32_t day, uint32_t rows)

@@ -1,14 +1,9 @@
 /* The known-agents set: exact matches of ids that are not NUL-terminated, clearing, and emptying itself when full. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-#include <cmocka.h>
-
 #include "../../lib/known_agents.h"
+#include "test_util.h"
 
 static void test_empty(void **state)
 {

@@ -6,13 +6,8 @@
  * Event times are small made-up microsecond values, chosen so that each
  * rule, if broken, gives a different answer than the one asserted.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include "../../lib/partitions.h"
+#include "test_util.h"
 
 /* Where a partition with nothing stored starts: any value no stored offset takes. */
 #define UNSTORED_START INT64_C(-2)
