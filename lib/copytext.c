@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mentor/stats.h"
+
 static int buf_reserve(struct text_buf *b, size_t extra)
 {
 	size_t want = b->len + extra + 1;
@@ -193,8 +195,8 @@ static bool buf_ymd(struct text_buf *t, int64_t days)
 /* A timestamptz in UTC microseconds as PostgreSQL reads it, a COPY column. */
 void col_timestamp(struct text_buf *t, int64_t us)
 {
-	int64_t days = floor_div(us, INT64_C(86400000000));
-	uint64_t rem = (uint64_t)(us - days * INT64_C(86400000000));
+	int64_t days = floor_div(us, MENTOR_US_PER_DAY);
+	uint64_t rem = (uint64_t)(us - days * MENTOR_US_PER_DAY);
 	bool bc = buf_ymd(t, days);
 
 	buf_append(t, " ", 1);
@@ -479,7 +481,7 @@ void bin_float8(struct text_buf *b, double v)
 
 void bin_timestamp(struct text_buf *b, int64_t us)
 {
-	bin_int8(b, us - INT64_C(86400000000) * PG_EPOCH_DAYS);
+	bin_int8(b, us - MENTOR_US_PER_DAY * PG_EPOCH_DAYS);
 }
 
 void bin_date(struct text_buf *b, int32_t days)
