@@ -2,7 +2,6 @@
  * Fatal items (SPEC section 2): stored events with `fatal` items wait for the
  * watermark, then each fires a fatal trigger and its alert. Internal to lib/.
  */
-#define _GNU_SOURCE  /* open_memstream */
 #include "analytics_fatal.h"
 
 #include <stdio.h>
@@ -77,31 +76,29 @@ int an_add_batch_fatal(struct run *r, const struct mentor_batch *b, const unsign
 int an_decide_fatal(struct run *r, int64_t closed_us)
 {
 	struct mentor_analytics *an = r->an;
-	size_t kept = 0, len = 0;
-	char *ids = NULL;
-	FILE *f;
+	struct text_buf ids = { 0 };
+	size_t kept = 0;
 	bool any = false;
 	int rc = MENTOR_OK;
 
 	if (an->n_fatal == 0)
 		return MENTOR_OK;
-	if (!(f = open_memstream(&ids, &len)))
-		return an_nomem(r->err);
+	buf_append(&ids, "{", 1);
 	for (size_t i = 0; i < an->n_fatal; i++)
 		if (an->fatal[i].t_us < closed_us) {
-			an_array_item(f, !any, an->fatal[i].event_id);
+			buf_array_text(&ids, !any, an->fatal[i].event_id, strlen(an->fatal[i].event_id));
 			any = true;
 		}
-	fputs(any ? "}" : "{}", f);
-	if (fclose(f) != 0) {
-		free(ids);
+	buf_append(&ids, "}", 1);
+	if (ids.failed) {
+		free(ids.data);
 		return an_nomem(r->err);
 	}
 	if (any) {
 		an->counts_stale = true;
-		rc = an_q(r, fatal_sql, 1, (const char *const[]){ ids }, "insert fatal triggers", NULL);
+		rc = an_q(r, fatal_sql, 1, (const char *const[]){ ids.data }, "insert fatal triggers", NULL);
 	}
-	free(ids);
+	free(ids.data);
 	for (size_t i = 0; rc == MENTOR_OK && i < an->n_fatal; i++) {
 		if (an->fatal[i].t_us < closed_us)
 			free(an->fatal[i].event_id);

@@ -85,17 +85,6 @@ int an_q(struct run *r, const char *sql, int n, const char *const *values, const
 	return mentor_store_exec(r->s, sql, n, values, what, ret, r->err);
 }
 
-void an_array_item(FILE *f, bool first, const char *text)
-{
-	fputs(first ? "{\"" : ",\"", f);
-	for (; *text; text++) {
-		if (*text == '"' || *text == '\\')
-			fputc('\\', f);
-		fputc(*text, f);
-	}
-	fputc('"', f);
-}
-
 void an_free_scales(struct mentor_analytics *an)
 {
 	for (size_t i = 0; i < an->n_scales; i++)

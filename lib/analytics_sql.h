@@ -29,9 +29,6 @@ const char *an_get_s(const PGresult *res, int row, int col);
 /* One parameterized statement in the run's transaction (mentor_store_exec). */
 int an_q(struct run *r, const char *sql, int n, const char *const *values, const char *what, PGresult **ret);
 
-/* Appends one element to a PostgreSQL array literal being built in f ("{" before the first). */
-void an_array_item(FILE *f, bool first, const char *text);
-
 /* qsort/bsearch comparator of C strings held in an array of const char *. */
 int an_cmp_str(const void *a, const void *b);
 

@@ -3,7 +3,6 @@
  * analytics lock reads what other instances stored (the catch-up) and feeds
  * the detector the observations of every batch. Internal to lib/.
  */
-#define _GNU_SOURCE  /* open_memstream */
 #include "decider.h"
 
 #include <stdio.h>
@@ -125,9 +124,8 @@ static int64_t batch_first_offset(const struct mentor_batch *b, const char *topi
 int an_catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_others, bool *ret_read)
 {
 	struct mentor_analytics *an = r->an;
-	char *arrays[3] = { NULL, NULL, NULL };
-	size_t lens[3];
-	FILE *f[3] = { NULL, NULL, NULL };
+	struct text_buf arrays[3] = { { 0 } };  /* topics, partitions, next offsets: PostgreSQL array literals */
+	size_t items = 0;
 	PGresult *res = NULL;
 	int rc = an_q(r, group_partitions_sql, 2, (const char *const[]){ an->group, an->roster_topic },
 		   "read the group's partitions", &res);
@@ -137,8 +135,7 @@ int an_catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_others
 	if (rc != MENTOR_OK)
 		return rc;
 	for (int k = 0; k < 3; k++)
-		if (!(f[k] = open_memstream(&arrays[k], &lens[k])))
-			rc = an_nomem(r->err);
+		buf_append(&arrays[k], "{", 1);
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 		const char *topic = PQgetvalue(res, i, 0);
 		int32_t partition = (int32_t)an_get_i64(res, i, 1);
@@ -153,22 +150,22 @@ int an_catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_others
 			*ret_others = newest;
 		if (next < 0)
 			continue;
-		an_array_item(f[0], ftell(f[0]) == 0, topic);
-		an_array_item(f[1], ftell(f[1]) == 0, PQgetvalue(res, i, 1));
-		an_array_item(f[2], ftell(f[2]) == 0, PQgetvalue(res, i, 2));
+		buf_array_text(&arrays[0], items == 0, topic, strlen(topic));
+		buf_array_text(&arrays[1], items == 0, PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1));
+		buf_array_text(&arrays[2], items++ == 0, PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2));
 	}
 	PQclear(res);
 	for (int k = 0; k < 3; k++) {
-		if (f[k] && ftell(f[k]) == 0)
-			fputc('{', f[k]);
-		if (f[k] && (fputc('}', f[k]) == EOF || fclose(f[k]) != 0) && rc == MENTOR_OK)
+		buf_append(&arrays[k], "}", 1);
+		if (arrays[k].failed && rc == MENTOR_OK)
 			rc = an_nomem(r->err);
 	}
 	if (rc == MENTOR_OK)
-		rc = an_q(r, mark_analyzed_sql, 4, (const char *const[]){ an->group, arrays[0], arrays[1], arrays[2] },
-		       "record how far the analytics read", NULL);
+		rc = an_q(r, mark_analyzed_sql, 4,
+			  (const char *const[]){ an->group, arrays[0].data, arrays[1].data, arrays[2].data },
+			  "record how far the analytics read", NULL);
 	for (int k = 0; k < 3; k++)
-		free(arrays[k]);
+		free(arrays[k].data);
 	an->early_ok = rc == MENTOR_OK && !*ret_read && *ret_others == INT64_MAX;
 	return rc;
 }

@@ -3,7 +3,6 @@
  * roster, active pairings, mentor-eligible agents), the assignment
  * (lib/pairing.c), and the rows it writes. Internal to lib/.
  */
-#define _GNU_SOURCE  /* open_memstream */
 #include "rounds.h"
 
 #include <jansson.h>
@@ -120,9 +119,8 @@ struct round {
 	struct mentor_pair_recent *recent;
 	size_t n_recent;
 	struct text_buf paired;     /* binary COPY rows of stage_pairings */
-	FILE *waiting;              /* array literal of the triggers newly waiting, into waiting_ids */
-	char *waiting_ids;
-	size_t waiting_len, n_waiting;
+	struct text_buf waiting;    /* array literal of the triggers newly waiting */
+	size_t n_waiting;
 };
 
 static int agent_index(const struct round *rd, const char *id)
@@ -454,9 +452,9 @@ static int write_waiting(struct round *rd, size_t m)
 	/* A trigger waiting through many rounds is marked, and alerts, once. */
 	if (strcmp(PQgetvalue(rd->open, row, 3), "open") != 0)
 		return MENTOR_OK;
-	if (!rd->waiting && !(rd->waiting = open_memstream(&rd->waiting_ids, &rd->waiting_len)))
-		return an_nomem(r->err);
-	an_array_item(rd->waiting, rd->n_waiting++ == 0, trigger);
+	if (rd->n_waiting == 0)
+		buf_append(&rd->waiting, "{", 1);
+	buf_array_text(&rd->waiting, rd->n_waiting++ == 0, trigger, strlen(trigger));
 	for (size_t i = 0; i < rd->n_cands && !any; i++)
 		any = rd->cands[i].behavior == rd->mentees[m].behavior;
 	return an_insert_alert(r, "no_mentor_available", trigger, agent, rd->at_us, behavior,
@@ -481,14 +479,13 @@ static int write_assignments(struct round *rd)
 		if (rc == MENTOR_OK)
 			rc = an_q(r, "TRUNCATE stage_pairings", 0, NULL, "empty stage_pairings", NULL);
 	}
-	if (rd->waiting) {
-		fputc('}', rd->waiting);
-		if (fclose(rd->waiting) != 0 && rc == MENTOR_OK)
+	if (rd->n_waiting > 0) {
+		buf_append(&rd->waiting, "}", 1);
+		if (rd->waiting.failed && rc == MENTOR_OK)
 			rc = an_nomem(r->err);
-		rd->waiting = NULL;
 		an_time_text(rd->at_us, at);
 		if (rc == MENTOR_OK)
-			rc = an_q(r, mark_waiting_sql, 2, (const char *const[]){ rd->waiting_ids, at },
+			rc = an_q(r, mark_waiting_sql, 2, (const char *const[]){ rd->waiting.data, at },
 				  "mark triggers waiting", NULL);
 	}
 	return rc;
@@ -496,9 +493,7 @@ static int write_assignments(struct round *rd)
 
 static void round_free(struct round *rd)
 {
-	if (rd->waiting)
-		fclose(rd->waiting);
-	free(rd->waiting_ids);
+	free(rd->waiting.data);
 	free(rd->paired.data);
 	PQclear(rd->roster);
 	PQclear(rd->open);

@@ -1,9 +1,8 @@
 /*
  * The analytics' SQL helpers that need no server: timestamps and dates as
- * PostgreSQL reads them, numbers as parameters, array literals, and the
- * string comparator the rounds sort and search with.
+ * PostgreSQL reads them, numbers as parameters, and the string comparator
+ * the rounds sort and search with.
  */
-#define _GNU_SOURCE  /* open_memstream */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,23 +61,6 @@ static void numbers_as_parameters(void **state)
 	assert_string_equal(an_int_text(42, out), "42");
 }
 
-static void array_literal_quotes_and_escapes(void **state)
-{
-	const char *items[] = { "A1024", "say \"hi\"", "back\\slash", "", "{,}" };
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-
-	(void)state;
-	assert_non_null(f);
-	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++)
-		an_array_item(f, i == 0, items[i]);
-	fputc('}', f);
-	fclose(f);
-	assert_string_equal(text, "{\"A1024\",\"say \\\"hi\\\"\",\"back\\\\slash\",\"\",\"{,}\"}");
-	free(text);
-}
-
 static void cmp_str_sorts_and_finds(void **state)
 {
 	const char *names[] = { "greeting", "empathy", "hold_etiquette", "csat" };
@@ -112,7 +94,6 @@ int main(void)
 		cmocka_unit_test(time_text_as_postgresql_reads_it),
 		cmocka_unit_test(day_text_is_the_utc_date),
 		cmocka_unit_test(numbers_as_parameters),
-		cmocka_unit_test(array_literal_quotes_and_escapes),
 		cmocka_unit_test(cmp_str_sorts_and_finds),
 		cmocka_unit_test(json_numbers_are_null_when_not_finite),
 	};
