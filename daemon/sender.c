@@ -142,11 +142,10 @@ static int claim(struct sender *s, struct mentor_outbox_claim *c)
 {
 	struct mentor_error err = { 0 };
 
-	/* A wait found the connection broken: the reconnection logs the outage if it lasts. */
-	if (!mentor_outbox_connected(s->outbox))
-		return -1;
 	if (mentor_outbox_claim(s->outbox, c, &err) != MENTOR_OK) {
-		log_warning("alerts: claiming due alerts failed: %s", err.msg);
+		/* A lost connection (usually found by the claim's BEGIN) is the reconnection's to report if it lasts. */
+		if (mentor_outbox_connected(s->outbox))
+			log_warning("alerts: claiming due alerts failed: %s", err.msg);
 		return -1;
 	}
 	if (c->no_table && !s->waiting_for_schema)
