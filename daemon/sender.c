@@ -75,7 +75,8 @@ static uint64_t sender_rand(void *ctx)
 static void on_report(void *ctx, const struct mentor_outbox_report *r)
 {
 	struct sender *s = ctx;
-	const char *id = r->alert ? r->alert->alert_id : "", *lead = r->alert && r->alert->lead ? r->alert->lead : "none";
+	const char *id = r->alert ? r->alert->alert_id : "";
+	const char *lead = r->alert && r->alert->lead ? r->alert->lead : "none";
 
 	switch (r->event) {
 	case MENTOR_OUTBOX_RECORDED:
@@ -94,8 +95,8 @@ static void on_report(void *ctx, const struct mentor_outbox_report *r)
 	case MENTOR_OUTBOX_GONE:
 		atomic_fetch_add(&s->failed, 1);
 		atomic_fetch_add(&s->dead, 1);
-		log_warning("alert %s (lead %s): %s: route disabled until its webhook_url is set again (dead)", id, lead,
-			    r->error);
+		log_warning("alert %s (lead %s): %s: route disabled until its webhook_url is set again (dead)", id,
+			    lead, r->error);
 		break;
 	case MENTOR_OUTBOX_RETRY:
 		atomic_fetch_add(&s->failed, 1);
@@ -143,7 +144,7 @@ static int claim(struct sender *s, struct mentor_outbox_claim *c)
 	struct mentor_error err = { 0 };
 
 	if (mentor_outbox_claim(s->outbox, c, &err) != MENTOR_OK) {
-		/* A lost connection (usually found by the claim's BEGIN) is the reconnection's to report if it lasts. */
+		/* A lost connection (usually found by the claim's BEGIN) is for the reconnection to report. */
 		if (mentor_outbox_connected(s->outbox))
 			log_warning("alerts: claiming due alerts failed: %s", err.msg);
 		return -1;
@@ -399,7 +400,9 @@ static void *sender_main(void *arg)
 		int due;
 
 		if (!s->outbox) {
-			if (mentor_outbox_open(s->conninfo, s->schema, &s->cfg, &hooks, &s->outbox, &err) != MENTOR_OK) {
+			int rc = mentor_outbox_open(s->conninfo, s->schema, &s->cfg, &hooks, &s->outbox, &err);
+
+			if (rc != MENTOR_OK) {
 				if (!outage_logged)
 					log_warning("alerts: PostgreSQL unreachable, retrying: %s", err.msg);
 				outage_logged = true;
