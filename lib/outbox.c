@@ -35,7 +35,6 @@ int mentor_outbox_open(const char *conninfo, const char *schema, const struct me
 	struct mentor_outbox *ob = calloc(1, sizeof(*ob));
 	int rc;
 
-	*ret = NULL;
 	if (!ob)
 		return mentor_error_set(err, MENTOR_ERR_NOMEM, "outbox: out of memory");
 	ob->hooks = *hooks;
@@ -328,12 +327,12 @@ int mentor_outbox_claim(struct mentor_outbox *ob, struct mentor_outbox_claim *re
 	char limit[16];
 	const char *params[1] = { limit };
 	struct lead_count counts[MENTOR_OUTBOX_CLAIM_MAX];
+	struct mentor_outbox_claim c = { 0 };
 	struct mentor_error e = { 0 };  /* here first: a missing table is no error */
 	int n_counts = 0;
 	PGresult *res = NULL;
 	int rc;
 
-	memset(ret, 0, sizeof(*ret));
 	snprintf(limit, sizeof(limit), "%d", MENTOR_OUTBOX_CLAIM_MAX);
 	rc = mentor_pg_command(ob->conn, "BEGIN", "begin the claim", &e);
 	if (rc != MENTOR_OK)
@@ -344,30 +343,34 @@ int mentor_outbox_claim(struct mentor_outbox *ob, struct mentor_outbox_claim *re
 		rc = mentor_pg_exec(ob->conn, claim_sql, 1, params, "claim due alerts", &res, &e);
 	if (rc != MENTOR_OK && strcmp(e.sqlstate, SQLSTATE_UNDEFINED_TABLE) == 0) {
 		/* Before ingest has applied the migration. */
-		ret->no_table = true;
-		mentor_pg_command(ob->conn, "ROLLBACK", "roll back the claim", NULL);
-		return MENTOR_OK;
+		c.no_table = true;
+		rc = MENTOR_OK;
+		goto rollback;
 	}
 	if (rc != MENTOR_OK)
 		goto rollback;
-	ret->due = PQntuples(res);
-	for (int i = 0; i < ret->due && rc == MENTOR_OK; i++) {
+	c.due = PQntuples(res);
+	for (int i = 0; i < c.due && rc == MENTOR_OK; i++) {
 		/* Keyed by the result's own string, which outlives the loop. */
 		int *taken = lead_taken(counts, &n_counts, PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
 
-		rc = settle_row(ob, res, i, taken, ret, &e);
+		rc = settle_row(ob, res, i, taken, &c, &e);
 	}
 	PQclear(res);
 	if (rc == MENTOR_OK)
 		rc = mentor_pg_command(ob->conn, "COMMIT", "commit the claim", &e);
 	if (rc == MENTOR_OK)
-		return MENTOR_OK;
+		goto out;
 rollback:
 	mentor_pg_command(ob->conn, "ROLLBACK", "roll back the claim", NULL);
 out:
-	mentor_outbox_claim_clear(ret);
-	if (err)
-		*err = e;
+	if (rc == MENTOR_OK) {
+		*ret = c;
+	} else {
+		mentor_outbox_claim_clear(&c);
+		if (err)
+			*err = e;
+	}
 	return rc;
 }
 

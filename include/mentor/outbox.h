@@ -97,7 +97,7 @@ struct mentor_outbox_hooks {
  * copies max_age_seconds, max_attempt_hours, request_timeout_ms,
  * retry_base_ms and max_per_lead_per_hour; hooks is copied. MENTOR_OK and
  * *ret (free with mentor_outbox_close), else MENTOR_ERR_DB or
- * MENTOR_ERR_NOMEM and *ret is NULL.
+ * MENTOR_ERR_NOMEM.
  */
 int mentor_outbox_open(const char *conninfo, const char *schema, const struct mentor_alerts_config *cfg,
 		       const struct mentor_outbox_hooks *hooks, struct mentor_outbox **ret, struct mentor_error *err);
@@ -118,11 +118,11 @@ bool mentor_outbox_connected(const struct mentor_outbox *ob);
 bool mentor_outbox_wait(struct mentor_outbox *ob, int ms);
 
 /*
- * Step 1: claims up to MENTOR_OUTBOX_CLAIM_MAX due rows into *ret (its
- * previous contents are not freed: clear it first) and settles those
- * that need no request, each reported. MENTOR_OK (also with ret->no_table),
- * else MENTOR_ERR_DB or MENTOR_ERR_NOMEM: rolled back, nothing claimed.
- * Free the claim's strings with mentor_outbox_claim_clear().
+ * Step 1: claims up to MENTOR_OUTBOX_CLAIM_MAX due rows and settles those
+ * that need no request, each reported. MENTOR_OK and *ret, the alerts to
+ * send (also when ret->no_table; *ret is overwritten: clear a previous
+ * claim first), freed with mentor_outbox_claim_clear(). Else MENTOR_ERR_DB
+ * or MENTOR_ERR_NOMEM: rolled back, nothing claimed.
  */
 int mentor_outbox_claim(struct mentor_outbox *ob, struct mentor_outbox_claim *ret, struct mentor_error *err);
 

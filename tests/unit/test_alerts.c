@@ -1,7 +1,4 @@
-/*
- * Alerts: signatures against independently computed values, bodies, backoff, the next attempt,
- * classification, Retry-After, the per-lead rate limit.
- */
+/* Alerts: signatures against independently computed values, bodies, backoff, classification, Retry-After. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
