@@ -1,8 +1,8 @@
 /*
  * The alert sender: a thread of its own that delivers the `alerts` outbox
- * (lib/sql/002_alerts.sql) as signed webhooks, with its own PostgreSQL
- * connection, so that a slow or dead receiver never holds up consumption.
- * See docs/alerts.md.
+ * (lib/sql/002_alerts.sql, worked through include/mentor/outbox.h on a
+ * PostgreSQL connection of its own) as signed webhooks, so that a slow or
+ * dead receiver never holds up consumption. See docs/alerts.md.
  */
 #ifndef MENTORD_SENDER_H
 #define MENTORD_SENDER_H

@@ -463,6 +463,15 @@ int mentor_alert_within_horizon(const struct mentor_alert_retry_policy *p, int64
 	return age_ms + delay_ms <= p->horizon_ms;
 }
 
+int mentor_alert_next_attempt(const struct mentor_alert_retry_policy *p, int attempt, int64_t age_ms,
+			      int64_t retry_after_ms, mentor_alert_rand_fn rnd, void *rnd_ctx, int64_t *ret_delay_ms)
+{
+	int64_t delay = retry_after_ms >= 0 ? retry_after_ms : mentor_alert_backoff_ms(p, attempt, rnd, rnd_ctx);
+
+	*ret_delay_ms = delay;
+	return mentor_alert_within_horizon(p, age_ms, delay);
+}
+
 enum mentor_alert_outcome mentor_alert_classify(long status)
 {
 	if (status >= 200 && status <= 299)
@@ -518,4 +527,15 @@ int mentor_alert_retry_after_parse(const char *value, time_t now, int64_t *ret_d
 	when = mentor_days_from_civil(year, (int)((m - months) / 3) + 1, day) * 86400 + hh * 3600 + mm * 60 + ss;
 	*ret_delay_ms = when > (int64_t)now ? (when - (int64_t)now) * 1000 : 0;
 	return 1;
+}
+
+/* ---- throttling ---- */
+
+int64_t mentor_alert_throttle_ms(int max_per_hour, int64_t sent_last_hour, int taken, int64_t oldest_leaves_ms)
+{
+	int64_t wait_ms = oldest_leaves_ms < 0 ? 3600 * 1000 : oldest_leaves_ms;
+
+	if (max_per_hour <= 0 || sent_last_hour + taken < max_per_hour)
+		return 0;
+	return wait_ms > 1000 ? wait_ms : 1000;
 }

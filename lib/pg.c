@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#define SQLSTATE_UNIQUE_VIOLATION "23505"
+
 int mentor_pg_error(PGconn *conn, const PGresult *res, const char *what, struct mentor_error *err)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -106,7 +108,9 @@ int mentor_pg_copy(PGconn *conn, const char *sql, const char *data, size_t len, 
 static int set_session(PGconn *conn, const char *schema, struct mentor_error *err)
 {
 	char *ident = PQescapeIdentifier(conn, schema, strlen(schema));
+	struct mentor_error e = { 0 };
 	char sql[512];
+	int rc;
 
 	if (!ident)
 		return mentor_pg_error(conn, NULL, "quote schema name", err);
@@ -114,7 +118,19 @@ static int set_session(PGconn *conn, const char *schema, struct mentor_error *er
 	snprintf(sql, sizeof(sql), "SET client_min_messages = warning; CREATE SCHEMA IF NOT EXISTS %s;"
 		 " SET search_path = %s; SET TIME ZONE 'UTC'; SET work_mem = '64MB'; SET jit = off", ident, ident);
 	PQfreemem(ident);
-	return mentor_pg_command(conn, sql, "set schema", err);
+	rc = mentor_pg_command(conn, sql, "set schema", &e);
+	/*
+	 * IF NOT EXISTS does not hold against a concurrent CREATE: of two
+	 * connections creating a new schema at once (the store's and the
+	 * outbox's, or two instances starting together), one fails on
+	 * pg_namespace's unique index. The schema exists then, and the session
+	 * is idle again (the statements ran in one implicit transaction).
+	 */
+	if (rc != MENTOR_OK && strcmp(e.sqlstate, SQLSTATE_UNIQUE_VIOLATION) == 0)
+		rc = mentor_pg_command(conn, sql, "set schema", &e);
+	if (rc != MENTOR_OK && err)
+		*err = e;
+	return rc;
 }
 
 int mentor_pg_connect(const char *conninfo, const char *schema, mentor_pg_notice_fn notice, void *notice_ctx,

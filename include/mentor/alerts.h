@@ -2,10 +2,12 @@
  * Alert webhooks (SPEC section 6): the pure parts of delivery.
  *
  * Signing (Standard Webhooks), rendering a body for a route's format, the
- * retry policy and the classification of an HTTP answer. No network, no
+ * retry policy, the per-lead rate limit and the classification of an HTTP
+ * answer. No network, no
  * database, no clock and no globals: the caller passes the time and the
- * random source, so every answer can be tested exactly. The sender thread
- * (daemon/sender.c) does the I/O around them.
+ * random source, so every answer can be tested exactly. The outbox
+ * (lib/outbox.c) applies them to the alerts table; the sender thread
+ * (daemon/sender.c) does the HTTP.
  */
 #ifndef MENTOR_ALERTS_H
 #define MENTOR_ALERTS_H
@@ -103,6 +105,16 @@ int64_t mentor_alert_backoff_ms(const struct mentor_alert_retry_policy *p, int a
 int mentor_alert_within_horizon(const struct mentor_alert_retry_policy *p, int64_t age_ms, int64_t delay_ms);
 
 /*
+ * After failed attempt number `attempt` (1 for the first) of an alert
+ * created age_ms ago: the delay before the next attempt is retry_after_ms
+ * when the receiver asked for one (>= 0: a Retry-After honoured), else a
+ * backoff for that attempt drawn from rnd. Sets *ret_delay_ms and returns 1
+ * to schedule the next attempt, 0 to give up (past the horizon: dead).
+ */
+int mentor_alert_next_attempt(const struct mentor_alert_retry_policy *p, int attempt, int64_t age_ms,
+			      int64_t retry_after_ms, mentor_alert_rand_fn rnd, void *rnd_ctx, int64_t *ret_delay_ms);
+
+/*
  * Classifies an HTTP attempt by its status code (0: no answer, a transport
  * error): 2xx sent, 410 disable the route, anything else retry. Redirects
  * are not followed, so a 3xx is a failure like any other.
@@ -119,5 +131,16 @@ int mentor_alert_retry_after_parse(const char *value, time_t now, int64_t *ret_d
 
 /* Whether a Retry-After header on this status sets the next attempt: 429 and 503. */
 int mentor_alert_honours_retry_after(long status);
+
+/*
+ * The per-lead rate limit: at most max_per_hour alerts sent to one team lead
+ * in any rolling hour (0: no limit). For an alert whose lead has
+ * sent_last_hour sends in the last hour and taken more alerts already going
+ * out in this round, returns 0 to send it now, or how long to hold it back
+ * (ms): until the oldest send of the hour leaves the window,
+ * oldest_leaves_ms from now (negative when the lead sent nothing in the
+ * hour: a whole hour), and at least a second.
+ */
+int64_t mentor_alert_throttle_ms(int max_per_hour, int64_t sent_last_hour, int taken, int64_t oldest_leaves_ms);
 
 #endif

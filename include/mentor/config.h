@@ -30,7 +30,7 @@ enum mentor_log_level {
 	MENTOR_LOG_DEBUG = 7,
 };
 
-/* [alerts]: the webhook sender (daemon/sender.c, docs/alerts.md). */
+/* [alerts]: the webhook sender (daemon/sender.c, lib/outbox.c, docs/alerts.md). */
 struct mentor_alerts_config {
 	int enabled;                /* 1: run the sender thread */
 	int max_age_seconds;        /* older at first send (occurred_at): recorded, not sent; 0 = no limit */

@@ -242,6 +242,34 @@ static void test_backoff(void **state)
 	assert_false(mentor_alert_within_horizon(&p, 71LL * 3600 * 1000, 3600 * 1000 + 1));
 }
 
+static void test_next_attempt(void **state)
+{
+	struct mentor_alert_retry_policy p;
+	uint64_t v = 700;
+	int64_t delay = -1;
+
+	(void)state;
+	mentor_alert_retry_policy_init(&p);
+	/* No Retry-After: the backoff of that attempt (ceiling 4,000 ms at attempt 3; 700 % 4001 = 700). */
+	assert_int_equal(mentor_alert_next_attempt(&p, 3, 0, -1, rand_fixed, &v, &delay), 1);
+	assert_int_equal(delay, 700);
+	v = 5000;
+	assert_int_equal(mentor_alert_next_attempt(&p, 3, 0, -1, rand_fixed, &v, &delay), 1);
+	assert_int_equal(delay, 5000 % 4001);
+	/* A Retry-After replaces the backoff, beyond its cap too, and 0 means at once. */
+	assert_int_equal(mentor_alert_next_attempt(&p, 3, 0, 2 * 3600 * 1000, rand_max, NULL, &delay), 1);
+	assert_int_equal(delay, 2 * 3600 * 1000);
+	assert_int_equal(mentor_alert_next_attempt(&p, 1, 0, 0, rand_max, NULL, &delay), 1);
+	assert_int_equal(delay, 0);
+	/* The horizon counts the delay: exactly at it is still a retry, one ms past it is dead. */
+	assert_int_equal(mentor_alert_next_attempt(&p, 1, p.horizon_ms - 60000, 60000, rand_max, NULL, &delay), 1);
+	assert_int_equal(mentor_alert_next_attempt(&p, 1, p.horizon_ms - 60000, 60001, rand_max, NULL, &delay), 0);
+	assert_int_equal(delay, 60001);
+	v = 0;
+	assert_int_equal(mentor_alert_next_attempt(&p, 1, p.horizon_ms + 1, -1, rand_fixed, &v, &delay), 0);
+	assert_int_equal(delay, 0);
+}
+
 static void test_classify(void **state)
 {
 	(void)state;
@@ -287,6 +315,27 @@ static void test_retry_after(void **state)
 	assert_false(mentor_alert_retry_after_parse(NULL, then, &d));
 }
 
+/* ---- throttling ---- */
+
+static void test_throttle(void **state)
+{
+	(void)state;
+	/* No limit: never held back. */
+	assert_int_equal(mentor_alert_throttle_ms(0, 1000, 1000, 5000), 0);
+	/* Under the limit, counting the alerts already going out in this round. */
+	assert_int_equal(mentor_alert_throttle_ms(3, 1, 1, 5000), 0);
+	assert_int_equal(mentor_alert_throttle_ms(3, 2, 0, 5000), 0);
+	/* At the limit: held until the oldest send of the hour leaves the window. */
+	assert_int_equal(mentor_alert_throttle_ms(3, 2, 1, 5000), 5000);
+	assert_int_equal(mentor_alert_throttle_ms(3, 3, 0, 1800000), 1800000);
+	assert_int_equal(mentor_alert_throttle_ms(3, 0, 3, 5000), 5000);
+	/* At least a second, and a whole hour when the lead sent nothing in the hour (only this round's). */
+	assert_int_equal(mentor_alert_throttle_ms(3, 3, 0, 0), 1000);
+	assert_int_equal(mentor_alert_throttle_ms(3, 3, 0, 999), 1000);
+	assert_int_equal(mentor_alert_throttle_ms(3, 3, 0, 1001), 1001);
+	assert_int_equal(mentor_alert_throttle_ms(2, 0, 2, -1), 3600 * 1000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -298,8 +347,10 @@ int main(void)
 		cmocka_unit_test(test_render_teams),
 		cmocka_unit_test(test_format_parse),
 		cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_next_attempt),
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_retry_after),
+		cmocka_unit_test(test_throttle),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
