@@ -1,6 +1,8 @@
 #include "pg.h"
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SQLSTATE_UNIQUE_VIOLATION "23505"
@@ -104,20 +106,28 @@ int mentor_pg_copy(PGconn *conn, const char *sql, const char *data, size_t len, 
 	return rc != MENTOR_OK ? rc : end_rc;
 }
 
-/* The schema, search path and session settings of every mentord connection. */
-static int set_session(PGconn *conn, const char *schema, struct mentor_error *err)
+/* The schema, search path and session settings of every mentord connection; create: the schema is made if missing. */
+static int set_session(PGconn *conn, const char *schema, bool create, struct mentor_error *err)
 {
+	static const char format[] = "SET client_min_messages = warning; %s%s%s SET search_path = %s;"
+				     " SET TIME ZONE 'UTC'; SET work_mem = '64MB'; SET jit = off";
 	char *ident = PQescapeIdentifier(conn, schema, strlen(schema));
 	struct mentor_error e = { 0 };
-	char sql[512];
+	char *sql = NULL;
+	size_t size;
 	int rc;
 
 	if (!ident)
 		return mentor_pg_error(conn, NULL, "quote schema name", err);
-	/* The schema name was validated as a plain identifier, so it fits. */
-	snprintf(sql, sizeof(sql), "SET client_min_messages = warning; CREATE SCHEMA IF NOT EXISTS %s;"
-		 " SET search_path = %s; SET TIME ZONE 'UTC'; SET work_mem = '64MB'; SET jit = off", ident, ident);
-	PQfreemem(ident);
+	/* Sized for the name: a tool's schema comes from its command line, not validated as the daemon's is. */
+	size = sizeof(format) + 2 * strlen(ident) + sizeof("CREATE SCHEMA IF NOT EXISTS ;");
+	sql = malloc(size);
+	if (!sql) {
+		rc = mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory for the session settings");
+		goto out;
+	}
+	snprintf(sql, size, format, create ? "CREATE SCHEMA IF NOT EXISTS " : "", create ? ident : "",
+		 create ? ";" : "", ident);
 	rc = mentor_pg_command(conn, sql, "set schema", &e);
 	/*
 	 * IF NOT EXISTS does not hold against a concurrent CREATE: of two
@@ -130,15 +140,20 @@ static int set_session(PGconn *conn, const char *schema, struct mentor_error *er
 		rc = mentor_pg_command(conn, sql, "set schema", &e);
 	if (rc != MENTOR_OK && err)
 		*err = e;
+out:
+	free(sql);
+	PQfreemem(ident);
 	return rc;
 }
 
-int mentor_pg_connect(const char *conninfo, const char *schema, mentor_pg_notice_fn notice, void *notice_ctx,
-		      PGconn **ret_conn, struct mentor_error *err)
+/* application_name NULL: libpq's default (PGAPPNAME or none). */
+static int open_session(const char *conninfo, const char *schema, const char *application_name, bool create,
+			mentor_pg_notice_fn notice, void *notice_ctx, PGconn **ret_conn, struct mentor_error *err)
 {
-	/* connect_timeout comes first so that the caller's conninfo can override it. */
+	/* connect_timeout and application_name come first so that the caller's conninfo can override them;
+	 * libpq skips a NULL value. */
 	const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
-	const char *const values[] = { "10", "mentord", conninfo, NULL };
+	const char *const values[] = { "10", application_name, conninfo, NULL };
 	PGconn *conn = PQconnectdbParams(keys, values, 1);
 	int rc;
 
@@ -150,11 +165,23 @@ int mentor_pg_connect(const char *conninfo, const char *schema, mentor_pg_notice
 		goto out;
 	}
 	PQsetNoticeProcessor(conn, notice ? notice : drop_notice, notice_ctx);
-	rc = set_session(conn, schema, err);
+	rc = set_session(conn, schema, create, err);
 out:
 	if (rc != MENTOR_OK)
 		PQfinish(conn);
 	else
 		*ret_conn = conn;
 	return rc;
+}
+
+int mentor_pg_connect(const char *conninfo, const char *schema, mentor_pg_notice_fn notice, void *notice_ctx,
+		      PGconn **ret_conn, struct mentor_error *err)
+{
+	return open_session(conninfo, schema, "mentord", true, notice, notice_ctx, ret_conn, err);
+}
+
+int mentor_pg_connect_reader(const char *conninfo, const char *schema, const char *application_name,
+			     PGconn **ret_conn, struct mentor_error *err)
+{
+	return open_session(conninfo, schema, application_name, false, NULL, NULL, ret_conn, err);
 }

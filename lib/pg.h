@@ -39,6 +39,15 @@ int mentor_pg_connect(const char *conninfo, const char *schema, mentor_pg_notice
 		      PGconn **ret_conn, struct mentor_error *err);
 
 /*
+ * mentor_pg_connect for a tool that reads mentord's tables back (lib/readback.c): the same session settings, but
+ * `schema` is only made the search path, never created (a reader may lack the right to create it, and must not
+ * leave an empty schema behind), and application_name is the caller's (NULL: libpq's default). No notices.
+ * MENTOR_OK and *ret_conn (the caller PQfinish()es it); else MENTOR_ERR_DB or MENTOR_ERR_NOMEM.
+ */
+int mentor_pg_connect_reader(const char *conninfo, const char *schema, const char *application_name,
+			     PGconn **ret_conn, struct mentor_error *err);
+
+/*
  * Fills err with MENTOR_ERR_DB: what failed, the first line of libpq's
  * message, and res's SQLSTATE (res may be NULL: a failure with no result,
  * such as a lost connection) in the message and in err->sqlstate.

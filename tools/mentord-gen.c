@@ -10,7 +10,7 @@
  *
  * With --closed-loop-pg it also reads back what mentord decided: after each
  * day it waits until mentord has consumed that day, reads mentord's pairings
- * from PostgreSQL, and raises each mentee's latent skill in the paired
+ * from PostgreSQL (libmentor's readback), and raises each mentee's latent skill in the paired
  * behavior from the pairing's start on, so that mentord's KPI deltas and
  * program effect have a known effect to find. The output then depends on the
  * pairings mentord wrote, and is the same for the same pairings.
@@ -26,8 +26,9 @@
 #include <string.h>
 #include <time.h>
 
-#include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
+
+#include "mentor/readback.h"
 
 #define EXIT_USAGE 2
 #define MAX_PROPERTIES 64
@@ -1501,9 +1502,7 @@ struct closed_loop {
 	const struct options *opt;
 	const struct agent *agents;
 	const struct delivery_stats *stats;
-	PGconn *conn;
-	char *offsets_sql;
-	char *pairings_sql;
+	struct mentor_readback *rb;
 	struct delivered_offsets delivered;
 	/* [agent * SKILL_COUNT + skill]: the earliest start of a pairing in
 	 * force, in seconds since the epoch; INFINITY when never paired. */
@@ -1587,31 +1586,33 @@ static int find_skill(const char *name)
  * mentored again does not add to the effect. */
 static bool read_pairings(struct closed_loop *loop)
 {
-	PGresult *res = PQexecParams(loop->conn, loop->pairings_sql, 0, NULL, NULL, NULL, NULL, 0);
+	struct mentor_readback_table t = {0};
+	struct mentor_error err;
 	const size_t slots = (size_t)loop->opt->agents * SKILL_COUNT;
 	bool ok = false;
 
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "mentord-gen: closed loop: reading pairings: %s", PQresultErrorMessage(res));
+	if (mentor_readback_pairings(loop->rb, &t, &err) != MENTOR_OK) {
+		fprintf(stderr, "mentord-gen: closed loop: %s\n", err.msg);
 		goto out;
 	}
 	for (size_t i = 0; i < slots; i++)
 		loop->started_at[i] = INFINITY;
-	loop->rows_read = PQntuples(res);
+	loop->rows_read = t.rows;
 	loop->rows_ignored = 0;
 	for (int r = 0; r < loop->rows_read; r++) {
+		/* Columns: mentee_id, behavior, started; ids and behaviors are never NULL. */
+		const char *started_text = mentor_readback_cell(&t, r, 2);
+		const int skill = find_skill(mentor_readback_cell(&t, r, 1));
 		uint32_t agent;
-		const int skill = find_skill(PQgetvalue(res, r, 1));
 		char *end;
 
-		if (skill < 0 || !find_agent(loop->opt, PQgetvalue(res, r, 0), &agent) || PQgetisnull(res, r, 2)) {
+		if (skill < 0 || !find_agent(loop->opt, mentor_readback_cell(&t, r, 0), &agent) || !started_text) {
 			loop->rows_ignored++;
 			continue;
 		}
-		const double started = strtod(PQgetvalue(res, r, 2), &end);
+		const double started = strtod(started_text, &end);
 		if (*end || !isfinite(started)) {
-			fprintf(stderr, "mentord-gen: closed loop: pairing start '%s' is not a time\n",
-				PQgetvalue(res, r, 2));
+			fprintf(stderr, "mentord-gen: closed loop: pairing start '%s' is not a time\n", started_text);
 			goto out;
 		}
 		double *slot = &loop->started_at[(size_t)agent * SKILL_COUNT + (size_t)skill];
@@ -1620,16 +1621,16 @@ static bool read_pairings(struct closed_loop *loop)
 	}
 	ok = true;
 out:
-	PQclear(res);
+	mentor_readback_table_free(&t);
 	return ok;
 }
 
-/* The row of one partition in a consumer_offsets result, or -1. */
-static int stored_row(const PGresult *res, const char *topic, size_t partition)
+/* The row of one partition in consumer_offsets' rows (topic, partition, next_offset), or -1. */
+static int stored_row(const struct mentor_readback_table *stored, const char *topic, size_t partition)
 {
-	for (int r = 0; res && r < PQntuples(res); r++) {
-		if (strcmp(PQgetvalue(res, r, 0), topic) == 0 &&
-		    strtoul(PQgetvalue(res, r, 1), NULL, 10) == partition)
+	for (int r = 0; stored && r < stored->rows; r++) {
+		if (strcmp(mentor_readback_cell(stored, r, 0), topic) == 0 &&
+		    strtoul(mentor_readback_cell(stored, r, 1), NULL, 10) == partition)
 			return r;
 	}
 	return -1;
@@ -1638,7 +1639,8 @@ static int stored_row(const PGresult *res, const char *topic, size_t partition)
 /* How many partitions we delivered to, and how many of those mentord has
  * consumed up to our last message. One pass over the rows: the primary key
  * (group_id, topic, partition) makes each partition appear at most once. */
-static void count_consumed(const struct delivered_offsets *d, const PGresult *res, size_t *marked, size_t *consumed)
+static void count_consumed(const struct delivered_offsets *d, const struct mentor_readback_table *stored,
+			   size_t *marked, size_t *consumed)
 {
 	*marked = 0;
 	*consumed = 0;
@@ -1646,34 +1648,35 @@ static void count_consumed(const struct delivered_offsets *d, const PGresult *re
 		for (size_t p = 0; p < d->partitions[t]; p++)
 			*marked += d->last[t][p] >= 0;
 	}
-	for (int r = 0; res && r < PQntuples(res); r++) {
-		const unsigned long p = strtoul(PQgetvalue(res, r, 1), NULL, 10);
-		const long long next = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+	for (int r = 0; stored && r < stored->rows; r++) {
+		const unsigned long p = strtoul(mentor_readback_cell(stored, r, 1), NULL, 10);
+		const long long next = strtoll(mentor_readback_cell(stored, r, 2), NULL, 10);
 
 		for (size_t t = 0; t < d->name_count; t++) {
-			if (strcmp(d->names[t], PQgetvalue(res, r, 0)) == 0 && p < d->partitions[t] &&
+			if (strcmp(d->names[t], mentor_readback_cell(stored, r, 0)) == 0 && p < d->partitions[t] &&
 			    d->last[t][p] >= 0 && next > d->last[t][p])
 				(*consumed)++;
 		}
 	}
 }
 
-/* res is NULL when the tables are missing; the query's error then says why. */
-static void report_behind(const struct closed_loop *loop, const PGresult *res, const char *error)
+/* stored is NULL when the tables are missing; the query's error then says why. */
+static void report_behind(const struct closed_loop *loop, const struct mentor_readback_table *stored,
+			  const char *error)
 {
 	const struct delivered_offsets *d = &loop->delivered;
 
 	fprintf(stderr, "mentord-gen: closed loop: after %u s, mentord (group %s, schema %s) has not consumed "
 		"what was produced; is it running with that group and schema?\n", loop->opt->closed_loop_timeout,
 		loop->opt->closed_loop_group, loop->opt->closed_loop_schema);
-	if (!res) {
-		fprintf(stderr, "mentord-gen:   %s", error);
+	if (!stored) {
+		fprintf(stderr, "mentord-gen:   %s\n", error);
 		return;
 	}
 	for (size_t t = 0; t < d->name_count; t++) {
 		for (size_t p = 0; p < d->partitions[t]; p++) {
-			const int r = stored_row(res, d->names[t], p);
-			const char *next = r < 0 ? "none" : PQgetvalue(res, r, 2);
+			const int r = stored_row(stored, d->names[t], p);
+			const char *next = r < 0 ? "none" : mentor_readback_cell(stored, r, 2);
 
 			if (d->last[t][p] >= 0 && (r < 0 || strtoll(next, NULL, 10) <= d->last[t][p]))
 				fprintf(stderr, "mentord-gen:   %s[%zu]: last delivered offset %" PRId64
@@ -1683,11 +1686,9 @@ static void report_behind(const struct closed_loop *loop, const PGresult *res, c
 }
 
 /* Until mentord has created its tables, nothing has been consumed yet. */
-static bool tables_missing(const PGresult *res)
+static bool tables_missing(const struct mentor_error *err)
 {
-	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-	return state && (strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0);
+	return strcmp(err->sqlstate, "42P01") == 0 || strcmp(err->sqlstate, "3F000") == 0;
 }
 
 static void sleep_ms(long ms)
@@ -1702,34 +1703,33 @@ static void sleep_ms(long ms)
  * past our last message, the pairings that day could cause are readable. */
 static bool wait_until_consumed(struct closed_loop *loop)
 {
-	const char *params[1] = {loop->opt->closed_loop_group};
 	struct timespec start;
 	bool ok = false;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		PGresult *res = PQexecParams(loop->conn, loop->offsets_sql, 1, NULL, params, NULL, NULL, 0);
-		const bool have_rows = PQresultStatus(res) == PGRES_TUPLES_OK;
+		struct mentor_readback_table stored = {0};
+		struct mentor_error err;
+		const bool have_rows = mentor_readback_consumer_offsets(loop->rb, loop->opt->closed_loop_group, &stored,
+									&err) == MENTOR_OK;
 		size_t marked, consumed;
 
-		if (!have_rows && !tables_missing(res)) {
-			fprintf(stderr, "mentord-gen: closed loop: reading consumer_offsets: %s",
-				PQresultErrorMessage(res));
-			PQclear(res);
+		if (!have_rows && !tables_missing(&err)) {
+			fprintf(stderr, "mentord-gen: closed loop: %s\n", err.msg);
 			goto out;
 		}
-		count_consumed(&loop->delivered, have_rows ? res : NULL, &marked, &consumed);
+		count_consumed(&loop->delivered, have_rows ? &stored : NULL, &marked, &consumed);
 		if (consumed == marked) {
-			PQclear(res);
+			mentor_readback_table_free(&stored);
 			ok = true;
 			goto out;
 		}
 		if (seconds_since(&start) >= loop->opt->closed_loop_timeout) {
-			report_behind(loop, have_rows ? res : NULL, PQresultErrorMessage(res));
-			PQclear(res);
+			report_behind(loop, have_rows ? &stored : NULL, err.msg);
+			mentor_readback_table_free(&stored);
 			goto out;
 		}
-		PQclear(res);
+		mentor_readback_table_free(&stored);
 		sleep_ms(CLOSED_LOOP_POLL_MS);
 	}
 out:
@@ -1753,48 +1753,9 @@ static bool closed_loop_day_done(struct closed_loop *loop, struct sink *sink)
 	return wait_until_consumed(loop) && read_pairings(loop);
 }
 
-/* prefix + the schema as a quoted identifier + suffix; NULL on failure. */
-static char *schema_sql(PGconn *conn, const char *prefix, const char *schema, const char *suffix)
-{
-	char *quoted = PQescapeIdentifier(conn, schema, strlen(schema));
-	char *sql = NULL;
-
-	if (!quoted) {
-		fprintf(stderr, "mentord-gen: closed loop: schema '%s': %s", schema, PQerrorMessage(conn));
-		return NULL;
-	}
-	const size_t size = strlen(prefix) + strlen(quoted) + strlen(suffix) + 1;
-	sql = malloc(size);
-	if (sql)
-		snprintf(sql, size, "%s%s%s", prefix, quoted, suffix);
-	else
-		fprintf(stderr, "mentord-gen: out of memory\n");
-	PQfreemem(quoted);
-	return sql;
-}
-
-static bool connect_closed_loop(struct closed_loop *loop)
-{
-	/* application_name first, so that one given in the conninfo wins;
-	 * an empty conninfo leaves every setting to the PG* variables. */
-	const char *const keywords[] = {"application_name", "dbname", NULL};
-	const char *const values[] = {"mentord-gen", loop->opt->closed_loop_pg, NULL};
-
-	loop->conn = PQconnectdbParams(keywords, values, 1);
-	if (!loop->conn || PQstatus(loop->conn) != CONNECTION_OK) {
-		fprintf(stderr, "mentord-gen: closed loop: cannot connect to PostgreSQL: %s",
-			loop->conn ? PQerrorMessage(loop->conn) : "out of memory\n");
-		return false;
-	}
-	return true;
-}
-
 static void close_closed_loop(struct closed_loop *loop)
 {
-	if (loop->conn)
-		PQfinish(loop->conn);
-	free(loop->offsets_sql);
-	free(loop->pairings_sql);
+	mentor_readback_close(loop->rb);
 	free(loop->started_at);
 	free(loop->boosted);
 	free_delivered(&loop->delivered);
@@ -1805,6 +1766,7 @@ static bool open_closed_loop(struct closed_loop *loop, const struct options *opt
 			     const struct delivery_stats *stats)
 {
 	const size_t slots = (size_t)opt->agents * SKILL_COUNT;
+	struct mentor_error err;
 
 	*loop = (struct closed_loop){
 		.opt = opt,
@@ -1821,14 +1783,14 @@ static bool open_closed_loop(struct closed_loop *loop, const struct options *opt
 	}
 	for (size_t i = 0; i < slots; i++)
 		loop->started_at[i] = INFINITY;
-	if (!connect_closed_loop(loop))
+	/* The schema need not exist yet: mentord may start after the generator. An empty conninfo leaves every
+	 * setting to the PG* variables; an application_name in it wins over ours. */
+	if (mentor_readback_open(opt->closed_loop_pg, opt->closed_loop_schema, "mentord-gen", false, &loop->rb,
+				 &err) != MENTOR_OK) {
+		fprintf(stderr, "mentord-gen: closed loop: %s\n", err.msg);
 		return false;
-	loop->offsets_sql = schema_sql(loop->conn, "SELECT topic, partition, next_offset FROM ",
-				       opt->closed_loop_schema, ".consumer_offsets WHERE group_id = $1");
-	loop->pairings_sql = schema_sql(loop->conn,
-					"SELECT mentee_id, behavior, extract(epoch FROM started_at)::float8 FROM ",
-					opt->closed_loop_schema, ".pairings WHERE status <> 'cancelled'");
-	return loop->offsets_sql && loop->pairings_sql;
+	}
+	return true;
 }
 
 static void print_closed_loop(FILE *out, const struct closed_loop *loop)

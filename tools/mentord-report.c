@@ -13,9 +13,10 @@
  * event time, each pairing's before and after in its behavior, the mentors'
  * own KPIs, and the active pairings.
  *
- * Every query is parameterized (PQexecParams), every text from the database
- * is HTML-escaped, and the file is written under a temporary name and
- * renamed, so a failed run never leaves half a report in place of a good one.
+ * Its queries are lib/readback.c's (parameterized, like all of mentord's
+ * SQL), every text from the database is HTML-escaped, and the file is
+ * written under a temporary name and renamed, so a failed run never leaves
+ * half a report in place of a good one.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libpq-fe.h>
+#include "mentor/readback.h"
 
 #define EXIT_USAGE 2
 #define DEFAULT_MAX_PAIRINGS 30
@@ -61,13 +62,13 @@ struct options {
 /* One query's result with its columns looked up by name once, so a renamed
  * view column fails loudly instead of printing the wrong number. */
 struct table {
-	PGresult *res;
+	struct mentor_readback_table data;
 	int col[MAX_COLUMNS];
 	int rows;
 };
 
 struct report {
-	PGconn *conn;
+	struct mentor_readback *rb;
 	FILE *out;
 	const struct options *opt;
 };
@@ -162,88 +163,51 @@ static int parse_options(int argc, char **argv, struct options *opt, bool *done)
 /* ---- database ---- */
 
 /*
- * Runs one parameterized query and looks up the named columns. On failure
- * prints what was being read and why, and returns false with t->res NULL.
+ * Takes the outcome of one readback query (rc, and t->data filled on
+ * MENTOR_OK) and looks up the named columns. On failure prints what was
+ * being read and why, and returns false with nothing held.
  */
-static bool query(PGconn *conn, struct table *t, const char *what, const char *sql, int nparams,
-		  const char *const *params, const char *const *columns)
+static bool take_table(struct table *t, const char *what, int rc, const struct mentor_error *err,
+		       const char *const *columns)
 {
-	t->res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-	t->rows = 0;
-	if (PQresultStatus(t->res) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "mentord-report: reading %s: %s", what, PQerrorMessage(conn));
-		goto fail;
+	if (rc != MENTOR_OK) {
+		fprintf(stderr, "mentord-report: reading %s: %s\n", what, err->msg);
+		*t = (struct table){0};
+		return false;
 	}
 	for (int i = 0; columns && columns[i]; i++) {
 		if (i >= MAX_COLUMNS) {
 			fprintf(stderr, "mentord-report: reading %s: too many columns\n", what);
 			goto fail;
 		}
-		t->col[i] = PQfnumber(t->res, columns[i]);
+		t->col[i] = mentor_readback_column(&t->data, columns[i]);
 		if (t->col[i] < 0) {
 			fprintf(stderr, "mentord-report: reading %s: no column %s\n", what, columns[i]);
 			goto fail;
 		}
 	}
-	t->rows = PQntuples(t->res);
+	t->rows = t->data.rows;
 	return true;
 fail:
-	PQclear(t->res);
-	t->res = NULL;
+	mentor_readback_table_free(&t->data);
+	t->rows = 0;
 	return false;
 }
 
 static bool is_null(const struct table *t, int row, int c)
 {
-	return PQgetisnull(t->res, row, t->col[c]);
+	return mentor_readback_cell(&t->data, row, t->col[c]) == NULL;
 }
 
 static const char *text_at(const struct table *t, int row, int c)
 {
-	return is_null(t, row, c) ? "" : PQgetvalue(t->res, row, t->col[c]);
+	return is_null(t, row, c) ? "" : mentor_readback_cell(&t->data, row, t->col[c]);
 }
 
 /* NaN for NULL, so that one test (isfinite) covers a missing number. */
 static double number_at(const struct table *t, int row, int c)
 {
-	return is_null(t, row, c) ? NAN : strtod(PQgetvalue(t->res, row, t->col[c]), NULL);
-}
-
-/* Connects and points search_path at the schema. set_config takes the
- * schema as a parameter, quoted by quote_ident, so no name becomes SQL. */
-static PGconn *connect_schema(const struct options *opt)
-{
-	static const char *const cols[] = {"found", NULL};
-	const char *params[1] = {opt->schema};
-	PGconn *conn = PQconnectdb(opt->conninfo);
-	struct table t = {0};
-	PGresult *res = NULL;
-
-	if (PQstatus(conn) != CONNECTION_OK) {
-		fprintf(stderr, "mentord-report: connecting: %s", PQerrorMessage(conn));
-		goto fail;
-	}
-	if (!query(conn, &t, "the schema", "SELECT count(*) AS found FROM pg_namespace WHERE nspname = $1", 1,
-		   params, cols))
-		goto fail;
-	if (strcmp(text_at(&t, 0, 0), "1") != 0) {
-		fprintf(stderr, "mentord-report: schema %s does not exist\n", opt->schema);
-		goto fail;
-	}
-	res = PQexecParams(conn, "SELECT set_config('search_path', quote_ident($1), false)", 1, NULL, params,
-			   NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "mentord-report: setting search_path: %s", PQerrorMessage(conn));
-		goto fail;
-	}
-	PQclear(res);
-	PQclear(t.res);
-	return conn;
-fail:
-	PQclear(res);
-	PQclear(t.res);
-	PQfinish(conn);
-	return NULL;
+	return is_null(t, row, c) ? NAN : strtod(mentor_readback_cell(&t->data, row, t->col[c]), NULL);
 }
 
 /* ---- HTML output ---- */
@@ -585,13 +549,11 @@ static void effect_table(struct report *r, const struct table *t)
 
 static bool write_effect(struct report *r)
 {
-	struct table t;
+	struct mentor_error err;
+	struct table t = {0};
 
-	if (!query(r->conn, &t, "the program effect",
-		   "SELECT behavior, paired_n, comparison_n, did_effect, did_ci_low, did_ci_high,"
-		   "       naive_delta_not_effect, comparison_delta, verdict, scale_min, scale_max, cuped"
-		   "  FROM dash_program_effect WHERE is_target ORDER BY behavior",
-		   0, NULL, EFFECT_COLUMNS))
+	if (!take_table(&t, "the program effect", mentor_readback_program_effect(r->rb, &t.data, &err), &err,
+			EFFECT_COLUMNS))
 		return false;
 	put(r, "<h2>Does mentoring work?</h2>\n<p>For each behavior, the mentees' change in that behavior minus "
 	       "the change of comparable low scorers who were not paired (the comparison group): the "
@@ -605,7 +567,7 @@ static bool write_effect(struct report *r)
 		effect_chart(r, &t);
 		effect_table(r, &t);
 	}
-	PQclear(t.res);
+	mentor_readback_table_free(&t.data);
 	return true;
 }
 
@@ -665,23 +627,12 @@ static void trend_chart(struct report *r, const struct table *t)
 
 static bool write_trend(struct report *r)
 {
-	struct table t;
+	struct mentor_error err;
+	struct table t = {0};
 	long fired = 0;
 
-	/* Running sums of the daily changes, one row per day from the first
-	 * trigger to event-time now, days without a change included. */
-	if (!query(r->conn, &t, "the trigger trend",
-		   "WITH c AS (SELECT (day_start AT TIME ZONE 'UTC')::date AS day, sum(awaiting_change) AS a,"
-		   "                  sum(waiting_change) AS w, sum(fired) AS f"
-		   "             FROM dash_trigger_changes GROUP BY 1),"
-		   "     r AS (SELECT min(day) AS lo, greatest(max(day),"
-		   "                  (SELECT (now_at AT TIME ZONE 'UTC')::date FROM dash_event_time)) AS hi FROM c)"
-		   " SELECT d::date AS day, sum(coalesce(c.a, 0)) OVER w AS awaiting,"
-		   "        sum(coalesce(c.w, 0)) OVER w AS waiting, coalesce(c.f, 0) AS fired"
-		   "   FROM r CROSS JOIN generate_series(r.lo, r.hi, interval '1 day') AS d"
-		   "   LEFT JOIN c ON c.day = d::date"
-		   " WINDOW w AS (ORDER BY d) ORDER BY d",
-		   0, NULL, TREND_COLUMNS))
+	if (!take_table(&t, "the trigger trend", mentor_readback_trigger_trend(r->rb, &t.data, &err), &err,
+			TREND_COLUMNS))
 		return false;
 	for (int i = 0; i < t.rows; i++)
 		fired += strtol(text_at(&t, i, T_FIRED), NULL, 10);
@@ -698,7 +649,7 @@ static bool write_trend(struct report *r)
 		put_escaped(r, text_at(&t, t.rows - 1, T_DAY));
 		put(r, "; %s awaiting at the end.</p>\n", text_at(&t, t.rows - 1, T_AWAITING));
 	}
-	PQclear(t.res);
+	mentor_readback_table_free(&t.data);
 	return true;
 }
 
@@ -807,23 +758,13 @@ out:
 
 static bool write_pairings(struct report *r)
 {
-	char limit[16];
-	const char *params[1] = {limit};
-	struct table t;
+	struct mentor_error err;
+	struct table t = {0};
 	bool ok = true;
 	int from = 0;
 
-	snprintf(limit, sizeof limit, "%d", r->opt->max_pairings);
-	if (!query(r->conn, &t, "the pairings' KPIs",
-		   "SELECT * FROM (SELECT behavior, pairing_id, agent_id, name, partner_id, started_at, before_mean,"
-		   "                      after_mean, delta, ci_low, ci_high, final, scale_min, scale_max,"
-		   "                      pairing_status,"
-		   "                      row_number() OVER (PARTITION BY behavior"
-		   "                                         ORDER BY started_at DESC, pairing_id) AS rank,"
-		   "                      count(*) OVER (PARTITION BY behavior) AS total"
-		   "                 FROM dash_pairing_kpis WHERE subject = 'mentee' AND is_target) AS k"
-		   " WHERE rank <= $1::int ORDER BY behavior, started_at DESC, pairing_id",
-		   1, params, PAIRING_COLUMNS))
+	if (!take_table(&t, "the pairings' KPIs",
+			mentor_readback_pairing_kpis(r->rb, r->opt->max_pairings, &t.data, &err), &err, PAIRING_COLUMNS))
 		return false;
 	put(r, "<h2>Each pairing: the mentee before and after</h2>\n<p>The mentee's mean in the targeted "
 	       "behavior in the window before the pairing started and in the window after. One agent's change "
@@ -836,7 +777,7 @@ static bool write_pairings(struct report *r)
 			from = i;
 		}
 	}
-	PQclear(t.res);
+	mentor_readback_table_free(&t.data);
 	return ok;
 }
 
@@ -851,20 +792,15 @@ static const char *const MENTOR_COLUMNS[] = {
 
 static bool mentors_metric(struct report *r, const char *metric, const char *label)
 {
-	char limit[16];
-	const char *params[2] = {metric, limit};
+	struct mentor_error err;
 	struct dumbbell *rows = NULL;
 	char (*small)[48] = NULL;
-	struct table t;
+	struct table t = {0};
 	bool ok = false;
 
-	snprintf(limit, sizeof limit, "%d", r->opt->max_mentors);
-	if (!query(r->conn, &t, "the mentors' KPIs",
-		   "SELECT mentor_id, name, pairings, avg_before_mean, avg_after_mean, avg_delta, scale_min,"
-		   "       scale_max, final_pairings"
-		   "  FROM dash_mentor_kpis WHERE metric = $1"
-		   " ORDER BY pairings DESC, mentor_id LIMIT $2::int",
-		   2, params, MENTOR_COLUMNS))
+	if (!take_table(&t, "the mentors' KPIs",
+			mentor_readback_mentor_kpis(r->rb, metric, r->opt->max_mentors, &t.data, &err), &err,
+			MENTOR_COLUMNS))
 		return false;
 	put(r, "<h3>");
 	put_escaped(r, label);
@@ -895,7 +831,7 @@ static bool mentors_metric(struct report *r, const char *metric, const char *lab
 out:
 	free(rows);
 	free(small);
-	PQclear(t.res);
+	mentor_readback_table_free(&t.data);
 	return ok;
 }
 
@@ -928,13 +864,11 @@ static void put_agent(struct report *r, const char *name, const char *id)
 
 static bool write_active(struct report *r)
 {
-	struct table t;
+	struct mentor_error err;
+	struct table t = {0};
 
-	if (!query(r->conn, &t, "the active pairings",
-		   "SELECT behavior, mentee_id, mentee_name, mentor_id, mentor_name, started_at, days_remaining,"
-		   "       target_delta, target_ci_low, target_ci_high, target_scale_min, target_scale_max"
-		   "  FROM dash_active_pairings ORDER BY days_remaining, behavior, mentee_id",
-		   0, NULL, ACTIVE_COLUMNS))
+	if (!take_table(&t, "the active pairings", mentor_readback_active_pairings(r->rb, &t.data, &err), &err,
+			ACTIVE_COLUMNS))
 		return false;
 	put(r, "<h2>Active pairings (%d)</h2>\n<p>Days remaining count in event time. The mentee's change so "
 	       "far is provisional: the after window is still open.</p>\n", t.rows);
@@ -963,24 +897,22 @@ static bool write_active(struct report *r)
 	}
 	if (t.rows > 0)
 		put(r, "</table>\n");
-	PQclear(t.res);
+	mentor_readback_table_free(&t.data);
 	return true;
 }
 
 /* ---- the whole report ---- */
 
-static bool read_now(PGconn *conn, char *now_at, size_t size)
+static bool read_now(struct mentor_readback *rb, char *now_at, size_t size)
 {
 	static const char *const cols[] = {"now_at", NULL};
-	struct table t;
+	struct mentor_error err;
+	struct table t = {0};
 
-	if (!query(conn, &t, "the event time",
-		   "SELECT to_char(now_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"') AS now_at"
-		   "  FROM dash_event_time",
-		   0, NULL, cols))
+	if (!take_table(&t, "the event time", mentor_readback_event_time(rb, &t.data, &err), &err, cols))
 		return false;
 	snprintf(now_at, size, "%s", t.rows > 0 ? text_at(&t, 0, 0) : "");
-	PQclear(t.res);
+	mentor_readback_table_free(&t.data);
 	return true;
 }
 
@@ -988,7 +920,7 @@ static bool write_report(struct report *r)
 {
 	char now_at[64];
 
-	if (!read_now(r->conn, now_at, sizeof now_at))
+	if (!read_now(r->rb, now_at, sizeof now_at))
 		return false;
 	write_head(r, now_at);
 	if (!write_effect(r) || !write_trend(r) || !write_pairings(r) || !write_mentors(r) || !write_active(r))
@@ -1003,12 +935,14 @@ static bool write_report(struct report *r)
 static int run(const struct options *opt)
 {
 	struct report r = {.opt = opt};
+	struct mentor_error err;
 	char *tmp_path = NULL;
 	int code = 1;
 
-	r.conn = connect_schema(opt);
-	if (!r.conn)
+	if (mentor_readback_open(opt->conninfo, opt->schema, NULL, true, &r.rb, &err) != MENTOR_OK) {
+		fprintf(stderr, "mentord-report: %s\n", err.msg);
 		goto out;
+	}
 	if (strcmp(opt->out_path, "-") == 0)
 		r.out = stdout;
 	else {
@@ -1050,7 +984,7 @@ out:
 	if (code != 0 && tmp_path)
 		remove(tmp_path);
 	free(tmp_path);
-	PQfinish(r.conn);
+	mentor_readback_close(r.rb);
 	return code;
 }
 
