@@ -46,26 +46,27 @@ static void drop_notice(void *ctx, const char *message)
 	(void)message;
 }
 
-int mentor_pg_command(PGconn *conn, const char *sql, const char *what, struct mentor_error *err)
+/* Runs sql without parameters (PQexec: several statements allowed); MENTOR_ERR_DB unless its result is `want`. */
+static int exec_expecting(PGconn *conn, const char *sql, ExecStatusType want, const char *what,
+			  struct mentor_error *err)
 {
 	PGresult *res = PQexec(conn, sql);
 	int rc = MENTOR_OK;
 
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	if (PQresultStatus(res) != want)
 		rc = mentor_pg_error(conn, res, what, err);
 	PQclear(res);
 	return rc;
 }
 
+int mentor_pg_command(PGconn *conn, const char *sql, const char *what, struct mentor_error *err)
+{
+	return exec_expecting(conn, sql, PGRES_COMMAND_OK, what, err);
+}
+
 int mentor_pg_copy_begin(PGconn *conn, const char *sql, struct mentor_error *err)
 {
-	PGresult *res = PQexec(conn, sql);
-	int rc = MENTOR_OK;
-
-	if (PQresultStatus(res) != PGRES_COPY_IN)
-		rc = mentor_pg_error(conn, res, sql, err);
-	PQclear(res);
-	return rc;
+	return exec_expecting(conn, sql, PGRES_COPY_IN, sql, err);
 }
 
 int mentor_pg_copy_put(PGconn *conn, const char *sql, const char *data, size_t len, struct mentor_error *err)
@@ -157,7 +158,6 @@ static int open_session(const char *conninfo, const char *schema, const char *ap
 	PGconn *conn = PQconnectdbParams(keys, values, 1);
 	int rc;
 
-	*ret_conn = NULL;
 	if (!conn)
 		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory connecting to PostgreSQL");
 	if (PQstatus(conn) != CONNECTION_OK) {

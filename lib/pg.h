@@ -33,7 +33,7 @@ typedef void (*mentor_pg_notice_fn)(void *ctx, const char *message);
  * (mentord's statements are short; compiling one cost more than it ran).
  * notice (NULL: dropped) gets the connection's notices.
  * MENTOR_OK and *ret_conn (the caller PQfinish()es it); else MENTOR_ERR_DB
- * or MENTOR_ERR_NOMEM, and *ret_conn is NULL.
+ * or MENTOR_ERR_NOMEM, with *ret_conn untouched.
  */
 int mentor_pg_connect(const char *conninfo, const char *schema, mentor_pg_notice_fn notice, void *notice_ctx,
 		      PGconn **ret_conn, struct mentor_error *err);

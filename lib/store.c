@@ -78,6 +78,7 @@ static int connect_session(struct mentor_store *s, struct mentor_error *err)
 
 	commit_collect(s, true);
 	PQfinish(s->conn);
+	s->conn = NULL;
 	mentor_known_agents_clear(&s->known);
 	mentor_event_stream_lost(&s->stream);
 	rc = mentor_pg_connect(s->conninfo, s->schema, pass_notice, s, &s->conn, err);
