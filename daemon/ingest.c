@@ -10,11 +10,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
 #include "config_file.h"
 #include "log.h"
 #include "mentor/analytics.h"
 #include "mentor/batch.h"
+#include "mentor/clock.h"
 #include "mentor/consumer.h"
 #include "mentor/events.h"
 #include "mentor/store.h"
@@ -163,7 +163,7 @@ static int stage_message(struct ingest *in, const struct mentor_message *msg)
 
 	metrics_message_consumed();
 	if (mentor_batch_messages(in->batch) == 0)
-		in->batch_started_us = monotonic_us();
+		in->batch_started_us = mentor_monotonic_us();
 	if (kind < 0) {
 		why.code = MENTOR_REJECT_UNKNOWN_SCHEMA;
 		snprintf(why.detail, sizeof(why.detail), "topic %s carries no configured event kind", topic);
@@ -493,7 +493,7 @@ static void collect_lag(void *ctx, const struct mentor_partition_position *pos)
 static void publish_lag(struct ingest *in)
 {
 	struct lag_collector lc = { .rows = in->lag_rows };
-	int64_t now = monotonic_us();
+	int64_t now = mentor_monotonic_us();
 
 	if (now - in->lag_published_us < 1000000)
 		return;
@@ -507,7 +507,7 @@ static bool batch_due(const struct ingest *in)
 	size_t n = mentor_batch_messages(in->batch);
 
 	return n >= in->cfg->batch_max_events ||
-	       (n > 0 && monotonic_us() - in->batch_started_us >= (int64_t)in->cfg->batch_max_ms * 1000);
+	       (n > 0 && mentor_monotonic_us() - in->batch_started_us >= (int64_t)in->cfg->batch_max_ms * 1000);
 }
 
 static void tick_analytics(struct ingest *in);
@@ -633,7 +633,7 @@ int mentord_ingest_run(struct mentor_config *cfg, const char *config_path, bool 
 {
 	struct ingest in = { .cfg = cfg, .config_path = config_path, .flags = flags };
 	struct mentor_error err;
-	int64_t started = monotonic_us();
+	int64_t started = mentor_monotonic_us();
 	double seconds;
 	int code = 1;
 
@@ -680,7 +680,7 @@ out:
 	mentor_analytics_free(in.analytics);
 	free(in.lag_rows);
 	free(in.updates);
-	seconds = (double)(monotonic_us() - started) / 1e6;
+	seconds = (double)(mentor_monotonic_us() - started) / 1e6;
 	log_notice("stopped: accepted %" PRIu64 ", rejected %" PRIu64 ", batches %" PRIu64 ", fenced %" PRIu64
 		   ", database errors %" PRIu64 " in %.2f s (%.0f messages/s)",
 		   in.totals.accepted, in.totals.rejected, in.totals.batches, in.totals.fenced, in.totals.db_errors,

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
+#include "mentor/clock.h"
 #include "sender.h"
 
 /*
@@ -114,14 +114,14 @@ void metrics_set_assigned(int partitions)
 
 void metrics_loop_alive(void)
 {
-	atomic_store_explicit(&m.loop_alive_us, monotonic_us(), memory_order_relaxed);
+	atomic_store_explicit(&m.loop_alive_us, mentor_monotonic_us(), memory_order_relaxed);
 }
 
 bool metrics_loop_alive_within(int64_t max_age_us)
 {
 	int64_t last = atomic_load_explicit(&m.loop_alive_us, memory_order_relaxed);
 
-	return last != 0 && monotonic_us() - last <= max_age_us;
+	return last != 0 && mentor_monotonic_us() - last <= max_age_us;
 }
 
 const char *metrics_not_ready_reason(void)

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <systemd/sd-daemon.h>
 
-#include "clock.h"
+#include "mentor/clock.h"
 
 static uint64_t watchdog_period_us;  /* half of WATCHDOG_USEC; 0 when systemd runs no watchdog */
 static int64_t last_ping_us;
@@ -28,7 +28,7 @@ void notify_ready(void)
 void notify_reloading(void)
 {
 	/* systemd 253+ needs MONOTONIC_USEC to match a reload to its RELOADING=1; 252 ignores it. */
-	sd_notifyf(0, "RELOADING=1\nSTATUS=reloading the configuration\nMONOTONIC_USEC=%" PRId64, monotonic_us());
+	sd_notifyf(0, "RELOADING=1\nSTATUS=reloading the configuration\nMONOTONIC_USEC=%" PRId64, mentor_monotonic_us());
 }
 
 void notify_stopping(void)
@@ -53,7 +53,7 @@ void notify_watchdog(void)
 
 	if (watchdog_period_us == 0)
 		return;
-	now = monotonic_us();
+	now = mentor_monotonic_us();
 	if (last_ping_us != 0 && (uint64_t)(now - last_ping_us) < watchdog_period_us)
 		return;
 	last_ping_us = now;

@@ -25,9 +25,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "clock.h"
 #include "log.h"
 #include "mentor/alerts.h"
+#include "mentor/clock.h"
 #include "mentor/outbox.h"
 
 /* Waits are cut into steps this long, to see the stop flag. */
@@ -446,7 +446,7 @@ static uint64_t seed(void)
 	uint64_t x = 0;
 
 	if (getrandom(&x, sizeof(x), GRND_NONBLOCK) != sizeof(x))
-		x = (uint64_t)monotonic_us() ^ ((uint64_t)time(NULL) << 20);
+		x = (uint64_t)mentor_monotonic_us() ^ ((uint64_t)time(NULL) << 20);
 	return x ? x : 0x9E3779B97F4A7C15ULL;
 }
 

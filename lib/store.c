@@ -15,6 +15,7 @@
 #include "copytext.h"
 #include "event_stream.h"
 #include "known_agents.h"
+#include "mentor/clock.h"
 #include "pg.h"
 #include "store_int.h"
 
@@ -131,14 +132,6 @@ int mentor_store_reconnect(struct mentor_store *s, struct mentor_error *err)
 	return connect_session(s, err);
 }
 
-static int64_t monotonic_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void deferred_clear(struct mentor_store *s)
 {
 	free(s->deferred.data);
@@ -176,7 +169,7 @@ static bool commit_collect(struct mentor_store *s, bool wait)
 	if (!wait && PQisBusy(s->conn))
 		return false;
 	s->committing = false;
-	s->commit_ended_us = monotonic_us();
+	s->commit_ended_us = mentor_monotonic_us();
 	if (s->commit_rc != MENTOR_OK) {
 		mentor_store_rollback(s);
 		mentor_known_agents_clear(&s->known);
@@ -187,7 +180,7 @@ static bool commit_collect(struct mentor_store *s, bool wait)
 int mentor_store_commit_begin(struct mentor_store *s, struct mentor_error *err)
 {
 	commit_collect(s, true);
-	s->commit_began_us = monotonic_us();
+	s->commit_began_us = mentor_monotonic_us();
 	if (s->commit_rc != MENTOR_OK)
 		return mentor_error_set(err, MENTOR_ERR_DB, "the last batch's commit failed, not settled");
 	return MENTOR_OK;

@@ -3,15 +3,10 @@
  * PostgreSQL returns, and that nothing is settled or kept. Its statements
  * run against the real one in tests/integration/alerts_delivery.sh.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <string.h>
 
-#include <cmocka.h>
-
 #include "mentor/outbox.h"
+#include "test_util.h"
 
 static void never_reported(void *ctx, const struct mentor_outbox_report *r)
 {
