@@ -420,8 +420,8 @@ static void flush_batch(struct ingest *in)
 		if (in->analytics_stale && !load_analytics(in))
 			return;
 		set_watermark(in, n_updates);
-		rc = mentor_store_commit_batch(in->store, in->batch, &in->cfg->rules, group_id(in), in->updates,
-					       n_updates, &hook, &err);
+		rc = mentor_store_commit_batch(in->store, in->batch, group_id(in), in->updates, n_updates, &hook,
+					       &err);
 		in->analytics_stale = rc != MENTOR_OK;
 		switch (rc) {
 		case MENTOR_OK:
@@ -638,7 +638,7 @@ int mentord_ingest_run(struct mentor_config *cfg, const char *config_path, bool 
 	int code = 1;
 
 	alive();
-	in.batch = mentor_batch_new();
+	in.batch = mentor_batch_new(&in.cfg->rules);
 	in.lag_rows = calloc(METRICS_LAG_MAX, sizeof(*in.lag_rows));
 	if (!in.batch || !in.lag_rows) {
 		log_err("out of memory");

@@ -45,6 +45,7 @@ struct obs_rec {
 };
 
 struct mentor_batch {
+	const struct mentor_event_rules *rules;  /* borrowed: the CSAT scale of the observations */
 	struct text_buf stage[MENTOR_STAGE_COUNT];
 	struct text_buf arena;  /* interned strings, NUL-terminated */
 	struct intern event_ids, agents, metric_names;
@@ -377,9 +378,13 @@ int mentor_batch_add_reject(struct mentor_batch *b, const void *payload, size_t 
 	return stage_result(b, MENTOR_STAGE_REJECTS, err);
 }
 
-struct mentor_batch *mentor_batch_new(void)
+struct mentor_batch *mentor_batch_new(const struct mentor_event_rules *rules)
 {
-	return calloc(1, sizeof(struct mentor_batch));
+	struct mentor_batch *b = calloc(1, sizeof(*b));
+
+	if (b)
+		b->rules = rules;
+	return b;
 }
 
 void mentor_batch_free(struct mentor_batch *b)
@@ -563,8 +568,8 @@ static int64_t obs_micro(const struct obs_rec *o, const struct mentor_event_rule
 	return mentor_normalize_micro(o->mant, o->exp10, 0, 100);
 }
 
-int mentor_batch_each_observation(const struct mentor_batch *b, const struct mentor_event_rules *rules,
-				  const unsigned char *stored, mentor_observation_fn fn, void *ctx)
+int mentor_batch_each_observation(const struct mentor_batch *b, const unsigned char *stored, mentor_observation_fn fn,
+				  void *ctx)
 {
 	for (size_t i = 0; i < b->n_obs; i++) {
 		const struct obs_rec *o = &b->obs[i];
@@ -579,7 +584,7 @@ int mentor_batch_each_observation(const struct mentor_batch *b, const struct men
 			.metric = b->arena.data + b->metric_names.off[o->metric],
 			.event_id = b->arena.data + b->event_ids.off[o->event],
 			.occurred_us = e->occurred_us,
-			.value_e6 = obs_micro(o, rules),
+			.value_e6 = obs_micro(o, b->rules),
 		};
 		if ((rc = fn(ctx, &ob)) != MENTOR_OK)
 			return rc;
@@ -597,9 +602,10 @@ int64_t mentor_batch_event_time(const struct mentor_batch *b, size_t i)
 	return b->events[i].occurred_us;
 }
 
-int mentor_batch_daily(const struct mentor_batch *b, const struct mentor_event_rules *rules,
-		       const unsigned char *stored, struct mentor_daily *out, struct mentor_error *err)
+int mentor_batch_daily(const struct mentor_batch *b, const unsigned char *stored, struct mentor_daily *out,
+		       struct mentor_error *err)
 {
+	const struct mentor_event_rules *rules = b->rules;
 	struct agg_rec *agg = NULL;
 	uint32_t *slots = NULL;
 	unsigned char *seen = NULL;  /* per metric: 1 voc, 2 aqm */

@@ -165,10 +165,10 @@ static int insert_events(PGconn *conn, struct mentor_event_stream *stream, const
  * What needs no connection, while the stream's end runs on its thread: the
  * daily parts and the hook's early work, both taking every event for new.
  */
-static int work_early(const struct mentor_batch *b, const struct mentor_event_rules *rules,
-		      const struct mentor_store_batch_hook *hook, struct mentor_daily *daily, struct mentor_error *err)
+static int work_early(const struct mentor_batch *b, const struct mentor_store_batch_hook *hook,
+		      struct mentor_daily *daily, struct mentor_error *err)
 {
-	int rc = mentor_batch_daily(b, rules, NULL, daily, err);
+	int rc = mentor_batch_daily(b, NULL, daily, err);
 
 	if (rc == MENTOR_OK && hook && hook->early)
 		rc = hook->early(hook->ctx, err);
@@ -181,7 +181,7 @@ static int work_early(const struct mentor_batch *b, const struct mentor_event_ru
  * stored by an earlier batch adds nothing) and the metrics they show. Sets
  * *daily and *ret_stored (as find_repeats) for the caller.
  */
-static int write_events(struct mentor_store *s, const struct mentor_batch *b, const struct mentor_event_rules *rules,
+static int write_events(struct mentor_store *s, const struct mentor_batch *b,
 			const struct mentor_store_batch_hook *hook, struct mentor_daily *daily,
 			unsigned char **ret_stored, struct mentor_error *err)
 {
@@ -193,7 +193,7 @@ static int write_events(struct mentor_store *s, const struct mentor_batch *b, co
 	int rc;
 
 	mentor_event_stream_end_start(stream, conn, b);
-	rc = work_early(b, rules, hook, daily, err);
+	rc = work_early(b, hook, daily, err);
 	if (rc != MENTOR_OK) {
 		mentor_event_stream_end_drop(stream, conn);  /* the rollback needs the connection out of COPY */
 		return rc;
@@ -208,7 +208,7 @@ static int write_events(struct mentor_store *s, const struct mentor_batch *b, co
 	if (stored) {
 		mentor_daily_free(daily);
 		*daily = (struct mentor_daily){ 0 };
-		if ((rc = mentor_batch_daily(b, rules, stored, daily, err)) != MENTOR_OK)
+		if ((rc = mentor_batch_daily(b, stored, daily, err)) != MENTOR_OK)
 			return rc;
 	}
 	array = array_literal(b, mentor_batch_agent_count(b), mentor_batch_agent, mentor_store_known_agents(s),
@@ -238,7 +238,7 @@ static int copy_stage(PGconn *conn, const struct mentor_batch *b, enum mentor_st
 }
 
 /* Events first: a COPY the stream began must end before any other statement. */
-static int write_batch(struct mentor_store *s, const struct mentor_batch *b, const struct mentor_event_rules *rules,
+static int write_batch(struct mentor_store *s, const struct mentor_batch *b,
 		       const struct mentor_store_batch_hook *hook, struct mentor_daily *daily,
 		       unsigned char **ret_stored, struct mentor_error *err)
 {
@@ -246,7 +246,7 @@ static int write_batch(struct mentor_store *s, const struct mentor_batch *b, con
 	int rc = MENTOR_OK;
 
 	if (mentor_batch_rows(b, MENTOR_STAGE_EVENTS) > 0)
-		rc = write_events(s, b, rules, hook, daily, ret_stored, err);
+		rc = write_events(s, b, hook, daily, ret_stored, err);
 	else if (hook && hook->early)
 		rc = hook->early(hook->ctx, err);
 	for (int st = 0; rc == MENTOR_OK && st < MENTOR_STAGE_COUNT; st++)
@@ -280,8 +280,7 @@ static void committed(struct mentor_store *s, const struct mentor_batch *b, cons
 	mentor_compaction_note(mentor_store_compaction(s), daily);
 }
 
-int mentor_store_commit_batch(struct mentor_store *s, const struct mentor_batch *b,
-			      const struct mentor_event_rules *rules, const char *group,
+int mentor_store_commit_batch(struct mentor_store *s, const struct mentor_batch *b, const char *group,
 			      const struct mentor_offset_update *updates, size_t n_updates,
 			      const struct mentor_store_batch_hook *hook, struct mentor_error *err)
 {
@@ -301,7 +300,7 @@ int mentor_store_commit_batch(struct mentor_store *s, const struct mentor_batch 
 	}
 	if (rc != MENTOR_OK)
 		return rc;
-	rc = write_batch(s, b, rules, hook, &daily, &stored, err);
+	rc = write_batch(s, b, hook, &daily, &stored, err);
 	if (rc == MENTOR_OK)
 		rc = mentor_offsets_fence(mentor_store_conn(s), group, updates, n_updates, err);
 	if (rc == MENTOR_OK && hook && hook->in_transaction)

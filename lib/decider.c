@@ -173,7 +173,7 @@ int an_catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_others
 /* The batch's observations and fatal items; stored as the hook's (NULL: every event new). */
 int an_observe_batch(struct run *r, const struct mentor_batch *b, const unsigned char *stored)
 {
-	int rc = mentor_batch_each_observation(b, r->an->rules, stored, observe, r);
+	int rc = mentor_batch_each_observation(b, stored, observe, r);
 
 	return rc == MENTOR_OK ? an_add_batch_fatal(r, b, stored) : rc;
 }

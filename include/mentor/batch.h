@@ -45,8 +45,13 @@ struct mentor_batch_partition {
 
 struct mentor_batch;
 
-/* Returns an empty batch (free with mentor_batch_free), or NULL on allocation failure. */
-struct mentor_batch *mentor_batch_new(void);
+/*
+ * Returns an empty batch (free with mentor_batch_free), or NULL on
+ * allocation failure. rules (borrowed; must outlive the batch) give the CSAT
+ * scale its observations are normalized on, read when they are aggregated:
+ * a reload that updates *rules applies to the batches aggregated after it.
+ */
+struct mentor_batch *mentor_batch_new(const struct mentor_event_rules *rules);
 
 void mentor_batch_free(struct mentor_batch *b);
 
@@ -116,11 +121,11 @@ struct mentor_daily {
 
 /*
  * Aggregates the observations of the staged score events for which
- * stored[i] is nonzero (NULL: all of them), normalized on rules' CSAT scale.
- * Returns MENTOR_OK (free *out with mentor_daily_free) or MENTOR_ERR_NOMEM.
+ * stored[i] is nonzero (NULL: all of them), normalized on the batch's CSAT
+ * scale. Returns MENTOR_OK (free *out with mentor_daily_free) or MENTOR_ERR_NOMEM.
  */
-int mentor_batch_daily(const struct mentor_batch *b, const struct mentor_event_rules *rules,
-		       const unsigned char *stored, struct mentor_daily *out, struct mentor_error *err);
+int mentor_batch_daily(const struct mentor_batch *b, const unsigned char *stored, struct mentor_daily *out,
+		       struct mentor_error *err);
 
 void mentor_daily_free(struct mentor_daily *d);
 
@@ -139,8 +144,8 @@ typedef int (*mentor_observation_fn)(void *ctx, const struct mentor_observation 
  * stored[i] is nonzero (NULL: all), in staging order, with the values that
  * mentor_batch_daily() adds up.
  */
-int mentor_batch_each_observation(const struct mentor_batch *b, const struct mentor_event_rules *rules,
-				  const unsigned char *stored, mentor_observation_fn fn, void *ctx);
+int mentor_batch_each_observation(const struct mentor_batch *b, const unsigned char *stored, mentor_observation_fn fn,
+				  void *ctx);
 
 /* Whether staged score event i is an AQM event with a non-empty fatal list. */
 bool mentor_batch_event_fatal(const struct mentor_batch *b, size_t i);

@@ -119,8 +119,7 @@ void mentor_store_stream_drop(struct mentor_store *store);
  * failed before the COMMIT was sent (rolled back; reconnect and retry the
  * same batch).
  */
-int mentor_store_commit_batch(struct mentor_store *store, const struct mentor_batch *batch,
-			      const struct mentor_event_rules *rules, const char *group,
+int mentor_store_commit_batch(struct mentor_store *store, const struct mentor_batch *batch, const char *group,
 			      const struct mentor_offset_update *updates, size_t n_updates,
 			      const struct mentor_store_batch_hook *hook, struct mentor_error *err);
 

@@ -16,9 +16,18 @@ static void parse_or_fail(enum mentor_event_kind kind, const char *json, struct 
 		fail_msg("rejected: %s", why.detail);
 }
 
+/* A batch on the default rules (CSAT 1..5). */
+static struct mentor_batch *new_batch(void)
+{
+	static struct mentor_event_rules rules;
+
+	mentor_event_rules_init(&rules);
+	return mentor_batch_new(&rules);
+}
+
 static void test_event_row_escaping(void **state)
 {
-	struct mentor_batch *b = mentor_batch_new();
+	struct mentor_batch *b = new_batch();
 	struct mentor_origin o = { .topic = "aqm.scores", .partition = 3, .offset = 41, .received_us = 7 };
 	struct mentor_event ev;
 	struct mentor_error err;
@@ -50,7 +59,7 @@ static void test_event_row_escaping(void **state)
  */
 static void test_scores_json(void **state)
 {
-	struct mentor_batch *b = mentor_batch_new();
+	struct mentor_batch *b = new_batch();
 	struct mentor_origin o = { .topic = "t", .partition = 0, .offset = 1, .received_us = 0 };
 	struct mentor_event ev;
 	struct mentor_error err;
@@ -72,7 +81,7 @@ static void test_scores_json(void **state)
 
 static void test_voc_and_roster_rows(void **state)
 {
-	struct mentor_batch *b = mentor_batch_new();
+	struct mentor_batch *b = new_batch();
 	struct mentor_origin o = { .topic = "t", .partition = 0, .offset = 1, .received_us = 2 };
 	struct mentor_event ev;
 	struct mentor_error err;
@@ -105,7 +114,7 @@ static void test_voc_and_roster_rows(void **state)
 
 static void test_reject_row(void **state)
 {
-	struct mentor_batch *b = mentor_batch_new();
+	struct mentor_batch *b = new_batch();
 	struct mentor_origin o = { .topic = "t", .partition = 0, .offset = 5, .received_us = 9 };
 	struct mentor_reject why = { .code = MENTOR_REJECT_MALFORMED_JSON };
 	struct mentor_error err;
@@ -129,7 +138,7 @@ static void test_reject_row(void **state)
 static void test_partition_ranges_and_reset(void **state)
 {
 	static const struct { int32_t partition; int64_t offset; } seen[] = { { 0, 10 }, { 1, 5 }, { 0, 12 } };
-	struct mentor_batch *b = mentor_batch_new();
+	struct mentor_batch *b = new_batch();
 	struct mentor_reject why = { .code = MENTOR_REJECT_EMPTY, .detail = "empty message" };
 	struct mentor_error err;
 	const struct mentor_batch_partition *p;
@@ -235,15 +244,13 @@ static void parts_text(const struct mentor_daily *d, char *out, size_t cap)
 
 static void test_repeats_and_daily(void **state)
 {
-	struct mentor_batch *b = mentor_batch_new();
-	struct mentor_event_rules rules;
+	struct mentor_batch *b = new_batch();
 	struct mentor_daily d;
 	struct mentor_error err;
 	const unsigned char stored[] = { 1, 0, 1 };
 	char text[1024];
 
 	(void)state;
-	mentor_event_rules_init(&rules);
 	add_or_fail(b, MENTOR_EVENT_VOC, "{\"schema\":\"voc.v1\",\"event_id\":\"v1\",\"agent_id\":\"A1\","
 		    "\"occurred_at\":\"1970-01-01T00:00:00Z\",\"csat\":4,\"items\":{\"courtesy\":5}}", 1);
 	/* A repeat in the batch: counted as a message, not staged, not aggregated. */
@@ -258,7 +265,7 @@ static void test_repeats_and_daily(void **state)
 	assert_int_equal(mentor_batch_event_find(b, "v2", 2), 1);
 	assert_int_equal(mentor_batch_event_find(b, "v3", 2), -1);
 
-	assert_int_equal(mentor_batch_daily(b, &rules, NULL, &d, &err), MENTOR_OK);
+	assert_int_equal(mentor_batch_daily(b, NULL, &d, &err), MENTOR_OK);
 	parts_text(&d, text, sizeof(text));
 	assert_string_equal(text,
 			    "A1 csat 0 2 1000000 625000000000\n"
@@ -277,7 +284,7 @@ static void test_repeats_and_daily(void **state)
 	mentor_daily_free(&d);
 
 	/* v2 was stored by an earlier batch: it adds nothing. */
-	assert_int_equal(mentor_batch_daily(b, &rules, stored, &d, &err), MENTOR_OK);
+	assert_int_equal(mentor_batch_daily(b, stored, &d, &err), MENTOR_OK);
 	parts_text(&d, text, sizeof(text));
 	assert_string_equal(text,
 			    "A1 csat 0 1 750000 562500000000\n"
@@ -289,11 +296,40 @@ static void test_repeats_and_daily(void **state)
 
 	mentor_batch_reset(b);
 	assert_int_equal(mentor_batch_event_find(b, "v1", 2), -1);
-	assert_int_equal(mentor_batch_daily(b, &rules, NULL, &d, &err), MENTOR_OK);
+	assert_int_equal(mentor_batch_daily(b, NULL, &d, &err), MENTOR_OK);
 	assert_int_equal(d.parts_rows, 0);
 	assert_int_equal(d.parts_len, 0);
 	assert_int_equal(d.n_days, 0);
 	mentor_daily_free(&d);
+	mentor_batch_free(b);
+}
+
+/* Keeps the csat observation's normalized value. */
+static int keep_csat(void *ctx, const struct mentor_observation *o)
+{
+	if (strcmp(o->metric, "csat") == 0)
+		*(int64_t *)ctx = o->value_e6;
+	return MENTOR_OK;
+}
+
+/* The batch reads its rules when it aggregates: a reload's new CSAT scale applies to what is staged. */
+static void test_rules_read_when_aggregated(void **state)
+{
+	struct mentor_event_rules rules;
+	struct mentor_batch *b;
+	int64_t value = -1;
+
+	(void)state;
+	mentor_event_rules_init(&rules);
+	b = mentor_batch_new(&rules);
+	assert_non_null(b);
+	add_or_fail(b, MENTOR_EVENT_VOC, "{\"schema\":\"voc.v1\",\"event_id\":\"v1\",\"agent_id\":\"A1\","
+		    "\"occurred_at\":\"1970-01-01T00:00:00Z\",\"csat\":4}", 1);
+	assert_int_equal(mentor_batch_each_observation(b, NULL, keep_csat, &value), MENTOR_OK);
+	assert_int_equal(value, 750000);  /* 4 on 1..5 */
+	rules.csat_max = 7;                /* as a reload copies new rules in */
+	assert_int_equal(mentor_batch_each_observation(b, NULL, keep_csat, &value), MENTOR_OK);
+	assert_int_equal(value, 500000);  /* 4 on 1..7 */
 	mentor_batch_free(b);
 }
 
@@ -307,6 +343,7 @@ int main(void)
 		cmocka_unit_test(test_partition_ranges_and_reset),
 		cmocka_unit_test(test_normalize_micro),
 		cmocka_unit_test(test_repeats_and_daily),
+		cmocka_unit_test(test_rules_read_when_aggregated),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
