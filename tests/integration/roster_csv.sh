@@ -1,12 +1,13 @@
 #!/bin/bash
 # The roster and the team leads' alert routes loaded from CSV files
-# (tools/mentord-load-csv): quoted fields, columns in any order, values that
-# look like SQL stored as they are, a second load updating in place, and a
-# header naming an unknown column refused without loading anything.
+# (mentord-load-csv, $MENTORD_LOAD_CSV from CMake): quoted fields, columns in
+# any order, values that look like SQL stored as they are, a second load
+# updating in place, and a header naming an unknown column or lacking the key
+# refused (exit 2) without loading anything.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
-load=$here/../../tools/mentord-load-csv
+load=${MENTORD_LOAD_CSV:?MENTORD_LOAD_CSV unset}
 
 prefix="csv-$run_id"
 schema="it_csv_$run_id"
@@ -44,6 +45,19 @@ code=0
 assert_eq "unknown column refused" 2 "$code"
 assert_eq "nothing loaded from the refused file" 0 \
     "$(psql_val "$schema" "SELECT count(*) FROM team_leads WHERE team_lead_id = 'L02' AND name IS NOT NULL")"
+
+printf 'agent_id,name,nickname\nZ0002,Refused,Z\n' >"$work/bad-agents.csv"
+code=0
+"$load" agents "$work/bad-agents.csv" 2>"$work/bad-agents.log" || code=$?
+assert_eq "unknown agents column refused" 2 "$code"
+assert_eq "the refusal names the column" 1 "$(grep -c "unknown column 'nickname' for agents" "$work/bad-agents.log")"
+printf 'name,team_id\nRefused,T09\n' >"$work/no-key.csv"
+code=0
+"$load" agents "$work/no-key.csv" 2>"$work/no-key.log" || code=$?
+assert_eq "header without the key refused" 2 "$code"
+assert_eq "the refusal names the key" 1 "$(grep -c "the header must name agent_id" "$work/no-key.log")"
+assert_eq "nothing loaded from the refused agents files" 0 \
+    "$(psql_val "$schema" "SELECT count(*) FROM agents WHERE agent_id = 'Z0002' OR name = 'Refused'")"
 
 psql_val public "DROP SCHEMA $schema CASCADE" >/dev/null
 finish
