@@ -431,8 +431,9 @@ out:
 
 /* ---- record ---- */
 
+/* Due at once, and back ahead of its lead's later alerts: the claim takes rows in next_attempt_at order. */
 static const char hand_back_sql[] =
-	"UPDATE alerts SET next_attempt_at = now() WHERE alert_id = $1 AND status = 'pending'";
+	"UPDATE alerts SET next_attempt_at = least(created_at, now()) WHERE alert_id = $1 AND status = 'pending'";
 
 static const char sent_sql[] =
 	"UPDATE alerts SET status = 'sent', attempts = attempts + 1, sent_at = now(),"
