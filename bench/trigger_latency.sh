@@ -169,7 +169,8 @@ touch "$work/received.txt"
 # first send) are recorded, not sent; no per-lead limit, which would hold
 # back a lead's alerts in a run that fires dozens within a minute.
 bench_config "$work/mentord.conf" "$schema" "$prefix" "$group" "[http]" "listen = off" "[alerts]" \
-    "enabled = $( ((alerts)) && echo true || echo false)" "max_age_seconds = 600" "max_per_lead_per_hour = 0"
+    "enabled = $( ((alerts)) && echo true || echo false)" "max_age_seconds = 600" "max_per_lead_per_hour = 0" \
+    "allow_private = true"
 log "starting mentord (schema $schema, group $group)"
 schema_made=1
 t_start=$EPOCHREALTIME

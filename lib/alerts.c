@@ -1,8 +1,10 @@
 #include "mentor/alerts.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdbool.h>
@@ -188,6 +190,20 @@ out:
 
 /* ---- bodies ---- */
 
+/*
+ * Bounds on what a Slack or Teams body embeds, in characters: Slack refuses a
+ * header over 150 (invalid_blocks, a 400 that would kill the alert) and any
+ * text over 3,000; a Teams card must stay far under its 28 KB.
+ */
+#define VALUE_MAX_CHARS 200     /* one field in a title or summary */
+#define TITLE_MAX_CHARS 150
+#define SUMMARY_MAX_CHARS 1000
+#define FACT_KEY_MAX_CHARS 60
+#define FACT_VALUE_MAX_CHARS 500
+/* Slack allows 10 fields per section block; Teams gets the first 30 facts. */
+#define SLACK_FIELDS_MAX 10
+#define TEAMS_FACTS_MAX 30
+
 /* A scalar field as text (numbers as JSON writes them), or NULL for absent, null and non-scalars. */
 static char *field_text(json_t *payload, const char *key)
 {
@@ -228,9 +244,95 @@ static void text_add(struct text *t, const char *s, size_t n)
 	t->s[t->len] = '\0';
 }
 
+/* The text built, or NULL (freed) when out of memory. */
+static char *text_take(struct text *t)
+{
+	if (t->failed) {
+		free(t->s);
+		return NULL;
+	}
+	return t->s;
+}
+
 /*
- * Expands a template: {key} is the payload's field, "?" when it is absent, so
- * a message with a missing field still reads as a message.
+ * One character of s as plain text goes out as *ret (*ret_len bytes, counting
+ * *ret_chars characters); returns the bytes of s it stands for. Control
+ * characters (C0, DEL, C1, the line and paragraph separators) and the
+ * direction overrides that can make a line read backwards become a space,
+ * so that an embedded value stays on its line and reads as it is; with slack,
+ * &, < and > become Slack's entities, the only markup Slack decodes. Input
+ * is UTF-8 as jansson checked it; a broken sequence becomes '?'.
+ */
+static size_t plain_char(const char *s, bool slack, const char **ret, size_t *ret_len, size_t *ret_chars)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n = u[0] < 0x80 ? 1 : u[0] >= 0xC2 && u[0] < 0xE0 ? 2 : u[0] >= 0xE0 && u[0] < 0xF0 ? 3 :
+		   u[0] >= 0xF0 && u[0] < 0xF5 ? 4 : 0;
+
+	*ret = s;
+	*ret_len = n;
+	*ret_chars = 1;
+	for (size_t i = 1; i < n; i++) {
+		if ((u[i] & 0xC0) != 0x80)
+			n = 0;
+	}
+	if (n == 0) {
+		*ret = "?";
+		*ret_len = 1;
+		return 1;
+	}
+	if (u[0] < 0x20 || u[0] == 0x7F || (u[0] == 0xC2 && u[1] < 0xA0) ||
+	    (u[0] == 0xE2 && u[1] == 0x80 && u[2] >= 0xA8 && u[2] <= 0xAE) ||
+	    (u[0] == 0xE2 && u[1] == 0x81 && u[2] >= 0xA6 && u[2] <= 0xA9)) {
+		*ret = " ";
+		*ret_len = 1;
+	} else if (slack && (u[0] == '&' || u[0] == '<' || u[0] == '>')) {
+		*ret = u[0] == '&' ? "&amp;" : u[0] == '<' ? "&lt;" : "&gt;";
+		*ret_len = strlen(*ret);
+		*ret_chars = *ret_len;
+	}
+	return n;
+}
+
+/*
+ * Appends s to t as plain text (plain_char) of at most max_chars characters,
+ * entities counted whole: a longer text is cut on a character boundary and
+ * ends with an ellipsis.
+ */
+static void text_add_plain(struct text *t, const char *s, size_t max_chars, bool slack)
+{
+	static const char ellipsis[] = "\xE2\x80\xA6";
+	size_t total = 0, used = 0, out_len, out_chars;
+	const char *out;
+
+	for (const char *p = s; *p; p += plain_char(p, slack, &out, &out_len, &out_chars))
+		total += out_chars;
+	for (const char *p = s; *p;) {
+		size_t n = plain_char(p, slack, &out, &out_len, &out_chars);
+
+		if (total > max_chars && used + out_chars + 1 > max_chars) {
+			text_add(t, ellipsis, sizeof(ellipsis) - 1);
+			return;
+		}
+		text_add(t, out, out_len);
+		used += out_chars;
+		p += n;
+	}
+}
+
+/* s as plain text (text_add_plain) in a new string, or NULL when out of memory. */
+static char *plain(const char *s, size_t max_chars, bool slack)
+{
+	struct text t = { 0 };
+
+	text_add(&t, "", 0);
+	text_add_plain(&t, s, max_chars, slack);
+	return text_take(&t);
+}
+
+/*
+ * Expands a template: {key} is the payload's field as plain text, "?" when it
+ * is absent, so a message with a missing field still reads as a message.
  */
 static char *expand(json_t *payload, const char *tmpl)
 {
@@ -250,7 +352,7 @@ static char *expand(json_t *payload, const char *tmpl)
 				key[n] = '\0';
 				v = field_text(payload, key);
 			}
-			text_add(&t, v ? v : "?", strlen(v ? v : "?"));
+			text_add_plain(&t, v ? v : "?", VALUE_MAX_CHARS, false);
 			free(v);
 			p = close + 1;
 			continue;
@@ -258,11 +360,7 @@ static char *expand(json_t *payload, const char *tmpl)
 		text_add(&t, p, 1);
 		p++;
 	}
-	if (t.failed) {
-		free(t.s);
-		return NULL;
-	}
-	return t.s;
+	return text_take(&t);
 }
 
 struct kind_text {
@@ -290,105 +388,105 @@ static const struct kind_text *kind_text(const char *kind)
 	return NULL;
 }
 
-/* Slack mrkdwn treats &, < and > as markup: escape them (Slack's own rule). */
-static char *slack_escape(const char *s)
+/* "key: value" of a scalar field as plain text, or NULL (absent, not a scalar, or out of memory). */
+static char *fact_text(json_t *payload, const char *key, bool slack)
 {
 	struct text t = { 0 };
+	char *value = field_text(payload, key);
 
-	text_add(&t, "", 0);
-	for (; *s; s++) {
-		if (*s == '&')
-			text_add(&t, "&amp;", 5);
-		else if (*s == '<')
-			text_add(&t, "&lt;", 4);
-		else if (*s == '>')
-			text_add(&t, "&gt;", 4);
-		else
-			text_add(&t, s, 1);
-	}
-	if (t.failed) {
-		free(t.s);
+	if (!value)
 		return NULL;
-	}
-	return t.s;
+	text_add(&t, "", 0);
+	text_add_plain(&t, key, FACT_KEY_MAX_CHARS, slack);
+	text_add(&t, ": ", 2);
+	text_add_plain(&t, value, FACT_VALUE_MAX_CHARS, slack);
+	free(value);
+	return text_take(&t);
 }
 
-/* Slack allows 10 fields per section block. */
-#define SLACK_FIELDS_MAX 10
-
+/*
+ * Slack: plain_text objects only, so that nothing from the payload is read as
+ * mrkdwn (*bold*, <!channel>, links); text is what notifications show.
+ */
 static json_t *render_slack(json_t *payload, const char *title, const char *summary)
 {
 	json_t *fields = json_array(), *blocks = json_array(), *body = NULL;
-	char *title_esc = slack_escape(title), *summary_esc = slack_escape(summary);
+	char *title_text = plain(title, TITLE_MAX_CHARS, true);
+	char *summary_text = plain(summary, SUMMARY_MAX_CHARS, true);
 	const char *key;
 	json_t *v;
 
-	if (!fields || !blocks || !title_esc || !summary_esc)
+	if (!fields || !blocks || !title_text || !summary_text)
 		goto out;
 	json_object_foreach(payload, key, v) {
-		char *value, *value_esc, *line;
+		char *fact;
 
 		if (json_array_size(fields) >= SLACK_FIELDS_MAX)
 			break;
-		value = field_text(payload, key);
-		if (!value)
+		fact = fact_text(payload, key, true);
+		if (!fact)
 			continue;
-		value_esc = slack_escape(value);
-		free(value);
-		if (!value_esc)
-			goto out;
-		line = malloc(strlen(key) + strlen(value_esc) + 4);
-		if (!line) {
-			free(value_esc);
-			goto out;
-		}
-		sprintf(line, "*%s*\n%s", key, value_esc);
-		free(value_esc);
-		json_array_append_new(fields, json_pack("{s:s, s:s}", "type", "mrkdwn", "text", line));
-		free(line);
+		json_array_append_new(fields, json_pack("{s:s, s:s}", "type", "plain_text", "text", fact));
+		free(fact);
 	}
 	json_array_append_new(blocks, json_pack("{s:s, s:{s:s, s:s}}", "type", "header", "text", "type",
-						"plain_text", "text", title));
+						"plain_text", "text", title_text));
 	json_array_append_new(blocks, json_pack("{s:s, s:{s:s, s:s}}", "type", "section", "text", "type",
-						"mrkdwn", "text", summary_esc));
+						"plain_text", "text", summary_text));
 	if (json_array_size(fields) > 0)
 		json_array_append_new(blocks, json_pack("{s:s, s:O}", "type", "section", "fields", fields));
-	/* text is what notifications and clients without blocks show. */
-	body = json_pack("{s:s++, s:O}", "text", title_esc, ": ", summary_esc, "blocks", blocks);
+	body = json_pack("{s:s++, s:O}", "text", title_text, ": ", summary_text, "blocks", blocks);
 out:
 	json_decref(fields);
 	json_decref(blocks);
-	free(title_esc);
-	free(summary_esc);
+	free(title_text);
+	free(summary_text);
 	return body;
+}
+
+/* A RichTextBlock of one TextRun: plain text, where a TextBlock or a FactSet would render Markdown. */
+static json_t *teams_text(const char *text, bool title)
+{
+	return title ? json_pack("{s:s, s:[{s:s, s:s, s:s, s:s}]}", "type", "RichTextBlock", "inlines", "type",
+				 "TextRun", "text", text, "weight", "Bolder", "size", "Medium")
+		     : json_pack("{s:s, s:[{s:s, s:s}]}", "type", "RichTextBlock", "inlines", "type", "TextRun", "text",
+				 text);
 }
 
 static json_t *render_teams(json_t *payload, const char *title, const char *summary)
 {
-	json_t *facts = json_array(), *body = NULL;
+	json_t *items = json_array(), *body = NULL;
+	char *title_text = plain(title, TITLE_MAX_CHARS, false);
+	char *summary_text = plain(summary, SUMMARY_MAX_CHARS, false);
 	const char *key;
 	json_t *v;
+	size_t facts = 0;
 
-	if (!facts)
-		return NULL;
+	if (!items || !title_text || !summary_text)
+		goto out;
+	json_array_append_new(items, teams_text(title_text, true));
+	json_array_append_new(items, teams_text(summary_text, false));
 	json_object_foreach(payload, key, v) {
-		char *value = field_text(payload, key);
+		char *fact;
 
-		if (!value)
+		if (facts >= TEAMS_FACTS_MAX)
+			break;
+		fact = fact_text(payload, key, false);
+		if (!fact)
 			continue;
-		json_array_append_new(facts, json_pack("{s:s, s:s}", "title", key, "value", value));
-		free(value);
+		json_array_append_new(items, teams_text(fact, false));
+		free(fact);
+		facts++;
 	}
-	body = json_pack("{s:s, s:[{s:s, s:n, s:{s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:s, s:b}, "
-			 "{s:s, s:s, s:b}, {s:s, s:O}]}}]}",
+	body = json_pack("{s:s, s:[{s:s, s:n, s:{s:s, s:s, s:s, s:O}}]}",
 			 "type", "message", "attachments",
 			 "contentType", "application/vnd.microsoft.card.adaptive", "contentUrl",
 			 "content", "$schema", "http://adaptivecards.io/schemas/adaptive-card.json",
-			 "type", "AdaptiveCard", "version", "1.4", "body",
-			 "type", "TextBlock", "text", title, "weight", "Bolder", "size", "Medium", "wrap", 1,
-			 "type", "TextBlock", "text", summary, "wrap", 1,
-			 "type", "FactSet", "facts", facts);
-	json_decref(facts);
+			 "type", "AdaptiveCard", "version", "1.4", "body", items);
+out:
+	json_decref(items);
+	free(title_text);
+	free(summary_text);
 	return body;
 }
 
@@ -441,6 +539,7 @@ void mentor_alert_retry_policy_init(struct mentor_alert_retry_policy *p)
 	p->base_ms = 1000;
 	p->cap_ms = 3600 * 1000;
 	p->horizon_ms = 72LL * 3600 * 1000;
+	p->max_client_errors = 3;
 }
 
 int64_t mentor_alert_backoff_ms(const struct mentor_alert_retry_policy *p, int attempt, mentor_alert_rand_fn rnd,
@@ -463,12 +562,17 @@ int mentor_alert_within_horizon(const struct mentor_alert_retry_policy *p, int64
 	return age_ms + delay_ms <= p->horizon_ms;
 }
 
-int mentor_alert_next_attempt(const struct mentor_alert_retry_policy *p, int attempt, int64_t age_ms,
-			      int64_t retry_after_ms, mentor_alert_rand_fn rnd, void *rnd_ctx, int64_t *ret_delay_ms)
+int mentor_alert_next_attempt(const struct mentor_alert_retry_policy *p, enum mentor_alert_outcome result,
+			      int attempt, int64_t age_ms, int64_t retry_after_ms, mentor_alert_rand_fn rnd,
+			      void *rnd_ctx, int64_t *ret_delay_ms)
 {
 	int64_t delay = retry_after_ms >= 0 ? retry_after_ms : mentor_alert_backoff_ms(p, attempt, rnd, rnd_ctx);
 
 	*ret_delay_ms = delay;
+	if (result == MENTOR_ALERT_REFUSED_ROUTE)
+		return 0;
+	if (result == MENTOR_ALERT_CLIENT_ERROR && attempt >= p->max_client_errors)
+		return 0;
 	return mentor_alert_within_horizon(p, age_ms, delay);
 }
 
@@ -478,6 +582,9 @@ enum mentor_alert_outcome mentor_alert_classify(long status)
 		return MENTOR_ALERT_SENT;
 	if (status == 410)
 		return MENTOR_ALERT_DISABLE_ROUTE;
+	/* 408 and 429 say "later", not "never": retried like a 5xx. */
+	if (status >= 400 && status <= 499 && status != 408 && status != 429)
+		return MENTOR_ALERT_CLIENT_ERROR;
 	return MENTOR_ALERT_RETRY;
 }
 
@@ -538,4 +645,108 @@ int64_t mentor_alert_throttle_ms(int max_per_hour, int64_t sent_last_hour, int t
 	if (max_per_hour <= 0 || sent_last_hour + taken < max_per_hour)
 		return 0;
 	return wait_ms > 1000 ? wait_ms : 1000;
+}
+
+/* ---- routes and answers ---- */
+
+/* An IPv4 address (host order) a route may not reach unless allowed: see mentor_alert_address_private(). */
+static int ipv4_private(uint32_t a)
+{
+	static const struct {
+		uint32_t net, mask;
+	} nets[] = {
+		{ 0x00000000, 0xFF000000 },  /* 0/8: "this network", 0.0.0.0 reaches the host itself */
+		{ 0x0A000000, 0xFF000000 },  /* 10/8 */
+		{ 0x64400000, 0xFFC00000 },  /* 100.64/10, carrier-grade NAT */
+		{ 0x7F000000, 0xFF000000 },  /* 127/8 */
+		{ 0xA9FE0000, 0xFFFF0000 },  /* 169.254/16, link-local (cloud metadata services) */
+		{ 0xAC100000, 0xFFF00000 },  /* 172.16/12 */
+		{ 0xC0000000, 0xFFFFFF00 },  /* 192.0.0/24, protocol assignments */
+		{ 0xC0A80000, 0xFFFF0000 },  /* 192.168/16 */
+		{ 0xC6120000, 0xFFFE0000 },  /* 198.18/15, benchmarking */
+		{ 0xE0000000, 0xE0000000 },  /* 224/3: multicast, reserved and broadcast */
+	};
+
+	for (size_t i = 0; i < sizeof(nets) / sizeof(nets[0]); i++)
+		if ((a & nets[i].mask) == nets[i].net)
+			return 1;
+	return 0;
+}
+
+static uint32_t ipv4_at(const unsigned char *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+int mentor_alert_address_private(const struct sockaddr *addr)
+{
+	static const unsigned char zeros[12] = { 0 };
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF };
+	static const unsigned char nat64[12] = { 0, 0x64, 0xFF, 0x9B };
+	const unsigned char *b;
+
+	if (addr->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)addr;
+
+		return ipv4_private(ntohl(in->sin_addr.s_addr));
+	}
+	if (addr->sa_family != AF_INET6)
+		return 1;
+	b = ((const struct sockaddr_in6 *)(const void *)addr)->sin6_addr.s6_addr;
+	/* Forms that carry an IPv4 address: judged by it (::, ::1 are v4-compatible forms of 0.0.0.0, 0.0.0.1). */
+	if (memcmp(b, zeros, 12) == 0 || memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0)
+		return ipv4_private(ipv4_at(b + 12)) || memcmp(b, zeros, 12) == 0;
+	if (b[0] == 0x20 && b[1] == 0x02)  /* 6to4: 2002:AABB:CCDD::/48 */
+		return ipv4_private(ipv4_at(b + 2));
+	return (b[0] & 0xFE) == 0xFC ||                  /* fc00::/7, unique local */
+	       (b[0] == 0xFE && (b[1] & 0xC0) == 0x80) ||  /* fe80::/10, link-local */
+	       (b[0] == 0xFE && (b[1] & 0xC0) == 0xC0) ||  /* fec0::/10, the former site-local */
+	       b[0] == 0xFF;                               /* ff00::/8, multicast */
+}
+
+char *mentor_alert_header_id(const char *alert_id)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	struct text t = { 0 };
+
+	text_add(&t, "", 0);
+	for (const unsigned char *p = (const unsigned char *)alert_id; *p; p++) {
+		if (*p >= 0x20 && *p < 0x7F && *p != '%') {
+			text_add(&t, (const char *)p, 1);
+		} else {
+			char enc[3] = { '%', hex[*p >> 4], hex[*p & 0xF] };
+
+			text_add(&t, enc, 3);
+		}
+	}
+	return text_take(&t);
+}
+
+void mentor_alert_answer_excerpt(const char *body, size_t len, char *out, size_t out_size)
+{
+	size_t used = 0, ellipsis_at = 0, i = 0;
+
+	while (i < len) {
+		const char *c = " ";
+		size_t c_len = 1, chars, n = 0;
+		char one[5];
+
+		/* plain_char() reads a NUL-terminated string: give it this character alone; a NUL is a space. */
+		while (n < 4 && i + n < len && body[i + n] && (n == 0 || ((unsigned char)body[i + n] & 0xC0) == 0x80))
+			n++;
+		memcpy(one, body + i, n);
+		one[n] = '\0';
+		n = n ? plain_char(one, false, &c, &c_len, &chars) : 1;
+		if (used + c_len > out_size - 1) {
+			memcpy(out + ellipsis_at, "...", 3);
+			used = ellipsis_at + 3;
+			break;
+		}
+		memcpy(out + used, c, c_len);
+		used += c_len;
+		i += n;
+		if (used + 3 <= out_size - 1)
+			ellipsis_at = used;
+	}
+	out[used] = '\0';
 }

@@ -38,6 +38,8 @@ static const struct int_key int_keys[] = {
 	{ "alerts", "retry_base_ms", 1, 3600000, offsetof(struct mentor_config, alerts.retry_base_ms), INT_KEY_INT },
 	{ "alerts", "max_per_lead_per_hour", 0, 100000, offsetof(struct mentor_config, alerts.max_per_lead_per_hour),
 	  INT_KEY_INT },
+	{ "alerts", "max_client_error_attempts", 1, 100,
+	  offsetof(struct mentor_config, alerts.max_client_error_attempts), INT_KEY_INT },
 	{ "analytics", "allowed_lateness_seconds", 0, 86400, offsetof(struct mentor_config, analytics.lateness_us),
 	  INT_KEY_I64_SECONDS_AS_US },
 	{ "analytics", "round_interval_seconds", 60, 30 * 86400,
@@ -94,6 +96,7 @@ struct bool_key {
 
 static const struct bool_key bool_keys[] = {
 	{ "alerts", "enabled", offsetof(struct mentor_config, alerts.enabled), true },
+	{ "alerts", "allow_private", offsetof(struct mentor_config, alerts.allow_private), true },
 	{ "analytics", "enabled", offsetof(struct mentor_config, analytics.enabled), true },
 	{ "analytics", "cuped", offsetof(struct mentor_config, analytics.cuped), true },
 	{ "detect", "estimate_k", offsetof(struct mentor_config, analytics.stats.shrink.estimate_k), false },
@@ -171,7 +174,7 @@ struct mentor_config *mentor_config_new(void)
 	cfg->alerts = (struct mentor_alerts_config){
 		.enabled = 1, .max_age_seconds = 86400, .max_attempt_hours = 72, .request_timeout_ms = 15000,
 		.connect_timeout_ms = 5000, .poll_ms = 1000, .retry_base_ms = 1000, .max_per_lead_per_hour = 20,
-		.ca_path = strdup(""),
+		.max_client_error_attempts = 3, .allow_private = 0, .ca_path = strdup(""),
 	};
 	cfg->analytics = (struct mentor_analytics_config){
 		.enabled = 1, .lateness_us = 0, .round_interval_us = MENTOR_US_PER_DAY, .duration_days = 21,

@@ -13,8 +13,6 @@
 
 #include "pg.h"
 
-/* The claim's margin over the request timeout, for the record transaction. */
-#define CLAIM_MARGIN_MS 10000
 /* Where 002_alerts.sql's trigger notifies an insert into alerts. */
 #define NOTIFY_CHANNEL "mentord_alerts"
 /* SQLSTATE undefined_table: the alerts table before migration 002. */
@@ -26,7 +24,7 @@ struct mentor_outbox {
 	struct mentor_alert_retry_policy policy;
 	int max_age_seconds;        /* 0: no limit */
 	int max_per_lead_per_hour;  /* 0: no limit */
-	int claim_ms;               /* how long a claim holds a row: the request timeout and a margin */
+	int lease_ms;               /* how long a claim or a renewal holds a row: the request timeout and a margin */
 };
 
 int mentor_outbox_open(const char *conninfo, const char *schema, const struct mentor_alerts_config *cfg,
@@ -43,7 +41,8 @@ int mentor_outbox_open(const char *conninfo, const char *schema, const struct me
 	ob->policy.horizon_ms = (int64_t)cfg->max_attempt_hours * 3600 * 1000;
 	ob->max_age_seconds = cfg->max_age_seconds;
 	ob->max_per_lead_per_hour = cfg->max_per_lead_per_hour;
-	ob->claim_ms = cfg->request_timeout_ms + CLAIM_MARGIN_MS;
+	ob->policy.max_client_errors = cfg->max_client_error_attempts;
+	ob->lease_ms = cfg->request_timeout_ms + MENTOR_OUTBOX_LEASE_MARGIN_MS;
 	rc = mentor_pg_connect(conninfo, schema, hooks->notice, hooks->ctx, &ob->conn, err);
 	if (rc != MENTOR_OK)
 		goto out;
@@ -102,6 +101,43 @@ bool mentor_outbox_wait(struct mentor_outbox *ob, int ms)
 	return take_notifications(ob);
 }
 
+int mentor_outbox_socket(const struct mentor_outbox *ob)
+{
+	return PQsocket(ob->conn);
+}
+
+/*
+ * A PostgreSQL text[] literal of n strings, each quoted, '"' and '\\'
+ * escaped, for a parameter `$k::text[]`. Caller frees; NULL when out of memory.
+ */
+static char *text_array(const char *const *items, int n)
+{
+	size_t len = 3;
+	char *out, *p;
+
+	for (int i = 0; i < n; i++)
+		len += 2 * strlen(items[i]) + 3;
+	out = malloc(len);
+	if (!out)
+		return NULL;
+	p = out;
+	*p++ = '{';
+	for (int i = 0; i < n; i++) {
+		if (i > 0)
+			*p++ = ',';
+		*p++ = '"';
+		for (const char *c = items[i]; *c; c++) {
+			if (*c == '"' || *c == '\\')
+				*p++ = '\\';
+			*p++ = *c;
+		}
+		*p++ = '"';
+	}
+	*p++ = '}';
+	*p = '\0';
+	return out;
+}
+
 /* ---- claim ---- */
 
 static const char claim_sql[] =
@@ -120,6 +156,7 @@ static const char claim_sql[] =
 	"                       WHERE x.status = 'sent' AND coalesce(x.team_lead_id, '') = coalesce(a.team_lead_id, '')"
 	"                         AND x.sent_at > now() - interval '1 hour') w"
 	" WHERE a.status = 'pending' AND a.next_attempt_at <= now()"
+	"   AND coalesce(a.team_lead_id, '') <> ALL ($2::text[])"
 	" ORDER BY a.next_attempt_at"
 	" LIMIT $1"
 	" FOR UPDATE OF a SKIP LOCKED";
@@ -145,7 +182,7 @@ static const char fail_sql[] =
 	"                              ELSE next_attempt_at END"
 	" WHERE alert_id = $1 AND status = 'pending'";
 
-static void alert_free(struct mentor_outbox_alert *a)
+void mentor_outbox_alert_free(struct mentor_outbox_alert *a)
 {
 	free(a->alert_id);
 	free(a->kind);
@@ -161,7 +198,7 @@ static void alert_free(struct mentor_outbox_alert *a)
 void mentor_outbox_claim_clear(struct mentor_outbox_claim *c)
 {
 	for (int i = 0; i < c->n; i++)
-		alert_free(&c->alerts[i]);
+		mentor_outbox_alert_free(&c->alerts[i]);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -190,7 +227,7 @@ static bool alert_from_row(const PGresult *res, int row, struct mentor_outbox_al
 	     copy_value(res, row, 6, &a->route_id) && copy_value(res, row, 7, &a->url) &&
 	     copy_value(res, row, 8, &a->format) && copy_value(res, row, 9, &a->secret_ref);
 	if (!ok)
-		alert_free(a);
+		mentor_outbox_alert_free(a);
 	return ok;
 }
 
@@ -199,12 +236,16 @@ static void report(struct mentor_outbox *ob, const struct mentor_outbox_report *
 	ob->hooks.report(ob->hooks.ctx, r);
 }
 
-/* Writes a failed attempt: scheduled again, or dead past the horizon. MENTOR_OK or MENTOR_ERR_DB. */
-static int schedule_failure(struct mentor_outbox *ob, const struct mentor_outbox_alert *a, const char *error,
-			    long status, int64_t retry_after_ms, struct mentor_error *err)
+/*
+ * Writes a failed attempt that came to result: scheduled again, or dead (past
+ * the horizon, client errors, a refused route). MENTOR_OK or MENTOR_ERR_DB.
+ */
+static int schedule_failure(struct mentor_outbox *ob, const struct mentor_outbox_alert *a,
+			    enum mentor_alert_outcome result, const char *error, long status, int64_t retry_after_ms,
+			    struct mentor_error *err)
 {
 	int64_t delay;
-	bool retry = mentor_alert_next_attempt(&ob->policy, a->attempts + 1, a->outbox_age_ms, retry_after_ms,
+	bool retry = mentor_alert_next_attempt(&ob->policy, result, a->attempts + 1, a->outbox_age_ms, retry_after_ms,
 					       ob->hooks.rand, ob->hooks.ctx, &delay);
 	char status_text[16], delay_text[24];
 	const char *params[5] = { a->alert_id, error, status == 0 ? NULL : status_text, retry ? "true" : "false",
@@ -217,8 +258,8 @@ static int schedule_failure(struct mentor_outbox *ob, const struct mentor_outbox
 	if (rc != MENTOR_OK)
 		return rc;
 	report(ob, &(struct mentor_outbox_report){ .event = retry ? MENTOR_OUTBOX_RETRY : MENTOR_OUTBOX_DEAD,
-						   .alert = a, .attempt = a->attempts + 1, .error = error,
-						   .delay_ms = delay });
+						   .alert = a, .attempt = a->attempts + 1, .result = result,
+						   .error = error, .delay_ms = delay });
 	return MENTOR_OK;
 }
 
@@ -273,11 +314,12 @@ static int record_old(struct mentor_outbox *ob, struct mentor_error *err)
 }
 
 /*
- * Settles claimed row i, or takes it into ret->alerts to be sent. taken is
- * its lead's count of alerts already taken this round. MENTOR_OK,
- * MENTOR_ERR_DB or MENTOR_ERR_NOMEM.
+ * Settles claimed row i, or takes it into ret->alerts to be sent, or leaves
+ * it due when its lead already has one taken this round or max_send are
+ * taken. taken is its lead's count of alerts taken this round (0 or 1).
+ * MENTOR_OK, MENTOR_ERR_DB or MENTOR_ERR_NOMEM.
  */
-static int settle_row(struct mentor_outbox *ob, const PGresult *res, int i, int *taken,
+static int settle_row(struct mentor_outbox *ob, const PGresult *res, int i, int *taken, int max_send,
 		      struct mentor_outbox_claim *ret, struct mentor_error *err)
 {
 	struct mentor_outbox_alert a;
@@ -293,7 +335,7 @@ static int settle_row(struct mentor_outbox *ob, const PGresult *res, int i, int 
 	if (!a.url) {
 		snprintf(error, sizeof(error), "no webhook route: team lead %s has no webhook_url and the "
 			 "default route '*' has none", a.lead ? a.lead : "(none)");
-		rc = schedule_failure(ob, &a, error, 0, -1, err);
+		rc = schedule_failure(ob, &a, MENTOR_ALERT_RETRY, error, 0, -1, err);
 	} else if (strcmp(PQgetvalue(res, i, COL_ROUTE_DISABLED), "t") == 0) {
 		snprintf(error, sizeof(error), "route %s is disabled: %s", a.route_id,
 			 PQgetisnull(res, i, COL_ROUTE_DISABLED_REASON) ? "by an operator" :
@@ -310,22 +352,30 @@ static int settle_row(struct mentor_outbox *ob, const PGresult *res, int i, int 
 		if (rc == MENTOR_OK)
 			report(ob, &(struct mentor_outbox_report){ .event = MENTOR_OUTBOX_THROTTLED, .alert = &a,
 								   .delay_ms = throttle_ms });
+	} else if (*taken > 0 || ret->n >= max_send) {
+		/* Its lead's earlier alert goes first, or no room: due as it is, for a later claim. */
+		mentor_outbox_alert_free(&a);
+		return MENTOR_OK;
 	} else {
-		snprintf(ms_text, sizeof(ms_text), "%d", ob->claim_ms);
+		snprintf(ms_text, sizeof(ms_text), "%d", ob->lease_ms);
 		rc = mentor_pg_exec(ob->conn, reschedule_sql, 2, (const char *const[]){ a.alert_id, ms_text },
 				    "claim alert", NULL, err);
 		(*taken)++;
 		ret->alerts[ret->n++] = a;
 		return rc;
 	}
-	alert_free(&a);
+	if (rc == MENTOR_OK)
+		ret->settled++;
+	mentor_outbox_alert_free(&a);
 	return rc;
 }
 
-int mentor_outbox_claim(struct mentor_outbox *ob, struct mentor_outbox_claim *ret, struct mentor_error *err)
+int mentor_outbox_claim(struct mentor_outbox *ob, const char *const *busy_leads, int n_busy, int max_send,
+			struct mentor_outbox_claim *ret, struct mentor_error *err)
 {
 	char limit[16];
-	const char *params[1] = { limit };
+	char *busy = text_array(busy_leads, n_busy);
+	const char *params[2] = { limit, busy };
 	struct lead_count counts[MENTOR_OUTBOX_CLAIM_MAX];
 	struct mentor_outbox_claim c = { 0 };
 	struct mentor_error e = { 0 };  /* here first: a missing table is no error */
@@ -333,6 +383,10 @@ int mentor_outbox_claim(struct mentor_outbox *ob, struct mentor_outbox_claim *re
 	PGresult *res = NULL;
 	int rc;
 
+	if (!busy) {
+		rc = mentor_error_set(&e, MENTOR_ERR_NOMEM, "outbox: out of memory claiming alerts");
+		goto out;
+	}
 	snprintf(limit, sizeof(limit), "%d", MENTOR_OUTBOX_CLAIM_MAX);
 	rc = mentor_pg_command(ob->conn, "BEGIN", "begin the claim", &e);
 	if (rc != MENTOR_OK)
@@ -340,7 +394,7 @@ int mentor_outbox_claim(struct mentor_outbox *ob, struct mentor_outbox_claim *re
 	if (ob->max_age_seconds > 0)
 		rc = record_old(ob, &e);
 	if (rc == MENTOR_OK)
-		rc = mentor_pg_exec(ob->conn, claim_sql, 1, params, "claim due alerts", &res, &e);
+		rc = mentor_pg_exec(ob->conn, claim_sql, 2, params, "claim due alerts", &res, &e);
 	if (rc != MENTOR_OK && strcmp(e.sqlstate, SQLSTATE_UNDEFINED_TABLE) == 0) {
 		/* Before ingest has applied the migration. */
 		c.no_table = true;
@@ -354,7 +408,7 @@ int mentor_outbox_claim(struct mentor_outbox *ob, struct mentor_outbox_claim *re
 		/* Keyed by the result's own string, which outlives the loop. */
 		int *taken = lead_taken(counts, &n_counts, PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
 
-		rc = settle_row(ob, res, i, taken, &c, &e);
+		rc = settle_row(ob, res, i, taken, max_send, &c, &e);
 	}
 	PQclear(res);
 	if (rc == MENTOR_OK)
@@ -364,6 +418,7 @@ int mentor_outbox_claim(struct mentor_outbox *ob, struct mentor_outbox_claim *re
 rollback:
 	mentor_pg_command(ob->conn, "ROLLBACK", "roll back the claim", NULL);
 out:
+	free(busy);
 	if (rc == MENTOR_OK) {
 		*ret = c;
 	} else {
@@ -376,8 +431,9 @@ out:
 
 /* ---- record ---- */
 
+/* Due at once, and back ahead of its lead's later alerts: the claim takes rows in next_attempt_at order. */
 static const char hand_back_sql[] =
-	"UPDATE alerts SET next_attempt_at = now() WHERE alert_id = $1 AND status = 'pending'";
+	"UPDATE alerts SET next_attempt_at = least(created_at, now()) WHERE alert_id = $1 AND status = 'pending'";
 
 static const char sent_sql[] =
 	"UPDATE alerts SET status = 'sent', attempts = attempts + 1, sent_at = now(),"
@@ -394,8 +450,9 @@ static const char gone_sql[] =
 static const char lead_dead_sql[] =
 	"UPDATE alerts SET status = 'dead', last_error = $2 WHERE status = 'pending' AND team_lead_id = $1";
 
-static int record_one(struct mentor_outbox *ob, const struct mentor_outbox_alert *a,
-		      const struct mentor_outbox_outcome *o, struct mentor_error *err)
+/* The statements of record(), in its transaction. */
+static int record_outcome(struct mentor_outbox *ob, const struct mentor_outbox_alert *a,
+			  const struct mentor_outbox_outcome *o, struct mentor_error *err)
 {
 	char status_text[16];
 	const char *params[2] = { a->alert_id, status_text };
@@ -427,22 +484,41 @@ static int record_one(struct mentor_outbox *ob, const struct mentor_outbox_alert
 								   .error = o->error, .status = o->status });
 		return rc;
 	case MENTOR_ALERT_RETRY:
+	case MENTOR_ALERT_CLIENT_ERROR:
+	case MENTOR_ALERT_REFUSED_ROUTE:
 		break;
 	}
-	return schedule_failure(ob, a, o->error, o->status, o->retry_after_ms, err);
+	return schedule_failure(ob, a, o->result, o->error, o->status, o->retry_after_ms, err);
 }
 
-int mentor_outbox_record(struct mentor_outbox *ob, const struct mentor_outbox_claim *claim,
-			 const struct mentor_outbox_outcome *outcomes, struct mentor_error *err)
+int mentor_outbox_record(struct mentor_outbox *ob, const struct mentor_outbox_alert *a,
+			 const struct mentor_outbox_outcome *o, struct mentor_error *err)
 {
-	int rc = mentor_pg_command(ob->conn, "BEGIN", "begin recording outcomes", err);
+	int rc = mentor_pg_command(ob->conn, "BEGIN", "begin recording an outcome", err);
 
-	for (int i = 0; i < claim->n && rc == MENTOR_OK; i++)
-		rc = record_one(ob, &claim->alerts[i], &outcomes[i], err);
 	if (rc == MENTOR_OK)
-		rc = mentor_pg_command(ob->conn, "COMMIT", "commit the outcomes", err);
+		rc = record_outcome(ob, a, o, err);
+	if (rc == MENTOR_OK)
+		rc = mentor_pg_command(ob->conn, "COMMIT", "commit the outcome", err);
 	if (rc != MENTOR_OK)
-		mentor_pg_command(ob->conn, "ROLLBACK", "roll back the outcomes", NULL);
+		mentor_pg_command(ob->conn, "ROLLBACK", "roll back the outcome", NULL);
+	return rc;
+}
+
+static const char renew_sql[] =
+	"UPDATE alerts SET next_attempt_at = now() + make_interval(secs => $2::bigint / 1000.0)"
+	" WHERE alert_id = ANY ($1::text[]) AND status = 'pending'";
+
+int mentor_outbox_renew(struct mentor_outbox *ob, const char *const *alert_ids, int n, struct mentor_error *err)
+{
+	char ms_text[24], *ids = text_array(alert_ids, n);
+	int rc;
+
+	if (!ids)
+		return mentor_error_set(err, MENTOR_ERR_NOMEM, "outbox: out of memory renewing leases");
+	snprintf(ms_text, sizeof(ms_text), "%d", ob->lease_ms);
+	rc = mentor_pg_exec(ob->conn, renew_sql, 2, (const char *const[]){ ids, ms_text }, "renew leases", NULL, err);
+	free(ids);
 	return rc;
 }
 

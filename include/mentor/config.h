@@ -40,6 +40,8 @@ struct mentor_alerts_config {
 	int poll_ms;                /* how often due rows are looked for */
 	int retry_base_ms;          /* first backoff ceiling; doubles per attempt up to an hour */
 	int max_per_lead_per_hour;  /* sends per team lead per rolling hour; 0 = no limit */
+	int max_client_error_attempts;  /* a 4xx (but 408, 410, 429) on this attempt or a later one: dead */
+	int allow_private;          /* 1: routes may reach loopback, link-local and private addresses */
 	char *ca_path;              /* owned; CA file or directory for TLS; "" = the system store */
 };
 

@@ -14,6 +14,8 @@ Files:
                    accepted (2xx with a valid signature); a repeat of an
                    accepted id answers 200 and is not appended again
   --log FILE       one line per request: "<id> <status answered> <note>"
+  --received FILE  one webhook-id per line, appended as each request arrives
+                   (before any --sleep): a request in flight is in it, not in --log
   --bodies DIR     the body of each accepted alert, as DIR/<id>.json ('/' in an id as %2F)
   --port-file FILE the port it listens on, written once it listens
   --control FILE   optional JSON read on every request, overriding the flags
@@ -107,6 +109,9 @@ def make_handler(state):
             with state.lock:
                 state.requests += 1
                 n = state.requests
+                if state.args.received:
+                    with open(state.args.received, "a") as f:
+                        f.write(msg_id + "\n")
             b = state.behaviour()
             if b.get("sleep"):
                 time.sleep(float(b["sleep"]))
@@ -156,6 +161,7 @@ def main():
     p.add_argument("--secret", action="append", default=[])
     p.add_argument("--accepted")
     p.add_argument("--log")
+    p.add_argument("--received")
     p.add_argument("--bodies")
     p.add_argument("--control")
     p.add_argument("--fail-first", type=int, default=0)

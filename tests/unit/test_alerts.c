@@ -1,4 +1,11 @@
-/* Alerts: signatures against independently computed values, bodies, backoff, classification, Retry-After. */
+/*
+ * Alerts: signatures against independently computed values, bodies (and what
+ * they make of hostile text), backoff, classification, Retry-After, route
+ * addresses, the webhook-id header and answers quoted in last_error.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,6 +123,16 @@ static void test_render_json(void **state)
 	assert_int_equal(mentor_alert_render(MENTOR_ALERT_FORMAT_SLACK, "x", "{", &body, &err), MENTOR_ERR_INVALID);
 }
 
+/* The i-th block (Teams: card body item) of a rendered body, and its first TextRun's text. */
+static const char *teams_text_at(json_t *root, size_t i)
+{
+	json_t *body = json_object_get(json_object_get(json_array_get(json_object_get(root, "attachments"), 0),
+						       "content"), "body");
+
+	return json_string_value(json_object_get(json_array_get(json_object_get(json_array_get(body, i), "inlines"), 0),
+						 "text"));
+}
+
 static void test_render_slack(void **state)
 {
 	json_t *root = render(MENTOR_ALERT_FORMAT_SLACK, payload), *blocks, *fields;
@@ -129,21 +146,26 @@ static void test_render_slack(void **state)
 	blocks = json_object_get(root, "blocks");
 	assert_int_equal(json_array_size(blocks), 3);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(blocks, 0), "type")), "header");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(blocks, 1), "text"),
+							      "type")), "plain_text");
 	fields = json_object_get(json_array_get(blocks, 2), "fields");
 	assert_int_equal(json_array_size(fields), 10);  /* Slack's limit; the object field is not a scalar */
-	/* Slack's markup characters are escaped. */
+	assert_string_equal(json_string_value(json_object_get(json_array_get(fields, 0), "text")),
+			    "schema: mentord.alert.v1");
+	/* Plain text, and Slack's control characters as entities. */
 	for (size_t i = 0; i < json_array_size(fields); i++) {
 		const char *f = json_string_value(json_object_get(json_array_get(fields, i), "text"));
 
-		if (strncmp(f, "*note*", 6) == 0)
-			assert_string_equal(f, "*note*\n&lt;b&gt; &amp; co");
+		assert_string_equal(json_string_value(json_object_get(json_array_get(fields, i), "type")), "plain_text");
+		if (strncmp(f, "note", 4) == 0)
+			assert_string_equal(f, "note: &lt;b&gt; &amp; co");
 	}
 	json_decref(root);
 }
 
 static void test_render_teams(void **state)
 {
-	json_t *root = render(MENTOR_ALERT_FORMAT_TEAMS, payload), *att, *card, *body, *facts;
+	json_t *root = render(MENTOR_ALERT_FORMAT_TEAMS, payload), *att, *card, *body;
 
 	(void)state;
 	assert_string_equal(json_string_value(json_object_get(root, "type")), "message");
@@ -153,21 +175,147 @@ static void test_render_teams(void **state)
 	card = json_object_get(att, "content");
 	assert_string_equal(json_string_value(json_object_get(card, "type")), "AdaptiveCard");
 	body = json_object_get(card, "body");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(body, 0), "text")),
-			    "Low score: A0007 in empathy");
-	facts = json_object_get(json_array_get(body, 2), "facts");
-	assert_int_equal(json_array_size(facts), 12);  /* every scalar field, unescaped */
+	assert_string_equal(teams_text_at(root, 0), "Low score: A0007 in empathy");
+	assert_string_equal(teams_text_at(root, 1), "A0007 scores 0.41 in empathy (threshold 0.55, 23 observations "
+						    "over 28 days).");
+	/* Title, summary, then every scalar field: RichTextBlocks of TextRuns, the value as it is (no entities). */
+	assert_int_equal(json_array_size(body), 2 + 12);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(body, 2), "type")), "RichTextBlock");
+	assert_string_equal(teams_text_at(root, 2), "schema: mentord.alert.v1");
+	assert_string_equal(teams_text_at(root, 13), "note: <b> & co");
 	json_decref(root);
 	/* A missing field reads as "?"; an unknown kind still renders. */
 	root = render(MENTOR_ALERT_FORMAT_TEAMS, "{\"kind\":\"pairing_created\",\"agent_id\":\"A1\"}");
-	body = json_object_get(json_object_get(json_array_get(json_object_get(root, "attachments"), 0), "content"),
-			       "body");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(body, 0), "text")),
-			    "New pairing: A1 with ?");
+	assert_string_equal(teams_text_at(root, 0), "New pairing: A1 with ?");
 	json_decref(root);
 	root = render(MENTOR_ALERT_FORMAT_SLACK, "{\"kind\":\"something_new\",\"agent_id\":\"A1\"}");
 	assert_string_equal(json_string_value(json_object_get(root, "text")), "mentord alert: something_new: A1");
 	json_decref(root);
+}
+
+#define assert_prefix(s, prefix) assert_memory_equal((s), (prefix), strlen(prefix))
+
+/* Characters, not bytes, of UTF-8 text. */
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
+/*
+ * Checks every "text" string under v: one line, no control character, at
+ * most max_chars characters, and for Slack no markup character but as
+ * Slack's entities; every Slack text object plain_text. Returns how many.
+ */
+static int check_texts(json_t *v, size_t max_chars, bool slack)
+{
+	const char *key;
+	json_t *child;
+	size_t i;
+	int n = 0;
+
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, child)
+			n += check_texts(child, max_chars, slack);
+		return n;
+	}
+	if (!json_is_object(v))
+		return 0;
+	if (slack && json_is_string(json_object_get(v, "type")) && json_object_get(v, "text") &&
+	    json_is_string(json_object_get(v, "text")))
+		assert_string_equal(json_string_value(json_object_get(v, "type")), "plain_text");
+	json_object_foreach(v, key, child) {
+		const char *t = json_string_value(child);
+
+		if (strcmp(key, "text") != 0 || !t) {
+			n += check_texts(child, max_chars, slack);
+			continue;
+		}
+		n++;
+		assert_true(utf8_chars(t) <= max_chars);
+		for (const unsigned char *p = (const unsigned char *)t; *p; p++) {
+			assert_true(*p >= 0x20 && *p != 0x7F);
+			/* U+2028, U+202E */
+			assert_false(p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xAE));
+			if (slack) {
+				assert_true(*p != '<' && *p != '>');
+				if (*p == '&')
+					assert_true(strncmp((const char *)p, "&amp;", 5) == 0 ||
+						    strncmp((const char *)p, "&lt;", 4) == 0 ||
+						    strncmp((const char *)p, "&gt;", 4) == 0);
+			}
+		}
+	}
+	return n;
+}
+
+/*
+ * Hostile text in every field a body embeds: Markdown and Slack markup,
+ * quotes, backslashes, newlines, control characters, a text-direction
+ * override, a line separator, and text far over any limit, in values and in
+ * a key. Every body stays valid JSON; Slack and Teams bodies hold it as
+ * bounded, one-line plain text; the JSON body is the payload unchanged.
+ */
+static void test_render_hostile(void **state)
+{
+	static const char hostile[] = "*A* _i_ ~s~ `c` [l](http://x) <!channel> <@U1|me> &amp; \\\"q\\\" \\\\ "
+				      "\\n# H\\r\\t\\u0001\\u001f\\u007f\\u0085 \\u2028 \\u202egnp.exe";
+	char *long_text = malloc(20001), *p, *body = NULL;
+	struct mentor_error err = { 0 };
+	json_t *root;
+	size_t len;
+
+	(void)state;
+	assert_non_null(long_text);
+	memset(long_text, 'x', 20000);
+	memcpy(long_text + 140, "&<>", 3);  /* entities straddling the header's cut */
+	long_text[20000] = '\0';
+	len = strlen(hostile) * 3 + 2 * 20000 + 512;
+	p = malloc(len);
+	assert_non_null(p);
+	snprintf(p, len,
+		 "{\"kind\":\"no_mentor_available\",\"agent_id\":\"%s\",\"behavior\":\"%s\",\"reason\":\"%s\","
+		 "\"%s\":1,\"agent_name\":\"%s\"}",
+		 hostile, long_text, hostile, hostile, long_text);
+	for (int f = MENTOR_ALERT_FORMAT_SLACK; f <= MENTOR_ALERT_FORMAT_TEAMS; f++) {
+		bool slack = f == MENTOR_ALERT_FORMAT_SLACK;
+
+		root = render((enum mentor_alert_format)f, p);
+		/* Slack's limit is 3,000 characters a text object (150 a header): the longest here is 2 summaries. */
+		assert_true(check_texts(root, slack ? 2003 : 1000, slack) >= 5);
+		body = json_dumps(root, 0);
+		assert_null(strstr(body, slack ? "mrkdwn" : "\"TextBlock\""));
+		assert_null(strstr(body, "FactSet"));
+		assert_true(strlen(body) < 20000);  /* the 20,000-character fields were cut */
+		free(body);
+		if (slack) {
+			const char *header = json_string_value(json_object_get(
+				json_object_get(json_array_get(json_object_get(root, "blocks"), 0), "text"), "text"));
+
+			assert_int_equal(utf8_chars(header), 150);
+			assert_string_equal(header + strlen(header) - 3, "\xE2\x80\xA6");  /* cut: an ellipsis */
+			assert_prefix(header, "No mentor available: *A* _i_ ~s~ `c` [l](http://x) &lt;!channel&gt; "
+					      "&lt;@U1|me&gt; &amp;amp; \"q\" \\  # H");
+		} else {
+			const char *title = teams_text_at(root, 0);
+
+			/* The control characters are 10 spaces. */
+			assert_prefix(title, "No mentor available: *A* _i_ ~s~ `c` [l](http://x) <!channel> <@U1|me> "
+					     "&amp; \"q\" \\  # H          gnp.exe in xxx");
+		}
+		json_decref(root);
+	}
+	assert_int_equal(mentor_alert_render(MENTOR_ALERT_FORMAT_JSON, "x", p, &body, &err), MENTOR_OK);
+	assert_string_equal(body, p);
+	root = json_loads(body, 0, NULL);
+	assert_non_null(root);
+	json_decref(root);
+	free(body);
+	free(p);
+	free(long_text);
 }
 
 static void test_format_parse(void **state)
@@ -251,23 +399,41 @@ static void test_next_attempt(void **state)
 	(void)state;
 	mentor_alert_retry_policy_init(&p);
 	/* No Retry-After: the backoff of that attempt (ceiling 4,000 ms at attempt 3; 700 % 4001 = 700). */
-	assert_int_equal(mentor_alert_next_attempt(&p, 3, 0, -1, rand_fixed, &v, &delay), 1);
+	assert_int_equal(mentor_alert_next_attempt(&p, MENTOR_ALERT_RETRY, 3, 0, -1, rand_fixed, &v, &delay), 1);
 	assert_int_equal(delay, 700);
 	v = 5000;
-	assert_int_equal(mentor_alert_next_attempt(&p, 3, 0, -1, rand_fixed, &v, &delay), 1);
+	assert_int_equal(mentor_alert_next_attempt(&p, MENTOR_ALERT_RETRY, 3, 0, -1, rand_fixed, &v, &delay), 1);
 	assert_int_equal(delay, 5000 % 4001);
 	/* A Retry-After replaces the backoff, beyond its cap too, and 0 means at once. */
-	assert_int_equal(mentor_alert_next_attempt(&p, 3, 0, 2 * 3600 * 1000, rand_max, NULL, &delay), 1);
+	assert_int_equal(mentor_alert_next_attempt(&p, MENTOR_ALERT_RETRY, 3, 0, 2 * 3600 * 1000,
+						   rand_max, NULL, &delay), 1);
 	assert_int_equal(delay, 2 * 3600 * 1000);
-	assert_int_equal(mentor_alert_next_attempt(&p, 1, 0, 0, rand_max, NULL, &delay), 1);
+	assert_int_equal(mentor_alert_next_attempt(&p, MENTOR_ALERT_RETRY, 1, 0, 0, rand_max, NULL, &delay), 1);
 	assert_int_equal(delay, 0);
 	/* The horizon counts the delay: exactly at it is still a retry, one ms past it is dead. */
-	assert_int_equal(mentor_alert_next_attempt(&p, 1, p.horizon_ms - 60000, 60000, rand_max, NULL, &delay), 1);
-	assert_int_equal(mentor_alert_next_attempt(&p, 1, p.horizon_ms - 60000, 60001, rand_max, NULL, &delay), 0);
+	assert_int_equal(mentor_alert_next_attempt(&p, MENTOR_ALERT_RETRY, 1, p.horizon_ms - 60000, 60000,
+						   rand_max, NULL, &delay), 1);
+	assert_int_equal(mentor_alert_next_attempt(&p, MENTOR_ALERT_RETRY, 1, p.horizon_ms - 60000, 60001,
+						   rand_max, NULL, &delay), 0);
 	assert_int_equal(delay, 60001);
 	v = 0;
-	assert_int_equal(mentor_alert_next_attempt(&p, 1, p.horizon_ms + 1, -1, rand_fixed, &v, &delay), 0);
+	assert_int_equal(mentor_alert_next_attempt(&p, MENTOR_ALERT_RETRY, 1, p.horizon_ms + 1, -1,
+						   rand_fixed, &v, &delay), 0);
 	assert_int_equal(delay, 0);
+	/* A client error: retried until attempt max_client_errors (3 by default), whatever the horizon says. */
+	assert_int_equal(p.max_client_errors, 3);
+	assert_int_equal(mentor_alert_next_attempt(&p, MENTOR_ALERT_CLIENT_ERROR, 1, 0, -1, rand_fixed, &v, &delay), 1);
+	assert_int_equal(mentor_alert_next_attempt(&p, MENTOR_ALERT_CLIENT_ERROR, 2, 0, -1, rand_fixed, &v, &delay), 1);
+	assert_int_equal(mentor_alert_next_attempt(&p, MENTOR_ALERT_CLIENT_ERROR, 3, 0, -1, rand_fixed, &v, &delay), 0);
+	assert_int_equal(mentor_alert_next_attempt(&p, MENTOR_ALERT_CLIENT_ERROR, 9, 0, -1, rand_fixed, &v, &delay), 0);
+	assert_int_equal(mentor_alert_next_attempt(&p, MENTOR_ALERT_CLIENT_ERROR, 1, p.horizon_ms + 1, -1, rand_fixed,
+						   &v, &delay), 0);
+	/* Other failures are not counted against it: a 5xx on attempt 9 is retried. */
+	assert_int_equal(mentor_alert_next_attempt(&p, MENTOR_ALERT_RETRY, 9, 0, -1, rand_fixed, &v, &delay), 1);
+	p.max_client_errors = 1;
+	assert_int_equal(mentor_alert_next_attempt(&p, MENTOR_ALERT_CLIENT_ERROR, 1, 0, -1, rand_fixed, &v, &delay), 0);
+	/* A refused route is given up at once. */
+	assert_int_equal(mentor_alert_next_attempt(&p, MENTOR_ALERT_REFUSED_ROUTE, 1, 0, -1, rand_fixed, &v, &delay), 0);
 }
 
 static void test_classify(void **state)
@@ -279,10 +445,17 @@ static void test_classify(void **state)
 	assert_int_equal(mentor_alert_classify(410), MENTOR_ALERT_DISABLE_ROUTE);
 	assert_int_equal(mentor_alert_classify(0), MENTOR_ALERT_RETRY);
 	assert_int_equal(mentor_alert_classify(301), MENTOR_ALERT_RETRY);
-	assert_int_equal(mentor_alert_classify(400), MENTOR_ALERT_RETRY);
-	assert_int_equal(mentor_alert_classify(404), MENTOR_ALERT_RETRY);
+	assert_int_equal(mentor_alert_classify(399), MENTOR_ALERT_RETRY);
+	assert_int_equal(mentor_alert_classify(400), MENTOR_ALERT_CLIENT_ERROR);
+	assert_int_equal(mentor_alert_classify(401), MENTOR_ALERT_CLIENT_ERROR);
+	assert_int_equal(mentor_alert_classify(403), MENTOR_ALERT_CLIENT_ERROR);
+	assert_int_equal(mentor_alert_classify(404), MENTOR_ALERT_CLIENT_ERROR);
+	assert_int_equal(mentor_alert_classify(413), MENTOR_ALERT_CLIENT_ERROR);
+	assert_int_equal(mentor_alert_classify(499), MENTOR_ALERT_CLIENT_ERROR);
+	assert_int_equal(mentor_alert_classify(408), MENTOR_ALERT_RETRY);
 	assert_int_equal(mentor_alert_classify(429), MENTOR_ALERT_RETRY);
 	assert_int_equal(mentor_alert_classify(500), MENTOR_ALERT_RETRY);
+	assert_int_equal(mentor_alert_classify(503), MENTOR_ALERT_RETRY);
 	assert_true(mentor_alert_honours_retry_after(429));
 	assert_true(mentor_alert_honours_retry_after(503));
 	assert_false(mentor_alert_honours_retry_after(500));
@@ -336,6 +509,98 @@ static void test_throttle(void **state)
 	assert_int_equal(mentor_alert_throttle_ms(2, 0, 2, -1), 3600 * 1000);
 }
 
+/* ---- routes and answers ---- */
+
+/* Whether the address text (IPv4 or IPv6) is one a route may not reach. */
+static int private_address(const char *text)
+{
+	struct sockaddr_in in = { .sin_family = AF_INET };
+	struct sockaddr_in6 in6 = { .sin6_family = AF_INET6 };
+
+	if (inet_pton(AF_INET, text, &in.sin_addr) == 1)
+		return mentor_alert_address_private((const struct sockaddr *)&in);
+	assert_int_equal(inet_pton(AF_INET6, text, &in6.sin6_addr), 1);
+	return mentor_alert_address_private((const struct sockaddr *)&in6);
+}
+
+static void test_address_private(void **state)
+{
+	static const char *const refused[] = {
+		"127.0.0.1", "127.255.255.254", "10.0.0.1", "10.255.255.255", "172.16.0.1", "172.31.255.255",
+		"192.168.0.1", "192.168.255.255", "169.254.169.254", "100.64.0.1", "100.127.255.255", "0.0.0.0",
+		"0.1.2.3", "224.0.0.1", "239.255.255.250", "255.255.255.255", "240.0.0.1", "192.0.0.8", "198.18.0.1",
+		"::", "::1", "fc00::1", "fd12:3456::1", "fe80::1", "febf::1", "fec0::1", "ff02::1",
+		"::ffff:127.0.0.1", "::ffff:10.1.2.3", "::ffff:169.254.169.254", "::ffff:0.0.0.0", "::127.0.0.1",
+		"64:ff9b::10.0.0.1", "64:ff9b::7f00:1", "2002:c0a8:0101::1", "2002:7f00:1::",
+	};
+	static const char *const allowed[] = {
+		"8.8.8.8", "1.1.1.1", "9.255.255.255", "11.0.0.1", "172.15.255.255", "172.32.0.1", "192.167.1.1",
+		"192.169.0.1", "169.253.1.1", "169.255.0.1", "100.63.255.255", "100.128.0.1", "126.255.255.255",
+		"128.0.0.1", "223.255.255.255", "198.20.0.1", "2001:4860:4860::8888", "2606:4700::1111",
+		"::ffff:8.8.8.8", "64:ff9b::8.8.8.8", "2002:0808:0808::1", "fbff::1", "fe00::1",
+	};
+	struct sockaddr unix_like = { .sa_family = AF_UNIX };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		if (!private_address(refused[i]))
+			fail_msg("%s should be refused", refused[i]);
+	}
+	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
+		if (private_address(allowed[i]))
+			fail_msg("%s should be allowed", allowed[i]);
+	}
+	assert_int_equal(mentor_alert_address_private(&unix_like), 1);
+}
+
+static void test_header_id(void **state)
+{
+	static const struct {
+		const char *id, *header;
+	} cases[] = {
+		{ "low_score_trigger:low/e1/empathy", "low_score_trigger:low/e1/empathy" },
+		{ "a\r\nX-Injected: 1", "a%0D%0AX-Injected: 1" },
+		{ "100%", "100%25" },
+		{ "%0A", "%250A" },  /* not confused with an encoded newline */
+		{ "caf\xC3\xA9\t\x7F", "caf%C3%A9%09%7F" },
+		{ "", "" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *h = mentor_alert_header_id(cases[i].id);
+
+		assert_non_null(h);
+		assert_string_equal(h, cases[i].header);
+		free(h);
+	}
+}
+
+static void test_answer_excerpt(void **state)
+{
+	char out[160], small[8], big[2000];
+
+	(void)state;
+	mentor_alert_answer_excerpt("{\"error\": \"invalid_blocks\"}\r\n", 29, out, sizeof(out));
+	assert_string_equal(out, "{\"error\": \"invalid_blocks\"}  ");
+	mentor_alert_answer_excerpt("", 0, out, sizeof(out));
+	assert_string_equal(out, "");
+	/* Control characters, a NUL inside, and bytes that are not UTF-8: one line of valid UTF-8. */
+	mentor_alert_answer_excerpt("a\0b\x01\x1b[31m\xff\xfe\xC3(ok\xE2\x80\xA8.", 19, out, sizeof(out));
+	assert_string_equal(out, "a b  [31m??" "?(ok .");
+	/* Longer than the room: cut on a character boundary, ended with "...", never past out_size - 1 bytes. */
+	memset(big, 'a', sizeof(big));
+	mentor_alert_answer_excerpt(big, sizeof(big), out, sizeof(out));
+	assert_int_equal(strlen(out), sizeof(out) - 1);
+	assert_string_equal(out + sizeof(out) - 4, "...");
+	mentor_alert_answer_excerpt("\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9", 10, small, sizeof(small));
+	assert_string_equal(small, "\xC3\xA9\xC3\xA9...");
+	mentor_alert_answer_excerpt("1234567", 7, small, sizeof(small));
+	assert_string_equal(small, "1234567");  /* exactly the room: no cut */
+	mentor_alert_answer_excerpt("12345678", 8, small, sizeof(small));
+	assert_string_equal(small, "1234...");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -345,12 +610,16 @@ int main(void)
 		cmocka_unit_test(test_render_json),
 		cmocka_unit_test(test_render_slack),
 		cmocka_unit_test(test_render_teams),
+		cmocka_unit_test(test_render_hostile),
 		cmocka_unit_test(test_format_parse),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_next_attempt),
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_retry_after),
 		cmocka_unit_test(test_throttle),
+		cmocka_unit_test(test_address_private),
+		cmocka_unit_test(test_header_id),
+		cmocka_unit_test(test_answer_excerpt),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
