@@ -508,6 +508,7 @@ static void batch_failed(struct ingest *in, const struct batch_shape *shape, con
 		metrics_batch_refused();
 		in->totals.refused++;
 		if (split_refused(in, shape, err)) {
+			metrics_set_stall_reason("PostgreSQL refuses messages, splitting batches");
 			reload_offsets(in);
 			drop_batch(in);
 			return;
