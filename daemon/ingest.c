@@ -480,7 +480,8 @@ static bool split_refused(struct ingest *in, const struct batch_shape *shape, co
 		sus = &in->suspects[in->n_suspects++];
 		sus->at = shape->last_data;
 		sus->kind = shape->last_kind;
-		snprintf(sus->detail, sizeof(sus->detail), "%.*s", (int)sizeof(sus->detail) - 1, server ? server : err->msg);
+		snprintf(sus->detail, sizeof(sus->detail), "%.*s", (int)sizeof(sus->detail) - 1,
+			 server ? server : err->msg);
 		log_warning("PostgreSQL refused %s[%" PRId32 "]@%" PRId64 " alone; it is rejected once an event of its"
 			    " kind is stored with it: %s", sus->at.topic, sus->at.partition, sus->at.offset, err->msg);
 		return true;

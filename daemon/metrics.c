@@ -170,8 +170,8 @@ bool metrics_ready(char *buf, size_t size)
 
 	/* The stall first: it names what the loop waits on, which may not be an outage. */
 	if (stalled())
-		snprintf(buf, size, "stalled: nothing committed for %" PRId64 " s (%s)", since_progress_us() / 1000000,
-			 why ? why : "no progress");
+		snprintf(buf, size, "stalled: nothing committed for %" PRId64 " s (%s)",
+			 since_progress_us() / 1000000, why ? why : "no progress");
 	else if (!atomic_load_explicit(&m.db_ok, memory_order_relaxed))
 		snprintf(buf, size, "PostgreSQL unavailable");
 	else if (atomic_load_explicit(&m.assigned, memory_order_relaxed) <= 0)
