@@ -95,7 +95,7 @@ struct ingest {
 	int retry_delay_ms;                 /* backoff of consecutive failures, back to the minimum at a commit */
 	bool paused;                        /* waiting with the partitions paused: backoff waits poll the consumer */
 	bool polling;                       /* inside such a poll: a rebalance callback must not poll again */
-	uint64_t rewinds;                   /* batches dropped so far, each with a rewind to the stored offsets */
+	uint64_t wait_polls;                /* polls made while waiting: each released the message the loop held */
 	bool analytics_failing;             /* the last analytics transaction failed */
 };
 
@@ -132,6 +132,7 @@ static void poll_paused(struct ingest *in, int timeout_ms)
 	const struct mentor_message *msg;
 
 	in->polling = true;
+	in->wait_polls++;
 	msg = mentor_consumer_poll(in->consumer, timeout_ms);
 	in->polling = false;
 	if (msg && msg->error)
@@ -346,7 +347,6 @@ static void drop_batch(struct ingest *in)
 	mentor_batch_reset(in->batch);
 	memset(&in->pending, 0, sizeof(in->pending));
 	memset(&in->open_shape, 0, sizeof(in->open_shape));
-	in->rewinds++;
 	if (in->consumer && mentor_consumer_rewind(in->consumer, &err) != MENTOR_OK)
 		log_err("%s", err.msg);
 }
@@ -788,7 +788,7 @@ static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 {
 	while (!in->flags->stop) {
 		bool batching = mentor_batch_messages(in->batch) > 0;
-		uint64_t rewinds = in->rewinds;
+		uint64_t wait_polls = in->wait_polls;
 		const struct mentor_message *msg;
 
 		alive();
@@ -807,8 +807,8 @@ static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 			metrics_progress();
 		if (mentor_consumer_revocations(in->consumer) != in->revocations_seen)
 			flush_batch(in);
-		/* The batch was dropped and the partitions rewound: msg comes again (a wait may have released it). */
-		if (in->rewinds != rewinds)
+		/* A wait polled the consumer, which released msg; the wait ended with a rewind, so msg comes again. */
+		if (in->wait_polls != wait_polls)
 			continue;
 		if (msg && msg->error) {
 			log_warning("kafka: %s", msg->error);
