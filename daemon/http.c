@@ -95,10 +95,9 @@ static enum MHD_Result serve_metrics(struct MHD_Connection *conn)
 
 static enum MHD_Result serve_ready(struct MHD_Connection *conn)
 {
-	const char *why = metrics_not_ready_reason();
-	char body[128];
+	char why[160], body[192];
 
-	if (!why)
+	if (metrics_ready(why, sizeof(why)))
 		return reply_text(conn, MHD_HTTP_OK, "ready\n");
 	snprintf(body, sizeof(body), "not ready: %s\n", why);
 	return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, body);

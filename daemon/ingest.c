@@ -1,7 +1,7 @@
 /*
  * The consume loop: poll messages into a batch, commit the batch with its
- * offsets, and get through PostgreSQL outages, fenced partitions and
- * rebalances without losing or doubling an event.
+ * offsets, and get through PostgreSQL outages, refusals, fenced partitions
+ * and rebalances without losing or doubling an event.
  */
 #include "ingest.h"
 
@@ -25,9 +25,44 @@
 #define BACKOFF_MAX_MS 5000
 /* A backoff wait is cut into steps this long, to check the stop flag and show progress. */
 #define BACKOFF_STEP_MS 100
+/*
+ * Messages PostgreSQL refused alone, none of them confirmed yet (below):
+ * past this many, the refusal is taken for the database's, not theirs.
+ */
+#define SUSPECTS_MAX 8
 
 struct ingest_totals {
-	uint64_t accepted, rejected, batches, fenced, db_errors;
+	uint64_t accepted, rejected, batches, fenced, refused, db_errors;
+};
+
+/* A message by its place in Kafka. */
+struct message_ref {
+	char topic[MENTOR_TOPIC_MAX];
+	int32_t partition;
+	int64_t offset;
+};
+
+/*
+ * A message PostgreSQL refused when it was a batch's only message. Read
+ * again, it is staged as a rejected row (database_refused); the batch that
+ * carries it is committed only once it also holds an event of the same
+ * kind (or once it is batch_max_ms old: the last message of a quiet topic),
+ * so a refusal that is the database's (every event refused) rejects nothing.
+ */
+struct suspect {
+	struct message_ref at;
+	int kind;                    /* its topic's event kind */
+	char detail[256];            /* the server's message */
+};
+
+/* What a batch holds, to split it if PostgreSQL refuses it. */
+struct batch_shape {
+	size_t data;                 /* messages other than suspects */
+	size_t suspects;             /* suspects staged as rejected rows */
+	unsigned event_kinds;        /* bit per kind of the valid events among the data */
+	unsigned suspect_kinds;      /* bit per kind of the suspects */
+	struct message_ref last_data;
+	int last_kind;               /* of last_data, -1 if it is not a valid event */
 };
 
 struct ingest {
@@ -50,7 +85,18 @@ struct ingest {
 	size_t sent_messages;
 	struct metrics_lag *lag_rows;       /* owned; METRICS_LAG_MAX rows, rebuilt on every publish */
 	int64_t lag_published_us;
+	int64_t lag_total;                  /* messages in Kafka not stored yet, as last published */
 	struct ingest_totals totals;
+	struct batch_shape open_shape, sent_shape;  /* of the open batch, of the one whose COMMIT is in flight */
+	size_t split_limit;                 /* 0: batches end at batch_max_events; else at this many data messages */
+	size_t split_left;                  /* data messages to store before split_limit goes back to 0 */
+	struct suspect suspects[SUSPECTS_MAX];
+	size_t n_suspects;
+	int retry_delay_ms;                 /* backoff of consecutive failures, back to the minimum at a commit */
+	bool paused;                        /* waiting with the partitions paused: backoff waits poll the consumer */
+	bool polling;                       /* inside such a poll: a rebalance callback must not poll again */
+	uint64_t wait_polls;                /* polls made while waiting: each released the message the loop held */
+	bool analytics_failing;             /* the last analytics transaction failed */
 };
 
 static int64_t now_us(void)
@@ -74,28 +120,57 @@ static void alive(void)
 	metrics_loop_alive();
 }
 
-/* Waits before a retry, in short steps so that SIGTERM is never delayed and the watchdog keeps being fed. */
-static void backoff_wait(int *delay_ms, const struct mentord_flags *flags)
+/*
+ * One step of a wait with the partitions paused: polls the consumer, which
+ * keeps this instance in its group past max.poll.interval.ms and serves its
+ * rebalances. librdkafka hands out no message of a paused partition (pause
+ * purges what it fetched); one newly assigned meanwhile is not paused, so
+ * what comes is let go: every wait ends with a rewind to the stored offsets.
+ */
+static void poll_paused(struct ingest *in, int timeout_ms)
 {
-	for (int waited = 0; waited < *delay_ms && !flags->stop; waited += BACKOFF_STEP_MS) {
+	const struct mentor_message *msg;
+
+	in->polling = true;
+	in->wait_polls++;
+	msg = mentor_consumer_poll(in->consumer, timeout_ms);
+	in->polling = false;
+	if (msg && msg->error)
+		log_warning("kafka: %s", msg->error);
+}
+
+/*
+ * Waits before a retry, in short steps so that SIGTERM is never delayed and
+ * the watchdog keeps being fed; with the partitions paused, each step polls
+ * the consumer (but inside a rebalance callback, which must not poll).
+ */
+static void backoff_wait(struct ingest *in, int *delay_ms)
+{
+	for (int waited = 0; waited < *delay_ms && !in->flags->stop; waited += BACKOFF_STEP_MS) {
 		int step = *delay_ms - waited < BACKOFF_STEP_MS ? *delay_ms - waited : BACKOFF_STEP_MS;
 		struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)step * 1000000 };
 
-		nanosleep(&ts, NULL);
+		if (in->paused && !in->polling)
+			poll_paused(in, step);
+		else
+			nanosleep(&ts, NULL);
 		alive();
 	}
 	*delay_ms = *delay_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : *delay_ms * 2;
 }
 
-/* Reconnects to PostgreSQL until it answers or we are told to stop. Returns false if stopping. */
+/*
+ * Reconnects to PostgreSQL until it answers or we are told to stop. Returns
+ * false if stopping. The backoff goes on from the last failure's: a batch
+ * that fails on every fresh connection is retried every 5 s, not every 100 ms.
+ */
 static bool reconnect_store(struct ingest *in)
 {
-	int delay_ms = BACKOFF_MIN_MS;
 	struct mentor_error err;
 
 	notify_status("PostgreSQL unavailable, reconnecting");
 	while (!in->flags->stop) {
-		backoff_wait(&delay_ms, in->flags);
+		backoff_wait(in, &in->retry_delay_ms);
 		if (in->flags->stop)
 			break;
 		if (mentor_store_reconnect(in->store, &err) == MENTOR_OK) {
@@ -104,7 +179,7 @@ static bool reconnect_store(struct ingest *in)
 			notify_status("consuming");
 			return true;
 		}
-		log_warning("PostgreSQL still unreachable, retrying in %d ms: %s", delay_ms, err.msg);
+		log_warning("PostgreSQL still unreachable, retrying in %d ms: %s", in->retry_delay_ms, err.msg);
 	}
 	return false;
 }
@@ -114,23 +189,32 @@ static const char *group_id(const struct ingest *in)
 	return mentor_config_kafka_get(in->cfg, "group.id");
 }
 
-/* mentor_offset_loader: called from the rebalance callback, retries through outages. */
-static int load_offset(void *ctx, const char *topic, int32_t partition, int64_t *ret_next, int64_t *ret_max_event_us)
+/* A partition's stored position, read from PostgreSQL; retries through outages. 0, or -1 if told to stop. */
+static int read_offset(struct ingest *in, const char *topic, int32_t partition, int64_t *ret_next,
+		       int64_t *ret_max_event_us)
 {
-	struct ingest *in = ctx;
 	struct mentor_error err;
 
 	for (;;) {
 		if (mentor_store_offset_load(in->store, group_id(in), topic, partition, ret_next, ret_max_event_us,
-					     &err) == MENTOR_OK) {
-			log_info("assigned %s[%" PRId32 "], stored next offset %" PRId64, topic, partition, *ret_next);
+					     &err) == MENTOR_OK)
 			return 0;
-		}
 		log_warning("loading the stored offset of %s[%" PRId32 "] failed: %s", topic, partition, err.msg);
 		metrics_db_error();
 		if (!reconnect_store(in))
 			return -1;
 	}
+}
+
+/* mentor_offset_loader: called from the rebalance callback, retries through outages. */
+static int load_offset(void *ctx, const char *topic, int32_t partition, int64_t *ret_next, int64_t *ret_max_event_us)
+{
+	struct ingest *in = ctx;
+
+	if (read_offset(in, topic, partition, ret_next, ret_max_event_us) != 0)
+		return -1;
+	log_info("assigned %s[%" PRId32 "], stored next offset %" PRId64, topic, partition, *ret_next);
+	return 0;
 }
 
 /* mentor_kafka_log_fn: librdkafka's lines in our format (its levels are syslog's, like ours). */
@@ -148,6 +232,42 @@ static int topic_kind(const struct mentor_config *cfg, const char *topic)
 	return -1;
 }
 
+static void message_ref_set(struct message_ref *ref, const struct mentor_message *msg)
+{
+	snprintf(ref->topic, sizeof(ref->topic), "%s", msg->topic);
+	ref->partition = msg->partition;
+	ref->offset = msg->offset;
+}
+
+static const struct suspect *find_suspect(const struct ingest *in, const struct mentor_message *msg)
+{
+	for (size_t i = 0; i < in->n_suspects; i++) {
+		const struct message_ref *at = &in->suspects[i].at;
+
+		if (at->offset == msg->offset && at->partition == msg->partition && strcmp(at->topic, msg->topic) == 0)
+			return &in->suspects[i];
+	}
+	return NULL;
+}
+
+/* Stages a suspect read again as its rejected row. */
+static int stage_suspect(struct ingest *in, const struct mentor_message *msg, const struct mentor_origin *origin,
+			 const struct suspect *sus)
+{
+	struct mentor_reject why = { .code = MENTOR_REJECT_DATABASE_REFUSED };
+	struct mentor_error err;
+
+	snprintf(why.detail, sizeof(why.detail), "%s", sus->detail);
+	in->open_shape.suspects++;
+	if (sus->kind >= 0)
+		in->open_shape.suspect_kinds |= 1u << sus->kind;
+	in->pending.rejected[why.code]++;
+	if (mentor_batch_add_reject(in->batch, msg->payload, msg->len, &why, origin, &err) == MENTOR_OK)
+		return 0;
+	log_err("staging a rejected message: %s", err.msg);
+	return -1;
+}
+
 static int stage_message(struct ingest *in, const struct mentor_message *msg)
 {
 	const char *topic = msg->topic;
@@ -161,9 +281,16 @@ static int stage_message(struct ingest *in, const struct mentor_message *msg)
 	struct mentor_error err;
 	int rc;
 
+	const struct suspect *sus;
+
 	metrics_message_consumed();
 	if (mentor_batch_messages(in->batch) == 0)
 		in->batch_started_us = mentor_monotonic_us();
+	if (in->n_suspects > 0 && (sus = find_suspect(in, msg)) != NULL)
+		return stage_suspect(in, msg, &origin, sus);
+	in->open_shape.data++;
+	message_ref_set(&in->open_shape.last_data, msg);
+	in->open_shape.last_kind = -1;
 	if (kind < 0) {
 		why.code = MENTOR_REJECT_UNKNOWN_SCHEMA;
 		snprintf(why.detail, sizeof(why.detail), "topic %s carries no configured event kind", topic);
@@ -171,6 +298,8 @@ static int stage_message(struct ingest *in, const struct mentor_message *msg)
 		rc = mentor_batch_add_event(in->batch, &ev, &origin, &err);
 		mentor_event_clear(&ev);
 		in->pending.accepted++;
+		in->open_shape.event_kinds |= 1u << kind;
+		in->open_shape.last_kind = kind;
 		return rc == MENTOR_OK ? 0 : (log_err("staging an event: %s", err.msg), -1);
 	}
 	log_warning("rejected %s[%" PRId32 "]@%" PRId64 ": %s: %s", topic, msg->partition, msg->offset,
@@ -217,8 +346,24 @@ static void drop_batch(struct ingest *in)
 	mentor_store_stream_drop(in->store);
 	mentor_batch_reset(in->batch);
 	memset(&in->pending, 0, sizeof(in->pending));
-	if (mentor_consumer_rewind(in->consumer, &err) != MENTOR_OK)
+	memset(&in->open_shape, 0, sizeof(in->open_shape));
+	if (in->consumer && mentor_consumer_rewind(in->consumer, &err) != MENTOR_OK)
 		log_err("%s", err.msg);
+}
+
+/* Forgets the suspects stored by now (behind their partition's stored offset) or no longer assigned. */
+static void prune_suspects(struct ingest *in)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < in->n_suspects; i++) {
+		const struct message_ref *at = &in->suspects[i].at;
+		int64_t next;
+
+		if (mentor_consumer_stored_offset(in->consumer, at->topic, at->partition, &next) && next <= at->offset)
+			in->suspects[kept++] = in->suspects[i];
+	}
+	in->n_suspects = kept;
 }
 
 /*
@@ -233,7 +378,9 @@ static void batch_sent(struct ingest *in, size_t n_updates)
 	in->commit_sent = true;
 	in->sent = in->pending;
 	in->sent_messages = mentor_batch_messages(in->batch);
+	in->sent_shape = in->open_shape;
 	memset(&in->pending, 0, sizeof(in->pending));
+	memset(&in->open_shape, 0, sizeof(in->open_shape));
 	mentor_batch_reset(in->batch);
 }
 
@@ -264,7 +411,7 @@ static void reload_offsets(struct ingest *in)
 	for (size_t i = 0; i < pl.n; i++) {
 		int64_t next, max_event_us;
 
-		if (load_offset(in, pl.items[i].topic, pl.items[i].partition, &next, &max_event_us) == 0)
+		if (read_offset(in, pl.items[i].topic, pl.items[i].partition, &next, &max_event_us) == 0)
 			mentor_consumer_reset_stored_offset(in->consumer, pl.items[i].topic, pl.items[i].partition,
 							    next, max_event_us);
 		free(pl.items[i].topic);
@@ -272,13 +419,131 @@ static void reload_offsets(struct ingest *in)
 	free(pl.items);
 }
 
-static bool wait_for_store(struct ingest *in);
+/*
+ * Waits with the partitions paused, polling the consumer so that this
+ * instance stays in its group however long it lasts: until PostgreSQL
+ * answers again (reconnect), or for the next backoff step. Then reads every
+ * partition's stored offset again and drops the open batch, so that
+ * consumption goes on from what PostgreSQL holds (messages polled during
+ * the wait, a COMMIT that failed meanwhile). Before the consumer exists it
+ * only reconnects. False if told to stop meanwhile.
+ */
+static bool wait_for_store(struct ingest *in, bool reconnect)
+{
+	struct mentor_error err;
+	bool ok;
+
+	if (!in->consumer)
+		return reconnect_store(in);
+	if (mentor_consumer_pause(in->consumer, true, &err) != MENTOR_OK)
+		log_warning("%s", err.msg);
+	in->paused = true;
+	if (reconnect) {
+		ok = reconnect_store(in);
+	} else {
+		backoff_wait(in, &in->retry_delay_ms);
+		ok = !in->flags->stop;
+	}
+	if (ok)
+		reload_offsets(in);
+	in->paused = false;
+	if (mentor_consumer_pause(in->consumer, false, &err) != MENTOR_OK)
+		log_warning("%s", err.msg);
+	drop_batch(in);
+	return ok;
+}
+
+/*
+ * PostgreSQL refused a batch for its data (a constraint, a trigger, a value
+ * too long): it is read again in batches of half as many data messages,
+ * until a batch of one is refused; that message becomes a suspect (struct
+ * suspect). True; false when the refusal cannot be the messages': a batch
+ * of suspects alone was refused, or SUSPECTS_MAX were found with none
+ * confirmed. Then nothing is rejected (the suspects are forgotten) and the
+ * caller waits and tries again at full size.
+ */
+static bool split_refused(struct ingest *in, const struct batch_shape *shape, const struct mentor_error *err)
+{
+	struct suspect *sus;
+
+	if (shape->data > 1) {
+		in->split_limit = shape->data / 2;
+		in->split_left = shape->data;
+		log_warning("PostgreSQL refused a batch of %zu messages, reading them again %zu at a time: %s",
+			    shape->data, in->split_limit, err->msg);
+		return true;
+	}
+	if (shape->data == 1 && in->n_suspects < SUSPECTS_MAX) {
+		/* The server's message from its severity on: the statement named before it can fill the detail. */
+		const char *server = strstr(err->msg, "ERROR:");
+
+		sus = &in->suspects[in->n_suspects++];
+		sus->at = shape->last_data;
+		sus->kind = shape->last_kind;
+		snprintf(sus->detail, sizeof(sus->detail), "%.*s", (int)sizeof(sus->detail) - 1,
+			 server ? server : err->msg);
+		log_warning("PostgreSQL refused %s[%" PRId32 "]@%" PRId64 " alone; it is rejected once an event of its"
+			    " kind is stored with it: %s", sus->at.topic, sus->at.partition, sus->at.offset, err->msg);
+		return true;
+	}
+	log_err("PostgreSQL refuses batches whatever they hold (%zu messages refused alone, none stored since):"
+		" rejecting none, trying again later: %s", in->n_suspects, err->msg);
+	in->n_suspects = 0;
+	in->split_limit = 0;
+	in->split_left = 0;
+	return false;
+}
+
+/*
+ * A batch did not commit and was rolled back. Refused for its data: read
+ * again split. Otherwise (an outage, or a fault every message would meet):
+ * waited out, reconnecting. Either way the analytics' memory, ahead of the
+ * tables, is loaded again, and consumption goes on from the stored offsets.
+ */
+static void batch_failed(struct ingest *in, const struct batch_shape *shape, const struct mentor_error *err)
+{
+	enum mentor_db_fault fault = mentor_error_db_fault(err);
+
+	in->analytics_stale = true;
+	if (fault == MENTOR_DB_REFUSED) {
+		metrics_batch_refused();
+		in->totals.refused++;
+		if (split_refused(in, shape, err)) {
+			metrics_set_stall_reason("PostgreSQL refuses messages, splitting batches");
+			reload_offsets(in);
+			drop_batch(in);
+			return;
+		}
+		metrics_set_stall_reason("PostgreSQL refuses every batch");
+		wait_for_store(in, false);
+		return;
+	}
+	in->totals.db_errors++;
+	metrics_db_error();
+	metrics_set_stall_reason(fault == MENTOR_DB_TRANSIENT ? "PostgreSQL unavailable" :
+				 "PostgreSQL fails every batch, see the log");
+	log_err("batch not stored (%s), will read it again: %s",
+		fault == MENTOR_DB_TRANSIENT ? "PostgreSQL unavailable" : "not the data's fault, waiting", err->msg);
+	wait_for_store(in, true);
+}
+
+/* A batch committed: the backoff starts over, and a split ends once its messages are stored. */
+static void batch_committed(struct ingest *in)
+{
+	const struct batch_shape *shape = &in->sent_shape;
+
+	metrics_progress();
+	in->retry_delay_ms = BACKOFF_MIN_MS;
+	prune_suspects(in);
+	in->split_left = shape->suspects > 0 || in->split_left <= shape->data ? 0 : in->split_left - shape->data;
+	if (in->split_left == 0 && in->n_suspects == 0)
+		in->split_limit = 0;
+}
 
 /*
  * Waits for the COMMIT in flight. True if it committed (or none was in
  * flight). If it did not, that batch and the open one are read again from
- * the offsets stored in PostgreSQL, and the analytics' memory, ahead of
- * the tables, is loaded again: false.
+ * the offsets stored in PostgreSQL (batch_failed): false.
  */
 static bool settle_commit(struct ingest *in)
 {
@@ -295,30 +560,11 @@ static bool settle_commit(struct ingest *in)
 			in->totals.rejected += in->sent.rejected[r];
 		in->totals.batches++;
 		log_debug("committed a batch of %zu messages", in->sent_messages);
+		batch_committed(in);
 		return true;
 	}
-	in->totals.db_errors++;
-	metrics_db_error();
-	log_err("batch not stored, will read it again: %s", err.msg);
-	in->analytics_stale = true;
-	if (wait_for_store(in))
-		reload_offsets(in);
-	drop_batch(in);
+	batch_failed(in, &in->sent_shape, &err);
 	return false;
-}
-
-/* Waits out a PostgreSQL outage with the partitions paused. False if told to stop meanwhile. */
-static bool wait_for_store(struct ingest *in)
-{
-	struct mentor_error err;
-	bool ok;
-
-	if (mentor_consumer_pause(in->consumer, true, &err) != MENTOR_OK)
-		log_warning("%s", err.msg);
-	ok = reconnect_store(in);
-	if (mentor_consumer_pause(in->consumer, false, &err) != MENTOR_OK)
-		log_warning("%s", err.msg);
-	return ok;
 }
 
 static void set_closed(struct ingest *in, size_t n_updates);
@@ -331,7 +577,8 @@ static bool load_analytics(struct ingest *in)
 	while (mentor_analytics_load(in->analytics, in->store, &err) != MENTOR_OK) {
 		log_err("loading the analytics state failed, will retry: %s", err.msg);
 		metrics_db_error();
-		if (!wait_for_store(in))
+		metrics_set_stall_reason("loading the analytics state fails, see the log");
+		if (!wait_for_store(in, true))
 			return false;
 	}
 	log_info("analytics state read from the tables");
@@ -397,7 +644,10 @@ static void publish_analytics(struct ingest *in)
 	metrics_set_analytics(g.open_triggers, g.active_pairings, g.waiting_observations, delay);
 }
 
-/* Commits the batch, retrying the same batch through PostgreSQL outages. */
+/*
+ * Commits the batch; retries it as it is after a conflict (RETRY); after
+ * any other failure, it is read again (batch_failed).
+ */
 static void flush_batch(struct ingest *in)
 {
 	struct mentor_analytics_batch ab = { .an = in->analytics, .batch = in->batch };
@@ -415,9 +665,11 @@ static void flush_batch(struct ingest *in)
 		    !build_offset_updates(in, &n_updates)) {
 			in->revocations_seen = mentor_consumer_revocations(in->consumer);
 			drop_batch(in);
+			prune_suspects(in);
 			return;
 		}
-		if (in->analytics_stale && !load_analytics(in))
+		/* A wait while loading dropped the batch. */
+		if ((in->analytics_stale && !load_analytics(in)) || mentor_batch_messages(in->batch) == 0)
 			return;
 		set_watermark(in, n_updates);
 		rc = mentor_store_commit_batch(in->store, in->batch, group_id(in), in->updates, n_updates, &hook,
@@ -443,11 +695,8 @@ static void flush_batch(struct ingest *in)
 			drop_batch(in);
 			return;
 		default:
-			in->totals.db_errors++;
-			metrics_db_error();
-			log_err("batch not stored, will retry it: %s", err.msg);
-			if (!wait_for_store(in))
-				return;
+			batch_failed(in, &in->open_shape, &err);
+			return;
 		}
 	}
 }
@@ -500,14 +749,36 @@ static void publish_lag(struct ingest *in)
 	in->lag_published_us = now;
 	mentor_consumer_each_partition(in->consumer, collect_lag, &lc);
 	metrics_set_lag(lc.rows, lc.n);
+	in->lag_total = 0;
+	for (size_t i = 0; i < lc.n; i++)
+		in->lag_total += lc.rows[i].lag > 0 ? lc.rows[i].lag : 0;
 }
 
+/* Every suspect the open batch carries has an event of its kind with it (struct suspect). */
+static bool suspects_confirmed(const struct ingest *in)
+{
+	return (in->open_shape.suspect_kinds & ~in->open_shape.event_kinds) == 0;
+}
+
+/* Full (at the split limit while a refusal is being split), or old. */
 static bool batch_due(const struct ingest *in)
 {
 	size_t n = mentor_batch_messages(in->batch);
+	size_t limit = in->split_limit > 0 ? in->split_limit : in->cfg->batch_max_events;
 
-	return n >= in->cfg->batch_max_events ||
+	return n >= in->cfg->batch_max_events || (suspects_confirmed(in) && in->open_shape.data >= limit) ||
 	       (n > 0 && mentor_monotonic_us() - in->batch_started_us >= (int64_t)in->cfg->batch_max_ms * 1000);
+}
+
+/*
+ * Whether the loop has work it has not done: a batch open or in flight,
+ * messages in Kafka not stored, or analytics that fail. Without any, it
+ * cannot be stalled (metrics_progress).
+ */
+static bool has_work(const struct ingest *in)
+{
+	return mentor_batch_messages(in->batch) > 0 || in->commit_sent || in->lag_total > 0 || in->analytics_failing ||
+	       in->analytics_stale;
 }
 
 static void tick_analytics(struct ingest *in);
@@ -517,6 +788,7 @@ static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 {
 	while (!in->flags->stop) {
 		bool batching = mentor_batch_messages(in->batch) > 0;
+		uint64_t wait_polls = in->wait_polls;
 		const struct mentor_message *msg;
 
 		alive();
@@ -531,8 +803,13 @@ static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 		msg = mentor_consumer_poll(in->consumer, batching ? 0 : 100);
 		metrics_set_assigned(mentor_consumer_assigned(in->consumer));
 		publish_lag(in);
+		if (!has_work(in))
+			metrics_progress();
 		if (mentor_consumer_revocations(in->consumer) != in->revocations_seen)
 			flush_batch(in);
+		/* A wait polled the consumer, which released msg; the wait ended with a rewind, so msg comes again. */
+		if (in->wait_polls != wait_polls)
+			continue;
 		if (msg && msg->error) {
 			log_warning("kafka: %s", msg->error);
 			continue;
@@ -547,7 +824,9 @@ static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 				flush_batch(in);
 			continue;
 		}
-		flush_batch(in);
+		/* No message waiting: the batch is written, unless it holds a suspect not confirmed yet. */
+		if (suspects_confirmed(in) || batch_due(in))
+			flush_batch(in);
 		tick_analytics(in);
 		if (exit_at_end && mentor_consumer_at_end(in->consumer) && mentor_batch_messages(in->batch) == 0 &&
 		    finish_drain(in))
@@ -564,9 +843,11 @@ static void tick_analytics(struct ingest *in)
 	    ((in->analytics_stale || mentor_analytics_needs_load(in->analytics)) && !load_analytics(in)))
 		return;
 	set_watermark(in, 0);
-	if (mentor_analytics_tick(in->analytics, in->store, &err) != MENTOR_OK) {
+	in->analytics_failing = mentor_analytics_tick(in->analytics, in->store, &err) != MENTOR_OK;
+	if (in->analytics_failing) {
 		log_err("analytics not advanced, will retry: %s", err.msg);
 		metrics_db_error();
+		metrics_set_stall_reason("the analytics fail, see the log");
 		in->analytics_stale = true;
 		return;
 	}
@@ -589,9 +870,11 @@ static bool finish_drain(struct ingest *in)
 	    ((in->analytics_stale || mentor_analytics_needs_load(in->analytics)) && !load_analytics(in)))
 		return false;
 	set_watermark(in, 0);
-	if (mentor_analytics_finish(in->analytics, in->store, &done, &err) != MENTOR_OK) {
+	in->analytics_failing = mentor_analytics_finish(in->analytics, in->store, &done, &err) != MENTOR_OK;
+	if (in->analytics_failing) {
 		log_err("the last analytics round failed, will retry: %s", err.msg);
 		metrics_db_error();
+		metrics_set_stall_reason("the analytics fail, see the log");
 		in->analytics_stale = true;
 		return false;
 	}
@@ -613,7 +896,7 @@ static int open_store(struct ingest *in)
 	while (mentor_store_open(in->cfg->pg_conninfo, in->cfg->pg_schema, &in->store, &err) != MENTOR_OK) {
 		log_warning("PostgreSQL unreachable, retrying in %d ms: %s", delay_ms, err.msg);
 		notify_status("PostgreSQL unreachable, retrying");
-		backoff_wait(&delay_ms, in->flags);
+		backoff_wait(in, &delay_ms);
 		if (in->flags->stop)
 			return -1;
 	}
@@ -631,13 +914,15 @@ static int open_store(struct ingest *in)
 int mentord_ingest_run(struct mentor_config *cfg, const char *config_path, bool exit_at_end,
 		       struct mentord_flags *flags)
 {
-	struct ingest in = { .cfg = cfg, .config_path = config_path, .flags = flags };
+	struct ingest in = { .cfg = cfg, .config_path = config_path, .flags = flags, .retry_delay_ms = BACKOFF_MIN_MS };
 	struct mentor_error err;
 	int64_t started = mentor_monotonic_us();
 	double seconds;
 	int code = 1;
 
 	alive();
+	metrics_progress();
+	metrics_set_stall_limit((int64_t)cfg->stall_seconds * 1000000);
 	in.batch = mentor_batch_new(&in.cfg->rules);
 	in.lag_rows = calloc(METRICS_LAG_MAX, sizeof(*in.lag_rows));
 	if (!in.batch || !in.lag_rows) {
@@ -682,8 +967,9 @@ out:
 	free(in.updates);
 	seconds = (double)(mentor_monotonic_us() - started) / 1e6;
 	log_notice("stopped: accepted %" PRIu64 ", rejected %" PRIu64 ", batches %" PRIu64 ", fenced %" PRIu64
-		   ", database errors %" PRIu64 " in %.2f s (%.0f messages/s)",
-		   in.totals.accepted, in.totals.rejected, in.totals.batches, in.totals.fenced, in.totals.db_errors,
+		   ", refused %" PRIu64 ", database errors %" PRIu64 " in %.2f s (%.0f messages/s)",
+		   in.totals.accepted, in.totals.rejected, in.totals.batches, in.totals.fenced, in.totals.refused,
+		   in.totals.db_errors,
 		   seconds, (double)(in.totals.accepted + in.totals.rejected) / (seconds > 0 ? seconds : 1));
 	return code;
 }

@@ -29,7 +29,7 @@ static const struct {
 
 /* Relaxed order throughout: each value stands alone, none guards another's meaning. */
 static struct {
-	atomic_uint_fast64_t consumed, accepted, batches, fenced, db_errors, db_reconnects;
+	atomic_uint_fast64_t consumed, accepted, batches, fenced, refused, db_errors, db_reconnects;
 	atomic_uint_fast64_t rejected[MENTOR_REJECT_CODE_COUNT];
 	/* Per bucket, not cumulative (the last one is +Inf): rendering sums them. */
 	atomic_uint_fast64_t commit_bucket[N_BUCKETS + 1];
@@ -37,6 +37,9 @@ static struct {
 	atomic_int assigned;
 	atomic_bool db_ok;
 	atomic_int_fast64_t loop_alive_us;
+	/* Monotonic time of the loop's last progress; stalled past stall_us (0: never). */
+	atomic_int_fast64_t progress_us, stall_us;
+	const char *_Atomic stall_reason;
 	/* The analytics, as of the last commit; open_triggers < 0: analytics off. */
 	atomic_int_fast64_t open_triggers, active_pairings, waiting_observations, watermark_delay_us;
 } m = { .open_triggers = -1 };
@@ -94,6 +97,11 @@ void metrics_batch_fenced(void)
 	add(&m.fenced, 1);
 }
 
+void metrics_batch_refused(void)
+{
+	add(&m.refused, 1);
+}
+
 void metrics_db_error(void)
 {
 	add(&m.db_errors, 1);
@@ -124,13 +132,53 @@ bool metrics_loop_alive_within(int64_t max_age_us)
 	return last != 0 && mentor_monotonic_us() - last <= max_age_us;
 }
 
-const char *metrics_not_ready_reason(void)
+void metrics_set_stall_limit(int64_t stall_us)
 {
-	if (!atomic_load_explicit(&m.db_ok, memory_order_relaxed))
-		return "PostgreSQL unavailable";
-	if (atomic_load_explicit(&m.assigned, memory_order_relaxed) <= 0)
-		return "no partition assigned";
-	return NULL;
+	atomic_store_explicit(&m.stall_us, stall_us, memory_order_relaxed);
+}
+
+void metrics_progress(void)
+{
+	atomic_store_explicit(&m.progress_us, mentor_monotonic_us(), memory_order_relaxed);
+	atomic_store_explicit(&m.stall_reason, NULL, memory_order_relaxed);
+}
+
+void metrics_set_stall_reason(const char *why)
+{
+	atomic_store_explicit(&m.stall_reason, why, memory_order_relaxed);
+}
+
+/* Microseconds since the loop's last progress; 0 before the first. */
+static int64_t since_progress_us(void)
+{
+	int64_t last = atomic_load_explicit(&m.progress_us, memory_order_relaxed);
+
+	return last == 0 ? 0 : mentor_monotonic_us() - last;
+}
+
+/* Read here rather than set by the loop, so that a loop hung in a call shows as stalled too. */
+static bool stalled(void)
+{
+	int64_t limit = atomic_load_explicit(&m.stall_us, memory_order_relaxed);
+
+	return limit > 0 && since_progress_us() > limit;
+}
+
+bool metrics_ready(char *buf, size_t size)
+{
+	const char *why = atomic_load_explicit(&m.stall_reason, memory_order_relaxed);
+
+	/* The stall first: it names what the loop waits on, which may not be an outage. */
+	if (stalled())
+		snprintf(buf, size, "stalled: nothing committed for %" PRId64 " s (%s)",
+			 since_progress_us() / 1000000, why ? why : "no progress");
+	else if (!atomic_load_explicit(&m.db_ok, memory_order_relaxed))
+		snprintf(buf, size, "PostgreSQL unavailable");
+	else if (atomic_load_explicit(&m.assigned, memory_order_relaxed) <= 0)
+		snprintf(buf, size, "no partition assigned");
+	else
+		return true;
+	return false;
 }
 
 static void counter(FILE *out, const char *name, const char *help, uint64_t value)
@@ -263,6 +311,12 @@ int metrics_render(char **ret_text, size_t *ret_len)
 		get(&m.db_reconnects));
 	counter(out, "mentord_fenced_batches_total",
 		"Batches rolled back because another instance had moved a partition's offset.", get(&m.fenced));
+	counter(out, "mentord_refused_batches_total",
+		"Batch commits PostgreSQL refused for their data; each is read again in halves.", get(&m.refused));
+	gauge(out, "mentord_stalled", "1 while work waits and nothing was committed for [ingest] stall_seconds.",
+	      stalled());
+	gauge(out, "mentord_seconds_since_progress",
+	      "Seconds since the loop last committed, or last had nothing to do.", since_progress_us() / 1000000);
 	gauge(out, "mentord_assigned_partitions", "Kafka partitions currently assigned to this instance.",
 	      atomic_load_explicit(&m.assigned, memory_order_relaxed));
 	render_lag(out);

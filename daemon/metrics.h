@@ -29,6 +29,9 @@ void metrics_batch_committed(const struct metrics_batch *b, int64_t commit_us);
 /* A batch was rolled back because another instance had moved a partition's offset. */
 void metrics_batch_fenced(void);
 
+/* PostgreSQL refused a batch for its data (mentor_error_db_fault: REFUSED): it is read again split. */
+void metrics_batch_refused(void);
+
 /* A PostgreSQL call failed: the store is not usable until metrics_db_reconnected(). */
 void metrics_db_error(void);
 
@@ -53,6 +56,16 @@ void metrics_set_lag(const struct metrics_lag *entries, size_t n);
 /* The main loop made progress: it iterated, or it waited out an outage one step further. */
 void metrics_loop_alive(void);
 
+/*
+ * Stall detection: the loop is stalled when its last progress is older than
+ * stall_us (set once at start; 0, the default, turns the check off).
+ * Progress is a commit, or a moment with nothing to do; why (a string
+ * literal, or NULL) says what the loop waits on, for /readyz.
+ */
+void metrics_set_stall_limit(int64_t stall_us);
+void metrics_progress(void);
+void metrics_set_stall_reason(const char *why);
+
 /* The analytics gauges after a commit: open triggers, active pairings, observations waiting, decision delay. */
 void metrics_set_analytics(int64_t open_triggers, int64_t active_pairings, int64_t waiting, int64_t delay_us);
 
@@ -66,8 +79,12 @@ void metrics_set_alert_sender(const struct sender *s);
 /* True if the main loop showed progress in the last max_age_us. */
 bool metrics_loop_alive_within(int64_t max_age_us);
 
-/* Why the daemon is not ready ("no partition assigned", ...), or NULL when it is. */
-const char *metrics_not_ready_reason(void);
+/*
+ * Whether the daemon is ready. If not, buf (of size bytes) says why: "no
+ * partition assigned", "stalled: nothing committed for 312 s (PostgreSQL
+ * refuses every batch)", ...
+ */
+bool metrics_ready(char *buf, size_t size);
 
 /*
  * Renders every metric in the Prometheus text format 0.0.4. Returns 0 and

@@ -20,6 +20,7 @@ struct int_key {
 static const struct int_key int_keys[] = {
 	{ "ingest", "batch_max_events", 1, 1000000, offsetof(struct mentor_config, batch_max_events), INT_KEY_SIZE },
 	{ "ingest", "batch_max_ms", 1, 60000, offsetof(struct mentor_config, batch_max_ms), INT_KEY_INT },
+	{ "ingest", "stall_seconds", 1, 86400, offsetof(struct mentor_config, stall_seconds), INT_KEY_INT },
 	{ "ingest", "max_message_bytes", 16, 16 << 20,
 	  offsetof(struct mentor_config, rules.max_message_bytes), INT_KEY_SIZE },
 	{ "ingest", "max_future_seconds", 0, 366LL * 86400,
@@ -165,6 +166,7 @@ struct mentor_config *mentor_config_new(void)
 		return NULL;
 	cfg->batch_max_events = 100000;
 	cfg->batch_max_ms = 2000;
+	cfg->stall_seconds = 300;
 	cfg->log_level = MENTOR_LOG_INFO;
 	mentor_event_rules_init(&cfg->rules);
 	cfg->pg_conninfo = strdup("");

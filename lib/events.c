@@ -98,6 +98,7 @@ static const char *const reject_names[MENTOR_REJECT_CODE_COUNT] = {
 	[MENTOR_REJECT_BAD_TIMESTAMP] = "bad_timestamp",
 	[MENTOR_REJECT_FUTURE_TIMESTAMP] = "future_timestamp",
 	[MENTOR_REJECT_TOO_MANY] = "too_many",
+	[MENTOR_REJECT_DATABASE_REFUSED] = "database_refused",
 };
 
 const char *mentor_reject_code_name(enum mentor_reject_code code)

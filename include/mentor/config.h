@@ -67,6 +67,7 @@ struct mentor_config {
 						       "off", or ADDR:PORT (the daemon parses it) */
 	size_t batch_max_events;                    /* a batch is written when this full ... */
 	int batch_max_ms;                           /* ... or this old */
+	int stall_seconds;                          /* work waiting and nothing committed this long: stalled (/readyz) */
 	int log_level;                              /* enum mentor_log_level */
 	struct mentor_event_rules rules;
 	struct mentor_alerts_config alerts;

@@ -77,6 +77,7 @@ enum mentor_reject_code {
 	MENTOR_REJECT_BAD_TIMESTAMP,    /* not RFC 3339 with a zone */
 	MENTOR_REJECT_FUTURE_TIMESTAMP,
 	MENTOR_REJECT_TOO_MANY,         /* more than MENTOR_SCORES_MAX entries */
+	MENTOR_REJECT_DATABASE_REFUSED, /* valid, but PostgreSQL refused it (a constraint, a trigger); detail: its message */
 	MENTOR_REJECT_CODE_COUNT
 };
 

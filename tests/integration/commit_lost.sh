@@ -2,8 +2,9 @@
 # A batch's COMMIT is sent without waiting, with the status and KPI merges
 # before it; mentord reads the next batch meanwhile. Here one of those merges
 # fails (a trigger raises once): that batch and the one being read are read
-# again from the offsets stored in PostgreSQL, the analytics reload from the
-# tables, and the tables must end exactly as those of an uninterrupted run.
+# again from the offsets stored in PostgreSQL (split in halves: a raised
+# exception is a refusal of the data), the analytics reload from the tables,
+# and the tables must end exactly as those of an uninterrupted run.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
@@ -44,7 +45,9 @@ psql_val "$schema" "
 write_config "$work/lost.conf" "$schema" "$prefix" "$prefix-lost" "[ingest]" "batch_max_events = 500" \
     "[kafka]" "fetch.message.max.bytes = 16384"
 drain "$work/lost.conf" 2>"$work/lost.log" || fail "faulted drain failed"
-assert_eq "one commit failed after it was sent" "1" "$(grep -c 'batch not stored, will read it again: .*injected fault' "$work/lost.log")"
+# A raised exception (P0001) is a refusal of the data: the batch is read again, split in two.
+assert_eq "one commit failed after it was sent" "1" \
+    "$(grep -c 'PostgreSQL refused a batch of [0-9]* messages, .*commit batch: .*injected fault' "$work/lost.log")"
 assert_eq "PostgreSQL's warning logged as a warning" "1" "$(grep -c '^<4>postgresql: WARNING:  injected warning$' "$work/lost.log")"
 assert_eq "log lines without a priority prefix" 0 "$(grep -vc '^<[0-7]>' "$work/lost.log" || true)"
 assert_eq "faulted run consumed everything" "$total" "$(offsets_stored "$schema")"

@@ -35,6 +35,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->rules.csat_min, 1);
 	assert_int_equal(cfg->rules.csat_max, 5);
 	assert_int_equal(cfg->rules.max_message_bytes, 65536);
+	assert_int_equal(cfg->stall_seconds, 300);
 	assert_string_equal(cfg->http_listen, "");
 	assert_int_equal(mentor_config_validate(cfg, &err), MENTOR_OK);
 	mentor_config_free(cfg);
@@ -44,7 +45,7 @@ static void test_file_and_overrides(void **state)
 {
 	const char *path = write_temp("[postgres]\nschema = qa_mentor\n"
 				      "[ingest]\ntopic_voc = vendor.surveys\nbatch_max_events = 250\n"
-				      "max_future_seconds = 60\n"
+				      "max_future_seconds = 60\nstall_seconds = 2\n"
 				      "[kafka]\nbootstrap.servers = k1:9092\nsession.timeout.ms = 6000\n"
 				      "[map.voc]\nschema =\ncsat = /survey/csat/score\n"
 				      "[log]\nlevel = debug\n"
@@ -58,6 +59,7 @@ static void test_file_and_overrides(void **state)
 	assert_string_equal(cfg->topics[MENTOR_EVENT_VOC], "vendor.surveys");
 	assert_int_equal(cfg->batch_max_events, 250);
 	assert_int_equal(cfg->rules.max_future_us, 60000000);
+	assert_int_equal(cfg->stall_seconds, 2);
 	assert_string_equal(mentor_config_kafka_get(cfg, "session.timeout.ms"), "6000");
 	assert_string_equal(cfg->rules.map[MENTOR_EVENT_VOC].pointer[MENTOR_F_CSAT], "/survey/csat/score");
 	assert_string_equal(cfg->rules.map[MENTOR_EVENT_VOC].pointer[MENTOR_F_SCHEMA], "");
@@ -77,6 +79,8 @@ static void test_refusals(void **state)
 		{ "[ingest]\nbatch_max_events = 0\n", "batch_max_events" },
 		{ "[ingest]\nbatch_max_events = 12x\n", "batch_max_events" },
 		{ "[ingest]\nno_such_key = 1\n", "no_such_key" },
+		{ "[ingest]\nstall_seconds = 0\n", "stall_seconds" },
+		{ "[ingest]\nstall_seconds = 86401\n", "stall_seconds" },
 		{ "[nowhere]\nkey = 1\n", "key" },
 		{ "[map.voc]\noverall = /x\n", "overall" },
 		{ "[map.aqm]\noverall = no-slash\n", "overall" },
@@ -140,6 +144,7 @@ static void test_example_config(void **state)
 	assert_int_equal(mentor_config_load_file(cfg, MENTORD_EXAMPLE_CONFIG, &err), MENTOR_OK);
 	assert_int_equal(mentor_config_validate(cfg, &err), MENTOR_OK);
 	assert_int_equal(cfg->batch_max_events, 100000);
+	assert_int_equal(cfg->stall_seconds, 300);
 	assert_string_equal(cfg->rules.map[MENTOR_EVENT_AQM].pointer[MENTOR_F_BEHAVIORS], "/behaviors");
 	mentor_config_free(cfg);
 }

@@ -291,7 +291,7 @@ static void test_names(void **state)
 	static const char *const codes[] = {
 		"empty", "oversize", "invalid_utf8", "malformed_json", "not_object",
 		"unknown_schema", "missing_field", "wrong_type", "out_of_range", "bad_id",
-		"bad_timestamp", "future_timestamp", "too_many",
+		"bad_timestamp", "future_timestamp", "too_many", "database_refused",
 	};
 	static const char *const fields[] = {
 		"schema", "event_id", "interaction_id", "agent_id", "occurred_at", "channel",
