@@ -175,7 +175,8 @@ static void test_kafka_files(void **state)
 	assert_int_equal(mentor_config_read_kafka_files(cfg, dir, &err), MENTOR_OK);
 	assert_string_equal(mentor_config_kafka_get(cfg, "sasl.username"), "mentord");
 	assert_string_equal(mentor_config_kafka_get(cfg, "sasl.password"), "s3cret");
-	assert_string_equal(mentor_config_kafka_get(cfg, "ssl.certificate.pem"), "-----BEGIN-----\nAAAA\n-----END-----\n");
+	assert_string_equal(mentor_config_kafka_get(cfg, "ssl.certificate.pem"),
+			    "-----BEGIN-----\nAAAA\n-----END-----\n");
 	assert_string_equal(mentor_config_kafka_get(cfg, "ssl.key.password"), "from-windows");
 	/* The later [kafka] line of group.id replaced its [kafka.file] line. */
 	assert_string_equal(mentor_config_kafka_get(cfg, "group.id"), "mentord-qa");
