@@ -21,6 +21,9 @@ int mentord_config_read(const char *path, struct mentor_config **ret_cfg, struct
 		if (value && *value)
 			rc = mentor_config_set(cfg, overrides[i][1], overrides[i][2], value, err);
 	}
+	/* systemd sets CREDENTIALS_DIRECTORY for the unit's LoadCredential= files. */
+	if (rc == MENTOR_OK)
+		rc = mentor_config_read_kafka_files(cfg, getenv("CREDENTIALS_DIRECTORY"), err);
 	if (rc == MENTOR_OK)
 		rc = mentor_config_validate(cfg, err);
 	if (rc != MENTOR_OK) {

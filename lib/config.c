@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "mentor/secret.h"
+
 /* Bounds on numeric keys: a typo must not become a 10^9-event batch. */
 struct int_key {
 	const char *section, *key;
@@ -207,11 +209,18 @@ void mentor_config_free(struct mentor_config *cfg)
 	free(cfg->alerts.ca_path);
 	for (int k = 0; k < MENTOR_EVENT_KIND_COUNT; k++)
 		free(cfg->topics[k]);
+	/* A value may have been read from a secret file. */
 	for (size_t i = 0; i < cfg->n_kafka; i++) {
+		explicit_bzero(cfg->kafka[i].value, strlen(cfg->kafka[i].value));
 		free(cfg->kafka[i].key);
 		free(cfg->kafka[i].value);
 	}
 	free(cfg->kafka);
+	for (size_t i = 0; i < cfg->n_kafka_files; i++) {
+		free(cfg->kafka_files[i].key);
+		free(cfg->kafka_files[i].value);
+	}
+	free(cfg->kafka_files);
 	free(cfg);
 }
 
@@ -223,26 +232,88 @@ const char *mentor_config_kafka_get(const struct mentor_config *cfg, const char 
 	return NULL;
 }
 
-static int set_kafka(struct mentor_config *cfg, const char *key, const char *value,
-		     struct mentor_error *err)
+/* Sets key to value in a list of properties: replaced if the key is there, else appended. */
+static int set_prop(struct mentor_kafka_prop **props, size_t *n, const char *key, const char *value,
+		    struct mentor_error *err)
 {
 	struct mentor_kafka_prop *grown;
 
-	for (size_t i = 0; i < cfg->n_kafka; i++)
-		if (strcmp(cfg->kafka[i].key, key) == 0)
-			return replace_string(&cfg->kafka[i].value, value, err);
-	grown = realloc(cfg->kafka, (cfg->n_kafka + 1) * sizeof(*grown));
+	for (size_t i = 0; i < *n; i++) {
+		if (strcmp((*props)[i].key, key) == 0) {
+			explicit_bzero((*props)[i].value, strlen((*props)[i].value));
+			return replace_string(&(*props)[i].value, value, err);
+		}
+	}
+	grown = realloc(*props, (*n + 1) * sizeof(*grown));
 	if (!grown)
 		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
-	cfg->kafka = grown;
-	grown[cfg->n_kafka].key = strdup(key);
-	grown[cfg->n_kafka].value = strdup(value);
-	if (!grown[cfg->n_kafka].key || !grown[cfg->n_kafka].value) {
-		free(grown[cfg->n_kafka].key);
-		free(grown[cfg->n_kafka].value);
+	*props = grown;
+	grown[*n].key = strdup(key);
+	grown[*n].value = strdup(value);
+	if (!grown[*n].key || !grown[*n].value) {
+		free(grown[*n].key);
+		free(grown[*n].value);
 		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
 	}
-	cfg->n_kafka++;
+	(*n)++;
+	return MENTOR_OK;
+}
+
+/* Removes key from a list of properties, if it is there. */
+static void unset_prop(struct mentor_kafka_prop *props, size_t *n, const char *key)
+{
+	for (size_t i = 0; i < *n; i++) {
+		if (strcmp(props[i].key, key) == 0) {
+			free(props[i].key);
+			free(props[i].value);
+			props[i] = props[--*n];
+			return;
+		}
+	}
+}
+
+/* [kafka] key = value: the value itself, replacing a [kafka.file] line of the same key before it. */
+static int set_kafka(struct mentor_config *cfg, const char *key, const char *value, struct mentor_error *err)
+{
+	unset_prop(cfg->kafka_files, &cfg->n_kafka_files, key);
+	return set_prop(&cfg->kafka, &cfg->n_kafka, key, value, err);
+}
+
+/* [kafka.file] key = reference: read by mentor_config_read_kafka_files(); the last line of a key wins. */
+static int set_kafka_file(struct mentor_config *cfg, const char *key, const char *ref, struct mentor_error *err)
+{
+	struct mentor_error ref_err;
+
+	if (mentor_secret_ref_check(ref, &ref_err) != MENTOR_OK)
+		return mentor_error_set(err, MENTOR_ERR_INVALID, "[kafka.file] %s: %s", key, ref_err.msg);
+	return set_prop(&cfg->kafka_files, &cfg->n_kafka_files, key, ref, err);
+}
+
+int mentor_config_read_kafka_files(struct mentor_config *cfg, const char *credentials_dir, struct mentor_error *err)
+{
+	struct mentor_error read_err;
+	char *text;
+	size_t len;
+	int rc;
+
+	for (size_t i = 0; i < cfg->n_kafka_files; i++) {
+		const struct mentor_kafka_prop *f = &cfg->kafka_files[i];
+
+		rc = mentor_secret_read(f->value, credentials_dir, &text, &len, &read_err);
+		if (rc != MENTOR_OK)
+			return mentor_error_set(err, rc, "[kafka.file] %s: %s", f->key, read_err.msg);
+		/* Files end with a newline that is not part of the value (LF, or CRLF from an editor). */
+		if (len > 0 && text[len - 1] == '\n') {
+			text[--len] = '\0';
+			if (len > 0 && text[len - 1] == '\r')
+				text[--len] = '\0';
+		}
+		rc = set_prop(&cfg->kafka, &cfg->n_kafka, f->key, text, err);
+		explicit_bzero(text, len);
+		free(text);
+		if (rc != MENTOR_OK)
+			return rc;
+	}
 	return MENTOR_OK;
 }
 
@@ -369,6 +440,8 @@ int mentor_config_set(struct mentor_config *cfg, const char *section, const char
 {
 	if (strcmp(section, "kafka") == 0)
 		return set_kafka(cfg, key, value, err);
+	if (strcmp(section, "kafka.file") == 0)
+		return set_kafka_file(cfg, key, value, err);
 	if (strcmp(section, "log") == 0 && strcmp(key, "level") == 0)
 		return set_log_level(cfg, value, err);
 	if (strcmp(section, "pairing") == 0 && strcmp(key, "cross_team") == 0)

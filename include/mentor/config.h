@@ -4,8 +4,9 @@
  *
  * Sections: [postgres], [ingest], [log], [http], [alerts], [analytics], [detect],
  * [pairing], [kpi], [kafka] (every key is handed to
- * librdkafka as it is, like kcat's -X) and [map.voc], [map.aqm], [map.roster]
- * (field name = JSON pointer).
+ * librdkafka as it is, like kcat's -X), [kafka.file] (librdkafka property =
+ * secret reference of the file holding its value, include/mentor/secret.h)
+ * and [map.voc], [map.aqm], [map.roster] (field name = JSON pointer).
  */
 #ifndef MENTOR_CONFIG_H
 #define MENTOR_CONFIG_H
@@ -73,7 +74,10 @@ struct mentor_config {
 	struct mentor_alerts_config alerts;
 	struct mentor_analytics_config analytics;
 	size_t n_kafka;
-	struct mentor_kafka_prop *kafka;            /* owned array of n_kafka */
+	struct mentor_kafka_prop *kafka;            /* owned array of n_kafka: the librdkafka properties */
+	size_t n_kafka_files;
+	struct mentor_kafka_prop *kafka_files;      /* owned array of n_kafka_files: [kafka.file], property =
+						       secret reference, until mentor_config_read_kafka_files() */
 };
 
 /* Returns a config holding every default (caller frees with mentor_config_free), or NULL. */
@@ -86,12 +90,26 @@ struct mentor_config *mentor_config_new(void);
  */
 int mentor_config_load_file(struct mentor_config *cfg, const char *path, struct mentor_error *err);
 
-/* Sets one key as if it stood in the file under [section]. Returns MENTOR_OK or MENTOR_ERR_INVALID. */
+/*
+ * Sets one key as if it stood in the file under [section]. Returns MENTOR_OK or MENTOR_ERR_INVALID.
+ * Of a [kafka] and a [kafka.file] line of the same property, the later one wins.
+ */
 int mentor_config_set(struct mentor_config *cfg, const char *section, const char *key,
 		      const char *value, struct mentor_error *err);
 
 /* Checks what single keys cannot: ranges between keys, required mappings. Returns MENTOR_OK or MENTOR_ERR_INVALID. */
 int mentor_config_validate(const struct mentor_config *cfg, struct mentor_error *err);
+
+/*
+ * Reads the file of each [kafka.file] property (a secret reference; credential:
+ * references in credentials_dir, NULL or "" if there is none) and sets the
+ * property to its content, one trailing newline (LF or CRLF) removed. Call it
+ * after the file and any override are set and before mentor_config_validate().
+ * Returns MENTOR_OK, or the error of the first file that cannot be read
+ * (MENTOR_ERR_IO unreadable, MENTOR_ERR_INVALID too large, binary or a bad
+ * reference), naming the property and the path, never the content.
+ */
+int mentor_config_read_kafka_files(struct mentor_config *cfg, const char *credentials_dir, struct mentor_error *err);
 
 /* Value of a [kafka] key, or NULL if unset. The pointer is owned by cfg. */
 const char *mentor_config_kafka_get(const struct mentor_config *cfg, const char *key);

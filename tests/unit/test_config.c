@@ -86,6 +86,9 @@ static void test_refusals(void **state)
 		{ "[map.aqm]\noverall = no-slash\n", "overall" },
 		{ "[log]\nlevel = loud\n", "level" },
 		{ "just a line\n", "line" },
+		{ "[kafka.file]\nsasl.password = /etc/mentord/kafka-password\n", "sasl.password" },
+		{ "[kafka.file]\nsasl.password = credential:../pg-password\n", "sasl.password" },
+		{ "[kafka.file]\nsasl.password = file:kafka-password\n", "sasl.password" },
 	};
 
 	(void)state;
@@ -134,6 +137,81 @@ static void test_missing_file(void **state)
 	mentor_config_free(cfg);
 }
 
+/* Writes name in dir with data. */
+static void write_in(const char *dir, const char *name, const char *data)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_true(fputs(data, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* [kafka.file]: each value read from its file at mentor_config_read_kafka_files(), one trailing newline off. */
+static void test_kafka_files(void **state)
+{
+	char dir[] = "/tmp/mentord-test-credentials.XXXXXX";
+	char text[1024], cleanup[128];
+	struct mentor_config *cfg = mentor_config_new();
+	struct mentor_error err;
+	const char *path;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	write_in(dir, "kafka-password", "s3cret\n");
+	write_in(dir, "client.pem", "-----BEGIN-----\nAAAA\n-----END-----\n\n");
+	write_in(dir, "crlf", "from-windows\r\n");
+	write_in(dir, "group", "literal-wins");
+	snprintf(text, sizeof(text),
+		 "[kafka]\nsasl.username = mentord\nsasl.password = in-the-file\n"
+		 "[kafka.file]\nsasl.password = credential:kafka-password\n"
+		 "ssl.certificate.pem = file:%s/client.pem\nssl.key.password = credential:crlf\n"
+		 "group.id = credential:group\n"
+		 "[kafka]\ngroup.id = mentord-qa\n", dir);
+	path = write_temp(text);
+	assert_int_equal(mentor_config_load_file(cfg, path, &err), MENTOR_OK);
+	/* Not read yet: the [kafka] value stands until the files are read. */
+	assert_string_equal(mentor_config_kafka_get(cfg, "sasl.password"), "in-the-file");
+	assert_null(mentor_config_kafka_get(cfg, "ssl.certificate.pem"));
+	assert_int_equal(mentor_config_read_kafka_files(cfg, dir, &err), MENTOR_OK);
+	assert_string_equal(mentor_config_kafka_get(cfg, "sasl.username"), "mentord");
+	assert_string_equal(mentor_config_kafka_get(cfg, "sasl.password"), "s3cret");
+	assert_string_equal(mentor_config_kafka_get(cfg, "ssl.certificate.pem"),
+			    "-----BEGIN-----\nAAAA\n-----END-----\n");
+	assert_string_equal(mentor_config_kafka_get(cfg, "ssl.key.password"), "from-windows");
+	/* The later [kafka] line of group.id replaced its [kafka.file] line. */
+	assert_string_equal(mentor_config_kafka_get(cfg, "group.id"), "mentord-qa");
+	assert_int_equal(mentor_config_validate(cfg, &err), MENTOR_OK);
+	mentor_config_free(cfg);
+	unlink(path);
+
+	/* A missing file: an I/O error naming the property and the path, never a value. */
+	cfg = mentor_config_new();
+	assert_int_equal(mentor_config_set(cfg, "kafka.file", "sasl.password", "credential:nowhere", &err), MENTOR_OK);
+	assert_int_equal(mentor_config_read_kafka_files(cfg, dir, &err), MENTOR_ERR_IO);
+	assert_non_null(strstr(err.msg, "[kafka.file] sasl.password"));
+	assert_non_null(strstr(err.msg, "/nowhere"));
+	/* Without a credentials directory (no LoadCredential=). */
+	assert_int_equal(mentor_config_read_kafka_files(cfg, NULL, &err), MENTOR_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "sasl.password"));
+	mentor_config_free(cfg);
+
+	/* A file cannot turn on what validation forbids. */
+	write_in(dir, "auto-commit", "true\n");
+	cfg = mentor_config_new();
+	assert_int_equal(mentor_config_set(cfg, "kafka.file", "enable.auto.commit", "credential:auto-commit", &err),
+			 MENTOR_OK);
+	assert_int_equal(mentor_config_read_kafka_files(cfg, dir, &err), MENTOR_OK);
+	assert_int_equal(mentor_config_validate(cfg, &err), MENTOR_ERR_INVALID);
+	assert_non_null(strstr(err.msg, "enable.auto.commit"));
+	mentor_config_free(cfg);
+	snprintf(cleanup, sizeof(cleanup), "rm -rf '%s'", dir);
+	assert_int_equal(system(cleanup), 0);
+}
+
 /* The shipped example must load as it is and equal the defaults where it shows them. */
 static void test_example_config(void **state)
 {
@@ -157,6 +235,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_validation),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_kafka_files),
 		cmocka_unit_test(test_example_config),
 	};
 
