@@ -22,7 +22,6 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
-#include <errno.h>
 #include <netinet/in.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -40,6 +39,7 @@
 #include "mentor/alerts.h"
 #include "mentor/clock.h"
 #include "mentor/outbox.h"
+#include "mentor/secret.h"
 
 /* Waits are cut into steps this long, to see the stop flag. */
 #define STEP_MS 100
@@ -174,65 +174,6 @@ static void count_pending(struct sender *s)
 		atomic_store(&s->pending, pending);
 }
 
-/* ---- secrets ---- */
-
-/*
- * Reads the secret file a secret_ref names: "file:/abs/path" or
- * "credential:NAME" ($CREDENTIALS_DIRECTORY/NAME, systemd's LoadCredential=).
- * Returns the text (caller wipes and frees) or NULL with error filled; the
- * message names the reference, never the content.
- */
-static char *secret_read(const char *ref, char *error, size_t error_len)
-{
-	char path[4096];
-	const char *dir;
-	FILE *f;
-	char *buf;
-	size_t n;
-
-	if (strncmp(ref, "file:", 5) == 0 && ref[5] == '/') {
-		snprintf(path, sizeof(path), "%s", ref + 5);
-	} else if (strncmp(ref, "credential:", 11) == 0) {
-		const char *name = ref + 11;
-
-		if (!*name || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
-			snprintf(error, error_len, "secret_ref '%s': not a credential name", ref);
-			return NULL;
-		}
-		dir = getenv("CREDENTIALS_DIRECTORY");
-		if (!dir || !*dir) {
-			snprintf(error, error_len, "secret_ref '%s': CREDENTIALS_DIRECTORY is not set", ref);
-			return NULL;
-		}
-		snprintf(path, sizeof(path), "%s/%s", dir, name);
-	} else {
-		snprintf(error, error_len, "secret_ref '%s': expected file:/PATH or credential:NAME", ref);
-		return NULL;
-	}
-	f = fopen(path, "re");
-	if (!f) {
-		snprintf(error, error_len, "secret_ref '%s': cannot open: %s", ref, strerror(errno));
-		return NULL;
-	}
-	buf = malloc(MENTOR_ALERT_SECRETS_MAX_BYTES + 1);
-	if (!buf) {
-		fclose(f);
-		snprintf(error, error_len, "out of memory");
-		return NULL;
-	}
-	n = fread(buf, 1, MENTOR_ALERT_SECRETS_MAX_BYTES + 1, f);
-	fclose(f);
-	if (n > MENTOR_ALERT_SECRETS_MAX_BYTES || memchr(buf, '\0', n)) {
-		explicit_bzero(buf, n);
-		free(buf);
-		snprintf(error, error_len, "secret_ref '%s': larger than %d bytes or binary", ref,
-			 MENTOR_ALERT_SECRETS_MAX_BYTES);
-		return NULL;
-	}
-	buf[n] = '\0';
-	return buf;
-}
-
 /* ---- HTTP ---- */
 
 static size_t keep_answer(char *ptr, size_t size, size_t nmemb, void *user)
@@ -314,6 +255,7 @@ static void slot_start(struct sender *s, struct slot *sl)
 	enum mentor_alert_format format;
 	struct mentor_error err = { 0 };
 	char *secrets = NULL, *signature = NULL, *id = NULL;
+	size_t secrets_len = 0;
 	char header[8192], error[256];
 	int64_t now = (int64_t)time(NULL);
 	struct stat st;
@@ -337,8 +279,9 @@ static void slot_start(struct sender *s, struct slot *sl)
 	}
 	/* No secret_ref: unsigned, as Slack and Teams hooks are (their URL is the secret). */
 	if (a->secret_ref) {
-		secrets = secret_read(a->secret_ref, error, sizeof(error));
-		if (!secrets) {
+		if (mentor_secret_read(a->secret_ref, getenv("CREDENTIALS_DIRECTORY"), &secrets, &secrets_len, &err) !=
+		    MENTOR_OK) {
+			snprintf(error, sizeof(error), "secret_ref: %.200s", err.msg);
 			slot_fail(sl, error);
 			goto out;
 		}
@@ -399,7 +342,7 @@ static void slot_start(struct sender *s, struct slot *sl)
 	sl->state = SLOT_IN_FLIGHT;
 out:
 	if (secrets) {
-		explicit_bzero(secrets, strlen(secrets));
+		explicit_bzero(secrets, secrets_len);
 		free(secrets);
 	}
 	free(signature);

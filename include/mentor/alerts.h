@@ -35,9 +35,6 @@ enum mentor_alert_outcome {
 	MENTOR_ALERT_REFUSED_ROUTE,  /* no request made: the route leads to a private address (dead at once) */
 };
 
-/* Longest secret file the sender reads, and longest secret line. */
-#define MENTOR_ALERT_SECRETS_MAX_BYTES 65536
-
 /*
  * Parses "json", "slack" or "teams" into *ret_format. Returns MENTOR_OK or
  * MENTOR_ERR_INVALID.
