@@ -11,8 +11,17 @@
 /* Metrics every score event has: outcomes, not behaviors, so never bounded (batch.c names them). */
 static const char *const outcome_metrics[] = { "csat", "csat_top2", "aqm" };
 
-static const char lock_bounds_sql[] =
-	"SELECT bound, used FROM ingest_bounds ORDER BY bound FOR UPDATE";
+/*
+ * Batches that bring new agents or behaviors take turns (until their
+ * COMMIT), per schema; batches that bring none, and roster updates, never wait.
+ */
+static const char lock_admission_sql[] =
+	"SELECT pg_advisory_xact_lock(hashtext('mentord.admission.' || current_schema()))";
+
+/* What the bounds count: agents rows the roster does not know, and behaviors. */
+static const char count_stored_sql[] =
+	"SELECT (SELECT count(*) FROM agents WHERE NOT roster_known),"
+	"       (SELECT count(*) FROM metrics WHERE metric NOT IN ('csat', 'csat_top2', 'aqm'))";
 
 /* $1: candidate ids; the positions (1-based) of those with no agents row, in order. */
 static const char new_agents_sql[] =
@@ -131,23 +140,58 @@ static bool candidates_close(struct candidates *c)
 	return !t.failed;
 }
 
+/* Takes the admission lock once per batch, and reads what is stored then. */
+struct turn {
+	bool locked;
+	int64_t unknown_agents, behaviors;
+};
+
+static int take_turn(PGconn *conn, struct turn *t, struct mentor_error *err)
+{
+	PGresult *res = NULL;
+	int rc;
+
+	if (t->locked)
+		return MENTOR_OK;
+	rc = mentor_pg_exec(conn, lock_admission_sql, 0, NULL, "lock admission", NULL, err);
+	if (rc == MENTOR_OK)
+		rc = mentor_pg_exec(conn, count_stored_sql, 0, NULL, "count unknown agents and behaviors", &res, err);
+	if (rc != MENTOR_OK)
+		return rc;
+	t->locked = true;
+	t->unknown_agents = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	t->behaviors = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
+	return MENTOR_OK;
+}
+
 /*
- * Runs sql on the candidates; of the new ones it returns, the first `room`
- * are admitted and the others flagged in refused.
+ * Runs sql on the candidates: a first time without the lock (most
+ * candidates are only unknown to this instance's memory), and again under
+ * it if some are new, since another instance may have stored them
+ * meanwhile. Of the new ones, the first (bound - stored) are admitted and
+ * the others flagged in refused.
  */
-static int refuse_past(PGconn *conn, const char *sql, const char *what, struct candidates *c, int64_t room,
-		       unsigned char *refused, struct mentor_error *err)
+static int refuse_past(PGconn *conn, const char *sql, const char *what, struct candidates *c, struct turn *t,
+		       const int64_t *stored, int64_t bound, unsigned char *refused, struct mentor_error *err)
 {
 	const char *param = c->array.data;
 	PGresult *res = NULL;
 	int rc = mentor_pg_exec(conn, sql, 1, &param, what, &res, err);
 
+	if (rc == MENTOR_OK && PQntuples(res) > 0) {
+		PQclear(res);
+		res = NULL;
+		rc = take_turn(conn, t, err);
+		if (rc == MENTOR_OK)
+			rc = mentor_pg_exec(conn, sql, 1, &param, what, &res, err);
+	}
 	if (rc != MENTOR_OK)
 		return rc;
 	for (int r = 0; r < PQntuples(res); r++) {
 		long pos = strtol(PQgetvalue(res, r, 0), NULL, 10);
 
-		if (r >= room && pos >= 1 && (size_t)pos <= c->n)
+		if (r >= bound - *stored && pos >= 1 && (size_t)pos <= c->n)
 			refused[c->item[pos - 1]] = 1;
 	}
 	PQclear(res);
@@ -192,7 +236,7 @@ static bool event_in(const unsigned char *stored, size_t i)
 
 /* Agents: the new ones past the bound are refused, and so are their events. */
 static int decide_agents(struct mentor_admission *a, PGconn *conn, const struct mentor_batch *b,
-			 const struct mentor_known_agents *known, int64_t used, struct mentor_error *err)
+			 const struct mentor_known_agents *known, struct turn *t, struct mentor_error *err)
 {
 	size_t n = mentor_batch_agent_count(b), len;
 	struct candidates c = { 0 };
@@ -212,8 +256,8 @@ static int decide_agents(struct mentor_admission *a, PGconn *conn, const struct 
 		rc = mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	rc = refuse_past(conn, new_agents_sql, "find new agents", &c, a->max_unknown_agents - used, a->agent_refused,
-			 err);
+	rc = refuse_past(conn, new_agents_sql, "find new agents", &c, t, &t->unknown_agents, a->max_unknown_agents,
+			 a->agent_refused, err);
 	for (size_t i = 0; rc == MENTOR_OK && i < mentor_batch_rows(b, MENTOR_STAGE_EVENTS); i++) {
 		size_t agent = mentor_batch_event_agent(b, i);
 
@@ -227,7 +271,7 @@ out:
 
 /* Behaviors of the events still admitted: the new ones past the bound are refused, and so are their events. */
 static int decide_metrics(struct mentor_admission *a, PGconn *conn, const struct mentor_batch *b,
-			  const struct mentor_known_agents *known, const unsigned char *stored, int64_t used,
+			  const struct mentor_known_agents *known, const unsigned char *stored, struct turn *t,
 			  struct mentor_error *err)
 {
 	size_t n = mentor_batch_metric_count(b), events = mentor_batch_rows(b, MENTOR_STAGE_EVENTS), len;
@@ -256,8 +300,8 @@ static int decide_metrics(struct mentor_admission *a, PGconn *conn, const struct
 		rc = mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	rc = refuse_past(conn, new_metrics_sql, "find new behaviors", &c, a->max_behaviors - used, a->metric_refused,
-			 err);
+	rc = refuse_past(conn, new_metrics_sql, "find new behaviors", &c, t, &t->behaviors, a->max_behaviors,
+			 a->metric_refused, err);
 	for (size_t i = 0, r = 0; rc == MENTOR_OK && i < events; i++) {
 		/* Events refused for their agent are listed first, in event order. */
 		if (r < agent_refusals && a->refused[r].event == i) {
@@ -274,27 +318,6 @@ out:
 	free(scan.live);
 	candidates_free(&c);
 	return rc;
-}
-
-/* Locks the bounds' rows and reads how much of each is used. */
-static int lock_bounds(PGconn *conn, int64_t *ret_agents, int64_t *ret_behaviors, struct mentor_error *err)
-{
-	PGresult *res = NULL;
-	int rc = mentor_pg_exec(conn, lock_bounds_sql, 0, NULL, "lock ingest_bounds", &res, err);
-
-	if (rc != MENTOR_OK)
-		return rc;
-	*ret_agents = *ret_behaviors = 0;
-	for (int r = 0; r < PQntuples(res); r++) {
-		int64_t used = strtoll(PQgetvalue(res, r, 1), NULL, 10);
-
-		if (strcmp(PQgetvalue(res, r, 0), "unknown_agents") == 0)
-			*ret_agents = used;
-		else if (strcmp(PQgetvalue(res, r, 0), "behaviors") == 0)
-			*ret_behaviors = used;
-	}
-	PQclear(res);
-	return MENTOR_OK;
 }
 
 /* The refused events out of score_events (those this batch inserted), their stored flags cleared, their rejects staged. */
@@ -359,8 +382,8 @@ int mentor_admission_run(struct mentor_admission *a, PGconn *conn, const struct 
 			 struct text_buf *rejects, struct mentor_error *err)
 {
 	const struct mentor_event_rules *rules = mentor_batch_rules(b);
-	int64_t used_agents, used_behaviors;
-	int rc;
+	struct turn t = { 0 };
+	int rc = MENTOR_OK;
 
 	a->n_refused = 0;
 	a->max_unknown_agents = rules->max_unknown_agents;
@@ -368,11 +391,9 @@ int mentor_admission_run(struct mentor_admission *a, PGconn *conn, const struct 
 	if (!flags_for(&a->agent_refused, &a->cap_agents, mentor_batch_agent_count(b) + 1) ||
 	    !flags_for(&a->metric_refused, &a->cap_metrics, mentor_batch_metric_count(b) + 1))
 		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
-	rc = lock_bounds(conn, &used_agents, &used_behaviors, err);
+	rc = decide_agents(a, conn, b, known_agents, &t, err);
 	if (rc == MENTOR_OK)
-		rc = decide_agents(a, conn, b, known_agents, used_agents, err);
-	if (rc == MENTOR_OK)
-		rc = decide_metrics(a, conn, b, known_metrics, *stored, used_behaviors, err);
+		rc = decide_metrics(a, conn, b, known_metrics, *stored, &t, err);
 	if (rc == MENTOR_OK && a->n_refused > 0)
 		rc = take_out(a, conn, b, stored, rejects, err);
 	if (rc != MENTOR_OK)

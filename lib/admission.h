@@ -7,9 +7,10 @@
  * of the others are refused: taken out of the batch's transaction and staged
  * for rejected_events with their message.
  *
- * The decision reads ingest_bounds under a row lock held to the batch's
- * COMMIT (lib/sql/009_ingest_bounds.sql), so instances admitting at the same
- * time never exceed a bound. Internal to the store; no logging, no globals.
+ * Counts are read from the tables under an advisory lock held to the
+ * batch's COMMIT, taken only when the batch brings something new: instances
+ * admitting at the same time take turns and never exceed a bound, and the
+ * others never wait. Internal to the store; no logging, no globals.
  */
 #ifndef MENTOR_ADMISSION_H
 #define MENTOR_ADMISSION_H
