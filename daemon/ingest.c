@@ -295,7 +295,9 @@ static int stage_message(struct ingest *in, const struct mentor_message *msg)
 		why.code = MENTOR_REJECT_UNKNOWN_SCHEMA;
 		snprintf(why.detail, sizeof(why.detail), "topic %s carries no configured event kind", topic);
 	} else if (mentor_event_parse(&in->cfg->rules, kind, msg->payload, msg->len, origin.received_us, &ev, &why)) {
-		rc = mentor_batch_add_event(in->batch, &ev, &origin, &err);
+		bool keep = mentor_store_may_refuse(in->store, &ev);
+
+		rc = mentor_batch_add_event(in->batch, &ev, &origin, keep ? msg->payload : NULL, msg->len, &err);
 		mentor_event_clear(&ev);
 		in->pending.accepted++;
 		in->open_shape.event_kinds |= 1u << kind;
@@ -364,6 +366,25 @@ static void prune_suspects(struct ingest *in)
 			in->suspects[kept++] = in->suspects[i];
 	}
 	in->n_suspects = kept;
+}
+
+/* The score events the store refused when it wrote the batch: logged like any reject, and counted as rejected. */
+static void note_refusals(struct ingest *in)
+{
+	for (size_t i = 0; i < mentor_store_refusals(in->store); i++) {
+		struct mentor_reject why;
+		const char *topic;
+		int32_t partition;
+		int64_t offset, received_us;
+		size_t event;
+
+		mentor_store_refusal(in->store, in->batch, i, &event, &why);
+		mentor_batch_event_origin(in->batch, event, &topic, &partition, &offset, &received_us);
+		log_warning("rejected %s[%" PRId32 "]@%" PRId64 ": %s: %s", topic, partition, offset,
+			    mentor_reject_code_name(why.code), why.detail);
+		in->pending.accepted--;
+		in->pending.rejected[why.code]++;
+	}
 }
 
 /*
@@ -677,6 +698,7 @@ static void flush_batch(struct ingest *in)
 		in->analytics_stale = rc != MENTOR_OK;
 		switch (rc) {
 		case MENTOR_OK:
+			note_refusals(in);
 			batch_sent(in, n_updates);
 			/* This instance just became the group's decider: start from the tables. */
 			if (mentor_analytics_needs_load(in->analytics))
@@ -766,7 +788,8 @@ static bool batch_due(const struct ingest *in)
 	size_t n = mentor_batch_messages(in->batch);
 	size_t limit = in->split_limit > 0 ? in->split_limit : in->cfg->batch_max_events;
 
-	return n >= in->cfg->batch_max_events || (suspects_confirmed(in) && in->open_shape.data >= limit) ||
+	return n >= in->cfg->batch_max_events || mentor_batch_bytes(in->batch) >= in->cfg->batch_max_bytes ||
+	       (suspects_confirmed(in) && in->open_shape.data >= limit) ||
 	       (n > 0 && mentor_monotonic_us() - in->batch_started_us >= (int64_t)in->cfg->batch_max_ms * 1000);
 }
 

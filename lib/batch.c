@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/sha.h>
+
 #include "copytext.h"
 #include "grow.h"
 #include "hash.h"
@@ -21,13 +23,17 @@ struct intern {
 	size_t n, cap_ids;
 };
 
-/* A staged score event: its event_id (interned), agent, time and UTC day. */
+/* A staged score event: its event_id (interned), agent, time and UTC day, and where it came from. */
 struct event_rec {
 	uint32_t agent;
 	int32_t day;      /* days since 1970-01-01 */
 	bool fatal;       /* AQM with a non-empty fatal list */
 	int64_t occurred_us;
 	size_t row;       /* where its row starts in the staged COPY text */
+	size_t obs;       /* its first observation; the next event's first ends them */
+	uint32_t part;    /* its partition in parts */
+	int64_t offset, received_us;
+	size_t kept, kept_len;  /* its reject row's beginning in `kept`; kept_len 0: not kept */
 };
 
 enum obs_scale {
@@ -48,6 +54,7 @@ struct mentor_batch {
 	const struct mentor_event_rules *rules;  /* borrowed: the CSAT scale of the observations */
 	struct text_buf stage[MENTOR_STAGE_COUNT];
 	struct text_buf arena;  /* interned strings, NUL-terminated */
+	struct text_buf kept;   /* reject rows, as far as the payload, of the events kept for a refusal */
 	struct intern event_ids, agents, metric_names;
 	struct event_rec *events;
 	size_t cap_events;
@@ -255,6 +262,8 @@ static int note_score_event(struct mentor_batch *b, uint32_t event, const struct
 	b->events[event].day = (int32_t)mentor_stats_day_of(ev->occurred_at_us);
 	b->events[event].occurred_us = ev->occurred_at_us;
 	b->events[event].fatal = ev->fatal && json_array_size(ev->fatal) > 0;
+	b->events[event].obs = b->n_obs;
+	b->events[event].kept_len = 0;
 	if (ev->kind == MENTOR_EVENT_VOC) {
 		if (add_obs(b, event, "csat", 4, ev->csat, 0, OBS_CSAT) != 0 ||
 		    add_obs(b, event, "csat_top2", 9, ev->csat, 0, OBS_TOP2) != 0)
@@ -323,8 +332,35 @@ static void stage_roster_event(struct text_buf *t, uint64_t seq, const struct me
 	row_end(t);
 }
 
+/* Columns of a stage_rejects row before the reason: origin, key, the payload or its prefix, its length and hash. */
+static void stage_reject_payload(struct text_buf *t, const struct mentor_origin *o, const void *payload, size_t len,
+				 size_t max_whole)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char digest[SHA256_DIGEST_LENGTH];
+	char sha[3 + 2 * SHA256_DIGEST_LENGTH + 1] = "\\\\x";  /* bytea hex in COPY text: a backslash escaped, x, the digits */
+
+	col_origin(t, o);
+	col_bytea(t, o->key, o->key_len);
+	if (len <= max_whole) {
+		col_bytea(t, payload ? payload : "", payload ? len : 0);
+		buf_append(t, "\\N\t\\N\t", 6);
+		return;
+	}
+	SHA256(payload, len, digest);
+	for (size_t i = 0; i < sizeof(digest); i++) {
+		sha[3 + 2 * i] = hex[digest[i] >> 4];
+		sha[4 + 2 * i] = hex[digest[i] & 0xf];
+	}
+	col_bytea(t, payload, MENTOR_REJECT_PREFIX_BYTES < len ? MENTOR_REJECT_PREFIX_BYTES : len);
+	col_int(t, (int64_t)len);
+	buf_append(t, sha, sizeof(sha) - 1);
+	col_sep(t);
+}
+
 int mentor_batch_add_event(struct mentor_batch *b, const struct mentor_event *ev,
-			   const struct mentor_origin *origin, struct mentor_error *err)
+			   const struct mentor_origin *origin, const void *raw, size_t raw_len,
+			   struct mentor_error *err)
 {
 	enum mentor_stage stage = ev->kind == MENTOR_EVENT_ROSTER ? MENTOR_STAGE_ROSTER : MENTOR_STAGE_EVENTS;
 	struct mentor_batch_partition *p;
@@ -347,10 +383,23 @@ int mentor_batch_add_event(struct mentor_batch *b, const struct mentor_event *ev
 			return stage_result(b, stage, err);
 		}
 		event = intern_add(&b->event_ids, &b->arena, ev->event_id, id_len, h);
-		if (event < 0 || note_score_event(b, (uint32_t)event, ev) != 0)
+		if (event < 0 || note_score_event(b, (uint32_t)event, ev) != 0) {
 			b->failed = 1;
-		else
-			b->events[event].row = b->stage[stage].len;
+		} else {
+			struct event_rec *e = &b->events[event];
+
+			e->row = b->stage[stage].len;
+			e->part = (uint32_t)(p - b->parts);
+			e->offset = origin->offset;
+			e->received_us = origin->received_us;
+			if (raw) {
+				e->kept = b->kept.len;
+				stage_reject_payload(&b->kept, origin, raw, raw_len, SIZE_MAX);
+				e->kept_len = b->kept.len - e->kept;
+				if (b->kept.failed)
+					b->failed = 1;
+			}
+		}
 		stage_score_event(&b->stage[stage], ev, origin);
 		b->seq++;
 	}
@@ -369,9 +418,7 @@ int mentor_batch_add_reject(struct mentor_batch *b, const void *payload, size_t 
 
 	if (rc != MENTOR_OK)
 		return rc;
-	col_origin(t, origin);
-	col_bytea(t, origin->key, origin->key_len);
-	col_bytea(t, payload ? payload : "", payload ? len : 0);
+	stage_reject_payload(t, origin, payload, len, b->rules->max_message_bytes);
 	col_text(t, mentor_reject_code_name(why->code));
 	col_text(t, why->detail);
 	row_end(t);
@@ -387,6 +434,11 @@ struct mentor_batch *mentor_batch_new(const struct mentor_event_rules *rules)
 	return b;
 }
 
+const struct mentor_event_rules *mentor_batch_rules(const struct mentor_batch *b)
+{
+	return b->rules;
+}
+
 void mentor_batch_free(struct mentor_batch *b)
 {
 	if (!b)
@@ -394,6 +446,7 @@ void mentor_batch_free(struct mentor_batch *b)
 	for (int s = 0; s < MENTOR_STAGE_COUNT; s++)
 		free(b->stage[s].data);
 	free(b->arena.data);
+	free(b->kept.data);
 	intern_free(&b->event_ids);
 	intern_free(&b->agents);
 	intern_free(&b->metric_names);
@@ -412,6 +465,8 @@ void mentor_batch_reset(struct mentor_batch *b)
 	}
 	b->arena.len = 0;
 	b->arena.failed = 0;
+	b->kept.len = 0;
+	b->kept.failed = 0;
 	intern_reset(&b->event_ids);
 	intern_reset(&b->agents);
 	intern_reset(&b->metric_names);
@@ -425,6 +480,15 @@ void mentor_batch_reset(struct mentor_batch *b)
 size_t mentor_batch_messages(const struct mentor_batch *b)
 {
 	return b->messages;
+}
+
+size_t mentor_batch_bytes(const struct mentor_batch *b)
+{
+	size_t n = b->kept.len;
+
+	for (int s = 0; s < MENTOR_STAGE_COUNT; s++)
+		n += b->stage[s].len;
+	return n;
 }
 
 size_t mentor_batch_rows(const struct mentor_batch *b, enum mentor_stage stage)
@@ -600,6 +664,48 @@ bool mentor_batch_event_fatal(const struct mentor_batch *b, size_t i)
 int64_t mentor_batch_event_time(const struct mentor_batch *b, size_t i)
 {
 	return b->events[i].occurred_us;
+}
+
+size_t mentor_batch_event_agent(const struct mentor_batch *b, size_t i)
+{
+	return b->events[i].agent;
+}
+
+void mentor_batch_event_origin(const struct mentor_batch *b, size_t i, const char **ret_topic,
+			       int32_t *ret_partition, int64_t *ret_offset, int64_t *ret_received_us)
+{
+	const struct mentor_batch_partition *p = &b->parts[b->events[i].part];
+
+	*ret_topic = p->topic;
+	*ret_partition = p->partition;
+	*ret_offset = b->events[i].offset;
+	*ret_received_us = b->events[i].received_us;
+}
+
+const char *mentor_batch_event_kept(const struct mentor_batch *b, size_t i, size_t *ret_len)
+{
+	*ret_len = b->events[i].kept_len;
+	return b->events[i].kept_len ? b->kept.data + b->events[i].kept : NULL;
+}
+
+size_t mentor_batch_metric_count(const struct mentor_batch *b)
+{
+	return b->metric_names.n;
+}
+
+const char *mentor_batch_metric(const struct mentor_batch *b, size_t i, size_t *ret_len)
+{
+	*ret_len = b->metric_names.len[i];
+	return b->arena.data + b->metric_names.off[i];
+}
+
+void mentor_batch_event_metrics(const struct mentor_batch *b, size_t i, void (*fn)(void *ctx, size_t metric),
+				void *ctx)
+{
+	size_t end = i + 1 < b->event_ids.n ? b->events[i + 1].obs : b->n_obs;
+
+	for (size_t o = b->events[i].obs; o < end; o++)
+		fn(ctx, b->obs[o].metric);
 }
 
 int mentor_batch_daily(const struct mentor_batch *b, const unsigned char *stored, struct mentor_daily *out,

@@ -1,8 +1,9 @@
 /*
  * The batch commit (mentor_store_commit_batch, in include/mentor/store.h): a
  * batch's rows in one transaction, the one its event stream began if any:
- * the score events without repeats of stored ones, their unknown agents,
- * daily parts and metrics, the roster, the rejected messages, the
+ * the score events without repeats of stored ones, the roster, the
+ * admission of new agents and behaviors (admission.h), the unknown agents,
+ * daily parts and metrics of the events kept, the rejected messages, the
  * partitions' offsets under their fence and the hook's work; then the
  * COMMIT, sent without waiting.
  */
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admission.h"
 #include "compaction.h"
 #include "copytext.h"
 #include "event_stream.h"
@@ -42,7 +44,7 @@ static const char insert_team_leads_sql[] =
 	" SELECT DISTINCT team_lead_id FROM stage_roster WHERE team_lead_id IS NOT NULL"
 	" ORDER BY team_lead_id ON CONFLICT DO NOTHING";
 
-/* $1: the distinct agent_ids of the batch's score events. */
+/* $1: the distinct agent_ids of the score events the batch inserts. */
 static const char insert_unknown_agents_sql[] =
 	"INSERT INTO agents (agent_id)"
 	" SELECT a FROM unnest($1::text[]) AS a ORDER BY a ON CONFLICT DO NOTHING";
@@ -61,19 +63,21 @@ static const char insert_metrics_sql[] =
 	" ON CONFLICT (metric) DO NOTHING";
 
 static const char insert_rejects_sql[] =
-	"INSERT INTO rejected_events (topic, partition, kafka_offset, received_at, key, payload, reason, detail)"
+	"INSERT INTO rejected_events (topic, partition, kafka_offset, received_at, key, payload, payload_bytes,"
+	"                             payload_sha256, reason, detail)"
 	" SELECT topic, partition, kafka_offset, 'epoch'::timestamptz + received_us * interval '1 microsecond',"
-	"        key, payload, reason, detail"
+	"        key, payload, payload_bytes, payload_sha256, reason, detail"
 	"   FROM stage_rejects ON CONFLICT DO NOTHING";
 
 /*
- * A PostgreSQL text[] literal of the n strings get(b, i), but for the
- * agents in skip (NULL: none), and in *ret_count (may be NULL) how many it
- * holds. NULL when out of memory; free with free().
+ * A PostgreSQL text[] literal of the n strings get(b, i) for which only[i]
+ * is nonzero (only NULL: all), but for those in skip (NULL: none), and in
+ * *ret_count (may be NULL) how many it holds. NULL when out of memory; free
+ * with free().
  */
 static char *array_literal(const struct mentor_batch *b, size_t n,
 			   const char *(*get)(const struct mentor_batch *, size_t, size_t *),
-			   const struct mentor_known_agents *skip, size_t *ret_count)
+			   const unsigned char *only, const struct mentor_known_agents *skip, size_t *ret_count)
 {
 	struct text_buf t = { 0 };
 	size_t count = 0;
@@ -83,7 +87,7 @@ static char *array_literal(const struct mentor_batch *b, size_t n,
 		size_t len;
 		const char *str = get(b, i, &len);
 
-		if (skip && mentor_known_agents_has(skip, str, len))
+		if ((only && !only[i]) || (skip && mentor_known_agents_has(skip, str, len)))
 			continue;
 		buf_array_text(&t, count++ == 0, str, len);
 	}
@@ -102,7 +106,7 @@ static int find_repeats(PGconn *conn, const struct mentor_batch *b, unsigned cha
 			struct mentor_error *err)
 {
 	size_t n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS);
-	char *array = array_literal(b, n, mentor_batch_event_id, NULL, NULL);
+	char *array = array_literal(b, n, mentor_batch_event_id, NULL, NULL, NULL);
 	unsigned char *stored = NULL;
 	PGresult *res = NULL;
 	int rc;
@@ -161,6 +165,37 @@ static int insert_events(PGconn *conn, struct mentor_event_stream *stream, const
 	return rc;
 }
 
+
+/* Per batch agent and metric: whether a score event the batch inserts (stored[i] != 0, NULL: all) has it. */
+struct inserted_names {
+	unsigned char *agents, *metrics;
+};
+
+static void note_metric(void *ctx, size_t metric)
+{
+	unsigned char *metrics = ctx;
+
+	metrics[metric] = 1;
+}
+
+static int find_inserted_names(const struct mentor_batch *b, const unsigned char *stored, struct inserted_names *in,
+			       struct mentor_error *err)
+{
+	free(in->agents);
+	free(in->metrics);
+	in->agents = calloc(mentor_batch_agent_count(b) + 1, 1);
+	in->metrics = calloc(mentor_batch_metric_count(b) + 1, 1);
+	if (!in->agents || !in->metrics)
+		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < mentor_batch_rows(b, MENTOR_STAGE_EVENTS); i++) {
+		if (stored && !stored[i])
+			continue;
+		in->agents[mentor_batch_event_agent(b, i)] = 1;
+		mentor_batch_event_metrics(b, i, note_metric, in->metrics);
+	}
+	return MENTOR_OK;
+}
+
 /*
  * What needs no connection, while the stream's end runs on its thread: the
  * daily parts and the hook's early work, both taking every event for new.
@@ -175,44 +210,78 @@ static int work_early(const struct mentor_batch *b, const struct mentor_store_ba
 	return rc;
 }
 
+static int write_roster(PGconn *conn, const struct mentor_batch *b, struct mentor_error *err)
+{
+	size_t len;
+	const char *text = mentor_batch_copy_text(b, MENTOR_STAGE_ROSTER, &len);
+	int rc;
+
+	if (mentor_batch_rows(b, MENTOR_STAGE_ROSTER) == 0)
+		return MENTOR_OK;
+	rc = mentor_pg_copy(conn, copy_stage_sql[MENTOR_STAGE_ROSTER], text, len, err);
+	if (rc == MENTOR_OK)
+		rc = mentor_pg_command(conn, upsert_roster_sql, "upsert roster", err);
+	if (rc == MENTOR_OK)
+		rc = mentor_pg_command(conn, insert_team_leads_sql, "insert team leads", err);
+	return rc;
+}
+
 /*
- * Inserts the staged score events, then the agents not known to have a row,
- * the daily parts of the events actually inserted (a repeat of an event
- * stored by an earlier batch adds nothing) and the metrics they show. Sets
- * *daily and *ret_stored (as find_repeats) for the caller.
+ * Inserts the staged score events and the roster, admits what they bring
+ * new (admission.h: when the store does not know every agent and behavior
+ * of the batch; refused events get their rows in *refusals), then inserts
+ * the agents not known to have a row, the daily parts of the events
+ * actually inserted (a repeat of an event stored by an earlier batch, or a
+ * refused event, adds nothing) and the metrics they show. Sets *daily,
+ * *ret_stored (as find_repeats, refused events 0 too) and *names.
+ *
+ * The hook's early work takes every event for new: it runs only when none
+ * is left out, else the hook's in_transaction part reads stored.
  */
 static int write_events(struct mentor_store *s, const struct mentor_batch *b,
 			const struct mentor_store_batch_hook *hook, struct mentor_daily *daily,
-			unsigned char **ret_stored, struct mentor_error *err)
+			unsigned char **ret_stored, struct inserted_names *names, struct text_buf *refusals,
+			struct mentor_error *err)
 {
 	PGconn *conn = mentor_store_conn(s);
 	struct mentor_event_stream *stream = mentor_store_stream(s);
+	struct mentor_known_agents *known = mentor_store_known_agents(s);
+	bool admit = mentor_admission_needed(b, known, mentor_store_known_metrics(s));
 	unsigned char *stored = NULL;
 	size_t unknown = 0;
 	char *array;
 	int rc;
 
 	mentor_event_stream_end_start(stream, conn, b);
-	rc = work_early(b, hook, daily, err);
-	if (rc != MENTOR_OK) {
-		mentor_event_stream_end_drop(stream, conn);  /* the rollback needs the connection out of COPY */
-		return rc;
+	if (!admit) {
+		rc = work_early(b, hook, daily, err);
+		if (rc != MENTOR_OK) {
+			mentor_event_stream_end_drop(stream, conn);  /* the rollback needs the connection out of COPY */
+			return rc;
+		}
 	}
 	rc = insert_events(conn, stream, b, &stored, err);
-	if (rc != MENTOR_OK) {
-		free(stored);
-		return rc;
-	}
+	if (rc == MENTOR_OK)
+		rc = write_roster(conn, b, err);
+	if (rc == MENTOR_OK && admit)
+		rc = mentor_admission_run(mentor_store_admission(s), conn, b, known, mentor_store_known_metrics(s),
+					  &stored, refusals, err);
 	*ret_stored = stored;
-	/* Some events were stored before: the parts count only the new ones. */
-	if (stored) {
+	if (rc != MENTOR_OK)
+		return rc;
+	/* Some events were stored before, or refused: the parts count only those inserted. */
+	if (admit || stored) {
 		mentor_daily_free(daily);
 		*daily = (struct mentor_daily){ 0 };
-		if ((rc = mentor_batch_daily(b, stored, daily, err)) != MENTOR_OK)
-			return rc;
+		rc = mentor_batch_daily(b, stored, daily, err);
 	}
-	array = array_literal(b, mentor_batch_agent_count(b), mentor_batch_agent, mentor_store_known_agents(s),
-			      &unknown);
+	if (rc == MENTOR_OK && admit && !stored && hook && hook->early)
+		rc = hook->early(hook->ctx, err);
+	if (rc == MENTOR_OK)
+		rc = find_inserted_names(b, stored, names, err);
+	if (rc != MENTOR_OK)
+		return rc;
+	array = array_literal(b, mentor_batch_agent_count(b), mentor_batch_agent, names->agents, known, &unknown);
 	if (!array)
 		rc = mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
 	else if (unknown > 0)
@@ -229,53 +298,59 @@ static int write_events(struct mentor_store *s, const struct mentor_batch *b,
 	return rc;
 }
 
-static int copy_stage(PGconn *conn, const struct mentor_batch *b, enum mentor_stage stage, struct mentor_error *err)
-{
-	size_t len;
-	const char *text = mentor_batch_copy_text(b, stage, &len);
-
-	return mentor_pg_copy(conn, copy_stage_sql[stage], text, len, err);
-}
-
 /* Events first: a COPY the stream began must end before any other statement. */
 static int write_batch(struct mentor_store *s, const struct mentor_batch *b,
 		       const struct mentor_store_batch_hook *hook, struct mentor_daily *daily,
-		       unsigned char **ret_stored, struct mentor_error *err)
+		       unsigned char **ret_stored, struct inserted_names *names, struct mentor_error *err)
 {
 	PGconn *conn = mentor_store_conn(s);
-	int rc = MENTOR_OK;
+	struct text_buf refusals = { 0 };
+	size_t len;
+	const char *rejects = mentor_batch_copy_text(b, MENTOR_STAGE_REJECTS, &len);
+	int rc;
 
-	if (mentor_batch_rows(b, MENTOR_STAGE_EVENTS) > 0)
-		rc = write_events(s, b, hook, daily, ret_stored, err);
-	else if (hook && hook->early)
-		rc = hook->early(hook->ctx, err);
-	for (int st = 0; rc == MENTOR_OK && st < MENTOR_STAGE_COUNT; st++)
-		if (st != MENTOR_STAGE_EVENTS && mentor_batch_rows(b, st) > 0)
-			rc = copy_stage(conn, b, st, err);
-	if (rc == MENTOR_OK && mentor_batch_rows(b, MENTOR_STAGE_ROSTER) > 0) {
-		rc = mentor_pg_command(conn, upsert_roster_sql, "upsert roster", err);
+	if (mentor_batch_rows(b, MENTOR_STAGE_EVENTS) > 0) {
+		rc = write_events(s, b, hook, daily, ret_stored, names, &refusals, err);
+	} else {
+		rc = hook && hook->early ? hook->early(hook->ctx, err) : MENTOR_OK;
 		if (rc == MENTOR_OK)
-			rc = mentor_pg_command(conn, insert_team_leads_sql, "insert team leads", err);
+			rc = write_roster(conn, b, err);
 	}
 	if (rc == MENTOR_OK && mentor_batch_rows(b, MENTOR_STAGE_REJECTS) > 0)
+		rc = mentor_pg_copy(conn, copy_stage_sql[MENTOR_STAGE_REJECTS], rejects, len, err);
+	if (rc == MENTOR_OK && refusals.rows > 0)
+		rc = mentor_pg_copy(conn, copy_stage_sql[MENTOR_STAGE_REJECTS], refusals.data, refusals.len, err);
+	if (rc == MENTOR_OK && refusals.failed)
+		rc = mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
+	if (rc == MENTOR_OK && (mentor_batch_rows(b, MENTOR_STAGE_REJECTS) > 0 || refusals.rows > 0))
 		rc = mentor_pg_command(conn, insert_rejects_sql, "insert rejected events", err);
+	free(refusals.data);
 	return rc;
 }
 
 /*
- * Once the COMMIT is sent: remembers its agents (the store forgets them if
- * it fails), and compacts if due (a compaction merges only committed rows,
- * so this batch's parts may wait for the next one).
+ * Once the COMMIT is sent: remembers the agents and behaviors now known to
+ * have a row (the store forgets them if it fails), and compacts if due (a
+ * compaction merges only committed rows, so this batch's parts may wait for
+ * the next one).
  */
-static void committed(struct mentor_store *s, const struct mentor_batch *b, const struct mentor_daily *daily)
+static void committed(struct mentor_store *s, const struct mentor_batch *b, const struct inserted_names *names,
+		      const struct mentor_daily *daily)
 {
 	struct mentor_known_agents *known = mentor_store_known_agents(s);
+	struct mentor_known_agents *metrics = mentor_store_known_metrics(s);
+	size_t len;
+	const char *name;
 
-	for (size_t i = 0; i < mentor_batch_agent_count(b); i++) {
-		size_t len;
-		const char *agent = mentor_batch_agent(b, i, &len);
-
-		mentor_known_agents_add(known, agent, len);
+	for (size_t i = 0; names->agents && i < mentor_batch_agent_count(b); i++) {
+		name = mentor_batch_agent(b, i, &len);
+		if (names->agents[i])
+			mentor_known_agents_add(known, name, len);
+	}
+	for (size_t i = 0; names->metrics && i < mentor_batch_metric_count(b); i++) {
+		name = mentor_batch_metric(b, i, &len);
+		if (names->metrics[i])
+			mentor_known_agents_add(metrics, name, len);
 	}
 	mentor_compaction_note(mentor_store_compaction(s), daily);
 }
@@ -286,9 +361,11 @@ int mentor_store_commit_batch(struct mentor_store *s, const struct mentor_batch 
 {
 	struct mentor_event_stream *stream = mentor_store_stream(s);
 	struct mentor_daily daily = { 0 };
+	struct inserted_names names = { 0 };
 	unsigned char *stored = NULL;
 	int rc = mentor_store_commit_begin(s, err);
 
+	mentor_admission_reset(mentor_store_admission(s));
 	if (rc != MENTOR_OK) {
 		mentor_event_stream_reset(stream);
 		return rc;
@@ -300,7 +377,7 @@ int mentor_store_commit_batch(struct mentor_store *s, const struct mentor_batch 
 	}
 	if (rc != MENTOR_OK)
 		return rc;
-	rc = write_batch(s, b, hook, &daily, &stored, err);
+	rc = write_batch(s, b, hook, &daily, &stored, &names, err);
 	if (rc == MENTOR_OK)
 		rc = mentor_offsets_fence(mentor_store_conn(s), group, updates, n_updates, err);
 	if (rc == MENTOR_OK && hook && hook->in_transaction)
@@ -308,10 +385,14 @@ int mentor_store_commit_batch(struct mentor_store *s, const struct mentor_batch 
 	free(stored);
 	if (rc == MENTOR_OK)
 		rc = mentor_store_commit_send(s, err);
-	if (rc != MENTOR_OK)
+	if (rc != MENTOR_OK) {
 		mentor_store_rollback(s);
-	else
-		committed(s, b, &daily);
+		mentor_admission_reset(mentor_store_admission(s));
+	} else {
+		committed(s, b, &names, &daily);
+	}
+	free(names.agents);
+	free(names.metrics);
 	mentor_daily_free(&daily);
 	return rc;
 }

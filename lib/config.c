@@ -16,17 +16,22 @@ struct int_key {
 	const char *section, *key;
 	long long min, max;
 	size_t offset;  /* of the field in struct mentor_config */
-	enum { INT_KEY_INT, INT_KEY_SIZE, INT_KEY_I64, INT_KEY_I64_SECONDS_AS_US } type;
+	enum { INT_KEY_INT, INT_KEY_SIZE, INT_KEY_I64, INT_KEY_I64_SECONDS_AS_US, INT_KEY_I64_DAYS_AS_US } type;
 };
 
 static const struct int_key int_keys[] = {
 	{ "ingest", "batch_max_events", 1, 1000000, offsetof(struct mentor_config, batch_max_events), INT_KEY_SIZE },
 	{ "ingest", "batch_max_ms", 1, 60000, offsetof(struct mentor_config, batch_max_ms), INT_KEY_INT },
 	{ "ingest", "stall_seconds", 1, 86400, offsetof(struct mentor_config, stall_seconds), INT_KEY_INT },
+	{ "ingest", "batch_max_bytes", 1 << 20, 1LL << 30, offsetof(struct mentor_config, batch_max_bytes), INT_KEY_SIZE },
 	{ "ingest", "max_message_bytes", 16, 16 << 20,
 	  offsetof(struct mentor_config, rules.max_message_bytes), INT_KEY_SIZE },
 	{ "ingest", "max_future_seconds", 0, 366LL * 86400,
 	  offsetof(struct mentor_config, rules.max_future_us), INT_KEY_I64_SECONDS_AS_US },
+	{ "ingest", "max_past_days", 0, 36600, offsetof(struct mentor_config, rules.max_past_us), INT_KEY_I64_DAYS_AS_US },
+	{ "ingest", "max_unknown_agents", 0, 10000000, offsetof(struct mentor_config, rules.max_unknown_agents),
+	  INT_KEY_I64 },
+	{ "ingest", "max_behaviors", 0, 100000, offsetof(struct mentor_config, rules.max_behaviors), INT_KEY_I64 },
 	{ "ingest", "csat_min", -100, 100, offsetof(struct mentor_config, rules.csat_min), INT_KEY_INT },
 	{ "ingest", "csat_max", -100, 100, offsetof(struct mentor_config, rules.csat_max), INT_KEY_INT },
 	{ "alerts", "max_age_seconds", 0, 30 * 86400, offsetof(struct mentor_config, alerts.max_age_seconds),
@@ -169,6 +174,7 @@ struct mentor_config *mentor_config_new(void)
 	cfg->batch_max_events = 100000;
 	cfg->batch_max_ms = 2000;
 	cfg->stall_seconds = 300;
+	cfg->batch_max_bytes = 64 << 20;
 	cfg->log_level = MENTOR_LOG_INFO;
 	mentor_event_rules_init(&cfg->rules);
 	cfg->pg_conninfo = strdup("");
@@ -344,6 +350,9 @@ static int set_int(struct mentor_config *cfg, const struct int_key *k, const cha
 		break;
 	case INT_KEY_I64_SECONDS_AS_US:
 		*(int64_t *)field = (int64_t)v * 1000000;
+		break;
+	case INT_KEY_I64_DAYS_AS_US:
+		*(int64_t *)field = (int64_t)v * 86400 * 1000000;
 		break;
 	}
 	return MENTOR_OK;

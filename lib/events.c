@@ -98,7 +98,10 @@ static const char *const reject_names[MENTOR_REJECT_CODE_COUNT] = {
 	[MENTOR_REJECT_BAD_TIMESTAMP] = "bad_timestamp",
 	[MENTOR_REJECT_FUTURE_TIMESTAMP] = "future_timestamp",
 	[MENTOR_REJECT_TOO_MANY] = "too_many",
+	[MENTOR_REJECT_TOO_OLD] = "too_old",
 	[MENTOR_REJECT_DATABASE_REFUSED] = "database_refused",
+	[MENTOR_REJECT_UNKNOWN_AGENT_LIMIT] = "unknown_agent_limit",
+	[MENTOR_REJECT_TOO_MANY_BEHAVIORS] = "too_many_behaviors",
 };
 
 const char *mentor_reject_code_name(enum mentor_reject_code code)
@@ -135,7 +138,10 @@ void mentor_event_rules_init(struct mentor_event_rules *rules)
 	rules->csat_min = 1;
 	rules->csat_max = 5;
 	rules->max_message_bytes = 65536;
-	rules->max_future_us = 3600 * US_PER_S;
+	rules->max_future_us = 86400 * US_PER_S;
+	rules->max_past_us = 400 * 86400 * US_PER_S;
+	rules->max_unknown_agents = 100000;
+	rules->max_behaviors = 1000;
 	for (int k = 0; k < MENTOR_EVENT_KIND_COUNT; k++) {
 		for (int f = 0; f < MENTOR_F_COUNT; f++) {
 			char *ptr = rules->map[k].pointer[f];
@@ -456,14 +462,14 @@ static bool check_schema(struct parse_ctx *c, enum mentor_field f, json_t *v)
 	return true;
 }
 
-/* now + max_future without signed overflow, whatever the configuration says. */
-static int64_t future_limit(int64_t now_us, int64_t max_future_us)
+/* now + delta without signed overflow, whatever the configuration says. */
+static int64_t time_add(int64_t now_us, int64_t delta_us)
 {
-	if (max_future_us > 0 && now_us > INT64_MAX - max_future_us)
+	if (delta_us > 0 && now_us > INT64_MAX - delta_us)
 		return INT64_MAX;
-	if (max_future_us < 0 && now_us < INT64_MIN - max_future_us)
+	if (delta_us < 0 && now_us < INT64_MIN - delta_us)
 		return INT64_MIN;
-	return now_us + max_future_us;
+	return now_us + delta_us;
 }
 
 static bool check_occurred_at(struct parse_ctx *c, enum mentor_field f, json_t *v)
@@ -483,11 +489,17 @@ static bool check_occurred_at(struct parse_ctx *c, enum mentor_field f, json_t *
 		return reject(c, MENTOR_REJECT_BAD_TIMESTAMP,
 			      "%s: \"%s\" is not an RFC 3339 timestamp with a zone", label,
 			      sanitize(q, sizeof(q), s, len, QUOTE_IN_MAX));
-	if (us > future_limit(c->now_us, c->rules->max_future_us))
+	if (us > time_add(c->now_us, c->rules->max_future_us))
 		return reject(c, MENTOR_REJECT_FUTURE_TIMESTAMP,
 			      "%s: \"%s\" is more than %.6g s after the time of receipt", label,
 			      sanitize(q, sizeof(q), s, len, QUOTE_IN_MAX),
 			      (double)c->rules->max_future_us / 1e6);
+	/* A year-1970 event would make the analytics walk every day since: old events are refused. */
+	if (c->rules->max_past_us > 0 && us < time_add(c->now_us, -c->rules->max_past_us))
+		return reject(c, MENTOR_REJECT_TOO_OLD,
+			      "%s: \"%s\" is more than %.6g days before the time of receipt", label,
+			      sanitize(q, sizeof(q), s, len, QUOTE_IN_MAX),
+			      (double)c->rules->max_past_us / (86400.0 * 1e6));
 	c->ev->occurred_at_us = us;
 	return true;
 }

@@ -14,6 +14,7 @@
 #include "compaction.h"
 #include "copytext.h"
 #include "event_stream.h"
+#include "admission.h"
 #include "known_agents.h"
 #include "mentor/clock.h"
 #include "pg.h"
@@ -44,6 +45,8 @@ struct mentor_store {
 	mentor_store_notice_fn notice_fn;  /* NULL: notices dropped */
 	void *notice_ctx;
 	struct mentor_known_agents known;
+	struct mentor_known_agents known_metrics;  /* metric names known to have a metrics row */
+	struct mentor_admission admission;         /* the last batch commit's refusals */
 };
 
 /* Staging tables live in the session, so they are made on every (re)connect. */
@@ -52,7 +55,8 @@ static const char create_staging_sql[] =
 	" team_lead_id text, site text, language text, active boolean, occurred_us bigint,"
 	" topic text, partition integer, kafka_offset bigint, received_us bigint) ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE stage_rejects (topic text, partition integer, kafka_offset bigint,"
-	" received_us bigint, key bytea, payload bytea, reason text, detail text) ON COMMIT DELETE ROWS;"
+	" received_us bigint, key bytea, payload bytea, payload_bytes bigint, payload_sha256 bytea, reason text,"
+	" detail text) ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE stage_metrics (metric text, source text, scale_min numeric, scale_max numeric)"
 	" ON COMMIT DELETE ROWS;";
 
@@ -81,6 +85,7 @@ static int connect_session(struct mentor_store *s, struct mentor_error *err)
 	PQfinish(s->conn);
 	s->conn = NULL;
 	mentor_known_agents_clear(&s->known);
+	mentor_known_agents_clear(&s->known_metrics);
 	mentor_event_stream_lost(&s->stream);
 	rc = mentor_pg_connect(s->conninfo, s->schema, pass_notice, s, &s->conn, err);
 	if (rc == MENTOR_OK)
@@ -121,6 +126,8 @@ void mentor_store_close(struct mentor_store *s)
 		commit_collect(s, true);
 	PQfinish(s->conn);
 	mentor_known_agents_free(&s->known);
+	mentor_known_agents_free(&s->known_metrics);
+	mentor_admission_free(&s->admission);
 	free(s->deferred.data);
 	free(s->conninfo);
 	free(s->schema);
@@ -173,6 +180,8 @@ static bool commit_collect(struct mentor_store *s, bool wait)
 	if (s->commit_rc != MENTOR_OK) {
 		mentor_store_rollback(s);
 		mentor_known_agents_clear(&s->known);
+		mentor_known_agents_clear(&s->known_metrics);
+		mentor_admission_reset(&s->admission);
 	}
 	return true;
 }
@@ -260,6 +269,44 @@ const char *mentor_store_schema(const struct mentor_store *s)
 struct mentor_event_stream *mentor_store_stream(struct mentor_store *s)
 {
 	return &s->stream;
+}
+
+struct mentor_known_agents *mentor_store_known_metrics(struct mentor_store *s)
+{
+	return &s->known_metrics;
+}
+
+struct mentor_admission *mentor_store_admission(struct mentor_store *s)
+{
+	return &s->admission;
+}
+
+bool mentor_store_may_refuse(const struct mentor_store *s, const struct mentor_event *ev)
+{
+	const char *key;
+	size_t len;
+	json_t *v;
+
+	if (ev->kind == MENTOR_EVENT_ROSTER)
+		return false;
+	if (!mentor_known_agents_has(&s->known, ev->agent_id, strlen(ev->agent_id)))
+		return true;
+	if (ev->scores)
+		json_object_keylen_foreach(ev->scores, key, len, v)
+			if (!mentor_known_agents_has(&s->known_metrics, key, len))
+				return true;
+	return false;
+}
+
+size_t mentor_store_refusals(const struct mentor_store *s)
+{
+	return s->admission.n_refused;
+}
+
+void mentor_store_refusal(const struct mentor_store *s, const struct mentor_batch *b, size_t i, size_t *ret_event,
+			  struct mentor_reject *ret_why)
+{
+	mentor_admission_refusal(&s->admission, b, i, ret_event, ret_why);
 }
 
 struct mentor_known_agents *mentor_store_known_agents(struct mentor_store *s)

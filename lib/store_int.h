@@ -21,6 +21,7 @@
 
 struct mentor_compaction;
 struct mentor_event_stream;
+struct mentor_admission;
 struct mentor_known_agents;
 
 /*
@@ -78,6 +79,8 @@ const char *mentor_store_schema(const struct mentor_store *store);
  */
 struct mentor_event_stream *mentor_store_stream(struct mentor_store *store);
 struct mentor_known_agents *mentor_store_known_agents(struct mentor_store *store);
+struct mentor_known_agents *mentor_store_known_metrics(struct mentor_store *store);  /* metric names, likewise */
+struct mentor_admission *mentor_store_admission(struct mentor_store *store);
 struct mentor_compaction *mentor_store_compaction(struct mentor_store *store);
 
 /*

@@ -55,17 +55,40 @@ struct mentor_batch *mentor_batch_new(const struct mentor_event_rules *rules);
 
 void mentor_batch_free(struct mentor_batch *b);
 
+/* The rules the batch was made with (borrowed from mentor_batch_new's caller). */
+const struct mentor_event_rules *mentor_batch_rules(const struct mentor_batch *b);
+
 /* Empties the batch, keeping its buffers for reuse. */
 void mentor_batch_reset(struct mentor_batch *b);
 
-/* Stages a valid event. Returns MENTOR_OK, MENTOR_ERR_NOMEM or MENTOR_ERR_INVALID (topic name too long). */
+/*
+ * Stages a valid event. raw[0..raw_len), its message (NULL: not kept), is
+ * kept with a score event the store may refuse when it stores the batch
+ * (mentor_store_may_refuse), so that a refusal can store it whole in
+ * rejected_events. Returns MENTOR_OK, MENTOR_ERR_NOMEM or MENTOR_ERR_INVALID
+ * (topic name too long).
+ */
 int mentor_batch_add_event(struct mentor_batch *b, const struct mentor_event *ev,
-			   const struct mentor_origin *origin, struct mentor_error *err);
+			   const struct mentor_origin *origin, const void *raw, size_t raw_len,
+			   struct mentor_error *err);
 
-/* Stages a rejected message with its raw payload and the reason. Same returns. */
+/* A rejected payload longer than the rules' max_message_bytes keeps only its first this many bytes. */
+#define MENTOR_REJECT_PREFIX_BYTES 4096
+
+/*
+ * Stages a rejected message with its raw payload and the reason. A payload
+ * longer than max_message_bytes (oversize) is kept as its first
+ * MENTOR_REJECT_PREFIX_BYTES bytes, with its length and SHA-256. Same returns.
+ */
 int mentor_batch_add_reject(struct mentor_batch *b, const void *payload, size_t len,
 			    const struct mentor_reject *why, const struct mentor_origin *origin,
 			    struct mentor_error *err);
+
+/*
+ * Bytes the batch holds for its rows: the COPY text of every stage and the
+ * messages kept for refusals. What [ingest] batch_max_bytes bounds.
+ */
+size_t mentor_batch_bytes(const struct mentor_batch *b);
 
 /* Messages staged so far, accepted and rejected. */
 size_t mentor_batch_messages(const struct mentor_batch *b);
@@ -152,6 +175,29 @@ bool mentor_batch_event_fatal(const struct mentor_batch *b, size_t i);
 
 /* occurred_at of staged score event i, microseconds since the epoch. */
 int64_t mentor_batch_event_time(const struct mentor_batch *b, size_t i);
+
+/* The agent of staged score event i: its number (0..mentor_batch_agent_count - 1, first seen first). */
+size_t mentor_batch_event_agent(const struct mentor_batch *b, size_t i);
+
+/* Where staged score event i came from: its topic (owned by the batch), partition, offset and time of receipt. */
+void mentor_batch_event_origin(const struct mentor_batch *b, size_t i, const char **ret_topic,
+			       int32_t *ret_partition, int64_t *ret_offset, int64_t *ret_received_us);
+
+/*
+ * The rejected_events staging row of staged score event i as far as its
+ * payload (origin, key, payload: the columns of MENTOR_STAGE_REJECTS before
+ * the reason), if its message was kept (mentor_batch_add_event); NULL if
+ * not. Owned by the batch.
+ */
+const char *mentor_batch_event_kept(const struct mentor_batch *b, size_t i, size_t *ret_len);
+
+/* The distinct metric names of the staged score events' observations, first seen first. Owned by the batch. */
+size_t mentor_batch_metric_count(const struct mentor_batch *b);
+const char *mentor_batch_metric(const struct mentor_batch *b, size_t i, size_t *ret_len);
+
+/* The metric number (as mentor_batch_metric) of each observation of staged score event i, by fn(ctx, metric). */
+void mentor_batch_event_metrics(const struct mentor_batch *b, size_t i, void (*fn)(void *ctx, size_t metric),
+				void *ctx);
 
 /* Normalized value in micro-units: round((v - lo) * 1e6 / (hi - lo)), v = mant * 10^exp10, half away from zero. */
 int64_t mentor_normalize_micro(int64_t mant, int exp10, int lo, int hi);

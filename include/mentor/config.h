@@ -67,7 +67,8 @@ struct mentor_config {
 	char *http_listen;                          /* owned; [http] listen: "" = the default address if free,
 						       "off", or ADDR:PORT (the daemon parses it) */
 	size_t batch_max_events;                    /* a batch is written when this full ... */
-	int batch_max_ms;                           /* ... or this old */
+	int batch_max_ms;                           /* ... or this old ... */
+	size_t batch_max_bytes;                     /* ... or holds this many bytes (mentor_batch_bytes) */
 	int stall_seconds;                          /* work waiting and nothing committed this long: stalled (/readyz) */
 	int log_level;                              /* enum mentor_log_level */
 	struct mentor_event_rules rules;

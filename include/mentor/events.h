@@ -58,7 +58,11 @@ struct mentor_field_map {
 struct mentor_event_rules {
 	int csat_min, csat_max;          /* CSAT and VOC item scale, default 1..5 */
 	size_t max_message_bytes;        /* checked before parsing, default 65536 */
-	int64_t max_future_us;           /* occurred_at beyond now + this is rejected, default 1 h */
+	int64_t max_future_us;           /* occurred_at beyond now + this is rejected, default 1 day */
+	int64_t max_past_us;             /* occurred_at before now - this is rejected, default 400 days; 0: no limit */
+	/* Checked when a batch is stored (store.h), not by mentor_event_parse: */
+	int64_t max_unknown_agents;      /* agents rows the roster does not know, default 100000 */
+	int64_t max_behaviors;           /* distinct behaviors (metrics but the outcomes), default 1000 */
 	struct mentor_field_map map[MENTOR_EVENT_KIND_COUNT];
 };
 
@@ -77,7 +81,11 @@ enum mentor_reject_code {
 	MENTOR_REJECT_BAD_TIMESTAMP,    /* not RFC 3339 with a zone */
 	MENTOR_REJECT_FUTURE_TIMESTAMP,
 	MENTOR_REJECT_TOO_MANY,         /* more than MENTOR_SCORES_MAX entries */
+	MENTOR_REJECT_TOO_OLD,          /* occurred_at older than max_past_us before the time of receipt */
+	/* Refused when the batch is stored, not by mentor_event_parse: */
 	MENTOR_REJECT_DATABASE_REFUSED, /* valid, but PostgreSQL refused it (a constraint, a trigger); detail: its message */
+	MENTOR_REJECT_UNKNOWN_AGENT_LIMIT,  /* a new agent the roster does not know, past [ingest] max_unknown_agents */
+	MENTOR_REJECT_TOO_MANY_BEHAVIORS,   /* a new behavior past [ingest] max_behaviors */
 	MENTOR_REJECT_CODE_COUNT
 };
 
@@ -104,7 +112,7 @@ struct mentor_event {
 	bool active;                   /* roster: defaults to true */
 };
 
-/* Sets the SPEC defaults: scale 1..5, 64 KiB, 1 h, and the field names of SPEC section 1. */
+/* Sets the SPEC defaults: scale 1..5, 64 KiB, 1 day ahead, 400 days back, and the field names of SPEC section 1. */
 void mentor_event_rules_init(struct mentor_event_rules *rules);
 
 /* Stable lower-case name of a reject code ("out_of_range"), used in tables and metrics. */

@@ -8,6 +8,7 @@
 #ifndef MENTOR_STORE_H
 #define MENTOR_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -107,10 +108,22 @@ void mentor_store_stream_events(struct mentor_store *store, const struct mentor_
 void mentor_store_stream_drop(struct mentor_store *store);
 
 /*
+ * Whether the store may refuse score event ev when it stores its batch: ev
+ * names an agent or a behavior the store does not know to be stored. Its
+ * message must then be staged with it (mentor_batch_add_event). Talks to no one.
+ */
+bool mentor_store_may_refuse(const struct mentor_store *store, const struct mentor_event *ev);
+
+/*
  * Writes a batch in one transaction (the one the stream began, if any):
  * score events (a repeated event_id changes nothing), daily aggregates of the
  * events actually inserted, roster upserts, rejected messages, and the offset
- * updates, then the hook's statements (hook may be NULL). The statements the
+ * updates, then the hook's statements (hook may be NULL). New agents the
+ * roster does not know and new behaviors are admitted up to the batch's
+ * rules (max_unknown_agents, max_behaviors); the score events of the others
+ * are refused: stored in rejected_events (unknown_agent_limit,
+ * too_many_behaviors), not in score_events, and left out for the hook
+ * (stored[i] = 0). mentor_store_refusals lists them. The statements the
  * hook deferred and the COMMIT are sent without waiting, so that
  * PostgreSQL runs them while the caller reads the next batch: MENTOR_OK
  * means sent, and mentor_store_settle() says whether it committed.
@@ -122,6 +135,15 @@ void mentor_store_stream_drop(struct mentor_store *store);
 int mentor_store_commit_batch(struct mentor_store *store, const struct mentor_batch *batch, const char *group,
 			      const struct mentor_offset_update *updates, size_t n_updates,
 			      const struct mentor_store_batch_hook *hook, struct mentor_error *err);
+
+/*
+ * The score events the last mentor_store_commit_batch refused (none once it
+ * failed), and refusal i of them: the event's number in that batch (which
+ * the caller still holds), and its reason and detail.
+ */
+size_t mentor_store_refusals(const struct mentor_store *store);
+void mentor_store_refusal(const struct mentor_store *store, const struct mentor_batch *batch, size_t i,
+			  size_t *ret_event, struct mentor_reject *ret_why);
 
 /*
  * Waits for the batch commit commit_batch sent last and says how it ended:

@@ -88,8 +88,16 @@ for reason in "${!voc_bad[@]}"; do
 done
 assert_eq "AQM reasons" "empty invalid_utf8 malformed_json out_of_range oversize" "$(psql_val "$schema" \
     "SELECT string_agg(reason, ' ' ORDER BY reason) FROM rejected_events WHERE topic = '$prefix.aqm'")"
-assert_eq "oversize payload kept whole" "$(stat -c %s "$c/aqm-oversize.json")" \
-    "$(psql_val "$schema" "SELECT length(payload) FROM rejected_events WHERE reason = 'oversize'")"
+# An oversize payload keeps its first 4096 bytes, its whole length and its SHA-256; the others are whole.
+assert_eq "oversize payload: prefix, length, hash" \
+    "4096 $(stat -c %s "$c/aqm-oversize.json") $(sha256sum <"$c/aqm-oversize.json" | cut -d' ' -f1)" \
+    "$(psql_val "$schema" "SELECT length(payload) || ' ' || payload_bytes || ' ' || encode(payload_sha256, 'hex')
+        FROM rejected_events WHERE reason = 'oversize'")"
+assert_eq "oversize prefix is the message's" "$(head -c 4096 "$c/aqm-oversize.json" | md5sum | cut -d' ' -f1)" \
+    "$(psql_val "$schema" "SELECT md5(payload) FROM rejected_events WHERE reason = 'oversize'")"
+assert_eq "payloads kept whole carry no length or hash" "0" \
+    "$(psql_val "$schema" "SELECT count(*) FROM rejected_events WHERE reason <> 'oversize'
+        AND (payload_bytes IS NOT NULL OR payload_sha256 IS NOT NULL)")"
 assert_eq "invalid UTF-8 payload kept byte for byte" "$(md5sum <"$c/aqm-utf8.json" | cut -d' ' -f1)" \
     "$(psql_val "$schema" "SELECT md5(payload) FROM rejected_events WHERE reason = 'invalid_utf8'")"
 assert_eq "one log line per reject" "$n_bad" "$(grep -c '^<4>rejected ' "$work/mentord.log")"

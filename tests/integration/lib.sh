@@ -47,6 +47,8 @@ write_config() {
         printf '[postgres]\nschema = %s\n' "$schema"
         printf '[ingest]\ntopic_voc = %s.voc\ntopic_aqm = %s.aqm\ntopic_roster = %s.roster\n' \
             "$prefix" "$prefix" "$prefix"
+        # The corpora have fixed dates, which age: no lower bound on event time (extra lines may set one).
+        printf 'max_past_days = 0\n'
         printf '[kafka]\ngroup.id = %s\n' "$group"
         printf '%s\n' "$@"
     } >"$file"

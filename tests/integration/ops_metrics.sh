@@ -80,7 +80,8 @@ assert_eq "mentord_events_accepted_total" "$good" "$(sample mentord_events_accep
 
 # Every reject reason is exported, zero included, and each equals what was sent and what was stored.
 reasons=(empty oversize invalid_utf8 malformed_json not_object unknown_schema missing_field wrong_type
-    out_of_range bad_id bad_timestamp future_timestamp too_many database_refused)
+    out_of_range bad_id bad_timestamp future_timestamp too_many too_old database_refused unknown_agent_limit
+    too_many_behaviors)
 assert_eq "reasons exported" "${#reasons[@]}" "$(grep -c '^mentord_events_rejected_total{reason=' "$work/samples.txt")"
 for reason in "${reasons[@]}"; do
     assert_eq "rejected{reason=$reason}" "${want_rejected[$reason]:-0}" \

@@ -12,6 +12,7 @@ static void parse_or_fail(enum mentor_event_kind kind, const char *json, struct 
 	struct mentor_reject why;
 
 	mentor_event_rules_init(&rules);
+	rules.max_past_us = 0;  /* events of 1970 */
 	if (!mentor_event_parse(&rules, kind, json, strlen(json), 1800000000000000LL, ev, &why))
 		fail_msg("rejected: %s", why.detail);
 }
@@ -39,7 +40,7 @@ static void test_event_row_escaping(void **state)
 		      "\"occurred_at\":\"1970-01-01T00:00:01Z\",\"overall\":82.3,"
 		      "\"behaviors\":{\"em\\\"pathy\":40},\"fatal\":[\"x\"]}",
 		      &ev);
-	assert_int_equal(mentor_batch_add_event(b, &ev, &o, &err), MENTOR_OK);
+	assert_int_equal(mentor_batch_add_event(b, &ev, &o, NULL, 0, &err), MENTOR_OK);
 	mentor_event_clear(&ev);
 	/* score_events columns. Backslashes are doubled for COPY, also the one JSON put before the quote; 82.3 stays 82.3. */
 	assert_string_equal(mentor_batch_copy_text(b, MENTOR_STAGE_EVENTS, &len),
@@ -71,7 +72,7 @@ static void test_scores_json(void **state)
 		      "\"behaviors\":{\"greeting\":82.3,\"hold\":5.0,\"empathy\":7,\"tiny\":0.00001,\"zero\":0.0,"
 		      "\"third\":33.333333333333336,\"top\":100.0,\"near\":99.99999999999999}}",
 		      &ev);
-	assert_int_equal(mentor_batch_add_event(b, &ev, &o, &err), MENTOR_OK);
+	assert_int_equal(mentor_batch_add_event(b, &ev, &o, NULL, 0, &err), MENTOR_OK);
 	mentor_event_clear(&ev);
 	assert_non_null(strstr(mentor_batch_copy_text(b, MENTOR_STAGE_EVENTS, &len),
 			       "\t{\"greeting\":82.3,\"hold\":5.0,\"empathy\":7,\"tiny\":0.00001,\"zero\":0.0,"
@@ -92,7 +93,7 @@ static void test_voc_and_roster_rows(void **state)
 		      "{\"schema\":\"voc.v1\",\"event_id\":\"v1\",\"agent_id\":\"A1\",\"channel\":\"voice\","
 		      "\"occurred_at\":\"1970-01-01T00:00:00.5Z\",\"csat\":4,\"items\":{\"courtesy\":5}}",
 		      &ev);
-	assert_int_equal(mentor_batch_add_event(b, &ev, &o, &err), MENTOR_OK);
+	assert_int_equal(mentor_batch_add_event(b, &ev, &o, NULL, 0, &err), MENTOR_OK);
 	mentor_event_clear(&ev);
 	assert_string_equal(mentor_batch_copy_text(b, MENTOR_STAGE_EVENTS, &len),
 			    "v1\tvoc\tA1\t\\N\tvoice\t1970-01-01 00:00:00.500000+00\t1970-01-01 00:00:00.000002+00\t"
@@ -102,7 +103,7 @@ static void test_voc_and_roster_rows(void **state)
 		      "\"active\":false}",
 		      &ev);
 	o.offset = 2;
-	assert_int_equal(mentor_batch_add_event(b, &ev, &o, &err), MENTOR_OK);
+	assert_int_equal(mentor_batch_add_event(b, &ev, &o, NULL, 0, &err), MENTOR_OK);
 	mentor_event_clear(&ev);
 	assert_string_equal(mentor_batch_copy_text(b, MENTOR_STAGE_ROSTER, &len),
 			    "1\tA1\tSummer K.\tT7\t\\N\t\\N\t\\N\tf\t\\N\tt\t0\t2\t2\n");
@@ -130,8 +131,83 @@ static void test_reject_row(void **state)
 	strcpy(why.detail, "empty message");
 	assert_int_equal(mentor_batch_add_reject(b, NULL, 0, &why, &o, &err), MENTOR_OK);
 	assert_string_equal(mentor_batch_copy_text(b, MENTOR_STAGE_REJECTS, &len),
-			    "t\t0\t5\t9\t\\N\t\\\\x0a09ff\tmalformed_json\tbad\\there\n"
-			    "t\t0\t6\t9\t\\\\x6b\t\\\\x\tempty\tempty message\n");
+			    "t\t0\t5\t9\t\\N\t\\\\x0a09ff\t\\N\t\\N\tmalformed_json\tbad\\there\n"
+			    "t\t0\t6\t9\t\\\\x6b\t\\\\x\t\\N\t\\N\tempty\tempty message\n");
+	mentor_batch_free(b);
+}
+
+/* An oversize payload keeps its first MENTOR_REJECT_PREFIX_BYTES bytes, its length and SHA-256; one at the limit is whole. */
+static void test_reject_oversize_prefix(void **state)
+{
+	static char payload[70000];
+	struct mentor_batch *b = new_batch();
+	struct mentor_origin o = { .topic = "t", .partition = 0, .offset = 5, .received_us = 9 };
+	struct mentor_reject why = { .code = MENTOR_REJECT_OVERSIZE, .detail = "too big" };
+	struct mentor_error err;
+	const char *text, *sha;
+	size_t len, bytes;
+
+	(void)state;
+	memset(payload, 'a', sizeof(payload));
+	assert_int_equal(mentor_batch_add_reject(b, payload, sizeof(payload), &why, &o, &err), MENTOR_OK);
+	text = mentor_batch_copy_text(b, MENTOR_STAGE_REJECTS, &len);
+	/* "t 0 5 9 \N " then \\x and the hex of 4096 bytes, the length, \\x and the 64 hex digits of the hash. */
+	assert_int_equal(len, strlen("t\t0\t5\t9\t\\N\t") + 3 + 2 * MENTOR_REJECT_PREFIX_BYTES + 1 + strlen("70000\t") +
+				      3 + 64 + 1 + strlen("oversize\ttoo big\n"));
+	bytes = mentor_batch_bytes(b);
+	assert_int_equal(bytes, len);
+	/* python3: hashlib.sha256(b"a" * 70000).hexdigest() */
+	sha = strstr(text, "\t70000\t\\\\x");
+	assert_non_null(sha);
+	assert_memory_equal(sha + 10, "66915c0872933db504e7578828dd85b7e74a4e0a061f9756793b89c4151bd4b5\t", 65);
+	mentor_batch_reset(b);
+	assert_int_equal(mentor_batch_add_reject(b, payload, 65536, &why, &o, &err), MENTOR_OK);
+	text = mentor_batch_copy_text(b, MENTOR_STAGE_REJECTS, &len);
+	assert_int_equal(len, strlen("t\t0\t5\t9\t\\N\t") + 3 + 2 * 65536 + 1 + strlen("\\N\t\\N\t") +
+				      strlen("oversize\ttoo big\n"));
+	mentor_batch_free(b);
+}
+
+/* A message kept with its event: its reject row up to the reason, and where it came from. */
+static void test_kept_message(void **state)
+{
+	struct mentor_batch *b = new_batch();
+	struct mentor_origin o = { .topic = "voc", .partition = 2, .offset = 40, .received_us = 9, .key = "A", .key_len = 1 };
+	const char *json = "{\"schema\":\"voc.v1\",\"event_id\":\"e1\",\"agent_id\":\"A\","
+			   "\"occurred_at\":\"1970-01-01T00:00:01Z\",\"csat\":4,\"items\":{\"x\":5}}";
+	struct mentor_event ev;
+	struct mentor_error err;
+	const char *topic, *kept;
+	int32_t partition;
+	int64_t offset, received;
+	size_t len, before;
+
+	(void)state;
+	parse_or_fail(MENTOR_EVENT_VOC, json, &ev);
+	assert_int_equal(mentor_batch_add_event(b, &ev, &o, NULL, 0, &err), MENTOR_OK);
+	before = mentor_batch_bytes(b);
+	o.offset = 41;
+	mentor_event_clear(&ev);
+	parse_or_fail(MENTOR_EVENT_VOC, "{\"schema\":\"voc.v1\",\"event_id\":\"e2\",\"agent_id\":\"B\","
+			  "\"occurred_at\":\"1970-01-01T00:00:02Z\",\"csat\":1}", &ev);
+	assert_int_equal(mentor_batch_add_event(b, &ev, &o, "{}", 2, &err), MENTOR_OK);
+	mentor_event_clear(&ev);
+	assert_null(mentor_batch_event_kept(b, 0, &len));
+	kept = mentor_batch_event_kept(b, 1, &len);
+	assert_non_null(kept);
+	assert_int_equal(len, strlen("voc\t2\t41\t9\t\\\\x41\t\\\\x7b7d\t\\N\t\\N\t"));
+	assert_memory_equal(kept, "voc\t2\t41\t9\t\\\\x41\t\\\\x7b7d\t\\N\t\\N\t", len);
+	/* The kept row counts in the batch's bytes. */
+	assert_true(mentor_batch_bytes(b) > before + len);
+	mentor_batch_event_origin(b, 1, &topic, &partition, &offset, &received);
+	assert_string_equal(topic, "voc");
+	assert_int_equal(partition, 2);
+	assert_int_equal(offset, 41);
+	assert_int_equal(received, 9);
+	assert_int_equal(mentor_batch_event_agent(b, 1), 1);
+	/* Metrics first seen first: csat, csat_top2, x. */
+	assert_int_equal(mentor_batch_metric_count(b), 3);
+	assert_memory_equal(mentor_batch_metric(b, 2, &len), "x", 1);
 	mentor_batch_free(b);
 }
 
@@ -188,7 +264,7 @@ static void add_or_fail(struct mentor_batch *b, enum mentor_event_kind kind, con
 	struct mentor_error err;
 
 	parse_or_fail(kind, json, &ev);
-	assert_int_equal(mentor_batch_add_event(b, &ev, &o, &err), MENTOR_OK);
+	assert_int_equal(mentor_batch_add_event(b, &ev, &o, NULL, 0, &err), MENTOR_OK);
 	mentor_event_clear(&ev);
 }
 
@@ -340,6 +416,8 @@ int main(void)
 		cmocka_unit_test(test_scores_json),
 		cmocka_unit_test(test_voc_and_roster_rows),
 		cmocka_unit_test(test_reject_row),
+		cmocka_unit_test(test_reject_oversize_prefix),
+		cmocka_unit_test(test_kept_message),
 		cmocka_unit_test(test_partition_ranges_and_reset),
 		cmocka_unit_test(test_normalize_micro),
 		cmocka_unit_test(test_repeats_and_daily),

@@ -36,6 +36,11 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->rules.csat_max, 5);
 	assert_int_equal(cfg->rules.max_message_bytes, 65536);
 	assert_int_equal(cfg->stall_seconds, 300);
+	assert_true(cfg->rules.max_future_us == INT64_C(86400000000));
+	assert_true(cfg->rules.max_past_us == INT64_C(400) * 86400000000);
+	assert_int_equal(cfg->rules.max_unknown_agents, 100000);
+	assert_int_equal(cfg->rules.max_behaviors, 1000);
+	assert_int_equal(cfg->batch_max_bytes, 64 << 20);
 	assert_string_equal(cfg->http_listen, "");
 	assert_int_equal(mentor_config_validate(cfg, &err), MENTOR_OK);
 	mentor_config_free(cfg);
@@ -45,7 +50,8 @@ static void test_file_and_overrides(void **state)
 {
 	const char *path = write_temp("[postgres]\nschema = qa_mentor\n"
 				      "[ingest]\ntopic_voc = vendor.surveys\nbatch_max_events = 250\n"
-				      "max_future_seconds = 60\nstall_seconds = 2\n"
+				      "max_future_seconds = 60\nstall_seconds = 2\nmax_past_days = 30\nmax_unknown_agents = 50\n"
+				      "max_behaviors = 7\nbatch_max_bytes = 2097152\n"
 				      "[kafka]\nbootstrap.servers = k1:9092\nsession.timeout.ms = 6000\n"
 				      "[map.voc]\nschema =\ncsat = /survey/csat/score\n"
 				      "[log]\nlevel = debug\n"
@@ -60,6 +66,10 @@ static void test_file_and_overrides(void **state)
 	assert_int_equal(cfg->batch_max_events, 250);
 	assert_int_equal(cfg->rules.max_future_us, 60000000);
 	assert_int_equal(cfg->stall_seconds, 2);
+	assert_true(cfg->rules.max_past_us == INT64_C(30) * 86400000000);
+	assert_int_equal(cfg->rules.max_unknown_agents, 50);
+	assert_int_equal(cfg->rules.max_behaviors, 7);
+	assert_int_equal(cfg->batch_max_bytes, 2097152);
 	assert_string_equal(mentor_config_kafka_get(cfg, "session.timeout.ms"), "6000");
 	assert_string_equal(cfg->rules.map[MENTOR_EVENT_VOC].pointer[MENTOR_F_CSAT], "/survey/csat/score");
 	assert_string_equal(cfg->rules.map[MENTOR_EVENT_VOC].pointer[MENTOR_F_SCHEMA], "");
@@ -78,6 +88,10 @@ static void test_refusals(void **state)
 	static const char *const bad[][2] = {
 		{ "[ingest]\nbatch_max_events = 0\n", "batch_max_events" },
 		{ "[ingest]\nbatch_max_events = 12x\n", "batch_max_events" },
+		{ "[ingest]\nbatch_max_bytes = 1000\n", "batch_max_bytes" },
+		{ "[ingest]\nmax_past_days = -1\n", "max_past_days" },
+		{ "[ingest]\nmax_unknown_agents = 10000001\n", "max_unknown_agents" },
+		{ "[ingest]\nmax_behaviors = -5\n", "max_behaviors" },
 		{ "[ingest]\nno_such_key = 1\n", "no_such_key" },
 		{ "[ingest]\nstall_seconds = 0\n", "stall_seconds" },
 		{ "[ingest]\nstall_seconds = 86401\n", "stall_seconds" },
@@ -223,6 +237,11 @@ static void test_example_config(void **state)
 	assert_int_equal(mentor_config_validate(cfg, &err), MENTOR_OK);
 	assert_int_equal(cfg->batch_max_events, 100000);
 	assert_int_equal(cfg->stall_seconds, 300);
+	assert_int_equal(cfg->batch_max_bytes, 64 << 20);
+	assert_true(cfg->rules.max_future_us == INT64_C(86400000000));
+	assert_true(cfg->rules.max_past_us == INT64_C(400) * 86400000000);
+	assert_int_equal(cfg->rules.max_unknown_agents, 100000);
+	assert_int_equal(cfg->rules.max_behaviors, 1000);
 	assert_string_equal(cfg->rules.map[MENTOR_EVENT_AQM].pointer[MENTOR_F_BEHAVIORS], "/behaviors");
 	mentor_config_free(cfg);
 }

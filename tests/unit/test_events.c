@@ -266,7 +266,8 @@ static void test_rules_defaults(void **state)
 	assert_int_equal(r.csat_min, 1);
 	assert_int_equal(r.csat_max, 5);
 	assert_int_equal(r.max_message_bytes, 65536);
-	assert_true(r.max_future_us == INT64_C(3600000000));
+	assert_true(r.max_future_us == INT64_C(86400000000));
+	assert_true(r.max_past_us == INT64_C(400) * 86400000000);
 	assert_string_equal(r.map[MENTOR_EVENT_VOC].pointer[MENTOR_F_CSAT], "/csat");
 	assert_string_equal(r.map[MENTOR_EVENT_VOC].pointer[MENTOR_F_ITEMS], "/items");
 	assert_string_equal(r.map[MENTOR_EVENT_VOC].pointer[MENTOR_F_OVERALL], "");
@@ -291,7 +292,8 @@ static void test_names(void **state)
 	static const char *const codes[] = {
 		"empty", "oversize", "invalid_utf8", "malformed_json", "not_object",
 		"unknown_schema", "missing_field", "wrong_type", "out_of_range", "bad_id",
-		"bad_timestamp", "future_timestamp", "too_many", "database_refused",
+		"bad_timestamp", "future_timestamp", "too_many", "too_old", "database_refused",
+		"unknown_agent_limit", "too_many_behaviors",
 	};
 	static const char *const fields[] = {
 		"schema", "event_id", "interaction_id", "agent_id", "occurred_at", "channel",
@@ -783,19 +785,51 @@ static void test_occurred_at_bad_timestamp(void **state)
 
 static void test_occurred_at_with_offset_and_leap_day(void **state)
 {
+	struct mentor_event_rules r;
 	struct mentor_event ev;
+	char doc[DOC_CAP];
 
 	(void)state;
 	parse_field_ok(MENTOR_EVENT_VOC, "occurred_at", "\"2026-11-02T14:05:11.250+01:00\"", &ev);
 	assert_true(ev.occurred_at_us == INT64_C(1793624711250000));
 	mentor_event_clear(&ev);
-	/* python3 and date -u: 2024-02-29T00:00:00Z is 1709164800 s (2028 would be future) */
-	parse_field_ok(MENTOR_EVENT_AQM, "occurred_at", "\"2024-02-29T00:00:00Z\"", &ev);
+	/* python3 and date -u: 2024-02-29T00:00:00Z is 1709164800 s (2028 would be future, 2024 too old by default) */
+	mentor_event_rules_init(&r);
+	r.max_past_us = 0;
+	parse_ok_rules(&r, MENTOR_EVENT_AQM,
+		       doc_with(doc, sizeof(doc), MENTOR_EVENT_AQM, "occurred_at", "\"2024-02-29T00:00:00Z\""), &ev);
 	assert_true(ev.occurred_at_us == INT64_C(1709164800000000));
 	mentor_event_clear(&ev);
-	/* Last year's replay is fine: only the future is bounded. */
-	parse_field_ok(MENTOR_EVENT_VOC, "occurred_at", "\"2000-02-29T12:00:00Z\"", &ev);
+}
+
+static void test_too_old(void **state)
+{
+	struct mentor_event_rules r;
+	struct mentor_event ev;
+	char doc[DOC_CAP];
+
+	(void)state;
+	/* NOW_US - 400 days is 2025-09-28T15:00:00Z: the limit itself is allowed. Last year's replay is fine. */
+	parse_field_ok(MENTOR_EVENT_VOC, "occurred_at", "\"2025-09-28T15:00:00Z\"", &ev);
+	assert_true(ev.occurred_at_us == NOW_US - INT64_C(400) * 86400000000);
+	mentor_event_clear(&ev);
+	expect_field_reject(MENTOR_EVENT_VOC, "occurred_at", "\"2025-09-28T14:59:59.999999Z\"",
+			    MENTOR_REJECT_TOO_OLD,
+			    "occurred_at: \"2025-09-28T14:59:59.999999Z\" is more than 400 days before the time of receipt");
+	expect_field_reject(MENTOR_EVENT_AQM, "occurred_at", "\"1970-01-01T00:00:00Z\"", MENTOR_REJECT_TOO_OLD,
+			    "occurred_at");
+	expect_field_reject(MENTOR_EVENT_ROSTER, "occurred_at", "\"0001-01-01T00:00:00Z\"", MENTOR_REJECT_TOO_OLD,
+			    "occurred_at");
+	/* 0: no lower bound, for a deliberate replay of old topics; a huge bound does not overflow. */
+	mentor_event_rules_init(&r);
+	r.max_past_us = 0;
+	parse_ok_rules(&r, MENTOR_EVENT_VOC,
+		       doc_with(doc, sizeof(doc), MENTOR_EVENT_VOC, "occurred_at", "\"2000-02-29T12:00:00Z\""), &ev);
 	assert_true(ev.occurred_at_us == INT64_C(951825600000000));
+	mentor_event_clear(&ev);
+	r.max_past_us = INT64_MAX;
+	parse_ok_rules(&r, MENTOR_EVENT_VOC,
+		       doc_with(doc, sizeof(doc), MENTOR_EVENT_VOC, "occurred_at", "\"0001-01-01T00:00:00Z\""), &ev);
 	mentor_event_clear(&ev);
 }
 
@@ -806,16 +840,16 @@ static void test_future_timestamp(void **state)
 	char doc[DOC_CAP];
 
 	(void)state;
-	/* NOW_US + 1 h is 2026-11-02T16:00:00Z: the limit itself is allowed. */
-	parse_field_ok(MENTOR_EVENT_VOC, "occurred_at", "\"2026-11-02T16:00:00Z\"", &ev);
-	assert_true(ev.occurred_at_us == NOW_US + INT64_C(3600000000));
+	/* NOW_US + 1 day is 2026-11-03T15:00:00Z: the limit itself is allowed (a clock hours off is fine). */
+	parse_field_ok(MENTOR_EVENT_VOC, "occurred_at", "\"2026-11-03T15:00:00Z\"", &ev);
+	assert_true(ev.occurred_at_us == NOW_US + INT64_C(86400000000));
 	mentor_event_clear(&ev);
-	parse_field_ok(MENTOR_EVENT_VOC, "occurred_at", "\"2026-11-02T16:59:59.999999+01:00\"",
+	parse_field_ok(MENTOR_EVENT_VOC, "occurred_at", "\"2026-11-03T15:59:59.999999+01:00\"",
 		       &ev);
 	mentor_event_clear(&ev);
-	expect_field_reject(MENTOR_EVENT_VOC, "occurred_at", "\"2026-11-02T16:00:00.000001Z\"",
+	expect_field_reject(MENTOR_EVENT_VOC, "occurred_at", "\"2026-11-03T15:00:00.000001Z\"",
 			    MENTOR_REJECT_FUTURE_TIMESTAMP,
-			    "occurred_at: \"2026-11-02T16:00:00.000001Z\" is more than 3600 s");
+			    "occurred_at: \"2026-11-03T15:00:00.000001Z\" is more than 86400 s");
 	expect_field_reject(MENTOR_EVENT_AQM, "occurred_at", "\"2099-01-01T00:00:00Z\"",
 			    MENTOR_REJECT_FUTURE_TIMESTAMP, "occurred_at");
 	expect_field_reject(MENTOR_EVENT_ROSTER, "occurred_at", "\"9999-12-31T23:59:59Z\"",
@@ -1499,6 +1533,7 @@ int main(void)
 		cmocka_unit_test(test_occurred_at_bad_timestamp),
 		cmocka_unit_test(test_occurred_at_with_offset_and_leap_day),
 		cmocka_unit_test(test_future_timestamp),
+		cmocka_unit_test(test_too_old),
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_oversize_before_parse),
 		cmocka_unit_test(test_invalid_utf8),
