@@ -510,6 +510,24 @@ static bool batch_due(const struct ingest *in)
 	       (n > 0 && mentor_monotonic_us() - in->batch_started_us >= (int64_t)in->cfg->batch_max_ms * 1000);
 }
 
+/*
+ * A rebalance ran in the last poll. An open batch may hold messages of revoked
+ * partitions: flush_batch drops it and rewinds every partition still assigned
+ * to its stored offset. The message that poll returned was read before that
+ * rewind, which reads it again: false, the caller drops it (staged now, it
+ * would open its partition's part of the next batch past the rewound
+ * offset). With no batch open nothing is rewound, and the rebalance is seen:
+ * without that, the first batch of the new assignment would be dropped.
+ */
+static bool after_rebalance(struct ingest *in)
+{
+	bool rewound = mentor_batch_messages(in->batch) > 0;
+
+	flush_batch(in);
+	in->revocations_seen = mentor_consumer_revocations(in->consumer);
+	return !rewound;
+}
+
 static void tick_analytics(struct ingest *in);
 static bool finish_drain(struct ingest *in);
 
@@ -531,8 +549,8 @@ static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 		msg = mentor_consumer_poll(in->consumer, batching ? 0 : 100);
 		metrics_set_assigned(mentor_consumer_assigned(in->consumer));
 		publish_lag(in);
-		if (mentor_consumer_revocations(in->consumer) != in->revocations_seen)
-			flush_batch(in);
+		if (mentor_consumer_revocations(in->consumer) != in->revocations_seen && !after_rebalance(in))
+			continue;
 		if (msg && msg->error) {
 			log_warning("kafka: %s", msg->error);
 			continue;
