@@ -8,7 +8,9 @@
 # PostgreSQL sessions idle): one paused inside its transaction holds row locks
 # the other instance waits for, so it commits first and the other is fenced
 # instead. Such a pause is ended at once and another tried, at a random
-# moment drawn from MENTORD_CHAOS_SEED, up to MENTORD_CHAOS_PAUSES (8) times.
+# moment drawn from MENTORD_CHAOS_SEED, up to MENTORD_CHAOS_PAUSES (20) times;
+# so is a pause after which the instance learns of its lost partitions before
+# it stores a batch (it then drops the batch without a fence).
 # Sizes: MENTORD_CHAOS_AGENTS (400), MENTORD_CHAOS_DAYS (42).
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
@@ -17,7 +19,7 @@ chaos_seed
 
 agents=${MENTORD_CHAOS_AGENTS:-400}
 days=${MENTORD_CHAOS_DAYS:-42}
-pauses=${MENTORD_CHAOS_PAUSES:-8}
+pauses=${MENTORD_CHAOS_PAUSES:-20}
 prefix="chaosfence-$run_id"
 generate "$prefix" --agents "$agents" --days "$days" --seed "$chaos_seed" 2>"$work/gen.log"
 cat "$work/gen.log"
