@@ -804,6 +804,24 @@ static bool has_work(const struct ingest *in)
 	       in->analytics_stale;
 }
 
+/*
+ * A rebalance ran in the last poll. An open batch may hold messages of revoked
+ * partitions: flush_batch drops it and rewinds every partition still assigned
+ * to its stored offset. The message that poll returned was read before that
+ * rewind, which reads it again: false, the caller drops it (staged now, it
+ * would open its partition's part of the next batch past the rewound
+ * offset). With no batch open nothing is rewound, and the rebalance is seen:
+ * without that, the first batch of the new assignment would be dropped.
+ */
+static bool after_rebalance(struct ingest *in)
+{
+	bool rewound = mentor_batch_messages(in->batch) > 0;
+
+	flush_batch(in);
+	in->revocations_seen = mentor_consumer_revocations(in->consumer);
+	return !rewound;
+}
+
 static void tick_analytics(struct ingest *in);
 static bool finish_drain(struct ingest *in);
 
@@ -828,8 +846,8 @@ static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 		publish_lag(in);
 		if (!has_work(in))
 			metrics_progress();
-		if (mentor_consumer_revocations(in->consumer) != in->revocations_seen)
-			flush_batch(in);
+		if (mentor_consumer_revocations(in->consumer) != in->revocations_seen && !after_rebalance(in))
+			continue;
 		/* A wait polled the consumer, which released msg; the wait ended with a rewind, so msg comes again. */
 		if (in->wait_polls != wait_polls)
 			continue;

@@ -56,6 +56,50 @@ harness_pg_restart() (
         _harness_record_pid postgres "$(head -n 1 "$MENTORD_HARNESS_DIR/pg/data/postmaster.pid")"
 )
 
+# harness_pg_fsync on|off: make PostgreSQL durable (fsync, synchronous_commit
+# and full_page_writes on, through ALTER SYSTEM, so it lasts across restarts)
+# or back to the harness's default, all off. Returns once a new session sees it.
+harness_pg_fsync() (
+    case $1 in
+    on) sql="ALTER SYSTEM SET fsync = on; ALTER SYSTEM SET synchronous_commit = on;
+             ALTER SYSTEM SET full_page_writes = on" ;;
+    off) sql="ALTER SYSTEM RESET fsync; ALTER SYSTEM RESET synchronous_commit; ALTER SYSTEM RESET full_page_writes" ;;
+    *) echo "harness: harness_pg_fsync on|off, not '$1'" >&2; exit 2 ;;
+    esac
+    port=$(sed -n 's/^port = \([0-9]*\).*/\1/p' "$MENTORD_HARNESS_DIR/pg/data/postgresql.conf" | tail -n 1)
+    pg() { psql -h 127.0.0.1 -p "$port" -d mentord -U mentord -XAtq -v ON_ERROR_STOP=1 "$@"; }
+    # ALTER SYSTEM cannot run in a transaction block: one statement per -c.
+    while IFS= read -r statement; do
+        pg -c "$statement" >/dev/null || exit 1
+    done < <(tr ';' '\n' <<<"$sql" | sed 's/^ *//; /^$/d')
+    pg -c "SELECT pg_reload_conf()" >/dev/null || exit 1
+    for _ in $(seq 150); do
+        [[ $(pg -c "SHOW fsync" -c "SHOW synchronous_commit" -c "SHOW full_page_writes" | sort -u) == "$1" ]] && exit 0
+        sleep 0.2
+    done
+    echo "harness: PostgreSQL did not take fsync = $1 in 30 s" >&2
+    exit 1
+)
+
+# harness_pg_kill: SIGKILL the postmaster and every one of its processes at
+# once (a crash: no shutdown checkpoint, shared memory lost), and wait until
+# they are gone. harness_pg_start then runs crash recovery.
+harness_pg_kill() (
+    postmaster=$(head -n 1 "$MENTORD_HARNESS_DIR/pg/data/postmaster.pid" 2>/dev/null) || exit 1
+    mapfile -t children < <(ps -o pid= --ppid "$postmaster" | tr -d ' ')
+    kill -KILL "$postmaster" "${children[@]}" 2>/dev/null
+    for _ in $(seq 150); do
+        alive=0
+        for pid in "$postmaster" "${children[@]}"; do
+            kill -0 "$pid" 2>/dev/null && alive=1
+        done
+        ((alive)) || exit 0
+        sleep 0.2
+    done
+    echo "harness: PostgreSQL (postmaster $postmaster) still runs 30 s after SIGKILL" >&2
+    exit 1
+)
+
 # Start the broker with the command up wrote, detached from the caller's
 # terminal and output, and record its pid.
 harness_kafka_launch() (

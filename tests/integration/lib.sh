@@ -21,7 +21,8 @@ run_id=$(basename "$work" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')
 failures=0
 checks=0
 
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+# fail_note (chaos_seed sets it) is added to every failure: what repeats the run.
+fail() { echo "FAIL: $*${fail_note:+ ($fail_note)}" >&2; failures=$((failures + 1)); }
 
 # assert_eq WHAT EXPECTED ACTUAL
 assert_eq() {
@@ -114,4 +115,63 @@ wait_until() {
         fi
         sleep 0.05
     done
+}
+
+# --- Chaos tests: seeded random faults, several instances told apart in PostgreSQL.
+
+# chaos_seed: seeds bash's RANDOM with MENTORD_CHAOS_SEED, or a fresh seed, prints
+# it, and names it in every failure: the same seed makes the same random choices.
+chaos_seed() {
+    chaos_seed=${MENTORD_CHAOS_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
+    RANDOM=$chaos_seed
+    fail_note="seed $chaos_seed: MENTORD_CHAOS_SEED=$chaos_seed repeats it"
+    echo "chaos seed $chaos_seed (MENTORD_CHAOS_SEED=$chaos_seed repeats this run's choices)"
+}
+
+# random_between VAR LOW HIGH: VAR = an integer in LOW..HIGH from the seeded
+# RANDOM (set in this shell, not in a $(...) subshell, so the sequence follows the seed).
+random_between() {
+    printf -v "$1" '%d' $(($2 + ((RANDOM << 15) | RANDOM) % ($3 - $2 + 1)))
+}
+
+# sleep_ms MS: a random delay drawn by the test (its input, not a wait for a condition).
+sleep_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
+
+# start_instance NAME CONFIG [mentord options...]: mentord in the background,
+# logging to $work/NAME.log (appended), its PostgreSQL sessions named NAME
+# (application_name, for instance_state and decider_of); its pid in $instance_pid.
+start_instance() {
+    local name=$1 config=$2
+    shift 2
+    MENTORD_PG="$MENTORD_PG application_name=$name" "$MENTORD_BIN" --config "$config" "$@" \
+        2>>"$work/$name.log" &
+    instance_pid=$!
+}
+
+# instance_sessions NAME: the states of instance NAME's PostgreSQL sessions
+# (pg_stat_activity.state: idle, active, idle in transaction...), one a line.
+instance_sessions() {
+    psql_val public "SELECT state FROM pg_stat_activity WHERE application_name = '$1' ORDER BY state"
+}
+
+# decider_of SCHEMA GROUP: the application_name of the session holding the
+# group's analytics lock (lib/decider.c), empty if nobody holds it.
+decider_of() {
+    psql_val "$1" "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+                    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                      AND (l.classid::bigint << 32 | l.objid::bigint)
+                          = hashtext('mentord.analytics.' || current_schema() || '.' || '$2')::bigint"
+}
+
+# fenced_batches LOG: the fenced count of the last "stopped:" line of a mentord log (empty if none).
+fenced_batches() { sed -n 's/.*stopped: .*, fenced \([0-9]*\),.*/\1/p' "$1" | tail -n 1; }
+
+# drop_schemas SCHEMA...: drops a test's schemas at its end; with KEEP_WORK set
+# they stay too (named here), to look into a failure next to its logs.
+drop_schemas() {
+    if [[ -n ${KEEP_WORK:-} ]]; then
+        echo "kept (KEEP_WORK): $work and schemas $*"
+        return
+    fi
+    psql_val public "$(printf 'DROP SCHEMA %s CASCADE;' "$@")" >/dev/null
 }
