@@ -96,6 +96,7 @@ struct ingest {
 	bool paused;                        /* waiting with the partitions paused: backoff waits poll the consumer */
 	bool polling;                       /* inside such a poll: a rebalance callback must not poll again */
 	uint64_t wait_polls;                /* polls made while waiting: each released the message the loop held */
+	bool rewind_pending;                /* a rewind failed: nothing is read until one succeeds */
 	bool analytics_failing;             /* the last analytics transaction failed */
 };
 
@@ -349,8 +350,32 @@ static void drop_batch(struct ingest *in)
 	mentor_batch_reset(in->batch);
 	memset(&in->pending, 0, sizeof(in->pending));
 	memset(&in->open_shape, 0, sizeof(in->open_shape));
-	if (in->consumer && mentor_consumer_rewind(in->consumer, &err) != MENTOR_OK)
-		log_err("%s", err.msg);
+	if (in->consumer && mentor_consumer_rewind(in->consumer, &err) != MENTOR_OK) {
+		log_warning("%s; reading stops until a rewind succeeds", err.msg);
+		in->rewind_pending = true;
+	}
+}
+
+/*
+ * Tries a rewind that failed again (the broker away: the seek timed out).
+ * Until one succeeds the consumer's position is unknown, and a message read
+ * past the stored offset would leave the messages before it out of every
+ * batch: so the loop reads nothing and only polls, which keeps it in its
+ * group; what such a poll hands out is let go (the rewind reads it again).
+ * True once rewound.
+ */
+static bool retry_rewind(struct ingest *in)
+{
+	struct mentor_error err;
+
+	if (mentor_consumer_rewind(in->consumer, &err) == MENTOR_OK) {
+		log_notice("rewound to the stored offsets");
+		in->rewind_pending = false;
+		return true;
+	}
+	log_warning("%s, will retry", err.msg);
+	poll_paused(in, BACKOFF_STEP_MS);
+	return false;
 }
 
 /* Forgets the suspects stored by now (behind their partition's stored offset) or no longer assigned. */
@@ -840,6 +865,8 @@ static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 			/* Also after a refused reload: the old configuration still runs. */
 			notify_ready();
 		}
+		if (in->rewind_pending && !retry_rewind(in))
+			continue;
 		/* While a batch is open, poll without waiting: an empty queue means write it now. */
 		msg = mentor_consumer_poll(in->consumer, batching ? 0 : 100);
 		metrics_set_assigned(mentor_consumer_assigned(in->consumer));
