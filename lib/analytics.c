@@ -157,6 +157,10 @@ static int evaluate_early(struct run *r, const struct mentor_batch *b)
 
 	if (!an->early_ok || mentor_batch_rows(b, MENTOR_STAGE_ROSTER) > 0)
 		return MENTOR_OK;
+	/* None of the batch's own observations: any may be a repeat, which the hook takes back (an_unobserve_repeats). */
+	for (size_t i = 0; i < mentor_batch_rows(b, MENTOR_STAGE_EVENTS); i++)
+		if (mentor_batch_event_time(b, i) < until)
+			until = mentor_batch_event_time(b, i);
 	an_start_rounds(an);
 	if ((next = an_round_due(an, until)) != NO_TIME)
 		until = next;
@@ -208,9 +212,17 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
 	if (!r.an->cfg->enabled)
 		return run_end(&r, MENTOR_OK);
 	rc = an_take_lead(&r);
-	/* Some events were stored before: batch_early counted them again. Store only, and load. */
-	if (rc == MENTOR_OK && ab->observed && stored)
-		r.an->need_load = true;
+	/*
+	 * Some events were stored before: batch_early fed them to the detector again, which
+	 * evaluated none of them yet. Should one not be found waiting, store only, and load.
+	 */
+	if (rc == MENTOR_OK && ab->observed && stored && !r.an->need_load) {
+		rc = an_unobserve_repeats(&r, ab->batch, stored);
+		if (rc == MENTOR_ERR_INVALID) {
+			r.an->need_load = true;
+			rc = MENTOR_OK;
+		}
+	}
 	/* Not the decider, or not caught up yet: store only; the tables say what is left to read. */
 	if (rc != MENTOR_OK || !r.an->leader || r.an->need_load)
 		return run_end(&r, rc);

@@ -29,6 +29,14 @@ static int observe(void *ctx, const struct mentor_observation *o)
 				       r->err);
 }
 
+static int unobserve(void *ctx, const struct mentor_observation *o)
+{
+	struct run *r = ctx;
+
+	return mentor_detector_unobserve(r->an->det, o->agent_id, o->metric, o->event_id, o->occurred_us, o->value_e6,
+					 r->err);
+}
+
 /*
  * Takes or keeps the group's analytics lock (a session advisory lock per
  * schema and group): one instance decides, the others only store. Calling
@@ -176,4 +184,21 @@ int an_observe_batch(struct run *r, const struct mentor_batch *b, const unsigned
 	int rc = mentor_batch_each_observation(b, stored, observe, r);
 
 	return rc == MENTOR_OK ? an_add_batch_fatal(r, b, stored) : rc;
+}
+
+int an_unobserve_repeats(struct run *r, const struct mentor_batch *b, const unsigned char *stored)
+{
+	size_t n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS);
+	unsigned char *repeated = malloc(n ? n : 1);
+	int rc;
+
+	if (!repeated)
+		return an_nomem(r->err);
+	for (size_t i = 0; i < n; i++)
+		repeated[i] = !stored[i];
+	rc = mentor_batch_each_observation(b, repeated, unobserve, r);
+	free(repeated);
+	if (rc == MENTOR_OK)
+		an_drop_batch_fatal(r->an, b, stored);
+	return rc;
 }

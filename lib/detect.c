@@ -502,6 +502,46 @@ int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, c
 	return MENTOR_OK;
 }
 
+int mentor_detector_unobserve(struct mentor_detector *det, const char *agent_id, const char *metric,
+			      const char *event_id, int64_t t_us, int64_t value_e6, struct mentor_error *err)
+{
+	const struct det_series *s = series_find(det, agent_id, metric);
+	uint32_t si;
+	size_t i = det->n_obs;
+	bool shared;
+
+	if (!s)
+		return mentor_error_set(err, MENTOR_ERR_INVALID, "detector: no such observation waits");
+	si = (uint32_t)(s - det->series);
+	/* From the end: the newest observations are the likeliest (those of the caller's last batch). */
+	while (i-- > 0) {
+		const struct det_obs *o = &det->obs[i];
+
+		if (o->series == si && o->t_us == t_us && o->value == value_e6 &&
+		    strcmp(det->ev_arena + o->ev_off, event_id) == 0)
+			break;
+	}
+	if (i == SIZE_MAX)
+		return mentor_error_set(err, MENTOR_ERR_INVALID, "detector: no such observation waits");
+	/* The observations of one event share their id and stay adjacent: the id is released with the last one. */
+	shared = (i > 0 && det->obs[i - 1].ev_off == det->obs[i].ev_off) ||
+		 (i + 1 < det->n_obs && det->obs[i + 1].ev_off == det->obs[i].ev_off);
+	if (!shared)
+		det->ev_live -= strlen(det->ev_arena + det->obs[i].ev_off) + 1;
+	memmove(&det->obs[i], &det->obs[i + 1], (det->n_obs - i - 1) * sizeof(*det->obs));
+	det->n_obs--;
+	if (i < det->n_sorted)
+		det->n_sorted--;
+	/* Every observation is either evaluated (event_time_us covers it) or still waiting. */
+	if (t_us == det->newest_seen_us) {
+		det->newest_seen_us = INT64_MIN;
+		for (i = 0; i < det->n_obs; i++)
+			if (det->obs[i].t_us > det->newest_seen_us)
+				det->newest_seen_us = det->obs[i].t_us;
+	}
+	return MENTOR_OK;
+}
+
 /* ---- Ordering ---- */
 
 /*

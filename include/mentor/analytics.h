@@ -86,12 +86,14 @@ int mentor_analytics_set_owned(struct mentor_analytics *an, const struct mentor_
  * batch_early feeds the batch's observations to the detector before the
  * events are inserted, while PostgreSQL still stores them, taking every
  * event for new; when only this instance stores the group's events and the
- * batch has no roster rows, it also evaluates them up to the batch's first
- * pairing round, and stages what that decides for the hook to write.
+ * batch has no roster rows, it also evaluates the waiting observations up
+ * to the batch's first pairing round or its oldest event, whichever comes
+ * first (so none of the batch's own), and stages what that decides for the
+ * hook to write.
  *
  * batch_hook, in the batch's transaction, feeds them if batch_early did
- * not (and if some events were stored before, forgets the memory: the
- * next batch loads it again), evaluates up to the watermark, runs the
+ * not (if some events were stored before, it takes their observations
+ * back: a repeat costs no load), evaluates up to the watermark, runs the
  * pairing rounds whose time has come, and writes every changed row.
  */
 struct mentor_analytics_batch {

@@ -128,6 +128,16 @@ int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, c
 			    const char *event_id, int64_t t_us, int64_t value_e6, struct mentor_error *err);
 
 /*
+ * Takes back one waiting observation with exactly these values, given to
+ * observe() before the caller learned that its event was stored before (a
+ * repeat): it is as if it had never been observed. MENTOR_OK, or
+ * MENTOR_ERR_INVALID when no such observation waits (it was evaluated):
+ * the detector is then unchanged, and only a rebuild undoes it.
+ */
+int mentor_detector_unobserve(struct mentor_detector *det, const char *agent_id, const char *metric,
+			      const char *event_id, int64_t t_us, int64_t value_e6, struct mentor_error *err);
+
+/*
  * Evaluates every waiting observation with t < until_us, in the order above,
  * and reports triggers, new priors and evaluated observations to sink (so
  * two agents' triggers of one day come in an order that depends on where
