@@ -115,6 +115,24 @@ void mentor_analytics_set_config(struct mentor_analytics *an, const struct mento
 	mentor_detector_set_params(an->det, &cfg->stats);
 }
 
+void mentor_analytics_set_progress(struct mentor_analytics *an, mentor_analytics_progress_fn fn, void *ctx)
+{
+	an->progress = fn;
+	an->progress_ctx = ctx;
+}
+
+bool mentor_analytics_rounds_left(const struct mentor_analytics *an)
+{
+	return an->cfg->enabled && an->leader && an->rounds_left;
+}
+
+bool mentor_analytics_over_waiting(const struct mentor_analytics *an)
+{
+	/* Pausing while a partition of this instance holds the watermark back would keep it there for good. */
+	return an->cfg->enabled && an->held_by_others &&
+	       mentor_detector_waiting(an->det) >= an->cfg->max_waiting_observations;
+}
+
 void mentor_analytics_set_closed(struct mentor_analytics *an, int64_t closed_us)
 {
 	an->next_closed_us = closed_us;
@@ -238,6 +256,7 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
 	if (rc == MENTOR_OK && !ab->observed)
 		rc = an_observe_batch(&r, ab->batch, stored);
 	closed = r.an->next_closed_us < others ? r.an->next_closed_us : others;
+	r.an->held_by_others = others < r.an->next_closed_us;
 	if (rc == MENTOR_OK)
 		rc = an_run_until(&r, closed);
 	if (rc == MENTOR_OK)
@@ -270,12 +289,13 @@ static int advance_alone(struct mentor_analytics *an, struct mentor_store *store
 	rc = an_create_stages(&r);
 	if (rc == MENTOR_OK)
 		rc = an_catch_up(&r, NULL, &others, &(bool){ false });
+	an->held_by_others = others < an->next_closed_us;
 	if (others < closed_us)
 		closed_us = others;
 	if (rc == MENTOR_OK)
 		rc = an_run_until(&r, closed_us);
 	newest = mentor_detector_newest_seen(an->det);
-	last_round = ret_last_round && closed_us == MENTOR_DETECT_ALL;
+	last_round = ret_last_round && closed_us == MENTOR_DETECT_ALL && !an->rounds_left;
 	if (rc == MENTOR_OK && last_round && newest != NO_TIME &&
 	    (an->last_round_us == NO_TIME || newest > an->last_round_us))
 		rc = an_run_round(&r, newest);
@@ -289,8 +309,8 @@ static int advance_alone(struct mentor_analytics *an, struct mentor_store *store
 
 int mentor_analytics_tick(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err)
 {
-	if (!an->cfg->enabled || !an->leader || mentor_detector_waiting(an->det) == 0 ||
-	    an->next_closed_us <= an->closed_us)
+	if (!an->cfg->enabled || !an->leader || (mentor_detector_waiting(an->det) == 0 && !an->rounds_left) ||
+	    (an->next_closed_us <= an->closed_us && !an->rounds_left))
 		return MENTOR_OK;
 	return advance_alone(an, store, an->next_closed_us, NULL, err);
 }

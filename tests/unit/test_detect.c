@@ -1157,6 +1157,15 @@ static void test_until_and_waiting(void **state)
 
 /* ---- Taking back a repeat ---- */
 
+static int unobs(struct mentor_detector *det, const char *agent, const char *metric, const char *event_id,
+		 int64_t t_us, int64_t value_e6)
+{
+	struct mentor_detect_key key = { agent, metric, event_id, t_us, value_e6 };
+	struct mentor_error err = { 0 };
+
+	return mentor_detector_unobserve(det, &key, 1, &err);
+}
+
 /*
  * A batch resends events observed before (some already evaluated, some
  * still waiting) and the caller takes their observations back: the outcome
@@ -1196,14 +1205,24 @@ static void test_unobserve(void **state)
 	assert_int_equal(mentor_detector_waiting(twice), 4);
 	adv(twice, t, &r_twice);  /* sorts the waiting ones, evaluates none */
 	/* e1 was evaluated: it cannot be taken back. */
-	assert_int_equal(mentor_detector_unobserve(twice, "a", "m", "e1", t, 100000, &err), MENTOR_ERR_INVALID);
+	assert_int_equal(unobs(twice, "a", "m", "e1", t, 100000), MENTOR_ERR_INVALID);
 	/* A value, time or key that no waiting observation has is not taken back either. */
-	assert_int_equal(mentor_detector_unobserve(twice, "b", "m", "e2", t + 5, 800000, &err), MENTOR_ERR_INVALID);
-	assert_int_equal(mentor_detector_unobserve(twice, "b", "m", "e2", t + 6, 900000, &err), MENTOR_ERR_INVALID);
-	assert_int_equal(mentor_detector_unobserve(twice, "c", "m", "e2", t + 5, 900000, &err), MENTOR_ERR_INVALID);
+	assert_int_equal(unobs(twice, "b", "m", "e2", t + 5, 800000), MENTOR_ERR_INVALID);
+	assert_int_equal(unobs(twice, "b", "m", "e2", t + 6, 900000), MENTOR_ERR_INVALID);
+	assert_int_equal(unobs(twice, "c", "m", "e2", t + 5, 900000), MENTOR_ERR_INVALID);
 	assert_int_equal(mentor_detector_waiting(twice), 4);
-	assert_int_equal(mentor_detector_unobserve(twice, "b", "m", "e3", at(DAY0 + 1, HOUR), 0, &err), MENTOR_OK);
-	assert_int_equal(mentor_detector_unobserve(twice, "b", "m", "e2", t + 5, 900000, &err), MENTOR_OK);
+	/* Both at once; a set where one does not wait changes nothing. */
+	{
+		struct mentor_detect_key keys[] = {
+			{ "b", "m", "e3", at(DAY0 + 1, HOUR), 0 },
+			{ "b", "m", "e2", t + 5, 900000 },
+			{ "a", "m", "e1", t, 100000 },
+		};
+
+		assert_int_equal(mentor_detector_unobserve(twice, keys, 3, &err), MENTOR_ERR_INVALID);
+		assert_int_equal(mentor_detector_waiting(twice), 4);
+		assert_int_equal(mentor_detector_unobserve(twice, keys, 2, &err), MENTOR_OK);
+	}
 	assert_int_equal(mentor_detector_waiting(twice), 2);
 	assert_int_equal(mentor_detector_newest_seen(twice), at(DAY0 + 1, HOUR));
 	assert_int_equal(mentor_detector_oldest_waiting(twice), t + 5);
@@ -1211,7 +1230,7 @@ static void test_unobserve(void **state)
 	/* A resend newer than anything seen, taken back: newest_seen goes back to what the others say. */
 	obs(twice, "b", "m", "e9", at(DAY0 + 2, HOUR), 500000);
 	assert_int_equal(mentor_detector_newest_seen(twice), at(DAY0 + 2, HOUR));
-	assert_int_equal(mentor_detector_unobserve(twice, "b", "m", "e9", at(DAY0 + 2, HOUR), 500000, &err), MENTOR_OK);
+	assert_int_equal(unobs(twice, "b", "m", "e9", at(DAY0 + 2, HOUR), 500000), MENTOR_OK);
 	assert_int_equal(mentor_detector_newest_seen(twice), at(DAY0 + 1, HOUR));
 
 	adv(once, MENTOR_DETECT_ALL, &r_once);
