@@ -1,7 +1,8 @@
 /*
  * The batch commit (mentor_store_commit_batch, in include/mentor/store.h): a
  * batch's rows in one transaction, the one its event stream began if any:
- * the score events without repeats of stored ones, their unknown agents,
+ * the score events without repeats of stored ones (those whose id was stored
+ * lately are looked up first: recent_events.h), their unknown agents,
  * daily parts and metrics, the roster, the rejected messages, the
  * partitions' offsets under their fence and the hook's work; then the
  * COMMIT, sent without waiting.
@@ -17,6 +18,7 @@
 #include "known_agents.h"
 #include "offsets.h"
 #include "pg.h"
+#include "recent_events.h"
 #include "store_int.h"
 
 /* The staging tables (made by the store on every connect); score events go through event_stream.h. */
@@ -97,12 +99,41 @@ static char *array_literal(const struct mentor_batch *b, size_t n,
 	return t.data;
 }
 
-/* *ret_stored: per staged event, 0 if score_events already has it, else 1; NULL if it has none. */
-static int find_repeats(PGconn *conn, const struct mentor_batch *b, unsigned char **ret_stored,
-			struct mentor_error *err)
+/* The ids of the suspects of the stream (NULL: of every event), as a text[] literal; NULL when out of memory. */
+static char *event_ids(const struct mentor_batch *b, const struct mentor_event_stream *suspects, size_t *ret_count)
 {
-	size_t n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS);
-	char *array = array_literal(b, n, mentor_batch_event_id, NULL, NULL);
+	size_t n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS), count = 0;
+	struct text_buf t = { 0 };
+
+	buf_append(&t, "{", 1);
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		const char *id;
+
+		if (suspects && !mentor_event_stream_suspect(suspects, b, i))
+			continue;
+		id = mentor_batch_event_id(b, i, &len);
+		buf_array_text(&t, count++ == 0, id, len);
+	}
+	buf_append(&t, "}", 1);
+	if (t.failed) {
+		free(t.data);
+		return NULL;
+	}
+	*ret_count = count;
+	return t.data;
+}
+
+/*
+ * *ret_stored: per staged event, 0 if score_events already has it, else 1;
+ * NULL if it has none. Only the stream's suspects are looked up (NULL:
+ * every event).
+ */
+static int find_repeats(PGconn *conn, const struct mentor_batch *b, const struct mentor_event_stream *suspects,
+			unsigned char **ret_stored, struct mentor_error *err)
+{
+	size_t n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS), count = 0;
+	char *array = event_ids(b, suspects, &count);
 	unsigned char *stored = NULL;
 	PGresult *res = NULL;
 	int rc;
@@ -110,6 +141,10 @@ static int find_repeats(PGconn *conn, const struct mentor_batch *b, unsigned cha
 	*ret_stored = NULL;
 	if (!array)
 		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
+	if (count == 0) {
+		free(array);
+		return MENTOR_OK;
+	}
 	rc = mentor_pg_exec(conn, find_repeats_sql, 1, (const char *const *)&array, "find repeated events", &res, err);
 	free(array);
 	if (rc != MENTOR_OK)
@@ -134,12 +169,41 @@ static int find_repeats(PGconn *conn, const struct mentor_batch *b, unsigned cha
 }
 
 /*
- * Ends the events' COPY (event_stream.h). Score events are copied straight
+ * The stream's suspects, which its COPY left out: those score_events does
+ * not have yet go in by a COPY of their own. *ret_stored as find_repeats
+ * sets it.
+ */
+static int insert_suspects(PGconn *conn, const struct mentor_event_stream *stream, const struct mentor_batch *b,
+			   unsigned char **ret_stored, struct mentor_error *err)
+{
+	size_t n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS);
+	unsigned char *fresh;
+	bool any = false;
+	int rc = find_repeats(conn, b, stream, ret_stored, err);
+
+	if (rc != MENTOR_OK)
+		return rc;
+	if (!(fresh = malloc(n ? n : 1)))
+		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		fresh[i] = mentor_event_stream_suspect(stream, b, i) && (!*ret_stored || (*ret_stored)[i]);
+		any = any || fresh[i];
+	}
+	if (any)
+		rc = mentor_event_stream_copy(conn, b, fresh, err);
+	free(fresh);
+	return rc;
+}
+
+/*
+ * Ends the events' COPY (event_stream.h), which leaves out the suspects,
+ * then inserts those of them that are new. Score events are copied straight
  * into score_events (their ids are unique within a batch: it keeps the
- * first copy). If some were stored before (a repeat across batches: rare),
- * the COPY fails on the primary key; it is then rolled back to its savepoint
- * and redone without the events find_repeats finds. *ret_stored as
- * find_repeats sets it.
+ * first copy). If some were stored before all the same (a repeat the
+ * recent ids missed: older, or stored by another instance), a COPY fails
+ * on the primary key; both are then rolled back to their savepoint and
+ * redone without the events find_repeats finds. *ret_stored as find_repeats
+ * sets it.
  */
 static int insert_events(PGconn *conn, struct mentor_event_stream *stream, const struct mentor_batch *b,
 			 unsigned char **ret_stored, struct mentor_error *err)
@@ -149,10 +213,14 @@ static int insert_events(PGconn *conn, struct mentor_event_stream *stream, const
 
 	*ret_stored = NULL;
 	rc = mentor_event_stream_end(stream, conn, b, &copy_err);
+	if (rc == MENTOR_OK)
+		rc = insert_suspects(conn, stream, b, ret_stored, &copy_err);
 	if (rc == MENTOR_ERR_DB && strcmp(copy_err.sqlstate, "23505") == 0) {  /* unique_violation */
+		free(*ret_stored);
+		*ret_stored = NULL;
 		rc = mentor_pg_command(conn, "ROLLBACK TO SAVEPOINT copy_events", "rollback to savepoint", err);
 		if (rc == MENTOR_OK)
-			rc = find_repeats(conn, b, ret_stored, err);
+			rc = find_repeats(conn, b, NULL, ret_stored, err);
 		if (rc == MENTOR_OK)
 			rc = mentor_event_stream_copy(conn, b, *ret_stored, err);
 	} else if (rc != MENTOR_OK && err) {
@@ -263,14 +331,22 @@ static int write_batch(struct mentor_store *s, const struct mentor_batch *b,
 }
 
 /*
- * Once the COMMIT is sent: remembers its agents (the store forgets them if
- * it fails), and compacts if due (a compaction merges only committed rows,
+ * Once the COMMIT is sent: remembers its events' ids (should it fail, they
+ * are only suspects next time) and its agents (the store forgets them if it
+ * fails), and compacts if due (a compaction merges only committed rows,
  * so this batch's parts may wait for the next one).
  */
 static void committed(struct mentor_store *s, const struct mentor_batch *b, const struct mentor_daily *daily)
 {
 	struct mentor_known_agents *known = mentor_store_known_agents(s);
+	struct mentor_recent_events *recent = mentor_store_recent_events(s);
 
+	for (size_t i = 0; i < mentor_batch_rows(b, MENTOR_STAGE_EVENTS); i++) {
+		size_t len;
+		const char *id = mentor_batch_event_id(b, i, &len);
+
+		mentor_recent_events_add(recent, id, len);
+	}
 	for (size_t i = 0; i < mentor_batch_agent_count(b); i++) {
 		size_t len;
 		const char *agent = mentor_batch_agent(b, i, &len);

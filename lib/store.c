@@ -17,6 +17,7 @@
 #include "known_agents.h"
 #include "mentor/clock.h"
 #include "pg.h"
+#include "recent_events.h"
 #include "store_int.h"
 
 struct mentor_store {
@@ -44,6 +45,7 @@ struct mentor_store {
 	mentor_store_notice_fn notice_fn;  /* NULL: notices dropped */
 	void *notice_ctx;
 	struct mentor_known_agents known;
+	struct mentor_recent_events recent;  /* the stream keeps their repeats out of its COPY */
 };
 
 /* Staging tables live in the session, so they are made on every (re)connect. */
@@ -102,6 +104,7 @@ int mentor_store_open(const char *conninfo, const char *schema, struct mentor_st
 		mentor_store_close(s);
 		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
 	}
+	s->stream.recent = &s->recent;
 	mentor_compaction_init(&s->compaction, s->conninfo, s->schema, pass_notice, s);
 	rc = connect_session(s, err);
 	if (rc != MENTOR_OK) {
@@ -121,6 +124,7 @@ void mentor_store_close(struct mentor_store *s)
 		commit_collect(s, true);
 	PQfinish(s->conn);
 	mentor_known_agents_free(&s->known);
+	mentor_recent_events_free(&s->recent);
 	free(s->deferred.data);
 	free(s->conninfo);
 	free(s->schema);
@@ -265,6 +269,11 @@ struct mentor_event_stream *mentor_store_stream(struct mentor_store *s)
 struct mentor_known_agents *mentor_store_known_agents(struct mentor_store *s)
 {
 	return &s->known;
+}
+
+struct mentor_recent_events *mentor_store_recent_events(struct mentor_store *s)
+{
+	return &s->recent;
 }
 
 struct mentor_compaction *mentor_store_compaction(struct mentor_store *s)
