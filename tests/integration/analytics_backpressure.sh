@@ -15,7 +15,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
 
 prefix="backpressure-$run_id"
-generate "$prefix" --agents 60 --days 10 --start 2026-09-01 --seed 61 --partitions 1 2>"$work/gen.log"
+generate "$prefix" --agents 100 --days 20 --start 2026-09-01 --seed 61 --partitions 1 2>"$work/gen.log"
 cat "$work/gen.log"
 read -r voc aqm roster _ < <(generated_counts "$work/gen.log")
 total=$((voc + aqm + roster))
@@ -35,8 +35,10 @@ psql_val "$schema" "INSERT INTO consumer_offsets (group_id, topic, partition, ne
     VALUES ('$group', '$prefix.aqm', 7, 0, '2026-08-01 00:00+00')" >/dev/null
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# Small fetches: what librdkafka fetched before the pause is still delivered.
 write_config "$work/run.conf" "$schema" "$prefix" "$group" "[ingest]" "batch_max_events = 500" \
-    "[analytics]" "max_waiting_observations = 1000"
+    "[analytics]" "max_waiting_observations = 1000" \
+    "[kafka]" "max.partition.fetch.bytes = 4096" "queued.min.messages = 100"
 "$MENTORD_BIN" --config "$work/run.conf" --http "127.0.0.1:$port" 2>"$work/run.log" &
 pid=$!
 trap 'kill -9 "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
