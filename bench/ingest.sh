@@ -9,9 +9,15 @@
 # analytics runs again with that mentord binary on the same topics (say, a
 # build of an earlier commit): its figures are printed beside the others,
 # with both drains' table digests and whether they are identical.
+# With --batch N every drain runs with [ingest] batch_max_events = N (2000
+# is a batch under live load). With --repeats PCT, a copy of the topics
+# where PCT% of the AQM and VOC messages come again about 5,000 messages of
+# their partition later (a producer's retries: repeats of events stored by
+# an earlier batch) is drained with the analytics too: both drains' events/s
+# and their ratio, and whether their tables are identical.
 # It prints figures and targets; it never fails on a target.
 #
-# Usage: bench/ingest.sh [--agents N] [--days D] [--baseline BIN]
+# Usage: bench/ingest.sh [--agents N] [--days D] [--baseline BIN] [--batch N] [--repeats PCT]
 # Uses the harness in MENTORD_PG / MENTORD_KAFKA when both are set, else
 # starts one with tests/harness/up and stops it at the end.
 set -euo pipefail
@@ -21,17 +27,26 @@ cd "$root"
 agents=8000
 days=30
 baseline=
-usage() { echo "usage: bench/ingest.sh [--agents N] [--days D] [--baseline BIN]   (default 8000 agents, 30 days: ~1.0M events)"; }
+batch=
+repeats=
+usage() {
+    echo "usage: bench/ingest.sh [--agents N] [--days D] [--baseline BIN] [--batch N] [--repeats PCT]"
+    echo "       (default 8000 agents, 30 days: ~1.0M events; default batching; no repeats)"
+}
 while (($#)); do
     case $1 in
         --agents) agents=${2:?--agents needs a number}; shift 2 ;;
         --days) days=${2:?--days needs a number}; shift 2 ;;
         --baseline) baseline=${2:?--baseline needs a mentord binary}; shift 2 ;;
+        --batch) batch=${2:?--batch needs a number}; shift 2 ;;
+        --repeats) repeats=${2:?--repeats needs a percentage}; shift 2 ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
 done
 [[ $agents =~ ^[1-9][0-9]*$ && $days =~ ^[1-9][0-9]*$ ]] || { usage >&2; exit 2; }
+[[ -z $batch || $batch =~ ^[1-9][0-9]*$ ]] || { usage >&2; exit 2; }
+[[ -z $repeats || ($repeats =~ ^[1-9][0-9]?$ && $repeats -le 50) ]] || { echo "bench: --repeats takes 1 to 50 (%)" >&2; exit 2; }
 [[ -z $baseline || -x $baseline ]] || { echo "bench: --baseline $baseline is not an executable" >&2; exit 2; }
 small_days=$(((days + 3) / 4))
 
@@ -149,7 +164,7 @@ drain() {
     local prefix=$1 schema=$2
     shift 2
     schemas+=("$schema")
-    bench_config "$work/$schema.conf" "$schema" "$prefix" "$prefix-$schema" "$@"
+    bench_config "$work/$schema.conf" "$schema" "$prefix" "$prefix-$schema" "$@" ${batch:+"[ingest]" "batch_max_events = $batch"}
     measure "$work/$schema.m" "$mentord" --config "$work/$schema.conf" --exit-at-end 2>"$work/$schema.log"
     read -r _ _ _ status _ _ _ <"$work/$schema.m"
     if ((status != 0)); then
@@ -157,6 +172,31 @@ drain() {
         tail -n 20 "$work/$schema.log" >&2
         return 1
     fi
+}
+
+# with_repeats PREFIX TO: copies the topics PREFIX.* to TO.*, each AQM and VOC
+# message keyed as before (so on the same partition); every (100 / repeats)th
+# message of a topic comes again 20,000 messages of that topic later (about
+# 5,000 of its partition, with 4 partitions: batches later), or at the end.
+# Echoes how many repeats it added.
+with_repeats() {
+    local from=$1 to=$2 kind added=0 n
+    for kind in voc aqm roster; do
+        kcat -C -b "$MENTORD_KAFKA" -t "$from.$kind" -o beginning -e -q -f '%k\t%s\n' >"$work/copy.tsv"
+        if [[ $kind == roster ]]; then
+            cp "$work/copy.tsv" "$work/repeats.tsv"
+        else
+            awk -v every=$((100 / repeats)) -v delay=20000 '
+                { print; if (NR % every == 0) { due[++last] = NR + delay; line[last] = $0 }
+                  while (first < last && due[first + 1] == NR) { first++; print line[first]; delete line[first] } }
+                END { while (first < last) print line[++first] }' first=0 last=0 "$work/copy.tsv" >"$work/repeats.tsv"
+            n=$(($(wc -l <"$work/repeats.tsv") - $(wc -l <"$work/copy.tsv")))
+            added=$((added + n))
+        fi
+        kcat -P -b "$MENTORD_KAFKA" -t "$to.$kind" -K $'\t' <"$work/repeats.tsv" || return 1
+    done
+    rm -f "$work/copy.tsv" "$work/repeats.tsv"
+    echo "$added"
 }
 
 # check SCHEMA MESSAGES EVENTS: the drain stored every message and every event, rejected none.
@@ -226,6 +266,17 @@ if [[ -n $baseline ]]; then
     read -r b_wall b_rss b_cpu _ b_early b_pg b_pg_busiest <"$work/${schema}_base.m"
 fi
 
+# --- 2d. The drain with the analytics on a copy of the topics with repeats of earlier batches' events.
+if [[ -n $repeats ]]; then
+    log "copying the topics to $prefix-rep.* with $repeats% repeats"
+    added=$(with_repeats "$prefix" "$prefix-rep")
+    settle
+    log "mentord drain of the topics with repeats into schema ${schema}_rep"
+    drain "$prefix-rep" "${schema}_rep"
+    check "${schema}_rep" "$((total + added))" "$((voc + aqm))"
+    read -r r_wall r_rss r_cpu _ _ r_pg r_pg_busiest <"$work/${schema}_rep.m"
+fi
+
 # --- 3. Raw consume of the same topics: kcat, one group member on all three, to /dev/null.
 settle
 log "kcat raw consume"
@@ -292,6 +343,28 @@ printf '%-34s %s\n' "  CPU" "$(budget "$m_wall" "$m_cpu" "$m_pg" "$m_pg_busiest"
 printf '%-34s %9s msgs %8.2f s %9s events/s, peak RSS %s (full run %s)\n' \
     "  smaller run ($agents x $small_days days)" "$s_total" "$s_wall" "$(rate "$s_total" "$s_wall")" \
     "$(mib "$s_rss")" "$(mib "$m_rss")"
+if [[ -n $repeats ]]; then
+    # Events/s = distinct events stored (the same in both drains) / wall time: a repeat adds work, not events.
+    e_rate=$(rate "$((voc + aqm))" "$m_wall")
+    r_rate=$(rate "$((voc + aqm))" "$r_wall")
+    echo "repeats of earlier batches' events (${batch:-default} events per batch):"
+    printf '%-34s %9s events %8.2f s %9s events/s\n' "  drain with the analytics" "$((voc + aqm))" "$m_wall" "$e_rate"
+    printf '%-34s %9s events %8.2f s %9s events/s   (+%s repeats, %s%%)\n' "  the same with repeats" \
+        "$((voc + aqm))" "$r_wall" "$r_rate" "$added" "$repeats"
+    printf '%-34s %sx   target >= 0.90x: %s\n' "  with repeats / without" "$(ratio "$r_rate" "$e_rate")" \
+        "$(verdict "$(ratio "$r_rate" "$e_rate")" 0.9)"
+    printf '%-34s %s, cpu %s s; %s\n' "  peak RSS with repeats" "$(mib "$r_rss")" "$r_cpu" \
+        "$(budget "$r_wall" "$r_cpu" "$r_pg" "$r_pg_busiest")"
+    # Offsets and score_events' kafka_offset count the repeats' messages: every other table must be equal.
+    table_digest "$schema" | grep -Ev '^(consumer_offsets|score_events) ' >"$work/digest.norep"
+    table_digest "${schema}_rep" | grep -Ev '^(consumer_offsets|score_events) ' >"$work/digest.rep"
+    if cmp -s "$work/digest.norep" "$work/digest.rep"; then
+        echo "  tables (but offsets) identical with and without repeats: yes"
+    else
+        echo "  tables (but offsets) identical with and without repeats: NO"
+        diff "$work/digest.norep" "$work/digest.rep" | sed 's/^/    /'
+    fi
+fi
 if [[ -n $baseline ]]; then
     b_rate=$(rate "$total" "$b_wall")
     printf '%-34s %9s msgs %8.2f s %9s events/s   this build / baseline: %sx\n' \

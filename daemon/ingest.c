@@ -75,6 +75,8 @@ struct ingest {
 	struct mentor_analytics *analytics; /* owned */
 	bool analytics_stale;               /* a failed commit left its memory ahead of the tables */
 	bool drain_waiting;                 /* at the end, waiting for other instances' partitions (logged once) */
+	bool waiting_paused;                /* consumption paused for the analytics' waiting observations */
+	bool rounds_left;                   /* the analytics left pairing rounds for the next pass (logged once) */
 	struct mentor_offset_update *updates;  /* owned; one per partition of the batch */
 	size_t cap_updates;
 	int64_t batch_started_us;
@@ -678,6 +680,46 @@ static void set_closed(struct ingest *in, size_t n_updates)
 	mentor_analytics_set_closed(in->analytics, wm);
 }
 
+/*
+ * Backpressure: while max_waiting_observations wait for a watermark that a
+ * partition of another instance holds back (reading this instance's own
+ * cannot move it), fetching stops, and starts again once decisions free
+ * them. Repeated while over: a rebalance or an outage's end restarts it.
+ */
+static void apply_backpressure(struct ingest *in, int64_t waiting)
+{
+	bool over = mentor_analytics_over_waiting(in->analytics);
+	struct mentor_error err;
+
+	if (!in->consumer || (!over && !in->waiting_paused))
+		return;
+	if (over != in->waiting_paused)
+		log_notice("%s: %" PRId64 " observations wait for the watermark", over ? "pausing consumption" :
+			   "resuming consumption", waiting);
+	if (mentor_consumer_pause(in->consumer, over, &err) != MENTOR_OK)
+		log_warning("%s", err.msg);
+	in->waiting_paused = over;
+	metrics_set_waiting_paused(over);
+}
+
+/* A long catch-up (max_rounds_per_call rounds at a time) is logged when it starts. */
+static void note_rounds_left(struct ingest *in)
+{
+	bool left = mentor_analytics_rounds_left(in->analytics);
+
+	if (left && !in->rounds_left)
+		log_info("long catch-up: pairing rounds left for the next pass (%d per batch or tick)",
+			 in->cfg->analytics.max_rounds_per_call);
+	in->rounds_left = left;
+}
+
+/* Long analytics work (a load, many rounds) shows the loop alive. */
+static void analytics_progress(void *ctx)
+{
+	(void)ctx;
+	alive();
+}
+
 static void publish_analytics(struct ingest *in)
 {
 	struct mentor_analytics_gauges g;
@@ -688,6 +730,8 @@ static void publish_analytics(struct ingest *in)
 	    g.event_time_us > g.closed_us)
 		delay = g.event_time_us - g.closed_us;
 	metrics_set_analytics(g.open_triggers, g.active_pairings, g.waiting_observations, delay);
+	apply_backpressure(in, g.waiting_observations);
+	note_rounds_left(in);
 }
 
 /*
@@ -867,8 +911,8 @@ static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 		}
 		if (in->rewind_pending && !retry_rewind(in))
 			continue;
-		/* While a batch is open, poll without waiting: an empty queue means write it now. */
-		msg = mentor_consumer_poll(in->consumer, batching ? 0 : 100);
+		/* While a batch is open or rounds are left, poll without waiting: an empty queue means work now. */
+		msg = mentor_consumer_poll(in->consumer, batching || mentor_analytics_rounds_left(in->analytics) ? 0 : 100);
 		metrics_set_assigned(mentor_consumer_assigned(in->consumer));
 		publish_lag(in);
 		if (!has_work(in))
@@ -947,6 +991,8 @@ static bool finish_drain(struct ingest *in)
 		return false;
 	}
 	publish_analytics(in);
+	if (!done && mentor_analytics_rounds_left(in->analytics))
+		return false;  /* a long catch-up: the loop polls, and the next pass runs the next rounds */
 	if (!done && !in->drain_waiting)
 		log_info("at the end of every assigned partition; deciding for the group, so waiting for the other"
 			 " instances' partitions");
@@ -1007,6 +1053,7 @@ int mentord_ingest_run(struct mentor_config *cfg, const char *config_path, bool 
 		log_err("%s", err.msg);
 		goto out;
 	}
+	mentor_analytics_set_progress(in.analytics, analytics_progress, NULL);
 	notify_status("loading the analytics state");
 	if (!load_analytics(&in)) {
 		code = 0;

@@ -42,6 +42,7 @@ static struct {
 	const char *_Atomic stall_reason;
 	/* The analytics, as of the last commit; open_triggers < 0: analytics off. */
 	atomic_int_fast64_t open_triggers, active_pairings, waiting_observations, watermark_delay_us;
+	atomic_int_fast64_t waiting_paused;  /* 1 while consumption is paused for the waiting observations */
 } m = { .open_triggers = -1 };
 
 /* Set before the HTTP thread starts serving and cleared after it stops. */
@@ -272,6 +273,11 @@ void metrics_set_analytics(int64_t open_triggers, int64_t active_pairings, int64
 	atomic_store_explicit(&m.watermark_delay_us, delay_us, memory_order_relaxed);
 }
 
+void metrics_set_waiting_paused(bool paused)
+{
+	atomic_store_explicit(&m.waiting_paused, paused, memory_order_relaxed);
+}
+
 static void render_analytics(FILE *out)
 {
 	int64_t delay_us = atomic_load_explicit(&m.watermark_delay_us, memory_order_relaxed);
@@ -284,6 +290,9 @@ static void render_analytics(FILE *out)
 	      atomic_load_explicit(&m.active_pairings, memory_order_relaxed));
 	gauge(out, "mentord_waiting_observations", "Observations stored but waiting for the event-time watermark.",
 	      atomic_load_explicit(&m.waiting_observations, memory_order_relaxed));
+	gauge(out, "mentord_consumption_paused",
+	      "1 while consumption is paused because max_waiting_observations observations wait, else 0.",
+	      atomic_load_explicit(&m.waiting_paused, memory_order_relaxed));
 	fprintf(out, "# HELP mentord_decision_delay_seconds Newest event time decided minus the watermark.\n"
 		"# TYPE mentord_decision_delay_seconds gauge\nmentord_decision_delay_seconds %" PRId64 ".%06" PRId64 "\n",
 		delay_us / 1000000, delay_us % 1000000);

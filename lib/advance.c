@@ -46,18 +46,30 @@ int64_t an_round_due(const struct mentor_analytics *an, int64_t closed_us)
  * Evaluates everything before closed_us. Each round boundary B on the way
  * runs once every observation before B is evaluated, and only once time
  * has reached B (an observation at or after B exists), so the rounds of a
- * replay are those of the original run.
+ * replay are those of the original run. After max_rounds_per_call rounds
+ * with more due, it stops at the last round's time (rounds_left): rounds
+ * read only low-score triggers and the detector's state, which an
+ * evaluation split at B leaves as it is, so the next call continues with
+ * the same outcome.
  */
 int an_run_until(struct run *r, int64_t closed_us)
 {
 	struct mentor_analytics *an = r->an;
 	int64_t next;
-	int rc = MENTOR_OK;
+	int rounds = 0, rc = MENTOR_OK;
 
 	if (closed_us < an->closed_us)
 		closed_us = an->closed_us;
 	an_start_rounds(an);
+	an->rounds_left = false;
 	while (rc == MENTOR_OK && (next = an_round_due(an, closed_us)) != NO_TIME) {
+		if (rounds++ == an->cfg->max_rounds_per_call) {
+			an->rounds_left = true;
+			closed_us = an->last_round_us > an->closed_us ? an->last_round_us : an->closed_us;
+			break;
+		}
+		if (rounds > 1 && an->progress)
+			an->progress(an->progress_ctx);
 		rc = an_advance(r, next);
 		if (rc == MENTOR_OK)
 			rc = an_run_round(r, next);

@@ -115,6 +115,24 @@ void mentor_analytics_set_config(struct mentor_analytics *an, const struct mento
 	mentor_detector_set_params(an->det, &cfg->stats);
 }
 
+void mentor_analytics_set_progress(struct mentor_analytics *an, mentor_analytics_progress_fn fn, void *ctx)
+{
+	an->progress = fn;
+	an->progress_ctx = ctx;
+}
+
+bool mentor_analytics_rounds_left(const struct mentor_analytics *an)
+{
+	return an->cfg->enabled && an->leader && an->rounds_left;
+}
+
+bool mentor_analytics_over_waiting(const struct mentor_analytics *an)
+{
+	/* Pausing while a partition of this instance holds the watermark back would keep it there for good. */
+	return an->cfg->enabled && an->held_by_others &&
+	       mentor_detector_waiting(an->det) >= an->cfg->max_waiting_observations;
+}
+
 void mentor_analytics_set_closed(struct mentor_analytics *an, int64_t closed_us)
 {
 	an->next_closed_us = closed_us;
@@ -157,6 +175,10 @@ static int evaluate_early(struct run *r, const struct mentor_batch *b)
 
 	if (!an->early_ok || mentor_batch_rows(b, MENTOR_STAGE_ROSTER) > 0)
 		return MENTOR_OK;
+	/* None of the batch's own observations: any may be a repeat, which the hook takes back (an_unobserve_repeats). */
+	for (size_t i = 0; i < mentor_batch_rows(b, MENTOR_STAGE_EVENTS); i++)
+		if (mentor_batch_event_time(b, i) < until)
+			until = mentor_batch_event_time(b, i);
 	an_start_rounds(an);
 	if ((next = an_round_due(an, until)) != NO_TIME)
 		until = next;
@@ -208,9 +230,17 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
 	if (!r.an->cfg->enabled)
 		return run_end(&r, MENTOR_OK);
 	rc = an_take_lead(&r);
-	/* Some events were stored before: batch_early counted them again. Store only, and load. */
-	if (rc == MENTOR_OK && ab->observed && stored)
-		r.an->need_load = true;
+	/*
+	 * Some events were stored before: batch_early fed them to the detector again, which
+	 * evaluated none of them yet. Should one not be found waiting, store only, and load.
+	 */
+	if (rc == MENTOR_OK && ab->observed && stored && !r.an->need_load) {
+		rc = an_unobserve_repeats(&r, ab->batch, stored);
+		if (rc == MENTOR_ERR_INVALID) {
+			r.an->need_load = true;
+			rc = MENTOR_OK;
+		}
+	}
 	/* Not the decider, or not caught up yet: store only; the tables say what is left to read. */
 	if (rc != MENTOR_OK || !r.an->leader || r.an->need_load)
 		return run_end(&r, rc);
@@ -226,6 +256,7 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
 	if (rc == MENTOR_OK && !ab->observed)
 		rc = an_observe_batch(&r, ab->batch, stored);
 	closed = r.an->next_closed_us < others ? r.an->next_closed_us : others;
+	r.an->held_by_others = others < r.an->next_closed_us;
 	if (rc == MENTOR_OK)
 		rc = an_run_until(&r, closed);
 	if (rc == MENTOR_OK)
@@ -258,12 +289,13 @@ static int advance_alone(struct mentor_analytics *an, struct mentor_store *store
 	rc = an_create_stages(&r);
 	if (rc == MENTOR_OK)
 		rc = an_catch_up(&r, NULL, &others, &(bool){ false });
+	an->held_by_others = others < an->next_closed_us;
 	if (others < closed_us)
 		closed_us = others;
 	if (rc == MENTOR_OK)
 		rc = an_run_until(&r, closed_us);
 	newest = mentor_detector_newest_seen(an->det);
-	last_round = ret_last_round && closed_us == MENTOR_DETECT_ALL;
+	last_round = ret_last_round && closed_us == MENTOR_DETECT_ALL && !an->rounds_left;
 	if (rc == MENTOR_OK && last_round && newest != NO_TIME &&
 	    (an->last_round_us == NO_TIME || newest > an->last_round_us))
 		rc = an_run_round(&r, newest);
@@ -277,8 +309,8 @@ static int advance_alone(struct mentor_analytics *an, struct mentor_store *store
 
 int mentor_analytics_tick(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err)
 {
-	if (!an->cfg->enabled || !an->leader || mentor_detector_waiting(an->det) == 0 ||
-	    an->next_closed_us <= an->closed_us)
+	if (!an->cfg->enabled || !an->leader || (mentor_detector_waiting(an->det) == 0 && !an->rounds_left) ||
+	    (an->next_closed_us <= an->closed_us && !an->rounds_left))
 		return MENTOR_OK;
 	return advance_alone(an, store, an->next_closed_us, NULL, err);
 }

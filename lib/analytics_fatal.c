@@ -72,6 +72,30 @@ int an_add_batch_fatal(struct run *r, const struct mentor_batch *b, const unsign
 	return rc;
 }
 
+void an_drop_batch_fatal(struct mentor_analytics *an, const struct mentor_batch *b, const unsigned char *stored)
+{
+	for (size_t i = 0; i < mentor_batch_rows(b, MENTOR_STAGE_EVENTS); i++) {
+		size_t len, k = an->n_fatal;
+		const char *id;
+		int64_t t_us;
+
+		if (stored[i] || !mentor_batch_event_fatal(b, i))
+			continue;
+		id = mentor_batch_event_id(b, i, &len);
+		t_us = mentor_batch_event_time(b, i);
+		/* The newest entry: the batch's own were added last. */
+		while (k-- > 0)
+			if (an->fatal[k].t_us == t_us && strlen(an->fatal[k].event_id) == len &&
+			    memcmp(an->fatal[k].event_id, id, len) == 0)
+				break;
+		if (k == SIZE_MAX)
+			continue;
+		free(an->fatal[k].event_id);
+		memmove(&an->fatal[k], &an->fatal[k + 1], (an->n_fatal - k - 1) * sizeof(*an->fatal));
+		an->n_fatal--;
+	}
+}
+
 /* Inserts the fatal triggers of the pending events before closed_us, and forgets them. */
 int an_decide_fatal(struct run *r, int64_t closed_us)
 {

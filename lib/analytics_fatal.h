@@ -14,6 +14,13 @@ int an_add_fatal(struct run *r, const char *event_id, size_t len, int64_t t_us);
 /* Remembers the batch's stored events with fatal items (stored: as the batch hook gets it). */
 int an_add_batch_fatal(struct run *r, const struct mentor_batch *b, const unsigned char *stored);
 
+/*
+ * Forgets the batch's repeated events with fatal items (stored: as the batch
+ * hook gets it, not NULL), which an_add_batch_fatal took for new before the
+ * batch was stored: one waiting entry per repeat.
+ */
+void an_drop_batch_fatal(struct mentor_analytics *an, const struct mentor_batch *b, const unsigned char *stored);
+
 /* Fires the triggers and alerts of the waiting fatal events before closed_us. */
 int an_decide_fatal(struct run *r, int64_t closed_us);
 

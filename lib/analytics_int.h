@@ -82,6 +82,10 @@ struct mentor_analytics {
 						       and the partitions this instance consumes are the same */
 	bool early_ran;                             /* batch_early evaluated this batch's observations */
 	struct run_staged early_staged;             /* what it staged, for the hook's run */
+	bool held_by_others;                        /* the last run's watermark was another instance's partition */
+	bool rounds_left;                           /* the last run stopped at max_rounds_per_call with rounds due */
+	mentor_analytics_progress_fn progress;      /* may be NULL */
+	void *progress_ctx;
 };
 
 /* One hook or finish call. */
@@ -93,6 +97,16 @@ struct run {
 	struct run_staged staged;   /* owned; freed by run_end */
 	bool round_ran;             /* a round ran: the changed provisional KPI rows are written at the end */
 };
+
+/* Rows a load reads between two progress calls (mentor_analytics_set_progress). */
+#define AN_PROGRESS_ROWS 4096
+
+/* Tells the caller that long work goes on, every AN_PROGRESS_ROWS rows i. */
+static inline void an_progress_row(const struct mentor_analytics *an, int i)
+{
+	if (an->progress && i % AN_PROGRESS_ROWS == AN_PROGRESS_ROWS - 1)
+		an->progress(an->progress_ctx);
+}
 
 /* Event time in microseconds, from a timestamptz column named in SQL. */
 #define US_OF(col) "(extract(epoch FROM " col ") * 1000000)::bigint"

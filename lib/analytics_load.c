@@ -59,6 +59,7 @@ static int load_priors(struct run *r)
 			.k_estimated = strcmp(PQgetvalue(res, i, 8), "t") == 0,
 		};
 
+		an_progress_row(r->an, i);
 		rc = mentor_detector_restore_prior(r->an->det, PQgetvalue(res, i, 0), an_get_i64(res, i, 1), &pop, r->err);
 	}
 	PQclear(res);
@@ -83,10 +84,12 @@ static int load_days(struct run *r, int64_t from_day, int64_t to_day)
 		       "SELECT agent_id, metric, n, sum_e6, sumsq_e12 FROM agent_daily_parts"
 		       " WHERE day = DATE '1970-01-01' + $1::integer",
 		       1, (const char *const[]){ an_int_text(day, day_text) }, "read agent_daily_parts", &res);
-		for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
+		for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
+			an_progress_row(r->an, i);
 			rc = mentor_detector_restore_day(r->an->det, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), day,
 							 an_get_i64(res, i, 2), an_get_i64(res, i, 3),
 							 an_get_i64(res, i, 4), r->err);
+		}
 		PQclear(res);
 	}
 	return rc;
@@ -148,6 +151,7 @@ static int load_observations(struct run *r, int64_t from_us)
 		int64_t t = an_get_i64(res, i, 3), v = an_get_i64(res, i, 4);
 		bool waiting = t >= r->an->closed_us || strcmp(PQgetvalue(res, i, 5), "t") == 0;
 
+		an_progress_row(r->an, i);
 		rc = waiting ? mentor_detector_observe(r->an->det, agent, metric, PQgetvalue(res, i, 2), t, v, r->err)
 			     : mentor_detector_restore_day(r->an->det, agent, metric, mentor_stats_day_of(t), 1, v,
 							   v * v, r->err);
@@ -172,8 +176,10 @@ static int load_fatal(struct run *r)
 	       " WHERE fatal IS NOT NULL AND occurred_at >= $3"
 	       " UNION SELECT s.event_id, " US_OF("s.occurred_at") UNREAD_EVENTS " WHERE s.fatal IS NOT NULL",
 	       3, (const char *const[]){ r->an->group, r->an->roster_topic, from }, "read pending fatal events", &res);
-	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
+		an_progress_row(r->an, i);
 		rc = an_add_fatal(r, PQgetvalue(res, i, 0), strlen(PQgetvalue(res, i, 0)), an_get_i64(res, i, 1));
+	}
 	PQclear(res);
 	return rc;
 }
@@ -236,6 +242,7 @@ static int load_status(struct run *r)
 			.weekly_low = (uint64_t)an_get_i64(res, i, 14),
 		};
 
+		an_progress_row(r->an, i);
 		rc = mentor_detector_restore_status(r->an->det, &row, r->err);
 	}
 	PQclear(res);
@@ -318,6 +325,7 @@ static int load_kpis(struct run *r, int64_t split_day)
 
 		int64_t from_detector = split_day == NO_TIME ? w.before.from_day : split_day;
 
+		an_progress_row(r->an, i);
 		add_detector_days(r, &w, from_detector > w.before.from_day ? from_detector : w.before.from_day,
 				  w.before.to_day, &w.b);
 		add_detector_days(r, &w, w.after.from_day, w.after.to_day, &w.a);

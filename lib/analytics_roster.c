@@ -9,15 +9,20 @@
 #include "analytics_int.h"
 #include "analytics_sql.h"
 
-/* An agent can be a mentor only once the roster knows it (SPEC section 7). */
+/*
+ * An agent can be a mentor only once the roster knows it (SPEC section 7),
+ * and roster_known never goes back: an agent the roster does not know is
+ * inactive, as the detector takes any agent never set, so only the roster's
+ * agents are read (unknown agents may be many).
+ */
 #define AGENTS_SQL_SINCE \
-	"SELECT agent_id, active AND roster_known, " US_OF("updated_at") " FROM agents WHERE updated_at > $1"
+	"SELECT agent_id, active, " US_OF("updated_at") " FROM agents WHERE roster_known AND updated_at > $1"
 
 /*
  * Roster changes stored by any instance since the newest one seen. A
  * transaction that started before another but committed after it could be
  * passed over; every pairing round reads the whole roster again
- * (run_round), so such a change waits at most until then.
+ * (an_set_agents), so such a change waits at most until then.
  */
 int an_refresh_agents(struct run *r)
 {

@@ -10,7 +10,7 @@
 /* Reads the agents changed since the last read into the detector. */
 int an_refresh_agents(struct run *r);
 
-/* Reads every agent's roster active flag into the detector. */
+/* Reads every roster-known agent's active flag into the detector (the others are inactive). */
 int an_set_agents(struct run *r);
 
 #endif

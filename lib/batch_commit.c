@@ -1,9 +1,10 @@
 /*
  * The batch commit (mentor_store_commit_batch, in include/mentor/store.h): a
  * batch's rows in one transaction, the one its event stream began if any:
- * the score events without repeats of stored ones, the roster, the
- * admission of new agents and behaviors (admission.h), the unknown agents,
- * daily parts and metrics of the events kept, the rejected messages, the
+ * the score events without repeats of stored ones (those whose id was stored
+ * lately are looked up first: recent_events.h), the roster, the admission of
+ * new agents and behaviors (admission.h), the unknown agents, daily parts and
+ * metrics of the events kept, the rejected messages, the
  * partitions' offsets under their fence and the hook's work; then the
  * COMMIT, sent without waiting.
  */
@@ -19,6 +20,7 @@
 #include "known_agents.h"
 #include "offsets.h"
 #include "pg.h"
+#include "recent_events.h"
 #include "store_int.h"
 
 /* The staging tables (made by the store on every connect); score events go through event_stream.h. */
@@ -101,12 +103,34 @@ static char *array_literal(const struct mentor_batch *b, size_t n,
 	return t.data;
 }
 
-/* *ret_stored: per staged event, 0 if score_events already has it, else 1; NULL if it has none. */
-static int find_repeats(PGconn *conn, const struct mentor_batch *b, unsigned char **ret_stored,
-			struct mentor_error *err)
+/* The ids of the suspects of the stream (NULL: of every event), as a text[] literal; NULL when out of memory. */
+static char *event_ids(const struct mentor_batch *b, const struct mentor_event_stream *suspects, size_t *ret_count)
 {
 	size_t n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS);
-	char *array = array_literal(b, n, mentor_batch_event_id, NULL, NULL, NULL);
+	unsigned char *only = NULL;
+	char *array;
+
+	if (suspects) {
+		if (!(only = malloc(n ? n : 1)))
+			return NULL;
+		for (size_t i = 0; i < n; i++)
+			only[i] = mentor_event_stream_suspect(suspects, b, i);
+	}
+	array = array_literal(b, n, mentor_batch_event_id, only, NULL, ret_count);
+	free(only);
+	return array;
+}
+
+/*
+ * *ret_stored: per staged event, 0 if score_events already has it, else 1;
+ * NULL if it has none. Only the stream's suspects are looked up (NULL:
+ * every event).
+ */
+static int find_repeats(PGconn *conn, const struct mentor_batch *b, const struct mentor_event_stream *suspects,
+			unsigned char **ret_stored, struct mentor_error *err)
+{
+	size_t n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS), count = 0;
+	char *array = event_ids(b, suspects, &count);
 	unsigned char *stored = NULL;
 	PGresult *res = NULL;
 	int rc;
@@ -114,6 +138,10 @@ static int find_repeats(PGconn *conn, const struct mentor_batch *b, unsigned cha
 	*ret_stored = NULL;
 	if (!array)
 		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
+	if (count == 0) {
+		free(array);
+		return MENTOR_OK;
+	}
 	rc = mentor_pg_exec(conn, find_repeats_sql, 1, (const char *const *)&array, "find repeated events", &res, err);
 	free(array);
 	if (rc != MENTOR_OK)
@@ -138,12 +166,41 @@ static int find_repeats(PGconn *conn, const struct mentor_batch *b, unsigned cha
 }
 
 /*
- * Ends the events' COPY (event_stream.h). Score events are copied straight
+ * The stream's suspects, which its COPY left out: those score_events does
+ * not have yet go in by a COPY of their own. *ret_stored as find_repeats
+ * sets it.
+ */
+static int insert_suspects(PGconn *conn, const struct mentor_event_stream *stream, const struct mentor_batch *b,
+			   unsigned char **ret_stored, struct mentor_error *err)
+{
+	size_t n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS);
+	unsigned char *fresh;
+	bool any = false;
+	int rc = find_repeats(conn, b, stream, ret_stored, err);
+
+	if (rc != MENTOR_OK)
+		return rc;
+	if (!(fresh = malloc(n ? n : 1)))
+		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		fresh[i] = mentor_event_stream_suspect(stream, b, i) && (!*ret_stored || (*ret_stored)[i]);
+		any = any || fresh[i];
+	}
+	if (any)
+		rc = mentor_event_stream_copy(conn, b, fresh, err);
+	free(fresh);
+	return rc;
+}
+
+/*
+ * Ends the events' COPY (event_stream.h), which leaves out the suspects,
+ * then inserts those of them that are new. Score events are copied straight
  * into score_events (their ids are unique within a batch: it keeps the
- * first copy). If some were stored before (a repeat across batches: rare),
- * the COPY fails on the primary key; it is then rolled back to its savepoint
- * and redone without the events find_repeats finds. *ret_stored as
- * find_repeats sets it.
+ * first copy). If some were stored before all the same (a repeat the
+ * recent ids missed: older, or stored by another instance), a COPY fails
+ * on the primary key; both are then rolled back to their savepoint and
+ * redone without the events find_repeats finds. *ret_stored as find_repeats
+ * sets it.
  */
 static int insert_events(PGconn *conn, struct mentor_event_stream *stream, const struct mentor_batch *b,
 			 unsigned char **ret_stored, struct mentor_error *err)
@@ -153,10 +210,14 @@ static int insert_events(PGconn *conn, struct mentor_event_stream *stream, const
 
 	*ret_stored = NULL;
 	rc = mentor_event_stream_end(stream, conn, b, &copy_err);
+	if (rc == MENTOR_OK)
+		rc = insert_suspects(conn, stream, b, ret_stored, &copy_err);
 	if (rc == MENTOR_ERR_DB && strcmp(copy_err.sqlstate, "23505") == 0) {  /* unique_violation */
+		free(*ret_stored);
+		*ret_stored = NULL;
 		rc = mentor_pg_command(conn, "ROLLBACK TO SAVEPOINT copy_events", "rollback to savepoint", err);
 		if (rc == MENTOR_OK)
-			rc = find_repeats(conn, b, ret_stored, err);
+			rc = find_repeats(conn, b, NULL, ret_stored, err);
 		if (rc == MENTOR_OK)
 			rc = mentor_event_stream_copy(conn, b, *ret_stored, err);
 	} else if (rc != MENTOR_OK && err) {
@@ -329,7 +390,8 @@ static int write_batch(struct mentor_store *s, const struct mentor_batch *b,
 }
 
 /*
- * Once the COMMIT is sent: remembers the agents and behaviors now known to
+ * Once the COMMIT is sent: remembers its events' ids (should it fail, they
+ * are only suspects next time) and the agents and behaviors now known to
  * have a row (the store forgets them if it fails), and compacts if due (a
  * compaction merges only committed rows, so this batch's parts may wait for
  * the next one).
@@ -339,9 +401,14 @@ static void committed(struct mentor_store *s, const struct mentor_batch *b, cons
 {
 	struct mentor_known_agents *known = mentor_store_known_agents(s);
 	struct mentor_known_agents *metrics = mentor_store_known_metrics(s);
+	struct mentor_recent_events *recent = mentor_store_recent_events(s);
 	size_t len;
 	const char *name;
 
+	for (size_t i = 0; i < mentor_batch_rows(b, MENTOR_STAGE_EVENTS); i++) {
+		name = mentor_batch_event_id(b, i, &len);
+		mentor_recent_events_add(recent, name, len);
+	}
 	for (size_t i = 0; names->agents && i < mentor_batch_agent_count(b); i++) {
 		name = mentor_batch_agent(b, i, &len);
 		if (names->agents[i])

@@ -54,6 +54,10 @@ static const struct int_key int_keys[] = {
 	  offsetof(struct mentor_config, analytics.round_interval_us), INT_KEY_I64_SECONDS_AS_US },
 	{ "analytics", "duration_days", 1, 365, offsetof(struct mentor_config, analytics.duration_days), INT_KEY_INT },
 	{ "analytics", "cooldown_days", 0, 3650, offsetof(struct mentor_config, analytics.cooldown_days), INT_KEY_INT },
+	{ "analytics", "max_rounds_per_call", 1, 100000, offsetof(struct mentor_config, analytics.max_rounds_per_call),
+	  INT_KEY_INT },
+	{ "analytics", "max_waiting_observations", 1000, 1000000000,
+	  offsetof(struct mentor_config, analytics.max_waiting_observations), INT_KEY_SIZE },
 	{ "detect", "window_days", 1, 366, offsetof(struct mentor_config, analytics.stats.shrink.window_days),
 	  INT_KEY_INT },
 	{ "detect", "estimate_min_agents", 2, 1000000,
@@ -188,7 +192,7 @@ struct mentor_config *mentor_config_new(void)
 	};
 	cfg->analytics = (struct mentor_analytics_config){
 		.enabled = 1, .lateness_us = 0, .round_interval_us = MENTOR_US_PER_DAY, .duration_days = 21,
-		.cooldown_days = 90, .cuped = 1,
+		.cooldown_days = 90, .cuped = 1, .max_rounds_per_call = 100, .max_waiting_observations = 1000000,
 	};
 	mentor_stats_params_init(&cfg->analytics.stats);
 	mentor_pair_config_init(&cfg->analytics.pair);

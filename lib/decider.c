@@ -12,6 +12,7 @@
 #include "analytics_fatal.h"
 #include "analytics_int.h"
 #include "analytics_sql.h"
+#include "grow.h"
 
 static bool is_owned(const struct mentor_analytics *an, const char *topic, int32_t partition)
 {
@@ -27,6 +28,25 @@ static int observe(void *ctx, const struct mentor_observation *o)
 
 	return mentor_detector_observe(r->an->det, o->agent_id, o->metric, o->event_id, o->occurred_us, o->value_e6,
 				       r->err);
+}
+
+/* The repeats' observations, collected for one mentor_detector_unobserve(). */
+struct repeats {
+	struct mentor_detect_key *keys;
+	size_t n, cap;
+};
+
+static int collect_repeat(void *ctx, const struct mentor_observation *o)
+{
+	struct repeats *rp = ctx;
+
+	if (!mentor_grow((void **)&rp->keys, &rp->cap, rp->n, sizeof(*rp->keys), 64, SIZE_MAX))
+		return MENTOR_ERR_NOMEM;
+	rp->keys[rp->n++] = (struct mentor_detect_key){
+		.agent_id = o->agent_id, .metric = o->metric, .event_id = o->event_id, .t_us = o->occurred_us,
+		.value_e6 = o->value_e6,
+	};
+	return MENTOR_OK;
 }
 
 /*
@@ -176,4 +196,26 @@ int an_observe_batch(struct run *r, const struct mentor_batch *b, const unsigned
 	int rc = mentor_batch_each_observation(b, stored, observe, r);
 
 	return rc == MENTOR_OK ? an_add_batch_fatal(r, b, stored) : rc;
+}
+
+int an_unobserve_repeats(struct run *r, const struct mentor_batch *b, const unsigned char *stored)
+{
+	size_t n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS);
+	unsigned char *repeated = malloc(n ? n : 1);
+	struct repeats rp = { 0 };
+	int rc = MENTOR_OK;
+
+	if (!repeated)
+		return an_nomem(r->err);
+	for (size_t i = 0; i < n; i++)
+		repeated[i] = !stored[i];
+	if (mentor_batch_each_observation(b, repeated, collect_repeat, &rp) != MENTOR_OK)
+		rc = an_nomem(r->err);
+	if (rc == MENTOR_OK)
+		rc = mentor_detector_unobserve(r->an->det, rp.keys, rp.n, r->err);
+	if (rc == MENTOR_OK)
+		an_drop_batch_fatal(r->an, b, stored);
+	free(rp.keys);
+	free(repeated);
+	return rc;
 }

@@ -25,4 +25,12 @@ int an_catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_others
 /* Feeds the detector batch b's observations of its stored events (stored: as the batch hook gets it). */
 int an_observe_batch(struct run *r, const struct mentor_batch *b, const unsigned char *stored);
 
+/*
+ * Takes back what batch_early fed the detector for the batch's repeated
+ * events (stored: as the batch hook gets it, not NULL), none of which was
+ * evaluated yet. MENTOR_OK; MENTOR_ERR_INVALID if an observation was not
+ * waiting any more (only a load undoes it); MENTOR_ERR_NOMEM.
+ */
+int an_unobserve_repeats(struct run *r, const struct mentor_batch *b, const unsigned char *stored);
+
 #endif

@@ -502,6 +502,113 @@ int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, c
 	return MENTOR_OK;
 }
 
+/* A key to take back, with its series resolved, in (series, t) order for the search. */
+struct unobs {
+	uint32_t series;
+	int64_t t_us;
+	int32_t value;
+	const char *event_id;
+	bool found;
+};
+
+static int cmp_unobs(const void *a, const void *b)
+{
+	const struct unobs *x = a, *y = b;
+
+	if (x->series != y->series)
+		return x->series < y->series ? -1 : 1;
+	return x->t_us < y->t_us ? -1 : x->t_us > y->t_us;
+}
+
+/* Marks drop[i] for the waiting observation a key names, if one is left; false if none. */
+static bool find_unobs(const struct mentor_detector *det, struct unobs *keys, size_t n, const struct det_obs *o,
+		       unsigned char *drop)
+{
+	size_t lo = 0, hi = n;
+	struct unobs probe = { .series = o->series, .t_us = o->t_us };
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cmp_unobs(&keys[mid], &probe) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < n && cmp_unobs(&keys[lo], &probe) == 0; lo++)
+		if (!keys[lo].found && keys[lo].value == o->value &&
+		    strcmp(keys[lo].event_id, det->ev_arena + o->ev_off) == 0) {
+			keys[lo].found = true;
+			*drop = 1;
+			return true;
+		}
+	return false;
+}
+
+int mentor_detector_unobserve(struct mentor_detector *det, const struct mentor_detect_key *keys, size_t n,
+			      struct mentor_error *err)
+{
+	struct unobs *k = calloc(n ? n : 1, sizeof(*k));
+	unsigned char *drop = calloc(det->n_obs ? det->n_obs : 1, 1);
+	size_t found = 0, kept = 0, sorted = det->n_sorted;
+	bool recount = false;
+	int rc = MENTOR_OK;
+
+	if (!k || !drop) {
+		rc = nomem(err, "taking observations back");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct det_series *s = series_find(det, keys[i].agent_id, keys[i].metric);
+
+		if (!s) {
+			rc = mentor_error_set(err, MENTOR_ERR_INVALID, "detector: no such observation waits");
+			goto out;
+		}
+		k[i] = (struct unobs){ .series = (uint32_t)(s - det->series), .t_us = keys[i].t_us,
+				       .value = (int32_t)keys[i].value_e6, .event_id = keys[i].event_id };
+	}
+	qsort(k, n, sizeof(*k), cmp_unobs);
+	for (size_t i = 0; i < det->n_obs && found < n; i++)
+		if (find_unobs(det, k, n, &det->obs[i], &drop[i]))
+			found++;
+	if (found < n) {
+		rc = mentor_error_set(err, MENTOR_ERR_INVALID, "detector: no such observation waits");
+		goto out;
+	}
+	/* The observations of one event share their id and stay adjacent: it is released with the last of them. */
+	for (size_t i = 0, j; i < det->n_obs; i = j) {
+		bool all = true;
+
+		for (j = i; j < det->n_obs && det->obs[j].ev_off == det->obs[i].ev_off; j++)
+			all = all && drop[j];
+		if (all && drop[i])
+			det->ev_live -= strlen(det->ev_arena + det->obs[i].ev_off) + 1;
+		for (size_t x = i; x < j; x++) {
+			if (!drop[x]) {
+				det->obs[kept++] = det->obs[x];
+				continue;
+			}
+			recount = recount || det->obs[x].t_us == det->newest_seen_us;
+			if (x < det->n_sorted)
+				sorted--;
+		}
+	}
+	det->n_obs = kept;
+	det->n_sorted = sorted;
+	/* Every observation is either evaluated (event_time_us covers it) or still waiting. */
+	if (recount) {
+		det->newest_seen_us = INT64_MIN;
+		for (size_t i = 0; i < det->n_obs; i++)
+			if (det->obs[i].t_us > det->newest_seen_us)
+				det->newest_seen_us = det->obs[i].t_us;
+	}
+out:
+	free(k);
+	free(drop);
+	return rc;
+}
+
 /* ---- Ordering ---- */
 
 /*

@@ -2,6 +2,7 @@
 #include "event_stream.h"
 
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The stream sends the staged events once at least this much waits. */
@@ -95,11 +96,54 @@ bool mentor_event_stream_begin(struct mentor_event_stream *st, PGconn *conn)
 		return false;
 	}
 	st->state = MENTOR_STREAM_COPYING;
-	st->sent = 0;
+	st->sent = st->scan = 0;
+	st->skipping = false;
 	if (PQsetnonblocking(conn, 1) == 0)
 		return true;
 	mentor_event_stream_abort(st, conn);
 	return false;
+}
+
+bool mentor_event_stream_suspect(const struct mentor_event_stream *st, const struct mentor_batch *b, size_t i)
+{
+	size_t len;
+	const char *id;
+
+	if (!st->recent)
+		return false;
+	id = mentor_batch_event_id(b, i, &len);
+	return mentor_recent_events_has(st->recent, id, len);
+}
+
+/*
+ * How far the text may be sent from st->sent on: to the row of the next
+ * suspect (st->skipping, its row in skip_from..skip_to), or to its end
+ * (len). Rows are staged whole, so the last row ends at len.
+ */
+static size_t send_limit(struct mentor_event_stream *st, const struct mentor_batch *b, size_t len)
+{
+	size_t n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS);
+
+	while (!st->skipping && st->scan < n) {
+		size_t i = st->scan++;
+
+		if (mentor_event_stream_suspect(st, b, i)) {
+			st->skip_from = mentor_batch_event_row(b, i);
+			st->skip_to = i + 1 < n ? mentor_batch_event_row(b, i + 1) : len;
+			st->skipping = true;
+		}
+	}
+	return st->skipping ? st->skip_from : len;
+}
+
+/* At the suspect's row: it is kept out. True if so. */
+static bool keep_out(struct mentor_event_stream *st, size_t limit)
+{
+	if (!st->skipping || st->sent != limit)
+		return false;
+	st->sent = st->skip_to;
+	st->skipping = false;
+	return true;
 }
 
 void mentor_event_stream_push(struct mentor_event_stream *st, PGconn *conn, const struct mentor_batch *b)
@@ -114,9 +158,18 @@ void mentor_event_stream_push(struct mentor_event_stream *st, PGconn *conn, cons
 		mentor_event_stream_abort(st, conn);
 		return;
 	}
-	while (len - st->sent >= STREAM_MIN_BYTES) {
-		size_t rest = len - st->sent, piece = rest > MENTOR_PG_COPY_PIECE_BYTES ? MENTOR_PG_COPY_PIECE_BYTES : rest;
-		int put = PQputCopyData(conn, text + st->sent, (int)piece), flush;
+	for (;;) {
+		size_t limit = send_limit(st, b, len), rest, piece;
+		int put, flush;
+
+		if (keep_out(st, limit))
+			continue;
+		rest = limit - st->sent;
+		/* Up to a suspect, whatever is there; else once 64 KiB wait. */
+		if (rest == 0 || (!st->skipping && rest < STREAM_MIN_BYTES))
+			return;
+		piece = rest > MENTOR_PG_COPY_PIECE_BYTES ? MENTOR_PG_COPY_PIECE_BYTES : rest;
+		put = PQputCopyData(conn, text + st->sent, (int)piece);
 
 		if (put < 0) {
 			mentor_event_stream_abort(st, conn);
@@ -148,8 +201,16 @@ static int stream_end(struct mentor_event_stream *st, PGconn *conn, const struct
 		rc = mentor_error_set(err, MENTOR_ERR_DB, "the batch streamed is not the batch committed");
 	else if (set_blocking(conn) != 0)
 		rc = mentor_pg_error(conn, NULL, copy_events_sql, err);
-	if (rc == MENTOR_OK)
-		rc = mentor_pg_copy_put(conn, copy_events_sql, text + st->sent, len - st->sent, err);
+	while (rc == MENTOR_OK) {
+		size_t limit = send_limit(st, b, len);
+
+		if (keep_out(st, limit))
+			continue;
+		if (limit == st->sent)
+			break;
+		rc = mentor_pg_copy_put(conn, copy_events_sql, text + st->sent, limit - st->sent, err);
+		st->sent = limit;
+	}
 	if (rc == MENTOR_OK)
 		return mentor_pg_copy_end(conn, copy_events_sql, err);
 	mentor_pg_copy_end(conn, copy_events_sql, &(struct mentor_error){ 0 });
@@ -186,15 +247,24 @@ static int end_join(struct mentor_event_stream *st, struct mentor_error *err)
 int mentor_event_stream_end(struct mentor_event_stream *st, PGconn *conn, const struct mentor_batch *b,
 			    struct mentor_error *err)
 {
+	unsigned char *mask = NULL;
+	size_t n;
 	int rc;
 
 	if (st->ending)
 		return end_join(st, err);
 	if (st->state == MENTOR_STREAM_COPYING)
 		return stream_end(st, conn, b, err);
+	n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS);
+	for (size_t i = 0; i < n && !mask; i++)
+		if (mentor_event_stream_suspect(st, b, i) && !(mask = malloc(n)))
+			return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; mask && i < n; i++)
+		mask[i] = !mentor_event_stream_suspect(st, b, i);
 	rc = mentor_pg_command(conn, "SAVEPOINT copy_events", "savepoint", err);
 	if (rc == MENTOR_OK)
-		rc = mentor_event_stream_copy(conn, b, NULL, err);
+		rc = mentor_event_stream_copy(conn, b, mask, err);
+	free(mask);
 	return rc;
 }
 

@@ -26,6 +26,7 @@
 #include "mentor/batch.h"
 #include "mentor/error.h"
 #include "pg.h"
+#include "recent_events.h"
 
 enum mentor_event_stream_state {
 	MENTOR_STREAM_NONE,     /* no stream for the open batch (yet) */
@@ -36,7 +37,16 @@ enum mentor_event_stream_state {
 /* All zero: no stream. */
 struct mentor_event_stream {
 	enum mentor_event_stream_state state;
-	size_t sent;    /* bytes of the batch's events text sent */
+	/*
+	 * Events whose id was stored lately (suspects: repeats, mostly) are kept
+	 * out of the COPY; the commit looks them up (batch_commit.c). Set by the
+	 * store; NULL: none is a suspect.
+	 */
+	const struct mentor_recent_events *recent;
+	size_t sent;    /* bytes of the batch's events text sent or kept out */
+	size_t scan;    /* events looked at for suspects */
+	bool skipping;  /* a suspect's row [skip_from, skip_to) is the next to keep out */
+	size_t skip_from, skip_to;
 	size_t tried;   /* bytes of it staged when the stream last tried to begin */
 	/* The end on a thread (mentor_event_stream_end_start) and its outcome. */
 	pthread_t thread;
@@ -92,9 +102,10 @@ bool mentor_event_stream_copying(const struct mentor_event_stream *st);
 void mentor_event_stream_end_start(struct mentor_event_stream *st, PGconn *conn, const struct mentor_batch *b);
 
 /*
- * b's score events in score_events, in the open transaction: the stream's
- * end (its thread's, or here), or, if none is copying, the savepoint
- * copy_events and a COPY of them all. The stream is then over (NONE).
+ * b's score events but the suspects in score_events, in the open
+ * transaction: the stream's end (its thread's, or here), or, if none is
+ * copying, the savepoint copy_events and a COPY of them. The stream is then
+ * over (NONE).
  * MENTOR_OK, or the COPY's MENTOR_ERR_DB (err->sqlstate 23505 when an event
  * was stored before: a repeat, see mentor_event_stream_copy).
  */
@@ -107,6 +118,9 @@ int mentor_event_stream_end(struct mentor_event_stream *st, PGconn *conn, const 
  * copying, so that conn can roll back.
  */
 void mentor_event_stream_end_drop(struct mentor_event_stream *st, PGconn *conn);
+
+/* Whether staged score event i is a suspect, which the COPY leaves out: its id was stored lately. */
+bool mentor_event_stream_suspect(const struct mentor_event_stream *st, const struct mentor_batch *b, size_t i);
 
 /*
  * COPYs b's score events into score_events, leaving out those with

@@ -61,12 +61,18 @@ static const char open_triggers_sql[] =
 	" WHERE kind = 'low_score' AND status IN ('open', 'waiting') AND fired_at < $1"
 	" ORDER BY agent_id COLLATE \"C\", behavior COLLATE \"C\", fired_at, trigger_id COLLATE \"C\"";
 
-/* Mentor loads counted once, joined (a count per agent was an index probe each, every round). */
+/*
+ * The agents a round can use ($1): the open triggers' and those high in one
+ * of their behaviors, not the whole table (unknown agents may be many).
+ * Mentor loads counted once, joined (a count per agent was an index probe
+ * each, every round).
+ */
 static const char roster_sql[] =
 	"SELECT a.agent_id, team_id, team_lead_id, language, site, active AND roster_known, coalesce(l.n, 0)"
 	"  FROM agents a"
 	"  LEFT JOIN (SELECT mentor_id, count(*) AS n FROM pairings WHERE status = 'active' GROUP BY mentor_id) l"
 	"    ON l.mentor_id = a.agent_id"
+	" WHERE a.agent_id = ANY($1::text[])"
 	" ORDER BY a.agent_id COLLATE \"C\"";
 
 static const char active_mentees_sql[] =
@@ -169,11 +175,61 @@ static bool in_pairing(const struct round *rd, const char *agent, const char *be
 	return false;
 }
 
+/* The round's open triggers and the active pairings' mentees. */
+static int read_open(struct round *rd)
+{
+	char at[TIME_TEXT];
+	int rc;
+
+	an_time_text(rd->at_us, at);
+	rc = an_q(rd->r, open_triggers_sql, 1, (const char *const[]){ at }, "read open triggers", &rd->open);
+	if (rc == MENTOR_OK)
+		rc = an_q(rd->r, active_mentees_sql, 0, NULL, "read active mentees", &rd->mentees_now);
+	return rc;
+}
+
+/* The agents a round may use, as a text[] literal: the mentees, and who is high in one of their behaviors. */
+struct round_agents {
+	struct text_buf ids;
+	size_t n;
+	const char **behaviors;     /* of the open triggers, sorted, with repeats */
+	size_t n_behaviors;
+};
+
+static int add_high_agent(void *ctx, const struct mentor_detect_row *row)
+{
+	struct round_agents *ra = ctx;
+
+	if (bsearch(&row->metric, ra->behaviors, ra->n_behaviors, sizeof(*ra->behaviors), an_cmp_str))
+		buf_array_text(&ra->ids, ra->n++ == 0, row->agent_id, strlen(row->agent_id));
+	return MENTOR_OK;
+}
+
 static int read_roster(struct round *rd)
 {
+	struct round_agents ra = { 0 };
+	int n_open = PQntuples(rd->open);
 	PGresult *res;
-	int rc = an_q(rd->r, roster_sql, 0, NULL, "read the roster", &rd->roster);
+	int rc;
 
+	if (!(ra.behaviors = calloc((size_t)n_open + 1, sizeof(*ra.behaviors))))
+		return an_nomem(rd->r->err);
+	buf_append(&ra.ids, "{", 1);
+	for (int i = 0; i < n_open; i++) {
+		buf_array_text(&ra.ids, ra.n++ == 0, PQgetvalue(rd->open, i, 1), (size_t)PQgetlength(rd->open, i, 1));
+		ra.behaviors[ra.n_behaviors++] = PQgetvalue(rd->open, i, 2);
+	}
+	qsort(ra.behaviors, ra.n_behaviors, sizeof(*ra.behaviors), an_cmp_str);
+	if (n_open > 0)
+		mentor_detector_each_level(rd->r->an->det, MENTOR_LEVEL_HIGH, add_high_agent, &ra);
+	buf_append(&ra.ids, "}", 1);
+	free(ra.behaviors);
+	if (ra.ids.failed) {
+		free(ra.ids.data);
+		return an_nomem(rd->r->err);
+	}
+	rc = an_q(rd->r, roster_sql, 1, (const char *const[]){ ra.ids.data }, "read the roster", &rd->roster);
+	free(ra.ids.data);
 	if (rc != MENTOR_OK)
 		return rc;
 	res = rd->roster;
@@ -225,16 +281,10 @@ static int read_mentees(struct round *rd)
 {
 	struct run *r = rd->r;
 	char at[TIME_TEXT];
-	size_t n;
-	int rc;
+	size_t n = (size_t)PQntuples(rd->open);
+	int rc = MENTOR_OK;
 
 	an_time_text(rd->at_us, at);
-	rc = an_q(r, open_triggers_sql, 1, (const char *const[]){ at }, "read open triggers", &rd->open);
-	if (rc == MENTOR_OK)
-		rc = an_q(r, active_mentees_sql, 0, NULL, "read active mentees", &rd->mentees_now);
-	if (rc != MENTOR_OK)
-		return rc;
-	n = (size_t)PQntuples(rd->open);
 	rd->mentees = calloc(n + 1, sizeof(*rd->mentees));
 	rd->mentee_row = calloc(n + 1, sizeof(*rd->mentee_row));
 	rd->behaviors = calloc(n + 1, sizeof(*rd->behaviors));
@@ -542,13 +592,15 @@ int an_run_round(struct run *r, int64_t at_us)
 	an_time_text(at_us, at);
 	rc = an_flush_triggers(r);
 	if (rc == MENTOR_OK)
-		rc = an_set_agents(r);  /* the whole roster, whatever an_refresh_agents() may have passed over */
+		rc = an_set_agents(r);  /* the roster's agents, whatever an_refresh_agents() may have passed over */
 	if (rc == MENTOR_OK)
 		rc = write_completing_kpis(r, at);
 	if (rc == MENTOR_OK)
 		rc = an_q(r, complete_pairings_sql, 1, (const char *const[]){ at }, "complete pairings", NULL);
 	if (rc == MENTOR_OK)
 		rc = an_q(r, cancel_pairings_sql, 1, (const char *const[]){ at }, "cancel pairings", NULL);
+	if (rc == MENTOR_OK)
+		rc = read_open(&rd);
 	if (rc == MENTOR_OK)
 		rc = read_roster(&rd);
 	if (rc == MENTOR_OK)

@@ -18,6 +18,7 @@
 #include "known_agents.h"
 #include "mentor/clock.h"
 #include "pg.h"
+#include "recent_events.h"
 #include "store_int.h"
 
 struct mentor_store {
@@ -47,6 +48,7 @@ struct mentor_store {
 	struct mentor_known_agents known;
 	struct mentor_known_agents known_metrics;  /* metric names known to have a metrics row */
 	struct mentor_admission admission;         /* the last batch commit's refusals */
+	struct mentor_recent_events recent;  /* the stream keeps their repeats out of its COPY */
 };
 
 /* Staging tables live in the session, so they are made on every (re)connect. */
@@ -107,6 +109,7 @@ int mentor_store_open(const char *conninfo, const char *schema, struct mentor_st
 		mentor_store_close(s);
 		return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
 	}
+	s->stream.recent = &s->recent;
 	mentor_compaction_init(&s->compaction, s->conninfo, s->schema, pass_notice, s);
 	rc = connect_session(s, err);
 	if (rc != MENTOR_OK) {
@@ -128,6 +131,7 @@ void mentor_store_close(struct mentor_store *s)
 	mentor_known_agents_free(&s->known);
 	mentor_known_agents_free(&s->known_metrics);
 	mentor_admission_free(&s->admission);
+	mentor_recent_events_free(&s->recent);
 	free(s->deferred.data);
 	free(s->conninfo);
 	free(s->schema);
@@ -312,6 +316,11 @@ void mentor_store_refusal(const struct mentor_store *s, const struct mentor_batc
 struct mentor_known_agents *mentor_store_known_agents(struct mentor_store *s)
 {
 	return &s->known;
+}
+
+struct mentor_recent_events *mentor_store_recent_events(struct mentor_store *s)
+{
+	return &s->recent;
 }
 
 struct mentor_compaction *mentor_store_compaction(struct mentor_store *s)

@@ -81,6 +81,7 @@ struct mentor_event_stream *mentor_store_stream(struct mentor_store *store);
 struct mentor_known_agents *mentor_store_known_agents(struct mentor_store *store);
 struct mentor_known_agents *mentor_store_known_metrics(struct mentor_store *store);  /* metric names, likewise */
 struct mentor_admission *mentor_store_admission(struct mentor_store *store);
+struct mentor_recent_events *mentor_store_recent_events(struct mentor_store *store);
 struct mentor_compaction *mentor_store_compaction(struct mentor_store *store);
 
 /*

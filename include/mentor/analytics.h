@@ -37,6 +37,14 @@ int mentor_analytics_new(const struct mentor_analytics_config *cfg, const struct
 
 void mentor_analytics_free(struct mentor_analytics *an);
 
+/*
+ * Called during long work (every few thousand rows of a load, between
+ * pairing rounds), so the caller can show it is alive (a watchdog). It must
+ * not call back into the analytics or the store.
+ */
+typedef void (*mentor_analytics_progress_fn)(void *ctx);
+void mentor_analytics_set_progress(struct mentor_analytics *an, mentor_analytics_progress_fn fn, void *ctx);
+
 /* Uses a new configuration from the next batch on (a reload). */
 void mentor_analytics_set_config(struct mentor_analytics *an, const struct mentor_analytics_config *cfg);
 
@@ -86,12 +94,14 @@ int mentor_analytics_set_owned(struct mentor_analytics *an, const struct mentor_
  * batch_early feeds the batch's observations to the detector before the
  * events are inserted, while PostgreSQL still stores them, taking every
  * event for new; when only this instance stores the group's events and the
- * batch has no roster rows, it also evaluates them up to the batch's first
- * pairing round, and stages what that decides for the hook to write.
+ * batch has no roster rows, it also evaluates the waiting observations up
+ * to the batch's first pairing round or its oldest event, whichever comes
+ * first (so none of the batch's own), and stages what that decides for the
+ * hook to write.
  *
  * batch_hook, in the batch's transaction, feeds them if batch_early did
- * not (and if some events were stored before, forgets the memory: the
- * next batch loads it again), evaluates up to the watermark, runs the
+ * not (if some events were stored before, it takes their observations
+ * back: a repeat costs no load), evaluates up to the watermark, runs the
  * pairing rounds whose time has come, and writes every changed row.
  */
 struct mentor_analytics_batch {
@@ -110,6 +120,21 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
  * nothing to do; else as finish().
  */
 int mentor_analytics_tick(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err);
+
+/*
+ * True when the last batch or tick ran max_rounds_per_call pairing rounds
+ * and stopped with more due (a long catch-up): the caller ticks again once
+ * it has polled, and tick() runs the next ones. The tables come out the
+ * same whatever the bound: the evaluation stops at the last round's time.
+ */
+bool mentor_analytics_rounds_left(const struct mentor_analytics *an);
+
+/*
+ * True when max_waiting_observations or more observations wait for the
+ * watermark: the caller stops reading the partitions that are ahead of it
+ * (backpressure) until decisions free them. See docs/analytics.md.
+ */
+bool mentor_analytics_over_waiting(const struct mentor_analytics *an);
 
 /*
  * The end of a drain: evaluates everything and runs a last pairing round at

@@ -55,6 +55,8 @@ struct mentor_analytics_config {
 	int cooldown_days;             /* the same pair is not repeated within, default 90 */
 	int cuped;                     /* program effect CUPED-adjusted, default 1 */
 	double holdout_share;          /* share of new triggers held out of pairing for the after window, default 0 */
+	int max_rounds_per_call;       /* pairing rounds one batch or tick runs at most, the rest later; default 100 */
+	size_t max_waiting_observations; /* consumption pauses at this many waiting observations, default 1000000 */
 	struct mentor_stats_params stats;
 	struct mentor_pair_config pair;
 };

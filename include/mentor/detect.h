@@ -127,6 +127,25 @@ int mentor_detector_set_agent(struct mentor_detector *det, const char *agent_id,
 int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, const char *metric,
 			    const char *event_id, int64_t t_us, int64_t value_e6, struct mentor_error *err);
 
+/* One observation as given to observe(), to take back. */
+struct mentor_detect_key {
+	const char *agent_id, *metric, *event_id;  /* borrowed */
+	int64_t t_us;
+	int64_t value_e6;
+};
+
+/*
+ * Takes back waiting observations given to observe() before the caller
+ * learned that their events were stored before (repeats): for each key, one
+ * waiting observation with exactly its values, as if it had never been
+ * observed. One pass over the waiting observations. MENTOR_OK;
+ * MENTOR_ERR_INVALID when one of them no longer waits (it was evaluated):
+ * the detector is then unchanged, and only a rebuild undoes that one;
+ * MENTOR_ERR_NOMEM (unchanged too).
+ */
+int mentor_detector_unobserve(struct mentor_detector *det, const struct mentor_detect_key *keys, size_t n,
+			      struct mentor_error *err);
+
 /*
  * Evaluates every waiting observation with t < until_us, in the order above,
  * and reports triggers, new priors and evaluated observations to sink (so

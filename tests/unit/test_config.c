@@ -42,6 +42,8 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->rules.max_behaviors, 1000);
 	assert_int_equal(cfg->batch_max_bytes, 64 << 20);
 	assert_string_equal(cfg->http_listen, "");
+	assert_int_equal(cfg->analytics.max_rounds_per_call, 100);
+	assert_int_equal(cfg->analytics.max_waiting_observations, 1000000);
 	assert_int_equal(mentor_config_validate(cfg, &err), MENTOR_OK);
 	mentor_config_free(cfg);
 }
@@ -55,7 +57,8 @@ static void test_file_and_overrides(void **state)
 				      "[kafka]\nbootstrap.servers = k1:9092\nsession.timeout.ms = 6000\n"
 				      "[map.voc]\nschema =\ncsat = /survey/csat/score\n"
 				      "[log]\nlevel = debug\n"
-				      "[http]\nlisten = [::1]:9464\n");
+				      "[http]\nlisten = [::1]:9464\n"
+				      "[analytics]\nmax_rounds_per_call = 1\nmax_waiting_observations = 5000\n");
 	struct mentor_config *cfg = mentor_config_new();
 	struct mentor_error err;
 
@@ -75,6 +78,8 @@ static void test_file_and_overrides(void **state)
 	assert_string_equal(cfg->rules.map[MENTOR_EVENT_VOC].pointer[MENTOR_F_SCHEMA], "");
 	assert_int_equal(cfg->log_level, MENTOR_LOG_DEBUG);
 	assert_string_equal(cfg->http_listen, "[::1]:9464");
+	assert_int_equal(cfg->analytics.max_rounds_per_call, 1);
+	assert_int_equal(cfg->analytics.max_waiting_observations, 5000);
 	assert_int_equal(mentor_config_set(cfg, "kafka", "bootstrap.servers", "k2:9092", &err), MENTOR_OK);
 	assert_string_equal(mentor_config_kafka_get(cfg, "bootstrap.servers"), "k2:9092");
 	assert_int_equal(mentor_config_validate(cfg, &err), MENTOR_OK);
@@ -99,6 +104,8 @@ static void test_refusals(void **state)
 		{ "[map.voc]\noverall = /x\n", "overall" },
 		{ "[map.aqm]\noverall = no-slash\n", "overall" },
 		{ "[log]\nlevel = loud\n", "level" },
+		{ "[analytics]\nmax_rounds_per_call = 0\n", "max_rounds_per_call" },
+		{ "[analytics]\nmax_waiting_observations = 999\n", "max_waiting_observations" },
 		{ "just a line\n", "line" },
 		{ "[kafka.file]\nsasl.password = /etc/mentord/kafka-password\n", "sasl.password" },
 		{ "[kafka.file]\nsasl.password = credential:../pg-password\n", "sasl.password" },

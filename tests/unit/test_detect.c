@@ -1155,6 +1155,103 @@ static void test_until_and_waiting(void **state)
 	mentor_detector_free(det);
 }
 
+/* ---- Taking back a repeat ---- */
+
+static int unobs(struct mentor_detector *det, const char *agent, const char *metric, const char *event_id,
+		 int64_t t_us, int64_t value_e6)
+{
+	struct mentor_detect_key key = { agent, metric, event_id, t_us, value_e6 };
+	struct mentor_error err = { 0 };
+
+	return mentor_detector_unobserve(det, &key, 1, &err);
+}
+
+/*
+ * A batch resends events observed before (some already evaluated, some
+ * still waiting) and the caller takes their observations back: the outcome
+ * is that of a detector that never saw the resends, and an evaluated one
+ * cannot be taken back.
+ */
+static void test_unobserve(void **state)
+{
+	struct mentor_stats_params p;
+	struct mentor_detector *once, *twice;
+	struct mentor_error err = { 0 };
+	struct got g_once, g_twice;
+	struct rec r_once, r_twice;
+	int64_t t = at(DAY0, 10 * HOUR);
+
+	(void)state;
+	base_params(&p, 2, 1.0);
+	p.status.min_n = 1;
+	once = det_new(&p, 3);
+	twice = det_new(&p, 3);
+	rec_init(&r_once);
+	rec_init(&r_twice);
+	got_init(&g_once);
+	got_init(&g_twice);
+	for (int d = 0; d < 2; d++) {
+		struct mentor_detector *det = d == 0 ? once : twice;
+
+		obs(det, "a", "m", "e1", t, 100000);
+		obs(det, "a", "n", "e1", t, 200000);
+		obs(det, "b", "m", "e2", t + 5, 900000);
+		adv(det, t + 1, d == 0 ? &r_once : &r_twice);  /* e1 evaluated, e2 waits */
+		obs(det, "b", "m", "e3", at(DAY0 + 1, HOUR), 0);
+	}
+	/* The resend: e3 (waiting, sharing its id's copy with the original), e2 (waiting). */
+	obs(twice, "b", "m", "e3", at(DAY0 + 1, HOUR), 0);
+	obs(twice, "b", "m", "e2", t + 5, 900000);
+	assert_int_equal(mentor_detector_waiting(twice), 4);
+	adv(twice, t, &r_twice);  /* sorts the waiting ones, evaluates none */
+	/* e1 was evaluated: it cannot be taken back. */
+	assert_int_equal(unobs(twice, "a", "m", "e1", t, 100000), MENTOR_ERR_INVALID);
+	/* A value, time or key that no waiting observation has is not taken back either. */
+	assert_int_equal(unobs(twice, "b", "m", "e2", t + 5, 800000), MENTOR_ERR_INVALID);
+	assert_int_equal(unobs(twice, "b", "m", "e2", t + 6, 900000), MENTOR_ERR_INVALID);
+	assert_int_equal(unobs(twice, "c", "m", "e2", t + 5, 900000), MENTOR_ERR_INVALID);
+	assert_int_equal(mentor_detector_waiting(twice), 4);
+	/* Both at once; a set where one does not wait changes nothing. */
+	{
+		struct mentor_detect_key keys[] = {
+			{ "b", "m", "e3", at(DAY0 + 1, HOUR), 0 },
+			{ "b", "m", "e2", t + 5, 900000 },
+			{ "a", "m", "e1", t, 100000 },
+		};
+
+		assert_int_equal(mentor_detector_unobserve(twice, keys, 3, &err), MENTOR_ERR_INVALID);
+		assert_int_equal(mentor_detector_waiting(twice), 4);
+		assert_int_equal(mentor_detector_unobserve(twice, keys, 2, &err), MENTOR_OK);
+	}
+	assert_int_equal(mentor_detector_waiting(twice), 2);
+	assert_int_equal(mentor_detector_newest_seen(twice), at(DAY0 + 1, HOUR));
+	assert_int_equal(mentor_detector_oldest_waiting(twice), t + 5);
+
+	/* A resend newer than anything seen, taken back: newest_seen goes back to what the others say. */
+	obs(twice, "b", "m", "e9", at(DAY0 + 2, HOUR), 500000);
+	assert_int_equal(mentor_detector_newest_seen(twice), at(DAY0 + 2, HOUR));
+	assert_int_equal(unobs(twice, "b", "m", "e9", at(DAY0 + 2, HOUR), 500000), MENTOR_OK);
+	assert_int_equal(mentor_detector_newest_seen(twice), at(DAY0 + 1, HOUR));
+
+	adv(once, MENTOR_DETECT_ALL, &r_once);
+	adv(twice, MENTOR_DETECT_ALL, &r_twice);
+	take(once, &g_once);
+	take(twice, &g_twice);
+	assert_int_equal(key_numbers(twice, "b", "m").n, 2);
+	assert_same_rows(&g_once, &g_twice);
+	assert_int_equal(r_once.ne, r_twice.ne);
+	assert_same_outcome(&r_once, &r_twice);
+	assert_int_equal(mentor_detector_event_time(once), mentor_detector_event_time(twice));
+	assert_int_equal(mentor_detector_waiting(twice), 0);
+
+	got_clear(&g_once);
+	got_clear(&g_twice);
+	rec_clear(&r_once);
+	rec_clear(&r_twice);
+	mentor_detector_free(once);
+	mentor_detector_free(twice);
+}
+
 /* ---- Ties: (time, event id, metric) ---- */
 
 static void test_tie_order(void **state)
@@ -1873,6 +1970,7 @@ int main(void)
 		cmocka_unit_test(test_persistence),
 		cmocka_unit_test(test_high),
 		cmocka_unit_test(test_until_and_waiting),
+		cmocka_unit_test(test_unobserve),
 		cmocka_unit_test(test_tie_order),
 		cmocka_unit_test(test_order_independence),
 		cmocka_unit_test(test_restore),
