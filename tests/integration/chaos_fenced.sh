@@ -58,9 +58,10 @@ for ((attempt = 1; attempt <= pauses && fenced == 0; attempt++)); do
     sleep_ms "$delay"
     kill -0 "$zombie" 2>/dev/null || { fail "the second instance ended before it was fenced"; break; }
     kill -STOP "$zombie"
-    # A statement in flight (an asynchronous COMMIT, say) still ends on the server.
+    # A statement in flight (an asynchronous COMMIT, say) still ends on the server; one that
+    # waits for the paused client (the COPY its event stream feeds) stays active: inside a transaction.
     settled() { ! instance_sessions zombie | grep -qx active; }
-    wait_until 30 settled || fail "attempt $attempt: the paused instance's statements did not end"
+    wait_until 5 settled || true
     if instance_sessions zombie | grep -qvx idle; then
         echo "attempt $attempt: paused inside a transaction ($(instance_sessions zombie | sort -u | paste -sd,)); resumed"
         kill -CONT "$zombie"
