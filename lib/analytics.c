@@ -175,16 +175,34 @@ static int evaluate_early(struct run *r, const struct mentor_batch *b)
 
 	if (!an->early_ok || mentor_batch_rows(b, MENTOR_STAGE_ROSTER) > 0)
 		return MENTOR_OK;
-	/* None of the batch's own observations: any may be a repeat, which the hook takes back (an_unobserve_repeats). */
-	for (size_t i = 0; i < mentor_batch_rows(b, MENTOR_STAGE_EVENTS); i++)
-		if (mentor_batch_event_time(b, i) < until)
-			until = mentor_batch_event_time(b, i);
 	an_start_rounds(an);
 	if ((next = an_round_due(an, until)) != NO_TIME)
 		until = next;
 	rc = an_advance(r, until);
 	an->early_ran = rc == MENTOR_OK;
+	an->early_until_us = until;
 	return rc;
+}
+
+/*
+ * Which of the batch's events batch_early feeds the detector: all but the
+ * store's suspects (ids stored lately: repeats, mostly), which wait for the
+ * hook to learn whether they are new. Sets an->early_seen (NULL: all).
+ */
+static int note_early_seen(struct mentor_analytics *an, const struct mentor_batch *b, const unsigned char *suspects,
+			   struct mentor_error *err)
+{
+	size_t n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS);
+
+	free(an->early_seen);
+	an->early_seen = NULL;
+	if (!suspects)
+		return MENTOR_OK;
+	if (!(an->early_seen = malloc(n ? n : 1)))
+		return an_nomem(err);
+	for (size_t i = 0; i < n; i++)
+		an->early_seen[i] = !suspects[i];
+	return MENTOR_OK;
 }
 
 /*
@@ -192,7 +210,7 @@ static int evaluate_early(struct run *r, const struct mentor_batch *b)
  * the order observations came in), so it can go before the stored events
  * of other instances that an_catch_up reads, and before the roster refresh.
  */
-int mentor_analytics_batch_early(void *ctx, struct mentor_error *err)
+int mentor_analytics_batch_early(void *ctx, const unsigned char *suspects, struct mentor_error *err)
 {
 	struct mentor_analytics_batch *ab = ctx;
 	struct run r = { .an = ab->an, .err = err };
@@ -205,7 +223,9 @@ int mentor_analytics_batch_early(void *ctx, struct mentor_error *err)
 		return MENTOR_OK;
 	/* From here a failure leaves the memory ahead of the tables: the failed commit makes the caller load. */
 	ab->observed = true;
-	rc = an_observe_batch(&r, ab->batch, NULL);
+	rc = note_early_seen(r.an, ab->batch, suspects, err);
+	if (rc == MENTOR_OK)
+		rc = an_observe_batch(&r, ab->batch, r.an->early_seen);
 	if (rc == MENTOR_OK)
 		rc = evaluate_early(&r, ab->batch);
 	if (rc == MENTOR_OK) {
@@ -231,11 +251,14 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
 		return run_end(&r, MENTOR_OK);
 	rc = an_take_lead(&r);
 	/*
-	 * Some events were stored before: batch_early fed them to the detector again, which
-	 * evaluated none of them yet. Should one not be found waiting, store only, and load.
+	 * batch_early fed the detector all but the suspects, taking them for new: the
+	 * repeats among them are taken back, and the suspects that were new are fed
+	 * now. Should either have come too late (a repeat evaluated already, a new
+	 * suspect older than what batch_early evaluated), store only, and load.
 	 */
-	if (rc == MENTOR_OK && ab->observed && stored && !r.an->need_load) {
-		rc = an_unobserve_repeats(&r, ab->batch, stored);
+	if (rc == MENTOR_OK && ab->observed && !r.an->need_load) {
+		rc = an_settle_early(&r, ab->batch, r.an->early_seen, stored,
+				     early_ran ? r.an->early_until_us : INT64_MIN);
 		if (rc == MENTOR_ERR_INVALID) {
 			r.an->need_load = true;
 			rc = MENTOR_OK;

@@ -80,7 +80,9 @@ struct mentor_analytics {
 	size_t n_owned;
 	bool early_ok;                              /* the last catch-up read nothing, saw no other instance,
 						       and the partitions this instance consumes are the same */
-	bool early_ran;                             /* batch_early evaluated this batch's observations */
+	bool early_ran;                             /* batch_early evaluated waiting observations ... */
+	int64_t early_until_us;                     /* ... up to this time */
+	unsigned char *early_seen;                  /* owned; per event of the batch, fed by batch_early (NULL: all) */
 	struct run_staged early_staged;             /* what it staged, for the hook's run */
 	bool held_by_others;                        /* the last run's watermark was another instance's partition */
 	bool rounds_left;                           /* the last run stopped at max_rounds_per_call with rounds due */

@@ -87,6 +87,8 @@ void an_staged_free(struct run_staged *st)
 void an_forget_early(struct mentor_analytics *an)
 {
 	an_staged_free(&an->early_staged);
+	free(an->early_seen);
+	an->early_seen = NULL;
 	an->early_ran = false;
 	an->early_ok = false;
 }

@@ -259,15 +259,27 @@ static int find_inserted_names(const struct mentor_batch *b, const unsigned char
 
 /*
  * What needs no connection, while the stream's end runs on its thread: the
- * daily parts and the hook's early work, both taking every event for new.
+ * daily parts, taking every event for new, and the hook's early work, told
+ * which events the stream kept out of its COPY as suspects.
  */
-static int work_early(const struct mentor_batch *b, const struct mentor_store_batch_hook *hook,
-		      struct mentor_daily *daily, struct mentor_error *err)
+static int work_early(const struct mentor_event_stream *stream, const struct mentor_batch *b,
+		      const struct mentor_store_batch_hook *hook, struct mentor_daily *daily, struct mentor_error *err)
 {
+	size_t n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS);
+	unsigned char *suspects = NULL;
 	int rc = mentor_batch_daily(b, NULL, daily, err);
 
-	if (rc == MENTOR_OK && hook && hook->early)
-		rc = hook->early(hook->ctx, err);
+	if (rc != MENTOR_OK || !hook || !hook->early)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (!mentor_event_stream_suspect(stream, b, i))
+			continue;
+		if (!suspects && !(suspects = calloc(n, 1)))
+			return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
+		suspects[i] = 1;
+	}
+	rc = hook->early(hook->ctx, suspects, err);
+	free(suspects);
 	return rc;
 }
 
@@ -315,7 +327,7 @@ static int write_events(struct mentor_store *s, const struct mentor_batch *b,
 
 	mentor_event_stream_end_start(stream, conn, b);
 	if (!admit) {
-		rc = work_early(b, hook, daily, err);
+		rc = work_early(stream, b, hook, daily, err);
 		if (rc != MENTOR_OK) {
 			mentor_event_stream_end_drop(stream, conn);  /* the rollback needs the connection out of COPY */
 			return rc;
@@ -337,7 +349,7 @@ static int write_events(struct mentor_store *s, const struct mentor_batch *b,
 		rc = mentor_batch_daily(b, stored, daily, err);
 	}
 	if (rc == MENTOR_OK && admit && !stored && hook && hook->early)
-		rc = hook->early(hook->ctx, err);
+		rc = hook->early(hook->ctx, NULL, err);
 	if (rc == MENTOR_OK)
 		rc = find_inserted_names(b, stored, names, err);
 	if (rc != MENTOR_OK)
@@ -373,7 +385,7 @@ static int write_batch(struct mentor_store *s, const struct mentor_batch *b,
 	if (mentor_batch_rows(b, MENTOR_STAGE_EVENTS) > 0) {
 		rc = write_events(s, b, hook, daily, ret_stored, names, &refusals, err);
 	} else {
-		rc = hook && hook->early ? hook->early(hook->ctx, err) : MENTOR_OK;
+		rc = hook && hook->early ? hook->early(hook->ctx, NULL, err) : MENTOR_OK;
 		if (rc == MENTOR_OK)
 			rc = write_roster(conn, b, err);
 	}

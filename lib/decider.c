@@ -198,24 +198,41 @@ int an_observe_batch(struct run *r, const struct mentor_batch *b, const unsigned
 	return rc == MENTOR_OK ? an_add_batch_fatal(r, b, stored) : rc;
 }
 
-int an_unobserve_repeats(struct run *r, const struct mentor_batch *b, const unsigned char *stored)
+int an_settle_early(struct run *r, const struct mentor_batch *b, const unsigned char *seen,
+		    const unsigned char *stored, int64_t evaluated_us)
 {
 	size_t n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS);
-	unsigned char *repeated = malloc(n ? n : 1);
+	/* repeat[i]: a fed event stored before; keep[i]: its opposite (an_drop_batch_fatal's mask); late[i]: new, not fed. */
+	unsigned char *masks = malloc(3 * (n ? n : 1)), *repeat = masks, *keep = masks + n, *late = masks + 2 * n;
 	struct repeats rp = { 0 };
+	bool any_repeat = false, any_late = false;
 	int rc = MENTOR_OK;
 
-	if (!repeated)
+	if (!masks)
 		return an_nomem(r->err);
-	for (size_t i = 0; i < n; i++)
-		repeated[i] = !stored[i];
-	if (mentor_batch_each_observation(b, repeated, collect_repeat, &rp) != MENTOR_OK)
+	for (size_t i = 0; i < n; i++) {
+		bool fed = !seen || seen[i], fresh = !stored || stored[i];
+
+		repeat[i] = fed && !fresh;
+		keep[i] = !repeat[i];
+		late[i] = !fed && fresh;
+		any_repeat |= repeat[i];
+		any_late |= late[i];
+		if (late[i] && mentor_batch_event_time(b, i) <= evaluated_us) {
+			rc = mentor_error_set(r->err, MENTOR_ERR_INVALID, "a new event older than what was evaluated");
+			goto out;
+		}
+	}
+	if (any_repeat && mentor_batch_each_observation(b, repeat, collect_repeat, &rp) != MENTOR_OK)
 		rc = an_nomem(r->err);
-	if (rc == MENTOR_OK)
+	if (rc == MENTOR_OK && any_repeat)
 		rc = mentor_detector_unobserve(r->an->det, rp.keys, rp.n, r->err);
-	if (rc == MENTOR_OK)
-		an_drop_batch_fatal(r->an, b, stored);
+	if (rc == MENTOR_OK && any_repeat)
+		an_drop_batch_fatal(r->an, b, keep);
+	if (rc == MENTOR_OK && any_late)
+		rc = an_observe_batch(r, b, late);
+out:
 	free(rp.keys);
-	free(repeated);
+	free(masks);
 	return rc;
 }

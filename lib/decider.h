@@ -26,11 +26,16 @@ int an_catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_others
 int an_observe_batch(struct run *r, const struct mentor_batch *b, const unsigned char *stored);
 
 /*
- * Takes back what batch_early fed the detector for the batch's repeated
- * events (stored: as the batch hook gets it, not NULL), none of which was
- * evaluated yet. MENTOR_OK; MENTOR_ERR_INVALID if an observation was not
- * waiting any more (only a load undoes it); MENTOR_ERR_NOMEM.
+ * Settles what batch_early fed the detector (seen[i]: event i was fed;
+ * NULL: all) with what the store found (stored: as the batch hook gets it,
+ * NULL: all new): takes back the observations of the fed events that were
+ * stored before, and feeds those of the events not fed that are new.
+ * evaluated_us: the time batch_early evaluated up to (INT64_MIN: nothing).
+ * MENTOR_OK; MENTOR_ERR_INVALID if an observation to take back was not
+ * waiting any more, or one to feed is not after evaluated_us (only a load
+ * puts either right); MENTOR_ERR_NOMEM.
  */
-int an_unobserve_repeats(struct run *r, const struct mentor_batch *b, const unsigned char *stored);
+int an_settle_early(struct run *r, const struct mentor_batch *b, const unsigned char *seen,
+		    const unsigned char *stored, int64_t evaluated_us);
 
 #endif

@@ -93,23 +93,25 @@ int mentor_analytics_set_owned(struct mentor_analytics *an, const struct mentor_
  *
  * batch_early feeds the batch's observations to the detector before the
  * events are inserted, while PostgreSQL still stores them, taking every
- * event for new; when only this instance stores the group's events and the
- * batch has no roster rows, it also evaluates the waiting observations up
- * to the batch's first pairing round or its oldest event, whichever comes
- * first (so none of the batch's own), and stages what that decides for the
- * hook to write.
+ * event for new but the store's suspects (ids stored lately); when only
+ * this instance stores the group's events and the batch has no roster
+ * rows, it also evaluates them up to the batch's first pairing round, and
+ * stages what that decides for the hook to write.
  *
  * batch_hook, in the batch's transaction, feeds them if batch_early did
- * not (if some events were stored before, it takes their observations
- * back: a repeat costs no load), evaluates up to the watermark, runs the
- * pairing rounds whose time has come, and writes every changed row.
+ * not; if it did, it takes back the observations of the events that were
+ * stored before and feeds the suspects that were not (a repeat costs no
+ * load, unless one older than a window of recent ids was evaluated
+ * already: then the memory is loaded again after the commit). It then
+ * evaluates up to the watermark, runs the pairing rounds whose time has
+ * come, and writes every changed row.
  */
 struct mentor_analytics_batch {
 	struct mentor_analytics *an;
 	const struct mentor_batch *batch;
 	bool observed;  /* batch_early fed the batch to the detector */
 };
-int mentor_analytics_batch_early(void *ctx, struct mentor_error *err);
+int mentor_analytics_batch_early(void *ctx, const unsigned char *suspects, struct mentor_error *err);
 int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const unsigned char *stored,
 				struct mentor_error *err);
 

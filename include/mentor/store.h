@@ -27,8 +27,11 @@ struct mentor_store;
  * early (may be NULL) runs before the batch's score events are inserted,
  * with no use of the store: while a stream's events are still going in, a
  * thread of the store's own sends the rest and waits for PostgreSQL, so
- * the caller's work on the batch in memory overlaps theirs. It must take
- * every staged event for new; in_transaction learns otherwise from stored.
+ * the caller's work on the batch in memory overlaps theirs. suspects[i]
+ * nonzero says staged score event i may have been stored before (its id
+ * was stored lately: a producer's retry, mostly); NULL: none may. It must
+ * take every other event for new; in_transaction learns otherwise from
+ * stored.
  *
  * in_transaction runs inside the batch's transaction after its rows and
  * offsets are written, before COMMIT: stored[i] says whether staged score
@@ -37,7 +40,7 @@ struct mentor_store;
  * A non-OK return of either rolls the batch back and is returned.
  */
 struct mentor_store_batch_hook {
-	int (*early)(void *ctx, struct mentor_error *err);
+	int (*early)(void *ctx, const unsigned char *suspects, struct mentor_error *err);
 	int (*in_transaction)(void *ctx, struct mentor_store *store, const unsigned char *stored,
 			      struct mentor_error *err);
 	void *ctx;
