@@ -1,11 +1,14 @@
 #!/bin/bash
 # Up to three instances of one group join and leave through a drain: every
-# few seconds (a random delay) one of three slots changes, an instance starts
+# 0.2 to 1 s (a random delay) one of three slots changes, an instance starts
 # in an empty slot or the one in it stops, by turns with SIGTERM (a clean
-# leave) and kill -9 (a crash); delays and slots are drawn from MENTORD_CHAOS_SEED. Once
-# everything is stored the churn stops, the instances still running end the
-# drain, and the tables must equal those of one uninterrupted instance.
-# Sizes: MENTORD_CHAOS_AGENTS (500), MENTORD_CHAOS_DAYS (42); at most
+# leave) and kill -9 (a crash). The first four changes are a join, a stop, a
+# join and a stop of the other kind, so that every run has each before the
+# drain ends (on a fast machine it takes seconds); then slots are drawn too.
+# Delays, slots and which stop comes first are drawn from MENTORD_CHAOS_SEED.
+# Once everything is stored the churn stops, the instances still running end
+# the drain, and the tables must equal those of one uninterrupted instance.
+# Sizes: MENTORD_CHAOS_AGENTS (500), MENTORD_CHAOS_DAYS (84); at most
 # MENTORD_CHAOS_STEPS (60) changes.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
@@ -13,7 +16,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 chaos_seed
 
 agents=${MENTORD_CHAOS_AGENTS:-500}
-days=${MENTORD_CHAOS_DAYS:-42}
+days=${MENTORD_CHAOS_DAYS:-84}
 steps=${MENTORD_CHAOS_STEPS:-60}
 prefix="chaoschurn-$run_id"
 generate "$prefix" --agents "$agents" --days "$days" --seed "$chaos_seed" --duplicate-share 0.01 2>"$work/gen.log"
@@ -46,12 +49,17 @@ pid[1]=$instance_pid
 joins=1
 step=0
 random_between first_stop 0 1 # whether the first stop is a kill -9 or a SIGTERM
+opening=(2 1 3 2)              # the first changes' slots: join, stop, join, stop
 drained() { (($(offsets_stored "$schema") >= total)); }
 while ((step < steps)) && ! drained; do
     step=$((step + 1))
-    random_between delay 1000 4000
+    random_between delay 200 1000
     sleep_ms "$delay"
-    random_between slot 1 3
+    if ((step <= ${#opening[@]})); then
+        slot=${opening[step - 1]}
+    else
+        random_between slot 1 3
+    fi
     reap "$slot"
     stored=$(offsets_stored "$schema")
     if [[ -z ${pid[$slot]:-} ]]; then
