@@ -11,13 +11,13 @@
 # moment drawn from MENTORD_CHAOS_SEED, up to MENTORD_CHAOS_PAUSES (20) times;
 # so is a pause after which the instance learns of its lost partitions before
 # it stores a batch (it then drops the batch without a fence).
-# Sizes: MENTORD_CHAOS_AGENTS (400), MENTORD_CHAOS_DAYS (42).
+# Sizes: MENTORD_CHAOS_AGENTS (1000), MENTORD_CHAOS_DAYS (42).
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 chaos_seed
 
-agents=${MENTORD_CHAOS_AGENTS:-400}
+agents=${MENTORD_CHAOS_AGENTS:-1000}
 days=${MENTORD_CHAOS_DAYS:-42}
 pauses=${MENTORD_CHAOS_PAUSES:-20}
 prefix="chaosfence-$run_id"
