@@ -16,6 +16,7 @@ struct mentor_consumer {
 	rd_kafka_message_t *polled;       /* owned; behind `message`, released by the next poll */
 	struct mentor_message message;
 	uint64_t revocations;
+	bool cooperative;                 /* the group's rebalance protocol, as last known */
 };
 
 /* Sets each partition's start offset from the store; false if any could not be loaded. */
@@ -67,7 +68,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 			 void *opaque)
 {
 	struct mentor_consumer *c = opaque;
-	bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+	/* NULL while the consumer closes (its group is being torn down): the protocol is still the last one seen. */
+	const char *protocol = rd_kafka_rebalance_protocol(rk);
+	bool cooperative;
+
+	if (protocol)
+		c->cooperative = strcmp(protocol, "COOPERATIVE") == 0;
+	cooperative = c->cooperative;
 
 	switch (err) {
 	case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
