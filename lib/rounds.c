@@ -65,10 +65,14 @@ static const char open_triggers_sql[] =
  * The agents a round can use ($1): the open triggers' and those high in one
  * of their behaviors, not the whole table (unknown agents may be many).
  * Mentor loads counted once, joined (a count per agent was an index probe
- * each, every round).
+ * each, every round). A mentor must be active and known to the roster; a
+ * mentee only not to have left it (SPEC: an agent the roster does not know
+ * yet can be a mentee).
  */
+#define ROSTER_LEFT_COLUMN 7
 static const char roster_sql[] =
-	"SELECT a.agent_id, team_id, team_lead_id, language, site, active AND roster_known, coalesce(l.n, 0)"
+	"SELECT a.agent_id, team_id, team_lead_id, language, site, active AND roster_known, coalesce(l.n, 0),"
+	"       NOT active"
 	"  FROM agents a"
 	"  LEFT JOIN (SELECT mentor_id, count(*) AS n FROM pairings WHERE status = 'active' GROUP BY mentor_id) l"
 	"    ON l.mentor_id = a.agent_id"
@@ -304,7 +308,7 @@ static int read_mentees(struct round *rd)
 			rc = hold_out(rd, id, PQgetvalue(rd->open, i, 6));
 			continue;
 		}
-		else if (a >= 0 && !rd->agents[a].active)
+		else if (a >= 0 && strcmp(PQgetvalue(rd->roster, a, ROSTER_LEFT_COLUMN), "t") == 0)
 			resolution = "inactive";
 		else if (in_pairing(rd, agent, behavior))
 			resolution = "in_pairing";

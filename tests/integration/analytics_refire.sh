@@ -23,13 +23,20 @@ aqm() {
         "$2" "$3" "$4" "$5" >"$1"
 }
 
-# The roster (an agent the roster does not know is no one's mentee: its
-# triggers are resolved 'inactive' at the next round), the day-0 population,
-# and R1's three phases on day 1 (one file per message, in order).
-mkdir -p "$work/roster" "$work/others" "$work/p1" "$work/p23"
-for a in R1 O1 O2 O3 O4 O5 O6; do
-    printf '{"schema":"agent.v1","event_id":"roster-%s","agent_id":"%s","occurred_at":"2025-12-01T00:00:00Z","name":"%s","team_id":"T1","team_lead_id":"L1","site":"S1","language":"en","active":true}' \
-        "$a" "$a" "$a" >"$work/roster/$a.json"
+# The roster, the day-0 population, and R1's three phases on day 1 (one file
+# per message, in order). Beside them, in the one-transaction drain, two more
+# agents low in empathy on day 1: U1, whom the roster does not know (SPEC: it
+# can be a mentee, so its trigger waits for a mentor like R1's), and X1, who
+# left the roster (active false: its trigger is resolved 'inactive').
+mkdir -p "$work/roster" "$work/others" "$work/p1" "$work/p23" "$work/ux"
+for a in R1 O1 O2 O3 O4 O5 O6 X1; do
+    active=$([[ $a == X1 ]] && echo false || echo true)
+    printf '{"schema":"agent.v1","event_id":"roster-%s","agent_id":"%s","occurred_at":"2025-12-01T00:00:00Z","name":"%s","team_id":"T1","team_lead_id":"L1","site":"S1","language":"en","active":%s}' \
+        "$a" "$a" "$a" "$active" >"$work/roster/$a.json"
+done
+for i in $(seq -w 1 12); do
+    aqm "$work/ux/u$i.json" "u1-$i" U1 "2026-01-02T08:30:${i}Z" 0
+    aqm "$work/ux/x$i.json" "x1-$i" X1 "2026-01-02T08:30:${i}Z" 0
 done
 for a in 1 2 3 4 5 6; do
     for i in $(seq -w 1 10); do aqm "$work/others/o$a-$i.json" "o$a-$i" "O$a" "2026-01-01T10:$i:00Z" 80; done
@@ -69,10 +76,14 @@ want="low1-08 resolved refired at-next, low2-19 waiting - -"
 # --- Both triggers in one transaction: all of R1's events in one drain.
 one="refire1-$run_id"
 schema_one="it_refire1_$run_id"
-produce "$one" "$work/others" "$work/p1" "$work/p23"
+produce "$one" "$work/others" "$work/p1" "$work/p23" "$work/ux"
 write_config "$work/one.conf" "$schema_one" "$one" "$one"
 drain "$work/one.conf" 2>"$work/one.log" || { fail "drain (one transaction) failed"; tail "$work/one.log" >&2; }
 assert_eq "one transaction: R1's triggers" "$want" "$(r1_triggers "$schema_one")"
+assert_eq "the unknown agent's and the departed agent's triggers" "U1 waiting -, X1 resolved inactive" \
+    "$(psql_val "$schema_one" "SELECT string_agg(agent_id || ' ' || status || ' ' || coalesce(resolution, '-'), ', '
+                                                 ORDER BY agent_id)
+                                 FROM triggers WHERE agent_id IN ('U1', 'X1') AND kind = 'low_score'")"
 
 # --- Across two drains: trigger 1 is stored (and waiting) before trigger 2 supersedes it.
 two="refire2-$run_id"
