@@ -77,6 +77,7 @@ struct ingest {
 	bool analytics_stale;               /* a failed commit left its memory ahead of the tables */
 	bool drain_waiting;                 /* at the end, waiting for other instances' partitions (logged once) */
 	int held_partitions;                /* partitions paused for the group's waiting observations (backpressure) */
+	int assigned_seen;                  /* partitions assigned at the last pass: a change sets backpressure again */
 	bool rounds_left;                   /* the analytics left pairing rounds for the next pass (logged once) */
 	struct mentor_offset_update *updates;  /* owned; one per partition of the batch */
 	size_t cap_updates;
@@ -960,6 +961,11 @@ static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 		/* While a batch is open or rounds are left, poll without waiting: an empty queue means work now. */
 		msg = mentor_consumer_poll(in->consumer, batching || mentor_analytics_rounds_left(in->analytics) ? 0 : 100);
 		metrics_set_assigned(mentor_consumer_assigned(in->consumer));
+		/* Partitions just assigned are paused before their first batch if backpressure holds them. */
+		if (mentor_consumer_assigned(in->consumer) != in->assigned_seen) {
+			in->assigned_seen = mentor_consumer_assigned(in->consumer);
+			publish_analytics(in);
+		}
 		publish_lag(in);
 		if (!has_work(in))
 			metrics_progress();
