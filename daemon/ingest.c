@@ -6,6 +6,7 @@
 #include "ingest.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -75,7 +76,8 @@ struct ingest {
 	struct mentor_analytics *analytics; /* owned */
 	bool analytics_stale;               /* a failed commit left its memory ahead of the tables */
 	bool drain_waiting;                 /* at the end, waiting for other instances' partitions (logged once) */
-	bool waiting_paused;                /* consumption paused for the analytics' waiting observations */
+	int held_partitions;                /* partitions paused for the group's waiting observations (backpressure) */
+	int assigned_seen;                  /* partitions assigned at the last pass: a change sets backpressure again */
 	bool rounds_left;                   /* the analytics left pairing rounds for the next pass (logged once) */
 	struct mentor_offset_update *updates;  /* owned; one per partition of the batch */
 	size_t cap_updates;
@@ -680,26 +682,53 @@ static void set_closed(struct ingest *in, size_t n_updates)
 	mentor_analytics_set_closed(in->analytics, wm);
 }
 
+/* An event time for the log, to the second in UTC ("2026-09-01 00:00:00Z"), or "no event yet". */
+static void format_event_time(int64_t us, char *out, size_t size)
+{
+	time_t t = (time_t)(us / 1000000 - (us % 1000000 < 0));
+	struct tm tm;
+
+	if (us == INT64_MIN || !gmtime_r(&t, &tm) || strftime(out, size, "%Y-%m-%d %H:%M:%SZ", &tm) == 0)
+		snprintf(out, size, "no event yet");
+}
+
 /*
- * Backpressure: while max_waiting_observations wait for a watermark that a
- * partition of another instance holds back (reading this instance's own
- * cannot move it), fetching stops, and starts again once decisions free
- * them. Repeated while over: a rebalance or an outage's end restarts it.
+ * Backpressure for the whole group: while the decider holds
+ * max_waiting_observations or more observations waiting for the watermark,
+ * this instance pauses its partitions whose newest stored event is after
+ * the partition that holds the watermark back, and reads on the others
+ * (only they can move it). Each pass sets it again: a rebalance or an
+ * outage's end brings partitions that are not paused.
  */
 static void apply_backpressure(struct ingest *in, int64_t waiting)
 {
-	bool over = mentor_analytics_over_waiting(in->analytics);
+	int64_t after = mentor_analytics_pause_after(in->analytics);
+	int was = in->held_partitions, held;
 	struct mentor_error err;
+	char when[32];
 
-	if (!in->consumer || (!over && !in->waiting_paused))
+	if (!in->consumer)
 		return;
-	if (over != in->waiting_paused)
-		log_notice("%s: %" PRId64 " observations wait for the watermark", over ? "pausing consumption" :
-			   "resuming consumption", waiting);
-	if (mentor_consumer_pause(in->consumer, over, &err) != MENTOR_OK)
+	if (mentor_consumer_hold_after(in->consumer, after, &held, &err) != MENTOR_OK)
 		log_warning("%s", err.msg);
-	in->waiting_paused = over;
-	metrics_set_waiting_paused(over);
+	in->held_partitions = held;
+	metrics_set_waiting_paused(held > 0);
+	if (held == was)
+		return;
+	if (held == 0) {
+		log_notice("resuming consumption: the group's observations waiting for the watermark are below the bound");
+		return;
+	}
+	format_event_time(after, when, sizeof(when));
+	/* Only the decider counts them; another instance learns from it that the bound is passed. */
+	if (mentor_analytics_decides(in->analytics))
+		log_notice("pausing consumption of %d of %d partitions: %" PRId64
+			   " observations wait for the watermark, held by a partition at %s", held,
+			   mentor_consumer_assigned(in->consumer), waiting, when);
+	else
+		log_notice("pausing consumption of %d of %d partitions: the decider's observations waiting for the"
+			   " watermark, held by a partition at %s, passed the bound", held,
+			   mentor_consumer_assigned(in->consumer), when);
 }
 
 /* A long catch-up (max_rounds_per_call rounds at a time) is logged when it starts. */
@@ -881,6 +910,8 @@ static bool has_work(const struct ingest *in)
  * would open its partition's part of the next batch past the rewound
  * offset). With no batch open nothing is rewound, and the rebalance is seen:
  * without that, the first batch of the new assignment would be dropped.
+ * Partitions newly assigned are not paused: backpressure pauses them at
+ * once, rather than after their first batch.
  */
 static bool after_rebalance(struct ingest *in)
 {
@@ -888,7 +919,23 @@ static bool after_rebalance(struct ingest *in)
 
 	flush_batch(in);
 	in->revocations_seen = mentor_consumer_revocations(in->consumer);
+	publish_analytics(in);
 	return !rewound;
+}
+
+/*
+ * A drain (--exit-at-end) is over for this instance when every assigned
+ * partition is read to its end; for one that does not decide, also when
+ * those backpressure does not pause are: the partition holding the group's
+ * watermark back is then at its end, and nothing more comes to move it, so
+ * it leaves, and the paused partitions go to the instances still there
+ * (the decider waits for every partition of the group anyway).
+ */
+static bool drain_over(const struct ingest *in)
+{
+	return mentor_consumer_at_end(in->consumer) ||
+	       (in->held_partitions > 0 && !mentor_analytics_decides(in->analytics) &&
+		mentor_consumer_at_end_unheld(in->consumer));
 }
 
 static void tick_analytics(struct ingest *in);
@@ -914,6 +961,11 @@ static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 		/* While a batch is open or rounds are left, poll without waiting: an empty queue means work now. */
 		msg = mentor_consumer_poll(in->consumer, batching || mentor_analytics_rounds_left(in->analytics) ? 0 : 100);
 		metrics_set_assigned(mentor_consumer_assigned(in->consumer));
+		/* Partitions just assigned are paused before their first batch if backpressure holds them. */
+		if (mentor_consumer_assigned(in->consumer) != in->assigned_seen) {
+			in->assigned_seen = mentor_consumer_assigned(in->consumer);
+			publish_analytics(in);
+		}
 		publish_lag(in);
 		if (!has_work(in))
 			metrics_progress();
@@ -940,8 +992,7 @@ static void consume_until_stopped(struct ingest *in, bool exit_at_end)
 		if (suspects_confirmed(in) || batch_due(in))
 			flush_batch(in);
 		tick_analytics(in);
-		if (exit_at_end && mentor_consumer_at_end(in->consumer) && mentor_batch_messages(in->batch) == 0 &&
-		    finish_drain(in))
+		if (exit_at_end && drain_over(in) && mentor_batch_messages(in->batch) == 0 && finish_drain(in))
 			break;
 	}
 }

@@ -291,7 +291,8 @@ static void render_analytics(FILE *out)
 	gauge(out, "mentord_waiting_observations", "Observations stored but waiting for the event-time watermark.",
 	      atomic_load_explicit(&m.waiting_observations, memory_order_relaxed));
 	gauge(out, "mentord_consumption_paused",
-	      "1 while consumption is paused because max_waiting_observations observations wait, else 0.",
+	      "1 while partitions are paused because the group's decider has max_waiting_observations observations"
+	      " waiting, else 0.",
 	      atomic_load_explicit(&m.waiting_paused, memory_order_relaxed));
 	fprintf(out, "# HELP mentord_decision_delay_seconds Newest event time decided minus the watermark.\n"
 		"# TYPE mentord_decision_delay_seconds gauge\nmentord_decision_delay_seconds %" PRId64 ".%06" PRId64 "\n",

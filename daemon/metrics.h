@@ -69,7 +69,7 @@ void metrics_set_stall_reason(const char *why);
 /* The analytics gauges after a commit: open triggers, active pairings, observations waiting, decision delay. */
 void metrics_set_analytics(int64_t open_triggers, int64_t active_pairings, int64_t waiting, int64_t delay_us);
 
-/* Whether consumption is paused because too many observations wait (backpressure). */
+/* Whether partitions are paused because too many observations wait in the group's decider (backpressure). */
 void metrics_set_waiting_paused(bool paused);
 
 struct sender;

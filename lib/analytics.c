@@ -15,6 +15,7 @@
 #include "analytics_sql.h"
 #include "analytics_write.h"
 #include "decider.h"
+#include "mentor/clock.h"
 #include "rounds.h"
 #include "store_int.h"
 
@@ -35,6 +36,8 @@ int mentor_analytics_new(const struct mentor_analytics_config *cfg, const struct
 	an->cfg = cfg;
 	an->rules = rules;
 	an->closed_us = an->next_closed_us = an->last_round_us = NO_TIME;
+	an->pause_after_us = INT64_MAX;
+	an->lead_checked_us = NO_TIME;
 	rc = mentor_kpi_set_new(&an->kpi, err);
 	if (rc == MENTOR_OK)
 		rc = mentor_detector_new(&cfg->stats, an_keep_days(cfg), &an->det, err);
@@ -126,11 +129,14 @@ bool mentor_analytics_rounds_left(const struct mentor_analytics *an)
 	return an->cfg->enabled && an->leader && an->rounds_left;
 }
 
-bool mentor_analytics_over_waiting(const struct mentor_analytics *an)
+int64_t mentor_analytics_pause_after(const struct mentor_analytics *an)
 {
-	/* Pausing while a partition of this instance holds the watermark back would keep it there for good. */
-	return an->cfg->enabled && an->held_by_others &&
-	       mentor_detector_waiting(an->det) >= an->cfg->max_waiting_observations;
+	return an->cfg->enabled ? an->pause_after_us : MENTOR_ANALYTICS_NO_PAUSE;
+}
+
+bool mentor_analytics_decides(const struct mentor_analytics *an)
+{
+	return an->cfg->enabled && an->leader;
 }
 
 void mentor_analytics_set_closed(struct mentor_analytics *an, int64_t closed_us)
@@ -279,9 +285,10 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
 	if (rc == MENTOR_OK && !ab->observed)
 		rc = an_observe_batch(&r, ab->batch, stored);
 	closed = r.an->next_closed_us < others ? r.an->next_closed_us : others;
-	r.an->held_by_others = others < r.an->next_closed_us;
 	if (rc == MENTOR_OK)
 		rc = an_run_until(&r, closed);
+	if (rc == MENTOR_OK)
+		rc = an_publish_pause(&r, others);
 	if (rc == MENTOR_OK)
 		rc = an_write_changes(&r);
 	return run_end(&r, rc);
@@ -312,7 +319,6 @@ static int advance_alone(struct mentor_analytics *an, struct mentor_store *store
 	rc = an_create_stages(&r);
 	if (rc == MENTOR_OK)
 		rc = an_catch_up(&r, NULL, &others, &(bool){ false });
-	an->held_by_others = others < an->next_closed_us;
 	if (others < closed_us)
 		closed_us = others;
 	if (rc == MENTOR_OK)
@@ -323,6 +329,8 @@ static int advance_alone(struct mentor_analytics *an, struct mentor_store *store
 	    (an->last_round_us == NO_TIME || newest > an->last_round_us))
 		rc = an_run_round(&r, newest);
 	if (rc == MENTOR_OK)
+		rc = an_publish_pause(&r, others);
+	if (rc == MENTOR_OK)
 		rc = an_write_changes(&r);
 	rc = mentor_store_end(store, run_end(&r, rc), err);
 	if (ret_last_round)
@@ -330,10 +338,41 @@ static int advance_alone(struct mentor_analytics *an, struct mentor_store *store
 	return rc;
 }
 
+/* Between checks of the lock by an instance that does not decide (mentor_analytics_tick). */
+#define LEAD_CHECK_US 1000000
+
+/*
+ * An instance that does not decide checks the lock between batches, in a
+ * transaction of its own, at most once every LEAD_CHECK_US: it learns the
+ * group's backpressure while backpressure keeps it from having batches, and
+ * takes the lead when the decider is gone (it loads before deciding).
+ */
+static int check_lead(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err)
+{
+	struct run r = { .an = an, .s = store, .err = err };
+	int64_t now = mentor_monotonic_us();
+	int rc;
+
+	if (an->lead_checked_us != NO_TIME && now - an->lead_checked_us < LEAD_CHECK_US)
+		return MENTOR_OK;
+	an->lead_checked_us = now;
+	rc = mentor_store_begin(store, err);
+	if (rc != MENTOR_OK)
+		return rc;
+	return mentor_store_end(store, an_take_lead(&r), err);
+}
+
 int mentor_analytics_tick(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err)
 {
-	if (!an->cfg->enabled || !an->leader || (mentor_detector_waiting(an->det) == 0 && !an->rounds_left) ||
-	    (an->next_closed_us <= an->closed_us && !an->rounds_left))
+	size_t waiting = mentor_detector_waiting(an->det);
+	/* The published backpressure may be another decider's, or hold no longer, and no batch may come to fix it. */
+	bool pause_stale = !an->pause_synced ||
+			   (an->pause_after_us != INT64_MAX && waiting < an->cfg->max_waiting_observations);
+
+	if (an->cfg->enabled && !an->leader)
+		return check_lead(an, store, err);
+	if (!an->cfg->enabled || (!pause_stale && ((waiting == 0 && !an->rounds_left) ||
+						    (an->next_closed_us <= an->closed_us && !an->rounds_left))))
 		return MENTOR_OK;
 	return advance_alone(an, store, an->next_closed_us, NULL, err);
 }

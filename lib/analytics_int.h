@@ -84,7 +84,11 @@ struct mentor_analytics {
 	int64_t early_until_us;                     /* ... up to this time */
 	unsigned char *early_seen;                  /* owned; per event of the batch, fed by batch_early (NULL: all) */
 	struct run_staged early_staged;             /* what it staged, for the hook's run */
-	bool held_by_others;                        /* the last run's watermark was another instance's partition */
+	int64_t pause_after_us;                     /* the group's backpressure (analytics_pause): as read with the
+						       lock, or as this decider set it; INT64_MAX: none */
+	bool pause_synced;                          /* pause_after_us is what the table holds for this decider */
+	int64_t lead_checked_us;                    /* monotonic time a non-decider last checked the lock between
+						       batches; NO_TIME: never */
 	bool rounds_left;                           /* the last run stopped at max_rounds_per_call with rounds due */
 	mentor_analytics_progress_fn progress;      /* may be NULL */
 	void *progress_ctx;

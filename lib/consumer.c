@@ -16,6 +16,7 @@ struct mentor_consumer {
 	rd_kafka_message_t *polled;       /* owned; behind `message`, released by the next poll */
 	struct mentor_message message;
 	uint64_t revocations;
+	bool paused_all;                  /* mentor_consumer_pause: every partition paused for a wait */
 	bool cooperative;                 /* the group's rebalance protocol, as last known */
 };
 
@@ -364,13 +365,75 @@ int mentor_consumer_rewind(struct mentor_consumer *c, struct mentor_error *err)
 	return list_result(list, code, "rewind to stored offsets", err);
 }
 
+/* The assigned partitions backpressure does not hold: those a wait's end resumes. */
+static rd_kafka_topic_partition_list_t *unheld_list(const struct mentor_consumer *c)
+{
+	int n = mentor_partitions_count(c->parts);
+	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
+
+	for (int i = 0; i < n; i++) {
+		const struct mentor_partition *p = mentor_partitions_at(c->parts, i);
+
+		if (!p->held)
+			rd_kafka_topic_partition_list_add(list, p->topic, p->partition);
+	}
+	return list;
+}
+
 int mentor_consumer_pause(struct mentor_consumer *c, bool pause, struct mentor_error *err)
 {
 	rd_kafka_topic_partition_list_t *list;
 
+	c->paused_all = pause;
 	if (mentor_partitions_count(c->parts) == 0)
 		return MENTOR_OK;
-	list = assignment_list(c);
+	list = pause ? assignment_list(c) : unheld_list(c);
+	if (list->cnt == 0) {
+		rd_kafka_topic_partition_list_destroy(list);
+		return MENTOR_OK;
+	}
 	return list_result(list, pause ? rd_kafka_pause_partitions(c->rk, list) : rd_kafka_resume_partitions(c->rk, list),
 			   pause ? "pause" : "resume", err);
+}
+
+/* The partitions whose backpressure pause changes, one list each way. */
+struct hold_change {
+	rd_kafka_topic_partition_list_t *hold, *release;
+};
+
+static void note_hold_change(void *ctx, const struct mentor_partition *p)
+{
+	struct hold_change *hc = ctx;
+
+	rd_kafka_topic_partition_list_add(p->held ? hc->hold : hc->release, p->topic, p->partition);
+}
+
+int mentor_consumer_hold_after(struct mentor_consumer *c, int64_t pause_after_us, int *ret_held,
+			       struct mentor_error *err)
+{
+	int n = mentor_partitions_count(c->parts);
+	struct hold_change hc = {
+		.hold = rd_kafka_topic_partition_list_new(n > 0 ? n : 1),
+		.release = rd_kafka_topic_partition_list_new(n > 0 ? n : 1),
+	};
+	struct mentor_error second;  /* a resume failing after a pause failed: the first is reported */
+	int rc = MENTOR_OK, released = MENTOR_OK;
+
+	*ret_held = mentor_partitions_hold_after(c->parts, pause_after_us, note_hold_change, &hc);
+	if (hc.hold->cnt > 0)
+		rc = list_result(hc.hold, rd_kafka_pause_partitions(c->rk, hc.hold), "pause", err);
+	else
+		rd_kafka_topic_partition_list_destroy(hc.hold);
+	/* During a wait every partition stays paused: the wait's end resumes those not held. */
+	if (hc.release->cnt > 0 && !c->paused_all)
+		released = list_result(hc.release, rd_kafka_resume_partitions(c->rk, hc.release), "resume",
+				       rc == MENTOR_OK ? err : &second);
+	else
+		rd_kafka_topic_partition_list_destroy(hc.release);
+	return rc != MENTOR_OK ? rc : released;
+}
+
+bool mentor_consumer_at_end_unheld(const struct mentor_consumer *c)
+{
+	return mentor_partitions_at_end_unheld(c->parts);
 }

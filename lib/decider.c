@@ -53,7 +53,8 @@ static int collect_repeat(void *ctx, const struct mentor_observation *o)
  * Takes or keeps the group's analytics lock (a session advisory lock per
  * schema and group): one instance decides, the others only store. Calling
  * pg_try_advisory_lock() again while holding it stacks the lock, so the
- * holder gives the extra one back at once.
+ * holder gives the extra one back at once. The same statement reads the
+ * group's backpressure (analytics_pause; -infinity as the least bigint).
  */
 int an_take_lead(struct run *r)
 {
@@ -63,7 +64,10 @@ int an_take_lead(struct run *r)
 		   " THEN CASE WHEN $2::boolean"
 		   "   THEN pg_advisory_unlock(hashtext('mentord.analytics.' || current_schema() || '.' || $1))"
 		   "   ELSE true END"
-		   " ELSE false END",
+		   " ELSE false END,"
+		   " (SELECT CASE WHEN isfinite(p.pause_after) THEN " US_OF("p.pause_after")
+		   "   ELSE '-9223372036854775808'::bigint END"
+		   "  FROM analytics_pause p WHERE p.group_id = $1)",
 		   2, (const char *const[]){ r->an->group, r->an->leader ? "true" : "false" }, "take the analytics lock",
 		   &res);
 
@@ -73,9 +77,60 @@ int an_take_lead(struct run *r)
 		/* Whoever decided meanwhile moved the tables on: a new leader starts from them. */
 		if (leader && !r->an->leader)
 			r->an->need_load = true;
+		/*
+		 * A decider that kept the lock is the row's only writer: what it read is what
+		 * it committed last. A new one may have read it before the last decider's
+		 * final commit, so it writes its own state once whatever it read.
+		 */
+		r->an->pause_synced = leader && r->an->leader;
+		r->an->pause_after_us = PQgetisnull(res, 0, 1) ? INT64_MAX : an_get_i64(res, 0, 1);
 		r->an->leader = leader;
 	}
 	PQclear(res);
+	return rc;
+}
+
+/*
+ * The group's pause time while max_waiting_observations or more wait: the
+ * least newest event time over the partitions that hold the watermark back,
+ * others (those other instances consume, as stored) and this instance's own
+ * (next_closed_us is their least one minus the allowed lateness). A
+ * partition at that time holds it, and is read on; one after it is paused.
+ */
+static int64_t pause_time(const struct mentor_analytics *an, int64_t others)
+{
+	int64_t own = an->next_closed_us, lateness = an->cfg->lateness_us;
+
+	if (mentor_detector_waiting(an->det) < an->cfg->max_waiting_observations)
+		return INT64_MAX;
+	if (own != INT64_MIN && own != INT64_MAX)
+		own = own > INT64_MAX - lateness ? INT64_MAX : own + lateness;
+	return others < own ? others : own;
+}
+
+int an_publish_pause(struct run *r, int64_t others)
+{
+	struct mentor_analytics *an = r->an;
+	int64_t after = pause_time(an, others);
+	char t[TIME_TEXT];
+	int rc;
+
+	if (an->pause_synced && after == an->pause_after_us)
+		return MENTOR_OK;
+	if (after == INT64_MAX) {
+		rc = an_q(r, "DELETE FROM analytics_pause WHERE group_id = $1", 1, (const char *const[]){ an->group },
+			  "clear the group's backpressure", NULL);
+	} else {
+		an_time_text(after, t);
+		rc = an_q(r,
+			  "INSERT INTO analytics_pause (group_id, pause_after) VALUES ($1, $2)"
+			  " ON CONFLICT (group_id) DO UPDATE SET pause_after = excluded.pause_after",
+			  2, (const char *const[]){ an->group, t }, "set the group's backpressure", NULL);
+	}
+	if (rc == MENTOR_OK) {
+		an->pause_after_us = after;
+		an->pause_synced = true;
+	}
 	return rc;
 }
 

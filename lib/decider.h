@@ -9,8 +9,21 @@
 #include "analytics_int.h"
 #include "mentor/batch.h"
 
-/* Takes or keeps the group's analytics lock; sets an->leader (and need_load on becoming it). */
+/*
+ * Takes or keeps the group's analytics lock; sets an->leader (and need_load
+ * on becoming it) and an->pause_after_us from the group's analytics_pause row.
+ */
 int an_take_lead(struct run *r);
+
+/*
+ * The decider, after evaluating: writes the group's backpressure to
+ * analytics_pause when it changed (a row while max_waiting_observations or
+ * more observations wait, with the time past which partitions pause; none
+ * below), and keeps it in an->pause_after_us. others: an_catch_up's least
+ * newest event time of the partitions other instances consume.
+ * MENTOR_OK or MENTOR_ERR_DB.
+ */
+int an_publish_pause(struct run *r, int64_t others);
 
 /*
  * Catches up with the events other instances stored (or this one, before a

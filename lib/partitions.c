@@ -57,6 +57,8 @@ const struct mentor_partition *mentor_partitions_track(struct mentor_partitions 
 	p->stored_next = stored_next;
 	p->max_event_us = max_event_us;
 	p->at_end = false;
+	p->held = false;
+	p->hold_applied = false;
 	return p;
 }
 
@@ -116,6 +118,36 @@ bool mentor_partitions_at_end(const struct mentor_partitions *ps)
 		if (!ps->items[i].at_end)
 			return false;
 	return true;
+}
+
+bool mentor_partitions_at_end_unheld(const struct mentor_partitions *ps)
+{
+	if (ps->n == 0)
+		return false;
+	for (int i = 0; i < ps->n; i++)
+		if (!ps->items[i].held && !ps->items[i].at_end)
+			return false;
+	return true;
+}
+
+int mentor_partitions_hold_after(struct mentor_partitions *ps, int64_t pause_after_us,
+				 void (*fn)(void *ctx, const struct mentor_partition *p), void *ctx)
+{
+	int held = 0;
+
+	for (int i = 0; i < ps->n; i++) {
+		struct mentor_partition *p = &ps->items[i];
+		/* At or before the pause time, a partition is what can move the watermark: it is read on. */
+		bool hold = p->max_event_us != MENTOR_NO_EVENT_TIME && p->max_event_us > pause_after_us;
+
+		held += hold;
+		if (hold == p->held && p->hold_applied)
+			continue;
+		p->held = hold;
+		p->hold_applied = true;
+		fn(ctx, p);
+	}
+	return held;
 }
 
 void mentor_partitions_set_stored(struct mentor_partitions *ps, const char *topic, int32_t partition, int64_t next,

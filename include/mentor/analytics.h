@@ -8,7 +8,8 @@
  * being accumulated, rebuilt from the tables by mentor_analytics_load(). Its
  * batch hook runs inside the ingest transaction: a rolled-back transaction
  * leaves the memory ahead of the tables, so after any failed commit the
- * caller loads again before retrying. No logging, clock or globals.
+ * caller loads again before retrying. No logging or globals; the monotonic
+ * clock only spaces the lock checks of an instance that does not decide.
  */
 #ifndef MENTOR_ANALYTICS_H
 #define MENTOR_ANALYTICS_H
@@ -117,9 +118,13 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
 
 /*
  * Between batches: when the watermark has moved (set_closed) and
- * observations wait, evaluates them in a transaction of its own, so that a
- * quiet stream still decides its last events. MENTOR_OK when there is
- * nothing to do; else as finish().
+ * observations wait, or the group's backpressure as published is not this
+ * decider's, evaluates them in a transaction of its own, so that a quiet
+ * stream still decides its last events. An instance that does not decide
+ * checks the lock instead, at most once a second, in a transaction of its
+ * own: it learns the group's backpressure (mentor_analytics_pause_after)
+ * while paused, and becomes the decider when the lock is free (then
+ * needs_load()). MENTOR_OK when there is nothing to do; else as finish().
  */
 int mentor_analytics_tick(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err);
 
@@ -132,11 +137,19 @@ int mentor_analytics_tick(struct mentor_analytics *an, struct mentor_store *stor
 bool mentor_analytics_rounds_left(const struct mentor_analytics *an);
 
 /*
- * True when max_waiting_observations or more observations wait for the
- * watermark: the caller stops reading the partitions that are ahead of it
- * (backpressure) until decisions free them. See docs/analytics.md.
+ * Backpressure for the whole group (docs/analytics.md): while the decider
+ * holds max_waiting_observations or more observations waiting for the
+ * watermark, the event time past which every instance pauses its
+ * partitions (those whose newest stored event is after it: reading them
+ * cannot move the watermark), as the decider last published it
+ * (analytics_pause) and this instance last read it (every batch, every
+ * tick); MENTOR_ANALYTICS_NO_PAUSE below the bound or with the analytics off.
  */
-bool mentor_analytics_over_waiting(const struct mentor_analytics *an);
+#define MENTOR_ANALYTICS_NO_PAUSE INT64_MAX
+int64_t mentor_analytics_pause_after(const struct mentor_analytics *an);
+
+/* True when this instance decides for its group (holds the analytics lock, as of its last transaction). */
+bool mentor_analytics_decides(const struct mentor_analytics *an);
 
 /*
  * The end of a drain: evaluates everything and runs a last pairing round at

@@ -137,7 +137,28 @@ int64_t mentor_consumer_watermark(const struct mentor_consumer *c, const char *r
  */
 int mentor_consumer_rewind(struct mentor_consumer *c, struct mentor_error *err);
 
-/* Stops (pause) or restarts (resume) fetching on every assigned partition; group membership stays. */
+/*
+ * Stops (pause) fetching on every assigned partition for a wait, or
+ * restarts (resume) those backpressure does not hold
+ * (mentor_consumer_hold_after); group membership stays.
+ * MENTOR_OK or MENTOR_ERR_KAFKA.
+ */
 int mentor_consumer_pause(struct mentor_consumer *c, bool pause, struct mentor_error *err);
+
+/*
+ * Backpressure: pauses the assigned partitions whose newest stored event is
+ * after pause_after_us and resumes the others it paused (INT64_MAX: none
+ * paused); a partition with no event stored is never paused. A wait's
+ * pause (mentor_consumer_pause) and this one do not undo each other. Sets
+ * *ret_held to the number paused by it. MENTOR_OK or MENTOR_ERR_KAFKA.
+ */
+int mentor_consumer_hold_after(struct mentor_consumer *c, int64_t pause_after_us, int *ret_held,
+			       struct mentor_error *err);
+
+/*
+ * True when at least one partition is assigned and every assigned one that
+ * backpressure does not pause has been read to its end.
+ */
+bool mentor_consumer_at_end_unheld(const struct mentor_consumer *c);
 
 #endif

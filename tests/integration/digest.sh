@@ -5,6 +5,8 @@
 # table_digest SCHEMA: one line per table with a digest of its deterministic
 # columns (wall-clock columns such as received_at and updated_at left out;
 # the analytics tables hold event times only, so all of their columns count).
+# analytics_pause is left out: whether a run ends over the bound, and where
+# the pause stood, depends on the timing of batches, not on what was read.
 table_digest() {
     # UNION ALL has no order of its own: sorted, so that two digests compare line by line.
     psql "$MENTORD_PG" -XAtq -v ON_ERROR_STOP=1 -c "SET search_path = $1" -c "

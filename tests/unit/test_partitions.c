@@ -6,6 +6,9 @@
  * Event times are small made-up microsecond values, chosen so that each
  * rule, if broken, gives a different answer than the one asserted.
  */
+#include <stdio.h>
+#include <string.h>
+
 #include "../../lib/partitions.h"
 #include "test_util.h"
 
@@ -336,6 +339,95 @@ static void test_untrack_on_revoke(void **state)
 	mentor_partitions_free(ps);
 }
 
+/* What mentor_partitions_hold_after asked the caller to change in Kafka, as "topic[p]+" (pause) or "-" (resume). */
+struct hold_calls {
+	char text[256];
+};
+
+static void note_hold(void *ctx, const struct mentor_partition *p)
+{
+	struct hold_calls *hc = ctx;
+	size_t used = strlen(hc->text);
+
+	snprintf(hc->text + used, sizeof(hc->text) - used, "%s[%d]%c", p->topic, (int)p->partition,
+		 p->held ? '+' : '-');
+}
+
+static int hold_after(struct mentor_partitions *ps, int64_t pause_after_us, struct hold_calls *hc)
+{
+	hc->text[0] = '\0';
+	return mentor_partitions_hold_after(ps, pause_after_us, note_hold, hc);
+}
+
+static bool held(const struct mentor_partitions *ps, const char *topic, int32_t partition)
+{
+	const struct mentor_partition *p = mentor_partitions_find(ps, topic, partition);
+
+	assert_non_null(p);
+	return p->held;
+}
+
+/*
+ * Backpressure: the partitions after the pause time are held, the one at it
+ * (it holds the watermark) and those before it or with no event are read
+ * on; only changes reach Kafka, but every partition tracked since the last
+ * call does (it may still be paused from before it was revoked).
+ */
+static void test_hold_after(void **state)
+{
+	struct mentor_partitions *ps = new_or_fail();
+	struct hold_calls hc;
+
+	(void)state;
+	track_or_fail(ps, "voc", 0, 10, 3000);
+	track_or_fail(ps, "aqm", 0, 10, 2000);
+	track_or_fail(ps, ROSTER, 0, 10, MENTOR_NO_EVENT_TIME);
+
+	/* No pause: each newly tracked partition is resumed once, then nothing changes. */
+	assert_int_equal(hold_after(ps, INT64_MAX, &hc), 0);
+	assert_string_equal(hc.text, "voc[0]-aqm[0]-roster[0]-");
+	assert_int_equal(hold_after(ps, INT64_MAX, &hc), 0);
+	assert_string_equal(hc.text, "");
+
+	/* aqm holds the watermark at 2000: voc is after it. */
+	assert_int_equal(hold_after(ps, 2000, &hc), 1);
+	assert_string_equal(hc.text, "voc[0]+");
+	assert_true(held(ps, "voc", 0));
+	assert_false(held(ps, "aqm", 0));
+	assert_false(held(ps, ROSTER, 0));
+
+	/* Even from the start of time, a partition with no event is never held: it can move the watermark. */
+	assert_int_equal(hold_after(ps, INT64_MIN, &hc), 2);
+	assert_string_equal(hc.text, "aqm[0]+");
+	assert_false(held(ps, ROSTER, 0));
+
+	/* The watermark moves to 2500: aqm is before it again. */
+	assert_int_equal(hold_after(ps, 2500, &hc), 1);
+	assert_string_equal(hc.text, "aqm[0]-");
+
+	/* Only the held ones count as not needing their end. */
+	assert_false(mentor_partitions_at_end_unheld(ps));
+	mentor_partitions_set_at_end(ps, "aqm", 0, true);
+	assert_false(mentor_partitions_at_end_unheld(ps));
+	mentor_partitions_set_at_end(ps, ROSTER, 0, true);
+	assert_true(mentor_partitions_at_end_unheld(ps));
+	assert_false(mentor_partitions_at_end(ps));
+
+	/* Revoked while held and assigned again: tracked not held, and told to Kafka even if nothing changed. */
+	mentor_partitions_untrack(ps, "voc", 0);
+	track_or_fail(ps, "voc", 0, 20, 1000);
+	assert_false(held(ps, "voc", 0));
+	assert_int_equal(hold_after(ps, 2500, &hc), 0);
+	assert_string_equal(hc.text, "voc[0]-");
+
+	/* Below the bound: everything is released. */
+	assert_int_equal(hold_after(ps, 500, &hc), 2);
+	assert_string_equal(hc.text, "aqm[0]+voc[0]+");
+	assert_int_equal(hold_after(ps, INT64_MAX, &hc), 0);
+	assert_string_equal(hc.text, "aqm[0]-voc[0]-");
+	mentor_partitions_free(ps);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -347,6 +439,7 @@ int main(void)
 		cmocka_unit_test(test_set_and_reset_stored),
 		cmocka_unit_test(test_at_end),
 		cmocka_unit_test(test_untrack_on_revoke),
+		cmocka_unit_test(test_hold_after),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
