@@ -31,6 +31,14 @@
  * past this many, the refusal is taken for the database's, not theirs.
  */
 #define SUSPECTS_MAX 8
+/*
+ * The roster topic's extents are asked of the broker a second after the last
+ * answer (ten after a failure, so that a broker away does not hold the loop
+ * up), each request waiting at most ROSTER_EXTENTS_TIMEOUT_MS.
+ */
+#define ROSTER_EXTENTS_EVERY_US 1000000
+#define ROSTER_EXTENTS_RETRY_US 10000000
+#define ROSTER_EXTENTS_TIMEOUT_MS 1000
 
 struct ingest_totals {
 	uint64_t accepted, rejected, batches, fenced, refused, db_errors;
@@ -102,6 +110,8 @@ struct ingest {
 	uint64_t wait_polls;                /* polls made while waiting: each released the message the loop held */
 	bool rewind_pending;                /* a rewind failed: nothing is read until one succeeds */
 	bool analytics_failing;             /* the last analytics transaction failed */
+	int64_t roster_extents_due_us;      /* when to ask for the roster topic's extents next (monotonic) */
+	bool roster_extents_failing;        /* the last ask failed (logged once) */
 };
 
 static int64_t now_us(void)
@@ -618,6 +628,7 @@ static bool settle_commit(struct ingest *in)
 }
 
 static void set_closed(struct ingest *in, size_t n_updates);
+static void refresh_roster_extents(struct ingest *in);
 
 /* Rebuilds the analytics' memory from the tables; false if told to stop while PostgreSQL is away. */
 static bool load_analytics(struct ingest *in)
@@ -668,7 +679,38 @@ static void set_watermark(struct ingest *in, size_t n_updates)
 		log_err("out of memory listing the assigned partitions");
 	}
 	free(oc.parts);
+	refresh_roster_extents(in);
 	set_closed(in, n_updates);
+}
+
+/*
+ * Tells the analytics what the roster topic holds, as the broker says: the
+ * decider holds its decisions while another instance has a roster partition
+ * not stored to its end. When the broker does not answer, the extents last
+ * told stay.
+ */
+static void refresh_roster_extents(struct ingest *in)
+{
+	struct mentor_partition_extent *extents = NULL;
+	size_t n = 0;
+	struct mentor_error err;
+	bool asked;
+
+	if (!in->cfg->analytics.enabled || mentor_monotonic_us() < in->roster_extents_due_us)
+		return;
+	asked = mentor_consumer_topic_extents(in->consumer, in->cfg->topics[MENTOR_EVENT_ROSTER],
+					      ROSTER_EXTENTS_TIMEOUT_MS, &extents, &n, &err) == MENTOR_OK;
+	in->roster_extents_due_us = mentor_monotonic_us() + (asked ? ROSTER_EXTENTS_EVERY_US : ROSTER_EXTENTS_RETRY_US);
+	if (!asked) {
+		if (!in->roster_extents_failing)
+			log_warning("the roster topic's extent not known, decisions go by the last one: %s", err.msg);
+		in->roster_extents_failing = true;
+		return;
+	}
+	in->roster_extents_failing = false;
+	if (mentor_analytics_set_roster_extents(in->analytics, extents, n, &err) != MENTOR_OK)
+		log_err("%s", err.msg);
+	free(extents);
 }
 
 static void set_closed(struct ingest *in, size_t n_updates)

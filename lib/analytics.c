@@ -91,6 +91,28 @@ int mentor_analytics_set_owned(struct mentor_analytics *an, const struct mentor_
 	return MENTOR_OK;
 }
 
+int mentor_analytics_set_roster_extents(struct mentor_analytics *an, const struct mentor_partition_extent *extents,
+				       size_t n, struct mentor_error *err)
+{
+	struct roster_partition *roster = calloc(n ? n : 1, sizeof(*roster));
+
+	if (!roster)
+		return an_nomem(err);
+	for (size_t i = 0; i < n; i++) {
+		roster[i] = (struct roster_partition){ .extent = extents[i], .stored = -1 };
+		/* How long a partition's stored offset has stood still carries over. */
+		for (size_t k = 0; k < an->n_roster; k++)
+			if (an->roster[k].extent.partition == extents[i].partition) {
+				roster[i].stored = an->roster[k].stored;
+				roster[i].still_since_us = an->roster[k].still_since_us;
+			}
+	}
+	free(an->roster);
+	an->roster = roster;
+	an->n_roster = n;
+	return MENTOR_OK;
+}
+
 bool mentor_analytics_needs_load(const struct mentor_analytics *an)
 {
 	return an->cfg->enabled && an->leader && an->need_load;
@@ -109,6 +131,7 @@ void mentor_analytics_free(struct mentor_analytics *an)
 	free(an->fatal);
 	free(an->group);
 	free(an->roster_topic);
+	free(an->roster);
 	free(an);
 }
 

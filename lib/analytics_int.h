@@ -56,6 +56,16 @@ struct run_staged {
 	size_t n_priors, cap_priors;
 };
 
+/*
+ * A roster partition as the decider follows it: its extent as the broker
+ * last said, and since when the group's stored offset in it stands still.
+ */
+struct roster_partition {
+	struct mentor_partition_extent extent;
+	int64_t stored;           /* the group's stored next offset as last read, -1 before */
+	int64_t still_since_us;   /* monotonic: when `stored` last moved */
+};
+
 struct mentor_analytics {
 	const struct mentor_analytics_config *cfg;  /* borrowed */
 	const struct mentor_event_rules *rules;     /* borrowed */
@@ -70,6 +80,8 @@ struct mentor_analytics {
 	bool counts_stale;                          /* triggers or pairings changed: recount the gauges */
 	struct mentor_analytics_gauges gauges;
 	char *roster_topic;                         /* owned */
+	struct roster_partition *roster;            /* owned; the roster topic's partitions, as last told */
+	size_t n_roster;
 	int64_t agents_seen_us;                     /* newest agents.updated_at seen */
 	int stages_pid;                             /* backend that has the staging tables, 0: none */
 	bool leader;                                /* holds the group's analytics lock */

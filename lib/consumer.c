@@ -18,6 +18,8 @@ struct mentor_consumer {
 	uint64_t revocations;
 	bool paused_all;                  /* mentor_consumer_pause: every partition paused for a wait */
 	bool cooperative;                 /* the group's rebalance protocol, as last known */
+	rd_kafka_t *query_rk;             /* owned; topic_extents' own handle, made at its first call */
+	rd_kafka_conf_t *query_conf;      /* owned until query_rk is made from it */
 };
 
 /* Sets each partition's start offset from the store; false if any could not be loaded. */
@@ -109,8 +111,14 @@ static int set_property(rd_kafka_conf_t *conf, const char *key, const char *valu
 	return MENTOR_OK;
 }
 
-static int build_conf(const struct mentor_config *cfg, struct mentor_consumer *c, rd_kafka_conf_t **ret_conf,
-		      struct mentor_error *err)
+/*
+ * The group member's configuration, or with member false that of the handle
+ * mentor_consumer_topic_extents asks with: the same brokers and security,
+ * no group (its own connections, so its requests do not queue behind the
+ * member's long-polling fetches).
+ */
+static int build_conf(const struct mentor_config *cfg, struct mentor_consumer *c, bool member,
+		      rd_kafka_conf_t **ret_conf, struct mentor_error *err)
 {
 	/* Offsets live in PostgreSQL beside the data; end-of-partition events drive --exit-at-end. */
 	static const char *const forced[][2] = {
@@ -122,14 +130,16 @@ static int build_conf(const struct mentor_config *cfg, struct mentor_consumer *c
 	int rc = MENTOR_OK;
 
 	for (size_t i = 0; rc == MENTOR_OK && i < cfg->n_kafka; i++)
-		rc = set_property(conf, cfg->kafka[i].key, cfg->kafka[i].value, err);
+		if (member || strncmp(cfg->kafka[i].key, "group.", 6) != 0)
+			rc = set_property(conf, cfg->kafka[i].key, cfg->kafka[i].value, err);
 	for (size_t i = 0; rc == MENTOR_OK && i < sizeof(forced) / sizeof(forced[0]); i++)
 		rc = set_property(conf, forced[i][0], forced[i][1], err);
 	if (rc != MENTOR_OK) {
 		rd_kafka_conf_destroy(conf);
 		return rc;
 	}
-	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+	if (member)
+		rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
 	if (c->log_fn)
 		rd_kafka_conf_set_log_cb(conf, log_cb);
 	rd_kafka_conf_set_opaque(conf, c);
@@ -172,7 +182,9 @@ int mentor_consumer_new(const struct mentor_config *cfg, mentor_offset_loader lo
 		rc = mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
-	rc = build_conf(cfg, c, &conf, err);
+	rc = build_conf(cfg, c, true, &conf, err);
+	if (rc == MENTOR_OK)
+		rc = build_conf(cfg, c, false, &c->query_conf, err);
 	if (rc != MENTOR_OK)
 		goto fail;
 	c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
@@ -203,6 +215,10 @@ void mentor_consumer_close(struct mentor_consumer *c)
 		rd_kafka_consumer_close(c->rk);
 		rd_kafka_destroy(c->rk);
 	}
+	if (c->query_rk)
+		rd_kafka_destroy(c->query_rk);
+	if (c->query_conf)
+		rd_kafka_conf_destroy(c->query_conf);
 	mentor_partitions_free(c->parts);
 	free(c);
 }
@@ -319,6 +335,67 @@ int64_t mentor_consumer_watermark(const struct mentor_consumer *c, const char *r
 				  const struct mentor_offset_update *pending, size_t n_pending)
 {
 	return mentor_partitions_watermark(c->parts, roster_topic, pending, n_pending);
+}
+
+int mentor_consumer_topic_extents(struct mentor_consumer *c, const char *topic, int timeout_ms,
+			       struct mentor_partition_extent **ret_extents, size_t *ret_n, struct mentor_error *err)
+{
+	rd_kafka_topic_t *rkt;
+	const struct rd_kafka_metadata *md = NULL;
+	struct mentor_partition_extent *ends = NULL;
+	rd_kafka_resp_err_t e;
+	char errstr[512];
+	int rc = MENTOR_OK, n = 0;
+
+	*ret_extents = NULL;
+	*ret_n = 0;
+	if (!c->query_rk) {
+		c->query_rk = rd_kafka_new(RD_KAFKA_CONSUMER, c->query_conf, errstr, sizeof(errstr));
+		if (!c->query_rk)
+			return mentor_error_set(err, MENTOR_ERR_KAFKA, "create a client to ask for %s's partitions: %s",
+						topic, errstr);
+		c->query_conf = NULL;  /* the handle owns it now */
+	}
+	rkt = rd_kafka_topic_new(c->query_rk, topic, NULL);
+	if (!rkt)
+		return mentor_error_set(err, MENTOR_ERR_KAFKA, "topic %s: %s", topic,
+					rd_kafka_err2str(rd_kafka_last_error()));
+	e = rd_kafka_metadata(c->query_rk, 0, rkt, &md, timeout_ms);
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
+	    md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+		goto out;
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR && (md->topic_cnt != 1 || md->topics[0].err))
+		e = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		rc = mentor_error_set(err, MENTOR_ERR_KAFKA, "partitions of %s: %s", topic, rd_kafka_err2str(e));
+		goto out;
+	}
+	n = md->topics[0].partition_cnt;
+	if (n > 0 && !(ends = calloc((size_t)n, sizeof(*ends)))) {
+		rc = mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		int32_t partition = md->topics[0].partitions[i].id;
+		int64_t low, high;
+
+		e = rd_kafka_query_watermark_offsets(c->query_rk, topic, partition, &low, &high, timeout_ms);
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			rc = mentor_error_set(err, MENTOR_ERR_KAFKA, "end of %s [%d]: %s", topic, (int)partition,
+					      rd_kafka_err2str(e));
+			goto out;
+		}
+		ends[i] = (struct mentor_partition_extent){ .partition = partition, .begin = low, .end = high };
+	}
+	*ret_extents = ends;
+	*ret_n = (size_t)n;
+	ends = NULL;
+out:
+	free(ends);
+	if (md)
+		rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(rkt);
+	return rc;
 }
 
 static rd_kafka_topic_partition_list_t *assignment_list(const struct mentor_consumer *c)

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mentor/clock.h"
+
 #include "analytics_fatal.h"
 #include "analytics_int.h"
 #include "analytics_sql.h"
@@ -134,12 +136,12 @@ int an_publish_pause(struct run *r, int64_t others)
 	return rc;
 }
 
-/* The group's score partitions: stored and analyzed next offsets, newest event time. */
+/* The group's partitions: stored and analyzed next offsets, newest event time. */
 static const char group_partitions_sql[] =
 	"SELECT c.topic, c.partition, c.next_offset, coalesce(a.next_offset, 0),"
 	"       " US_OF("c.max_event_at")
 	"  FROM consumer_offsets c LEFT JOIN analytics_offsets a USING (group_id, topic, partition)"
-	" WHERE c.group_id = $1 AND c.topic <> $2";
+	" WHERE c.group_id = $1";
 
 static const char mark_analyzed_sql[] =
 	"INSERT INTO analytics_offsets (group_id, topic, partition, next_offset)"
@@ -178,6 +180,38 @@ static int read_range(struct run *r, const char *topic, const char *partition, i
 	return rc;
 }
 
+/*
+ * Whether a roster partition another instance consumes holds the watermark
+ * (res: group_partitions_sql's rows): stored short of what is left of it,
+ * unless the stored offset has stood still that long (see
+ * mentor_analytics_set_roster_extents). Notes when each stored offset moved.
+ */
+static bool roster_holds(struct mentor_analytics *an, PGresult *res)
+{
+	int64_t now = mentor_monotonic_us();
+	bool holds = false;
+
+	for (size_t k = 0; k < an->n_roster; k++) {
+		struct roster_partition *rp = &an->roster[k];
+		int64_t stored = 0;
+
+		for (int i = 0; i < PQntuples(res); i++)
+			if (an_get_i64(res, i, 1) == rp->extent.partition &&
+			    strcmp(PQgetvalue(res, i, 0), an->roster_topic) == 0 && an_get_i64(res, i, 2) > 0)
+				stored = an_get_i64(res, i, 2);
+		if (stored != rp->stored) {
+			rp->stored = stored;
+			rp->still_since_us = now;
+		}
+		if (is_owned(an, an->roster_topic, rp->extent.partition) ||
+		    (stored > rp->extent.begin ? stored : rp->extent.begin) >= rp->extent.end)
+			continue;
+		if (now - rp->still_since_us < (int64_t)MENTOR_ROSTER_STILL_SECONDS * 1000000)
+			holds = true;
+	}
+	return holds;
+}
+
 static int64_t batch_first_offset(const struct mentor_batch *b, const char *topic, int32_t partition)
 {
 	for (size_t i = 0; b && i < mentor_batch_partition_count(b); i++) {
@@ -202,13 +236,15 @@ int an_catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_others
 	struct text_buf arrays[3] = { { 0 } };  /* topics, partitions, next offsets: PostgreSQL array literals */
 	size_t items = 0;
 	PGresult *res = NULL;
-	int rc = an_q(r, group_partitions_sql, 2, (const char *const[]){ an->group, an->roster_topic },
-		   "read the group's partitions", &res);
+	int rc = an_q(r, group_partitions_sql, 1, (const char *const[]){ an->group }, "read the group's partitions",
+		   &res);
 
 	*ret_others = INT64_MAX;
 	*ret_read = false;
 	if (rc != MENTOR_OK)
 		return rc;
+	if (roster_holds(an, res))
+		*ret_others = INT64_MIN;
 	for (int k = 0; k < 3; k++)
 		buf_append(&arrays[k], "{", 1);
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
@@ -217,6 +253,8 @@ int an_catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_others
 		int64_t next = an_get_i64(res, i, 2), analyzed = an_get_i64(res, i, 3), end = next;
 		int64_t first = batch_first_offset(b, topic, partition), newest = an_get_i64(res, i, 4);
 
+		if (strcmp(topic, an->roster_topic) == 0)
+			continue;  /* no score events; roster_holds() looked at it */
 		if (first >= 0)
 			end = first;
 		if (analyzed < end)

@@ -19,6 +19,7 @@
 
 #include "mentor/batch.h"
 #include "mentor/config.h"
+#include "mentor/consumer.h"
 #include "mentor/error.h"
 #include "mentor/events.h"
 #include "mentor/pairing.h"
@@ -86,6 +87,22 @@ struct mentor_analytics_partition {
  */
 int mentor_analytics_set_owned(struct mentor_analytics *an, const struct mentor_analytics_partition *parts,
 			       size_t n, struct mentor_error *err);
+
+/*
+ * The roster topic's partitions and their extents, as the broker last said
+ * (copied). Roster updates carry no event time, so the decider holds the
+ * watermark while a roster partition another instance consumes is stored
+ * short of its end: decisions see the roster as it was published before
+ * them, whichever instance reads it (its own roster partitions hold the
+ * watermark through mentor_consumer_watermark). A stored offset that stands
+ * still short of the end for MENTOR_ROSTER_STILL_SECONDS stops holding it (a
+ * transaction marker at the end of the partition is never stored; an
+ * instance that cannot store must not stop every decision). Until first
+ * told, nothing is held this way. MENTOR_OK or MENTOR_ERR_NOMEM.
+ */
+#define MENTOR_ROSTER_STILL_SECONDS 60
+int mentor_analytics_set_roster_extents(struct mentor_analytics *an, const struct mentor_partition_extent *extents,
+				       size_t n, struct mentor_error *err);
 
 /*
  * The analytics' part of a batch commit (a struct mentor_store_batch_hook

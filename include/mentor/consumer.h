@@ -131,6 +131,23 @@ void mentor_consumer_reset_stored_offset(struct mentor_consumer *c, const char *
 int64_t mentor_consumer_watermark(const struct mentor_consumer *c, const char *roster_topic,
 				  const struct mentor_offset_update *pending, size_t n_pending);
 
+/* A partition of a topic and its extent: what is left of it is [begin, end). */
+struct mentor_partition_extent {
+	int32_t partition;
+	int64_t begin;   /* the first offset still kept (retention and deletions move it on) */
+	int64_t end;     /* the offset the next message produced to it will get */
+};
+
+/*
+ * Asks the broker for every partition of topic and its extent (assigned to this
+ * instance or not), waiting up to timeout_ms for each request (the topic's
+ * metadata, then one per partition). A topic that does not exist has none.
+ * Returns MENTOR_OK with *ret_extents (malloc'd, the caller frees; NULL when
+ * none) and *ret_n, or MENTOR_ERR_KAFKA / MENTOR_ERR_NOMEM.
+ */
+int mentor_consumer_topic_extents(struct mentor_consumer *c, const char *topic, int timeout_ms,
+			       struct mentor_partition_extent **ret_extents, size_t *ret_n, struct mentor_error *err);
+
 /*
  * Moves every assigned partition back to its stored offset, after a batch was
  * dropped. MENTOR_OK or MENTOR_ERR_KAFKA.
