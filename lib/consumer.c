@@ -56,8 +56,33 @@ static void on_assign(struct mentor_consumer *c, rd_kafka_topic_partition_list_t
 		rd_kafka_assign(c->rk, parts);
 }
 
+/*
+ * Resumes those of parts (NULL: every assigned one) that backpressure holds
+ * before they are given up: librdkafka may keep a partition's pause into a
+ * later assignment, and a partition is tracked anew as not held.
+ */
+static void release_held(struct mentor_consumer *c, const rd_kafka_topic_partition_list_t *parts)
+{
+	int n = parts ? parts->cnt : mentor_partitions_count(c->parts);
+	rd_kafka_topic_partition_list_t *held = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
+
+	for (int i = 0; i < n; i++) {
+		const struct mentor_partition *p = parts ? mentor_partitions_find(c->parts, parts->elems[i].topic,
+										  parts->elems[i].partition)
+							 : mentor_partitions_at(c->parts, i);
+
+		if (p && p->held)
+			rd_kafka_topic_partition_list_add(held, p->topic, p->partition);
+	}
+	/* Best effort: a partition being given up that stays paused is resumed when it is held again. */
+	if (held->cnt > 0)
+		rd_kafka_resume_partitions(c->rk, held);
+	rd_kafka_topic_partition_list_destroy(held);
+}
+
 static void on_revoke(struct mentor_consumer *c, rd_kafka_topic_partition_list_t *parts, bool cooperative)
 {
+	release_held(c, parts);
 	for (int i = 0; i < parts->cnt; i++)
 		mentor_partitions_untrack(c->parts, parts->elems[i].topic, parts->elems[i].partition);
 	c->revocations++;
@@ -88,6 +113,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 		break;
 	default:
 		/* Unknown rebalance state: drop everything, as librdkafka recommends. */
+		release_held(c, NULL);
 		mentor_partitions_untrack_all(c->parts);
 		c->revocations++;
 		rd_kafka_assign(rk, NULL);

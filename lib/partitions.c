@@ -58,7 +58,6 @@ const struct mentor_partition *mentor_partitions_track(struct mentor_partitions 
 	p->max_event_us = max_event_us;
 	p->at_end = false;
 	p->held = false;
-	p->hold_applied = false;
 	return p;
 }
 
@@ -141,10 +140,9 @@ int mentor_partitions_hold_after(struct mentor_partitions *ps, int64_t pause_aft
 		bool hold = p->max_event_us != MENTOR_NO_EVENT_TIME && p->max_event_us > pause_after_us;
 
 		held += hold;
-		if (hold == p->held && p->hold_applied)
+		if (hold == p->held)
 			continue;
 		p->held = hold;
-		p->hold_applied = true;
 		fn(ctx, p);
 	}
 	return held;

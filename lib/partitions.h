@@ -24,7 +24,6 @@ struct mentor_partition {
 	int64_t max_event_us;          /* newest event time stored from it; MENTOR_NO_EVENT_TIME: none */
 	bool at_end;                   /* read to its end since it was tracked or last rewound */
 	bool held;                     /* paused by backpressure (mentor_partitions_hold_after) */
-	bool hold_applied;             /* held has been handed to Kafka since the partition was tracked */
 };
 
 struct mentor_partitions;
@@ -88,10 +87,9 @@ bool mentor_partitions_at_end_unheld(const struct mentor_partitions *ps);
  * Backpressure: holds every tracked partition whose newest stored event is
  * after pause_after_us (one with no event is never held; INT64_MAX holds
  * none) and releases the others, then calls fn for each partition whose
- * pause the caller must set in Kafka (p->held says which way): those whose
- * held flag changed, and every one tracked since the last call (a partition
- * assigned again may still be paused in Kafka from before). Returns the
- * number held.
+ * held flag changed: the caller sets its pause in Kafka (p->held says which
+ * way). A partition is tracked not held (the caller resumes a held one
+ * before it gives it up). Returns the number held.
  */
 int mentor_partitions_hold_after(struct mentor_partitions *ps, int64_t pause_after_us,
 				 void (*fn)(void *ctx, const struct mentor_partition *p), void *ctx);
