@@ -519,6 +519,9 @@ static int write_state(struct run *r)
 	const char *params[4] = { r->an->group, closed, r->an->last_round_us == NO_TIME ? NULL : round,
 				  et == NO_TIME ? NULL : now };
 
+	/* Nothing evaluated yet (a decider that has read nothing): the row would say what no row says. */
+	if (r->an->closed_us == NO_TIME && r->an->last_round_us == NO_TIME && et == NO_TIME)
+		return MENTOR_OK;
 	an_time_text(r->an->closed_us, closed);
 	an_time_text(r->an->last_round_us, round);
 	an_time_text(et, now);
