@@ -4,13 +4,20 @@
 # stores past where the paused one stood; the paused one resumes with the
 # batch it had read and tries to store it. The offset fence must refuse that
 # batch (its "fenced N" > 0), and the tables must end as one instance's.
+# The stale batch must be one read before the pause: on resuming, librdkafka
+# finds its session timed out and drops what it had fetched, and mentord
+# drops an open batch when told its partitions are gone. So the second
+# instance's commits are made slow (200 ms, as on a slow disk): it reads its
+# next batch while its last COMMIT runs, then waits for that COMMIT, and a
+# pause most likely catches it there, holding a whole batch.
 # A pause is kept only if it caught the instance outside a transaction (its
-# PostgreSQL sessions idle): one paused inside its transaction holds row locks
-# the other instance waits for, so it commits first and the other is fenced
-# instead. Such a pause is ended at once and another tried, at a random
-# moment drawn from MENTORD_CHAOS_SEED, up to MENTORD_CHAOS_PAUSES (20) times;
-# so is a pause after which the instance learns of its lost partitions before
-# it stores a batch (it then drops the batch without a fence).
+# PostgreSQL sessions idle once the COMMIT in flight ended on the server):
+# one paused inside its transaction holds row locks the other instance waits
+# for, so it commits first and the other is fenced instead. Such a pause is
+# ended at once and another tried, at a random moment drawn from
+# MENTORD_CHAOS_SEED, up to MENTORD_CHAOS_PAUSES (20) times; so is a pause
+# after which the instance learns of its lost partitions before it stores a
+# batch (it then drops the batch without a fence).
 # Sizes: MENTORD_CHAOS_AGENTS (1000), MENTORD_CHAOS_DAYS (42).
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
@@ -35,6 +42,20 @@ drain "$work/ref.conf" 2>"$work/ref.log" || fail "reference drain failed"
 # no lock); the shortest session the harness's broker allows, so a pause of a
 # few seconds outlives it.
 schema="it_chaosfence_$run_id"
+migrate_schema "$schema"
+# A deferred trigger sleeps once per transaction of the second instance's sessions, at its COMMIT.
+psql_val "$schema" "
+  CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS \$\$
+  BEGIN
+    IF current_setting('application_name') = 'zombie'
+       AND current_setting('chaos.slowed', true) IS DISTINCT FROM 'yes' THEN
+      PERFORM set_config('chaos.slowed', 'yes', true);
+      PERFORM pg_sleep(0.2);
+    END IF;
+    RETURN NULL;
+  END \$\$;
+  CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT OR UPDATE ON consumer_offsets
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();" >/dev/null
 write_config "$work/run.conf" "$schema" "$prefix" "$prefix-run" "[ingest]" "batch_max_events = 100" \
     "[kafka]" "session.timeout.ms = 2000" "heartbeat.interval.ms = 300" "partition.assignment.strategy = range"
 start_instance keeper "$work/run.conf" --exit-at-end --http off
@@ -47,10 +68,10 @@ zombie=$instance_pid
 zombie_assigned() { grep -q '^<6>assigned ' "$work/zombie.log"; }
 wait_alive=$zombie wait_until 60 zombie_assigned || fail "the second instance was not assigned partitions"
 
-# next_offsets: "topic partition next_offset" of every partition, sorted.
-next_offsets() { psql_val "$schema" "SELECT topic, partition, next_offset FROM consumer_offsets ORDER BY 1, 2" | tr '|' ' '; }
-# The zombie's partitions (all it was ever assigned) as "topic partition" lines.
-zombie_partitions() { sed -n 's/^<6>assigned \(.*\)\[\([0-9]*\)\], .*/\1 \2/p' "$work/zombie.log" | sort -u; }
+# next_offsets SCHEMA: "topic partition next_offset" of every partition stored, sorted.
+next_offsets() { psql_val "$1" "SELECT topic, partition, next_offset FROM consumer_offsets ORDER BY 1, 2" | tr '|' ' '; }
+# Every partition's end, as the reference drain stored it.
+ends=$(next_offsets "$ref_schema")
 
 fenced=0
 for ((attempt = 1; attempt <= pauses && fenced == 0; attempt++)); do
@@ -67,19 +88,22 @@ for ((attempt = 1; attempt <= pauses && fenced == 0; attempt++)); do
         kill -CONT "$zombie"
         continue
     fi
-    at_pause=$(next_offsets)
-    # The keeper takes the zombie's partitions after its session times out and stores past where it stood.
+    at_pause=$(next_offsets "$schema")
+    # The keeper takes the zombie's partitions after its session times out. Which
+    # partitions the zombie's read batch holds is not known here: the keeper must
+    # have stored past where each partition not at its end stood.
     moved_on() {
-        local topic partition was now
-        while read -r topic partition; do
+        local now topic partition end was stored
+        now=$(next_offsets "$schema")
+        while read -r topic partition end; do
             was=$(awk -v t="$topic" -v p="$partition" '$1 == t && $2 == p { print $3 }' <<<"$at_pause")
-            now=$(awk -v t="$topic" -v p="$partition" '$1 == t && $2 == p { print $3 }' <<<"$(next_offsets)")
-            [[ -n $was && -n $now ]] && ((now > was)) && return 0
-        done < <(zombie_partitions)
-        return 1
+            stored=$(awk -v t="$topic" -v p="$partition" '$1 == t && $2 == p { print $3 }' <<<"$now")
+            ((${was:--1} < end)) || continue
+            ((${stored:--1} > ${was:--1})) || return 1
+        done <<<"$ends"
     }
     if ! wait_alive=$keeper wait_until 60 moved_on; then
-        echo "attempt $attempt: nothing of the paused instance's partitions was left to store; resumed"
+        echo "attempt $attempt: the other instance did not store past every unfinished partition; resumed"
         kill -CONT "$zombie"
         break
     fi
