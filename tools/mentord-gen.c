@@ -12,11 +12,12 @@
  * payloads in the same order.
  *
  * With --closed-loop-pg it also reads back what mentord decided: after each
- * day of arrivals it waits until mentord has consumed them, reads mentord's pairings
- * from PostgreSQL (libmentor's readback), and raises each mentee's latent skill in the paired
- * behavior from the pairing's start on, so that mentord's KPI deltas and
- * program effect have a known effect to find. The output then depends on the
- * pairings mentord wrote, and is the same for the same pairings.
+ * day of arrivals it waits until mentord has consumed them, reads mentord's
+ * pairings from PostgreSQL (libmentor's readback), and raises each mentee's
+ * latent skill in the paired behavior from the pairing's start on, so that
+ * mentord's KPI deltas and program effect have a known effect to find. The
+ * output then depends on the pairings mentord wrote, and is the same for the
+ * same pairings.
  */
 #include <errno.h>
 #include <getopt.h>
