@@ -2,18 +2,22 @@
  * mentord-gen: a deterministic event generator for a simulated contact center.
  *
  * It produces one agent.v1 roster event per agent, then aqm.v1 and voc.v1
- * events (SPEC section 1) day by day in event-time order, keyed by agent_id.
+ * events (SPEC section 1) in arrival order, keyed by agent_id. An event
+ * arrives at its occurred_at unless --aqm-delay-hours or --voc-delay-hours
+ * make it late: real evaluations and surveys come hours or days after the
+ * interaction, interleaved with the next days' events.
  * Every score is drawn from a latent skill per agent and behavior, and
  * --manifest writes those latent skills, so a test can compare what mentord
  * finds with what was planted. The same seed and options give byte-identical
  * payloads in the same order.
  *
  * With --closed-loop-pg it also reads back what mentord decided: after each
- * day it waits until mentord has consumed that day, reads mentord's pairings
- * from PostgreSQL (libmentor's readback), and raises each mentee's latent skill in the paired
- * behavior from the pairing's start on, so that mentord's KPI deltas and
- * program effect have a known effect to find. The output then depends on the
- * pairings mentord wrote, and is the same for the same pairings.
+ * day of arrivals it waits until mentord has consumed them, reads mentord's
+ * pairings from PostgreSQL (libmentor's readback), and raises each mentee's
+ * latent skill in the paired behavior from the pairing's start on, so that
+ * mentord's KPI deltas and program effect have a known effect to find. The
+ * output then depends on the pairings mentord wrote, and is the same for the
+ * same pairings.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -45,6 +49,8 @@
 #define CLOSED_LOOP_TIMEOUT_S 300
 #define DEFAULT_EFFECT 0.15
 #define DEFAULT_EFFECT_RAMP_DAYS 14.0
+/* Longest --aqm-delay-hours or --voc-delay-hours: 30 days. */
+#define MAX_DELAY_HOURS 720.0
 
 /* Model parameters. Latent skills are on 0..1, like mentord's normalized scores. */
 #define TYPICAL_SKILL_MEAN 0.78
@@ -142,6 +148,8 @@ enum stream {
 	STREAM_INTERACTION,
 	STREAM_AQM_ID,
 	STREAM_VOC_ID,
+	STREAM_AQM_ARRIVAL,
+	STREAM_VOC_ARRIVAL,
 };
 
 struct options {
@@ -156,6 +164,8 @@ struct options {
 	double survey_share;
 	double low_share;
 	double duplicate_share;
+	double aqm_delay_hours;
+	double voc_delay_hours;
 	const char *topics[TOPIC_COUNT];
 	const char *manifest_path;
 	bool count_only;
@@ -214,6 +224,24 @@ struct sink {
 	uint64_t duplicates;
 };
 
+/* One AQM or VOC message waiting for its arrival time, formatted already. */
+struct pending_message {
+	int64_t arrival;	/* seconds since the epoch: occurred_at plus the delay */
+	uint64_t interaction;	/* the interaction's number: numbers follow occurred_at */
+	enum topic_kind topic;
+	bool twice;		/* --duplicate-share: sent again right after */
+	uint32_t agent;
+	size_t len;
+	char *data;		/* owned */
+};
+
+/* A binary min-heap of pending messages by arrives_before. */
+struct arrival_queue {
+	struct pending_message *items;
+	size_t count;
+	size_t capacity;
+};
+
 struct generator {
 	const struct options *opt;
 	const struct agent *agents;
@@ -223,6 +251,7 @@ struct generator {
 	struct scheduled_interaction *schedule;
 	size_t schedule_capacity;
 	uint64_t interaction_counter;
+	struct arrival_queue pending;
 };
 
 struct payload {
@@ -366,13 +395,25 @@ static void print_usage(FILE *out)
 		"  --count-only                 print how many messages each topic would get, and exit\n"
 		"  --roster-only                produce only the roster\n"
 		"  --no-roster                  produce only AQM and VOC events\n"
+		"  --aqm-delay-hours H          AQM evaluations arrive 0 to H hours late, H <= 720 (default 0)\n"
+		"  --voc-delay-hours H          VOC surveys arrive 0 to H hours late, H <= 720 (default 0)\n"
 		"  -X KEY=VALUE                 librdkafka producer property (repeatable; overrides defaults)\n"
 		"  -h, --help                   print this help\n"
 		"\n"
-		"Closed loop (off unless --closed-loop-pg is given): after each day, wait until mentord\n"
-		"has consumed it, read mentord's pairings back, and raise each mentee's latent skill in\n"
-		"the paired behavior from the pairing's start on. Run mentord alongside, without\n"
-		"--exit-at-end. The events then depend on the pairings mentord wrote.\n"
+		"Arrival order: messages are produced in order of arrival time over the whole run, the\n"
+		"roster first. An event arrives at its occurred_at plus a delay drawn uniformly in\n"
+		"[0, H) hours (whole seconds) from a random stream of its own, so the events (ids,\n"
+		"scores, occurred_at) are those of a run without delays: only their order changes.\n"
+		"Arrivals after the last day are produced too. Ties go by occurred_at (then by\n"
+		"interaction), AQM before VOC. A duplicate is sent right after its original (same\n"
+		"arrival), as a producer's retry would be.\n"
+		"\n"
+		"Closed loop (off unless --closed-loop-pg is given): after each day of arrivals (the\n"
+		"messages arriving before the next midnight), wait until mentord has consumed them, read\n"
+		"mentord's pairings back, and raise each mentee's latent skill in the paired behavior\n"
+		"from the pairing's start on; a pairing read changes only interactions of later days.\n"
+		"Run mentord alongside, without --exit-at-end. The events then depend on the pairings\n"
+		"mentord wrote.\n"
 		"  --closed-loop-pg CONNINFO    mentord's PostgreSQL (libpq conninfo; '' uses the PG* variables)\n"
 		"  --closed-loop-schema NAME    mentord's schema (default mentor)\n"
 		"  --closed-loop-group GROUP    mentord's consumer group, its [kafka] group.id (default mentord)\n"
@@ -472,6 +513,8 @@ enum long_only_option {
 	OPT_COUNT_ONLY,
 	OPT_ROSTER_ONLY,
 	OPT_NO_ROSTER,
+	OPT_AQM_DELAY_HOURS,
+	OPT_VOC_DELAY_HOURS,
 	OPT_CLOSED_LOOP_PG,
 	OPT_CLOSED_LOOP_SCHEMA,
 	OPT_CLOSED_LOOP_GROUP,
@@ -499,6 +542,8 @@ static const struct option LONG_OPTIONS[] = {
 	{"count-only", no_argument, NULL, OPT_COUNT_ONLY},
 	{"roster-only", no_argument, NULL, OPT_ROSTER_ONLY},
 	{"no-roster", no_argument, NULL, OPT_NO_ROSTER},
+	{"aqm-delay-hours", required_argument, NULL, OPT_AQM_DELAY_HOURS},
+	{"voc-delay-hours", required_argument, NULL, OPT_VOC_DELAY_HOURS},
 	{"closed-loop-pg", required_argument, NULL, OPT_CLOSED_LOOP_PG},
 	{"closed-loop-schema", required_argument, NULL, OPT_CLOSED_LOOP_SCHEMA},
 	{"closed-loop-group", required_argument, NULL, OPT_CLOSED_LOOP_GROUP},
@@ -609,6 +654,10 @@ static bool apply_option(struct options *opt, int code, const char *arg)
 	case OPT_COUNT_ONLY: opt->count_only = true; return true;
 	case OPT_ROSTER_ONLY: opt->roster_only = true; return true;
 	case OPT_NO_ROSTER: opt->no_roster = true; return true;
+	case OPT_AQM_DELAY_HOURS:
+		return parse_double("aqm-delay-hours", arg, 0.0, MAX_DELAY_HOURS, &opt->aqm_delay_hours);
+	case OPT_VOC_DELAY_HOURS:
+		return parse_double("voc-delay-hours", arg, 0.0, MAX_DELAY_HOURS, &opt->voc_delay_hours);
 	case 'X': return add_property(opt, arg);
 	default: return false;
 	}
@@ -1027,13 +1076,13 @@ static uint64_t total_sent(const struct sink *sink)
 	return sink->sent[TOPIC_VOC] + sink->sent[TOPIC_AQM] + sink->sent[TOPIC_ROSTER];
 }
 
-static bool sink_send(struct sink *sink, enum topic_kind topic, const char *key, struct payload *p)
+static bool sink_send(struct sink *sink, enum topic_kind topic, const char *key, char *data, size_t len)
 {
 	rd_kafka_resp_err_t err;
 
 	if (sink->producer) {
 		while ((err = rd_kafka_producev(sink->producer, RD_KAFKA_V_RKT(sink->topics[topic]),
-						RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(p->data, p->len),
+						RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(data, len),
 						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
 		       RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			rd_kafka_poll(sink->producer, QUEUE_FULL_POLL_MS);
@@ -1051,15 +1100,15 @@ static bool sink_send(struct sink *sink, enum topic_kind topic, const char *key,
 }
 
 /* A duplicate goes right after its original, as a producer's retry would. */
-static bool sink_send_maybe_twice(struct sink *sink, enum topic_kind topic, const char *key,
-				  struct payload *p, bool twice)
+static bool sink_send_maybe_twice(struct sink *sink, enum topic_kind topic, const char *key, char *data,
+				  size_t len, bool twice)
 {
-	if (!sink_send(sink, topic, key, p))
+	if (!sink_send(sink, topic, key, data, len))
 		return false;
 	if (!twice)
 		return true;
 	sink->duplicates++;
-	return sink_send(sink, topic, key, p);
+	return sink_send(sink, topic, key, data, len);
 }
 
 static bool send_roster(struct generator *g)
@@ -1068,14 +1117,142 @@ static bool send_roster(struct generator *g)
 
 	for (unsigned i = 0; i < g->opt->agents; i++) {
 		format_roster(&g->agents[i], &p);
-		if (!sink_send(g->sink, TOPIC_ROSTER, g->agents[i].id, &p))
+		if (!sink_send(g->sink, TOPIC_ROSTER, g->agents[i].id, p.data, p.len))
 			return false;
 	}
 	return true;
 }
 
-static bool send_interaction(struct generator *g, const struct scheduled_interaction *s, const struct agent *agent,
-			     const char *date)
+/* ---- arrival order ---- */
+
+/* The order messages are produced in: by arrival, then by interaction number
+ * (numbered in the schedule's order, so by occurred_at), AQM before VOC. With
+ * no delays this is the order of occurrence, interaction by interaction. */
+static bool arrives_before(const struct pending_message *a, const struct pending_message *b)
+{
+	if (a->arrival != b->arrival)
+		return a->arrival < b->arrival;
+	if (a->interaction != b->interaction)
+		return a->interaction < b->interaction;
+	return a->topic == TOPIC_AQM && b->topic != TOPIC_AQM;
+}
+
+static void swap_pending(struct pending_message *a, struct pending_message *b)
+{
+	const struct pending_message t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+/* Takes ownership of m->data, also on failure (it is freed then). */
+static bool queue_push(struct arrival_queue *q, const struct pending_message *m)
+{
+	size_t i = q->count;
+
+	if (q->count == q->capacity) {
+		const size_t capacity = q->capacity ? 2 * q->capacity : 1024;
+		struct pending_message *grown = realloc(q->items, capacity * sizeof *grown);
+
+		if (!grown) {
+			fprintf(stderr, "mentord-gen: out of memory for %zu pending messages\n", capacity);
+			free(m->data);
+			return false;
+		}
+		q->items = grown;
+		q->capacity = capacity;
+	}
+	q->items[q->count++] = *m;
+	while (i > 0 && arrives_before(&q->items[i], &q->items[(i - 1) / 2])) {
+		swap_pending(&q->items[i], &q->items[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	return true;
+}
+
+/* Removes the first message to arrive into *m; the caller owns m->data then. */
+static void queue_pop(struct arrival_queue *q, struct pending_message *m)
+{
+	size_t i = 0;
+
+	*m = q->items[0];
+	q->items[0] = q->items[--q->count];
+	for (;;) {
+		const size_t left = 2 * i + 1, right = left + 1;
+		size_t first = i;
+
+		if (left < q->count && arrives_before(&q->items[left], &q->items[first]))
+			first = left;
+		if (right < q->count && arrives_before(&q->items[right], &q->items[first]))
+			first = right;
+		if (first == i)
+			return;
+		swap_pending(&q->items[i], &q->items[first]);
+		i = first;
+	}
+}
+
+static void queue_free(struct arrival_queue *q)
+{
+	for (size_t i = 0; i < q->count; i++)
+		free(q->items[i].data);
+	free(q->items);
+}
+
+/* Whole seconds uniform in [0, hours), from the interaction's own stream for
+ * that topic: the delays never move another draw. */
+static int64_t draw_delay(const struct options *opt, enum stream stream, uint64_t interaction, double hours)
+{
+	struct rng rng;
+
+	if (hours == 0.0)
+		return 0;
+	rng_seed(&rng, stream_key(opt->seed, stream, interaction));
+	return (int64_t)floor(rng_uniform(&rng) * hours * 3600.0);
+}
+
+static bool queue_message(struct generator *g, const struct interaction *it, uint32_t agent, int64_t occurred,
+			  enum topic_kind topic, const struct payload *p, bool twice)
+{
+	const bool aqm = topic == TOPIC_AQM;
+	struct pending_message m = {
+		.arrival = occurred + draw_delay(g->opt, aqm ? STREAM_AQM_ARRIVAL : STREAM_VOC_ARRIVAL, it->number,
+						 aqm ? g->opt->aqm_delay_hours : g->opt->voc_delay_hours),
+		.interaction = it->number,
+		.topic = topic,
+		.twice = twice,
+		.agent = agent,
+		.len = p->len,
+		.data = malloc(p->len),
+	};
+
+	if (!m.data) {
+		fprintf(stderr, "mentord-gen: out of memory for a pending message\n");
+		return false;
+	}
+	memcpy(m.data, p->data, p->len);
+	return queue_push(&g->pending, &m);
+}
+
+/* Produces, in arrival order, every pending message arriving before `before`. */
+static bool send_arrived(struct generator *g, int64_t before)
+{
+	while (g->pending.count && g->pending.items[0].arrival < before) {
+		struct pending_message m;
+
+		queue_pop(&g->pending, &m);
+		const bool ok = sink_send_maybe_twice(g->sink, m.topic, g->agents[m.agent].id, m.data, m.len, m.twice);
+		free(m.data);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* Draws one interaction and queues its AQM evaluation and, if surveyed, its
+ * VOC survey for their arrival times. */
+static bool queue_interaction(struct generator *g, const struct scheduled_interaction *s, const struct agent *agent,
+			      const char *date, int64_t occurred)
 {
 	struct interaction it = {
 		.number = ++g->interaction_counter,
@@ -1088,12 +1265,12 @@ static bool send_interaction(struct generator *g, const struct scheduled_interac
 
 	draw_interaction(g->opt, &it);
 	format_aqm(g->opt, &it, &p);
-	if (!sink_send_maybe_twice(g->sink, TOPIC_AQM, it.agent->id, &p, it.aqm_duplicated))
+	if (!queue_message(g, &it, s->agent, occurred, TOPIC_AQM, &p, it.aqm_duplicated))
 		return false;
 	if (!it.surveyed)
 		return true;
 	format_voc(g->opt, &it, &p);
-	return sink_send_maybe_twice(g->sink, TOPIC_VOC, it.agent->id, &p, it.voc_duplicated);
+	return queue_message(g, &it, s->agent, occurred, TOPIC_VOC, &p, it.voc_duplicated);
 }
 
 /* ---- the schedule of one day ---- */
@@ -1169,7 +1346,8 @@ static bool schedule_day(struct generator *g, unsigned day, bool weekend, size_t
 	return true;
 }
 
-static bool send_day(struct generator *g, unsigned day)
+/* Queues the day's interactions; what they produce is sent by send_arrived. */
+static bool queue_day(struct generator *g, unsigned day)
 {
 	const time_t midnight = g->opt->start + (time_t)day * SECONDS_PER_DAY;
 	struct tm tm;
@@ -1191,7 +1369,7 @@ static bool send_day(struct generator *g, unsigned day)
 								    &effective)
 						: &g->agents[s->agent];
 
-		if (!send_interaction(g, s, a, date))
+		if (!queue_interaction(g, s, a, date, (int64_t)midnight + s->second_of_day))
 			return false;
 	}
 	return true;
@@ -1207,13 +1385,19 @@ static bool generate(const struct options *opt, const struct agent *agents, stru
 	if (!opt->no_roster)
 		ok = send_roster(&g);
 	for (unsigned day = 0; ok && !opt->roster_only && day < opt->days; day++) {
-		ok = send_day(&g, day);
+		/* Every later day's event occurs after the next midnight, so what
+		 * arrives before it is complete and in order; after the last day,
+		 * the late arrivals that remain follow. */
+		const int64_t next_midnight = (int64_t)opt->start + (int64_t)(day + 1) * SECONDS_PER_DAY;
+
+		ok = queue_day(&g, day) && send_arrived(&g, day + 1 < opt->days ? next_midnight : INT64_MAX);
 		/* After the last day too: when the generator exits, mentord has
 		 * consumed everything, so a demo can stop it at once. */
 		if (ok && loop)
 			ok = closed_loop_day_done(loop, sink);
 	}
 	free(g.schedule);
+	queue_free(&g.pending);
 	return ok;
 }
 
