@@ -388,15 +388,26 @@ static int check_lead(struct mentor_analytics *an, struct mentor_store *store, s
 int mentor_analytics_tick(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err)
 {
 	size_t waiting = mentor_detector_waiting(an->det);
-	/* The published backpressure may be another decider's, or hold no longer, and no batch may come to fix it. */
+	int64_t now = mentor_monotonic_us();
+	/*
+	 * The published backpressure may be another decider's, or hold no longer,
+	 * and no batch may come to fix it. A pause of every partition with an
+	 * event (set while the watermark was unknown: a roster partition not read
+	 * to its end, a partition with no event yet) is looked at again once a
+	 * second: should what holds the watermark back be known now and be paused
+	 * by it, nothing else would ever move it.
+	 */
 	bool pause_stale = !an->pause_synced ||
-			   (an->pause_after_us != INT64_MAX && waiting < an->cfg->max_waiting_observations);
+			   (an->pause_after_us != INT64_MAX && waiting < an->cfg->max_waiting_observations) ||
+			   (an->pause_after_us == INT64_MIN && now - an->pause_checked_us >= LEAD_CHECK_US);
 
 	if (an->cfg->enabled && !an->leader)
 		return check_lead(an, store, err);
 	if (!an->cfg->enabled || (!pause_stale && ((waiting == 0 && !an->rounds_left) ||
 						    (an->next_closed_us <= an->closed_us && !an->rounds_left))))
 		return MENTOR_OK;
+	if (an->pause_after_us == INT64_MIN)
+		an->pause_checked_us = now;
 	return advance_alone(an, store, an->next_closed_us, NULL, err);
 }
 

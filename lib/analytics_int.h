@@ -99,6 +99,7 @@ struct mentor_analytics {
 	int64_t pause_after_us;                     /* the group's backpressure (analytics_pause): as read with the
 						       lock, or as this decider set it; INT64_MAX: none */
 	bool pause_synced;                          /* pause_after_us is what the table holds for this decider */
+	int64_t pause_checked_us;                   /* monotonic time a pause of everything was last looked at */
 	int64_t lead_checked_us;                    /* monotonic time a non-decider last checked the lock between
 						       batches; NO_TIME: never */
 	bool rounds_left;                           /* the last run stopped at max_rounds_per_call with rounds due */
