@@ -289,6 +289,7 @@ static int stage_message(struct ingest *in, const struct mentor_message *msg)
 	struct mentor_origin origin = {
 		.topic = topic, .partition = msg->partition, .offset = msg->offset,
 		.key = msg->key, .key_len = msg->key_len, .received_us = now_us(),
+		.stream_us = mentor_consumer_stream_time(in->consumer, topic, msg->partition),
 	};
 	int kind = topic_kind(in->cfg, topic);
 	struct mentor_event ev;
@@ -717,7 +718,7 @@ static void set_closed(struct ingest *in, size_t n_updates)
 {
 	int64_t wm = mentor_consumer_watermark(in->consumer, in->cfg->topics[MENTOR_EVENT_ROSTER], in->updates,
 					       n_updates);
-	int64_t lateness = in->cfg->analytics.lateness_us;
+	int64_t lateness = in->cfg->rules.lateness_us;
 
 	if (wm != INT64_MAX && wm != INT64_MIN)
 		wm = wm > INT64_MIN + lateness ? wm - lateness : INT64_MIN;

@@ -35,7 +35,7 @@ int mentor_analytics_new(const struct mentor_analytics_config *cfg, const struct
 	an->need_load = true;
 	an->cfg = cfg;
 	an->rules = rules;
-	an->closed_us = an->next_closed_us = an->last_round_us = NO_TIME;
+	an->closed_us = an->next_closed_us = an->last_round_us = an->kpi_closed_day = NO_TIME;
 	an->pause_after_us = INT64_MAX;
 	an->lead_checked_us = NO_TIME;
 	rc = mentor_kpi_set_new(&an->kpi, err);

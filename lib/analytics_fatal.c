@@ -44,8 +44,8 @@
 /* $1: the events, by id (mentord keeps the ids of the stored events with fatal items until decided). */
 static const char fatal_sql[] = FATAL_SQL("s.event_id = ANY($1::text[])");
 
-/* Remembers a stored event with fatal items, to be decided when the watermark passes it. */
-int an_add_fatal(struct run *r, const char *event_id, size_t len, int64_t t_us)
+/* Remembers a stored event with fatal items, to be decided when the watermark passes its decision time. */
+int an_add_fatal(struct run *r, const char *event_id, size_t len, int64_t decide_us)
 {
 	struct mentor_analytics *an = r->an;
 
@@ -53,7 +53,7 @@ int an_add_fatal(struct run *r, const char *event_id, size_t len, int64_t t_us)
 		return an_nomem(r->err);
 	if (!(an->fatal[an->n_fatal].event_id = strndup(event_id, len)))
 		return an_nomem(r->err);
-	an->fatal[an->n_fatal++].t_us = t_us;
+	an->fatal[an->n_fatal++].decide_us = decide_us;
 	return MENTOR_OK;
 }
 
@@ -67,7 +67,7 @@ int an_add_batch_fatal(struct run *r, const struct mentor_batch *b, const unsign
 			size_t len;
 			const char *id = mentor_batch_event_id(b, i, &len);
 
-			rc = an_add_fatal(r, id, len, mentor_batch_event_time(b, i));
+			rc = an_add_fatal(r, id, len, mentor_batch_event_decide_time(b, i));
 		}
 	return rc;
 }
@@ -77,15 +77,15 @@ void an_drop_batch_fatal(struct mentor_analytics *an, const struct mentor_batch 
 	for (size_t i = 0; i < mentor_batch_rows(b, MENTOR_STAGE_EVENTS); i++) {
 		size_t len, k = an->n_fatal;
 		const char *id;
-		int64_t t_us;
+		int64_t decide_us;
 
 		if (stored[i] || !mentor_batch_event_fatal(b, i))
 			continue;
 		id = mentor_batch_event_id(b, i, &len);
-		t_us = mentor_batch_event_time(b, i);
+		decide_us = mentor_batch_event_decide_time(b, i);
 		/* The newest entry: the batch's own were added last. */
 		while (k-- > 0)
-			if (an->fatal[k].t_us == t_us && strlen(an->fatal[k].event_id) == len &&
+			if (an->fatal[k].decide_us == decide_us && strlen(an->fatal[k].event_id) == len &&
 			    memcmp(an->fatal[k].event_id, id, len) == 0)
 				break;
 		if (k == SIZE_MAX)
@@ -109,7 +109,7 @@ int an_decide_fatal(struct run *r, int64_t closed_us)
 		return MENTOR_OK;
 	buf_append(&ids, "{", 1);
 	for (size_t i = 0; i < an->n_fatal; i++)
-		if (an->fatal[i].t_us < closed_us) {
+		if (an->fatal[i].decide_us < closed_us) {
 			buf_array_text(&ids, !any, an->fatal[i].event_id, strlen(an->fatal[i].event_id));
 			any = true;
 		}
@@ -124,7 +124,7 @@ int an_decide_fatal(struct run *r, int64_t closed_us)
 	}
 	free(ids.data);
 	for (size_t i = 0; rc == MENTOR_OK && i < an->n_fatal; i++) {
-		if (an->fatal[i].t_us < closed_us)
+		if (an->fatal[i].decide_us < closed_us)
 			free(an->fatal[i].event_id);
 		else
 			an->fatal[kept++] = an->fatal[i];

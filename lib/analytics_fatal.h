@@ -8,8 +8,8 @@
 #include "analytics_int.h"
 #include "mentor/batch.h"
 
-/* Remembers a stored event with fatal items until the watermark passes it. */
-int an_add_fatal(struct run *r, const char *event_id, size_t len, int64_t t_us);
+/* Remembers a stored event with fatal items until the watermark passes its decision time. */
+int an_add_fatal(struct run *r, const char *event_id, size_t len, int64_t decide_us);
 
 /* Remembers the batch's stored events with fatal items (stored: as the batch hook gets it). */
 int an_add_batch_fatal(struct run *r, const struct mentor_batch *b, const unsigned char *stored);

@@ -29,7 +29,7 @@ struct metric_scale {
 /* A stored event with fatal items, waiting for the watermark. */
 struct pending_fatal {
 	char *event_id;   /* owned */
-	int64_t t_us;
+	int64_t decide_us;  /* its decision time */
 };
 
 struct owned_partition {
@@ -77,6 +77,7 @@ struct mentor_analytics {
 	int64_t closed_us;                          /* evaluated up to here */
 	int64_t next_closed_us;                     /* the caller's watermark for the next batch */
 	int64_t last_round_us;
+	int64_t kpi_closed_day;                     /* KPI windows ending by this day are final (an_detect_sink) */
 	bool counts_stale;                          /* triggers or pairings changed: recount the gauges */
 	struct mentor_analytics_gauges gauges;
 	char *roster_topic;                         /* owned */

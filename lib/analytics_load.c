@@ -109,13 +109,23 @@ static int load_days(struct run *r, int64_t from_day, int64_t to_day)
 #define UNREAD_MATCH "u.topic = s.topic AND u.partition = s.partition AND s.kafka_offset >= u.from_offset"
 #define UNREAD_EVENTS " FROM unread u JOIN score_events s ON " UNREAD_MATCH
 
-/* The earliest event time of an unread event into *ret_us (INT64_MAX: none). */
-static int load_unread_from(struct run *r, int64_t *ret_us)
+/*
+ * The earliest event time of an event still to decide into *ret_us
+ * (INT64_MAX: none): unread, or read and decided from closed_us on, however
+ * late its occurred_at.
+ */
+static int load_undecided_from(struct run *r, int64_t *ret_us)
 {
+	char closed[TIME_TEXT];
 	PGresult *res = NULL;
-	int rc = an_q(r,
-		   UNREAD_SQL " SELECT " US_OF("min(s.occurred_at)") UNREAD_EVENTS,
-		   2, (const char *const[]){ r->an->group, r->an->roster_topic }, "read the unread events' times", &res);
+	int rc;
+
+	an_time_text(r->an->closed_us, closed);
+	rc = an_q(r,
+		  UNREAD_SQL " SELECT " US_OF("min(t)") " FROM (SELECT min(s.occurred_at) AS t" UNREAD_EVENTS
+		  " UNION ALL SELECT min(occurred_at) FROM score_events WHERE decide_at >= $3) m",
+		  3, (const char *const[]){ r->an->group, r->an->roster_topic, closed }, "read the undecided events' times",
+		  &res);
 
 	*ret_us = INT64_MAX;
 	if (rc == MENTOR_OK && !PQgetisnull(res, 0, 0))
@@ -125,9 +135,9 @@ static int load_unread_from(struct run *r, int64_t *ret_us)
 }
 
 /*
- * Observations of stored events with occurred_at >= from_us: those before
- * the watermark and read are added as evaluated (one-observation days), the
- * others wait.
+ * Observations of stored events with occurred_at >= from_us: those read and
+ * decided before the watermark are added as evaluated (one-observation
+ * days), the others wait.
  */
 static int load_observations(struct run *r, int64_t from_us)
 {
@@ -138,7 +148,7 @@ static int load_observations(struct run *r, int64_t from_us)
 	an_time_text(from_us, from);
 	rc = an_q(r,
 	       UNREAD_SQL " SELECT s.agent_id, o.metric, s.event_id, " US_OF("s.occurred_at") ","
-	       "       (o.value * 1000000)::bigint, u.topic IS NOT NULL"
+	       "       (o.value * 1000000)::bigint, u.topic IS NOT NULL, " US_OF("s.decide_at")
 	       "  FROM score_events s LEFT JOIN unread u ON " UNREAD_MATCH
 	       " CROSS JOIN LATERAL event_observations(s.kind, s.csat, s.overall, s.scores, $4, $5) o"
 	       " WHERE s.occurred_at >= $3",
@@ -148,11 +158,12 @@ static int load_observations(struct run *r, int64_t from_us)
 	       "read score_events", &res);
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 		const char *agent = PQgetvalue(res, i, 0), *metric = PQgetvalue(res, i, 1);
-		int64_t t = an_get_i64(res, i, 3), v = an_get_i64(res, i, 4);
-		bool waiting = t >= r->an->closed_us || strcmp(PQgetvalue(res, i, 5), "t") == 0;
+		int64_t t = an_get_i64(res, i, 3), v = an_get_i64(res, i, 4), decide_us = an_get_i64(res, i, 6);
+		bool waiting = decide_us >= r->an->closed_us || strcmp(PQgetvalue(res, i, 5), "t") == 0;
 
 		an_progress_row(r->an, i);
-		rc = waiting ? mentor_detector_observe(r->an->det, agent, metric, PQgetvalue(res, i, 2), t, v, r->err)
+		rc = waiting ? mentor_detector_observe(r->an->det, agent, metric, PQgetvalue(res, i, 2), t, decide_us, v,
+						       r->err)
 			     : mentor_detector_restore_day(r->an->det, agent, metric, mentor_stats_day_of(t), 1, v,
 							   v * v, r->err);
 	}
@@ -161,8 +172,8 @@ static int load_observations(struct run *r, int64_t from_us)
 }
 
 /*
- * The stored events with fatal items still to be decided: after the
- * watermark, or unread (two scans, so that each can use its index).
+ * The stored events with fatal items still to be decided: decided from the
+ * watermark on, or unread (two scans, so that each can use its index).
  */
 static int load_fatal(struct run *r)
 {
@@ -172,9 +183,9 @@ static int load_fatal(struct run *r)
 
 	an_time_text(r->an->closed_us, from);
 	rc = an_q(r,
-	       UNREAD_SQL " SELECT event_id, " US_OF("occurred_at") " FROM score_events"
-	       " WHERE fatal IS NOT NULL AND occurred_at >= $3"
-	       " UNION SELECT s.event_id, " US_OF("s.occurred_at") UNREAD_EVENTS " WHERE s.fatal IS NOT NULL",
+	       UNREAD_SQL " SELECT event_id, " US_OF("decide_at") " FROM score_events"
+	       " WHERE fatal IS NOT NULL AND decide_at >= $3"
+	       " UNION SELECT s.event_id, " US_OF("s.decide_at") UNREAD_EVENTS " WHERE s.fatal IS NOT NULL",
 	       3, (const char *const[]){ r->an->group, r->an->roster_topic, from }, "read pending fatal events", &res);
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 		an_progress_row(r->an, i);
@@ -191,17 +202,17 @@ static int load_fatal(struct run *r)
  */
 static int load_data(struct run *r, int64_t *ret_split_day)
 {
-	int64_t split = r->an->closed_us, unread_from, day;
+	int64_t split = r->an->closed_us, undecided_from, day;
 	int rc;
 
 	*ret_split_day = NO_TIME;
 	if (split == NO_TIME)
 		return load_observations(r, NO_TIME);
-	rc = load_unread_from(r, &unread_from);
+	rc = load_undecided_from(r, &undecided_from);
 	if (rc != MENTOR_OK)
 		return rc;
-	if (unread_from < split)
-		split = unread_from;
+	if (undecided_from < split)
+		split = undecided_from;
 	day = *ret_split_day = mentor_stats_day_of(split);
 	rc = load_days(r, day - an_keep_days(r->an->cfg) + 1, day);
 	return rc == MENTOR_OK ? load_observations(r, day * MENTOR_US_PER_DAY) : rc;
@@ -356,7 +367,7 @@ int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *stor
 	mentor_kpi_set_free(an->kpi);
 	an->det = det;
 	an->kpi = kpi;
-	an->closed_us = an->next_closed_us = an->last_round_us = NO_TIME;
+	an->closed_us = an->next_closed_us = an->last_round_us = an->kpi_closed_day = NO_TIME;
 	an->need_load = true;
 	an_free_fatal(an);
 	an_forget_early(an);

@@ -251,10 +251,25 @@ static int flush_priors(struct run *r)
 	return rc;
 }
 
+/*
+ * A KPI window takes the observations decided before its after window's end
+ * plus the allowed lateness in whole days (rounded up); it is final from then
+ * on. Closed as the days of decision of the evaluated observations pass
+ * that: the detector evaluates a day of decision agent by agent, not in
+ * decision-time order, so a close inside a day would depend on where an
+ * advance stopped. What a window holds then depends on the observations'
+ * times and decision times alone, not on when rows are written.
+ */
 static int on_evaluated(void *ctx, const struct mentor_detect_obs *o)
 {
 	struct run *r = ctx;
+	int64_t lateness_days = (r->an->rules->lateness_us + MENTOR_US_PER_DAY - 1) / MENTOR_US_PER_DAY;
+	int64_t closed_day = mentor_stats_day_of(o->decide_us) - lateness_days;
 
+	if (closed_day > r->an->kpi_closed_day) {
+		mentor_kpi_close(r->an->kpi, closed_day);
+		r->an->kpi_closed_day = closed_day;
+	}
 	mentor_kpi_observe_key(r->an->kpi, o->key_hash, o->agent_id, o->metric, o->day, o->value_e6);
 	return MENTOR_OK;
 }
@@ -486,13 +501,13 @@ static int copy_kpi_row(void *ctx, const struct mentor_kpi_window *w)
  */
 int an_write_kpis(struct run *r, const struct an_kpi_pick *pick, bool at_commit)
 {
-	int64_t now = mentor_detector_event_time(r->an->det);
 	struct kpi_write kw = { .c = { .r = r }, .pick = pick };
 	size_t rows;
 	int rc;
 
-	if (now != NO_TIME)
-		mentor_kpi_close(r->an->kpi, mentor_stats_day_of(now - r->an->cfg->lateness_us));
+	/* Windows opened since (a round's) that are over already. */
+	if (r->an->kpi_closed_day != NO_TIME)
+		mentor_kpi_close(r->an->kpi, r->an->kpi_closed_day);
 	bin_begin(&kw.c.t);
 	rc = mentor_kpi_take_changed(r->an->kpi, kpi_picked, copy_kpi_row, &kw);
 	if (rc == MENTOR_ERR_NOMEM)

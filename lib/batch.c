@@ -29,6 +29,7 @@ struct event_rec {
 	int32_t day;      /* days since 1970-01-01 */
 	bool fatal;       /* AQM with a non-empty fatal list */
 	int64_t occurred_us;
+	int64_t decide_us;  /* its decision time */
 	size_t row;       /* where its row starts in the staged COPY text */
 	size_t obs;       /* its first observation; the next event's first ends them */
 	uint32_t part;    /* its partition in parts */
@@ -246,7 +247,7 @@ static int add_json_obs(struct mentor_batch *b, uint32_t event, const char *key,
 }
 
 /* Records a new score event's observations; its id was just interned as number `event`. */
-static int note_score_event(struct mentor_batch *b, uint32_t event, const struct mentor_event *ev)
+static int note_score_event(struct mentor_batch *b, uint32_t event, const struct mentor_event *ev, int64_t decide_us)
 {
 	long agent = intern(&b->agents, &b->arena, ev->agent_id, strlen(ev->agent_id));
 	const char *key;
@@ -261,6 +262,7 @@ static int note_score_event(struct mentor_batch *b, uint32_t event, const struct
 	b->events[event].agent = (uint32_t)agent;
 	b->events[event].day = (int32_t)mentor_stats_day_of(ev->occurred_at_us);
 	b->events[event].occurred_us = ev->occurred_at_us;
+	b->events[event].decide_us = decide_us;
 	b->events[event].fatal = ev->fatal && json_array_size(ev->fatal) > 0;
 	b->events[event].obs = b->n_obs;
 	b->events[event].kept_len = 0;
@@ -281,7 +283,8 @@ static int note_score_event(struct mentor_batch *b, uint32_t event, const struct
 }
 
 /* A score_events row, in its column order. */
-static void stage_score_event(struct text_buf *t, const struct mentor_event *ev, const struct mentor_origin *o)
+static void stage_score_event(struct text_buf *t, const struct mentor_event *ev, const struct mentor_origin *o,
+			      int64_t decide_us)
 {
 	col_text(t, ev->event_id);
 	col_text(t, ev->kind == MENTOR_EVENT_VOC ? "voc" : "aqm");
@@ -310,7 +313,21 @@ static void stage_score_event(struct text_buf *t, const struct mentor_event *ev,
 	col_text(t, o->topic);
 	col_int(t, o->partition);
 	col_int(t, o->offset);
+	col_timestamp(t, decide_us);
 	row_end(t);
+}
+
+/*
+ * The decision time of a score event at time t_us whose partition's newest
+ * earlier event time is stream_us (MENTOR_NO_EVENT_TIME: none): it is never
+ * before the partition's stream time minus the allowed lateness, so a
+ * watermark of those stream times never passes an event still to come.
+ */
+static int64_t decide_time(int64_t t_us, int64_t stream_us, int64_t lateness_us)
+{
+	int64_t floor_us = stream_us == MENTOR_NO_EVENT_TIME ? INT64_MIN : stream_us - lateness_us;
+
+	return t_us > floor_us ? t_us : floor_us;
 }
 
 static void stage_roster_event(struct text_buf *t, uint64_t seq, const struct mentor_event *ev,
@@ -364,12 +381,18 @@ int mentor_batch_add_event(struct mentor_batch *b, const struct mentor_event *ev
 {
 	enum mentor_stage stage = ev->kind == MENTOR_EVENT_ROSTER ? MENTOR_STAGE_ROSTER : MENTOR_STAGE_EVENTS;
 	struct mentor_batch_partition *p;
+	int64_t decide_us = 0;
 	int rc = note_partition(b, origin, &p, err);
 
 	if (rc != MENTOR_OK)
 		return rc;
-	if (stage == MENTOR_STAGE_EVENTS && ev->occurred_at_us > p->max_event_us)
-		p->max_event_us = ev->occurred_at_us;
+	if (stage == MENTOR_STAGE_EVENTS) {
+		int64_t stream_us = origin->stream_us > p->max_event_us ? origin->stream_us : p->max_event_us;
+
+		decide_us = decide_time(ev->occurred_at_us, stream_us, b->rules->lateness_us);
+		if (ev->occurred_at_us > p->max_event_us)
+			p->max_event_us = ev->occurred_at_us;
+	}
 	if (stage == MENTOR_STAGE_ROSTER) {
 		stage_roster_event(&b->stage[stage], b->seq++, ev, origin);
 	} else {
@@ -383,7 +406,7 @@ int mentor_batch_add_event(struct mentor_batch *b, const struct mentor_event *ev
 			return stage_result(b, stage, err);
 		}
 		event = intern_add(&b->event_ids, &b->arena, ev->event_id, id_len, h);
-		if (event < 0 || note_score_event(b, (uint32_t)event, ev) != 0) {
+		if (event < 0 || note_score_event(b, (uint32_t)event, ev, decide_us) != 0) {
 			b->failed = 1;
 		} else {
 			struct event_rec *e = &b->events[event];
@@ -400,7 +423,7 @@ int mentor_batch_add_event(struct mentor_batch *b, const struct mentor_event *ev
 					b->failed = 1;
 			}
 		}
-		stage_score_event(&b->stage[stage], ev, origin);
+		stage_score_event(&b->stage[stage], ev, origin, decide_us);
 		b->seq++;
 	}
 	if (b->failed)
@@ -648,6 +671,7 @@ int mentor_batch_each_observation(const struct mentor_batch *b, const unsigned c
 			.metric = b->arena.data + b->metric_names.off[o->metric],
 			.event_id = b->arena.data + b->event_ids.off[o->event],
 			.occurred_us = e->occurred_us,
+			.decide_us = e->decide_us,
 			.value_e6 = obs_micro(o, b->rules),
 		};
 		if ((rc = fn(ctx, &ob)) != MENTOR_OK)
@@ -661,9 +685,9 @@ bool mentor_batch_event_fatal(const struct mentor_batch *b, size_t i)
 	return b->events[i].fatal;
 }
 
-int64_t mentor_batch_event_time(const struct mentor_batch *b, size_t i)
+int64_t mentor_batch_event_decide_time(const struct mentor_batch *b, size_t i)
 {
-	return b->events[i].occurred_us;
+	return b->events[i].decide_us;
 }
 
 size_t mentor_batch_event_agent(const struct mentor_batch *b, size_t i)

@@ -48,7 +48,7 @@ static const struct int_key int_keys[] = {
 	  INT_KEY_INT },
 	{ "alerts", "max_client_error_attempts", 1, 100,
 	  offsetof(struct mentor_config, alerts.max_client_error_attempts), INT_KEY_INT },
-	{ "analytics", "allowed_lateness_seconds", 0, 86400, offsetof(struct mentor_config, analytics.lateness_us),
+	{ "analytics", "allowed_lateness_seconds", 0, 30 * 86400, offsetof(struct mentor_config, rules.lateness_us),
 	  INT_KEY_I64_SECONDS_AS_US },
 	{ "analytics", "round_interval_seconds", 60, 30 * 86400,
 	  offsetof(struct mentor_config, analytics.round_interval_us), INT_KEY_I64_SECONDS_AS_US },
@@ -191,7 +191,7 @@ struct mentor_config *mentor_config_new(void)
 		.max_client_error_attempts = 3, .allow_private = 0, .ca_path = strdup(""),
 	};
 	cfg->analytics = (struct mentor_analytics_config){
-		.enabled = 1, .lateness_us = 0, .round_interval_us = MENTOR_US_PER_DAY, .duration_days = 21,
+		.enabled = 1, .round_interval_us = MENTOR_US_PER_DAY, .duration_days = 21,
 		.cooldown_days = 90, .cuped = 1, .max_rounds_per_call = 100, .max_waiting_observations = 1000000,
 	};
 	mentor_stats_params_init(&cfg->analytics.stats);

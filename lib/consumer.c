@@ -345,6 +345,13 @@ bool mentor_consumer_stored_offset(const struct mentor_consumer *c, const char *
 	return true;
 }
 
+int64_t mentor_consumer_stream_time(const struct mentor_consumer *c, const char *topic, int32_t partition)
+{
+	const struct mentor_partition *p = mentor_partitions_find(c->parts, topic, partition);
+
+	return p ? p->max_event_us : MENTOR_NO_EVENT_TIME;
+}
+
 void mentor_consumer_set_stored_offset(struct mentor_consumer *c, const char *topic, int32_t partition,
 				       int64_t next, int64_t max_event_us)
 {

@@ -28,8 +28,8 @@ static int observe(void *ctx, const struct mentor_observation *o)
 {
 	struct run *r = ctx;
 
-	return mentor_detector_observe(r->an->det, o->agent_id, o->metric, o->event_id, o->occurred_us, o->value_e6,
-				       r->err);
+	return mentor_detector_observe(r->an->det, o->agent_id, o->metric, o->event_id, o->occurred_us, o->decide_us,
+				       o->value_e6, r->err);
 }
 
 /* The repeats' observations, collected for one mentor_detector_unobserve(). */
@@ -96,18 +96,18 @@ int an_take_lead(struct run *r)
  * The group's pause time while max_waiting_observations or more wait: the
  * least newest event time over the partitions that hold the watermark back,
  * others (those other instances consume, as stored) and this instance's own
- * (next_closed_us is their least one minus the allowed lateness). A
- * partition at that time holds it, and is read on; one after it is paused.
+ * (both bounds are that minus the allowed lateness). A partition at that
+ * time holds it, and is read on; one after it is paused.
  */
 static int64_t pause_time(const struct mentor_analytics *an, int64_t others)
 {
-	int64_t own = an->next_closed_us, lateness = an->cfg->lateness_us;
+	int64_t bound = an->next_closed_us < others ? an->next_closed_us : others, lateness = an->rules->lateness_us;
 
 	if (mentor_detector_waiting(an->det) < an->cfg->max_waiting_observations)
 		return INT64_MAX;
-	if (own != INT64_MIN && own != INT64_MAX)
-		own = own > INT64_MAX - lateness ? INT64_MAX : own + lateness;
-	return others < own ? others : own;
+	if (bound == INT64_MIN || bound == INT64_MAX)
+		return bound;
+	return bound > INT64_MAX - lateness ? INT64_MAX : bound + lateness;
 }
 
 int an_publish_pause(struct run *r, int64_t others)
@@ -159,7 +159,7 @@ static int read_range(struct run *r, const char *topic, const char *partition, i
 	PGresult *res = NULL;
 	int rc = an_q(r,
 		   "SELECT s.agent_id, o.metric, s.event_id, " US_OF("s.occurred_at") ", (o.value * 1000000)::bigint,"
-		   "       s.fatal IS NOT NULL AND o.metric = 'aqm'"
+		   "       s.fatal IS NOT NULL AND o.metric = 'aqm', " US_OF("s.decide_at")
 		   "  FROM score_events s, event_observations(s.kind, s.csat, s.overall, s.scores, $5, $6) o"
 		   " WHERE s.topic = $1 AND s.partition = $2 AND s.kafka_offset >= $3 AND s.kafka_offset < $4",
 		   6,
@@ -170,11 +170,14 @@ static int read_range(struct run *r, const char *topic, const char *partition, i
 	if (PQntuples(res) > 0)
 		*ret_read = true;
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
+		int64_t decide_us = an_get_i64(res, i, 6);
+
 		rc = mentor_detector_observe(r->an->det, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-					     PQgetvalue(res, i, 2), an_get_i64(res, i, 3), an_get_i64(res, i, 4), r->err);
+					     PQgetvalue(res, i, 2), an_get_i64(res, i, 3), decide_us, an_get_i64(res, i, 4),
+					     r->err);
 		/* Once per event: on its one aqm observation. */
 		if (rc == MENTOR_OK && strcmp(PQgetvalue(res, i, 5), "t") == 0)
-			rc = an_add_fatal(r, PQgetvalue(res, i, 2), strlen(PQgetvalue(res, i, 2)), an_get_i64(res, i, 3));
+			rc = an_add_fatal(r, PQgetvalue(res, i, 2), strlen(PQgetvalue(res, i, 2)), decide_us);
 	}
 	PQclear(res);
 	return rc;
@@ -227,8 +230,10 @@ static int64_t batch_first_offset(const struct mentor_batch *b, const char *topi
  * Catches up with the events other instances stored (or this one, before a
  * rebalance gave it their partitions), records how far every partition is
  * read, and returns in *ret_others the least newest event time of the
- * partitions this instance does not consume (INT64_MAX: none), which bounds
- * the watermark. The batch's own events come from the batch itself.
+ * partitions this instance does not consume minus the allowed lateness
+ * (INT64_MAX: none), which bounds the watermark: an event still to come on
+ * one of them is decided no earlier. The batch's own events come from the
+ * batch itself.
  */
 int an_catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_others, bool *ret_read)
 {
@@ -259,6 +264,8 @@ int an_catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_others
 			end = first;
 		if (analyzed < end)
 			rc = read_range(r, topic, PQgetvalue(res, i, 1), analyzed, end, ret_read);
+		if (newest != INT64_MIN)
+			newest -= an->rules->lateness_us;
 		if (!is_owned(an, topic, partition) && newest < *ret_others)
 			*ret_others = newest;
 		if (next < 0)
@@ -311,7 +318,7 @@ int an_settle_early(struct run *r, const struct mentor_batch *b, const unsigned 
 		late[i] = !fed && fresh;
 		any_repeat |= repeat[i];
 		any_late |= late[i];
-		if (late[i] && mentor_batch_event_time(b, i) <= evaluated_us) {
+		if (late[i] && mentor_batch_event_decide_time(b, i) <= evaluated_us) {
 			rc = mentor_error_set(r->err, MENTOR_ERR_INVALID, "a new event older than what was evaluated");
 			goto out;
 		}

@@ -68,7 +68,8 @@ struct det_metric {
 
 /* A waiting observation; its event id lives in det->ev_arena at ev_off. */
 struct det_obs {
-	int64_t t_us;
+	int64_t d_us;               /* decision time: the evaluation order */
+	int64_t t_us;               /* occurred_at: the day and window it counts in */
 	int32_t value;              /* 0 .. 1000000 */
 	uint32_t series;
 	uint32_t ev_off;
@@ -452,7 +453,8 @@ int mentor_detector_set_agent(struct mentor_detector *det, const char *agent_id,
 }
 
 int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, const char *metric,
-			    const char *event_id, int64_t t_us, int64_t value_e6, struct mentor_error *err)
+			    const char *event_id, int64_t t_us, int64_t decide_us, int64_t value_e6,
+			    struct mentor_error *err)
 {
 	size_t len;
 	uint32_t si = 0;
@@ -460,7 +462,8 @@ int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, c
 
 	if ((r = check_name(event_id, "event id", err)) < 0)
 		return r;
-	if (value_e6 < 0 || value_e6 > 1000000 || !day_in_range(mentor_stats_day_of(t_us)))
+	if (value_e6 < 0 || value_e6 > 1000000 || decide_us < t_us || !day_in_range(mentor_stats_day_of(decide_us)) ||
+	    !day_in_range(mentor_stats_day_of(t_us)))
 		return mentor_error_set(err, MENTOR_ERR_INVALID, "detector: observation out of range");
 	if ((r = series_index(det, agent_id, metric, &si, err)) < 0)
 		return r;
@@ -470,6 +473,7 @@ int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, c
 		if (!mentor_grow((void **)&det->obs, &det->cap_obs, det->n_obs, sizeof(*det->obs), 1024, UINT32_MAX))
 			return nomem(err, "an observation");
 		det->obs[det->n_obs] = det->obs[det->n_obs - 1];
+		det->obs[det->n_obs].d_us = decide_us;
 		det->obs[det->n_obs].value = (int32_t)value_e6;
 		det->obs[det->n_obs].agent = det->series[si].agent;
 		det->obs[det->n_obs++].series = si;
@@ -492,13 +496,13 @@ int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, c
 	}
 	memcpy(det->ev_arena + det->ev_len, event_id, len);
 	det->obs[det->n_obs++] = (struct det_obs){
-		.t_us = t_us, .value = (int32_t)value_e6, .series = si, .ev_off = (uint32_t)det->ev_len,
+		.d_us = decide_us, .t_us = t_us, .value = (int32_t)value_e6, .series = si, .ev_off = (uint32_t)det->ev_len,
 		.agent = det->series[si].agent,
 	};
 	det->ev_len += len;
 	det->ev_live += len;
-	if (t_us > det->newest_seen_us)
-		det->newest_seen_us = t_us;
+	if (decide_us > det->newest_seen_us)
+		det->newest_seen_us = decide_us;
 	return MENTOR_OK;
 }
 
@@ -589,7 +593,7 @@ int mentor_detector_unobserve(struct mentor_detector *det, const struct mentor_d
 				det->obs[kept++] = det->obs[x];
 				continue;
 			}
-			recount = recount || det->obs[x].t_us == det->newest_seen_us;
+			recount = recount || det->obs[x].d_us == det->newest_seen_us;
 			if (x < det->n_sorted)
 				sorted--;
 		}
@@ -600,8 +604,8 @@ int mentor_detector_unobserve(struct mentor_detector *det, const struct mentor_d
 	if (recount) {
 		det->newest_seen_us = INT64_MIN;
 		for (size_t i = 0; i < det->n_obs; i++)
-			if (det->obs[i].t_us > det->newest_seen_us)
-				det->newest_seen_us = det->obs[i].t_us;
+			if (det->obs[i].d_us > det->newest_seen_us)
+				det->newest_seen_us = det->obs[i].d_us;
 	}
 out:
 	free(k);
@@ -624,13 +628,15 @@ static int cmp_obs(const void *a, const void *b, void *arg)
 {
 	const struct mentor_detector *det = arg;
 	const struct det_obs *x = a, *y = b;
-	int64_t dx = mentor_stats_day_of(x->t_us), dy = mentor_stats_day_of(y->t_us);
+	int64_t dx = mentor_stats_day_of(x->d_us), dy = mentor_stats_day_of(y->d_us);
 	int c;
 
 	if (dx != dy)
 		return dx < dy ? -1 : 1;
 	if (x->agent != y->agent)
 		return det->agent_rank[x->agent] < det->agent_rank[y->agent] ? -1 : 1;
+	if (x->d_us != y->d_us)
+		return x->d_us < y->d_us ? -1 : 1;
 	if (x->t_us != y->t_us)
 		return x->t_us < y->t_us ? -1 : 1;
 	/* One event's observations share its id's bytes (observe). */
@@ -752,8 +758,13 @@ static uint64_t weeks_at(const struct det_series *s, int64_t week)
 	return (s->weekly_low << shift) & ~UINT64_C(1);
 }
 
-/* Decides the key of o after adding o to its day and window, and records the decision in the series. */
-static void decide(struct mentor_detector *det, struct det_series *s, int64_t t_us, int64_t day, bool *ret_fired)
+/*
+ * Decides the key after an observation was added to its day and window
+ * (the window ending on `day`), at decision time decided_us, and records
+ * the decision in the series.
+ */
+static void decide(struct mentor_detector *det, struct det_series *s, int64_t decided_us, int64_t day,
+		   bool *ret_fired)
 {
 	const struct mentor_status_rules *r = &det->p.status;
 	const struct mentor_population *pop = &det->metrics[s->metric].prior;
@@ -783,11 +794,11 @@ static void decide(struct mentor_detector *det, struct det_series *s, int64_t t_
 		mentor_stats_decide(r, &in, &d);
 	}
 	if (d.level != s->level || !s->decided)
-		s->since_us = t_us;
+		s->since_us = decided_us;
 	*ret_fired = d.entered_low;
 	s->level = d.level;
 	s->why = d.why;
-	s->updated_us = t_us;
+	s->updated_us = decided_us;
 	s->week = week;
 	s->weekly_low = history;
 	s->n = sh.n;
@@ -811,34 +822,55 @@ static int mark_changed(struct mentor_detector *det, uint32_t si, struct mentor_
 	return MENTOR_OK;
 }
 
+/*
+ * Adds o to its day and, if inside it, to the key's window, which ends on
+ * the key's newest day (a late observation does not move it back): that day
+ * into *ret_day. False when out of memory.
+ */
+static bool add_to_window(struct mentor_detector *det, struct det_series *s, const struct det_obs *o,
+			  int64_t *ret_day)
+{
+	int64_t day = mentor_stats_day_of(o->t_us);
+	int64_t newest = s->len > 0 && s->days[s->len - 1].day > day ? s->days[s->len - 1].day : day;
+	struct det_day *d = day_slot(s, day);
+
+	if (!d)
+		return false;
+	d->n++;
+	d->sum += o->value;
+	d->sumsq += (int64_t)o->value * o->value;
+	if (s->win_day != newest) {
+		s->win = day_window_sums(s, newest - det->p.shrink.window_days + 1, newest + 1);
+		s->win_day = (int32_t)newest;
+	} else if (day > newest - det->p.shrink.window_days) {
+		s->win.n++;
+		s->win.sum += o->value;
+		s->win.sumsq += (int64_t)o->value * o->value;
+	}
+	*ret_day = newest;
+	return true;
+}
+
 static int evaluate_one(struct mentor_detector *det, const struct det_obs *o, const struct mentor_detect_sink *sink,
 			struct mentor_error *err)
 {
 	struct det_series *s = &det->series[o->series];
 	struct det_metric *m = &det->metrics[s->metric];
-	int64_t day = mentor_stats_day_of(o->t_us);
-	struct det_day *d;
+	int64_t decide_day = mentor_stats_day_of(o->d_us), day;
 	bool fired = false;
 	int r;
 
-	/* A late observation of an earlier day keeps the newer prior: priors never change once used. */
-	if (!m->has_prior || m->prior_day < day)
-		if ((r = compute_prior(det, s->metric, day, sink, err)) != MENTOR_OK)
+	/*
+	 * The prior of the day of decision: computed before the day's first
+	 * decision of the metric, so from the observations decided on earlier
+	 * days only, whatever the advances' boundaries; then fixed.
+	 */
+	if (!m->has_prior || m->prior_day < decide_day)
+		if ((r = compute_prior(det, s->metric, decide_day, sink, err)) != MENTOR_OK)
 			return r;
-	if (!(d = day_slot(s, day)))
+	if (!add_to_window(det, s, o, &day))
 		return nomem(err, "a day");
-	d->n++;
-	d->sum += o->value;
-	d->sumsq += (int64_t)o->value * o->value;
-	if (s->win_day == day) {
-		s->win.n++;
-		s->win.sum += o->value;
-		s->win.sumsq += (int64_t)o->value * o->value;
-	} else {
-		s->win = day_window_sums(s, day - det->p.shrink.window_days + 1, day + 1);
-		s->win_day = (int32_t)day;
-	}
-	decide(det, s, o->t_us, day, &fired);
+	decide(det, s, o->d_us, day, &fired);
 	trim_days(s, day, det->keep_days);
 	if (o->t_us > det->event_time_us)
 		det->event_time_us = o->t_us;
@@ -847,8 +879,8 @@ static int evaluate_one(struct mentor_detector *det, const struct det_obs *o, co
 	/* Reported before the trigger: windows the trigger opens already hold this observation. */
 	if (sink->evaluated) {
 		struct mentor_detect_obs e = {
-			.agent_id = det->agents[s->agent].id, .metric = m->name, .key_hash = s->key_hash, .day = day,
-			.value_e6 = o->value,
+			.agent_id = det->agents[s->agent].id, .metric = m->name, .key_hash = s->key_hash,
+			.decide_us = o->d_us, .day = mentor_stats_day_of(o->t_us), .value_e6 = o->value,
 		};
 
 		if ((r = sink->evaluated(sink->ctx, &e)) != MENTOR_OK)
@@ -857,7 +889,7 @@ static int evaluate_one(struct mentor_detector *det, const struct det_obs *o, co
 	if (fired && sink->trigger) {
 		struct mentor_detect_trigger t = {
 			.agent_id = det->agents[s->agent].id, .metric = m->name,
-			.event_id = det->ev_arena + o->ev_off, .fired_us = o->t_us, .n = s->n, .shrunk = s->shrunk,
+			.event_id = det->ev_arena + o->ev_off, .fired_us = o->d_us, .n = s->n, .shrunk = s->shrunk,
 		};
 
 		return sink->trigger(sink->ctx, &t);
@@ -1001,8 +1033,8 @@ static bool sort_obs(struct mentor_detector *det, struct det_obs *obs, size_t n)
 		return false;
 	}
 	for (size_t i = 0; i < n; i++) {
-		lo = obs[i].t_us < lo ? obs[i].t_us : lo;
-		hi = obs[i].t_us > hi ? obs[i].t_us : hi;
+		lo = obs[i].d_us < lo ? obs[i].d_us : lo;
+		hi = obs[i].d_us > hi ? obs[i].d_us : hi;
 	}
 	if (hi > lo) {
 		to = tmp;
@@ -1011,11 +1043,11 @@ static bool sort_obs(struct mentor_detector *det, struct det_obs *obs, size_t n)
 			struct det_obs *swap;
 
 			for (size_t i = 0; i < n; i++)
-				at[((((uint64_t)from[i].t_us - (uint64_t)lo) >> shift) & ((1 << RADIX_BITS) - 1)) + 1]++;
+				at[((((uint64_t)from[i].d_us - (uint64_t)lo) >> shift) & ((1 << RADIX_BITS) - 1)) + 1]++;
 			for (size_t d = 1; d <= (1 << RADIX_BITS); d++)
 				at[d] += at[d - 1];
 			for (size_t i = 0; i < n; i++)
-				to[at[(((uint64_t)from[i].t_us - (uint64_t)lo) >> shift) & ((1 << RADIX_BITS) - 1)]++] = from[i];
+				to[at[(((uint64_t)from[i].d_us - (uint64_t)lo) >> shift) & ((1 << RADIX_BITS) - 1)]++] = from[i];
 			swap = from;
 			from = to;
 			to = swap;
@@ -1025,7 +1057,7 @@ static bool sort_obs(struct mentor_detector *det, struct det_obs *obs, size_t n)
 	}
 	for (size_t i = 0, j; i < n; i = j) {
 		j = i + 1;
-		while (j < n && mentor_stats_day_of(obs[j].t_us) == mentor_stats_day_of(obs[i].t_us))
+		while (j < n && mentor_stats_day_of(obs[j].d_us) == mentor_stats_day_of(obs[i].d_us))
 			j++;
 		group_by_agent(det, &obs[i], j - i, tmp, by_agent);
 	}
@@ -1033,7 +1065,7 @@ static bool sort_obs(struct mentor_detector *det, struct det_obs *obs, size_t n)
 	free(tmp);
 	for (size_t i = 0, j; i < n; i = j) {
 		j = i + 1;
-		while (j < n && obs[j].t_us == obs[i].t_us && obs[j].agent == obs[i].agent)
+		while (j < n && obs[j].d_us == obs[i].d_us && obs[j].agent == obs[i].agent)
 			j++;
 		sort_same_time(det, &obs[i], j - i);
 	}
@@ -1082,10 +1114,10 @@ int mentor_detector_advance(struct mentor_detector *det, int64_t until_us, const
 		return nomem(err, "an advance");
 	/* Every observation before until_us is of a day up to last_day; those of last_day from until_us on wait. */
 	last_day = mentor_stats_day_of(until_us - 1);
-	for (; i < det->n_obs && mentor_stats_day_of(det->obs[i].t_us) <= last_day; i++) {
+	for (; i < det->n_obs && mentor_stats_day_of(det->obs[i].d_us) <= last_day; i++) {
 		struct det_obs o = det->obs[i];
 
-		if (o.t_us >= until_us) {
+		if (o.d_us >= until_us) {
 			det->obs[kept++] = o;
 			continue;
 		}
@@ -1240,8 +1272,8 @@ int64_t mentor_detector_oldest_waiting(const struct mentor_detector *det)
 	int64_t t = INT64_MIN;
 
 	for (size_t i = 0; i < det->n_obs; i++)
-		if (t == INT64_MIN || det->obs[i].t_us < t)
-			t = det->obs[i].t_us;
+		if (t == INT64_MIN || det->obs[i].d_us < t)
+			t = det->obs[i].d_us;
 	return t;
 }
 

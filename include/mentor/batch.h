@@ -21,6 +21,7 @@ struct mentor_origin {
 	const void *key;       /* may be NULL */
 	size_t key_len;
 	int64_t received_us;   /* wall clock when polled, microseconds since the epoch */
+	int64_t stream_us;     /* newest occurred_at stored from the partition before this batch, or MENTOR_NO_EVENT_TIME */
 };
 
 /* The staging tables, in the order their rows are written. */
@@ -65,8 +66,11 @@ void mentor_batch_reset(struct mentor_batch *b);
  * Stages a valid event. raw[0..raw_len), its message (NULL: not kept), is
  * kept with a score event the store may refuse when it stores the batch
  * (mentor_store_may_refuse), so that a refusal can store it whole in
- * rejected_events. Returns MENTOR_OK, MENTOR_ERR_NOMEM or MENTOR_ERR_INVALID
- * (topic name too long).
+ * rejected_events. A score event gets its decision time (docs/analytics.md):
+ * the later of its occurred_at and its partition's newest earlier
+ * occurred_at (origin->stream_us, then this batch's) minus the rules'
+ * lateness; a function of the partition's messages alone. Returns
+ * MENTOR_OK, MENTOR_ERR_NOMEM or MENTOR_ERR_INVALID (topic name too long).
  */
 int mentor_batch_add_event(struct mentor_batch *b, const struct mentor_event *ev,
 			   const struct mentor_origin *origin, const void *raw, size_t raw_len,
@@ -156,6 +160,7 @@ void mentor_daily_free(struct mentor_daily *d);
 struct mentor_observation {
 	const char *agent_id, *metric, *event_id;  /* NUL-terminated, owned by the batch */
 	int64_t occurred_us;
+	int64_t decide_us;                         /* the event's decision time (mentor_batch_add_event) */
 	int64_t value_e6;
 };
 
@@ -173,8 +178,8 @@ int mentor_batch_each_observation(const struct mentor_batch *b, const unsigned c
 /* Whether staged score event i is an AQM event with a non-empty fatal list. */
 bool mentor_batch_event_fatal(const struct mentor_batch *b, size_t i);
 
-/* occurred_at of staged score event i, microseconds since the epoch. */
-int64_t mentor_batch_event_time(const struct mentor_batch *b, size_t i);
+/* Decision time of staged score event i (mentor_batch_add_event), microseconds since the epoch. */
+int64_t mentor_batch_event_decide_time(const struct mentor_batch *b, size_t i);
 
 /* The agent of staged score event i: its number (0..mentor_batch_agent_count - 1, first seen first). */
 size_t mentor_batch_event_agent(const struct mentor_batch *b, size_t i);

@@ -49,7 +49,6 @@ struct mentor_alerts_config {
 /* [analytics], [detect], [pairing], [kpi]: the analytics core (lib/analytics.c, docs/analytics.md). */
 struct mentor_analytics_config {
 	int enabled;                   /* default 1 */
-	int64_t lateness_us;           /* the watermark waits this much for stragglers, default 0 */
 	int64_t round_interval_us;     /* pairing rounds on this grid of event time, default 1 day */
 	int duration_days;             /* a pairing is active this long, default 21 */
 	int cooldown_days;             /* the same pair is not repeated within, default 90 */

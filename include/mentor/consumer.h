@@ -104,6 +104,13 @@ bool mentor_consumer_stored_offset(const struct mentor_consumer *c, const char *
 				   int64_t *ret_next);
 
 /*
+ * The newest event time stored from an assigned partition, as of its stored
+ * next offset: what the next message's decision time starts from
+ * (mentor_origin.stream_us). MENTOR_NO_EVENT_TIME: none, or not assigned.
+ */
+int64_t mentor_consumer_stream_time(const struct mentor_consumer *c, const char *topic, int32_t partition);
+
+/*
  * Records that a partition's next offset is now stored (after a committed
  * batch), with the newest event time stored from it (MENTOR_NO_EVENT_TIME:
  * none new).

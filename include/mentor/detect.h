@@ -3,26 +3,33 @@
  * behavior, decided after every observation, in event-time order.
  *
  * Observations (one normalized value of one metric of one event) are handed
- * in as they are stored and wait until the caller's watermark says that every
- * observation before some time has arrived (docs/analytics.md). Then
- * mentor_detector_advance() evaluates the waiting ones before that time,
- * day by day and within a day agent by agent (in agent id order), each
- * agent's in (occurred_at, event_id, metric) order: a decision depends on
- * the same agent's earlier ones and on earlier days only, so this is the
- * outcome of a single event-time order, with an agent's keys in the cache
- * for all of its observations of the day. Each is evaluated against:
- *  - its key's window: the window_days UTC days ending with the
- *    observation's day, that day counting up to and including it;
- *  - its metric's prior for that day: the population (mean, within and
- *    between-agent variance, k) of every agent's window ending the day
- *    before, computed once per metric and day and then fixed;
+ * in as they are stored, each with its time (occurred_at, which says the day
+ * and window it counts in) and its decision time (>= its time: when in event
+ * time it is decided; docs/analytics.md derives it from the event's
+ * partition alone). They wait until the caller's watermark says that every
+ * observation decided before some time has arrived. Then
+ * mentor_detector_advance() evaluates the waiting ones decided before that
+ * time, by day of decision and within a day agent by agent (in agent id
+ * order), each agent's in (decision time, occurred_at, event_id, metric)
+ * order: a decision depends on the same agent's earlier ones and on earlier
+ * days only, so this is the outcome of a single order, with an agent's keys
+ * in the cache for all of its observations of the day. Each is evaluated
+ * against:
+ *  - its key's window: the window_days UTC days ending with the key's newest
+ *    day (that of the observation, unless a later one was evaluated before:
+ *    a late observation counts in its own day, and does not move the window
+ *    back), the observation's day counting up to and including it;
+ *  - its metric's prior for its day of decision: the population (mean,
+ *    within and between-agent variance, k) of every agent's window ending
+ *    the day before, computed before the metric's first decision of that
+ *    day and then fixed;
  *  - the key's previous level (hysteresis), its weekly history (the X-of-Y
  *    persistence rule) and, for high, the agent's current CSAT and AQM
  *    levels and roster active flag.
- * Every decision is then a function of the set of stored events, whatever
- * the batch boundaries, crashes and restarts, as long as no observation
- * arrives after its time was closed ("late": it is evaluated when it
- * arrives, with the state of that moment).
+ * Every decision is then a function of the stored events and their decision
+ * times, whatever the batch boundaries, the arrival order, crashes and
+ * restarts, as long as no observation arrives decided before a time already
+ * closed (it is then evaluated at the next advance, in that order).
  *
  * Values are integers in millionths (sum_e6, squares in 1e-12: sumsq_e12),
  * exactly as agent_daily stores them, so restored days and live days add up
@@ -63,16 +70,16 @@ struct mentor_detect_row {
 	double k;                  /* prior weight used */
 	enum mentor_level level;
 	enum mentor_level_reason why;
-	int64_t since_us;          /* event time the level was entered */
-	int64_t updated_us;        /* event time of the observation decided */
-	int64_t week;              /* Monday-based week of updated_us */
+	int64_t since_us;          /* decision time the level was entered */
+	int64_t updated_us;        /* decision time of the observation decided */
+	int64_t week;              /* Monday-based week of the window's last day */
 	uint64_t weekly_low;       /* bit i: week (week - i) was below at its latest decision */
 };
 
 /* A transition into low: a low-score trigger. */
 struct mentor_detect_trigger {
 	const char *agent_id, *metric, *event_id;  /* borrowed */
-	int64_t fired_us;
+	int64_t fired_us;          /* the deciding observation's decision time */
 	int64_t n;
 	double shrunk;             /* normalized */
 };
@@ -88,6 +95,7 @@ struct mentor_detect_prior {
 struct mentor_detect_obs {
 	const char *agent_id, *metric;  /* borrowed */
 	uint64_t key_hash;              /* of (agent_id, metric), for mentor_kpi_observe_key */
+	int64_t decide_us;              /* its decision time */
 	int64_t day;
 	int64_t value_e6;
 };
@@ -123,9 +131,13 @@ void mentor_detector_set_params(struct mentor_detector *det, const struct mentor
 int mentor_detector_set_agent(struct mentor_detector *det, const char *agent_id, bool active,
 			      struct mentor_error *err);
 
-/* Adds one observation, to be evaluated by a later advance(). MENTOR_OK, _INVALID or _NOMEM. */
+/*
+ * Adds one observation at t_us, decided at decide_us (>= t_us), to be
+ * evaluated by a later advance(). MENTOR_OK, _INVALID or _NOMEM.
+ */
 int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, const char *metric,
-			    const char *event_id, int64_t t_us, int64_t value_e6, struct mentor_error *err);
+			    const char *event_id, int64_t t_us, int64_t decide_us, int64_t value_e6,
+			    struct mentor_error *err);
 
 /* One observation as given to observe(), to take back. */
 struct mentor_detect_key {
@@ -147,7 +159,7 @@ int mentor_detector_unobserve(struct mentor_detector *det, const struct mentor_d
 			      struct mentor_error *err);
 
 /*
- * Evaluates every waiting observation with t < until_us, in the order above,
+ * Evaluates every waiting observation decided before until_us, in the order above,
  * and reports triggers, new priors and evaluated observations to sink (so
  * two agents' triggers of one day come in an order that depends on where
  * the advances stopped; each key's come in time order). Keys
@@ -181,13 +193,13 @@ void mentor_detector_day_sums(const struct mentor_detector *det, const char *age
 /* Newest event time evaluated (INT64_MIN: none): the analytics' "now" in event time. */
 int64_t mentor_detector_event_time(const struct mentor_detector *det);
 
-/* Newest event time observed, evaluated or waiting (INT64_MIN: none). */
+/* Newest decision time observed, or event time evaluated (INT64_MIN: none). */
 int64_t mentor_detector_newest_seen(const struct mentor_detector *det);
 
 /* Observations waiting for the watermark. */
 size_t mentor_detector_waiting(const struct mentor_detector *det);
 
-/* Oldest event time waiting (INT64_MIN: none waits). */
+/* Oldest decision time waiting (INT64_MIN: none waits). */
 int64_t mentor_detector_oldest_waiting(const struct mentor_detector *det);
 
 /* ---- Restoring the state at start (from PostgreSQL) ---- */

@@ -63,6 +63,9 @@ struct mentor_event_rules {
 	/* Checked when a batch is stored (store.h), not by mentor_event_parse: */
 	int64_t max_unknown_agents;      /* agents rows the roster does not know, default 100000 */
 	int64_t max_behaviors;           /* distinct behaviors (metrics but the outcomes), default 1000 */
+	/* Used when a batch is staged (batch.h): an event's decision time is at
+	 * least its partition's newest earlier event time minus this; default 0. */
+	int64_t lateness_us;
 	struct mentor_field_map map[MENTOR_EVENT_KIND_COUNT];
 };
 

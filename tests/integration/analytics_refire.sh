@@ -27,7 +27,10 @@ aqm() {
 # per message, in order). Beside them, in the one-transaction drain, two more
 # agents low in empathy on day 1: U1, whom the roster does not know (SPEC: it
 # can be a mentee, so its trigger waits for a mentor like R1's), and X1, who
-# left the roster (active false: its trigger is resolved 'inactive').
+# left the roster (active false: its trigger is resolved 'inactive'). They
+# are produced before R1's later phases: sharing a partition with those, they
+# would be decided at the partition's newest time (docs/analytics.md), the
+# drain's last round's, which takes only triggers fired before it.
 mkdir -p "$work/roster" "$work/others" "$work/p1" "$work/p23" "$work/ux"
 for a in R1 O1 O2 O3 O4 O5 O6 X1; do
     active=$([[ $a == X1 ]] && echo false || echo true)
@@ -76,7 +79,7 @@ want="low1-08 resolved refired at-next, low2-19 waiting - -"
 # --- Both triggers in one transaction: all of R1's events in one drain.
 one="refire1-$run_id"
 schema_one="it_refire1_$run_id"
-produce "$one" "$work/others" "$work/p1" "$work/p23" "$work/ux"
+produce "$one" "$work/others" "$work/p1" "$work/ux" "$work/p23"
 write_config "$work/one.conf" "$schema_one" "$one" "$one"
 drain "$work/one.conf" 2>"$work/one.log" || { fail "drain (one transaction) failed"; tail "$work/one.log" >&2; }
 assert_eq "one transaction: R1's triggers" "$want" "$(r1_triggers "$schema_one")"

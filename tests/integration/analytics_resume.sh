@@ -40,8 +40,10 @@ printf '%s\t{"schema":"aqm.v1","event_id":"q-next-01","agent_id":"%s","occurred_
     "${mentees[0]}" "${mentees[0]}" >>"$work/late.tsv"
 kcat -P -b "$MENTORD_KAFKA" -t "$prefix.aqm" -K $'\t' <"$work/late.tsv" || fail "producing the late events"
 drain "$work/ref.conf" 2>"$work/ref2.log" || fail "reference's drain of the late events failed"
-late="SELECT count(*) FROM agent_behavior_status WHERE behavior = 'hold_etiquette'
-    AND updated_at BETWEEN '2026-09-05 12:00:00+00' AND '2026-09-05 12:01:00+00'"
+# A key's updated_at is its last decision's time: a late event's decision time.
+late="SELECT count(*) FROM agent_behavior_status s JOIN score_events e
+    ON e.agent_id = s.agent_id AND e.event_id LIKE 'q-late-%' AND e.decide_at = s.updated_at
+    WHERE s.behavior = 'hold_etiquette'"
 assert_eq "the reference decided the late events" "${#mentees[@]}" "$(psql_val "$ref" "$late")"
 
 # The first 300 AQM messages again, after the late events: on one partition,

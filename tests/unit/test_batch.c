@@ -46,7 +46,7 @@ static void test_event_row_escaping(void **state)
 	assert_string_equal(mentor_batch_copy_text(b, MENTOR_STAGE_EVENTS, &len),
 			    "q\\\\1\taqm\tA'; DROP\t\\N\t\\N\t1970-01-01 00:00:01.000000+00\t"
 			    "1970-01-01 00:00:00.000007+00\t\\N\t\\N\t82.3\t"
-			    "{\"em\\\\\"pathy\":40}\t[\"x\"]\taqm.scores\t3\t41\n");
+			    "{\"em\\\\\"pathy\":40}\t[\"x\"]\taqm.scores\t3\t41\t1970-01-01 00:00:01.000000+00\n");
 	assert_int_equal(mentor_batch_rows(b, MENTOR_STAGE_EVENTS), 1);
 	assert_int_equal(mentor_batch_rows(b, MENTOR_STAGE_ROSTER), 0);
 	mentor_batch_free(b);
@@ -97,7 +97,7 @@ static void test_voc_and_roster_rows(void **state)
 	mentor_event_clear(&ev);
 	assert_string_equal(mentor_batch_copy_text(b, MENTOR_STAGE_EVENTS, &len),
 			    "v1\tvoc\tA1\t\\N\tvoice\t1970-01-01 00:00:00.500000+00\t1970-01-01 00:00:00.000002+00\t"
-			    "4\t\\N\t\\N\t{\"courtesy\":5}\t\\N\tt\t0\t1\n");
+			    "4\t\\N\t\\N\t{\"courtesy\":5}\t\\N\tt\t0\t1\t1970-01-01 00:00:00.500000+00\n");
 	parse_or_fail(MENTOR_EVENT_ROSTER,
 		      "{\"schema\":\"agent.v1\",\"agent_id\":\"A1\",\"name\":\"Summer K.\",\"team_id\":\"T7\","
 		      "\"active\":false}",
@@ -409,6 +409,72 @@ static void test_rules_read_when_aggregated(void **state)
 	mentor_batch_free(b);
 }
 
+/* An AQM event of partition p at offset, at `seconds` after the epoch; stream_us: the partition's stored stream time. */
+static void add_at(struct mentor_batch *b, int32_t partition, int64_t offset, int64_t stream_us, int seconds)
+{
+	struct mentor_origin o = {
+		.topic = "t", .partition = partition, .offset = offset, .received_us = 1, .stream_us = stream_us,
+	};
+	char json[256];
+	struct mentor_event ev;
+	struct mentor_error err;
+
+	snprintf(json, sizeof(json),
+		 "{\"schema\":\"aqm.v1\",\"event_id\":\"e%" PRId32 "-%" PRId64 "\",\"agent_id\":\"A\","
+		 "\"occurred_at\":\"1970-01-01T00:%02d:%02dZ\",\"overall\":50}",
+		 partition, offset, seconds / 60, seconds % 60);
+	parse_or_fail(MENTOR_EVENT_AQM, json, &ev);
+	assert_int_equal(mentor_batch_add_event(b, &ev, &o, NULL, 0, &err), MENTOR_OK);
+	mentor_event_clear(&ev);
+}
+
+static int collect_decide(void *ctx, const struct mentor_observation *o)
+{
+	int64_t *at = ctx;
+
+	*at = o->decide_us;
+	return MENTOR_OK;
+}
+
+/*
+ * Decision time: the later of an event's time and its partition's newest
+ * earlier time (the stored one, then the batch's) minus the lateness,
+ * whatever the other partitions hold.
+ */
+static void test_decision_time(void **state)
+{
+	static struct mentor_event_rules rules;
+	const int64_t s = 1000000;
+	struct mentor_batch *b;
+	int64_t seen = 0;
+	size_t len;
+
+	(void)state;
+	mentor_event_rules_init(&rules);
+	rules.max_past_us = 0;
+	rules.lateness_us = 10 * s;
+	b = mentor_batch_new(&rules);
+	assert_non_null(b);
+	add_at(b, 0, 1, MENTOR_NO_EVENT_TIME, 100);  /* the partition's first: its own time */
+	add_at(b, 0, 2, MENTOR_NO_EVENT_TIME, 50);   /* 50 s late: at 100 - 10 */
+	add_at(b, 0, 3, MENTOR_NO_EVENT_TIME, 95);   /* within the lateness: its own time */
+	add_at(b, 1, 7, 200 * s, 150);               /* the stored stream time counts: 200 - 10 */
+	add_at(b, 1, 8, 200 * s, 300);
+	add_at(b, 1, 9, 200 * s, 260);               /* after 300 in this batch: 290 */
+	assert_int_equal(mentor_batch_event_decide_time(b, 0), 100 * s);
+	assert_int_equal(mentor_batch_event_decide_time(b, 1), 90 * s);
+	assert_int_equal(mentor_batch_event_decide_time(b, 2), 95 * s);
+	assert_int_equal(mentor_batch_event_decide_time(b, 3), 190 * s);
+	assert_int_equal(mentor_batch_event_decide_time(b, 4), 300 * s);
+	assert_int_equal(mentor_batch_event_decide_time(b, 5), 290 * s);
+	/* The observations carry it, and score_events' decide_at column holds it. */
+	assert_int_equal(mentor_batch_each_observation(b, NULL, collect_decide, &seen), MENTOR_OK);
+	assert_int_equal(seen, 290 * s);
+	assert_non_null(strstr(mentor_batch_copy_text(b, MENTOR_STAGE_EVENTS, &len),
+			       "\tt\t0\t2\t1970-01-01 00:01:30.000000+00\n"));
+	mentor_batch_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -422,6 +488,7 @@ int main(void)
 		cmocka_unit_test(test_normalize_micro),
 		cmocka_unit_test(test_repeats_and_daily),
 		cmocka_unit_test(test_rules_read_when_aggregated),
+		cmocka_unit_test(test_decision_time),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -364,12 +364,20 @@ static struct mentor_detector *det_new(const struct mentor_stats_params *p, int 
 	return det;
 }
 
-static void obs(struct mentor_detector *det, const char *agent, const char *metric, const char *event_id,
-		int64_t t_us, int64_t value_e6)
+static void obs_decided(struct mentor_detector *det, const char *agent, const char *metric, const char *event_id,
+			int64_t t_us, int64_t decide_us, int64_t value_e6)
 {
 	struct mentor_error err = { 0 };
 
-	assert_int_equal(mentor_detector_observe(det, agent, metric, event_id, t_us, value_e6, &err), MENTOR_OK);
+	assert_int_equal(mentor_detector_observe(det, agent, metric, event_id, t_us, decide_us, value_e6, &err),
+			 MENTOR_OK);
+}
+
+/* An observation decided at its own time. */
+static void obs(struct mentor_detector *det, const char *agent, const char *metric, const char *event_id,
+		int64_t t_us, int64_t value_e6)
+{
+	obs_decided(det, agent, metric, event_id, t_us, t_us, value_e6);
 }
 
 static void adv(struct mentor_detector *det, int64_t until_us, struct rec *r)
@@ -1319,7 +1327,7 @@ struct gobs {
 	char agent[16];
 	const char *metric;
 	char ev[24];
-	int64_t t, v;
+	int64_t t, d, v;  /* d: decision time */
 };
 
 /*
@@ -1328,8 +1336,10 @@ struct gobs {
  * events, share a time), each scoring 1 to 3 metrics under one event id.
  * Skill: agents 0, 5, 10 ~ 0.4 (low), the others 0.6 to 0.98; values are
  * hundredths, skill +- 0.05. Event ids are random, unrelated to time order.
+ * late_percent of the events are decided 0 to 72 hours after their time
+ * (on the grid too), the others at their time.
  */
-static size_t gen(struct gobs *out, size_t cap, int days, uint64_t seed)
+static size_t gen(struct gobs *out, size_t cap, int days, int late_percent, uint64_t seed)
 {
 	uint64_t s = seed;
 	double skill[G_AGENTS][G_METRICS];
@@ -1344,11 +1354,13 @@ static size_t gen(struct gobs *out, size_t cap, int days, uint64_t seed)
 			int events = 1 + (int)(splitmix64(&s) % 4);
 
 			for (int e = 0; e < events; e++) {
-				int64_t t = at(DAY0 + d, (int64_t)(splitmix64(&s) % 48) * 30 * MINUTE);
+				int64_t t = at(DAY0 + d, (int64_t)(splitmix64(&s) % 48) * 30 * MINUTE), decided = t;
 				unsigned mask = 1 + (unsigned)(splitmix64(&s) % 7);
 				char ev[24];
 
 				snprintf(ev, sizeof(ev), "ev-%04u-%u", (unsigned)(splitmix64(&s) % 10000), serial++);
+				if (late_percent > 0 && (int)(splitmix64(&s) % 100) < late_percent)
+					decided += (int64_t)(splitmix64(&s) % 145) * 30 * MINUTE;
 				for (int m = 0; m < G_METRICS; m++) {
 					double x;
 					int64_t v;
@@ -1366,6 +1378,7 @@ static size_t gen(struct gobs *out, size_t cap, int days, uint64_t seed)
 					out[n].metric = g_metrics[m];
 					snprintf(out[n].ev, sizeof(out[n].ev), "%s", ev);
 					out[n].t = t;
+					out[n].d = decided;
 					out[n].v = v;
 					n++;
 				}
@@ -1388,14 +1401,14 @@ static void gen_roster(struct mentor_detector *det, bool reverse)
 
 static void feed_one(struct mentor_detector *det, const struct gobs *o)
 {
-	obs(det, o->agent, o->metric, o->ev, o->t, o->v);
+	obs_decided(det, o->agent, o->metric, o->ev, o->t, o->d, o->v);
 }
 
-static int cmp_gobs_time(const void *a, const void *b)
+static int cmp_gobs_decided(const void *a, const void *b)
 {
 	const struct gobs *x = a, *y = b;
 
-	return x->t < y->t ? -1 : x->t > y->t;
+	return x->d < y->d ? -1 : x->d > y->d;
 }
 
 static void gen_params(struct mentor_stats_params *p)
@@ -1435,7 +1448,13 @@ static size_t assert_same_keys(const struct mentor_detector *a, const struct men
 #define OI_CAP (OI_DAYS * G_AGENTS * 4 * G_METRICS)
 #define OI_STEPS 40
 
-static void test_order_independence(void **state)
+/*
+ * One single advance, and advances at many boundaries with the observations
+ * arriving in two other orders (some before their turn), give the same
+ * decisions, triggers and priors; late_percent of the events are decided
+ * up to 72 hours after their time.
+ */
+static void order_independence(int late_percent)
 {
 	struct gobs *o = malloc(OI_CAP * sizeof(*o)), *sorted = malloc(OI_CAP * sizeof(*o));
 	bool *fed_b = calloc(OI_CAP, sizeof(bool)), *fed_c = calloc(OI_CAP, sizeof(bool));
@@ -1447,8 +1466,8 @@ static void test_order_independence(void **state)
 	struct got ga, gb, gc;
 	uint64_t s = 42;
 	size_t n, ties = 0, highs, lows = 0;
+	int64_t newest = INT64_MIN;
 
-	(void)state;
 	assert_non_null(o);
 	assert_non_null(sorted);
 	assert_non_null(fed_b);
@@ -1461,11 +1480,11 @@ static void test_order_independence(void **state)
 	got_init(&gb);
 	got_init(&gc);
 	gen_params(&p);
-	n = gen(o, OI_CAP, OI_DAYS, 7);
+	n = gen(o, OI_CAP, OI_DAYS, late_percent, 7);
 	memcpy(sorted, o, n * sizeof(*o));
-	qsort(sorted, n, sizeof(*sorted), cmp_gobs_time);
+	qsort(sorted, n, sizeof(*sorted), cmp_gobs_decided);
 	for (size_t i = 1; i < n; i++)
-		ties += sorted[i].t == sorted[i - 1].t && strcmp(sorted[i].ev, sorted[i - 1].ev) != 0;
+		ties += sorted[i].d == sorted[i - 1].d && strcmp(sorted[i].ev, sorted[i - 1].ev) != 0;
 	assert_true(ties > 50);  /* ties in time between different events are common */
 
 	/*
@@ -1475,12 +1494,12 @@ static void test_order_independence(void **state)
 	for (int i = 0; i < OI_STEPS; i++) {
 		size_t j = (size_t)i * n / OI_STEPS + splitmix64(&s) % (n / OI_STEPS);
 
-		bound[i] = sorted[j].t + (i % 2);
+		bound[i] = sorted[j].d + (i % 2);
 		if (i > 0 && bound[i] < bound[i - 1])
 			bound[i] = bound[i - 1];
 		/* Something is evaluated by the first boundary (test_take_changed_before_any covers nothing). */
-		if (bound[i] <= sorted[0].t)
-			bound[i] = sorted[0].t + 1;
+		if (bound[i] <= sorted[0].d)
+			bound[i] = sorted[0].d + 1;
 	}
 	bound[OI_STEPS] = MENTOR_DETECT_ALL;
 
@@ -1515,13 +1534,13 @@ static void test_order_independence(void **state)
 		for (size_t i = 0; i < n; i++) {
 			size_t k = perm[i];
 
-			if (!fed_b[k] && (o[k].t < until || splitmix64(&s) % 8 == 0)) {
+			if (!fed_b[k] && (o[k].d < until || splitmix64(&s) % 8 == 0)) {
 				feed_one(b, &o[k]);
 				fed_b[k] = true;
 			}
 		}
 		for (size_t i = n; i-- > 0;) {
-			if (!fed_c[i] && (sorted[i].t < until || splitmix64(&s) % 3 == 0)) {
+			if (!fed_c[i] && (sorted[i].d < until || splitmix64(&s) % 3 == 0)) {
 				feed_one(c, &sorted[i]);
 				fed_c[i] = true;
 			}
@@ -1553,13 +1572,15 @@ static void test_order_independence(void **state)
 	for (size_t i = 0; i < ga.n; i++)
 		lows += ga.r[i].level == MENTOR_LEVEL_LOW;
 	/* Not vacuous: the low agents fired, some are mentors. */
-	printf("order independence: %zu observations, %zu ties, %zu triggers, %zu low, %zu high\n",
-	       n, ties, ra.nt, lows, highs);
+	printf("order independence (%d%% late): %zu observations, %zu ties, %zu triggers, %zu low, %zu high\n",
+	       late_percent, n, ties, ra.nt, lows, highs);
 	assert_true(ra.nt >= 3);
 	assert_true(lows >= 3);
 	assert_true(highs >= 1);
 	assert_int_equal(ra.ne, n);
-	assert_int_equal(mentor_detector_event_time(a), sorted[n - 1].t);
+	for (size_t i = 0; i < n; i++)
+		newest = o[i].t > newest ? o[i].t : newest;
+	assert_int_equal(mentor_detector_event_time(a), newest);
 
 	got_clear(&ga);
 	got_clear(&gb);
@@ -1575,6 +1596,18 @@ static void test_order_independence(void **state)
 	free(fed_b);
 	free(fed_c);
 	free(perm);
+}
+
+static void test_order_independence(void **state)
+{
+	(void)state;
+	order_independence(0);
+}
+
+static void test_order_independence_late(void **state)
+{
+	(void)state;
+	order_independence(25);
 }
 
 /* ---- Restore ---- */
@@ -1596,7 +1629,7 @@ static size_t add_drop(struct gobs *o, size_t n, size_t cap)
 			snprintf(o[n].agent, sizeof(o[n].agent), "drop");
 			o[n].metric = "empathy";
 			snprintf(o[n].ev, sizeof(o[n].ev), "drop-%02d-%d", d, i);
-			o[n].t = at(DAY0 + d, (8 + i) * HOUR);
+			o[n].t = o[n].d = at(DAY0 + d, (8 + i) * HOUR);
 			o[n].v = 300000;
 			n++;
 		}
@@ -1628,7 +1661,7 @@ static void test_restore(void **state)
 	gen_params(&p);
 	p.status.persist_x = 2;  /* the weekly history crosses the restart */
 	p.status.persist_y = 3;
-	n = gen(o, RS_CAP, RS_DAYS, 11);
+	n = gen(o, RS_CAP, RS_DAYS, 0, 11);
 	n = add_drop(o, n, RS_CAP);
 
 	/* The uninterrupted run. */
@@ -1893,16 +1926,18 @@ static void test_invalid_and_sink_error(void **state)
 	det = det_new(&p, 1);
 	memset(longid, 'x', MENTOR_ID_MAX);
 	longid[MENTOR_ID_MAX] = '\0';
-	assert_int_equal(mentor_detector_observe(det, "a", "m", "e", 0, -1, &err), MENTOR_ERR_INVALID);
-	assert_int_equal(mentor_detector_observe(det, "a", "m", "e", 0, 1000001, &err), MENTOR_ERR_INVALID);
-	assert_int_equal(mentor_detector_observe(det, "", "m", "e", 0, 1, &err), MENTOR_ERR_INVALID);
-	assert_int_equal(mentor_detector_observe(det, "a", NULL, "e", 0, 1, &err), MENTOR_ERR_INVALID);
-	assert_int_equal(mentor_detector_observe(det, "a", "m", "", 0, 1, &err), MENTOR_ERR_INVALID);
-	assert_int_equal(mentor_detector_observe(det, "a", longid, "e", 0, 1, &err), MENTOR_ERR_INVALID);
+	assert_int_equal(mentor_detector_observe(det, "a", "m", "e", 0, 0, -1, &err), MENTOR_ERR_INVALID);
+	assert_int_equal(mentor_detector_observe(det, "a", "m", "e", 0, 0, 1000001, &err), MENTOR_ERR_INVALID);
+	/* Decided before it happened. */
+	assert_int_equal(mentor_detector_observe(det, "a", "m", "e", 5, 4, 1, &err), MENTOR_ERR_INVALID);
+	assert_int_equal(mentor_detector_observe(det, "", "m", "e", 0, 0, 1, &err), MENTOR_ERR_INVALID);
+	assert_int_equal(mentor_detector_observe(det, "a", NULL, "e", 0, 0, 1, &err), MENTOR_ERR_INVALID);
+	assert_int_equal(mentor_detector_observe(det, "a", "m", "", 0, 0, 1, &err), MENTOR_ERR_INVALID);
+	assert_int_equal(mentor_detector_observe(det, "a", longid, "e", 0, 0, 1, &err), MENTOR_ERR_INVALID);
 	assert_int_equal(mentor_detector_set_agent(det, "", true, &err), MENTOR_ERR_INVALID);
 	assert_int_equal(mentor_detector_waiting(det), 0);
 	longid[MENTOR_ID_MAX - 1] = '\0';  /* the longest allowed */
-	assert_int_equal(mentor_detector_observe(det, longid, "m", "e", 0, 1000000, &err), MENTOR_OK);
+	assert_int_equal(mentor_detector_observe(det, longid, "m", "e", 0, 0, 1000000, &err), MENTOR_OK);
 	assert_int_equal(mentor_detector_waiting(det), 1);
 
 	/* A sink error stops the advance with its value. bg 0.8 the day before, k 1: a's 0 -> 0.4, low. */
@@ -1973,6 +2008,7 @@ int main(void)
 		cmocka_unit_test(test_unobserve),
 		cmocka_unit_test(test_tie_order),
 		cmocka_unit_test(test_order_independence),
+		cmocka_unit_test(test_order_independence_late),
 		cmocka_unit_test(test_restore),
 		cmocka_unit_test(test_restore_pieces),
 		cmocka_unit_test(test_day_sums),

@@ -71,7 +71,7 @@ static void observe_at(struct feed *f, const char *agent, const char *metric, in
 	char event_id[32];
 
 	snprintf(event_id, sizeof(event_id), "e%u", f->events++);
-	assert_int_equal(mentor_detector_observe(f->det, agent, metric, event_id, t_us, value_e6, &err), MENTOR_OK);
+	assert_int_equal(mentor_detector_observe(f->det, agent, metric, event_id, t_us, t_us, value_e6, &err), MENTOR_OK);
 	assert_int_equal(mentor_detector_advance(f->det, MENTOR_DETECT_ALL, &sink, &err), MENTOR_OK);
 	assert_int_equal(mentor_detector_waiting(f->det), 0);
 }
