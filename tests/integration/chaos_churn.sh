@@ -9,7 +9,10 @@
 # Once everything is stored the churn stops, the instances still running end
 # the drain, and the tables must equal those of one uninterrupted instance.
 # Sizes: MENTORD_CHAOS_AGENTS (1000), MENTORD_CHAOS_DAYS (42); at most
-# MENTORD_CHAOS_STEPS (60) changes.
+# MENTORD_CHAOS_STEPS (60) changes. chaos_churn_late runs it with
+# MENTORD_CHAOS_LATE="72 48 21600": surveys arrive up to 72 hours and
+# evaluations up to 48 hours after their interactions, and mentord allows 6
+# hours of lateness (decision time, docs/analytics.md).
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
@@ -19,18 +22,21 @@ agents=${MENTORD_CHAOS_AGENTS:-1000}
 days=${MENTORD_CHAOS_DAYS:-42}
 steps=${MENTORD_CHAOS_STEPS:-60}
 prefix="chaoschurn-$run_id"
-generate "$prefix" --agents "$agents" --days "$days" --seed "$chaos_seed" --duplicate-share 0.01 2>"$work/gen.log"
+mapfile -t arrival < <(arrival_options)
+generate "$prefix" --agents "$agents" --days "$days" --seed "$chaos_seed" --duplicate-share 0.01 "${arrival[@]}" \
+    2>"$work/gen.log"
 cat "$work/gen.log"
 read -r voc aqm roster _ < <(generated_counts "$work/gen.log")
 total=$((voc + aqm + roster))
 
 ref_schema="it_chaoschurn_ref_$run_id"
-write_config "$work/ref.conf" "$ref_schema" "$prefix" "$prefix-ref" "[ingest]" "batch_max_events = 200"
+mapfile -t late_config < <(lateness_config)
+write_config "$work/ref.conf" "$ref_schema" "$prefix" "$prefix-ref" "[ingest]" "batch_max_events = 200" "${late_config[@]}"
 drain "$work/ref.conf" 2>"$work/ref.log" || fail "reference drain failed"
 
 schema="it_chaoschurn_$run_id"
 write_config "$work/run.conf" "$schema" "$prefix" "$prefix-run" "[ingest]" "batch_max_events = 200" \
-    "[kafka]" "session.timeout.ms = 3000" "heartbeat.interval.ms = 500"
+    "[kafka]" "session.timeout.ms = 3000" "heartbeat.interval.ms = 500" "${late_config[@]}"
 declare -A pid=()
 joins=0 terms=0 kills=0 finished=0
 

@@ -128,6 +128,25 @@ chaos_seed() {
     echo "chaos seed $chaos_seed (MENTORD_CHAOS_SEED=$chaos_seed repeats this run's choices)"
 }
 
+# The chaos tests' *_late variants set MENTORD_CHAOS_LATE="VOC_HOURS AQM_HOURS
+# [LATENESS_SECONDS]": surveys and evaluations arrive up to that many hours
+# late, and mentord allows that lateness (default 0).
+# arrival_options: mentord-gen's options for it, one a line (none without it).
+arrival_options() {
+    local voc aqm
+    [[ -n ${MENTORD_CHAOS_LATE:-} ]] || return 0
+    read -r voc aqm _ <<<"$MENTORD_CHAOS_LATE"
+    printf '%s\n' --voc-delay-hours "$voc" --aqm-delay-hours "$aqm"
+}
+
+# lateness_config: write_config's extra lines for it, one a line (none without it).
+lateness_config() {
+    local lateness
+    read -r _ _ lateness <<<"${MENTORD_CHAOS_LATE:-}"
+    [[ -n $lateness ]] || return 0
+    printf '%s\n' "[analytics]" "allowed_lateness_seconds = $lateness"
+}
+
 # random_between VAR LOW HIGH: VAR = an integer in LOW..HIGH from the seeded
 # RANDOM (set in this shell, not in a $(...) subshell, so the sequence follows the seed).
 random_between() {
