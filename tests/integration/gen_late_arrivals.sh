@@ -33,7 +33,12 @@ dump() {
 # in seconds" over the dump FILE, where a message is later than a predecessor
 # when an earlier message of its partition occurred after it.
 occurred_order() {
-    cut -f1,3 "$1" | jq -Rr 'split("\t") | [.[0], (.[1] | fromjson | .occurred_at | fromdateiso8601)] | @tsv' |
+    cut -f1,3 "$1" | python3 -c '
+import datetime, json, sys
+for line in sys.stdin:
+    partition, message = line.rstrip("\n").split("\t", 1)
+    at = datetime.datetime.fromisoformat(json.loads(message)["occurred_at"].replace("Z", "+00:00"))
+    print(partition, int(at.timestamp()), sep="\t")' |
         awk -F'\t' '{
             if (($1 in newest) && $2 < newest[$1]) {
                 behind++
