@@ -82,8 +82,7 @@ while ((step < steps)) && ! drained; do
             change="slot $slot killed (-9)"
         else
             kill -TERM "${pid[$slot]}" 2>/dev/null || true
-            code=0
-            wait "${pid[$slot]}" || code=$?
+            wait_instance code "${pid[$slot]}" "slot$slot" 60
             assert_eq "slot $slot stopped by SIGTERM, exit code" 0 "$code"
             terms=$((terms + 1))
             change="slot $slot leaves (SIGTERM)"
@@ -98,8 +97,7 @@ assert_eq "the churn ran through the drain (a join, a clean leave and a kill bef
 
 # The instances still running end the drain (the decider after its last round); if none is, one more does.
 for slot in "${!pid[@]}"; do
-    code=0
-    wait "${pid[$slot]}" || code=$?
+    wait_instance code "${pid[$slot]}" "slot$slot" 480
     assert_eq "slot $slot finished the drain, exit code" 0 "$code"
 done
 drain "$work/run.conf" 2>>"$work/closing.log" || fail "the closing drain failed"

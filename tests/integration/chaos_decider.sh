@@ -58,8 +58,7 @@ assert_eq "the analytics lock holder after the kill" second "$(decider_of "$sche
 consumed_all() { (($(offsets_stored "$schema") >= total)); }
 wait_alive=${pid[second]} wait_until 300 consumed_all || fail "the second instance did not consume the rest"
 kill -TERM "${pid[second]}"
-code=0
-wait "${pid[second]}" || code=$?
+wait_instance code "${pid[second]}" second 60
 assert_eq "the second instance stopped cleanly (exit code)" 0 "$code"
 # The end of the drain (its last round), as after any live run.
 drain "$work/run.conf" 2>>"$work/closing.log" || fail "the closing drain failed"

@@ -120,11 +120,9 @@ done
 assert_eq "the resumed instance's stale batch was fenced" 1 "$fenced"
 
 kill -TERM "$zombie" 2>/dev/null
-code=0
-wait "$zombie" || code=$?
+wait_instance code "$zombie" zombie 60
 assert_eq "the resumed instance stopped cleanly (exit code)" 0 "$code"
-code=0
-wait "$keeper" || code=$?
+wait_instance code "$keeper" keeper 480
 assert_eq "the other instance finished the drain (exit code)" 0 "$code"
 zombie_fenced=$(fenced_batches "$work/zombie.log")
 assert_eq "the resumed instance counts fenced batches" yes "$( ((${zombie_fenced:-0} > 0)) && echo yes || echo no)"

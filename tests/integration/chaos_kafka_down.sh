@@ -75,8 +75,7 @@ total=$((before + voc + aqm + roster))
 wait_until 120 consumed "$total" || fail "what was produced after the outage was not consumed"
 unset wait_alive
 kill -TERM "$pid"
-code=0
-wait "$pid" || code=$?
+wait_instance code "$pid" live 60
 assert_eq "mentord stopped cleanly after the outage (exit code)" 0 "$code"
 # The end of the drain: the events still behind the watermark are decided.
 drain "$work/run.conf" 2>>"$work/live.log" || fail "the closing drain failed"

@@ -73,8 +73,7 @@ done
 assert_eq "PostgreSQL killed mid-drain every time" "$kills_wanted" "$kills"
 assert_eq "durable after the crashes" "on" "$(psql_val public "SHOW fsync")"
 unset wait_alive
-code=0
-wait "$pid" || code=$?
+wait_instance code "$pid" run 480
 assert_eq "mentord finished the drain (exit code)" 0 "$code"
 assert_eq "consumed everything" "$total" "$(offsets_stored "$schema")"
 ref=$(table_digest "$ref_schema")

@@ -167,6 +167,46 @@ start_instance() {
     instance_pid=$!
 }
 
+# wait_instance VAR PID NAME TIMEOUT_S: waits for instance NAME (PID, from
+# start_instance) to exit and sets VAR to its exit code. If it still runs after
+# TIMEOUT_S, prints what it is doing (instance_report), kills it and sets VAR to
+# 124: a stuck instance fails the test with its cause, not at ctest's timeout.
+wait_instance() {
+    local -n exit_code=$1
+    local pid=$2 name=$3 stuck=0
+    if ! wait_until "$4" not_running "$pid"; then
+        echo "$name (pid $pid) still runs after $4 s" >&2
+        instance_report "$pid" "$name"
+        kill -9 "$pid" 2>/dev/null
+        stuck=1
+    fi
+    exit_code=0
+    wait "$pid" 2>/dev/null || exit_code=$?
+    ((stuck == 0)) || exit_code=124
+}
+
+not_running() { ! kill -0 "$1" 2>/dev/null; }
+
+# instance_report PID NAME: what instance NAME is doing, on stderr: its threads
+# (name, state, kernel wait; with gdb, their stacks), its PostgreSQL sessions
+# and the end of its log.
+instance_report() {
+    local pid=$1 name=$2 task
+    echo "== its threads (name, state, kernel wait):" >&2
+    for task in /proc/"$pid"/task/*; do
+        echo "   $(cat "$task/comm" 2>/dev/null) $(cut -d' ' -f3 "$task/stat" 2>/dev/null)" \
+            "$(cat "$task/wchan" 2>/dev/null)" >&2
+    done
+    if command -v gdb >/dev/null; then
+        gdb -p "$pid" -batch -ex 'thread apply all bt' 2>&1 | grep -E '^(#|Thread)' >&2
+    fi
+    echo "== its PostgreSQL sessions (state, wait, query):" >&2
+    psql_val public "SELECT state, wait_event_type, wait_event, left(query, 100) FROM pg_stat_activity
+                     WHERE application_name = '$name'" >&2
+    echo "== the end of its log:" >&2
+    tail -n 40 "$work/$name.log" >&2
+}
+
 # instance_sessions NAME: the states of instance NAME's PostgreSQL sessions
 # (pg_stat_activity.state: idle, active, idle in transaction...), one a line.
 instance_sessions() {
