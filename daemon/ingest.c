@@ -1166,7 +1166,14 @@ int mentord_ingest_run(struct mentor_config *cfg, const char *config_path, bool 
 out:
 	/* Leaving the group and closing the connection can take a moment; say so first. */
 	notify_stopping();
-	mentor_consumer_close(in.consumer);
+	if (in.consumer) {
+		log_info("stopping: leaving the consumer group");
+		if (mentor_consumer_close(in.consumer))
+			log_info("left the consumer group");
+		else
+			log_warning("could not leave the consumer group in time; it reassigns this instance's"
+				    " partitions after session.timeout.ms");
+	}
 	metrics_set_assigned(0);
 	metrics_set_lag(NULL, 0);
 	mentor_store_close(in.store);

@@ -4,7 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mentor/clock.h"
 #include "partitions.h"
+
+/* How long mentor_consumer_close tries to leave the group before closing anyway. */
+#define LEAVE_TIMEOUT_US 10000000
 
 struct mentor_consumer {
 	rd_kafka_t *rk;
@@ -16,8 +20,10 @@ struct mentor_consumer {
 	rd_kafka_message_t *polled;       /* owned; behind `message`, released by the next poll */
 	struct mentor_message message;
 	uint64_t revocations;
+	bool subscribed;
+	uint64_t assignments;             /* assignment callbacks served: 0 while the first join is under way */
 	bool paused_all;                  /* mentor_consumer_pause: every partition paused for a wait */
-	bool cooperative;                 /* the group's rebalance protocol, as last known */
+	bool cooperative;                 /* the group's rebalance protocol, from the configuration */
 	rd_kafka_t *query_rk;             /* owned; topic_extents' own handle, made at its first call */
 	rd_kafka_conf_t *query_conf;      /* owned until query_rk is made from it */
 };
@@ -96,20 +102,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 			 void *opaque)
 {
 	struct mentor_consumer *c = opaque;
-	/* NULL while the consumer closes (its group is being torn down): the protocol is still the last one seen. */
-	const char *protocol = rd_kafka_rebalance_protocol(rk);
-	bool cooperative;
-
-	if (protocol)
-		c->cooperative = strcmp(protocol, "COOPERATIVE") == 0;
-	cooperative = c->cooperative;
 
 	switch (err) {
 	case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-		on_assign(c, parts, cooperative);
+		c->assignments++;
+		on_assign(c, parts, c->cooperative);
 		break;
 	case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
-		on_revoke(c, parts, cooperative);
+		on_revoke(c, parts, c->cooperative);
 		break;
 	default:
 		/* Unknown rebalance state: drop everything, as librdkafka recommends. */
@@ -119,6 +119,27 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 		rd_kafka_assign(rk, NULL);
 		break;
 	}
+}
+
+/*
+ * Whether conf makes the group's rebalance protocol cooperative. It is the
+ * assignors' (librdkafka refuses a mix of eager and cooperative ones), known
+ * before the group is joined; rd_kafka_rebalance_protocol() is not asked in
+ * the rebalance callback, where it waits on the group's own queue and can
+ * block for good while rd_kafka_consumer_close() tears the group down
+ * (librdkafka issue 4041).
+ */
+static bool conf_cooperative(const rd_kafka_conf_t *conf)
+{
+	char value[256];
+	size_t size = sizeof(value);
+
+	if (rd_kafka_conf_get(conf, "group.protocol", value, &size) == RD_KAFKA_CONF_OK &&
+	    strcmp(value, "consumer") == 0)
+		return true;
+	size = sizeof(value);
+	return rd_kafka_conf_get(conf, "partition.assignment.strategy", value, &size) == RD_KAFKA_CONF_OK &&
+	       strstr(value, "cooperative") != NULL;
 }
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *facility, const char *message)
@@ -213,6 +234,7 @@ int mentor_consumer_new(const struct mentor_config *cfg, mentor_offset_loader lo
 		rc = build_conf(cfg, c, false, &c->query_conf, err);
 	if (rc != MENTOR_OK)
 		goto fail;
+	c->cooperative = conf_cooperative(conf);
 	c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
 	if (!c->rk) {
 		rd_kafka_conf_destroy(conf);
@@ -223,6 +245,7 @@ int mentor_consumer_new(const struct mentor_config *cfg, mentor_offset_loader lo
 	rc = subscribe(c, cfg, err);
 	if (rc != MENTOR_OK)
 		goto fail;
+	c->subscribed = true;
 	*ret_consumer = c;
 	return MENTOR_OK;
 fail:
@@ -230,16 +253,71 @@ fail:
 	return rc;
 }
 
-void mentor_consumer_close(struct mentor_consumer *c)
+/* Whether this member is out of the group: no member id (never joined, or left). */
+static bool left_group(rd_kafka_t *rk)
 {
+	char *member_id = rd_kafka_memberid(rk);
+	bool left = !member_id || member_id[0] == '\0';
+
+	if (member_id)
+		rd_kafka_mem_free(rk, member_id);
+	return left;
+}
+
+/* Polls once (up to 100 ms), dropping what comes; false, without polling, once past deadline. */
+static bool poll_until(struct mentor_consumer *c, int64_t deadline)
+{
+	rd_kafka_message_t *msg;
+
+	if (mentor_monotonic_us() >= deadline)
+		return false;
+	msg = rd_kafka_consumer_poll(c->rk, 100);
+	if (msg)
+		rd_kafka_message_destroy(msg);
+	return true;
+}
+
+/*
+ * Leaves the group from polls, at most LEAVE_TIMEOUT_US: lets a first join
+ * under way complete, unsubscribes, and polls until the revocation has been
+ * served and the group left. True if left in time. In librdkafka 2.0 the
+ * other ways out can stop for good: rd_kafka_consumer_close() serves an
+ * assignment still pending, and that callback's assign can wait forever on
+ * the group being torn down (seen in chaos_churn; librdkafka issues 4041,
+ * 4884); a handle destroyed between a cooperative join and its first
+ * assignment aborts (the sticky assignor frees a state it does not have yet).
+ * From polls the group is alive to answer.
+ */
+static bool leave(struct mentor_consumer *c)
+{
+	int64_t deadline = mentor_monotonic_us() + LEAVE_TIMEOUT_US;
+
+	if (!c->subscribed)
+		return true;
+	while (c->assignments == 0)
+		if (!poll_until(c, deadline))
+			return false;
+	if (rd_kafka_unsubscribe(c->rk) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return false;
+	while (mentor_partitions_count(c->parts) > 0 || !left_group(c->rk))
+		if (!poll_until(c, deadline))
+			return false;
+	return true;
+}
+
+bool mentor_consumer_close(struct mentor_consumer *c)
+{
+	bool left = true;
+
 	if (!c)
-		return;
+		return true;
 	/* librdkafka wants every message destroyed before the handle. */
 	if (c->polled)
 		rd_kafka_message_destroy(c->polled);
 	if (c->rk) {
-		rd_kafka_consumer_close(c->rk);
-		rd_kafka_destroy(c->rk);
+		left = leave(c);
+		/* Left already (or given up): no rebalance callback may run while the handle is torn down. */
+		rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 	}
 	if (c->query_rk)
 		rd_kafka_destroy(c->query_rk);
@@ -247,6 +325,7 @@ void mentor_consumer_close(struct mentor_consumer *c)
 		rd_kafka_conf_destroy(c->query_conf);
 	mentor_partitions_free(c->parts);
 	free(c);
+	return left;
 }
 
 /* Keeps msg until the next poll and returns its view. */

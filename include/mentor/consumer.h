@@ -43,8 +43,13 @@ int mentor_consumer_new(const struct mentor_config *cfg, mentor_offset_loader lo
 			mentor_kafka_log_fn log_fn, void *log_ctx,
 			struct mentor_consumer **ret_consumer, struct mentor_error *err);
 
-/* Releases the last polled message, leaves the group and frees the consumer; safe on NULL. */
-void mentor_consumer_close(struct mentor_consumer *c);
+/*
+ * Releases the last polled message, gives the partitions back and leaves the
+ * group (polling, at most 10 s), and frees the consumer. True if the group
+ * was left; false if it was not in time (the group then notices at
+ * session.timeout.ms). Safe on NULL.
+ */
+bool mentor_consumer_close(struct mentor_consumer *c);
 
 /*
  * One message as mentor_consumer_poll hands it out: data, or a consumer error
