@@ -12,6 +12,12 @@
  * delivery report came back (0: not delivered). Prints the achieved rate;
  * asserts nothing about it.
  *
+ * With --voc-rate, it also sends, in the same pacing loop, voc.v1 surveys
+ * (issue #19's load) to --voc-topic: each for a random ordinary agent (never a
+ * target: its mean must stay as it is), keyed by agent_id, with ordinary
+ * answers, dated a uniform random 0 to --voc-delay-hours hours (whole
+ * seconds) before its send, as customers answer hours or days after the call.
+ *
  * Usage: live_load --topic T --targets A0001,A0002,... --csv FILE [options]
  */
 #include <errno.h>
@@ -39,9 +45,17 @@ static const char *const BEHAVIORS[] = {
 #define BEHAVIOR_COUNT (sizeof(BEHAVIORS) / sizeof(BEHAVIORS[0]))
 #define LOW_BEHAVIOR 1 /* empathy */
 
+/* mentord-gen's voc.v1 field set: a channel, CSAT, NPS and these items (tools/mentord-gen.c). */
+static const char *const CHANNELS[] = { "voice", "chat", "email" };
+#define CHANNEL_COUNT (sizeof(CHANNELS) / sizeof(CHANNELS[0]))
+static const char *const SURVEY_ITEMS[] = { "courtesy", "knowledge", "ease" };
+#define SURVEY_ITEM_COUNT (sizeof(SURVEY_ITEMS) / sizeof(SURVEY_ITEMS[0]))
+/* Longest --voc-delay-hours: 30 days, as mentord-gen's. */
+#define MAX_VOC_DELAY_HOURS 720
+
 struct options {
-	const char *brokers, *topic, *csv, *run_id;
-	double rate, duration, warmup, target_rate;
+	const char *brokers, *topic, *csv, *run_id, *voc_topic;
+	double rate, duration, warmup, target_rate, voc_rate, voc_delay_hours;
 	int agents, low_score;
 	uint64_t seed;
 	char **targets;
@@ -82,8 +96,12 @@ static void usage(FILE *f)
 		"  --target-rate X       low events per second per target agent (default 2)\n"
 		"  --low-score X         empathy score of a low event, 0..100 (default 0)\n"
 		"  --run-id ID           prefix of event ids, unique per run (default: pid and time)\n"
-		"  --seed S              random seed of the ordinary scores (default 1)\n"
-		"  -X KEY=VALUE          librdkafka producer property (repeatable)\n");
+		"  --seed S              random seed of the ordinary scores and surveys (default 1)\n"
+		"  --voc-topic TOPIC     topic of the surveys (required with --voc-rate)\n"
+		"  --voc-rate N          voc.v1 surveys per second besides --rate, for ordinary agents (default 0)\n"
+		"  --voc-delay-hours H   a survey is dated 0 to H hours before its send, H <= %d (default 72)\n"
+		"  -X KEY=VALUE          librdkafka producer property (repeatable)\n",
+		MAX_VOC_DELAY_HOURS);
 }
 
 static int64_t clock_ns(clockid_t id)
@@ -183,6 +201,10 @@ static bool check_options(const struct options *o)
 			o->target_rate, o->rate);
 		return false;
 	}
+	if (o->voc_rate > 0 && !o->voc_topic) {
+		fprintf(stderr, "live_load: --voc-rate needs --voc-topic\n");
+		return false;
+	}
 	return true;
 }
 
@@ -211,6 +233,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->csv = v;
 		else if (!strcmp(a, "--run-id"))
 			o->run_id = v;
+		else if (!strcmp(a, "--voc-topic"))
+			o->voc_topic = v;
+		else if (!strcmp(a, "--voc-rate"))
+			ok = parse_double("voc-rate", v, 0, 1e6, &o->voc_rate);
+		else if (!strcmp(a, "--voc-delay-hours"))
+			ok = parse_double("voc-delay-hours", v, 0, MAX_VOC_DELAY_HOURS, &o->voc_delay_hours);
 		else if (!strcmp(a, "--targets"))
 			ok = parse_targets(v, o);
 		else if (!strcmp(a, "--rate"))
@@ -329,6 +357,30 @@ static int format_event(char *buf, size_t len, const char *event_id, const char 
 	return n > 0 && (size_t)n < len ? n : -1;
 }
 
+/* An ordinary survey in mentord-gen's voc.v1 shape, every field present: CSAT 4..5, NPS 7..10 and each
+ * item 4..5 on the default CSAT scale 1..5, as ordinary AQM scores are 70..100. */
+static int format_survey(char *buf, size_t len, const char *event_id, const char *agent, int64_t at_us,
+			 uint64_t *rng)
+{
+	char at[96];
+	/* Drawn one by one: the order of evaluation of a call's arguments is unspecified. */
+	const char *channel = CHANNELS[rng_next(rng) % CHANNEL_COUNT];
+	const int csat = 4 + (int)(rng_next(rng) % 2), nps = 7 + (int)(rng_next(rng) % 4);
+	int n;
+
+	format_time(at_us, at, sizeof(at));
+	n = snprintf(buf, len,
+		     "{\"schema\":\"voc.v1\",\"event_id\":\"%s\",\"interaction_id\":\"%s\",\"agent_id\":\"%s\","
+		     "\"occurred_at\":\"%s\",\"channel\":\"%s\",\"csat\":%d,\"nps\":%d,\"items\":{",
+		     event_id, event_id, agent, at, channel, csat, nps);
+	for (size_t i = 0; i < SURVEY_ITEM_COUNT && n > 0 && (size_t)n < len; i++)
+		n += snprintf(buf + n, len - (size_t)n, "%s\"%s\":%d", i ? "," : "", SURVEY_ITEMS[i],
+			      4 + (int)(rng_next(rng) % 2));
+	if (n > 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, "}}");
+	return n > 0 && (size_t)n < len ? n : -1;
+}
+
 /* Produces one message; waits on a full queue rather than dropping the event. */
 static bool produce(rd_kafka_t *rk, const char *topic, const char *agent, const char *payload, size_t len,
 		    void *opaque)
@@ -364,7 +416,7 @@ struct run {
 	int n_ordinary;
 	struct low_event *lows;
 	size_t n_lows, cap_lows;
-	uint64_t sent, rng;
+	uint64_t sent, surveys, rng;
 	int64_t max_lag_ns;
 	double seconds;
 };
@@ -432,18 +484,47 @@ static bool send_one(struct run *r, uint64_t seq, const char *low_agent)
 	return true;
 }
 
-/* Slot i is due at start + i / rate; a slot is a low event once the low schedule is due. */
+/* Sends survey number r->surveys now: a voc.v1 event for a random ordinary agent, dated a uniform random
+ * whole number of seconds in [0, voc_delay_hours) before now. */
+static bool send_survey(struct run *r)
+{
+	char id[ID_LEN], payload[PAYLOAD_LEN];
+	const char *agent = r->ordinary[rng_next(&r->rng) % (uint64_t)r->n_ordinary];
+	const uint64_t delay_range_s = (uint64_t)(r->o->voc_delay_hours * 3600);
+	const int64_t delay_s = delay_range_s ? (int64_t)(rng_next(&r->rng) % delay_range_s) : 0;
+	int len;
+
+	/* "lv-": apart from the AQM events' "ll-" ids, which the script's per-10 s figures select. */
+	snprintf(id, sizeof(id), "lv-%s-%" PRIu64, r->o->run_id, r->surveys);
+	len = format_survey(payload, sizeof(payload), id, agent, wall_us() - delay_s * 1000000, &r->rng);
+	if (len < 0) {
+		fprintf(stderr, "live_load: survey %s does not fit in %d bytes\n", id, PAYLOAD_LEN);
+		return false;
+	}
+	if (!produce(r->rk, r->o->voc_topic, agent, payload, (size_t)len, NULL))
+		return false;
+	r->surveys++;
+	return true;
+}
+
+/* AQM slot i is due at start + i / rate, a slot being a low event once the low schedule is due; survey j
+ * at start + j / voc_rate. Each turn sends whichever is due first (the AQM event on a tie). */
 static bool run_load(struct run *r)
 {
 	const struct options *o = r->o;
 	const int64_t slot_ns = (int64_t)(NS_PER_S / o->rate);
 	const int64_t low_ns = (int64_t)(NS_PER_S / (o->n_targets * o->target_rate));
+	const int64_t survey_ns = o->voc_rate > 0 ? (int64_t)(NS_PER_S / o->voc_rate) : 0;
 	const int64_t start = clock_ns(CLOCK_MONOTONIC), end = start + (int64_t)(o->duration * NS_PER_S);
 	int64_t next_low = start + (int64_t)(o->warmup * NS_PER_S);
 	int next_target = 0;
+	uint64_t seq = 0;
 
-	for (uint64_t seq = 0; !stop_requested; seq++) {
-		int64_t due = start + (int64_t)seq * slot_ns, now = clock_ns(CLOCK_MONOTONIC);
+	while (!stop_requested) {
+		const int64_t due_event = start + (int64_t)seq * slot_ns;
+		const int64_t due_survey = survey_ns ? start + (int64_t)r->surveys * survey_ns : end;
+		const bool survey = due_survey < due_event;
+		const int64_t due = survey ? due_survey : due_event, now = clock_ns(CLOCK_MONOTONIC);
 		const char *low_agent = NULL;
 
 		if (due >= end)
@@ -452,12 +533,18 @@ static bool run_load(struct run *r)
 			sleep_until(due);
 		else if (now - due > r->max_lag_ns)
 			r->max_lag_ns = now - due;
+		if (survey) {
+			if (!send_survey(r))
+				return false;
+			rd_kafka_poll(r->rk, 0);
+			continue;
+		}
 		if (due >= next_low) {
 			low_agent = o->targets[next_target];
 			next_target = (next_target + 1) % o->n_targets;
 			next_low += low_ns;
 		}
-		if (!send_one(r, seq, low_agent))
+		if (!send_one(r, seq++, low_agent))
 			return false;
 		rd_kafka_poll(r->rk, 0);
 	}
@@ -488,17 +575,23 @@ static void report(const struct run *r, const struct counts *c)
 {
 	const struct options *o = r->o;
 
+	char surveys[160] = "";
+
+	if (o->voc_rate > 0)
+		snprintf(surveys, sizeof(surveys), "; and %" PRIu64 " surveys (%.1f/s, dated 0 to %g h back) to %s",
+			 r->surveys, r->seconds > 0 ? (double)r->surveys / r->seconds : 0.0, o->voc_delay_hours,
+			 o->voc_topic);
 	printf("live_load: target %.0f events/s for %.0f s; sent %" PRIu64 " events (%zu low, %d target agents) "
-	       "in %.2f s: %.1f events/s; delivered %" PRIu64 ", failed %" PRIu64 "%s%s; "
+	       "in %.2f s: %.1f events/s%s; delivered %" PRIu64 ", failed %" PRIu64 "%s%s; "
 	       "pacing lag at most %.1f ms\n",
 	       o->rate, o->duration, r->sent, r->n_lows, o->n_targets, r->seconds,
-	       r->seconds > 0 ? (double)r->sent / r->seconds : 0.0, c->delivered, c->failed,
+	       r->seconds > 0 ? (double)r->sent / r->seconds : 0.0, surveys, c->delivered, c->failed,
 	       c->failed ? " (first: " : "", c->failed ? rd_kafka_err2str(c->first_error) : "",
 	       (double)r->max_lag_ns / 1e6);
 	printf("live_load: send time = CLOCK_REALTIME read just before rd_kafka_producev (linger and broker ack "
 	       "included in any latency measured from it)\n");
-	printf("sent=%" PRIu64 " low=%zu seconds=%.3f delivered=%" PRIu64 " failed=%" PRIu64 "\n", r->sent,
-	       r->n_lows, r->seconds, c->delivered, c->failed);
+	printf("sent=%" PRIu64 " low=%zu surveys=%" PRIu64 " seconds=%.3f delivered=%" PRIu64 " failed=%" PRIu64 "\n",
+	       r->sent, r->n_lows, r->surveys, r->seconds, c->delivered, c->failed);
 }
 
 int main(int argc, char **argv)
@@ -508,6 +601,7 @@ int main(int argc, char **argv)
 	struct options o = {
 		.brokers = env_brokers && *env_brokers ? env_brokers : "127.0.0.1:9092",
 		.rate = 2000, .duration = 60, .warmup = 5, .target_rate = 2, .agents = 200, .seed = 1,
+		.voc_delay_hours = 72,
 	};
 	struct counts c = { 0 };
 	struct run r = { .o = &o };

@@ -8,10 +8,13 @@
 #   - to the alert webhook's arrival at a receiver (and trigger row to arrival);
 # as n, p50, p90, p99 and max in ms, with the achieved produce rate and a few
 # figures that show where the time goes. It prints figures; it never fails on
-# a target.
+# a target. With --voc-rate, the load also carries late customer surveys (issue
+# #19): that many voc.v1 events a second into the VOC topic, for ordinary
+# agents, each dated 0 to --voc-delay-hours hours before its send.
 #
 # Usage: bench/trigger_latency.sh [--agents N] [--days D] [--rate R] [--duration S]
 #                                 [--targets T] [--target-rate X] [--warmup S] [--no-alerts]
+#                                 [--voc-rate N] [--voc-delay-hours H] [--lateness S]
 # Uses the harness in MENTORD_PG / MENTORD_KAFKA when both are set (its
 # PostgreSQL must run with track_commit_timestamp = on), else starts one with
 # tests/harness/up, turns track_commit_timestamp on and stops it at the end.
@@ -20,11 +23,15 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 agents=200 days=28 rate=2000 duration=60 targets=40 target_rate=2 warmup=5 alerts=1
+voc_rate=0 voc_delay_hours=72 lateness=""
 usage() {
     echo "usage: bench/trigger_latency.sh [--agents N] [--days D] [--rate R] [--duration S] [--targets T]"
     echo "                                [--target-rate X] [--warmup S] [--no-alerts]"
+    echo "                                [--voc-rate N] [--voc-delay-hours H] [--lateness S]"
     echo "  defaults: 200 agents, 28 days of history, 2000 events/s for 60 s, 40 target agents"
-    echo "  sent 2 low empathy scores a second each after a 5 s warm-up, alert webhooks on"
+    echo "  sent 2 low empathy scores a second each after a 5 s warm-up, alert webhooks on;"
+    echo "  no surveys in the load (--voc-rate N: N a second, dated 0 to H (72) hours back);"
+    echo "  [analytics] allowed_lateness_seconds as mentord's default unless --lateness S"
 }
 while (($#)); do
     case $1 in
@@ -36,11 +43,14 @@ while (($#)); do
         --target-rate) target_rate=${2:?--target-rate needs a number}; shift 2 ;;
         --warmup) warmup=${2:?--warmup needs a number}; shift 2 ;;
         --no-alerts) alerts=0; shift ;;
+        --voc-rate) voc_rate=${2:?--voc-rate needs a number}; shift 2 ;;
+        --voc-delay-hours) voc_delay_hours=${2:?--voc-delay-hours needs a number}; shift 2 ;;
+        --lateness) lateness=${2:?--lateness needs a number}; shift 2 ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
 done
-for v in "$agents" "$days" "$rate" "$duration" "$targets" "$warmup"; do
+for v in "$agents" "$days" "$rate" "$duration" "$targets" "$warmup" "$voc_rate" "$voc_delay_hours" ${lateness:+"$lateness"}; do
     [[ $v =~ ^[0-9]+$ ]] || { usage >&2; exit 2; }
 done
 [[ $target_rate =~ ^[0-9]+(\.[0-9]+)?$ ]] || { usage >&2; exit 2; }
@@ -170,7 +180,7 @@ touch "$work/received.txt"
 # back a lead's alerts in a run that fires dozens within a minute.
 bench_config "$work/mentord.conf" "$schema" "$prefix" "$group" "[http]" "listen = off" "[alerts]" \
     "enabled = $( ((alerts)) && echo true || echo false)" "max_age_seconds = 600" "max_per_lead_per_hour = 0" \
-    "allow_private = true"
+    "allow_private = true" ${lateness:+"[analytics]" "allowed_lateness_seconds = $lateness"}
 log "starting mentord (schema $schema, group $group)"
 schema_made=1
 t_start=$EPOCHREALTIME
@@ -243,19 +253,21 @@ share() {
 }
 read -ra pg_pids <<<"$(psql_val "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity
                                  WHERE application_name = 'mentord' AND datname = current_database()")"
-log "live load: $rate events/s for $duration s into $prefix.aqm"
+log "live load: $rate events/s for $duration s into $prefix.aqm$( ((voc_rate)) &&
+    echo ", $voc_rate surveys/s dated 0 to $voc_delay_hours h back into $prefix.voc")"
 t0=$EPOCHREALTIME m0=$(cpu_ticks "$mentord_pid") p0=$(cpu_ticks "${pg_pids[@]}")
 "$live_load" --brokers "$MENTORD_KAFKA" --topic "$prefix.aqm" --agents "$agents" --rate "$rate" \
     --duration "$duration" --warmup "$warmup" --target-rate "$target_rate" --targets "$target_list" \
-    --run-id "$run_id" --csv "$work/low.csv" >"$work/load.out" 2>"$work/load.err" ||
+    --run-id "$run_id" --csv "$work/low.csv" --voc-topic "$prefix.voc" --voc-rate "$voc_rate" \
+    --voc-delay-hours "$voc_delay_hours" >"$work/load.out" 2>"$work/load.err" ||
     { cat "$work/load.out" "$work/load.err" >&2; exit 1; }
 t1=$EPOCHREALTIME m1=$(cpu_ticks "$mentord_pid") p1=$(cpu_ticks "${pg_pids[@]}")
-sent=$(sed -n 's/^sent=\([0-9]*\) .*/\1/p' "$work/load.out")
+read -r sent surveys < <(sed -n 's/^sent=\([0-9]*\) low=[0-9]* surveys=\([0-9]*\) .*/\1 \2/p' "$work/load.out")
 cpu_line="mentord $(share "$t0" "$t1" "$m0" "$m1"), its ${#pg_pids[@]} PostgreSQL backends $(share "$t0" "$t1" "$p0" "$p1")"
 mentord_alive
 
 # --- 6. Let mentord store the rest and the sender deliver, then stop it.
-catchup_s=$(wait_stored "$((history + sent))" 900)
+catchup_s=$(wait_stored "$((history + sent + surveys))" 900)
 if ((alerts)); then
     for _ in $(seq 300); do
         (($(psql_val "SELECT count(*) FROM $schema.alerts WHERE status = 'pending' AND kind = 'low_score_trigger'
@@ -272,9 +284,21 @@ mentord_pid=""
 # --- 7. Figures, in one session: the CSV and the receive times in temporary tables.
 read -r load_avg _ </proc/loadavg
 rate_line=$(head -n 1 "$work/load.out")
-echo "mentord trigger latency benchmark: $agents agents, $days days of history ($history messages), live load into $prefix.aqm"
+if [[ -n $lateness ]]; then
+    lateness_line="allowed_lateness_seconds = $lateness"
+else
+    # The shipped configuration holds every default (docs/man/mentord.conf.5).
+    lateness_line="allowed_lateness_seconds = $(sed -n 's/^allowed_lateness_seconds *= *//p' config/mentord.conf) (the default)"
+fi
+if ((voc_rate)); then
+    voc_line="late surveys: $voc_rate voc.v1 events/s into $prefix.voc for ordinary agents, dated 0 to $voc_delay_hours h back; $lateness_line"
+else
+    voc_line="late surveys: none (--voc-rate 0); $lateness_line"
+fi
+echo "mentord trigger latency benchmark: $agents agents, $days days of history ($history messages), live load into $prefix.aqm$( ((voc_rate)) && echo " and $prefix.voc")"
 echo "build ${build_type:-default}, $(nproc) CPUs, load average $load_avg at the end"
 echo "$rate_line"
+echo "$voc_line"
 echo "history stored in $history_s s; after the load mentord needed $catchup_s s more to store every event"
 echo "CPU during the load: $cpu_line"
 echo "targets: $n_targets agents ok in empathy ($target_info), $target_rate low events/s each after ${warmup} s"
@@ -309,6 +333,10 @@ SELECT format('triggers: %s of %s target agents fired (%s low events sent, %s st
               (SELECT count(DISTINCT agent_id) FROM fired), (SELECT count(DISTINCT agent_id) FROM low),
               (SELECT count(*) FROM low), (SELECT count(*) FROM low JOIN score_events USING (event_id)),
               (SELECT count(*) FROM fired WHERE same_tx), (SELECT count(*) FROM fired WHERE status <> 'open'));
+SELECT format('surveys: %s sent, %s stored; %s messages of $prefix.voc rejected', $surveys,
+              (SELECT count(*) FROM score_events WHERE event_id LIKE 'lv-$run_id-%'),
+              (SELECT count(*) FROM rejected_events WHERE topic = '$prefix.voc'))
+ WHERE $voc_rate > 0;
 SELECT pg_temp.summary('send -> triggers row committed', array_agg((trigger_us - send_us) / 1000)) FROM fired;
 SELECT pg_temp.summary('  of it: send -> broker ack (deciding events)', array_agg((ack_us - send_us) / 1000))
   FROM fired WHERE ack_us > 0;
