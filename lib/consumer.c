@@ -20,7 +20,7 @@ struct mentor_consumer {
 	rd_kafka_message_t *polled;       /* owned; behind `message`, released by the next poll */
 	struct mentor_message message;
 	uint64_t revocations;
-	bool subscribed;
+	bool subscribed;                  /* the subscribe succeeded: closing leaves the group */
 	uint64_t assignments;             /* assignment callbacks served: 0 while the first join is under way */
 	bool paused_all;                  /* mentor_consumer_pause: every partition paused for a wait */
 	bool cooperative;                 /* the group's rebalance protocol, from the configuration */
