@@ -15,6 +15,7 @@
 # Usage: bench/trigger_latency.sh [--agents N] [--days D] [--rate R] [--duration S]
 #                                 [--targets T] [--target-rate X] [--warmup S] [--no-alerts]
 #                                 [--voc-rate N] [--voc-delay-hours H] [--lateness S]
+#                                 [--aqm-lateness S]
 # Uses the harness in MENTORD_PG / MENTORD_KAFKA when both are set (its
 # PostgreSQL must run with track_commit_timestamp = on), else starts one with
 # tests/harness/up, turns track_commit_timestamp on and stops it at the end.
@@ -23,15 +24,17 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 agents=200 days=28 rate=2000 duration=60 targets=40 target_rate=2 warmup=5 alerts=1
-voc_rate=0 voc_delay_hours=72 lateness=""
+voc_rate=0 voc_delay_hours=72 lateness="" aqm_lateness=""
 usage() {
     echo "usage: bench/trigger_latency.sh [--agents N] [--days D] [--rate R] [--duration S] [--targets T]"
     echo "                                [--target-rate X] [--warmup S] [--no-alerts]"
     echo "                                [--voc-rate N] [--voc-delay-hours H] [--lateness S]"
+    echo "                                [--aqm-lateness S]"
     echo "  defaults: 200 agents, 28 days of history, 2000 events/s for 60 s, 40 target agents"
     echo "  sent 2 low empathy scores a second each after a 5 s warm-up, alert webhooks on;"
     echo "  no surveys in the load (--voc-rate N: N a second, dated 0 to H (72) hours back);"
-    echo "  [analytics] allowed_lateness_seconds as mentord's default unless --lateness S"
+    echo "  [analytics] allowed_lateness_seconds as mentord's default unless --lateness S;"
+    echo "  --aqm-lateness S: allowed_lateness_aqm_seconds = S (the evaluations' own)"
 }
 while (($#)); do
     case $1 in
@@ -46,11 +49,13 @@ while (($#)); do
         --voc-rate) voc_rate=${2:?--voc-rate needs a number}; shift 2 ;;
         --voc-delay-hours) voc_delay_hours=${2:?--voc-delay-hours needs a number}; shift 2 ;;
         --lateness) lateness=${2:?--lateness needs a number}; shift 2 ;;
+        --aqm-lateness) aqm_lateness=${2:?--aqm-lateness needs a number}; shift 2 ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
 done
-for v in "$agents" "$days" "$rate" "$duration" "$targets" "$warmup" "$voc_rate" "$voc_delay_hours" ${lateness:+"$lateness"}; do
+for v in "$agents" "$days" "$rate" "$duration" "$targets" "$warmup" "$voc_rate" "$voc_delay_hours" ${lateness:+"$lateness"} \
+    ${aqm_lateness:+"$aqm_lateness"}; do
     [[ $v =~ ^[0-9]+$ ]] || { usage >&2; exit 2; }
 done
 [[ $target_rate =~ ^[0-9]+(\.[0-9]+)?$ ]] || { usage >&2; exit 2; }
@@ -180,7 +185,8 @@ touch "$work/received.txt"
 # back a lead's alerts in a run that fires dozens within a minute.
 bench_config "$work/mentord.conf" "$schema" "$prefix" "$group" "[http]" "listen = off" "[alerts]" \
     "enabled = $( ((alerts)) && echo true || echo false)" "max_age_seconds = 600" "max_per_lead_per_hour = 0" \
-    "allow_private = true" ${lateness:+"[analytics]" "allowed_lateness_seconds = $lateness"}
+    "allow_private = true" "[analytics]" ${lateness:+"allowed_lateness_seconds = $lateness"} \
+    ${aqm_lateness:+"allowed_lateness_aqm_seconds = $aqm_lateness"}
 log "starting mentord (schema $schema, group $group)"
 schema_made=1
 t_start=$EPOCHREALTIME
@@ -290,6 +296,7 @@ else
     # The shipped configuration holds every default (docs/man/mentord.conf.5).
     lateness_line="allowed_lateness_seconds = $(sed -n 's/^allowed_lateness_seconds *= *//p' config/mentord.conf) (the default)"
 fi
+[[ -z $aqm_lateness ]] || lateness_line+=", allowed_lateness_aqm_seconds = $aqm_lateness"
 if ((voc_rate)); then
     voc_line="late surveys: $voc_rate voc.v1 events/s into $prefix.voc for ordinary agents, dated 0 to $voc_delay_hours h back; $lateness_line"
 else

@@ -716,13 +716,9 @@ static void refresh_roster_extents(struct ingest *in)
 
 static void set_closed(struct ingest *in, size_t n_updates)
 {
-	int64_t wm = mentor_consumer_watermark(in->consumer, in->cfg->topics[MENTOR_EVENT_ROSTER], in->updates,
-					       n_updates);
-	int64_t lateness = in->cfg->rules.lateness_us;
-
-	if (wm != INT64_MAX && wm != INT64_MIN)
-		wm = wm > INT64_MIN + lateness ? wm - lateness : INT64_MIN;
-	mentor_analytics_set_closed(in->analytics, wm);
+	mentor_analytics_set_closed(in->analytics, mentor_consumer_watermark(in->consumer, in->cfg->topics,
+									     in->cfg->rules.lateness_us, in->updates,
+									     n_updates));
 }
 
 /* An event time for the log, to the second in UTC ("2026-09-01 00:00:00Z"), or "no event yet". */
@@ -1142,7 +1138,7 @@ int mentord_ingest_run(struct mentor_config *cfg, const char *config_path, bool 
 		code = flags->stop ? 0 : 1;
 		goto out;
 	}
-	if (mentor_analytics_new(&in.cfg->analytics, &in.cfg->rules, group_id(&in), in.cfg->topics[MENTOR_EVENT_ROSTER],
+	if (mentor_analytics_new(&in.cfg->analytics, &in.cfg->rules, group_id(&in), in.cfg->topics,
 				 &in.analytics, &err) != MENTOR_OK) {
 		log_err("%s", err.msg);
 		goto out;

@@ -20,16 +20,19 @@
 #include "store_int.h"
 
 int mentor_analytics_new(const struct mentor_analytics_config *cfg, const struct mentor_event_rules *rules,
-			 const char *group, const char *roster_topic, struct mentor_analytics **ret,
+			 const char *group, char *const topics[MENTOR_EVENT_KIND_COUNT], struct mentor_analytics **ret,
 			 struct mentor_error *err)
 {
 	struct mentor_analytics *an = calloc(1, sizeof(*an));
 	int rc;
 
-	if (!an || !(an->group = strdup(group)) || !(an->roster_topic = strdup(roster_topic))) {
-		if (an)
-			free(an->group);
-		free(an);
+	if (!an)
+		return an_nomem(err);
+	an->group = strdup(group);
+	for (int kind = 0; kind < MENTOR_EVENT_KIND_COUNT; kind++)
+		an->topics[kind] = strdup(topics[kind]);
+	if (!an->group || !an->topics[0] || !an->topics[1] || !an->topics[2]) {
+		mentor_analytics_free(an);
 		return an_nomem(err);
 	}
 	an->need_load = true;
@@ -130,7 +133,8 @@ void mentor_analytics_free(struct mentor_analytics *an)
 	an_forget_early(an);
 	free(an->fatal);
 	free(an->group);
-	free(an->roster_topic);
+	for (int kind = 0; kind < MENTOR_EVENT_KIND_COUNT; kind++)
+		free(an->topics[kind]);
 	free(an->roster);
 	free(an);
 }

@@ -80,7 +80,7 @@ struct mentor_analytics {
 	int64_t kpi_closed_day;                     /* KPI windows ending by this day are final (an_detect_sink) */
 	bool counts_stale;                          /* triggers or pairings changed: recount the gauges */
 	struct mentor_analytics_gauges gauges;
-	char *roster_topic;                         /* owned */
+	char *topics[MENTOR_EVENT_KIND_COUNT];      /* owned; the topic of each kind of event */
 	struct roster_partition *roster;            /* owned; the roster topic's partitions, as last told */
 	size_t n_roster;
 	int64_t agents_seen_us;                     /* newest agents.updated_at seen */
@@ -126,6 +126,17 @@ static inline void an_progress_row(const struct mentor_analytics *an, int i)
 {
 	if (an->progress && i % AN_PROGRESS_ROWS == AN_PROGRESS_ROWS - 1)
 		an->progress(an->progress_ctx);
+}
+
+/* The longest allowed lateness of any source. */
+static inline int64_t an_lateness_max(const struct mentor_analytics *an)
+{
+	int64_t most = 0;
+
+	for (int kind = 0; kind < MENTOR_EVENT_KIND_COUNT; kind++)
+		if (an->rules->lateness_us[kind] > most)
+			most = an->rules->lateness_us[kind];
+	return most;
 }
 
 /* Event time in microseconds, from a timestamptz column named in SQL. */

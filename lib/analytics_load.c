@@ -124,7 +124,7 @@ static int load_undecided_from(struct run *r, int64_t *ret_us)
 	rc = an_q(r,
 		  UNREAD_SQL " SELECT " US_OF("min(t)") " FROM (SELECT min(s.occurred_at) AS t" UNREAD_EVENTS
 		  " UNION ALL SELECT min(occurred_at) FROM score_events WHERE decide_at >= $3) m",
-		  3, (const char *const[]){ r->an->group, r->an->roster_topic, closed }, "read the undecided events' times",
+		  3, (const char *const[]){ r->an->group, r->an->topics[MENTOR_EVENT_ROSTER], closed }, "read the undecided events' times",
 		  &res);
 
 	*ret_us = INT64_MAX;
@@ -153,7 +153,7 @@ static int load_observations(struct run *r, int64_t from_us)
 	       " CROSS JOIN LATERAL event_observations(s.kind, s.csat, s.overall, s.scores, $4, $5) o"
 	       " WHERE s.occurred_at >= $3",
 	       5,
-	       (const char *const[]){ r->an->group, r->an->roster_topic, from,
+	       (const char *const[]){ r->an->group, r->an->topics[MENTOR_EVENT_ROSTER], from,
 				      an_int_text(r->an->rules->csat_min, lo), an_int_text(r->an->rules->csat_max, hi) },
 	       "read score_events", &res);
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
@@ -186,7 +186,7 @@ static int load_fatal(struct run *r)
 	       UNREAD_SQL " SELECT event_id, " US_OF("decide_at") " FROM score_events"
 	       " WHERE fatal IS NOT NULL AND decide_at >= $3"
 	       " UNION SELECT s.event_id, " US_OF("s.decide_at") UNREAD_EVENTS " WHERE s.fatal IS NOT NULL",
-	       3, (const char *const[]){ r->an->group, r->an->roster_topic, from }, "read pending fatal events", &res);
+	       3, (const char *const[]){ r->an->group, r->an->topics[MENTOR_EVENT_ROSTER], from }, "read pending fatal events", &res);
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 		an_progress_row(r->an, i);
 		rc = an_add_fatal(r, PQgetvalue(res, i, 0), strlen(PQgetvalue(res, i, 0)), an_get_i64(res, i, 1));

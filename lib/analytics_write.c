@@ -253,7 +253,8 @@ static int flush_priors(struct run *r)
 
 /*
  * A KPI window takes the observations decided before its after window's end
- * plus the allowed lateness in whole days (rounded up); it is final from then
+ * plus the longest allowed lateness of any source in whole days (rounded
+ * up), so a window holds every source's late observations; it is final from then
  * on. Closed as the days of decision of the evaluated observations pass
  * that: the detector evaluates a day of decision agent by agent, not in
  * decision-time order, so a close inside a day would depend on where an
@@ -263,7 +264,7 @@ static int flush_priors(struct run *r)
 static int on_evaluated(void *ctx, const struct mentor_detect_obs *o)
 {
 	struct run *r = ctx;
-	int64_t lateness_days = (r->an->rules->lateness_us + MENTOR_US_PER_DAY - 1) / MENTOR_US_PER_DAY;
+	int64_t lateness_days = (an_lateness_max(r->an) + MENTOR_US_PER_DAY - 1) / MENTOR_US_PER_DAY;
 	int64_t closed_day = mentor_stats_day_of(o->decide_us) - lateness_days;
 
 	if (closed_day > r->an->kpi_closed_day) {

@@ -389,7 +389,7 @@ int mentor_batch_add_event(struct mentor_batch *b, const struct mentor_event *ev
 	if (stage == MENTOR_STAGE_EVENTS) {
 		int64_t stream_us = origin->stream_us > p->max_event_us ? origin->stream_us : p->max_event_us;
 
-		decide_us = decide_time(ev->occurred_at_us, stream_us, b->rules->lateness_us);
+		decide_us = decide_time(ev->occurred_at_us, stream_us, b->rules->lateness_us[ev->kind]);
 		if (ev->occurred_at_us > p->max_event_us)
 			p->max_event_us = ev->occurred_at_us;
 	}

@@ -48,8 +48,6 @@ static const struct int_key int_keys[] = {
 	  INT_KEY_INT },
 	{ "alerts", "max_client_error_attempts", 1, 100,
 	  offsetof(struct mentor_config, alerts.max_client_error_attempts), INT_KEY_INT },
-	{ "analytics", "allowed_lateness_seconds", 0, 30 * 86400, offsetof(struct mentor_config, rules.lateness_us),
-	  INT_KEY_I64_SECONDS_AS_US },
 	{ "analytics", "round_interval_seconds", 60, 30 * 86400,
 	  offsetof(struct mentor_config, analytics.round_interval_us), INT_KEY_I64_SECONDS_AS_US },
 	{ "analytics", "duration_days", 1, 365, offsetof(struct mentor_config, analytics.duration_days), INT_KEY_INT },
@@ -327,21 +325,31 @@ int mentor_config_read_kafka_files(struct mentor_config *cfg, const char *creden
 	return MENTOR_OK;
 }
 
-static int set_int(struct mentor_config *cfg, const struct int_key *k, const char *value,
-		   struct mentor_error *err)
+/* Reads value as an integer within k's bounds into *ret. */
+static int parse_int(const struct int_key *k, const char *value, long long *ret, struct mentor_error *err)
 {
 	char *end;
-	long long v;
-	char *field = (char *)cfg + k->offset;
 
 	errno = 0;
-	v = strtoll(value, &end, 10);
+	*ret = strtoll(value, &end, 10);
 	if (errno || end == value || *end != '\0')
 		return mentor_error_set(err, MENTOR_ERR_INVALID, "[%s] %s: '%s' is not an integer",
 					k->section, k->key, value);
-	if (v < k->min || v > k->max)
+	if (*ret < k->min || *ret > k->max)
 		return mentor_error_set(err, MENTOR_ERR_INVALID, "[%s] %s: %lld is outside %lld..%lld",
-					k->section, k->key, v, k->min, k->max);
+					k->section, k->key, *ret, k->min, k->max);
+	return MENTOR_OK;
+}
+
+static int set_int(struct mentor_config *cfg, const struct int_key *k, const char *value,
+		   struct mentor_error *err)
+{
+	long long v;
+	char *field = (char *)cfg + k->offset;
+	int rc = parse_int(k, value, &v, err);
+
+	if (rc != MENTOR_OK)
+		return rc;
 	switch (k->type) {
 	case INT_KEY_INT:
 		*(int *)field = (int)v;
@@ -358,6 +366,39 @@ static int set_int(struct mentor_config *cfg, const struct int_key *k, const cha
 	case INT_KEY_I64_DAYS_AS_US:
 		*(int64_t *)field = (int64_t)v * 86400 * 1000000;
 		break;
+	}
+	return MENTOR_OK;
+}
+
+/* The allowed lateness keys: every source's, then each source's own (-1: every source). */
+static const struct lateness_key {
+	const char *key;
+	int kind;
+} lateness_keys[] = {
+	{ "allowed_lateness_seconds", -1 },
+	{ "allowed_lateness_aqm_seconds", MENTOR_EVENT_AQM },
+	{ "allowed_lateness_voc_seconds", MENTOR_EVENT_VOC },
+};
+
+/*
+ * allowed_lateness_seconds sets every source's allowed lateness; a source's
+ * own key sets its own, and wins whatever the order of the lines.
+ */
+static int set_lateness(struct mentor_config *cfg, const struct lateness_key *lk, const char *value,
+			struct mentor_error *err)
+{
+	const struct int_key k = { "analytics", lk->key, 0, 30 * 86400, 0, INT_KEY_I64_SECONDS_AS_US };
+	long long v;
+	int rc = parse_int(&k, value, &v, err);
+
+	if (rc != MENTOR_OK)
+		return rc;
+	for (int kind = 0; kind < MENTOR_EVENT_KIND_COUNT; kind++) {
+		if (kind == MENTOR_EVENT_ROSTER || (lk->kind >= 0 && kind != lk->kind) ||
+		    (lk->kind < 0 && cfg->lateness_own[kind]))
+			continue;
+		cfg->rules.lateness_us[kind] = (int64_t)v * 1000000;
+		cfg->lateness_own[kind] = lk->kind >= 0;
 	}
 	return MENTOR_OK;
 }
@@ -459,6 +500,9 @@ int mentor_config_set(struct mentor_config *cfg, const char *section, const char
 		return set_log_level(cfg, value, err);
 	if (strcmp(section, "pairing") == 0 && strcmp(key, "cross_team") == 0)
 		return set_cross_team(cfg, value, err);
+	for (size_t i = 0; i < sizeof(lateness_keys) / sizeof(lateness_keys[0]); i++)
+		if (strcmp(section, "analytics") == 0 && strcmp(lateness_keys[i].key, key) == 0)
+			return set_lateness(cfg, &lateness_keys[i], value, err);
 	for (size_t i = 0; i < sizeof(bool_keys) / sizeof(bool_keys[0]); i++)
 		if (strcmp(bool_keys[i].section, section) == 0 && strcmp(bool_keys[i].key, key) == 0)
 			return set_bool(cfg, &bool_keys[i], value, err);

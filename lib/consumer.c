@@ -443,10 +443,11 @@ void mentor_consumer_reset_stored_offset(struct mentor_consumer *c, const char *
 	mentor_partitions_reset_stored(c->parts, topic, partition, next, max_event_us);
 }
 
-int64_t mentor_consumer_watermark(const struct mentor_consumer *c, const char *roster_topic,
+int64_t mentor_consumer_watermark(const struct mentor_consumer *c, char *const topics[MENTOR_EVENT_KIND_COUNT],
+				  const int64_t lateness_us[MENTOR_EVENT_KIND_COUNT],
 				  const struct mentor_offset_update *pending, size_t n_pending)
 {
-	return mentor_partitions_watermark(c->parts, roster_topic, pending, n_pending);
+	return mentor_partitions_watermark(c->parts, topics, lateness_us, pending, n_pending);
 }
 
 int mentor_consumer_topic_extents(struct mentor_consumer *c, const char *topic, int timeout_ms,

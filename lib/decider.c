@@ -15,6 +15,7 @@
 #include "analytics_int.h"
 #include "analytics_sql.h"
 #include "grow.h"
+#include "partitions.h"
 
 static bool is_owned(const struct mentor_analytics *an, const char *topic, int32_t partition)
 {
@@ -94,14 +95,16 @@ int an_take_lead(struct run *r)
 
 /*
  * The group's pause time while max_waiting_observations or more wait: the
- * least newest event time over the partitions that hold the watermark back,
- * others (those other instances consume, as stored) and this instance's own
- * (both bounds are that minus the allowed lateness). A partition at that
- * time holds it, and is read on; one after it is paused.
+ * watermark (the least, over the partitions, of the newest event time minus
+ * the source's allowed lateness: others, those other instances consume, as
+ * stored, and this instance's own) plus the longest allowed lateness. The
+ * partition that holds the watermark back is at or before that time, and is
+ * read on; one after it is paused (a partition of a source allowed less
+ * lateness may run ahead by the difference).
  */
 static int64_t pause_time(const struct mentor_analytics *an, int64_t others)
 {
-	int64_t bound = an->next_closed_us < others ? an->next_closed_us : others, lateness = an->rules->lateness_us;
+	int64_t bound = an->next_closed_us < others ? an->next_closed_us : others, lateness = an_lateness_max(an);
 
 	if (mentor_detector_waiting(an->det) < an->cfg->max_waiting_observations)
 		return INT64_MAX;
@@ -200,13 +203,13 @@ static bool roster_holds(struct mentor_analytics *an, PGresult *res)
 
 		for (int i = 0; i < PQntuples(res); i++)
 			if (an_get_i64(res, i, 1) == rp->extent.partition &&
-			    strcmp(PQgetvalue(res, i, 0), an->roster_topic) == 0 && an_get_i64(res, i, 2) > 0)
+			    strcmp(PQgetvalue(res, i, 0), an->topics[MENTOR_EVENT_ROSTER]) == 0 && an_get_i64(res, i, 2) > 0)
 				stored = an_get_i64(res, i, 2);
 		if (stored != rp->stored) {
 			rp->stored = stored;
 			rp->still_since_us = now;
 		}
-		if (is_owned(an, an->roster_topic, rp->extent.partition) ||
+		if (is_owned(an, an->topics[MENTOR_EVENT_ROSTER], rp->extent.partition) ||
 		    (stored > rp->extent.begin ? stored : rp->extent.begin) >= rp->extent.end)
 			continue;
 		if (now - rp->still_since_us < (int64_t)MENTOR_ROSTER_STILL_SECONDS * 1000000)
@@ -258,14 +261,14 @@ int an_catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_others
 		int64_t next = an_get_i64(res, i, 2), analyzed = an_get_i64(res, i, 3), end = next;
 		int64_t first = batch_first_offset(b, topic, partition), newest = an_get_i64(res, i, 4);
 
-		if (strcmp(topic, an->roster_topic) == 0)
+		if (strcmp(topic, an->topics[MENTOR_EVENT_ROSTER]) == 0)
 			continue;  /* no score events; roster_holds() looked at it */
 		if (first >= 0)
 			end = first;
 		if (analyzed < end)
 			rc = read_range(r, topic, PQgetvalue(res, i, 1), analyzed, end, ret_read);
 		if (newest != INT64_MIN)
-			newest -= an->rules->lateness_us;
+			newest -= mentor_topic_lateness(topic, an->topics, an->rules->lateness_us);
 		if (!is_owned(an, topic, partition) && newest < *ret_others)
 			*ret_others = newest;
 		if (next < 0)

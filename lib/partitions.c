@@ -171,7 +171,17 @@ void mentor_partitions_reset_stored(struct mentor_partitions *ps, const char *to
 	p->max_event_us = max_event_us;
 }
 
-int64_t mentor_partitions_watermark(const struct mentor_partitions *ps, const char *roster_topic,
+int64_t mentor_topic_lateness(const char *topic, char *const topics[MENTOR_EVENT_KIND_COUNT],
+			      const int64_t lateness_us[MENTOR_EVENT_KIND_COUNT])
+{
+	for (int kind = 0; kind < MENTOR_EVENT_KIND_COUNT; kind++)
+		if (strcmp(topic, topics[kind]) == 0)
+			return lateness_us[kind];
+	return 0;
+}
+
+int64_t mentor_partitions_watermark(const struct mentor_partitions *ps, char *const topics[MENTOR_EVENT_KIND_COUNT],
+				    const int64_t lateness_us[MENTOR_EVENT_KIND_COUNT],
 				    const struct mentor_offset_update *pending, size_t n_pending)
 {
 	int64_t wm = INT64_MAX;
@@ -184,12 +194,14 @@ int64_t mentor_partitions_watermark(const struct mentor_partitions *ps, const ch
 
 		if (p->at_end)
 			continue;
-		if (strcmp(p->topic, roster_topic) == 0)
+		if (strcmp(p->topic, topics[MENTOR_EVENT_ROSTER]) == 0)
 			return INT64_MIN;
 		for (size_t k = 0; k < n_pending; k++)
 			if (pending[k].partition == p->partition && strcmp(pending[k].topic, p->topic) == 0 &&
 			    pending[k].max_event_us > t)
 				t = pending[k].max_event_us;
+		if (t != MENTOR_NO_EVENT_TIME)
+			t -= mentor_topic_lateness(p->topic, topics, lateness_us);
 		if (t < wm)
 			wm = t;
 	}

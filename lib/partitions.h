@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "mentor/batch.h"
+#include "mentor/events.h"
 #include "mentor/store.h"
 
 /* One tracked partition. */
@@ -110,14 +111,24 @@ void mentor_partitions_reset_stored(struct mentor_partitions *ps, const char *to
 				    int64_t next, int64_t max_event_us);
 
 /*
- * The event-time watermark, the rules of mentor_consumer_watermark(): the
- * least newest event time over the tracked partitions, counting the newer
- * times in `pending` (updates of a batch about to be written); one read to
- * its end counts as INT64_MAX, one with no event yet as INT64_MIN; one of
- * roster_topic not read to its end makes it INT64_MIN. INT64_MIN when
- * nothing is tracked.
+ * The allowed lateness of the source a topic carries (topics[kind] carries
+ * kind's events, lateness_us[kind] as in struct mentor_event_rules); 0 for a
+ * topic of none.
  */
-int64_t mentor_partitions_watermark(const struct mentor_partitions *ps, const char *roster_topic,
+int64_t mentor_topic_lateness(const char *topic, char *const topics[MENTOR_EVENT_KIND_COUNT],
+			      const int64_t lateness_us[MENTOR_EVENT_KIND_COUNT]);
+
+/*
+ * The watermark in decision time, the rules of mentor_consumer_watermark():
+ * the least, over the tracked partitions, of each one's newest event time
+ * (counting the newer times in `pending`, updates of a batch about to be
+ * written) minus the allowed lateness of the source its topic carries; one
+ * read to its end counts as INT64_MAX, one with no event yet as INT64_MIN;
+ * one of the roster topic not read to its end makes it INT64_MIN.
+ * INT64_MIN when nothing is tracked.
+ */
+int64_t mentor_partitions_watermark(const struct mentor_partitions *ps, char *const topics[MENTOR_EVENT_KIND_COUNT],
+				    const int64_t lateness_us[MENTOR_EVENT_KIND_COUNT],
 				    const struct mentor_offset_update *pending, size_t n_pending);
 
 #endif

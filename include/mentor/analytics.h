@@ -29,12 +29,12 @@
 struct mentor_analytics;
 
 /*
- * Allocates the analytics of one consumer group (group and roster_topic are
- * copied); cfg and rules are borrowed and must outlive it (the daemon's
+ * Allocates the analytics of one consumer group (group and topics, the
+ * topic of each kind of event, are copied); cfg and rules are borrowed and must outlive it (the daemon's
  * configuration). MENTOR_OK, _INVALID or _NOMEM.
  */
 int mentor_analytics_new(const struct mentor_analytics_config *cfg, const struct mentor_event_rules *rules,
-			 const char *group, const char *roster_topic, struct mentor_analytics **ret,
+			 const char *group, char *const topics[MENTOR_EVENT_KIND_COUNT], struct mentor_analytics **ret,
 			 struct mentor_error *err);
 
 void mentor_analytics_free(struct mentor_analytics *an);

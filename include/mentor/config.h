@@ -11,6 +11,7 @@
 #ifndef MENTOR_CONFIG_H
 #define MENTOR_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "mentor/error.h"
@@ -73,6 +74,8 @@ struct mentor_config {
 	int stall_seconds;                          /* work waiting and nothing committed this long: stalled (/readyz) */
 	int log_level;                              /* enum mentor_log_level */
 	struct mentor_event_rules rules;
+	bool lateness_own[MENTOR_EVENT_KIND_COUNT]; /* rules.lateness_us[kind] set by the source's own key, which
+						       [analytics] allowed_lateness_seconds then leaves */
 	struct mentor_alerts_config alerts;
 	struct mentor_analytics_config analytics;
 	size_t n_kafka;

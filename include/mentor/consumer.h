@@ -132,15 +132,20 @@ void mentor_consumer_reset_stored_offset(struct mentor_consumer *c, const char *
 					 int64_t next, int64_t max_event_us);
 
 /*
- * The event-time watermark of the assigned partitions: the least newest
- * event time over them, counting those in `pending` (a batch about to be
- * written); a partition read to its end counts as INT64_MAX, one with no
- * event yet as INT64_MIN. Roster updates carry no event time: a partition
- * of roster_topic holds the watermark at INT64_MIN until it is read to its
- * end, so that decisions see the roster as it was published before them.
- * INT64_MIN when nothing is assigned.
+ * The watermark of the assigned partitions in decision time: the least,
+ * over them, of each one's newest event time (counting those in `pending`,
+ * a batch about to be written) minus its source's allowed lateness
+ * (topics[kind] carries kind's events, lateness_us[kind] as in struct
+ * mentor_event_rules; a topic of none of them: 0). No event still to come
+ * on a partition is decided before it. A partition read to its end counts
+ * as INT64_MAX, one with no event yet as INT64_MIN. Roster updates carry no
+ * event time: a partition of topics[MENTOR_EVENT_ROSTER] holds the
+ * watermark at INT64_MIN until it is read to its end, so that decisions see
+ * the roster as it was published before them. INT64_MIN when nothing is
+ * assigned.
  */
-int64_t mentor_consumer_watermark(const struct mentor_consumer *c, const char *roster_topic,
+int64_t mentor_consumer_watermark(const struct mentor_consumer *c, char *const topics[MENTOR_EVENT_KIND_COUNT],
+				  const int64_t lateness_us[MENTOR_EVENT_KIND_COUNT],
 				  const struct mentor_offset_update *pending, size_t n_pending);
 
 /* A partition of a topic and its extent: what is left of it is [begin, end). */

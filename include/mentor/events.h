@@ -63,9 +63,10 @@ struct mentor_event_rules {
 	/* Checked when a batch is stored (store.h), not by mentor_event_parse: */
 	int64_t max_unknown_agents;      /* agents rows the roster does not know, default 100000 */
 	int64_t max_behaviors;           /* distinct behaviors (metrics but the outcomes), default 1000 */
-	/* Used when a batch is staged (batch.h): an event's decision time is at
-	 * least its partition's newest earlier event time minus this; default 0. */
-	int64_t lateness_us;
+	/* Used when a batch is staged (batch.h), per source (the kind its topic
+	 * carries): an event's decision time is at least its partition's newest
+	 * earlier event time minus its source's; default 0. Roster: unused. */
+	int64_t lateness_us[MENTOR_EVENT_KIND_COUNT];
 	struct mentor_field_map map[MENTOR_EVENT_KIND_COUNT];
 };
 

@@ -10,9 +10,10 @@
 # the drain, and the tables must equal those of one uninterrupted instance.
 # Sizes: MENTORD_CHAOS_AGENTS (1000), MENTORD_CHAOS_DAYS (42); at most
 # MENTORD_CHAOS_STEPS (60) changes. chaos_churn_late runs it with
-# MENTORD_CHAOS_LATE="72 48 21600": surveys arrive up to 72 hours and
-# evaluations up to 48 hours after their interactions, and mentord allows 6
-# hours of lateness (decision time, docs/analytics.md).
+# MENTORD_CHAOS_LATE="72 48 21600 3600": surveys arrive up to 72 hours and
+# evaluations up to 48 hours after their interactions, and mentord allows
+# surveys 6 hours of lateness and evaluations 1 hour (decision time,
+# docs/analytics.md).
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"

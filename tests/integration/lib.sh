@@ -129,8 +129,9 @@ chaos_seed() {
 }
 
 # The chaos tests' *_late variants set MENTORD_CHAOS_LATE="VOC_HOURS AQM_HOURS
-# [LATENESS_SECONDS]": surveys and evaluations arrive up to that many hours
-# late, and mentord allows that lateness (default 0).
+# [VOC_LATENESS_SECONDS [AQM_LATENESS_SECONDS]]": surveys and evaluations
+# arrive up to that many hours late, and mentord allows surveys and
+# evaluations that lateness (default 0; the evaluations' default: the surveys').
 # arrival_options: mentord-gen's options for it, one a line (none without it).
 arrival_options() {
     local voc aqm
@@ -141,10 +142,11 @@ arrival_options() {
 
 # lateness_config: write_config's extra lines for it, one a line (none without it).
 lateness_config() {
-    local lateness
-    read -r _ _ lateness <<<"${MENTORD_CHAOS_LATE:-}"
-    [[ -n $lateness ]] || return 0
-    printf '%s\n' "[analytics]" "allowed_lateness_seconds = $lateness"
+    local voc aqm
+    read -r _ _ voc aqm <<<"${MENTORD_CHAOS_LATE:-}"
+    [[ -n $voc ]] || return 0
+    printf '%s\n' "[analytics]" "allowed_lateness_seconds = $voc"
+    [[ -z $aqm ]] || printf '%s\n' "allowed_lateness_aqm_seconds = $aqm"
 }
 
 # random_between VAR LOW HIGH: VAR = an integer in LOW..HIGH from the seeded

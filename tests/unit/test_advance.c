@@ -28,7 +28,7 @@ static int setup(void **state)
 	if (!f || !(f->cfg = mentor_config_new()))
 		return -1;
 	assert_int_equal(f->cfg->analytics.round_interval_us, DAY);  /* the default grid */
-	if (mentor_analytics_new(&f->cfg->analytics, &f->cfg->rules, "group", "roster", &f->an, &err) != MENTOR_OK)
+	if (mentor_analytics_new(&f->cfg->analytics, &f->cfg->rules, "group", f->cfg->topics, &f->an, &err) != MENTOR_OK)
 		return -1;
 	*state = f;
 	return 0;

@@ -410,22 +410,31 @@ static void test_rules_read_when_aggregated(void **state)
 }
 
 /* An AQM event of partition p at offset, at `seconds` after the epoch; stream_us: the partition's stored stream time. */
-static void add_at(struct mentor_batch *b, int32_t partition, int64_t offset, int64_t stream_us, int seconds)
+/* An event of `kind` (AQM or VOC) at `seconds` into 1970, from partition of topic "t" (AQM) or "v" (VOC). */
+static void add_kind_at(struct mentor_batch *b, enum mentor_event_kind kind, int32_t partition, int64_t offset,
+			int64_t stream_us, int seconds)
 {
 	struct mentor_origin o = {
-		.topic = "t", .partition = partition, .offset = offset, .received_us = 1, .stream_us = stream_us,
+		.topic = kind == MENTOR_EVENT_AQM ? "t" : "v", .partition = partition, .offset = offset, .received_us = 1,
+		.stream_us = stream_us,
 	};
 	char json[256];
 	struct mentor_event ev;
 	struct mentor_error err;
 
 	snprintf(json, sizeof(json),
-		 "{\"schema\":\"aqm.v1\",\"event_id\":\"e%" PRId32 "-%" PRId64 "\",\"agent_id\":\"A\","
-		 "\"occurred_at\":\"1970-01-01T00:%02d:%02dZ\",\"overall\":50}",
-		 partition, offset, seconds / 60, seconds % 60);
-	parse_or_fail(MENTOR_EVENT_AQM, json, &ev);
+		 "{\"schema\":\"%s\",\"event_id\":\"e%" PRId32 "-%" PRId64 "\",\"agent_id\":\"A\","
+		 "\"occurred_at\":\"1970-01-01T00:%02d:%02dZ\",%s}",
+		 kind == MENTOR_EVENT_AQM ? "aqm.v1" : "voc.v1", partition, offset, seconds / 60, seconds % 60,
+		 kind == MENTOR_EVENT_AQM ? "\"overall\":50" : "\"csat\":4");
+	parse_or_fail(kind, json, &ev);
 	assert_int_equal(mentor_batch_add_event(b, &ev, &o, NULL, 0, &err), MENTOR_OK);
 	mentor_event_clear(&ev);
+}
+
+static void add_at(struct mentor_batch *b, int32_t partition, int64_t offset, int64_t stream_us, int seconds)
+{
+	add_kind_at(b, MENTOR_EVENT_AQM, partition, offset, stream_us, seconds);
 }
 
 static int collect_decide(void *ctx, const struct mentor_observation *o)
@@ -438,7 +447,7 @@ static int collect_decide(void *ctx, const struct mentor_observation *o)
 
 /*
  * Decision time: the later of an event's time and its partition's newest
- * earlier time (the stored one, then the batch's) minus the lateness,
+ * earlier time (the stored one, then the batch's) minus its source's lateness,
  * whatever the other partitions hold.
  */
 static void test_decision_time(void **state)
@@ -452,7 +461,8 @@ static void test_decision_time(void **state)
 	(void)state;
 	mentor_event_rules_init(&rules);
 	rules.max_past_us = 0;
-	rules.lateness_us = 10 * s;
+	rules.lateness_us[MENTOR_EVENT_AQM] = 10 * s;
+	rules.lateness_us[MENTOR_EVENT_VOC] = 100 * s;
 	b = mentor_batch_new(&rules);
 	assert_non_null(b);
 	add_at(b, 0, 1, MENTOR_NO_EVENT_TIME, 100);  /* the partition's first: its own time */
@@ -461,15 +471,19 @@ static void test_decision_time(void **state)
 	add_at(b, 1, 7, 200 * s, 150);               /* the stored stream time counts: 200 - 10 */
 	add_at(b, 1, 8, 200 * s, 300);
 	add_at(b, 1, 9, 200 * s, 260);               /* after 300 in this batch: 290 */
+	add_kind_at(b, MENTOR_EVENT_VOC, 0, 4, 300 * s, 150);  /* a survey: its source's lateness, 300 - 100 */
+	add_kind_at(b, MENTOR_EVENT_VOC, 0, 5, 300 * s, 210);  /* within it: its own time */
 	assert_int_equal(mentor_batch_event_decide_time(b, 0), 100 * s);
 	assert_int_equal(mentor_batch_event_decide_time(b, 1), 90 * s);
 	assert_int_equal(mentor_batch_event_decide_time(b, 2), 95 * s);
 	assert_int_equal(mentor_batch_event_decide_time(b, 3), 190 * s);
 	assert_int_equal(mentor_batch_event_decide_time(b, 4), 300 * s);
 	assert_int_equal(mentor_batch_event_decide_time(b, 5), 290 * s);
+	assert_int_equal(mentor_batch_event_decide_time(b, 6), 200 * s);
+	assert_int_equal(mentor_batch_event_decide_time(b, 7), 210 * s);
 	/* The observations carry it, and score_events' decide_at column holds it. */
 	assert_int_equal(mentor_batch_each_observation(b, NULL, collect_decide, &seen), MENTOR_OK);
-	assert_int_equal(seen, 290 * s);
+	assert_int_equal(seen, 210 * s);
 	assert_non_null(strstr(mentor_batch_copy_text(b, MENTOR_STAGE_EVENTS, &len),
 			       "\tt\t0\t2\t1970-01-01 00:01:30.000000+00\n"));
 	mentor_batch_free(b);

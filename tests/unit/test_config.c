@@ -88,6 +88,40 @@ static void test_file_and_overrides(void **state)
 }
 
 /* Each line alone must be refused, with a message naming the key. */
+/*
+ * allowed_lateness_seconds sets every source's allowed lateness; a source's
+ * own key wins over it whichever line comes first.
+ */
+static void test_lateness_per_source(void **state)
+{
+	static const char *const files[] = {
+		"[analytics]\nallowed_lateness_seconds = 3600\nallowed_lateness_voc_seconds = 259200\n",
+		"[analytics]\nallowed_lateness_voc_seconds = 259200\nallowed_lateness_seconds = 3600\n",
+	};
+	const int64_t s = 1000000;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		const char *path = write_temp(files[i]);
+		struct mentor_config *cfg = mentor_config_new();
+		struct mentor_error err;
+
+		assert_int_equal(cfg->rules.lateness_us[MENTOR_EVENT_AQM], 0);
+		assert_int_equal(cfg->rules.lateness_us[MENTOR_EVENT_VOC], 0);
+		assert_int_equal(mentor_config_load_file(cfg, path, &err), MENTOR_OK);
+		assert_int_equal(cfg->rules.lateness_us[MENTOR_EVENT_AQM], 3600 * s);
+		assert_int_equal(cfg->rules.lateness_us[MENTOR_EVENT_VOC], 259200 * s);
+		assert_int_equal(cfg->rules.lateness_us[MENTOR_EVENT_ROSTER], 0);
+		assert_int_equal(mentor_config_set(cfg, "analytics", "allowed_lateness_aqm_seconds", "60", &err),
+				 MENTOR_OK);
+		assert_int_equal(mentor_config_set(cfg, "analytics", "allowed_lateness_seconds", "7", &err), MENTOR_OK);
+		assert_int_equal(cfg->rules.lateness_us[MENTOR_EVENT_AQM], 60 * s);
+		assert_int_equal(cfg->rules.lateness_us[MENTOR_EVENT_VOC], 259200 * s);
+		mentor_config_free(cfg);
+		unlink(path);
+	}
+}
+
 static void test_refusals(void **state)
 {
 	static const char *const bad[][2] = {
@@ -106,6 +140,9 @@ static void test_refusals(void **state)
 		{ "[log]\nlevel = loud\n", "level" },
 		{ "[analytics]\nmax_rounds_per_call = 0\n", "max_rounds_per_call" },
 		{ "[analytics]\nmax_waiting_observations = 999\n", "max_waiting_observations" },
+		{ "[analytics]\nallowed_lateness_voc_seconds = 2592001\n", "allowed_lateness_voc_seconds" },
+		{ "[analytics]\nallowed_lateness_aqm_seconds = -1\n", "allowed_lateness_aqm_seconds" },
+		{ "[analytics]\nallowed_lateness_seconds = 1h\n", "allowed_lateness_seconds" },
 		{ "just a line\n", "line" },
 		{ "[kafka.file]\nsasl.password = /etc/mentord/kafka-password\n", "sasl.password" },
 		{ "[kafka.file]\nsasl.password = credential:../pg-password\n", "sasl.password" },
@@ -258,6 +295,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_file_and_overrides),
+		cmocka_unit_test(test_lateness_per_source),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_validation),
 		cmocka_unit_test(test_missing_file),

@@ -17,6 +17,12 @@
 
 #define ROSTER "roster"
 
+/* The topic of each kind of event, and no allowed lateness: watermarks are newest event times. */
+static char *topics[MENTOR_EVENT_KIND_COUNT] = {
+	[MENTOR_EVENT_VOC] = "voc", [MENTOR_EVENT_AQM] = "aqm", [MENTOR_EVENT_ROSTER] = ROSTER,
+};
+static const int64_t no_lateness[MENTOR_EVENT_KIND_COUNT];
+
 static struct mentor_partitions *new_or_fail(void)
 {
 	struct mentor_partitions *ps = mentor_partitions_new(UNSTORED_START);
@@ -49,7 +55,7 @@ static int64_t max_event_us(const struct mentor_partitions *ps, const char *topi
 
 static int64_t watermark(const struct mentor_partitions *ps)
 {
-	return mentor_partitions_watermark(ps, ROSTER, NULL, 0);
+	return mentor_partitions_watermark(ps, topics, no_lateness, NULL, 0);
 }
 
 /* Tracking: lookup by topic and partition, start offsets, and a partition assigned again. */
@@ -130,26 +136,53 @@ static void test_watermark_least_and_pending(void **state)
 	assert_int_equal(watermark(ps), 1000);
 
 	/* voc[0]'s batch moves it to 2500: aqm[0] is now the least. */
-	assert_int_equal(mentor_partitions_watermark(ps, ROSTER, pending, 1), 2000);
+	assert_int_equal(mentor_partitions_watermark(ps, topics, no_lateness, pending, 1), 2000);
 
 	/* An update older than what is stored does not move the partition back. */
 	pending[0].max_event_us = 500;
-	assert_int_equal(mentor_partitions_watermark(ps, ROSTER, pending, 1), 1000);
+	assert_int_equal(mentor_partitions_watermark(ps, topics, no_lateness, pending, 1), 1000);
 
 	/* An update of aqm[0] leaves voc[0], the same partition number on another topic, where it is. */
 	pending[0] = (struct mentor_offset_update){ .topic = "aqm", .partition = 0, .max_event_us = 9000 };
-	assert_int_equal(mentor_partitions_watermark(ps, ROSTER, pending, 1), 1000);
+	assert_int_equal(mentor_partitions_watermark(ps, topics, no_lateness, pending, 1), 1000);
 
 	/* An update of voc[1] leaves voc[0], another partition of the same topic, where it is. */
 	pending[0] = (struct mentor_offset_update){ .topic = "voc", .partition = 1, .max_event_us = 9000 };
-	assert_int_equal(mentor_partitions_watermark(ps, ROSTER, pending, 1), 1000);
+	assert_int_equal(mentor_partitions_watermark(ps, topics, no_lateness, pending, 1), 1000);
 
 	/* An update of a partition not assigned here counts for nothing. */
 	pending[0] = (struct mentor_offset_update){ .topic = "voc", .partition = 7, .max_event_us = 10 };
-	assert_int_equal(mentor_partitions_watermark(ps, ROSTER, pending, 1), 1000);
+	assert_int_equal(mentor_partitions_watermark(ps, topics, no_lateness, pending, 1), 1000);
 
 	/* Pending updates are not stored: without them the watermark is where it was. */
 	assert_int_equal(max_event_us(ps, "voc", 0), 1000);
+	mentor_partitions_free(ps);
+}
+
+/*
+ * Each partition's newest event time less its source's allowed lateness:
+ * a survey partition far ahead of an evaluation partition can hold the
+ * watermark, and a topic of no source is allowed none.
+ */
+static void test_watermark_lateness_per_source(void **state)
+{
+	struct mentor_partitions *ps = new_or_fail();
+	int64_t lateness[MENTOR_EVENT_KIND_COUNT] = { [MENTOR_EVENT_VOC] = 3000, [MENTOR_EVENT_AQM] = 100 };
+	const struct mentor_offset_update pending = { .topic = "aqm", .partition = 0, .max_event_us = 9000 };
+
+	(void)state;
+	track_or_fail(ps, "voc", 0, 10, 5000);
+	track_or_fail(ps, "aqm", 0, 10, 4000);
+	assert_int_equal(mentor_partitions_watermark(ps, topics, lateness, NULL, 0), 2000);
+	lateness[MENTOR_EVENT_VOC] = 500;
+	assert_int_equal(mentor_partitions_watermark(ps, topics, lateness, NULL, 0), 3900);
+	/* The batch about to be written counts with its source's lateness too. */
+	assert_int_equal(mentor_partitions_watermark(ps, topics, lateness, &pending, 1), 4500);
+	track_or_fail(ps, "other", 0, 10, 4400);
+	assert_int_equal(mentor_partitions_watermark(ps, topics, lateness, &pending, 1), 4400);
+	/* No event yet holds everything back, whatever the lateness. */
+	track_or_fail(ps, "voc", 1, MENTOR_OFFSET_NONE, MENTOR_NO_EVENT_TIME);
+	assert_int_equal(mentor_partitions_watermark(ps, topics, lateness, &pending, 1), INT64_MIN);
 	mentor_partitions_free(ps);
 }
 
@@ -174,7 +207,7 @@ static void test_watermark_end_and_no_event(void **state)
 	/* A partition with no event yet holds everything back, until a batch brings it one. */
 	track_or_fail(ps, "aqm", 0, MENTOR_OFFSET_NONE, MENTOR_NO_EVENT_TIME);
 	assert_int_equal(watermark(ps), INT64_MIN);
-	assert_int_equal(mentor_partitions_watermark(ps, ROSTER, &pending, 1), 1000);
+	assert_int_equal(mentor_partitions_watermark(ps, topics, no_lateness, &pending, 1), 1000);
 	mentor_partitions_set_at_end(ps, "aqm", 0, true);
 	assert_int_equal(watermark(ps), 1000);
 	mentor_partitions_free(ps);
@@ -190,10 +223,12 @@ static void test_watermark_roster(void **state)
 	track_or_fail(ps, "voc", 0, 10, 1000);
 	track_or_fail(ps, ROSTER, 0, 10, 5000);
 	assert_int_equal(watermark(ps), INT64_MIN);
-	assert_int_equal(mentor_partitions_watermark(ps, ROSTER, &pending, 1), INT64_MIN);
+	assert_int_equal(mentor_partitions_watermark(ps, topics, no_lateness, &pending, 1), INT64_MIN);
 
 	/* The roster topic is the one named: with another name, the roster partition is an ordinary one. */
-	assert_int_equal(mentor_partitions_watermark(ps, "agents", NULL, 0), 1000);
+	topics[MENTOR_EVENT_ROSTER] = "agents";
+	assert_int_equal(watermark(ps), 1000);
+	topics[MENTOR_EVENT_ROSTER] = ROSTER;
 
 	mentor_partitions_set_at_end(ps, ROSTER, 0, true);
 	assert_int_equal(watermark(ps), 1000);
@@ -432,6 +467,7 @@ int main(void)
 		cmocka_unit_test(test_track_and_start_offsets),
 		cmocka_unit_test(test_many_partitions),
 		cmocka_unit_test(test_watermark_least_and_pending),
+		cmocka_unit_test(test_watermark_lateness_per_source),
 		cmocka_unit_test(test_watermark_end_and_no_event),
 		cmocka_unit_test(test_watermark_roster),
 		cmocka_unit_test(test_set_and_reset_stored),
