@@ -352,6 +352,13 @@ static int advance_alone(struct mentor_analytics *an, struct mentor_store *store
 		rc = an_run_until(&r, closed_us);
 	newest = mentor_detector_newest_seen(an->det);
 	last_round = ret_last_round && closed_us == MENTOR_DETECT_ALL && !an->rounds_left;
+	/*
+	 * Every trigger is decided now: each supersedes as it would in one
+	 * decision-time order, also one decided after a round at the newest time
+	 * that an_run_until ran already (no round follows it then).
+	 */
+	if (rc == MENTOR_OK && last_round)
+		rc = an_resolve_refired(&r, INT64_MAX);
 	if (rc == MENTOR_OK && last_round && newest != NO_TIME &&
 	    (an->last_round_us == NO_TIME || newest > an->last_round_us))
 		rc = an_run_round(&r, newest);

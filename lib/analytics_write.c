@@ -94,35 +94,17 @@ void an_forget_early(struct mentor_analytics *an)
 }
 
 /*
- * The low-score triggers fired since the last flush, staged in firing order
- * (seq), go in together (an_flush_triggers): a new trigger supersedes the
- * open or waiting one of its agent and behavior, stored or staged before it.
- * The stored one is looked up per staged trigger (index triggers_open_key):
- * OFFSET 0 keeps the planner from flattening the LATERAL into a join whose
- * order rests on the table's statistics, which a drain from empty does not
- * have yet (it then scanned every open trigger once per staged one).
+ * The low-score triggers fired since the last flush go in together
+ * (an_flush_triggers), open. One that supersedes an older open trigger of
+ * its agent and behavior does so at the next round (an_resolve_refired,
+ * rounds.c), which may run before a trigger fired after it is written.
  */
-#define STAGE_TRIGGERS_COLUMNS 8
+#define STAGE_TRIGGERS_COLUMNS 7
 
 static const char insert_triggers_sql[] =
-	"WITH s AS ("
-	"  SELECT *, lead(fired_at) OVER (PARTITION BY agent_id, behavior ORDER BY seq) AS superseded_at"
-	"    FROM stage_triggers),"
-	" old AS ("
-	"  UPDATE triggers t SET status = 'resolved', resolution = 'refired', resolved_at = o.fired_at"
-	"    FROM (SELECT f.fired_at, x.trigger_id"
-	"            FROM (SELECT DISTINCT ON (agent_id, behavior) agent_id, behavior, fired_at FROM stage_triggers"
-	"                   ORDER BY agent_id, behavior, seq) f,"
-	"                 LATERAL (SELECT trigger_id FROM triggers"
-	"                           WHERE agent_id = f.agent_id AND behavior = f.behavior AND kind = 'low_score'"
-	"                             AND status IN ('open', 'waiting') OFFSET 0) x) o"
-	"   WHERE t.trigger_id = o.trigger_id)"
-	" INSERT INTO triggers (trigger_id, agent_id, behavior, kind, fired_at, event_id, score, n, status,"
-	"                       resolution, resolved_at)"
-	" SELECT trigger_id, agent_id, behavior, 'low_score', fired_at, event_id, score, n,"
-	"        CASE WHEN superseded_at IS NULL THEN 'open' ELSE 'resolved' END,"
-	"        CASE WHEN superseded_at IS NULL THEN NULL ELSE 'refired' END, superseded_at"
-	"   FROM s ORDER BY seq ON CONFLICT DO NOTHING";
+	"INSERT INTO triggers (trigger_id, agent_id, behavior, kind, fired_at, event_id, score, n, status)"
+	" SELECT trigger_id, agent_id, behavior, 'low_score', fired_at, event_id, score, n, 'open' FROM stage_triggers"
+	" ON CONFLICT DO NOTHING";
 
 int an_flush_triggers(struct run *r)
 {
@@ -191,7 +173,6 @@ static int on_trigger(void *ctx, const struct mentor_detect_trigger *t)
 	if (b->len == 0)
 		bin_begin(b);
 	bin_row(b, STAGE_TRIGGERS_COLUMNS);
-	bin_int8(b, (int64_t)b->rows);
 	bin_text(b, id);
 	bin_text(b, t->agent_id);
 	bin_text(b, t->metric);
@@ -292,7 +273,7 @@ static const char *const stage_sql[] = {
 	 " after_sumsq_e12 bigint) ON COMMIT DELETE ROWS"),
 	("CREATE TEMP TABLE IF NOT EXISTS stage_alerts (alert_id text, kind text, agent_id text,"
 	 " occurred_at timestamptz, behavior text, fields jsonb) ON COMMIT DELETE ROWS"),
-	("CREATE TEMP TABLE IF NOT EXISTS stage_triggers (seq bigint, trigger_id text, agent_id text, behavior text,"
+	("CREATE TEMP TABLE IF NOT EXISTS stage_triggers (trigger_id text, agent_id text, behavior text,"
 	 " fired_at timestamptz, event_id text, score float8, n bigint) ON COMMIT DELETE ROWS"),
 	("CREATE TEMP TABLE IF NOT EXISTS stage_pairings (pairing_id text, trigger_id text, mentee_id text,"
 	 " mentor_id text, behavior text, started_at timestamptz, ends_at timestamptz, mentee_score float8,"

@@ -56,6 +56,29 @@ static const char cancel_pairings_sql[] =
 	" UPDATE triggers t SET status = 'resolved', resolution = 'cancelled', resolved_at = $1"
 	"   FROM gone g WHERE t.trigger_id = g.trigger_id";
 
+/*
+ * A low-score trigger supersedes the older open or waiting one of its agent
+ * and behavior (docs/analytics.md, "Triggers"). $1 bounds the newer ones
+ * taken: those fired before the round, which a single decision-time order
+ * would have decided before it. Each open one (a partial index on open
+ * triggers) looks up the earliest newer trigger of its key (index
+ * triggers_agent): the LIMIT keeps that LATERAL a lookup per open trigger,
+ * whatever the planner thinks of the table's size (a drain from empty has no
+ * statistics). The updated rows are named open too: with statistics, the
+ * planner hash-joined them to a scan of the whole table.
+ */
+static const char resolve_refired_sql[] =
+	"UPDATE triggers t SET status = 'resolved', resolution = 'refired', resolved_at = s.superseded_at"
+	"  FROM (SELECT o.trigger_id, n.fired_at AS superseded_at"
+	"          FROM triggers o,"
+	"               LATERAL (SELECT x.fired_at FROM triggers x"
+	"                         WHERE x.agent_id = o.agent_id AND x.behavior = o.behavior AND x.kind = 'low_score'"
+	"                           AND x.fired_at < $1"
+	"                           AND (x.fired_at, x.trigger_id COLLATE \"C\") > (o.fired_at, o.trigger_id COLLATE \"C\")"
+	"                         ORDER BY x.fired_at, x.trigger_id COLLATE \"C\" LIMIT 1) n"
+	"         WHERE o.kind = 'low_score' AND o.status IN ('open', 'waiting') AND o.fired_at < $1) s"
+	" WHERE t.trigger_id = s.trigger_id AND t.status IN ('open', 'waiting')";
+
 static const char open_triggers_sql[] =
 	"SELECT trigger_id, agent_id, behavior, status, holdout, holdout_until > $1, fired_at FROM triggers"
 	" WHERE kind = 'low_score' AND status IN ('open', 'waiting') AND fired_at < $1"
@@ -580,10 +603,24 @@ static int write_completing_kpis(struct run *r, const char *at)
 	return rc;
 }
 
+int an_resolve_refired(struct run *r, int64_t before_us)
+{
+	char before[TIME_TEXT];
+	int rc = an_flush_triggers(r);
+
+	an_time_text(before_us, before);
+	if (rc == MENTOR_OK)
+		rc = an_q(r, resolve_refired_sql, 1, (const char *const[]){ before }, "resolve refired triggers", NULL);
+	if (rc == MENTOR_OK)
+		r->an->counts_stale = true;
+	return rc;
+}
+
 /*
- * One pairing round at event time at_us (SPEC section 3): pairings that
- * ended are completed, those that lost an agent cancelled; open triggers
- * still low are assigned together; the program effect is recomputed.
+ * One pairing round at event time at_us (SPEC section 3): triggers fired
+ * before it supersede older ones; pairings that ended are completed, those
+ * that lost an agent cancelled; open triggers still low are assigned
+ * together; the program effect is recomputed.
  */
 int an_run_round(struct run *r, int64_t at_us)
 {
@@ -594,7 +631,7 @@ int an_run_round(struct run *r, int64_t at_us)
 	int rc;
 
 	an_time_text(at_us, at);
-	rc = an_flush_triggers(r);
+	rc = an_resolve_refired(r, at_us);
 	if (rc == MENTOR_OK)
 		rc = an_set_agents(r);  /* the roster's agents, whatever an_refresh_agents() may have passed over */
 	if (rc == MENTOR_OK)
