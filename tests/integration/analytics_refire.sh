@@ -2,9 +2,13 @@
 # A low-score trigger superseded by a new one of the same agent and behavior
 # (low, recovered, low again before a round resolved the first): the first
 # is resolved as 'refired' at the second's time, the second stays open.
-# Once with both triggers written by one transaction (the second supersedes
-# a trigger staged with it) and once across two drains (it supersedes a
-# stored trigger).
+# Once with both triggers written by one transaction, once across two drains
+# (the first trigger waiting when the second fires), once across batches of a
+# drain (the first still open when the second is written; no round between
+# them), and once with the second fired at the drain's newest event time (its
+# last round's). The first is resolved only at the next round, so beside the
+# rows each run checks the resolved_at and that no key is left with two open
+# or waiting triggers.
 #
 # Hand-computed, with the defaults (prior_k 10, min_n 8, low below 0.60,
 # leaving low above 0.65): six other agents score empathy 80 on day 0, so the
@@ -60,6 +64,26 @@ produce() {
     done
 }
 
+# produce_one PREFIX FILES...: the roster, then the files in the order given to PREFIX.aqm, one partition.
+produce_one() {
+    local prefix=$1
+    shift
+    "$PRODUCE_FILES" "$MENTORD_KAFKA" "$prefix.roster" - "$work/roster"/*.json >/dev/null || fail "producing the roster"
+    "$PRODUCE_FILES" "$MENTORD_KAFKA" "$prefix.aqm" all "$@" >/dev/null || fail "producing the events"
+}
+
+# check_superseded LABEL SCHEMA: trigger 1 resolved at trigger 2's fired_at, and one open trigger per key at most.
+check_superseded() {
+    assert_eq "$1: trigger 1 resolved at trigger 2's time" "2026-01-02T10:00:19Z" \
+        "$(psql_val "$2" "SELECT to_char(resolved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
+                            FROM triggers WHERE trigger_id = 'low/low1-08/empathy'")"
+    assert_eq "$1: keys with more than one open or waiting trigger" "" \
+        "$(psql_val "$2" "SELECT string_agg(agent_id || '/' || behavior, ', ')
+                            FROM (SELECT agent_id, behavior FROM triggers
+                                   WHERE kind = 'low_score' AND status IN ('open', 'waiting')
+                                   GROUP BY agent_id, behavior HAVING count(*) > 1) k")"
+}
+
 # R1's empathy triggers: "event status resolution superseded-by-the-next", oldest first.
 r1_triggers() {
     psql_val "$1" "SELECT string_agg(t.event_id || ' ' || t.status || ' ' || coalesce(t.resolution, '-') || ' ' ||
@@ -83,6 +107,7 @@ produce "$one" "$work/others" "$work/p1" "$work/ux" "$work/p23"
 write_config "$work/one.conf" "$schema_one" "$one" "$one"
 drain "$work/one.conf" 2>"$work/one.log" || { fail "drain (one transaction) failed"; tail "$work/one.log" >&2; }
 assert_eq "one transaction: R1's triggers" "$want" "$(r1_triggers "$schema_one")"
+check_superseded "one transaction" "$schema_one"
 assert_eq "the unknown agent's and the departed agent's triggers" "U1 waiting -, X1 resolved inactive" \
     "$(psql_val "$schema_one" "SELECT string_agg(agent_id || ' ' || status || ' ' || coalesce(resolution, '-'), ', '
                                                  ORDER BY agent_id)
@@ -98,6 +123,30 @@ assert_eq "after the first drain: R1's triggers" "low1-08 waiting - -" "$(r1_tri
 produce "$two" "$work/p23"
 drain "$work/two.conf" 2>"$work/two-b.log" || { fail "second drain failed"; tail "$work/two-b.log" >&2; }
 assert_eq "two drains: R1's triggers" "$want" "$(r1_triggers "$schema_two")"
+check_superseded "two drains" "$schema_two"
 
-[[ -n ${KEEP_WORK:-} ]] || psql_val public "DROP SCHEMA $schema_one CASCADE; DROP SCHEMA $schema_two CASCADE" >/dev/null
+# --- Across batches: every event in one partition, in time order, five per batch. Trigger 1 goes in open
+# several transactions before trigger 2; no round comes between them (both on day 1, after its round).
+three="refire3-$run_id"
+schema_three="it_refire3_$run_id"
+write_config "$work/three.conf" "$schema_three" "$three" "$three" "[ingest]" "batch_max_events = 5"
+produce_one "$three" "$work/others"/*.json "$work/p1"/*.json "$work/p23"/*.json
+drain "$work/three.conf" 2>"$work/three.log" || { fail "drain (batches of 5) failed"; tail "$work/three.log" >&2; }
+assert_eq "batches of 5: R1's triggers" "$want" "$(r1_triggers "$schema_three")"
+check_superseded "batches of 5" "$schema_three"
+
+# --- Trigger 2 fired by the newest event: the drain's last round is at its time and reads only triggers fired
+# before it, yet trigger 1 is superseded as it was when trigger 2 fired (trigger 2 stays open: no round after it).
+four="refire4-$run_id"
+schema_four="it_refire4_$run_id"
+write_config "$work/four.conf" "$schema_four" "$four" "$four"
+produce_one "$four" "$work/others"/*.json "$work/p1"/*.json "$work/p23"/a*.json "$work/p23"/b0*.json \
+    "$work/p23"/b1*.json
+drain "$work/four.conf" 2>"$work/four.log" || { fail "drain (newest trigger) failed"; tail "$work/four.log" >&2; }
+assert_eq "trigger 2 at the newest time: R1's triggers" "low1-08 resolved refired at-next, low2-19 open - -" \
+    "$(r1_triggers "$schema_four")"
+check_superseded "trigger 2 at the newest time" "$schema_four"
+
+[[ -n ${KEEP_WORK:-} ]] || psql_val public "DROP SCHEMA $schema_one CASCADE; DROP SCHEMA $schema_two CASCADE;
+                                        DROP SCHEMA $schema_three CASCADE; DROP SCHEMA $schema_four CASCADE" >/dev/null
 finish
