@@ -77,7 +77,8 @@ struct mentor_analytics {
 	int64_t closed_us;                          /* evaluated up to here */
 	int64_t next_closed_us;                     /* the caller's watermark for the next batch */
 	int64_t last_round_us;
-	int64_t kpi_closed_day;                     /* KPI windows ending by this day are final (an_detect_sink) */
+	int64_t kpi_closed_day;                     /* newest day of decision evaluated: KPI windows that take no
+						       observation decided on it are final (an_detect_sink) */
 	bool counts_stale;                          /* triggers or pairings changed: recount the gauges */
 	struct mentor_analytics_gauges gauges;
 	char *topics[MENTOR_EVENT_KIND_COUNT];      /* owned; the topic of each kind of event */

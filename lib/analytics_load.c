@@ -278,8 +278,10 @@ static void add_detector_days(const struct run *r, const struct mentor_kpi_windo
  * The KPI windows not final yet, their sums rebuilt from decided
  * observations only: days before split_day (load_data's) from
  * agent_daily_parts, later days from the detector's days just loaded (an
- * unread event there is counted when it is decided). Marked changed, so that
- * the next round writes them as an uninterrupted run would.
+ * unread event there is counted when it is decided). A window not final took
+ * every observation decided so far (none was decided on its
+ * decided_before_day or later). Marked changed, so that the next round
+ * writes them as an uninterrupted run would.
  */
 static int load_kpis(struct run *r, int64_t split_day)
 {
@@ -337,6 +339,7 @@ static int load_kpis(struct run *r, int64_t split_day)
 		int64_t from_detector = split_day == NO_TIME ? w.before.from_day : split_day;
 
 		an_progress_row(r->an, i);
+		w.decided_before_day = an_kpi_decided_before_day(r->an, w.after.to_day);
 		add_detector_days(r, &w, from_detector > w.before.from_day ? from_detector : w.before.from_day,
 				  w.before.to_day, &w.b);
 		add_detector_days(r, &w, w.after.from_day, w.after.to_day, &w.a);

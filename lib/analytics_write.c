@@ -131,6 +131,11 @@ static size_t kpi_metrics(const char *behavior, const char *ret[KPI_METRICS_MAX]
 	return n;
 }
 
+int64_t an_kpi_decided_before_day(const struct mentor_analytics *an, int64_t after_to_day)
+{
+	return after_to_day + (an_lateness_max(an) + MENTOR_US_PER_DAY - 1) / MENTOR_US_PER_DAY;
+}
+
 /* Opens the KPI windows of one subject around start_us, with what the detector already holds. */
 int an_open_windows(struct run *r, const char *owner_id, bool comparison, const char *subject,
 			const char *agent_id, const char *behavior, int64_t start_us)
@@ -143,6 +148,7 @@ int an_open_windows(struct run *r, const char *owner_id, bool comparison, const 
 	int rc = MENTOR_OK;
 
 	mentor_stats_kpi_windows_day(start_us, &r->an->cfg->stats.kpi, &w.before, &w.after);
+	w.decided_before_day = an_kpi_decided_before_day(r->an, w.after.to_day);
 	for (size_t i = 0; rc == MENTOR_OK && i < n; i++) {
 		w.metric = metrics[i];
 		w.is_target = i == 0;
@@ -233,26 +239,23 @@ static int flush_priors(struct run *r)
 }
 
 /*
- * A KPI window takes the observations decided before its after window's end
- * plus the longest allowed lateness of any source in whole days (rounded
- * up), so a window holds every source's late observations; it is final from then
- * on. Closed as the days of decision of the evaluated observations pass
- * that: the detector evaluates a day of decision agent by agent, not in
- * decision-time order, so a close inside a day would depend on where an
- * advance stopped. What a window holds then depends on the observations'
- * times and decision times alone, not on when rows are written.
+ * A KPI window takes the observations of its days decided before its
+ * decided_before_day (an_kpi_decided_before_day), whatever the order in which
+ * they are evaluated. It is final once an observation decided on that day
+ * or later was evaluated: observations are evaluated in the order of their
+ * days of decision (agent by agent within a day), so none decided earlier
+ * can still come.
  */
 static int on_evaluated(void *ctx, const struct mentor_detect_obs *o)
 {
 	struct run *r = ctx;
-	int64_t lateness_days = (an_lateness_max(r->an) + MENTOR_US_PER_DAY - 1) / MENTOR_US_PER_DAY;
-	int64_t closed_day = mentor_stats_day_of(o->decide_us) - lateness_days;
+	int64_t decide_day = mentor_stats_day_of(o->decide_us);
 
-	if (closed_day > r->an->kpi_closed_day) {
-		mentor_kpi_close(r->an->kpi, closed_day);
-		r->an->kpi_closed_day = closed_day;
+	if (decide_day > r->an->kpi_closed_day) {
+		mentor_kpi_close(r->an->kpi, decide_day);
+		r->an->kpi_closed_day = decide_day;
 	}
-	mentor_kpi_observe_key(r->an->kpi, o->key_hash, o->agent_id, o->metric, o->day, o->value_e6);
+	mentor_kpi_observe_key(r->an->kpi, o->key_hash, o->agent_id, o->metric, o->day, decide_day, o->value_e6);
 	return MENTOR_OK;
 }
 

@@ -15,6 +15,13 @@ int an_insert_alert(struct run *r, const char *kind, const char *cause_id, const
 /* Writes the low-score triggers staged since the last call: before a round reads them, and at the end. */
 int an_flush_triggers(struct run *r);
 
+/*
+ * The first day of decision a KPI window whose after window ends on
+ * after_to_day no longer takes: after_to_day plus the allowed lateness in
+ * whole days, rounded up. The one place that says it (opening, restart).
+ */
+int64_t an_kpi_decided_before_day(const struct mentor_analytics *an, int64_t after_to_day);
+
 /* Opens one subject's KPI windows around start_us, with the sums the detector holds. */
 int an_open_windows(struct run *r, const char *owner_id, bool comparison, const char *subject, const char *agent_id,
 		    const char *behavior, int64_t start_us);
@@ -43,9 +50,9 @@ struct an_kpi_pick {
 };
 
 /*
- * Closes the windows whose after window has passed and writes the changed
- * ones pick takes (NULL: the final ones and those never written); at_commit
- * as an_copy's, for the last write of a transaction. MENTOR_OK,
+ * Closes the windows no observation still to come can change and writes the
+ * changed ones pick takes (NULL: the final ones and those never written);
+ * at_commit as an_copy's, for the last write of a transaction. MENTOR_OK,
  * MENTOR_ERR_DB or MENTOR_ERR_NOMEM.
  */
 int an_write_kpis(struct run *r, const struct an_kpi_pick *pick, bool at_commit);

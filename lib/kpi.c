@@ -154,15 +154,16 @@ static void add_to(struct mentor_kpi_sums *s, int64_t v)
 }
 
 void mentor_kpi_observe_key(struct mentor_kpi_set *set, uint64_t h, const char *agent_id, const char *metric,
-			    int64_t day, int64_t value_e6)
+			    int64_t day, int64_t decide_day, int64_t value_e6)
 {
 	if (set->n == 0)
 		return;
 	for (uint32_t i = set->bucket[h & (set->n_buckets - 1)]; i != NO_ENTRY; i = set->e[i].next) {
 		struct kpi_entry *e = &set->e[i];
 
-		if (e->dead || e->w.final || e->hash != h || strcmp(e->w.agent_id, agent_id) != 0 ||
-		    strcmp(e->w.metric, metric) != 0)
+		/* Not final: when a window is closed must not change what it holds. */
+		if (e->dead || decide_day >= e->w.decided_before_day || e->hash != h ||
+		    strcmp(e->w.agent_id, agent_id) != 0 || strcmp(e->w.metric, metric) != 0)
 			continue;
 		if (day >= e->w.before.from_day && day < e->w.before.to_day)
 			add_to(&e->w.b, value_e6);
@@ -192,12 +193,12 @@ void mentor_kpi_remove_owner(struct mentor_kpi_set *set, const char *owner_id, b
 	}
 }
 
-void mentor_kpi_close(struct mentor_kpi_set *set, int64_t end_day)
+void mentor_kpi_close(struct mentor_kpi_set *set, int64_t decide_day)
 {
 	for (size_t i = 0; i < set->n; i++) {
 		struct kpi_entry *e = &set->e[i];
 
-		if (!e->dead && !e->w.final && e->w.after.to_day <= end_day) {
+		if (!e->dead && !e->w.final && e->w.decided_before_day <= decide_day) {
 			e->w.final = true;
 			e->changed = true;
 		}

@@ -7,8 +7,12 @@
  * UTC days (mentor_stats_kpi_windows_day): the start's day opens the after
  * window. Sums are integers in millionths (squares in 1e-12), as
  * agent_daily stores them, so a window equals a recomputation from the
- * stored events exactly. A window is final once event time has passed the
- * end of its after window; after that it is written once and forgotten.
+ * stored events exactly. A window takes the observations of its days decided
+ * before its decided_before_day, whatever the order in which they come: what
+ * it holds is a function of each observation's day and day of decision, not
+ * of when it is closed. It is final once the caller knows that no
+ * observation decided before that day can still come; after that it is
+ * written once and forgotten.
  *
  * No database, clock, logging or globals; not thread-safe.
  */
@@ -34,6 +38,7 @@ struct mentor_kpi_window {
 	const char *agent_id, *metric;
 	bool is_target;            /* metric is the owner's behavior */
 	struct mentor_day_window before, after;
+	int64_t decided_before_day;  /* the first day of decision it no longer takes (after.to_day plus the lateness) */
 	struct mentor_kpi_sums b, a;
 	bool final;
 	bool written;              /* a row holds it in PostgreSQL: loaded, or handed to fn by take_changed */
@@ -50,18 +55,23 @@ void mentor_kpi_set_free(struct mentor_kpi_set *set);
 int mentor_kpi_add(struct mentor_kpi_set *set, const struct mentor_kpi_window *w, struct mentor_error *err);
 
 /*
- * Adds an evaluated observation to every open window of (agent, metric)
- * whose before or after holds day. key_hash is the key's hash as
- * mentor_detect_obs carries it (the set finds the windows by it).
+ * Adds an evaluated observation of day, decided on decide_day, to every
+ * window of (agent, metric) whose before or after holds day and whose
+ * decided_before_day is later than decide_day, final or not. key_hash is the
+ * key's hash as mentor_detect_obs carries it (the set finds the windows by it).
  */
 void mentor_kpi_observe_key(struct mentor_kpi_set *set, uint64_t key_hash, const char *agent_id, const char *metric,
-			    int64_t day, int64_t value_e6);
+			    int64_t day, int64_t decide_day, int64_t value_e6);
 
 /* Drops the windows of an owner (a comparison trigger that got paired). */
 void mentor_kpi_remove_owner(struct mentor_kpi_set *set, const char *owner_id, bool comparison);
 
-/* Marks final (and changed) every window whose after window ends on or before end_day. */
-void mentor_kpi_close(struct mentor_kpi_set *set, int64_t end_day);
+/*
+ * Marks final (and changed) every window that takes no observation decided
+ * on decide_day or later (decided_before_day <= decide_day). Call it once no
+ * observation decided before decide_day can still come; it changes no sums.
+ */
+void mentor_kpi_close(struct mentor_kpi_set *set, int64_t decide_day);
 
 /*
  * Calls fn (NULL: none) for each window changed since the last call that

@@ -5,8 +5,8 @@
  * over: windows as an_open_windows opens them (mentor_stats_kpi_windows_day
  * around a start time, with the sums the detector already holds), and each
  * observation through the detector, which reports it once evaluated with its
- * UTC day and key hash, passed on to mentor_kpi_observe_key as on_evaluated
- * does. Sums are integers in millionths, so they are compared exactly; the
+ * UTC day, day of decision and key hash, passed on to mentor_kpi_observe_key
+ * as on_evaluated does. Sums are integers in millionths, so they are compared exactly; the
  * expected values are worked out by hand in the comments. The one Welch
  * interval comes from SciPy 1.17.1 (the call is quoted beside it).
  */
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../lib/hash.h"
 #include "mentor/detect.h"
 #include "mentor/events.h"
 #include "mentor/kpi.h"
@@ -59,21 +60,30 @@ static int to_kpi(void *ctx, const struct mentor_detect_obs *o)
 {
 	struct feed *f = ctx;
 
-	mentor_kpi_observe_key(f->set, o->key_hash, o->agent_id, o->metric, o->day, o->value_e6);
+	mentor_kpi_observe_key(f->set, o->key_hash, o->agent_id, o->metric, o->day, mentor_stats_day_of(o->decide_us),
+			       o->value_e6);
 	return MENTOR_OK;
 }
 
-/* One observation (an event of its own) at t_us, evaluated at once. */
-static void observe_at(struct feed *f, const char *agent, const char *metric, int64_t t_us, int64_t value_e6)
+/* One observation (an event of its own) at t_us, decided at decide_us, evaluated at once. */
+static void observe_decided(struct feed *f, const char *agent, const char *metric, int64_t t_us, int64_t decide_us,
+			    int64_t value_e6)
 {
 	struct mentor_detect_sink sink = { .evaluated = to_kpi, .ctx = f };
 	struct mentor_error err = { 0 };
 	char event_id[32];
 
 	snprintf(event_id, sizeof(event_id), "e%u", f->events++);
-	assert_int_equal(mentor_detector_observe(f->det, agent, metric, event_id, t_us, t_us, value_e6, &err), MENTOR_OK);
+	assert_int_equal(mentor_detector_observe(f->det, agent, metric, event_id, t_us, decide_us, value_e6, &err),
+			 MENTOR_OK);
 	assert_int_equal(mentor_detector_advance(f->det, MENTOR_DETECT_ALL, &sink, &err), MENTOR_OK);
 	assert_int_equal(mentor_detector_waiting(f->det), 0);
+}
+
+/* One observation at t_us, decided at once. */
+static void observe_at(struct feed *f, const char *agent, const char *metric, int64_t t_us, int64_t value_e6)
+{
+	observe_decided(f, agent, metric, t_us, t_us, value_e6);
 }
 
 /* One observation at noon of `day`. */
@@ -82,7 +92,11 @@ static void observe(struct feed *f, const char *agent, const char *metric, int64
 	observe_at(f, agent, metric, at(day, 12 * HOUR), value_e6);
 }
 
-/* The window of (agent, metric) for an owner starting at start_us, its days as an_open_windows makes them. */
+/*
+ * The window of (agent, metric) for an owner starting at start_us, its days
+ * as an_open_windows makes them with no allowed lateness: it takes the
+ * observations decided before its after window ends.
+ */
 static struct mentor_kpi_window win(const char *owner, bool comparison, const char *subject, const char *agent,
 				    const char *metric, int64_t start_us, int washout_days)
 {
@@ -95,6 +109,7 @@ static struct mentor_kpi_window win(const char *owner, bool comparison, const ch
 	mentor_stats_params_init(&p);
 	p.kpi.washout_days = washout_days;
 	mentor_stats_kpi_windows_day(start_us, &p.kpi, &w.before, &w.after);
+	w.decided_before_day = w.after.to_day;
 	return w;
 }
 
@@ -482,14 +497,14 @@ static void test_order_close_forget(void **state)
 	assert_sums(&g.t[0].w.a, 1, 750000, INT64_C(562500000000));  /* 0.75^2 = 0.5625 */
 	assert_sums(&g.t[1].w.a, 1, 750000, INT64_C(562500000000));
 
-	/* End day S + 27: no after window ends on or before it. */
+	/* Decided on S + 27: every window still takes observations decided then. */
 	mentor_kpi_close(f.set, S + 27);
 	take(f.set, &g);
 	assert_int_equal(g.n, 0);
 	/* S + 28: the four pairing windows are final, reported once and forgotten. */
 	mentor_kpi_close(f.set, S + 28);
-	/* A late observation after close: final windows take no more, t9 does (0.25 on S + 27). */
-	observe(&f, "a", "empathy", S + 27, 250000);
+	/* A late observation of S + 27 decided on S + 28: the pairing windows do not take it, t9 does. */
+	observe_decided(&f, "a", "empathy", at(S + 27, 12 * HOUR), at(S + 28, HOUR), 250000);
 	take(f.set, &g);
 	assert_int_equal(g.n, 5);
 	for (size_t i = 0; i < 4; i++) {
@@ -518,6 +533,69 @@ static void test_order_close_forget(void **state)
 
 	got_clear(&g);
 	feed_free(&f);
+}
+
+/* ---- The day of decision decides, not close ---- */
+
+/*
+ * A window whose after window ends on S + 28, with two days of allowed
+ * lateness: it takes the observations of its days decided before X = S + 30
+ * and refuses those decided on X or later, although nothing closes it (on a
+ * set where only close decided, it would take them all). Observations reach
+ * the set in any order once each source is evaluated behind its own
+ * watermark, so they are handed straight to observe_key, forwards and
+ * backwards, with close(X) called never, before the first, in the middle or
+ * after the last: the window holds the same sums every time, and is final
+ * when closed.
+ */
+static void test_decided_before_limit(void **state)
+{
+	const int64_t x = S + 30;
+	static const struct {
+		int64_t day, decide_day, v;
+	} obs[] = {
+		{ S + 27, S + 29, 100000 },  /* after, decided on X - 1: taken */
+		{ S + 27, S + 30, 200000 },  /* after, decided on X: refused */
+		{ S - 1, S + 29, 300000 },   /* before, decided on X - 1: taken */
+		{ S - 1, S + 35, 400000 },   /* before, decided after X: refused */
+		{ S + 28, S + 29, 500000 },  /* no day of the window */
+		{ S, S, 600000 },            /* after, decided on its day: taken */
+	};
+	const size_t n_obs = sizeof(obs) / sizeof(obs[0]);
+	const uint64_t h = mentor_hash_key("a", "empathy");
+
+	(void)state;
+	for (int backwards = 0; backwards < 2; backwards++)
+		for (int close_at = -1; close_at <= (int)n_obs; close_at++) {  /* -1: never; else before obs[close_at] */
+			struct mentor_kpi_set *set;
+			struct mentor_kpi_window w = win("p1", false, "mentee", "a", "empathy", START, 0);
+			struct mentor_error err = { 0 };
+			struct got g = { 0 };
+
+			w.decided_before_day = w.after.to_day + 2;
+			assert_int_equal(w.decided_before_day, x);
+			assert_int_equal(mentor_kpi_set_new(&set, &err), MENTOR_OK);
+			assert_int_equal(mentor_kpi_add(set, &w, &err), MENTOR_OK);
+			for (size_t k = 0; k <= n_obs; k++) {
+				size_t i = backwards ? n_obs - 1 - k : k;
+
+				if ((int)k == close_at)
+					mentor_kpi_close(set, x);
+				if (k < n_obs)
+					mentor_kpi_observe_key(set, h, "a", "empathy", obs[i].day, obs[i].decide_day,
+							       obs[i].v);
+			}
+			/* Decided on X - 1: the window still takes observations decided then, so it is not final. */
+			mentor_kpi_close(set, x - 1);
+			take(set, &g);
+			assert_int_equal(g.n, 1);
+			/* before 0.3 (0.09); after 0.1 + 0.6 = 0.7, squares 0.01 + 0.36 = 0.37. */
+			assert_sums(&g.t[0].w.b, 1, 300000, INT64_C(90000000000));
+			assert_sums(&g.t[0].w.a, 2, 700000, INT64_C(370000000000));
+			assert_int_equal(g.t[0].w.final, close_at >= 0);
+			got_clear(&g);
+			mentor_kpi_set_free(set);
+		}
 }
 
 /* ---- take_changed with a selection ---- */
@@ -806,6 +884,7 @@ int main(void)
 		cmocka_unit_test(test_sums_by_day),
 		cmocka_unit_test(test_open_after_observed),
 		cmocka_unit_test(test_order_close_forget),
+		cmocka_unit_test(test_decided_before_limit),
 		cmocka_unit_test(test_take_selected),
 		cmocka_unit_test(test_remove_owner),
 		cmocka_unit_test(test_many_windows),
