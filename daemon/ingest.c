@@ -84,6 +84,7 @@ struct ingest {
 	struct mentor_analytics *analytics; /* owned */
 	bool analytics_stale;               /* a failed commit left its memory ahead of the tables */
 	bool drain_waiting;                 /* at the end, waiting for other instances' partitions (logged once) */
+	bool exit_at_end;                   /* a drain: what is read to its end gets nothing more */
 	int held_partitions;                /* partitions paused for the group's waiting observations (backpressure) */
 	int assigned_seen;                  /* partitions assigned at the last pass: a change sets backpressure again */
 	bool rounds_left;                   /* the analytics left pairing rounds for the next pass (logged once) */
@@ -716,9 +717,10 @@ static void refresh_roster_extents(struct ingest *in)
 
 static void set_closed(struct ingest *in, size_t n_updates)
 {
-	mentor_analytics_set_closed(in->analytics, mentor_consumer_watermark(in->consumer, in->cfg->topics,
-									     in->cfg->rules.lateness_us, in->updates,
-									     n_updates));
+	struct mentor_source_times wm = mentor_consumer_watermark(in->consumer, in->cfg->topics, in->cfg->rules.lateness_us,
+								  in->exit_at_end, in->updates, n_updates);
+
+	mentor_analytics_set_closed(in->analytics, &wm);
 }
 
 /* An event time for the log, to the second in UTC ("2026-09-01 00:00:00Z"), or "no event yet". */
@@ -733,22 +735,25 @@ static void format_event_time(int64_t us, char *out, size_t size)
 
 /*
  * Backpressure for the whole group: while the decider holds
- * max_waiting_observations or more observations waiting for the watermark,
- * this instance pauses its partitions whose newest stored event is after
- * the partition that holds the watermark back, and reads on the others
- * (only they can move it). Each pass sets it again: a rebalance or an
+ * max_waiting_observations or more observations waiting for the watermarks,
+ * this instance pauses its partitions of each source whose newest stored
+ * event is after the partition that holds that source's watermark back, and
+ * reads on the others (only they can move it). The log names the earlier of
+ * the two holding times. Each pass sets it again: a rebalance or an
  * outage's end brings partitions that are not paused.
  */
 static void apply_backpressure(struct ingest *in, int64_t waiting)
 {
-	int64_t after = mentor_analytics_pause_after(in->analytics);
+	struct mentor_source_times after = mentor_analytics_pause_after(in->analytics);
+	int64_t least = after.us[MENTOR_EVENT_VOC] < after.us[MENTOR_EVENT_AQM] ? after.us[MENTOR_EVENT_VOC]
+										 : after.us[MENTOR_EVENT_AQM];
 	int was = in->held_partitions, held;
 	struct mentor_error err;
 	char when[32];
 
 	if (!in->consumer)
 		return;
-	if (mentor_consumer_hold_after(in->consumer, after, &held, &err) != MENTOR_OK)
+	if (mentor_consumer_hold_after(in->consumer, in->cfg->topics, &after, &held, &err) != MENTOR_OK)
 		log_warning("%s", err.msg);
 	in->held_partitions = held;
 	metrics_set_waiting_paused(held > 0);
@@ -758,7 +763,7 @@ static void apply_backpressure(struct ingest *in, int64_t waiting)
 		log_notice("resuming consumption: the group's observations waiting for the watermark are below the bound");
 		return;
 	}
-	format_event_time(after, when, sizeof(when));
+	format_event_time(least, when, sizeof(when));
 	/* Only the decider counts them; another instance learns from it that the bound is passed. */
 	if (mentor_analytics_decides(in->analytics))
 		log_notice("pausing consumption of %d of %d partitions: %" PRId64
@@ -1118,7 +1123,8 @@ static int open_store(struct ingest *in)
 int mentord_ingest_run(struct mentor_config *cfg, const char *config_path, bool exit_at_end,
 		       struct mentord_flags *flags)
 {
-	struct ingest in = { .cfg = cfg, .config_path = config_path, .flags = flags, .retry_delay_ms = BACKOFF_MIN_MS };
+	struct ingest in = { .cfg = cfg, .config_path = config_path, .flags = flags, .retry_delay_ms = BACKOFF_MIN_MS,
+			     .exit_at_end = exit_at_end };
 	struct mentor_error err;
 	int64_t started = mentor_monotonic_us();
 	double seconds;

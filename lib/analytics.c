@@ -38,12 +38,13 @@ int mentor_analytics_new(const struct mentor_analytics_config *cfg, const struct
 	an->need_load = true;
 	an->cfg = cfg;
 	an->rules = rules;
-	an->closed_us = an->next_closed_us = an->last_round_us = an->kpi_closed_day = NO_TIME;
-	an->pause_after_us = INT64_MAX;
+	an->closed = an->next_closed = an_all_at(NO_TIME);
+	an->last_round_us = an->kpi_closed_day = an->decided_newest_us = an->past_written_from_us = NO_TIME;
+	an->pause_after = an_all_at(INT64_MAX);
 	an->lead_checked_us = NO_TIME;
 	rc = mentor_kpi_set_new(&an->kpi, err);
 	if (rc == MENTOR_OK)
-		rc = mentor_detector_new(&cfg->stats, an_keep_days(cfg), &an->det, err);
+		rc = mentor_detector_new(&cfg->stats, an_keep_days(an), &an->det, err);
 	if (rc != MENTOR_OK) {
 		mentor_analytics_free(an);
 		return rc;
@@ -156,9 +157,9 @@ bool mentor_analytics_rounds_left(const struct mentor_analytics *an)
 	return an->cfg->enabled && an->leader && an->rounds_left;
 }
 
-int64_t mentor_analytics_pause_after(const struct mentor_analytics *an)
+struct mentor_source_times mentor_analytics_pause_after(const struct mentor_analytics *an)
 {
-	return an->cfg->enabled ? an->pause_after_us : MENTOR_ANALYTICS_NO_PAUSE;
+	return an->cfg->enabled ? an->pause_after : an_all_at(MENTOR_ANALYTICS_NO_PAUSE);
 }
 
 bool mentor_analytics_decides(const struct mentor_analytics *an)
@@ -166,16 +167,16 @@ bool mentor_analytics_decides(const struct mentor_analytics *an)
 	return an->cfg->enabled && an->leader;
 }
 
-void mentor_analytics_set_closed(struct mentor_analytics *an, int64_t closed_us)
+void mentor_analytics_set_closed(struct mentor_analytics *an, const struct mentor_source_times *closed)
 {
-	an->next_closed_us = closed_us;
+	an->next_closed = *closed;
 }
 
 void mentor_analytics_gauges(const struct mentor_analytics *an, struct mentor_analytics_gauges *ret)
 {
 	*ret = an->gauges;
 	ret->waiting_observations = (int64_t)mentor_detector_waiting(an->det);
-	ret->closed_us = an->closed_us;
+	ret->closed_us = an_least(&an->closed);
 	ret->event_time_us = mentor_detector_event_time(an->det);
 }
 
@@ -203,17 +204,25 @@ static int run_end(struct run *r, int rc)
 static int evaluate_early(struct run *r, const struct mentor_batch *b)
 {
 	struct mentor_analytics *an = r->an;
-	int64_t until = an->next_closed_us > an->closed_us ? an->next_closed_us : an->closed_us, next;
+	struct mentor_source_times until;
+	int64_t next;
 	int rc;
 
 	if (!an->early_ok || mentor_batch_rows(b, MENTOR_STAGE_ROSTER) > 0)
 		return MENTOR_OK;
+	until = an_within_lead(an, an->next_closed);
+	for (int kind = 0; kind < MENTOR_EVENT_KIND_COUNT; kind++)
+		if (until.us[kind] < an->closed.us[kind])
+			until.us[kind] = an->closed.us[kind];
 	an_start_rounds(an);
-	if ((next = an_round_due(an, until)) != NO_TIME)
-		until = next;
-	rc = an_advance(r, until);
+	if ((next = an_round_due(an, an_least(&until))) != NO_TIME) {
+		struct mentor_source_times at = an_all_at(next);
+
+		until = an_lesser(&until, &at);
+	}
+	rc = an_advance(r, &until);
 	an->early_ran = rc == MENTOR_OK;
-	an->early_until_us = until;
+	an->early_until = until;
 	return rc;
 }
 
@@ -274,7 +283,7 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
 	struct mentor_analytics_batch *ab = ctx;
 	struct run r = { .an = ab->an, .s = store, .err = err, .staged = ab->an->early_staged };
 	bool early_ran = r.an->early_ran, read = false;
-	int64_t others = INT64_MAX, closed;
+	struct mentor_source_times others = an_all_at(INT64_MAX), nothing = an_all_at(INT64_MIN);
 	int rc;
 
 	/* This run writes what batch_early staged, or frees it. */
@@ -290,8 +299,7 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
 	 * suspect older than what batch_early evaluated), store only, and load.
 	 */
 	if (rc == MENTOR_OK && ab->observed && !r.an->need_load) {
-		rc = an_settle_early(&r, ab->batch, r.an->early_seen, stored,
-				     early_ran ? r.an->early_until_us : INT64_MIN);
+		rc = an_settle_early(&r, ab->batch, r.an->early_seen, stored, early_ran ? &r.an->early_until : &nothing);
 		if (rc == MENTOR_ERR_INVALID) {
 			r.an->need_load = true;
 			rc = MENTOR_OK;
@@ -306,33 +314,33 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
 	if (rc == MENTOR_OK)
 		rc = an_catch_up(&r, ab->batch, &others, &read);
 	/* What evaluate_early relied on; should it not hold, the batch is rolled back and written again after a load. */
-	if (rc == MENTOR_OK && early_ran && (read || others != INT64_MAX))
+	if (rc == MENTOR_OK && early_ran && (read || an_least(&others) != INT64_MAX))
 		rc = mentor_error_set(err, MENTOR_ERR_RETRY,
 				      "analytics: another instance stored events while a batch was evaluated early");
 	if (rc == MENTOR_OK && !ab->observed)
 		rc = an_observe_batch(&r, ab->batch, stored);
-	closed = r.an->next_closed_us < others ? r.an->next_closed_us : others;
 	if (rc == MENTOR_OK)
-		rc = an_run_until(&r, closed);
+		rc = an_run_until(&r, an_lesser(&r.an->next_closed, &others));
 	if (rc == MENTOR_OK)
-		rc = an_publish_pause(&r, others);
+		rc = an_publish_pause(&r, &others);
 	if (rc == MENTOR_OK)
 		rc = an_write_changes(&r);
 	return run_end(&r, rc);
 }
 
 /*
- * Evaluates up to closed_us in a transaction of its own. With ret_last_round,
+ * Evaluates each source up to its time in closed, in a transaction of its own. With ret_last_round,
  * ends with a round at the newest time once this instance decides and every
  * partition of the group is its own and read to the end, and says whether the
  * group's drain is finished for this instance: an instance that does not
  * decide has nothing left to do.
  */
-static int advance_alone(struct mentor_analytics *an, struct mentor_store *store, int64_t closed_us,
+static int advance_alone(struct mentor_analytics *an, struct mentor_store *store, struct mentor_source_times closed,
 			 bool *ret_last_round, struct mentor_error *err)
 {
 	struct run r = { .an = an, .s = store, .err = err };
-	int64_t newest, others = INT64_MAX;
+	struct mentor_source_times others = an_all_at(INT64_MAX);
+	int64_t newest;
 	bool last_round;
 	int rc = mentor_store_begin(store, err);
 
@@ -346,12 +354,11 @@ static int advance_alone(struct mentor_analytics *an, struct mentor_store *store
 	rc = an_create_stages(&r);
 	if (rc == MENTOR_OK)
 		rc = an_catch_up(&r, NULL, &others, &(bool){ false });
-	if (others < closed_us)
-		closed_us = others;
+	closed = an_lesser(&closed, &others);
 	if (rc == MENTOR_OK)
-		rc = an_run_until(&r, closed_us);
+		rc = an_run_until(&r, closed);
 	newest = mentor_detector_newest_seen(an->det);
-	last_round = ret_last_round && closed_us == MENTOR_DETECT_ALL && !an->rounds_left;
+	last_round = ret_last_round && an_least(&closed) == MENTOR_DETECT_ALL && !an->rounds_left;
 	/*
 	 * Every trigger is decided now: each supersedes as it would in one
 	 * decision-time order, also one decided after a round at the newest time
@@ -361,9 +368,9 @@ static int advance_alone(struct mentor_analytics *an, struct mentor_store *store
 		rc = an_resolve_refired(&r, INT64_MAX);
 	if (rc == MENTOR_OK && last_round && newest != NO_TIME &&
 	    (an->last_round_us == NO_TIME || newest > an->last_round_us))
-		rc = an_run_round(&r, newest);
+		rc = an_run_round(&r, newest, true);
 	if (rc == MENTOR_OK)
-		rc = an_publish_pause(&r, others);
+		rc = an_publish_pause(&r, &others);
 	if (rc == MENTOR_OK)
 		rc = an_write_changes(&r);
 	rc = mentor_store_end(store, run_end(&r, rc), err);
@@ -396,6 +403,17 @@ static int check_lead(struct mentor_analytics *an, struct mentor_store *store, s
 	return mentor_store_end(store, an_take_lead(&r), err);
 }
 
+/* Whether a source's watermark, within its lead, moved on past what was evaluated. */
+static bool moved_on(const struct mentor_analytics *an)
+{
+	struct mentor_source_times next = an_within_lead(an, an->next_closed);
+
+	for (int kind = 0; kind < MENTOR_EVENT_KIND_COUNT; kind++)
+		if (kind != MENTOR_EVENT_ROSTER && next.us[kind] > an->closed.us[kind])
+			return true;
+	return false;
+}
+
 int mentor_analytics_tick(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err)
 {
 	size_t waiting = mentor_detector_waiting(an->det);
@@ -409,17 +427,17 @@ int mentor_analytics_tick(struct mentor_analytics *an, struct mentor_store *stor
 	 * by it, nothing else would ever move it.
 	 */
 	bool pause_stale = !an->pause_synced ||
-			   (an->pause_after_us != INT64_MAX && waiting < an->cfg->max_waiting_observations) ||
-			   (an->pause_after_us == INT64_MIN && now - an->pause_checked_us >= LEAD_CHECK_US);
+			   (an_least(&an->pause_after) != INT64_MAX && waiting < an->cfg->max_waiting_observations) ||
+			   (an_least(&an->pause_after) == INT64_MIN && now - an->pause_checked_us >= LEAD_CHECK_US);
 
 	if (an->cfg->enabled && !an->leader)
 		return check_lead(an, store, err);
 	if (!an->cfg->enabled || (!pause_stale && ((waiting == 0 && !an->rounds_left) ||
-						    (an->next_closed_us <= an->closed_us && !an->rounds_left))))
+						    (!moved_on(an) && !an->rounds_left))))
 		return MENTOR_OK;
-	if (an->pause_after_us == INT64_MIN)
+	if (an_least(&an->pause_after) == INT64_MIN)
 		an->pause_checked_us = now;
-	return advance_alone(an, store, an->next_closed_us, NULL, err);
+	return advance_alone(an, store, an->next_closed, NULL, err);
 }
 
 int mentor_analytics_finish(struct mentor_analytics *an, struct mentor_store *store, bool *ret_done,
@@ -428,5 +446,5 @@ int mentor_analytics_finish(struct mentor_analytics *an, struct mentor_store *st
 	*ret_done = true;
 	if (!an->cfg->enabled)
 		return MENTOR_OK;
-	return advance_alone(an, store, MENTOR_DETECT_ALL, ret_done, err);
+	return advance_alone(an, store, an_all_at(MENTOR_DETECT_ALL), ret_done, err);
 }

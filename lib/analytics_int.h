@@ -74,11 +74,13 @@ struct mentor_analytics {
 	struct mentor_kpi_set *kpi;                 /* owned */
 	struct metric_scale *scales;                /* owned */
 	size_t n_scales;
-	int64_t closed_us;                          /* evaluated up to here */
-	int64_t next_closed_us;                     /* the caller's watermark for the next batch */
+	struct mentor_source_times closed;          /* each source evaluated up to here */
+	struct mentor_source_times next_closed;     /* the caller's watermarks for the next batch */
 	int64_t last_round_us;
-	int64_t kpi_closed_day;                     /* newest day of decision evaluated: KPI windows that take no
-						       observation decided on it are final (an_detect_sink) */
+	int64_t kpi_closed_day;                     /* KPI windows that take no observation decided on this day
+						       of decision or later are final (an_close_kpis) */
+	int64_t decided_newest_us;                  /* the newest decision time evaluated; NO_TIME: none */
+	int64_t past_written_from_us;               /* status_past holds no state of a decision before this */
 	bool counts_stale;                          /* triggers or pairings changed: recount the gauges */
 	struct mentor_analytics_gauges gauges;
 	char *topics[MENTOR_EVENT_KIND_COUNT];      /* owned; the topic of each kind of event */
@@ -95,12 +97,12 @@ struct mentor_analytics {
 	bool early_ok;                              /* the last catch-up read nothing, saw no other instance,
 						       and the partitions this instance consumes are the same */
 	bool early_ran;                             /* batch_early evaluated waiting observations ... */
-	int64_t early_until_us;                     /* ... up to this time */
+	struct mentor_source_times early_until;     /* ... each source up to this time */
 	unsigned char *early_seen;                  /* owned; per event of the batch, fed by batch_early (NULL: all) */
 	struct run_staged early_staged;             /* what it staged, for the hook's run */
-	int64_t pause_after_us;                     /* the group's backpressure (analytics_pause): as read with the
+	struct mentor_source_times pause_after;     /* the group's backpressure (analytics_pause): as read with the
 						       lock, or as this decider set it; INT64_MAX: none */
-	bool pause_synced;                          /* pause_after_us is what the table holds for this decider */
+	bool pause_synced;                          /* pause_after is what the table holds for this decider */
 	int64_t pause_checked_us;                   /* monotonic time a pause of everything was last looked at */
 	int64_t lead_checked_us;                    /* monotonic time a non-decider last checked the lock between
 						       batches; NO_TIME: never */
@@ -140,20 +142,113 @@ static inline int64_t an_lateness_max(const struct mentor_analytics *an)
 	return most;
 }
 
+/* t rounded down to a multiple of step. */
+static inline int64_t an_floor_to(int64_t t, int64_t step)
+{
+	int64_t q0 = t / step;
+
+	return (t % step < 0 ? q0 - 1 : q0) * step;
+}
+
+/* The time of the first pairing round not run yet; NO_TIME before rounds count. */
+static inline int64_t an_next_round(const struct mentor_analytics *an)
+{
+	if (an->last_round_us == NO_TIME)
+		return NO_TIME;
+	return an_floor_to(an->last_round_us, an->cfg->round_interval_us) + an->cfg->round_interval_us;
+}
+
+/* Every source at t. */
+static inline struct mentor_source_times an_all_at(int64_t t)
+{
+	struct mentor_source_times w;
+
+	for (int kind = 0; kind < MENTOR_EVENT_KIND_COUNT; kind++)
+		w.us[kind] = t;
+	return w;
+}
+
+/* The least of the two sources' times: every source is decided that far, so pairing rounds run behind it. */
+static inline int64_t an_least(const struct mentor_source_times *w)
+{
+	return w->us[MENTOR_EVENT_VOC] < w->us[MENTOR_EVENT_AQM] ? w->us[MENTOR_EVENT_VOC] : w->us[MENTOR_EVENT_AQM];
+}
+
+/* Each source's lesser time of a and b. */
+static inline struct mentor_source_times an_lesser(const struct mentor_source_times *a,
+						   const struct mentor_source_times *b)
+{
+	struct mentor_source_times w;
+
+	for (int kind = 0; kind < MENTOR_EVENT_KIND_COUNT; kind++)
+		w.us[kind] = a->us[kind] < b->us[kind] ? a->us[kind] : b->us[kind];
+	return w;
+}
+
+/*
+ * Lowers w's time of the source `kind` (both for a kind of no source) to a
+ * partition's newest event time (INT64_MIN: none) minus the source's
+ * allowed lateness.
+ */
+static inline void an_lower_source(struct mentor_source_times *w, enum mentor_event_kind kind, int64_t newest_us,
+				   const int64_t lateness_us[MENTOR_EVENT_KIND_COUNT])
+{
+	for (int k = 0; k < MENTOR_EVENT_KIND_COUNT; k++) {
+		int64_t t = newest_us;
+
+		if (k == MENTOR_EVENT_ROSTER || (kind != MENTOR_EVENT_KIND_COUNT && k != (int)kind))
+			continue;
+		if (t != INT64_MIN && kind != MENTOR_EVENT_KIND_COUNT)
+			t -= lateness_us[k];
+		if (t < w->us[k])
+			w->us[k] = t;
+	}
+}
+
 /* Event time in microseconds, from a timestamptz column named in SQL. */
 #define US_OF(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
 
 /*
+ * How far one source is evaluated at most beyond the other (the pairing
+ * rounds' frontier): the longest allowed lateness and a day. A source of
+ * surveys allowed 72 hours does not hold evaluations back; a topic read to
+ * its end in a drain long before the other waits for it, so that a round
+ * still finds the days it reads (an_keep_days) and the states it needs.
+ */
+static inline int64_t an_source_lead_us(const struct mentor_analytics *an)
+{
+	return an_lateness_max(an) + MENTOR_US_PER_DAY;
+}
+
+/*
  * Days each key keeps in the detector: the status window, the KPI before
  * window read when a window opens, and the after window rebuilt from memory
- * at a restart.
+ * at a restart, with the lead one source may have on the rounds.
  */
-static inline int an_keep_days(const struct mentor_analytics_config *cfg)
+static inline int an_keep_days(const struct mentor_analytics *an)
 {
+	const struct mentor_analytics_config *cfg = an->cfg;
 	int w = cfg->stats.shrink.window_days, b = cfg->stats.kpi.before_days, a = cfg->stats.kpi.after_days;
 	int most = w > b ? w : b;
 
-	return (most > a ? most : a) + 2;
+	return (most > a ? most : a) + 2 + (int)((an_source_lead_us(an) + MENTOR_US_PER_DAY - 1) / MENTOR_US_PER_DAY);
+}
+
+/*
+ * closed with each source held to the lead it may have on the lesser
+ * (an_source_lead_us); a source without a watermark yet holds the other.
+ */
+static inline struct mentor_source_times an_within_lead(const struct mentor_analytics *an,
+							struct mentor_source_times closed)
+{
+	int64_t least = an_least(&closed), lead = an_source_lead_us(an);
+	int64_t cap = least == INT64_MAX || least > INT64_MAX - lead ? INT64_MAX : least == INT64_MIN ? INT64_MIN
+															  : least + lead;
+
+	for (int kind = 0; kind < MENTOR_EVENT_KIND_COUNT; kind++)
+		if (closed.us[kind] > cap)
+			closed.us[kind] = cap;
+	return closed;
 }
 
 #endif

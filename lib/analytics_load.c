@@ -18,26 +18,32 @@
 #include "store_int.h"
 
 /*
- * A run that read every partition to its end left the watermark at infinity,
- * having decided everything up to its newest event: this run starts the
- * watermark just after that event, so that events stored from now on are
- * decided in event-time order again, whatever the batches that bring them.
+ * Where each source's watermark got to (a row from before migration 012:
+ * closed_at for both). A run that finished a drain left them at infinity,
+ * having decided everything up to its newest event: this run starts them
+ * just after that event, so that events stored from now on are decided in
+ * event-time order again, whatever the batches that bring them.
  */
+#define CLOSED_OF(col) \
+	"CASE WHEN coalesce(" col ", closed_at) = 'infinity' THEN " US_OF("event_time_at") " + 1" \
+	"     WHEN coalesce(" col ", closed_at) = '-infinity' THEN NULL ELSE " US_OF("coalesce(" col ", closed_at)") " END"
+
 static int load_state(struct run *r)
 {
 	PGresult *res = NULL;
 	int rc = an_q(r,
-		   "SELECT CASE WHEN closed_at = 'infinity' THEN " US_OF("event_time_at") " + 1"
-		   "            WHEN closed_at = '-infinity' THEN NULL ELSE " US_OF("closed_at") " END,"
-		   "       " US_OF("last_round_at") ", " US_OF("event_time_at")
+		   "SELECT " CLOSED_OF("closed_voc_at") ", " CLOSED_OF("closed_aqm_at") ","
+		   "       " US_OF("last_round_at") ", " US_OF("event_time_at") ", " US_OF("decided_at")
 		   "  FROM analytics_state WHERE group_id = $1",
 		   1, (const char *const[]){ r->an->group }, "read analytics_state", &res);
 
 	if (rc == MENTOR_OK && PQntuples(res) == 1) {
-		r->an->closed_us = an_get_i64(res, 0, 0);
-		r->an->last_round_us = an_get_i64(res, 0, 1);
-		if (!PQgetisnull(res, 0, 2))
-			mentor_detector_restore_event_time(r->an->det, an_get_i64(res, 0, 2));
+		r->an->closed.us[MENTOR_EVENT_VOC] = an_get_i64(res, 0, 0);
+		r->an->closed.us[MENTOR_EVENT_AQM] = an_get_i64(res, 0, 1);
+		r->an->last_round_us = an_get_i64(res, 0, 2);
+		if (!PQgetisnull(res, 0, 3))
+			mentor_detector_restore_event_time(r->an->det, an_get_i64(res, 0, 3));
+		r->an->decided_newest_us = an_get_i64(res, 0, 4);
 	}
 	PQclear(res);
 	return rc;
@@ -111,21 +117,23 @@ static int load_days(struct run *r, int64_t from_day, int64_t to_day)
 
 /*
  * The earliest event time of an event still to decide into *ret_us
- * (INT64_MAX: none): unread, or read and decided from closed_us on, however
- * late its occurred_at.
+ * (INT64_MAX: none): unread, or read and decided from its source's
+ * watermark on, however late its occurred_at.
  */
 static int load_undecided_from(struct run *r, int64_t *ret_us)
 {
-	char closed[TIME_TEXT];
+	char voc[TIME_TEXT], aqm[TIME_TEXT];
 	PGresult *res = NULL;
 	int rc;
 
-	an_time_text(r->an->closed_us, closed);
+	an_time_text(r->an->closed.us[MENTOR_EVENT_VOC], voc);
+	an_time_text(r->an->closed.us[MENTOR_EVENT_AQM], aqm);
 	rc = an_q(r,
 		  UNREAD_SQL " SELECT " US_OF("min(t)") " FROM (SELECT min(s.occurred_at) AS t" UNREAD_EVENTS
-		  " UNION ALL SELECT min(occurred_at) FROM score_events WHERE decide_at >= $3) m",
-		  3, (const char *const[]){ r->an->group, r->an->topics[MENTOR_EVENT_ROSTER], closed }, "read the undecided events' times",
-		  &res);
+		  " UNION ALL SELECT min(occurred_at) FROM score_events WHERE decide_at >= $3 AND kind = 'voc'"
+		  " UNION ALL SELECT min(occurred_at) FROM score_events WHERE decide_at >= $4 AND kind = 'aqm') m",
+		  4, (const char *const[]){ r->an->group, r->an->topics[MENTOR_EVENT_ROSTER], voc, aqm },
+		  "read the undecided events' times", &res);
 
 	*ret_us = INT64_MAX;
 	if (rc == MENTOR_OK && !PQgetisnull(res, 0, 0))
@@ -148,7 +156,7 @@ static int load_observations(struct run *r, int64_t from_us)
 	an_time_text(from_us, from);
 	rc = an_q(r,
 	       UNREAD_SQL " SELECT s.agent_id, o.metric, s.event_id, " US_OF("s.occurred_at") ","
-	       "       (o.value * 1000000)::bigint, u.topic IS NOT NULL, " US_OF("s.decide_at")
+	       "       (o.value * 1000000)::bigint, u.topic IS NOT NULL, " US_OF("s.decide_at") ", s.kind = 'aqm'"
 	       "  FROM score_events s LEFT JOIN unread u ON " UNREAD_MATCH
 	       " CROSS JOIN LATERAL event_observations(s.kind, s.csat, s.overall, s.scores, $4, $5) o"
 	       " WHERE s.occurred_at >= $3",
@@ -159,11 +167,12 @@ static int load_observations(struct run *r, int64_t from_us)
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 		const char *agent = PQgetvalue(res, i, 0), *metric = PQgetvalue(res, i, 1);
 		int64_t t = an_get_i64(res, i, 3), v = an_get_i64(res, i, 4), decide_us = an_get_i64(res, i, 6);
-		bool waiting = decide_us >= r->an->closed_us || strcmp(PQgetvalue(res, i, 5), "t") == 0;
+		enum mentor_event_kind source = an_source_of(res, i, 7);
+		bool waiting = decide_us >= r->an->closed.us[source] || strcmp(PQgetvalue(res, i, 5), "t") == 0;
 
 		an_progress_row(r->an, i);
-		rc = waiting ? mentor_detector_observe(r->an->det, agent, metric, PQgetvalue(res, i, 2), t, decide_us, v,
-						       r->err)
+		rc = waiting ? mentor_detector_observe(r->an->det, agent, metric, source, PQgetvalue(res, i, 2), t,
+						       decide_us, v, r->err)
 			     : mentor_detector_restore_day(r->an->det, agent, metric, mentor_stats_day_of(t), 1, v,
 							   v * v, r->err);
 	}
@@ -181,7 +190,7 @@ static int load_fatal(struct run *r)
 	PGresult *res = NULL;
 	int rc;
 
-	an_time_text(r->an->closed_us, from);
+	an_time_text(r->an->closed.us[MENTOR_EVENT_AQM], from);
 	rc = an_q(r,
 	       UNREAD_SQL " SELECT event_id, " US_OF("decide_at") " FROM score_events"
 	       " WHERE fatal IS NOT NULL AND decide_at >= $3"
@@ -202,7 +211,7 @@ static int load_fatal(struct run *r)
  */
 static int load_data(struct run *r, int64_t *ret_split_day)
 {
-	int64_t split = r->an->closed_us, undecided_from, day;
+	int64_t split = an_least(&r->an->closed), undecided_from, day;
 	int rc;
 
 	*ret_split_day = NO_TIME;
@@ -214,7 +223,7 @@ static int load_data(struct run *r, int64_t *ret_split_day)
 	if (undecided_from < split)
 		split = undecided_from;
 	day = *ret_split_day = mentor_stats_day_of(split);
-	rc = load_days(r, day - an_keep_days(r->an->cfg) + 1, day);
+	rc = load_days(r, day - an_keep_days(r->an) + 1, day);
 	return rc == MENTOR_OK ? load_observations(r, day * MENTOR_US_PER_DAY) : rc;
 }
 
@@ -260,6 +269,35 @@ static int load_status(struct run *r)
 	return rc;
 }
 
+/* The states kept for the next pairing round (status_past), in the order kept. */
+static int load_past(struct run *r)
+{
+	PGresult *res = NULL;
+	int rc = an_q(r,
+		   "SELECT agent_id, behavior, " US_OF("decided_at") ", status, reason, n, norm_mean, norm_shrunk,"
+		   "       norm_ci_low, norm_ci_high, pop_mean, prior_k, " US_OF("since") ", " US_OF("updated_at") ","
+		   "       week, weekly_low"
+		   "  FROM status_past ORDER BY seq",
+		   0, NULL, "read status_past", &res);
+
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
+		struct mentor_detect_row before = {
+			.agent_id = PQgetvalue(res, i, 0), .metric = PQgetvalue(res, i, 1),
+			.level = level_of(PQgetvalue(res, i, 3)), .why = reason_of(PQgetvalue(res, i, 4)),
+			.n = an_get_i64(res, i, 5), .mean = an_get_f(res, i, 6), .shrunk = an_get_f(res, i, 7),
+			.ci_low = an_get_f(res, i, 8), .ci_high = an_get_f(res, i, 9), .pop_mean = an_get_f(res, i, 10),
+			.k = an_get_f(res, i, 11), .since_us = an_get_i64(res, i, 12), .updated_us = an_get_i64(res, i, 13),
+			.week = an_get_i64(res, i, 14), .weekly_low = (uint64_t)an_get_i64(res, i, 15),
+		};
+
+		an_progress_row(r->an, i);
+		rc = mentor_detector_restore_past(r->an->det, before.agent_id, before.metric, an_get_i64(res, i, 2),
+						  PQgetisnull(res, i, 3) ? NULL : &before, r->err);
+	}
+	PQclear(res);
+	return rc;
+}
+
 /* Adds the detector's sums of a key's evaluated observations on days [from_day, to_day) to *sums. */
 static void add_detector_days(const struct run *r, const struct mentor_kpi_window *w, int64_t from_day,
 			      int64_t to_day, struct mentor_kpi_sums *sums)
@@ -278,14 +316,17 @@ static void add_detector_days(const struct run *r, const struct mentor_kpi_windo
  * The KPI windows not final yet, their sums rebuilt from decided
  * observations only: days before split_day (load_data's) from
  * agent_daily_parts, later days from the detector's days just loaded (an
- * unread event there is counted when it is decided). A window not final took
- * every observation decided so far (none was decided on its
- * decided_before_day or later). Marked changed, so that the next round
- * writes them as an uninterrupted run would.
+ * unread event there is counted when it is decided), less the observations
+ * a window refused: decided on its decided_before_day or later, which the
+ * faster source may have been decided up to while the window was not final
+ * (such an observation is decided after the lesser watermark, so only those
+ * events are read for it). Marked changed, so that the next round writes
+ * them as an uninterrupted run would.
  */
 static int load_kpis(struct run *r, int64_t split_day)
 {
-	char split_text[NUM_TEXT], first_text[NUM_TEXT];
+	char split_text[NUM_TEXT], first_text[NUM_TEXT], from[TIME_TEXT], voc[TIME_TEXT], aqm[TIME_TEXT];
+	char late[NUM_TEXT], lo[NUM_TEXT], hi[NUM_TEXT];
 	PGresult *res = NULL;
 	int64_t first_day;
 	/* The earliest day read, as a value the planner sees: parts of older days are never scanned. */
@@ -300,8 +341,11 @@ static int load_kpis(struct run *r, int64_t split_day)
 	}
 	first_day = an_get_i64(res, 0, 0);
 	PQclear(res);
+	an_time_text(an_least(&r->an->closed), from);
+	an_time_text(r->an->closed.us[MENTOR_EVENT_VOC], voc);
+	an_time_text(r->an->closed.us[MENTOR_EVENT_AQM], aqm);
 	rc = an_q(r,
-		   "WITH k AS ("
+		   UNREAD_SQL ", k AS ("
 		   "  SELECT pairing_id AS owner, false AS comparison, subject,"
 		   "         CASE subject WHEN 'mentor' THEN p.mentor_id ELSE p.mentee_id END AS agent_id, metric,"
 		   "         is_target, before_from, before_to, after_from, after_to"
@@ -310,19 +354,45 @@ static int load_kpis(struct run *r, int64_t split_day)
 		   "  SELECT trigger_id, true, 'mentee', t.agent_id, metric, is_target, before_from, before_to,"
 		   "         after_from, after_to"
 		   "    FROM comparison_kpis c JOIN triggers t USING (trigger_id) WHERE NOT c.final"
+		   "), ahead AS ("  /* decided after the lesser watermark, and before its own source's */
+		   "  SELECT s.agent_id, o.metric, (s.occurred_at AT TIME ZONE 'UTC')::date AS day,"
+		   "         (s.decide_at AT TIME ZONE 'UTC')::date AS decide_day, (o.value * 1000000)::bigint AS v"
+		   "    FROM score_events s LEFT JOIN unread u ON " UNREAD_MATCH
+		   "   CROSS JOIN LATERAL event_observations(s.kind, s.csat, s.overall, s.scores, $9, $10) o"
+		   "   WHERE s.decide_at >= $5 AND u.topic IS NULL"
+		   "     AND ((s.kind = 'voc' AND s.decide_at < $6) OR (s.kind = 'aqm' AND s.decide_at < $7))"
+		   "), refused AS ("
+		   "  SELECT k.owner, k.comparison, k.subject, k.metric,"
+		   "         count(*) FILTER (WHERE a.day < k.before_to) AS bn,"
+		   "         coalesce(sum(a.v) FILTER (WHERE a.day < k.before_to), 0) AS bs,"
+		   "         coalesce(sum(a.v * a.v) FILTER (WHERE a.day < k.before_to), 0) AS bq,"
+		   "         count(*) FILTER (WHERE a.day >= k.after_from) AS an,"
+		   "         coalesce(sum(a.v) FILTER (WHERE a.day >= k.after_from), 0) AS asum,"
+		   "         coalesce(sum(a.v * a.v) FILTER (WHERE a.day >= k.after_from), 0) AS aq"
+		   "    FROM k JOIN ahead a ON a.agent_id = k.agent_id AND a.metric = k.metric"
+		   "     AND a.decide_day >= k.after_to + $8::integer"
+		   "     AND ((a.day >= k.before_from AND a.day < k.before_to) OR (a.day >= k.after_from AND a.day < k.after_to))"
+		   "   GROUP BY 1, 2, 3, 4"
 		   ")"
-		   " SELECT k.owner, k.comparison, k.subject, k.agent_id, k.metric, k.is_target,"
-		   "        k.before_from - DATE '1970-01-01', k.before_to - DATE '1970-01-01',"
-		   "        k.after_from - DATE '1970-01-01', k.after_to - DATE '1970-01-01',"
-		   "        coalesce(sum(d.n), 0), coalesce(sum(d.sum_e6), 0), coalesce(sum(d.sumsq_e12), 0)"
-		   "   FROM k LEFT JOIN agent_daily_parts d ON d.agent_id = k.agent_id AND d.metric = k.metric"
-		   "    AND d.day >= k.before_from AND d.day < k.before_to"
-		   "    AND d.day < coalesce(DATE '1970-01-01' + $1::integer, '-infinity')"
-		   "    AND d.day >= DATE '1970-01-01' + $2::integer"
-		   "  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10",
-		   2,
-		   (const char *const[]){ split_day == NO_TIME ? NULL : an_int_text(split_day, split_text),
-					  an_int_text(first_day, first_text) },
+		   " SELECT g.*, coalesce(f.bn, 0), coalesce(f.bs, 0), coalesce(f.bq, 0), coalesce(f.an, 0),"
+		   "        coalesce(f.asum, 0), coalesce(f.aq, 0)"
+		   "   FROM (SELECT k.owner, k.comparison, k.subject, k.agent_id, k.metric, k.is_target,"
+		   "                k.before_from - DATE '1970-01-01', k.before_to - DATE '1970-01-01',"
+		   "                k.after_from - DATE '1970-01-01', k.after_to - DATE '1970-01-01',"
+		   "                coalesce(sum(d.n), 0), coalesce(sum(d.sum_e6), 0), coalesce(sum(d.sumsq_e12), 0)"
+		   "           FROM k LEFT JOIN agent_daily_parts d ON d.agent_id = k.agent_id AND d.metric = k.metric"
+		   "            AND d.day >= k.before_from AND d.day < k.before_to"
+		   "            AND d.day < coalesce(DATE '1970-01-01' + $3::integer, '-infinity')"
+		   "            AND d.day >= DATE '1970-01-01' + $4::integer"
+		   "          GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10) g"
+		   "   LEFT JOIN refused f ON f.owner = g.owner AND f.comparison = g.comparison AND f.subject = g.subject"
+		   "    AND f.metric = g.metric",
+		   10,
+		   (const char *const[]){ r->an->group, r->an->topics[MENTOR_EVENT_ROSTER],
+					  split_day == NO_TIME ? NULL : an_int_text(split_day, split_text),
+					  an_int_text(first_day, first_text), from, voc, aqm,
+					  an_int_text(an_kpi_decided_before_day(r->an, 0), late),
+					  an_int_text(r->an->rules->csat_min, lo), an_int_text(r->an->rules->csat_max, hi) },
 		   "read KPI rows", &res);
 
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
@@ -343,6 +413,12 @@ static int load_kpis(struct run *r, int64_t split_day)
 		add_detector_days(r, &w, from_detector > w.before.from_day ? from_detector : w.before.from_day,
 				  w.before.to_day, &w.b);
 		add_detector_days(r, &w, w.after.from_day, w.after.to_day, &w.a);
+		w.b.n -= an_get_i64(res, i, 13);
+		w.b.sum_e6 -= an_get_i64(res, i, 14);
+		w.b.sumsq_e12 -= an_get_i64(res, i, 15);
+		w.a.n -= an_get_i64(res, i, 16);
+		w.a.sum_e6 -= an_get_i64(res, i, 17);
+		w.a.sumsq_e12 -= an_get_i64(res, i, 18);
 		rc = mentor_kpi_add(r->an->kpi, &w, r->err);
 	}
 	PQclear(res);
@@ -359,7 +435,7 @@ int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *stor
 
 	if (!an->cfg->enabled)
 		return MENTOR_OK;
-	rc = mentor_detector_new(&an->cfg->stats, an_keep_days(an->cfg), &det, err);
+	rc = mentor_detector_new(&an->cfg->stats, an_keep_days(an), &det, err);
 	if (rc == MENTOR_OK)
 		rc = mentor_kpi_set_new(&kpi, err);
 	if (rc != MENTOR_OK) {
@@ -370,7 +446,8 @@ int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *stor
 	mentor_kpi_set_free(an->kpi);
 	an->det = det;
 	an->kpi = kpi;
-	an->closed_us = an->next_closed_us = an->last_round_us = an->kpi_closed_day = NO_TIME;
+	an->closed = an->next_closed = an_all_at(NO_TIME);
+	an->last_round_us = an->kpi_closed_day = an->decided_newest_us = an->past_written_from_us = NO_TIME;
 	an->need_load = true;
 	an_free_fatal(an);
 	an_forget_early(an);
@@ -396,6 +473,8 @@ int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *stor
 		rc = load_fatal(&r);
 	if (rc == MENTOR_OK)
 		rc = load_status(&r);
+	if (rc == MENTOR_OK)
+		rc = load_past(&r);
 	if (rc == MENTOR_OK)
 		rc = load_kpis(&r, split_day);
 	if (rc == MENTOR_OK)

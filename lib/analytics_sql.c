@@ -70,6 +70,11 @@ int64_t an_get_i64(const PGresult *res, int row, int col)
 	return PQgetisnull(res, row, col) ? NO_TIME : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
+enum mentor_event_kind an_source_of(const PGresult *res, int row, int col)
+{
+	return strcmp(PQgetvalue(res, row, col), "t") == 0 ? MENTOR_EVENT_AQM : MENTOR_EVENT_VOC;
+}
+
 double an_get_f(const PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col) ? NAN : strtod(PQgetvalue(res, row, col), NULL);

@@ -26,6 +26,9 @@ int64_t an_get_i64(const PGresult *res, int row, int col);
 double an_get_f(const PGresult *res, int row, int col);
 const char *an_get_s(const PGresult *res, int row, int col);
 
+/* The source of a score event from a boolean column `kind = 'aqm'`: MENTOR_EVENT_AQM or _VOC. */
+enum mentor_event_kind an_source_of(const PGresult *res, int row, int col);
+
 /* One parameterized statement in the run's transaction (mentor_store_exec). */
 int an_q(struct run *r, const char *sql, int n, const char *const *values, const char *what, PGresult **ret);
 

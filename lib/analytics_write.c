@@ -241,22 +241,31 @@ static int flush_priors(struct run *r)
 /*
  * A KPI window takes the observations of its days decided before its
  * decided_before_day (an_kpi_decided_before_day), whatever the order in which
- * they are evaluated. It is final once an observation decided on that day
- * or later was evaluated: observations are evaluated in the order of their
- * days of decision (agent by agent within a day), so none decided earlier
- * can still come.
+ * they are evaluated, so what it holds depends on the observations' times
+ * and decision times alone; an_close_kpis says when it is final.
  */
 static int on_evaluated(void *ctx, const struct mentor_detect_obs *o)
 {
 	struct run *r = ctx;
 	int64_t decide_day = mentor_stats_day_of(o->decide_us);
 
-	if (decide_day > r->an->kpi_closed_day) {
-		mentor_kpi_close(r->an->kpi, decide_day);
-		r->an->kpi_closed_day = decide_day;
-	}
+	if (o->decide_us > r->an->decided_newest_us)
+		r->an->decided_newest_us = o->decide_us;
 	mentor_kpi_observe_key(r->an->kpi, o->key_hash, o->agent_id, o->metric, o->day, decide_day, o->value_e6);
 	return MENTOR_OK;
+}
+
+void an_close_kpis(struct mentor_analytics *an, int64_t frontier_us)
+{
+	int64_t day;
+
+	if (frontier_us == NO_TIME)
+		return;
+	day = mentor_stats_day_of(frontier_us);
+	if (day > an->kpi_closed_day) {
+		mentor_kpi_close(an->kpi, day);
+		an->kpi_closed_day = day;
+	}
 }
 
 struct mentor_detect_sink an_detect_sink(struct run *r)
@@ -356,6 +365,8 @@ struct copy_buf {
 /* Runs sql now, or at the transaction's commit. */
 static int run_then(struct run *r, const char *sql, bool at_commit, const char *what)
 {
+	if (!sql)
+		return MENTOR_OK;
 	return at_commit ? mentor_store_defer(r->s, sql, r->err) : an_q(r, sql, 0, NULL, what, NULL);
 }
 
@@ -428,17 +439,12 @@ static int write_status(struct run *r)
 
 struct kpi_write {
 	struct copy_buf c;
-	const struct an_kpi_pick *pick;
+	bool all_changed;
 };
 
 static bool kpi_picked(void *ctx, const struct mentor_kpi_window *w)
 {
-	const struct an_kpi_pick *pick = ((struct kpi_write *)ctx)->pick;
-
-	if (w->final || !w->written || (pick && pick->all))
-		return true;
-	return pick && !w->comparison && pick->n_pairings > 0 &&
-	       bsearch(&w->owner_id, pick->pairings, pick->n_pairings, sizeof(*pick->pairings), an_cmp_str);
+	return w->final || !w->written || ((struct kpi_write *)ctx)->all_changed;
 }
 
 static int copy_kpi_row(void *ctx, const struct mentor_kpi_window *w)
@@ -484,9 +490,9 @@ static int copy_kpi_row(void *ctx, const struct mentor_kpi_window *w)
  * A window's first row goes with the transaction that opened it (a
  * trigger's comparison windows): a restart rebuilds sums, not windows.
  */
-int an_write_kpis(struct run *r, const struct an_kpi_pick *pick, bool at_commit)
+int an_write_kpis(struct run *r, bool all_changed, bool at_commit)
 {
-	struct kpi_write kw = { .c = { .r = r }, .pick = pick };
+	struct kpi_write kw = { .c = { .r = r }, .all_changed = all_changed };
 	size_t rows;
 	int rc;
 
@@ -514,22 +520,96 @@ int an_write_kpis(struct run *r, const struct an_kpi_pick *pick, bool at_commit)
 
 static int write_state(struct run *r)
 {
-	char closed[TIME_TEXT], round[TIME_TEXT], now[TIME_TEXT];
+	const struct mentor_source_times *c = &r->an->closed;
+	char closed[TIME_TEXT], voc[TIME_TEXT], aqm[TIME_TEXT], round[TIME_TEXT], now[TIME_TEXT], decided[TIME_TEXT];
 	int64_t et = mentor_detector_event_time(r->an->det);
-	const char *params[4] = { r->an->group, closed, r->an->last_round_us == NO_TIME ? NULL : round,
-				  et == NO_TIME ? NULL : now };
+	const char *params[7] = { r->an->group, closed, voc, aqm, r->an->last_round_us == NO_TIME ? NULL : round,
+				  et == NO_TIME ? NULL : now, r->an->decided_newest_us == NO_TIME ? NULL : decided };
 
 	/* Nothing evaluated yet (a decider that has read nothing): the row would say what no row says. */
-	if (r->an->closed_us == NO_TIME && r->an->last_round_us == NO_TIME && et == NO_TIME)
+	if (an_least(c) == NO_TIME && r->an->last_round_us == NO_TIME && et == NO_TIME)
 		return MENTOR_OK;
-	an_time_text(r->an->closed_us, closed);
+	an_time_text(an_least(c), closed);
+	an_time_text(c->us[MENTOR_EVENT_VOC], voc);
+	an_time_text(c->us[MENTOR_EVENT_AQM], aqm);
 	an_time_text(r->an->last_round_us, round);
 	an_time_text(et, now);
+	an_time_text(r->an->decided_newest_us, decided);
 	return an_q(r,
-		 "INSERT INTO analytics_state (group_id, closed_at, last_round_at, event_time_at)"
-		 " VALUES ($1, $2, $3, $4) ON CONFLICT (group_id) DO UPDATE SET closed_at = excluded.closed_at,"
-		 " last_round_at = excluded.last_round_at, event_time_at = excluded.event_time_at",
-		 4, params, "write analytics_state", NULL);
+		 "INSERT INTO analytics_state (group_id, closed_at, closed_voc_at, closed_aqm_at, last_round_at,"
+		 "                             event_time_at, decided_at)"
+		 " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (group_id) DO UPDATE SET closed_at = excluded.closed_at,"
+		 " closed_voc_at = excluded.closed_voc_at, closed_aqm_at = excluded.closed_aqm_at,"
+		 " last_round_at = excluded.last_round_at, event_time_at = excluded.event_time_at,"
+		 " decided_at = excluded.decided_at",
+		 7, params, "write analytics_state", NULL);
+}
+
+#define PAST_COUNT 16
+
+static int copy_past_row(void *ctx, const char *agent_id, const char *metric, int64_t decided_us,
+			 const struct mentor_detect_row *before)
+{
+	struct text_buf *t = &((struct copy_buf *)ctx)->t;
+
+	bin_row(t, PAST_COUNT);
+	bin_timestamp(t, decided_us);
+	bin_text(t, agent_id);
+	bin_text(t, metric);
+	if (!before) {
+		for (int i = 3; i < PAST_COUNT; i++)
+			bin_null(t);
+		return MENTOR_OK;
+	}
+	bin_text(t, mentor_level_name(before->level));
+	bin_text(t, mentor_level_reason_name(before->why));
+	bin_int8(t, before->n);
+	bin_float8(t, before->mean);
+	bin_float8(t, before->shrunk);
+	bin_float8(t, before->ci_low);
+	bin_float8(t, before->ci_high);
+	bin_float8(t, before->pop_mean);
+	bin_float8(t, before->k);
+	bin_timestamp(t, before->since_us);
+	bin_timestamp(t, before->updated_us);
+	bin_int4(t, (int32_t)before->week);
+	bin_int8(t, (int64_t)before->weekly_low);
+	return MENTOR_OK;
+}
+
+/*
+ * The states kept for the next round since the last write go in; those of
+ * decisions before it (rounds that ran) go. Rows in the order kept, so that
+ * a load restores each key's in order.
+ */
+static int write_past(struct run *r)
+{
+	struct copy_buf c = { .r = r };
+	int64_t next = an_next_round(r->an);
+	char from[TIME_TEXT];
+	int rc = MENTOR_OK;
+
+	if (next != NO_TIME && next > r->an->past_written_from_us) {
+		an_time_text(next, from);
+		rc = an_q(r, "DELETE FROM status_past WHERE decided_at < $1", 1, (const char *const[]){ from },
+			  "forget past states", NULL);
+		if (rc == MENTOR_OK)
+			r->an->past_written_from_us = next;
+	}
+	if (rc != MENTOR_OK)
+		return rc;
+	bin_begin(&c.t);
+	rc = mentor_detector_take_past(r->an->det, copy_past_row, &c);
+	if (rc != MENTOR_OK) {
+		free(c.t.data);
+		return rc;
+	}
+	bin_end(&c.t);
+	return an_copy(r, &c.t,
+		       "COPY status_past (decided_at, agent_id, behavior, status, reason, n, norm_mean, norm_shrunk,"
+		       " norm_ci_low, norm_ci_high, pop_mean, prior_k, since, updated_at, week, weekly_low)"
+		       " FROM STDIN WITH (FORMAT binary)",
+		       NULL, false, "write past states");
 }
 
 int an_count_open(struct run *r)
@@ -566,7 +646,9 @@ int an_write_changes(struct run *r)
 	if (rc == MENTOR_OK)
 		rc = write_status(r);
 	if (rc == MENTOR_OK)
-		rc = an_write_kpis(r, r->round_ran ? &(struct an_kpi_pick){ .all = true } : NULL, true);
+		rc = an_write_kpis(r, r->round_ran, true);
+	if (rc == MENTOR_OK)
+		rc = write_past(r);
 	if (rc == MENTOR_OK)
 		rc = write_state(r);
 	if (rc == MENTOR_OK && r->an->counts_stale)

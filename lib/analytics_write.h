@@ -29,12 +29,19 @@ int an_open_windows(struct run *r, const char *owner_id, bool comparison, const 
 /* What the detector's decisions do in run r: stage triggers and priors, feed the KPI windows. */
 struct mentor_detect_sink an_detect_sink(struct run *r);
 
+/*
+ * Marks final the KPI windows no observation still to come can enter: every
+ * source is evaluated before frontier_us, so those that take no observation
+ * decided on frontier_us's day or later. NO_TIME: none.
+ */
+void an_close_kpis(struct mentor_analytics *an, int64_t frontier_us);
+
 /* Creates the session's staging tables if this backend lacks them (marked made at the run's end). */
 int an_create_stages(struct run *r);
 
 /*
  * Sends t's COPY rows (if any) with `copy`, then runs `then` (which reads
- * them from their staging table), and frees t's buffer in every case. With
+ * them from their staging table; NULL: none), and frees t's buffer in every case. With
  * at_commit, `then` runs at the transaction's commit (mentor_store_defer):
  * for writes nothing later in the transaction reads, so that PostgreSQL
  * makes them while mentord reads the next batch.
@@ -42,20 +49,13 @@ int an_create_stages(struct run *r);
 int an_copy(struct run *r, struct text_buf *t, const char *copy, const char *then, bool at_commit,
 	    const char *what);
 
-/* Which changed KPI windows a write takes, besides the final ones. */
-struct an_kpi_pick {
-	bool all;                        /* every changed window */
-	const char *const *pairings;     /* else those of these pairings, in strcmp order (borrowed) */
-	size_t n_pairings;
-};
-
 /*
  * Closes the windows no observation still to come can change and writes the
- * changed ones pick takes (NULL: the final ones and those never written);
- * at_commit as an_copy's, for the last write of a transaction. MENTOR_OK,
- * MENTOR_ERR_DB or MENTOR_ERR_NOMEM.
+ * changed ones: every one with all_changed, else the final ones and those
+ * never written; at_commit as an_copy's, for the last write of a
+ * transaction. MENTOR_OK, MENTOR_ERR_DB or MENTOR_ERR_NOMEM.
  */
-int an_write_kpis(struct run *r, const struct an_kpi_pick *pick, bool at_commit);
+int an_write_kpis(struct run *r, bool all_changed, bool at_commit);
 
 /* Reads the open-trigger and active-pairing gauges. */
 int an_count_open(struct run *r);

@@ -28,6 +28,7 @@ struct event_rec {
 	uint32_t agent;
 	int32_t day;      /* days since 1970-01-01 */
 	bool fatal;       /* AQM with a non-empty fatal list */
+	enum mentor_event_kind kind;  /* VOC or AQM */
 	int64_t occurred_us;
 	int64_t decide_us;  /* its decision time */
 	size_t row;       /* where its row starts in the staged COPY text */
@@ -261,6 +262,7 @@ static int note_score_event(struct mentor_batch *b, uint32_t event, const struct
 		return -1;
 	b->events[event].agent = (uint32_t)agent;
 	b->events[event].day = (int32_t)mentor_stats_day_of(ev->occurred_at_us);
+	b->events[event].kind = ev->kind;
 	b->events[event].occurred_us = ev->occurred_at_us;
 	b->events[event].decide_us = decide_us;
 	b->events[event].fatal = ev->fatal && json_array_size(ev->fatal) > 0;
@@ -670,6 +672,7 @@ int mentor_batch_each_observation(const struct mentor_batch *b, const unsigned c
 			.agent_id = b->arena.data + b->agents.off[e->agent],
 			.metric = b->arena.data + b->metric_names.off[o->metric],
 			.event_id = b->arena.data + b->event_ids.off[o->event],
+			.source = e->kind,
 			.occurred_us = e->occurred_us,
 			.decide_us = e->decide_us,
 			.value_e6 = obs_micro(o, b->rules),
@@ -683,6 +686,11 @@ int mentor_batch_each_observation(const struct mentor_batch *b, const unsigned c
 bool mentor_batch_event_fatal(const struct mentor_batch *b, size_t i)
 {
 	return b->events[i].fatal;
+}
+
+enum mentor_event_kind mentor_batch_event_kind(const struct mentor_batch *b, size_t i)
+{
+	return b->events[i].kind;
 }
 
 int64_t mentor_batch_event_decide_time(const struct mentor_batch *b, size_t i)

@@ -443,11 +443,12 @@ void mentor_consumer_reset_stored_offset(struct mentor_consumer *c, const char *
 	mentor_partitions_reset_stored(c->parts, topic, partition, next, max_event_us);
 }
 
-int64_t mentor_consumer_watermark(const struct mentor_consumer *c, char *const topics[MENTOR_EVENT_KIND_COUNT],
-				  const int64_t lateness_us[MENTOR_EVENT_KIND_COUNT],
-				  const struct mentor_offset_update *pending, size_t n_pending)
+struct mentor_source_times mentor_consumer_watermark(const struct mentor_consumer *c,
+						     char *const topics[MENTOR_EVENT_KIND_COUNT],
+						     const int64_t lateness_us[MENTOR_EVENT_KIND_COUNT], bool drain,
+						     const struct mentor_offset_update *pending, size_t n_pending)
 {
-	return mentor_partitions_watermark(c->parts, topics, lateness_us, pending, n_pending);
+	return mentor_partitions_watermark(c->parts, topics, lateness_us, drain, pending, n_pending);
 }
 
 int mentor_consumer_topic_extents(struct mentor_consumer *c, const char *topic, int timeout_ms,
@@ -598,8 +599,8 @@ static void note_hold_change(void *ctx, const struct mentor_partition *p)
 	rd_kafka_topic_partition_list_add(p->held ? hc->hold : hc->release, p->topic, p->partition);
 }
 
-int mentor_consumer_hold_after(struct mentor_consumer *c, int64_t pause_after_us, int *ret_held,
-			       struct mentor_error *err)
+int mentor_consumer_hold_after(struct mentor_consumer *c, char *const topics[MENTOR_EVENT_KIND_COUNT],
+			       const struct mentor_source_times *pause_after, int *ret_held, struct mentor_error *err)
 {
 	int n = mentor_partitions_count(c->parts);
 	struct hold_change hc = {
@@ -609,7 +610,7 @@ int mentor_consumer_hold_after(struct mentor_consumer *c, int64_t pause_after_us
 	struct mentor_error second;  /* a resume failing after a pause failed: the first is reported */
 	int rc = MENTOR_OK, released = MENTOR_OK;
 
-	*ret_held = mentor_partitions_hold_after(c->parts, pause_after_us, note_hold_change, &hc);
+	*ret_held = mentor_partitions_hold_after(c->parts, topics, pause_after, note_hold_change, &hc);
 	if (hc.hold->cnt > 0)
 		rc = list_result(hc.hold, rd_kafka_pause_partitions(c->rk, hc.hold), "pause", err);
 	else

@@ -29,8 +29,8 @@ static int observe(void *ctx, const struct mentor_observation *o)
 {
 	struct run *r = ctx;
 
-	return mentor_detector_observe(r->an->det, o->agent_id, o->metric, o->event_id, o->occurred_us, o->decide_us,
-				       o->value_e6, r->err);
+	return mentor_detector_observe(r->an->det, o->agent_id, o->metric, o->source, o->event_id, o->occurred_us,
+				       o->decide_us, o->value_e6, r->err);
 }
 
 /* The repeats' observations, collected for one mentor_detector_unobserve(). */
@@ -59,6 +59,11 @@ static int collect_repeat(void *ctx, const struct mentor_observation *o)
  * holder gives the extra one back at once. The same statement reads the
  * group's backpressure (analytics_pause; -infinity as the least bigint).
  */
+/* A pause time in microseconds: -infinity as the least bigint, infinity as the greatest. */
+#define PAUSE_US(col) \
+	"CASE " col " WHEN '-infinity' THEN '-9223372036854775808'::bigint" \
+	" WHEN 'infinity' THEN '9223372036854775807'::bigint ELSE " US_OF(col) " END"
+
 int an_take_lead(struct run *r)
 {
 	PGresult *res = NULL;
@@ -68,8 +73,9 @@ int an_take_lead(struct run *r)
 		   "   THEN pg_advisory_unlock(hashtext('mentord.analytics.' || current_schema() || '.' || $1))"
 		   "   ELSE true END"
 		   " ELSE false END,"
-		   " (SELECT CASE WHEN isfinite(p.pause_after) THEN " US_OF("p.pause_after")
-		   "   ELSE '-9223372036854775808'::bigint END"
+		   " (SELECT " PAUSE_US("coalesce(p.pause_voc_after, p.pause_after)")
+		   "  FROM analytics_pause p WHERE p.group_id = $1),"
+		   " (SELECT " PAUSE_US("coalesce(p.pause_aqm_after, p.pause_after)")
 		   "  FROM analytics_pause p WHERE p.group_id = $1)",
 		   2, (const char *const[]){ r->an->group, r->an->leader ? "true" : "false" }, "take the analytics lock",
 		   &res);
@@ -86,7 +92,11 @@ int an_take_lead(struct run *r)
 		 * final commit, so it writes its own state once whatever it read.
 		 */
 		r->an->pause_synced = leader && r->an->leader;
-		r->an->pause_after_us = PQgetisnull(res, 0, 1) ? INT64_MAX : an_get_i64(res, 0, 1);
+		r->an->pause_after = an_all_at(INT64_MAX);
+		if (!PQgetisnull(res, 0, 1)) {
+			r->an->pause_after.us[MENTOR_EVENT_VOC] = an_get_i64(res, 0, 1);
+			r->an->pause_after.us[MENTOR_EVENT_AQM] = an_get_i64(res, 0, 2);
+		}
 		r->an->leader = leader;
 	}
 	PQclear(res);
@@ -94,46 +104,60 @@ int an_take_lead(struct run *r)
 }
 
 /*
- * The group's pause time while max_waiting_observations or more wait: the
- * watermark (the least, over the partitions, of the newest event time minus
- * the source's allowed lateness: others, those other instances consume, as
- * stored, and this instance's own) plus the longest allowed lateness. The
- * partition that holds the watermark back is at or before that time, and is
- * read on; one after it is paused (a partition of a source allowed less
- * lateness may run ahead by the difference).
+ * The group's pause times while max_waiting_observations or more wait, per
+ * source: its watermark (the least, over its partitions, of the newest
+ * event time minus its allowed lateness: others, those other instances
+ * consume, as stored, and this instance's own) plus its allowed lateness:
+ * the newest event time of the partition that holds it back, which is read
+ * on; one of the source after it is paused. Neither source waits for the
+ * other.
  */
-static int64_t pause_time(const struct mentor_analytics *an, int64_t others)
+static struct mentor_source_times pause_times(const struct mentor_analytics *an,
+					      const struct mentor_source_times *others)
 {
-	int64_t bound = an->next_closed_us < others ? an->next_closed_us : others, lateness = an_lateness_max(an);
+	struct mentor_source_times at = an_lesser(&an->next_closed, others);
 
 	if (mentor_detector_waiting(an->det) < an->cfg->max_waiting_observations)
-		return INT64_MAX;
-	if (bound == INT64_MIN || bound == INT64_MAX)
-		return bound;
-	return bound > INT64_MAX - lateness ? INT64_MAX : bound + lateness;
+		return an_all_at(INT64_MAX);
+	for (int kind = 0; kind < MENTOR_EVENT_KIND_COUNT; kind++)
+		if (at.us[kind] != INT64_MIN && at.us[kind] != INT64_MAX)
+			at.us[kind] += an->rules->lateness_us[kind];
+	at.us[MENTOR_EVENT_ROSTER] = INT64_MAX;
+	return at;
 }
 
-int an_publish_pause(struct run *r, int64_t others)
+static bool same_times(const struct mentor_source_times *a, const struct mentor_source_times *b)
+{
+	for (int kind = 0; kind < MENTOR_EVENT_KIND_COUNT; kind++)
+		if (kind != MENTOR_EVENT_ROSTER && a->us[kind] != b->us[kind])
+			return false;
+	return true;
+}
+
+int an_publish_pause(struct run *r, const struct mentor_source_times *others)
 {
 	struct mentor_analytics *an = r->an;
-	int64_t after = pause_time(an, others);
-	char t[TIME_TEXT];
+	struct mentor_source_times after = pause_times(an, others);
+	char least[TIME_TEXT], voc[TIME_TEXT], aqm[TIME_TEXT];
 	int rc;
 
-	if (an->pause_synced && after == an->pause_after_us)
+	if (an->pause_synced && same_times(&after, &an->pause_after))
 		return MENTOR_OK;
-	if (after == INT64_MAX) {
+	if (an_least(&after) == INT64_MAX) {
 		rc = an_q(r, "DELETE FROM analytics_pause WHERE group_id = $1", 1, (const char *const[]){ an->group },
 			  "clear the group's backpressure", NULL);
 	} else {
-		an_time_text(after, t);
+		an_time_text(an_least(&after), least);
+		an_time_text(after.us[MENTOR_EVENT_VOC], voc);
+		an_time_text(after.us[MENTOR_EVENT_AQM], aqm);
 		rc = an_q(r,
-			  "INSERT INTO analytics_pause (group_id, pause_after) VALUES ($1, $2)"
-			  " ON CONFLICT (group_id) DO UPDATE SET pause_after = excluded.pause_after",
-			  2, (const char *const[]){ an->group, t }, "set the group's backpressure", NULL);
+			  "INSERT INTO analytics_pause (group_id, pause_after, pause_voc_after, pause_aqm_after)"
+			  " VALUES ($1, $2, $3, $4) ON CONFLICT (group_id) DO UPDATE SET pause_after = excluded.pause_after,"
+			  " pause_voc_after = excluded.pause_voc_after, pause_aqm_after = excluded.pause_aqm_after",
+			  4, (const char *const[]){ an->group, least, voc, aqm }, "set the group's backpressure", NULL);
 	}
 	if (rc == MENTOR_OK) {
-		an->pause_after_us = after;
+		an->pause_after = after;
 		an->pause_synced = true;
 	}
 	return rc;
@@ -162,7 +186,7 @@ static int read_range(struct run *r, const char *topic, const char *partition, i
 	PGresult *res = NULL;
 	int rc = an_q(r,
 		   "SELECT s.agent_id, o.metric, s.event_id, " US_OF("s.occurred_at") ", (o.value * 1000000)::bigint,"
-		   "       s.fatal IS NOT NULL AND o.metric = 'aqm', " US_OF("s.decide_at")
+		   "       s.fatal IS NOT NULL AND o.metric = 'aqm', " US_OF("s.decide_at") ", s.kind = 'aqm'"
 		   "  FROM score_events s, event_observations(s.kind, s.csat, s.overall, s.scores, $5, $6) o"
 		   " WHERE s.topic = $1 AND s.partition = $2 AND s.kafka_offset >= $3 AND s.kafka_offset < $4",
 		   6,
@@ -175,7 +199,7 @@ static int read_range(struct run *r, const char *topic, const char *partition, i
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 		int64_t decide_us = an_get_i64(res, i, 6);
 
-		rc = mentor_detector_observe(r->an->det, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		rc = mentor_detector_observe(r->an->det, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), an_source_of(res, i, 7),
 					     PQgetvalue(res, i, 2), an_get_i64(res, i, 3), decide_us, an_get_i64(res, i, 4),
 					     r->err);
 		/* Once per event: on its one aqm observation. */
@@ -232,13 +256,13 @@ static int64_t batch_first_offset(const struct mentor_batch *b, const char *topi
 /*
  * Catches up with the events other instances stored (or this one, before a
  * rebalance gave it their partitions), records how far every partition is
- * read, and returns in *ret_others the least newest event time of the
- * partitions this instance does not consume minus the allowed lateness
- * (INT64_MAX: none), which bounds the watermark: an event still to come on
- * one of them is decided no earlier. The batch's own events come from the
- * batch itself.
+ * read, and returns in *ret_others, per source, the least newest event time
+ * of the source's partitions this instance does not consume minus the
+ * source's allowed lateness (INT64_MAX: none), which bounds its watermark:
+ * an event still to come on one of them is decided no earlier. The batch's
+ * own events come from the batch itself.
  */
-int an_catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_others, bool *ret_read)
+int an_catch_up(struct run *r, const struct mentor_batch *b, struct mentor_source_times *ret_others, bool *ret_read)
 {
 	struct mentor_analytics *an = r->an;
 	struct text_buf arrays[3] = { { 0 } };  /* topics, partitions, next offsets: PostgreSQL array literals */
@@ -247,12 +271,12 @@ int an_catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_others
 	int rc = an_q(r, group_partitions_sql, 1, (const char *const[]){ an->group }, "read the group's partitions",
 		   &res);
 
-	*ret_others = INT64_MAX;
+	*ret_others = an_all_at(INT64_MAX);
 	*ret_read = false;
 	if (rc != MENTOR_OK)
 		return rc;
 	if (roster_holds(an, res))
-		*ret_others = INT64_MIN;
+		*ret_others = an_all_at(INT64_MIN);
 	for (int k = 0; k < 3; k++)
 		buf_append(&arrays[k], "{", 1);
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
@@ -267,10 +291,8 @@ int an_catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_others
 			end = first;
 		if (analyzed < end)
 			rc = read_range(r, topic, PQgetvalue(res, i, 1), analyzed, end, ret_read);
-		if (newest != INT64_MIN)
-			newest -= mentor_topic_lateness(topic, an->topics, an->rules->lateness_us);
-		if (!is_owned(an, topic, partition) && newest < *ret_others)
-			*ret_others = newest;
+		if (!is_owned(an, topic, partition))
+			an_lower_source(ret_others, mentor_topic_kind(topic, an->topics), newest, an->rules->lateness_us);
 		if (next < 0)
 			continue;
 		buf_array_text(&arrays[0], items == 0, topic, strlen(topic));
@@ -289,7 +311,7 @@ int an_catch_up(struct run *r, const struct mentor_batch *b, int64_t *ret_others
 			  "record how far the analytics read", NULL);
 	for (int k = 0; k < 3; k++)
 		free(arrays[k].data);
-	an->early_ok = rc == MENTOR_OK && !*ret_read && *ret_others == INT64_MAX;
+	an->early_ok = rc == MENTOR_OK && !*ret_read && an_least(ret_others) == INT64_MAX;
 	return rc;
 }
 
@@ -302,7 +324,7 @@ int an_observe_batch(struct run *r, const struct mentor_batch *b, const unsigned
 }
 
 int an_settle_early(struct run *r, const struct mentor_batch *b, const unsigned char *seen,
-		    const unsigned char *stored, int64_t evaluated_us)
+		    const unsigned char *stored, const struct mentor_source_times *evaluated)
 {
 	size_t n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS);
 	/* repeat[i]: a fed event stored before; keep[i]: its opposite (an_drop_batch_fatal's mask); late[i]: new, not fed. */
@@ -321,7 +343,7 @@ int an_settle_early(struct run *r, const struct mentor_batch *b, const unsigned 
 		late[i] = !fed && fresh;
 		any_repeat |= repeat[i];
 		any_late |= late[i];
-		if (late[i] && mentor_batch_event_decide_time(b, i) <= evaluated_us) {
+		if (late[i] && mentor_batch_event_decide_time(b, i) <= evaluated->us[mentor_batch_event_kind(b, i)]) {
 			rc = mentor_error_set(r->err, MENTOR_ERR_INVALID, "a new event older than what was evaluated");
 			goto out;
 		}

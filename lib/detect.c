@@ -29,6 +29,18 @@ struct day_sums {
 	int64_t n, sum, sumsq;
 };
 
+/* A key's latest decision: what its agent_behavior_status row says. */
+struct det_state {
+	bool decided;               /* holds a decision (fresh or restored) */
+	enum mentor_level level;
+	enum mentor_level_reason why;
+	int64_t since_us, updated_us;
+	int64_t week;               /* week of bit 0 of weekly_low */
+	uint64_t weekly_low;
+	int64_t n;
+	double mean, shrunk, ci_low, ci_high, pop_mean, k;
+};
+
 struct det_series {
 	uint32_t agent, metric;
 	struct det_day *days;       /* sorted by day, unique days */
@@ -38,14 +50,16 @@ struct det_series {
 	struct day_sums win;
 	uint64_t key_hash;          /* mentor_hash_key(agent id, metric name) */
 	bool changed;               /* decided since the last take_changed() */
-	bool decided;               /* row holds a decision (fresh or restored) */
-	enum mentor_level level;
-	enum mentor_level_reason why;
-	int64_t since_us, updated_us;
-	int64_t week;               /* week of bit 0 of weekly_low */
-	uint64_t weekly_low;
-	int64_t n;
-	double mean, shrunk, ci_low, ci_high, pop_mean, k;
+	uint32_t past;              /* index + 1 of its newest entry in det->past, 0: none */
+	struct det_state st;
+};
+
+/* A key's state before one of its decisions made at or after det->past_from_us (mentor_detector_keep_past). */
+struct det_past {
+	int64_t decided_us;         /* the decision this state preceded */
+	uint32_t series;
+	uint32_t older;             /* index + 1 of the key's previous entry, 0: none */
+	struct det_state before;
 };
 
 struct det_agent {
@@ -58,6 +72,8 @@ struct det_agent {
 struct det_metric {
 	char *name;
 	uint32_t rank;              /* of name among the metrics' names, in strcmp order */
+	unsigned sources;           /* bit (1 << kind) of each source that observed it */
+	int64_t until_us;           /* during an advance: its observations decided before this are evaluated */
 	uint32_t *series;           /* indices into det->series; in agent id order when sorted */
 	size_t n_series, cap;
 	bool sorted;
@@ -112,6 +128,11 @@ struct mentor_detector {
 
 	int64_t event_time_us;      /* newest evaluated */
 	int64_t newest_seen_us;
+
+	struct det_past *past;      /* in evaluation order, so each key's in decision-time order */
+	size_t n_past, cap_past;
+	size_t past_taken;          /* past[0 .. past_taken) were handed to take_past() or restored */
+	int64_t past_from_us;       /* decisions from then on keep the state they replaced; INT64_MAX: none */
 };
 
 /* ---- Hash tables: agents and metrics by name ---- */
@@ -309,9 +330,8 @@ static int series_get(struct mentor_detector *det, const char *agent_id, const c
 		return nomem(err, "a key");
 	det->series[det->n_series] = (struct det_series){
 		.agent = a, .metric = mi, .win_day = INT32_MIN, .key_hash = mentor_hash_key(agent_id, metric),
-		.level = MENTOR_LEVEL_OK,
-		.since_us = 0, .week = INT64_MIN, .mean = NAN, .shrunk = NAN,
-		.ci_low = NAN, .ci_high = NAN, .pop_mean = NAN, .k = NAN,
+		.st = { .level = MENTOR_LEVEL_OK, .since_us = 0, .week = INT64_MIN, .mean = NAN, .shrunk = NAN,
+			.ci_low = NAN, .ci_high = NAN, .pop_mean = NAN, .k = NAN },
 	};
 	m->series[m->n_series++] = (uint32_t)det->n_series;
 	m->sorted = false;
@@ -353,6 +373,7 @@ int mentor_detector_new(const struct mentor_stats_params *p, int keep_days, stru
 	det->keep_days = keep_days;
 	det->event_time_us = INT64_MIN;
 	det->newest_seen_us = INT64_MIN;
+	det->past_from_us = INT64_MAX;
 	*ret = det;
 	return MENTOR_OK;
 }
@@ -380,6 +401,7 @@ void mentor_detector_free(struct mentor_detector *det)
 	free(det->ev_arena);
 	free(det->changed);
 	free(det->agent_rank);
+	free(det->past);
 	free(det);
 }
 
@@ -453,8 +475,8 @@ int mentor_detector_set_agent(struct mentor_detector *det, const char *agent_id,
 }
 
 int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, const char *metric,
-			    const char *event_id, int64_t t_us, int64_t decide_us, int64_t value_e6,
-			    struct mentor_error *err)
+			    enum mentor_event_kind source, const char *event_id, int64_t t_us, int64_t decide_us,
+			    int64_t value_e6, struct mentor_error *err)
 {
 	size_t len;
 	uint32_t si = 0;
@@ -463,10 +485,11 @@ int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, c
 	if ((r = check_name(event_id, "event id", err)) < 0)
 		return r;
 	if (value_e6 < 0 || value_e6 > 1000000 || decide_us < t_us || !day_in_range(mentor_stats_day_of(decide_us)) ||
-	    !day_in_range(mentor_stats_day_of(t_us)))
+	    !day_in_range(mentor_stats_day_of(t_us)) || (source != MENTOR_EVENT_VOC && source != MENTOR_EVENT_AQM))
 		return mentor_error_set(err, MENTOR_ERR_INVALID, "detector: observation out of range");
 	if ((r = series_index(det, agent_id, metric, &si, err)) < 0)
 		return r;
+	det->metrics[det->series[si].metric].sources |= 1u << source;
 	/* The observations of one event come one after another: they share one copy of its id. */
 	if (det->n_obs > 0 && det->obs[det->n_obs - 1].t_us == t_us &&
 	    strcmp(det->ev_arena + det->obs[det->n_obs - 1].ev_off, event_id) == 0) {
@@ -744,30 +767,35 @@ static bool agent_low_in(const struct mentor_detector *det, uint32_t agent, uint
 {
 	int64_t si = metric ? series_of(det, agent, metric - 1) : -1;
 
-	return si >= 0 && det->series[si].level == MENTOR_LEVEL_LOW;
+	return si >= 0 && det->series[si].st.level == MENTOR_LEVEL_LOW;
 }
 
 /* The persistence history moved to `week` (older bits shift up), this week's bit cleared. */
-static uint64_t weeks_at(const struct det_series *s, int64_t week)
+static uint64_t weeks_at(const struct det_state *st, int64_t week)
 {
 	int64_t shift;
 
-	if (s->week == INT64_MIN || week - s->week >= 64 || week < s->week)
+	if (st->week == INT64_MIN || week - st->week >= 64 || week < st->week)
 		return 0;
-	shift = week - s->week;
-	return (s->weekly_low << shift) & ~UINT64_C(1);
+	shift = week - st->week;
+	return (st->weekly_low << shift) & ~UINT64_C(1);
 }
 
 /*
  * Decides the key after an observation was added to its day and window
  * (the window ending on `day`), at decision time decided_us, and records
- * the decision in the series.
+ * the decision in the series. High reads the agent's overall level of the
+ * metric's own source only (AQM for evaluations, CSAT for surveys): a
+ * source's decisions never wait for, or depend on, how far the other was
+ * evaluated. A round checks both overall levels as of its time.
  */
 static void decide(struct mentor_detector *det, struct det_series *s, int64_t decided_us, int64_t day,
 		   bool *ret_fired)
 {
 	const struct mentor_status_rules *r = &det->p.status;
-	const struct mentor_population *pop = &det->metrics[s->metric].prior;
+	const struct det_metric *m = &det->metrics[s->metric];
+	const struct mentor_population *pop = &m->prior;
+	struct det_state *st = &s->st;
 	struct mentor_sums w = sums_of(s->win);
 	int64_t week = mentor_detector_week_of(day);
 	bool weekly[MENTOR_PERSIST_MAX];
@@ -778,14 +806,14 @@ static void decide(struct mentor_detector *det, struct det_series *s, int64_t de
 
 	mentor_stats_shrink(&w, pop, det->z, &sh);
 	in = (struct mentor_status_input){
-		.prev = s->level, .n = sh.n, .shrunk = sh.shrunk, .ci_low = sh.ci_low,
+		.prev = st->level, .n = sh.n, .shrunk = sh.shrunk, .ci_low = sh.ci_low,
 		.active = det->agents[s->agent].active,
-		.low_in_csat = agent_low_in(det, s->agent, det->csat_metric),
-		.low_in_aqm = agent_low_in(det, s->agent, det->aqm_metric),
+		.low_in_csat = (m->sources & 1u << MENTOR_EVENT_VOC) && agent_low_in(det, s->agent, det->csat_metric),
+		.low_in_aqm = (m->sources & 1u << MENTOR_EVENT_AQM) && agent_low_in(det, s->agent, det->aqm_metric),
 	};
 	/* below_now does not depend on the history, which must include it. */
 	mentor_stats_decide(r, &in, &d);
-	history = weeks_at(s, week) | (d.below_now ? 1 : 0);
+	history = weeks_at(st, week) | (d.below_now ? 1 : 0);
 	if (r->persist_x > 0) {
 		for (int i = 0; i < r->persist_y; i++)
 			weekly[i] = history >> i & 1;
@@ -793,22 +821,29 @@ static void decide(struct mentor_detector *det, struct det_series *s, int64_t de
 		in.n_weeks = (size_t)r->persist_y;
 		mentor_stats_decide(r, &in, &d);
 	}
-	if (d.level != s->level || !s->decided)
-		s->since_us = decided_us;
 	*ret_fired = d.entered_low;
-	s->level = d.level;
-	s->why = d.why;
-	s->updated_us = decided_us;
-	s->week = week;
-	s->weekly_low = history;
-	s->n = sh.n;
-	s->mean = sh.mean;
-	s->shrunk = sh.shrunk;
-	s->ci_low = sh.ci_low;
-	s->ci_high = sh.ci_high;
-	s->pop_mean = pop->mean;
-	s->k = pop->k;
-	s->decided = true;
+	*st = (struct det_state){
+		.decided = true, .level = d.level, .why = d.why,
+		.since_us = d.level != st->level || !st->decided ? decided_us : st->since_us, .updated_us = decided_us,
+		.week = week, .weekly_low = history, .n = sh.n, .mean = sh.mean, .shrunk = sh.shrunk, .ci_low = sh.ci_low,
+		.ci_high = sh.ci_high, .pop_mean = pop->mean, .k = pop->k,
+	};
+}
+
+/* Remembers s's state before its decision at decided_us, if the past is kept from then. False when out of memory. */
+static bool keep_past(struct mentor_detector *det, uint32_t si, int64_t decided_us)
+{
+	struct det_series *s = &det->series[si];
+
+	if (decided_us < det->past_from_us)
+		return true;
+	if (!mentor_grow((void **)&det->past, &det->cap_past, det->n_past, sizeof(*det->past), 1024, UINT32_MAX))
+		return false;
+	det->past[det->n_past] = (struct det_past){
+		.decided_us = decided_us, .series = si, .older = s->past, .before = s->st,
+	};
+	s->past = (uint32_t)++det->n_past;
+	return true;
 }
 
 static int mark_changed(struct mentor_detector *det, uint32_t si, struct mentor_error *err)
@@ -870,6 +905,8 @@ static int evaluate_one(struct mentor_detector *det, const struct det_obs *o, co
 			return r;
 	if (!add_to_window(det, s, o, &day))
 		return nomem(err, "a day");
+	if (!keep_past(det, o->series, o->d_us))
+		return nomem(err, "a past state");
 	decide(det, s, o->d_us, day, &fired);
 	trim_days(s, day, det->keep_days);
 	if (o->t_us > det->event_time_us)
@@ -889,7 +926,7 @@ static int evaluate_one(struct mentor_detector *det, const struct det_obs *o, co
 	if (fired && sink->trigger) {
 		struct mentor_detect_trigger t = {
 			.agent_id = det->agents[s->agent].id, .metric = m->name,
-			.event_id = det->ev_arena + o->ev_off, .fired_us = o->d_us, .n = s->n, .shrunk = s->shrunk,
+			.event_id = det->ev_arena + o->ev_off, .fired_us = o->d_us, .n = s->st.n, .shrunk = s->st.shrunk,
 		};
 
 		return sink->trigger(sink->ctx, &t);
@@ -1100,33 +1137,58 @@ static bool order_waiting(struct mentor_detector *det)
 	return true;
 }
 
-int mentor_detector_advance(struct mentor_detector *det, int64_t until_us, const struct mentor_detect_sink *sink,
-			    struct mentor_error *err)
+/*
+ * Sets each metric's limit for an advance: the least of until_us over the
+ * sources that observed it (a name both sources use waits for both).
+ * Returns the greatest limit.
+ */
+static int64_t set_limits(struct mentor_detector *det, const int64_t until_us[MENTOR_EVENT_KIND_COUNT])
+{
+	int64_t most = INT64_MIN;
+
+	for (size_t mi = 0; mi < det->n_metrics; mi++) {
+		struct det_metric *m = &det->metrics[mi];
+
+		m->until_us = INT64_MAX;
+		for (int kind = 0; kind < MENTOR_EVENT_KIND_COUNT; kind++)
+			if ((m->sources & 1u << kind) && until_us[kind] < m->until_us)
+				m->until_us = until_us[kind];
+		if (m->sources && m->until_us > most)
+			most = m->until_us;
+	}
+	return most;
+}
+
+int mentor_detector_advance(struct mentor_detector *det, const int64_t until_us[MENTOR_EVENT_KIND_COUNT],
+			    const struct mentor_detect_sink *sink, struct mentor_error *err)
 {
 	size_t i = 0, kept = 0;
-	uint32_t last_off = UINT32_MAX;
-	int64_t last_day;
+	uint32_t kept_off = UINT32_MAX;
+	int64_t last_day, most;
 	int r = MENTOR_OK;
 
-	if (det->n_obs == 0 || until_us == INT64_MIN)
+	if (det->n_obs == 0 || (most = set_limits(det, until_us)) == INT64_MIN)
 		return MENTOR_OK;
 	if (!order_waiting(det))
 		return nomem(err, "an advance");
-	/* Every observation before until_us is of a day up to last_day; those of last_day from until_us on wait. */
-	last_day = mentor_stats_day_of(until_us - 1);
+	/* Every observation to evaluate is of a day up to last_day; the others wait. */
+	last_day = mentor_stats_day_of(most - 1);
 	for (; i < det->n_obs && mentor_stats_day_of(det->obs[i].d_us) <= last_day; i++) {
 		struct det_obs o = det->obs[i];
 
-		if (o.d_us >= until_us) {
+		if (o.d_us >= det->metrics[det->series[o.series].metric].until_us) {
 			det->obs[kept++] = o;
+			kept_off = o.ev_off;
 			continue;
 		}
 		if ((r = evaluate_one(det, &o, sink, err)) != MENTOR_OK)
 			break;
-		/* An id shared by the observations of one event is released once: they are adjacent in order. */
-		if (o.ev_off != last_off)
+		/*
+		 * The observations of one event are adjacent in order and share its id: it is released with the
+		 * last of them, unless one waits on (a name both sources use).
+		 */
+		if ((i + 1 == det->n_obs || det->obs[i + 1].ev_off != o.ev_off) && kept_off != o.ev_off)
 			det->ev_live -= strlen(det->ev_arena + o.ev_off) + 1;
-		last_off = o.ev_off;
 	}
 	memmove(&det->obs[kept], &det->obs[i], (det->n_obs - i) * sizeof(*det->obs));
 	det->n_obs = det->n_sorted = kept + (det->n_obs - i);
@@ -1137,16 +1199,32 @@ int mentor_detector_advance(struct mentor_detector *det, int64_t until_us, const
 
 /* ---- Outputs ---- */
 
-static void fill_row(const struct mentor_detector *det, uint32_t si, struct mentor_detect_row *row)
+/* The row of series si in state st (its latest, or one it had). */
+static void fill_row(const struct mentor_detector *det, uint32_t si, const struct det_state *st,
+		     struct mentor_detect_row *row)
 {
 	const struct det_series *s = &det->series[si];
 
 	*row = (struct mentor_detect_row){
 		.agent_id = det->agents[s->agent].id, .metric = det->metrics[s->metric].name,
-		.n = s->n, .mean = s->mean, .shrunk = s->shrunk, .ci_low = s->ci_low, .ci_high = s->ci_high,
-		.pop_mean = s->pop_mean, .k = s->k, .level = s->level, .why = s->why,
-		.since_us = s->since_us, .updated_us = s->updated_us, .week = s->week, .weekly_low = s->weekly_low,
+		.n = st->n, .mean = st->mean, .shrunk = st->shrunk, .ci_low = st->ci_low, .ci_high = st->ci_high,
+		.pop_mean = st->pop_mean, .k = st->k, .level = st->level, .why = st->why,
+		.since_us = st->since_us, .updated_us = st->updated_us, .week = st->week, .weekly_low = st->weekly_low,
 	};
+}
+
+/*
+ * Series si's state as of at_us: before the first of its decisions at or
+ * after at_us (each key's past is in decision-time order, newest first from
+ * s->past), or its latest when it made none since.
+ */
+static const struct det_state *state_at(const struct mentor_detector *det, uint32_t si, int64_t at_us)
+{
+	const struct det_state *st = &det->series[si].st;
+
+	for (uint32_t k = det->series[si].past; k && det->past[k - 1].decided_us >= at_us; k = det->past[k - 1].older)
+		st = &det->past[k - 1].before;
+	return st;
 }
 
 /*
@@ -1184,7 +1262,7 @@ int mentor_detector_take_changed(struct mentor_detector *det,
 	for (size_t i = 0; fn && i < det->n_changed && r == MENTOR_OK; i++) {
 		struct mentor_detect_row row;
 
-		fill_row(det, det->changed[i], &row);
+		fill_row(det, det->changed[i], &det->series[det->changed[i]].st, &row);
 		r = fn(ctx, &row);
 	}
 	for (size_t i = 0; i < det->n_changed; i++)
@@ -1193,8 +1271,8 @@ int mentor_detector_take_changed(struct mentor_detector *det,
 	return r;
 }
 
-int mentor_detector_each_level(const struct mentor_detector *det, enum mentor_level level,
-			       int (*fn)(void *ctx, const struct mentor_detect_row *row), void *ctx)
+int mentor_detector_each_level_at(const struct mentor_detector *det, int64_t at_us, enum mentor_level level,
+				  int (*fn)(void *ctx, const struct mentor_detect_row *row), void *ctx)
 {
 	uint32_t *order = malloc(det->n_series * sizeof(*order) + 1);
 	size_t n = 0;
@@ -1202,37 +1280,42 @@ int mentor_detector_each_level(const struct mentor_detector *det, enum mentor_le
 
 	if (!order)
 		return MENTOR_ERR_NOMEM;
-	for (size_t si = 0; si < det->n_series; si++)
-		if (det->series[si].decided && det->series[si].level == level)
+	for (size_t si = 0; si < det->n_series; si++) {
+		const struct det_state *st = state_at(det, (uint32_t)si, at_us);
+
+		if (st->decided && st->level == level)
 			order[n++] = (uint32_t)si;
+	}
 	qsort_r(order, n, sizeof(*order), cmp_series_by_key, (void *)det);
 	for (size_t i = 0; i < n && r == MENTOR_OK; i++) {
 		struct mentor_detect_row row;
 
-		fill_row(det, order[i], &row);
+		fill_row(det, order[i], state_at(det, order[i], at_us), &row);
 		r = fn(ctx, &row);
 	}
 	free(order);
 	return r;
 }
 
-int mentor_detector_key(const struct mentor_detector *det, const char *agent_id, const char *metric,
-			int (*fn)(void *ctx, const struct mentor_detect_row *row), void *ctx)
+int mentor_detector_key_at(const struct mentor_detector *det, const char *agent_id, const char *metric, int64_t at_us,
+			   int (*fn)(void *ctx, const struct mentor_detect_row *row), void *ctx)
 {
 	const struct det_series *s = series_find(det, agent_id, metric);
+	const struct det_state *st;
 	struct mentor_detect_row row;
 
-	if (!s || !s->decided)
+	if (!s || !(st = state_at(det, (uint32_t)(s - det->series), at_us))->decided)
 		return MENTOR_OK;
-	fill_row(det, (uint32_t)(s - det->series), &row);
+	fill_row(det, (uint32_t)(s - det->series), st, &row);
 	return fn(ctx, &row);
 }
 
-enum mentor_level mentor_detector_level(const struct mentor_detector *det, const char *agent_id, const char *metric)
+enum mentor_level mentor_detector_level_at(const struct mentor_detector *det, const char *agent_id, const char *metric,
+					   int64_t at_us)
 {
 	const struct det_series *s = series_find(det, agent_id, metric);
 
-	return s ? s->level : MENTOR_LEVEL_OK;
+	return s ? state_at(det, (uint32_t)(s - det->series), at_us)->level : MENTOR_LEVEL_OK;
 }
 
 void mentor_detector_day_sums(const struct mentor_detector *det, const char *agent_id, const char *metric,
@@ -1277,6 +1360,62 @@ int64_t mentor_detector_oldest_waiting(const struct mentor_detector *det)
 	return t;
 }
 
+/*
+ * Forgets the past states of decisions before from_us, renumbering the
+ * others. Without memory for that, they stay: more than needed, never less.
+ */
+static void drop_past_before(struct mentor_detector *det, int64_t from_us)
+{
+	size_t kept = 0, taken = 0;
+	uint32_t *moved = calloc(det->n_past + 1, sizeof(*moved));
+
+	if (!moved)
+		return;
+	for (size_t i = 0; i < det->n_past; i++) {
+		struct det_past e = det->past[i];
+
+		if (e.decided_us < from_us)
+			continue;
+		e.older = e.older ? moved[e.older] : 0;
+		moved[i + 1] = (uint32_t)(kept + 1);
+		taken += i < det->past_taken;
+		det->past[kept++] = e;
+	}
+	for (size_t si = 0; si < det->n_series; si++)
+		det->series[si].past = det->series[si].past ? moved[det->series[si].past] : 0;
+	free(moved);
+	det->n_past = kept;
+	det->past_taken = taken;
+}
+
+void mentor_detector_keep_past(struct mentor_detector *det, int64_t from_us)
+{
+	if (from_us > det->past_from_us && det->n_past > 0)
+		drop_past_before(det, from_us);
+	det->past_from_us = from_us;
+}
+
+int mentor_detector_take_past(struct mentor_detector *det,
+			      int (*fn)(void *ctx, const char *agent_id, const char *metric, int64_t decided_us,
+					const struct mentor_detect_row *before),
+			      void *ctx)
+{
+	while (det->past_taken < det->n_past) {
+		const struct det_past *e = &det->past[det->past_taken];
+		const struct det_series *s = &det->series[e->series];
+		struct mentor_detect_row row;
+		int r;
+
+		fill_row(det, e->series, &e->before, &row);
+		r = fn(ctx, det->agents[s->agent].id, det->metrics[s->metric].name, e->decided_us,
+		       e->before.decided ? &row : NULL);
+		if (r != MENTOR_OK)
+			return r;
+		det->past_taken++;
+	}
+	return MENTOR_OK;
+}
+
 /* ---- Restoring ---- */
 
 int mentor_detector_restore_day(struct mentor_detector *det, const char *agent_id, const char *metric,
@@ -1301,6 +1440,17 @@ int mentor_detector_restore_day(struct mentor_detector *det, const char *agent_i
 	return MENTOR_OK;
 }
 
+/* A decided state with a row's numbers. */
+static struct det_state state_of_row(const struct mentor_detect_row *row)
+{
+	return (struct det_state){
+		.decided = true, .level = row->level, .why = row->why, .since_us = row->since_us,
+		.updated_us = row->updated_us, .week = row->week, .weekly_low = row->weekly_low, .n = row->n,
+		.mean = row->mean, .shrunk = row->shrunk, .ci_low = row->ci_low, .ci_high = row->ci_high,
+		.pop_mean = row->pop_mean, .k = row->k,
+	};
+}
+
 int mentor_detector_restore_status(struct mentor_detector *det, const struct mentor_detect_row *row,
 				   struct mentor_error *err)
 {
@@ -1313,20 +1463,31 @@ int mentor_detector_restore_status(struct mentor_detector *det, const struct men
 	if ((r = series_index(det, row->agent_id, row->metric, &si, err)) < 0)
 		return r;
 	s = &det->series[si];
-	s->decided = true;
-	s->level = row->level;
-	s->why = row->why;
-	s->since_us = row->since_us;
-	s->updated_us = row->updated_us;
-	s->week = row->week;
-	s->weekly_low = row->weekly_low;
-	s->n = row->n;
-	s->mean = row->mean;
-	s->shrunk = row->shrunk;
-	s->ci_low = row->ci_low;
-	s->ci_high = row->ci_high;
-	s->pop_mean = row->pop_mean;
-	s->k = row->k;
+	s->st = state_of_row(row);
+	return MENTOR_OK;
+}
+
+int mentor_detector_restore_past(struct mentor_detector *det, const char *agent_id, const char *metric,
+				 int64_t decided_us, const struct mentor_detect_row *before, struct mentor_error *err)
+{
+	uint32_t si = 0;
+	int r;
+
+	if (before && (before->level < MENTOR_LEVEL_OK || before->level > MENTOR_LEVEL_HIGH || before->why < 0 ||
+		       before->why >= MENTOR_WHY_COUNT))
+		return mentor_error_set(err, MENTOR_ERR_INVALID, "detector: level out of range");
+	if ((r = series_index(det, agent_id, metric, &si, err)) < 0)
+		return r;
+	if (det->series[si].past && det->past[det->series[si].past - 1].decided_us > decided_us)
+		return mentor_error_set(err, MENTOR_ERR_INVALID, "detector: past states out of order");
+	if (!mentor_grow((void **)&det->past, &det->cap_past, det->n_past, sizeof(*det->past), 1024, UINT32_MAX))
+		return nomem(err, "a past state");
+	det->past[det->n_past] = (struct det_past){
+		.decided_us = decided_us, .series = si, .older = det->series[si].past,
+		.before = before ? state_of_row(before) : (struct det_state){ .level = MENTOR_LEVEL_OK },
+	};
+	det->series[si].past = (uint32_t)++det->n_past;
+	det->past_taken = det->n_past;
 	return MENTOR_OK;
 }
 

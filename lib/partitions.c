@@ -129,15 +129,18 @@ bool mentor_partitions_at_end_unheld(const struct mentor_partitions *ps)
 	return true;
 }
 
-int mentor_partitions_hold_after(struct mentor_partitions *ps, int64_t pause_after_us,
+int mentor_partitions_hold_after(struct mentor_partitions *ps, char *const topics[MENTOR_EVENT_KIND_COUNT],
+				 const struct mentor_source_times *pause_after,
 				 void (*fn)(void *ctx, const struct mentor_partition *p), void *ctx)
 {
 	int held = 0;
 
 	for (int i = 0; i < ps->n; i++) {
 		struct mentor_partition *p = &ps->items[i];
-		/* At or before the pause time, a partition is what can move the watermark: it is read on. */
-		bool hold = p->max_event_us != MENTOR_NO_EVENT_TIME && p->max_event_us > pause_after_us;
+		enum mentor_event_kind kind = mentor_topic_kind(p->topic, topics);
+		/* At or before its source's pause time, a partition is what can move the watermark: it is read on. */
+		bool hold = (kind == MENTOR_EVENT_VOC || kind == MENTOR_EVENT_AQM) &&
+			    p->max_event_us != MENTOR_NO_EVENT_TIME && p->max_event_us > pause_after->us[kind];
 
 		held += hold;
 		if (hold == p->held)
@@ -171,39 +174,59 @@ void mentor_partitions_reset_stored(struct mentor_partitions *ps, const char *to
 	p->max_event_us = max_event_us;
 }
 
-int64_t mentor_topic_lateness(const char *topic, char *const topics[MENTOR_EVENT_KIND_COUNT],
-			      const int64_t lateness_us[MENTOR_EVENT_KIND_COUNT])
+enum mentor_event_kind mentor_topic_kind(const char *topic, char *const topics[MENTOR_EVENT_KIND_COUNT])
 {
 	for (int kind = 0; kind < MENTOR_EVENT_KIND_COUNT; kind++)
 		if (strcmp(topic, topics[kind]) == 0)
-			return lateness_us[kind];
-	return 0;
+			return (enum mentor_event_kind)kind;
+	return MENTOR_EVENT_KIND_COUNT;
 }
 
-int64_t mentor_partitions_watermark(const struct mentor_partitions *ps, char *const topics[MENTOR_EVENT_KIND_COUNT],
-				    const int64_t lateness_us[MENTOR_EVENT_KIND_COUNT],
-				    const struct mentor_offset_update *pending, size_t n_pending)
+/* Lowers w's time of the source `kind` (both for MENTOR_EVENT_KIND_COUNT) to t. */
+static void lower_to(struct mentor_source_times *w, enum mentor_event_kind kind, int64_t t)
 {
-	int64_t wm = INT64_MAX;
+	for (int k = 0; k < MENTOR_EVENT_KIND_COUNT; k++)
+		if ((k == (int)kind || kind == MENTOR_EVENT_KIND_COUNT) && k != MENTOR_EVENT_ROSTER && t < w->us[k])
+			w->us[k] = t;
+}
 
-	if (ps->n == 0)
-		return INT64_MIN;
+/*
+ * A partition read to its end holds its source's watermark at its newest
+ * event time like any other: the next event it brings is decided no earlier
+ * than that minus the lateness, so a live run decides as a replay does. Only
+ * one that never had an event does not hold it once read to its end (a
+ * topic that gets no events, a partition no key hashes to yet): its first
+ * event has no time to be floored by. A drain reads nothing past the ends it
+ * reaches, so there a partition read to its end holds nothing.
+ */
+struct mentor_source_times mentor_partitions_watermark(const struct mentor_partitions *ps,
+						       char *const topics[MENTOR_EVENT_KIND_COUNT],
+						       const int64_t lateness_us[MENTOR_EVENT_KIND_COUNT], bool drain,
+						       const struct mentor_offset_update *pending, size_t n_pending)
+{
+	struct mentor_source_times wm;
+
+	for (int k = 0; k < MENTOR_EVENT_KIND_COUNT; k++)
+		wm.us[k] = ps->n == 0 ? INT64_MIN : INT64_MAX;
 	for (int i = 0; i < ps->n; i++) {
 		const struct mentor_partition *p = &ps->items[i];
+		enum mentor_event_kind kind = mentor_topic_kind(p->topic, topics);
 		int64_t t = p->max_event_us;
 
-		if (p->at_end)
+		if (kind == MENTOR_EVENT_ROSTER) {
+			if (!p->at_end)
+				lower_to(&wm, MENTOR_EVENT_KIND_COUNT, INT64_MIN);
 			continue;
-		if (strcmp(p->topic, topics[MENTOR_EVENT_ROSTER]) == 0)
-			return INT64_MIN;
+		}
 		for (size_t k = 0; k < n_pending; k++)
 			if (pending[k].partition == p->partition && strcmp(pending[k].topic, p->topic) == 0 &&
 			    pending[k].max_event_us > t)
 				t = pending[k].max_event_us;
-		if (t != MENTOR_NO_EVENT_TIME)
-			t -= mentor_topic_lateness(p->topic, topics, lateness_us);
-		if (t < wm)
-			wm = t;
+		if (p->at_end && (drain || t == MENTOR_NO_EVENT_TIME))
+			continue;
+		if (t != MENTOR_NO_EVENT_TIME && kind != MENTOR_EVENT_KIND_COUNT)
+			t -= lateness_us[kind];
+		lower_to(&wm, kind, t);
 	}
 	return wm;
 }

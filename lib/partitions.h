@@ -85,14 +85,16 @@ bool mentor_partitions_at_end(const struct mentor_partitions *ps);
 bool mentor_partitions_at_end_unheld(const struct mentor_partitions *ps);
 
 /*
- * Backpressure: holds every tracked partition whose newest stored event is
- * after pause_after_us (one with no event is never held; INT64_MAX holds
- * none) and releases the others, then calls fn for each partition whose
+ * Backpressure: holds every tracked partition of a source (topics[kind]
+ * carries kind's events) whose newest stored event is after the source's
+ * pause_after time (one with no event, or of the roster, is never held;
+ * INT64_MAX holds none) and releases the others, then calls fn for each partition whose
  * held flag changed: the caller sets its pause in Kafka (p->held says which
  * way). A partition is tracked not held (the caller resumes a held one
  * before it gives it up). Returns the number held.
  */
-int mentor_partitions_hold_after(struct mentor_partitions *ps, int64_t pause_after_us,
+int mentor_partitions_hold_after(struct mentor_partitions *ps, char *const topics[MENTOR_EVENT_KIND_COUNT],
+				 const struct mentor_source_times *pause_after,
 				 void (*fn)(void *ctx, const struct mentor_partition *p), void *ctx);
 
 /*
@@ -110,25 +112,24 @@ void mentor_partitions_set_stored(struct mentor_partitions *ps, const char *topi
 void mentor_partitions_reset_stored(struct mentor_partitions *ps, const char *topic, int32_t partition,
 				    int64_t next, int64_t max_event_us);
 
-/*
- * The allowed lateness of the source a topic carries (topics[kind] carries
- * kind's events, lateness_us[kind] as in struct mentor_event_rules); 0 for a
- * topic of none.
- */
-int64_t mentor_topic_lateness(const char *topic, char *const topics[MENTOR_EVENT_KIND_COUNT],
-			      const int64_t lateness_us[MENTOR_EVENT_KIND_COUNT]);
+/* The kind of events a topic carries (topics[kind] carries kind's), or MENTOR_EVENT_KIND_COUNT for none. */
+enum mentor_event_kind mentor_topic_kind(const char *topic, char *const topics[MENTOR_EVENT_KIND_COUNT]);
 
 /*
- * The watermark in decision time, the rules of mentor_consumer_watermark():
- * the least, over the tracked partitions, of each one's newest event time
- * (counting the newer times in `pending`, updates of a batch about to be
- * written) minus the allowed lateness of the source its topic carries; one
- * read to its end counts as INT64_MAX, one with no event yet as INT64_MIN;
- * one of the roster topic not read to its end makes it INT64_MIN.
- * INT64_MIN when nothing is tracked.
+ * The watermark of each source in decision time, the rules of
+ * mentor_consumer_watermark(): the least, over the tracked partitions of
+ * the source's topic, of each one's newest event time (counting the newer
+ * times in `pending`, updates of a batch about to be written) minus the
+ * source's allowed lateness; one with no event yet counts as INT64_MIN,
+ * unless it is read to its end; with `drain`, one read to its end counts
+ * for nothing (a drain reads nothing past it); a topic of no source holds both; a
+ * partition of the roster topic not read to its end makes both INT64_MIN;
+ * INT64_MAX for a source with no partition tracked, and INT64_MIN for
+ * both when nothing is tracked.
  */
-int64_t mentor_partitions_watermark(const struct mentor_partitions *ps, char *const topics[MENTOR_EVENT_KIND_COUNT],
-				    const int64_t lateness_us[MENTOR_EVENT_KIND_COUNT],
-				    const struct mentor_offset_update *pending, size_t n_pending);
+struct mentor_source_times mentor_partitions_watermark(const struct mentor_partitions *ps,
+						       char *const topics[MENTOR_EVENT_KIND_COUNT],
+						       const int64_t lateness_us[MENTOR_EVENT_KIND_COUNT], bool drain,
+						       const struct mentor_offset_update *pending, size_t n_pending);
 
 #endif

@@ -19,6 +19,14 @@
 #include "mentor/pairing.h"
 #include "store_int.h"
 
+/*
+ * A completed pairing's alert carries its mentee's target behavior before
+ * and after, as decided before the round ($1; $5: 'infinity' for the last
+ * round of a drain, which reads everything decided): recomputed from
+ * score_events, as the windows in memory may already hold observations of a
+ * source decided beyond the round. $2, $3: the CSAT scale; $4: the KPI
+ * windows' lateness in whole days.
+ */
 static const char complete_pairings_sql[] =
 	"WITH done AS ("
 	"  UPDATE pairings SET status = 'completed', ended_at = ends_at"
@@ -34,16 +42,30 @@ static const char complete_pairings_sql[] =
 	"     'occurred_at', to_char(d.ends_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
 	"     'team_lead_id', a.team_lead_id, 'agent_id', d.mentee_id, 'agent_name', a.name,"
 	"     'behavior', d.behavior, 'pairing_id', d.pairing_id, 'mentor_id', d.mentor_id, 'mentor_name', m.name,"
-	"     'before', k.before_mean, 'after', k.after_mean, 'delta', k.delta, 'n_before', k.before_n,"
-	"     'n_after', k.after_n, 'final', k.final, 'comparison_delta', e.comparison_delta)"
+	"     'before', k.before_mean, 'after', k.after_mean, 'delta', k.after_mean - k.before_mean,"
+	"     'n_before', k.before_n, 'n_after', k.after_n, 'final', k.final, 'comparison_delta', e.comparison_delta)"
 	"   FROM done d LEFT JOIN agents a ON a.agent_id = d.mentee_id LEFT JOIN agents m ON m.agent_id = d.mentor_id"
-	"   LEFT JOIN pairing_kpis k ON k.pairing_id = d.pairing_id AND k.subject = 'mentee' AND k.is_target"
+	"   LEFT JOIN pairing_kpis w ON w.pairing_id = d.pairing_id AND w.subject = 'mentee' AND w.is_target"
+	"   LEFT JOIN metrics sc ON sc.metric = d.behavior"
+	"   LEFT JOIN LATERAL ("
+	"     SELECT count(*) FILTER (WHERE o.day < w.before_to) AS before_n,"
+	"            sc.scale_min + avg(o.value) FILTER (WHERE o.day < w.before_to) * (sc.scale_max - sc.scale_min)"
+	"              AS before_mean,"
+	"            count(*) FILTER (WHERE o.day >= w.after_from) AS after_n,"
+	"            sc.scale_min + avg(o.value) FILTER (WHERE o.day >= w.after_from) * (sc.scale_max - sc.scale_min)"
+	"              AS after_mean,"
+	"            w.after_to + $4::integer <= ($1::timestamptz AT TIME ZONE 'UTC')::date AS final"
+	"       FROM (SELECT (s.occurred_at AT TIME ZONE 'UTC')::date AS day, ob.value"
+	"               FROM score_events s"
+	"              CROSS JOIN LATERAL event_observations(s.kind, s.csat, s.overall, s.scores, $2, $3) ob"
+	"              WHERE s.agent_id = d.mentee_id AND ob.metric = d.behavior AND s.decide_at < $5"
+	"                AND (s.decide_at AT TIME ZONE 'UTC')::date < w.after_to + $4::integer"
+	"                AND s.occurred_at >= w.before_from::timestamp AT TIME ZONE 'UTC'"
+	"                AND s.occurred_at < w.after_to::timestamp AT TIME ZONE 'UTC') o"
+	"      WHERE (o.day >= w.before_from AND o.day < w.before_to) OR (o.day >= w.after_from AND o.day < w.after_to)"
+	"   ) k ON w.pairing_id IS NOT NULL"
 	"   LEFT JOIN program_effect e ON e.behavior = d.behavior AND e.is_target"
 	" ON CONFLICT (alert_id) DO NOTHING";
-
-/* In strcmp order, as struct an_kpi_pick wants them. */
-static const char completing_pairings_sql[] =
-	"SELECT pairing_id FROM pairings WHERE status = 'active' AND ends_at <= $1 ORDER BY pairing_id COLLATE \"C\"";
 
 /* A pairing whose mentee or mentor has left the roster is cancelled (SPEC section 3). */
 static const char cancel_pairings_sql[] =
@@ -138,6 +160,7 @@ static const char mark_waiting_sql[] =
 struct round {
 	struct run *r;
 	int64_t at_us;
+	int64_t asof_us;            /* the detector's state read as of this: at_us, or INT64_MAX at a drain's end */
 	PGresult *roster, *open, *mentees_now;
 	struct mentor_pair_agent *agents;
 	size_t n_agents;
@@ -248,7 +271,7 @@ static int read_roster(struct round *rd)
 	}
 	qsort(ra.behaviors, ra.n_behaviors, sizeof(*ra.behaviors), an_cmp_str);
 	if (n_open > 0)
-		mentor_detector_each_level(rd->r->an->det, MENTOR_LEVEL_HIGH, add_high_agent, &ra);
+		mentor_detector_each_level_at(rd->r->an->det, rd->asof_us, MENTOR_LEVEL_HIGH, add_high_agent, &ra);
 	buf_append(&ra.ids, "}", 1);
 	free(ra.behaviors);
 	if (ra.ids.failed) {
@@ -323,7 +346,7 @@ static int read_mentees(struct round *rd)
 		const char *resolution = NULL;
 		int a = agent_index(rd, agent);
 
-		if (mentor_detector_level(r->an->det, agent, behavior) != MENTOR_LEVEL_LOW)
+		if (mentor_detector_level_at(r->an->det, agent, behavior, rd->asof_us) != MENTOR_LEVEL_LOW)
 			resolution = "recovered";
 		else if (strcmp(PQgetvalue(rd->open, i, 5), "t") == 0)
 			continue;  /* held out: waits until holdout_until */
@@ -369,9 +392,12 @@ static int add_candidate(void *ctx, const struct mentor_detect_row *row)
 
 	if (b < 0 || (a = agent_index(rd, row->agent_id)) < 0 || !isfinite(row->ci_low))
 		return MENTOR_OK;
-	/* High is decided at the behavior's own observations; CSAT or AQM may have turned low since. */
-	if (mentor_detector_level(det, row->agent_id, MENTOR_DETECT_CSAT) == MENTOR_LEVEL_LOW ||
-	    mentor_detector_level(det, row->agent_id, MENTOR_DETECT_AQM) == MENTOR_LEVEL_LOW)
+	/*
+	 * High is decided at the behavior's own observations, against the overall level of its own source only;
+	 * a mentor must not be low in CSAT or AQM overall as of the round.
+	 */
+	if (mentor_detector_level_at(det, row->agent_id, MENTOR_DETECT_CSAT, rd->asof_us) == MENTOR_LEVEL_LOW ||
+	    mentor_detector_level_at(det, row->agent_id, MENTOR_DETECT_AQM, rd->asof_us) == MENTOR_LEVEL_LOW)
 		return MENTOR_OK;
 	if (rd->n_cands == rd->cap_cands) {
 		size_t cap = rd->cap_cands ? 2 * rd->cap_cands : 256;
@@ -432,7 +458,7 @@ static double candidate_score(const struct round *rd, int agent, int behavior)
 	return NAN;
 }
 
-/* The mentee's latest shrunk mean in the behavior, native. */
+/* The mentee's shrunk mean in the behavior as of the round, native. */
 static int mentee_score_cb(void *ctx, const struct mentor_detect_row *row)
 {
 	double *ret = ctx;
@@ -441,12 +467,12 @@ static int mentee_score_cb(void *ctx, const struct mentor_detect_row *row)
 	return MENTOR_OK;
 }
 
-static double mentee_native_score(struct run *r, const char *agent, const char *behavior,
+static double mentee_native_score(const struct round *rd, const char *agent, const char *behavior,
 				  const struct mentor_scale *sc)
 {
 	double shrunk = NAN;
 
-	mentor_detector_key(r->an->det, agent, behavior, mentee_score_cb, &shrunk);
+	mentor_detector_key_at(rd->r->an->det, agent, behavior, rd->asof_us, mentee_score_cb, &shrunk);
 	return mentor_stats_native(shrunk, sc);
 }
 
@@ -494,7 +520,7 @@ static int write_pairing(struct round *rd, size_t m, const struct mentor_pair_as
 	bin_text(&rd->paired, behavior);
 	bin_timestamp(&rd->paired, rd->at_us);
 	bin_timestamp(&rd->paired, ends_us);
-	bin_float8(&rd->paired, mentee_native_score(r, mentee, behavior, &sc));
+	bin_float8(&rd->paired, mentee_native_score(rd, mentee, behavior, &sc));
 	bin_float8(&rd->paired, candidate_score(rd, as->mentor, b));
 	bin_float8(&rd->paired, mentor_ci);
 	bin_int8(&rd->paired, as->cost);
@@ -584,25 +610,6 @@ static void round_free(struct round *rd)
 	free(rd->recent);
 }
 
-/* The KPI rows of the pairings a round at `at` completes: their completion alerts read them. */
-static int write_completing_kpis(struct run *r, const char *at)
-{
-	PGresult *res = NULL;
-	const char **ids = NULL;
-	int rc = an_q(r, completing_pairings_sql, 1, (const char *const[]){ at }, "read completing pairings", &res);
-	int n = rc == MENTOR_OK ? PQntuples(res) : 0;
-
-	if (rc == MENTOR_OK && n > 0 && !(ids = malloc((size_t)n * sizeof(*ids))))
-		rc = an_nomem(r->err);
-	for (int i = 0; rc == MENTOR_OK && i < n; i++)
-		ids[i] = PQgetvalue(res, i, 0);
-	if (rc == MENTOR_OK)
-		rc = an_write_kpis(r, &(struct an_kpi_pick){ .pairings = ids, .n_pairings = (size_t)n }, false);
-	free(ids);
-	PQclear(res);
-	return rc;
-}
-
 int an_resolve_refired(struct run *r, int64_t before_us)
 {
 	char before[TIME_TEXT];
@@ -620,14 +627,15 @@ int an_resolve_refired(struct run *r, int64_t before_us)
  * One pairing round at event time at_us (SPEC section 3): triggers fired
  * before it supersede older ones; pairings that ended are completed, those
  * that lost an agent cancelled; open triggers still low are assigned
- * together; the program effect is recomputed.
+ * together; the program effect is recomputed. Keys are read as of at_us,
+ * or, for the last round of a drain (last), with everything decided.
  */
-int an_run_round(struct run *r, int64_t at_us)
+int an_run_round(struct run *r, int64_t at_us, bool last)
 {
-	struct round rd = { .r = r, .at_us = at_us };
+	struct round rd = { .r = r, .at_us = at_us, .asof_us = last ? INT64_MAX : at_us };
 	struct mentor_pair_result *res = NULL;
 	struct mentor_pair_input in;
-	char at[TIME_TEXT];
+	char at[TIME_TEXT], lo[NUM_TEXT], hi[NUM_TEXT], late_days[NUM_TEXT];
 	int rc;
 
 	an_time_text(at_us, at);
@@ -635,9 +643,12 @@ int an_run_round(struct run *r, int64_t at_us)
 	if (rc == MENTOR_OK)
 		rc = an_set_agents(r);  /* the roster's agents, whatever an_refresh_agents() may have passed over */
 	if (rc == MENTOR_OK)
-		rc = write_completing_kpis(r, at);
-	if (rc == MENTOR_OK)
-		rc = an_q(r, complete_pairings_sql, 1, (const char *const[]){ at }, "complete pairings", NULL);
+		rc = an_q(r, complete_pairings_sql, 5,
+			  (const char *const[]){ at, an_int_text(r->an->rules->csat_min, lo),
+						 an_int_text(r->an->rules->csat_max, hi),
+						 an_int_text(an_kpi_decided_before_day(r->an, 0), late_days),
+						 last ? "infinity" : at },
+			  "complete pairings", NULL);
 	if (rc == MENTOR_OK)
 		rc = an_q(r, cancel_pairings_sql, 1, (const char *const[]){ at }, "cancel pairings", NULL);
 	if (rc == MENTOR_OK)
@@ -647,7 +658,7 @@ int an_run_round(struct run *r, int64_t at_us)
 	if (rc == MENTOR_OK)
 		rc = read_mentees(&rd);
 	if (rc == MENTOR_OK && rd.n_mentees > 0) {
-		rc = mentor_detector_each_level(r->an->det, MENTOR_LEVEL_HIGH, add_candidate, &rd);
+		rc = mentor_detector_each_level_at(r->an->det, rd.asof_us, MENTOR_LEVEL_HIGH, add_candidate, &rd);
 		if (rc == MENTOR_ERR_NOMEM)
 			rc = an_nomem(r->err);
 		if (rc == MENTOR_OK)
@@ -666,7 +677,7 @@ int an_run_round(struct run *r, int64_t at_us)
 	r->an->counts_stale = true;
 	r->round_ran = true;
 	if (rc == MENTOR_OK)
-		rc = an_write_kpis(r, NULL, false);  /* the program effect reads the final rows */
+		rc = an_write_kpis(r, false, false);  /* the program effect reads the final rows */
 	if (rc == MENTOR_OK)
 		rc = an_refresh_program_effect(r, at_us);
 	if (rc == MENTOR_OK)

@@ -20,8 +20,10 @@ int an_resolve_refired(struct run *r, int64_t before_us);
  * One pairing round at event time at_us: triggers fired before it supersede
  * older ones (an_resolve_refired); pairings that ended are completed, those
  * that lost an agent cancelled; open triggers still low are assigned
- * together; the program effect is recomputed.
+ * together; the program effect is recomputed. Keys are read as of at_us (a
+ * source may be evaluated beyond it), or with everything decided for the
+ * last round of a drain (last).
  */
-int an_run_round(struct run *r, int64_t at_us);
+int an_run_round(struct run *r, int64_t at_us, bool last);
 
 #endif

@@ -66,11 +66,13 @@ void mentor_analytics_set_config(struct mentor_analytics *an, const struct mento
 int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err);
 
 /*
- * The watermark for the next batch: every score event before closed_us has
- * arrived (the caller's minimum over its partitions, minus the lateness;
- * MENTOR_DETECT_ALL when every partition is at its end). It never goes back.
+ * The watermarks for the next batch, per source: every score event of a
+ * source decided before its time has arrived (mentor_consumer_watermark's).
+ * Each is evaluated behind its own, so the lateness of surveys does not
+ * hold back decisions on evaluations; pairing rounds, which read both, run
+ * behind the lesser. They never go back.
  */
-void mentor_analytics_set_closed(struct mentor_analytics *an, int64_t closed_us);
+void mentor_analytics_set_closed(struct mentor_analytics *an, const struct mentor_source_times *closed);
 
 /* True when this instance became the decider and must load() before its next batch. */
 bool mentor_analytics_needs_load(const struct mentor_analytics *an);
@@ -156,14 +158,15 @@ bool mentor_analytics_rounds_left(const struct mentor_analytics *an);
 /*
  * Backpressure for the whole group (docs/analytics.md): while the decider
  * holds max_waiting_observations or more observations waiting for the
- * watermark, the event time past which every instance pauses its
- * partitions (those whose newest stored event is after it: reading them
- * cannot move the watermark), as the decider last published it
- * (analytics_pause) and this instance last read it (every batch, every
- * tick); MENTOR_ANALYTICS_NO_PAUSE below the bound or with the analytics off.
+ * watermarks, the event time, per source, past which every instance pauses
+ * its partitions of that source (those whose newest stored event is after
+ * it: reading them cannot move the source's watermark), as the decider last
+ * published it (analytics_pause) and this instance last read it (every
+ * batch, every tick); MENTOR_ANALYTICS_NO_PAUSE below the bound or with the
+ * analytics off.
  */
 #define MENTOR_ANALYTICS_NO_PAUSE INT64_MAX
-int64_t mentor_analytics_pause_after(const struct mentor_analytics *an);
+struct mentor_source_times mentor_analytics_pause_after(const struct mentor_analytics *an);
 
 /* True when this instance decides for its group (holds the analytics lock, as of its last transaction). */
 bool mentor_analytics_decides(const struct mentor_analytics *an);
@@ -186,7 +189,7 @@ struct mentor_analytics_gauges {
 	int64_t open_triggers;     /* open or waiting */
 	int64_t active_pairings;
 	int64_t waiting_observations;
-	int64_t closed_us;         /* the watermark; INT64_MIN before any */
+	int64_t closed_us;         /* the lesser watermark of the two sources; INT64_MIN before any */
 	int64_t event_time_us;     /* newest event time decided */
 };
 void mentor_analytics_gauges(const struct mentor_analytics *an, struct mentor_analytics_gauges *ret);

@@ -159,6 +159,7 @@ void mentor_daily_free(struct mentor_daily *d);
 /* One observation of a staged score event: a metric's value normalized to 0..1, in millionths. */
 struct mentor_observation {
 	const char *agent_id, *metric, *event_id;  /* NUL-terminated, owned by the batch */
+	enum mentor_event_kind source;             /* its event's kind: VOC or AQM */
 	int64_t occurred_us;
 	int64_t decide_us;                         /* the event's decision time (mentor_batch_add_event) */
 	int64_t value_e6;
@@ -180,6 +181,9 @@ bool mentor_batch_event_fatal(const struct mentor_batch *b, size_t i);
 
 /* Decision time of staged score event i (mentor_batch_add_event), microseconds since the epoch. */
 int64_t mentor_batch_event_decide_time(const struct mentor_batch *b, size_t i);
+
+/* The kind (VOC or AQM) of staged score event i. */
+enum mentor_event_kind mentor_batch_event_kind(const struct mentor_batch *b, size_t i);
 
 /* The agent of staged score event i: its number (0..mentor_batch_agent_count - 1, first seen first). */
 size_t mentor_batch_event_agent(const struct mentor_batch *b, size_t i);

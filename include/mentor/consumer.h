@@ -132,21 +132,25 @@ void mentor_consumer_reset_stored_offset(struct mentor_consumer *c, const char *
 					 int64_t next, int64_t max_event_us);
 
 /*
- * The watermark of the assigned partitions in decision time: the least,
- * over them, of each one's newest event time (counting those in `pending`,
- * a batch about to be written) minus its source's allowed lateness
- * (topics[kind] carries kind's events, lateness_us[kind] as in struct
- * mentor_event_rules; a topic of none of them: 0). No event still to come
- * on a partition is decided before it. A partition read to its end counts
- * as INT64_MAX, one with no event yet as INT64_MIN. Roster updates carry no
- * event time: a partition of topics[MENTOR_EVENT_ROSTER] holds the
- * watermark at INT64_MIN until it is read to its end, so that decisions see
- * the roster as it was published before them. INT64_MIN when nothing is
- * assigned.
+ * The watermark of each source (surveys, evaluations) over the assigned
+ * partitions, in decision time: the least, over the partitions of the
+ * source's topic (topics[kind] carries kind's events), of each one's newest
+ * event time (counting those in `pending`, a batch about to be written)
+ * minus the source's allowed lateness (lateness_us[kind], as in struct
+ * mentor_event_rules). No event still to come on a partition is decided
+ * before it. A partition with no event yet counts as INT64_MIN until it is
+ * read to its end; one read to its end after events holds the watermark at
+ * its newest time, as any other, unless `drain` (a drain reads nothing past
+ * the ends it reaches: such a partition holds nothing). Roster updates carry no event time: a
+ * partition of topics[MENTOR_EVENT_ROSTER] holds both watermarks at
+ * INT64_MIN until it is read to its end, so that decisions see the roster as
+ * it was published before them. INT64_MAX for a source with no partition
+ * assigned; INT64_MIN for both when nothing is assigned.
  */
-int64_t mentor_consumer_watermark(const struct mentor_consumer *c, char *const topics[MENTOR_EVENT_KIND_COUNT],
-				  const int64_t lateness_us[MENTOR_EVENT_KIND_COUNT],
-				  const struct mentor_offset_update *pending, size_t n_pending);
+struct mentor_source_times mentor_consumer_watermark(const struct mentor_consumer *c,
+						     char *const topics[MENTOR_EVENT_KIND_COUNT],
+						     const int64_t lateness_us[MENTOR_EVENT_KIND_COUNT], bool drain,
+						     const struct mentor_offset_update *pending, size_t n_pending);
 
 /* A partition of a topic and its extent: what is left of it is [begin, end). */
 struct mentor_partition_extent {
@@ -180,14 +184,16 @@ int mentor_consumer_rewind(struct mentor_consumer *c, struct mentor_error *err);
 int mentor_consumer_pause(struct mentor_consumer *c, bool pause, struct mentor_error *err);
 
 /*
- * Backpressure: pauses the assigned partitions whose newest stored event is
- * after pause_after_us and resumes the others it paused (INT64_MAX: none
- * paused); a partition with no event stored is never paused. A wait's
- * pause (mentor_consumer_pause) and this one do not undo each other. Sets
- * *ret_held to the number paused by it. MENTOR_OK or MENTOR_ERR_KAFKA.
+ * Backpressure: pauses the assigned partitions of each source (topics[kind]
+ * carries kind's events) whose newest stored event is after the source's
+ * pause_after time and resumes the others it paused (INT64_MAX: none
+ * paused); a partition with no event stored, or of the roster, is never
+ * paused. A wait's pause (mentor_consumer_pause) and this one do not undo
+ * each other. Sets *ret_held to the number paused by it. MENTOR_OK or
+ * MENTOR_ERR_KAFKA.
  */
-int mentor_consumer_hold_after(struct mentor_consumer *c, int64_t pause_after_us, int *ret_held,
-			       struct mentor_error *err);
+int mentor_consumer_hold_after(struct mentor_consumer *c, char *const topics[MENTOR_EVENT_KIND_COUNT],
+			       const struct mentor_source_times *pause_after, int *ret_held, struct mentor_error *err);
 
 /*
  * True when at least one partition is assigned and every assigned one that

@@ -3,18 +3,20 @@
  * behavior, decided after every observation, in event-time order.
  *
  * Observations (one normalized value of one metric of one event) are handed
- * in as they are stored, each with its time (occurred_at, which says the day
- * and window it counts in) and its decision time (>= its time: when in event
- * time it is decided; docs/analytics.md derives it from the event's
- * partition alone). They wait until the caller's watermark says that every
- * observation decided before some time has arrived. Then
+ * in as they are stored, each with its source (surveys or evaluations), its
+ * time (occurred_at, which says the day and window it counts in) and its
+ * decision time (>= its time: when in event time it is decided;
+ * docs/analytics.md derives it from the event's partition alone). They wait
+ * until the caller's watermark of their source says that every observation
+ * of that source decided before some time has arrived. Then
  * mentor_detector_advance() evaluates the waiting ones decided before that
  * time, by day of decision and within a day agent by agent (in agent id
  * order), each agent's in (decision time, occurred_at, event_id, metric)
- * order: a decision depends on the same agent's earlier ones and on earlier
- * days only, so this is the outcome of a single order, with an agent's keys
- * in the cache for all of its observations of the day. Each is evaluated
- * against:
+ * order: a decision depends on the same agent's earlier ones of the same
+ * source and on earlier days of the same metric only, so this is the
+ * outcome of a single order, with an agent's keys in the cache for all of
+ * its observations of the day, however far one source is evaluated ahead of
+ * the other. Each is evaluated against:
  *  - its key's window: the window_days UTC days ending with the key's newest
  *    day (that of the observation, unless a later one was evaluated before:
  *    a late observation counts in its own day, and does not move the window
@@ -24,8 +26,13 @@
  *    the day before, computed before the metric's first decision of that
  *    day and then fixed;
  *  - the key's previous level (hysteresis), its weekly history (the X-of-Y
- *    persistence rule) and, for high, the agent's current CSAT and AQM
- *    levels and roster active flag.
+ *    persistence rule) and, for high, the agent's roster active flag and
+ *    current level in its source's overall metric (AQM for evaluations, CSAT
+ *    for surveys; a name both sources use reads both, and waits for both).
+ * So that pairing rounds, which read both sources, can read every key as of
+ * their time although one source was evaluated beyond it, the detector
+ * keeps the state each decision replaced from a time the caller sets on
+ * (mentor_detector_keep_past) and answers as of a time (the *_at functions).
  * Every decision is then a function of the stored events and their decision
  * times, whatever the batch boundaries, the arrival order, crashes and
  * restarts, as long as no observation arrives decided before a time already
@@ -48,6 +55,7 @@
 #include <stdint.h>
 
 #include "mentor/error.h"
+#include "mentor/events.h"
 #include "mentor/stats.h"
 
 /* The metrics whose low status takes mentor eligibility away in every behavior. */
@@ -132,12 +140,13 @@ int mentor_detector_set_agent(struct mentor_detector *det, const char *agent_id,
 			      struct mentor_error *err);
 
 /*
- * Adds one observation at t_us, decided at decide_us (>= t_us), to be
- * evaluated by a later advance(). MENTOR_OK, _INVALID or _NOMEM.
+ * Adds one observation of source (MENTOR_EVENT_VOC or _AQM) at t_us,
+ * decided at decide_us (>= t_us), to be evaluated by a later advance().
+ * MENTOR_OK, _INVALID or _NOMEM.
  */
 int mentor_detector_observe(struct mentor_detector *det, const char *agent_id, const char *metric,
-			    const char *event_id, int64_t t_us, int64_t decide_us, int64_t value_e6,
-			    struct mentor_error *err);
+			    enum mentor_event_kind source, const char *event_id, int64_t t_us, int64_t decide_us,
+			    int64_t value_e6, struct mentor_error *err);
 
 /* One observation as given to observe(), to take back. */
 struct mentor_detect_key {
@@ -159,31 +168,57 @@ int mentor_detector_unobserve(struct mentor_detector *det, const struct mentor_d
 			      struct mentor_error *err);
 
 /*
- * Evaluates every waiting observation decided before until_us, in the order above,
- * and reports triggers, new priors and evaluated observations to sink (so
- * two agents' triggers of one day come in an order that depends on where
- * the advances stopped; each key's come in time order). Keys
+ * Evaluates every waiting observation decided before until_us[its source]
+ * (a metric both sources observed: before the least of the two), in the
+ * order above, and reports triggers, new priors and evaluated observations
+ * to sink (so two agents' triggers of one day come in an order that depends
+ * on where the advances stopped; each key's come in time order). Keys
  * whose state changed are remembered for mentor_detector_take_changed().
  * On an error the detector is in an unspecified state: rebuild it.
  * Returns MENTOR_OK, MENTOR_ERR_NOMEM or a sink callback's value.
  */
-int mentor_detector_advance(struct mentor_detector *det, int64_t until_us, const struct mentor_detect_sink *sink,
-			    struct mentor_error *err);
+int mentor_detector_advance(struct mentor_detector *det, const int64_t until_us[MENTOR_EVENT_KIND_COUNT],
+			    const struct mentor_detect_sink *sink, struct mentor_error *err);
 
 /* Calls fn (NULL: none) for each key changed since the last call, in (metric, agent) order, and forgets the marks. */
 int mentor_detector_take_changed(struct mentor_detector *det,
 				 int (*fn)(void *ctx, const struct mentor_detect_row *row), void *ctx);
 
-/* Calls fn for each key at `level` (the latest decision), in (metric, agent) order. */
-int mentor_detector_each_level(const struct mentor_detector *det, enum mentor_level level,
-			       int (*fn)(void *ctx, const struct mentor_detect_row *row), void *ctx);
+/*
+ * The past: from from_us on, each decision keeps the state it replaced, and
+ * those of decisions before from_us are forgotten, so that the *_at
+ * functions answer as of any time >= from_us (a pairing round's, while the
+ * faster source was evaluated beyond it). INT64_MAX (the start): none kept.
+ * Once states are kept, from_us only moves forward.
+ */
+void mentor_detector_keep_past(struct mentor_detector *det, int64_t from_us);
 
-/* Calls fn with the latest decision of one key, if it has one. Returns fn's value, or MENTOR_OK. */
-int mentor_detector_key(const struct mentor_detector *det, const char *agent_id, const char *metric,
-			int (*fn)(void *ctx, const struct mentor_detect_row *row), void *ctx);
+/*
+ * Calls fn for each state kept since the last call (or restore), in the
+ * order kept: the key, the time of the decision that replaced it, and the
+ * state (NULL: the key had no decision before). Returns fn's first non-OK
+ * value (that state and the later ones stay for the next call) or MENTOR_OK.
+ */
+int mentor_detector_take_past(struct mentor_detector *det,
+			      int (*fn)(void *ctx, const char *agent_id, const char *metric, int64_t decided_us,
+					const struct mentor_detect_row *before),
+			      void *ctx);
 
-/* The latest level of a key; MENTOR_LEVEL_OK if unknown. */
-enum mentor_level mentor_detector_level(const struct mentor_detector *det, const char *agent_id, const char *metric);
+/*
+ * The keys as of at_us (>= the time given to keep_past, or INT64_MAX: the
+ * latest): each key's decision before at_us. Calls fn for each key at
+ * `level` then, in (metric, agent) order.
+ */
+int mentor_detector_each_level_at(const struct mentor_detector *det, int64_t at_us, enum mentor_level level,
+				  int (*fn)(void *ctx, const struct mentor_detect_row *row), void *ctx);
+
+/* Calls fn with one key's decision as of at_us (as above), if it had one. Returns fn's value, or MENTOR_OK. */
+int mentor_detector_key_at(const struct mentor_detector *det, const char *agent_id, const char *metric, int64_t at_us,
+			   int (*fn)(void *ctx, const struct mentor_detect_row *row), void *ctx);
+
+/* A key's level as of at_us (as above); MENTOR_LEVEL_OK if unknown then. */
+enum mentor_level mentor_detector_level_at(const struct mentor_detector *det, const char *agent_id, const char *metric,
+					   int64_t at_us);
 
 /* Sums of the evaluated observations of a key on days [from_day, to_day). Zeros if unknown. */
 void mentor_detector_day_sums(const struct mentor_detector *det, const char *agent_id, const char *metric,
@@ -211,6 +246,13 @@ int mentor_detector_restore_day(struct mentor_detector *det, const char *agent_i
 /* The latest decision of a key, numbers and all (agent_behavior_status, normalized). */
 int mentor_detector_restore_status(struct mentor_detector *det, const struct mentor_detect_row *row,
 				   struct mentor_error *err);
+
+/*
+ * A kept past state (mentor_detector_take_past's), restored in the order
+ * they were kept: each key's in decision-time order, or MENTOR_ERR_INVALID.
+ */
+int mentor_detector_restore_past(struct mentor_detector *det, const char *agent_id, const char *metric,
+				 int64_t decided_us, const struct mentor_detect_row *before, struct mentor_error *err);
 
 /* A prior already computed for a metric and day (behavior_priors): it is used as it is. */
 int mentor_detector_restore_prior(struct mentor_detector *det, const char *metric, int64_t day,

@@ -21,6 +21,14 @@ enum mentor_event_kind {
 	MENTOR_EVENT_KIND_COUNT
 };
 
+/*
+ * A time per source of score events, by kind: surveys (MENTOR_EVENT_VOC)
+ * and evaluations (MENTOR_EVENT_AQM). The roster's slot is not used.
+ */
+struct mentor_source_times {
+	int64_t us[MENTOR_EVENT_KIND_COUNT];
+};
+
 /* Limits on user-controlled sizes; anything larger is rejected. */
 #define MENTOR_ID_MAX 128        /* bytes in an id, name or attribute */
 #define MENTOR_SCORES_MAX 64     /* entries in items, behaviors or fatal */

@@ -1,12 +1,14 @@
 #!/bin/bash
 # Waiting observations are bounded by pausing consumption, not by growing.
-# Past the bound, an instance pauses its partitions whose newest stored event
-# is after the one holding the group's watermark back, and reads on that one
-# (only reading it moves the watermark: pausing it could never end). First a
-# drain with [analytics] max_waiting_observations = 1000 where only this
-# instance's own partitions hold the watermark: the topic ahead (aqm, which
-# the generator sends more of) must pause while the one behind is read, and
-# the drain must resume and finish. Then a live run where a partition of
+# Past the bound, an instance pauses its partitions of each source whose
+# newest stored event is after the one holding that source's watermark
+# back, and reads on that one (only reading it moves the watermark: pausing
+# it could never end). First a drain with [analytics]
+# max_waiting_observations = 1000 where only this instance's own partitions
+# hold the watermarks: evaluations are allowed two days of lateness, so two
+# days of them wait, and of the two evaluation partitions the one ahead must
+# pause while the one behind is read; the drain must resume and finish.
+# Then a live run where a partition of
 # "another instance" holds the watermark back: a row of the group's
 # consumer_offsets for a partition this instance does not consume, its
 # newest stored event before every event of the topics (what a quiet
@@ -19,14 +21,14 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
 
 prefix="backpressure-$run_id"
-generate "$prefix" --agents 100 --days 20 --start 2026-09-01 --seed 61 --partitions 1 2>"$work/gen.log"
+generate "$prefix" --agents 100 --days 20 --start 2026-09-01 --seed 61 --partitions 2 2>"$work/gen.log"
 cat "$work/gen.log"
 read -r voc aqm roster _ < <(generated_counts "$work/gen.log")
 total=$((voc + aqm + roster))
 
 own="it_backpressure_own_$run_id"
 write_config "$work/own.conf" "$own" "$prefix" "$prefix-own" "[ingest]" "batch_max_events = 500" \
-    "[analytics]" "max_waiting_observations = 1000"
+    "[analytics]" "max_waiting_observations = 1000" "allowed_lateness_aqm_seconds = 172800"
 drain "$work/own.conf" 2>"$work/own.log" || fail "drain with only its own partitions failed"
 assert_eq "consumed everything" "$total" "$(offsets_stored "$own")"
 checks=$((checks + 1))

@@ -1,19 +1,20 @@
 #!/bin/bash
 # Backpressure holds for the whole consumer group, not only for the deciding
 # instance. Two instances of one group, [analytics] max_waiting_observations
-# = 1000; a row of the group's consumer_offsets for a partition nobody
-# consumes, its newest stored event before every event of the topics, plays a
-# quiet partition that holds the watermark back. The decider starts first and
-# takes the analytics lock; past the bound it publishes the pause
-# (analytics_pause) and pauses its four partitions of events (2 per topic;
-# roster partitions carry no event time and are never paused). Each of them
-# is read until its first batch is stored: with nothing stored, a partition
+# = 1000; a row of the group's consumer_offsets for an evaluation partition
+# nobody consumes, its newest stored event before every event of the topics,
+# plays a quiet partition that holds the evaluations' watermark back. The
+# decider starts first and takes the analytics lock; past the bound it
+# publishes the pause (analytics_pause) and pauses its two evaluation
+# partitions (the surveys' watermark is not held: their partitions are read
+# on; roster partitions carry no event time and are never paused). Each is
+# read until its first batch is stored: with nothing stored, a partition
 # holds the watermark at "no event yet", and reading it is what moves it; so
 # the decider's waiting observations settle at no more than the bound plus
-# one batch per partition (500 events, times the most observations an event
-# of the topics carries). The second instance then joins and takes half of
-# the partitions: it must pause them too (its log, /metrics) with the topics
-# not consumed, so that the decider, which reads what it stores, grows by
+# one batch per evaluation partition (500 events, times the most
+# observations an event of the topics carries). The second instance then
+# joins and takes half of the partitions: it must pause its evaluation
+# partition too (its log, /metrics) with the topics not consumed, so that the decider, which reads what it stores, grows by
 # one batch at most (the second instance pauses them when they are assigned,
 # as they have events stored; a batch would only come before it read the
 # pause). Once the quiet partition goes away, both must resume and consume
@@ -52,16 +53,16 @@ trap 'kill -9 $pid_a $pid_b 2>/dev/null || true; [[ -n ${KEEP_WORK:-} ]] || rm -
 gauge() { curl -sf "http://127.0.0.1:$1/metrics" | sed -n "s/^$2 //p"; }
 a_decides() { [[ $(decider_of "$schema" "$group") == bp_a ]]; }
 wait_alive=$pid_a wait_until 60 a_decides || fail "the first instance did not take the analytics lock"
-a_paused() { grep -q "pausing consumption of 4 of 6 partitions" "$work/bp_a.log"; }
-wait_alive=$pid_a wait_until 120 a_paused || fail "the decider did not pause its four partitions of events"
+a_paused() { grep -q "pausing consumption of 2 of 6 partitions" "$work/bp_a.log"; }
+wait_alive=$pid_a wait_until 120 a_paused || fail "the decider did not pause its two evaluation partitions"
 alone=$(gauge "$port_a" mentord_waiting_observations)
 per_event=$(psql_val "$schema" "SELECT max(n) FROM (SELECT count(*) AS n FROM score_events s,
     event_observations(s.kind, s.csat, s.overall, s.scores, 1, 5) o GROUP BY s.event_id) e")
 batch_most=$((batch * per_event))
 echo "the decider alone paused with $alone observations waiting (bound $bound, a batch $batch_most at most)"
 checks=$((checks + 1))
-((alone >= bound && alone <= bound + 4 * batch_most)) ||
-    fail "the decider alone paused with $alone observations waiting, not within $bound + 4 x $batch_most"
+((alone >= bound && alone <= bound + 2 * batch_most)) ||
+    fail "the decider alone paused with $alone observations waiting, not within $bound + 2 x $batch_most"
 checks=$((checks + 1))
 [[ $(gauge "$port_a" mentord_consumption_paused) == 1 ]] || fail "/metrics does not show the pause"
 checks=$((checks + 1))

@@ -30,6 +30,12 @@ for a in "${targets[@]}"; do
             "$a" "$a" "$i" "$a" "$i"
     done
 done >"$work/zero.tsv"
+# Live traffic goes on: a later evaluation moves the partition's stream time,
+# and so the watermark, past the low ones (docs/analytics.md: a partition
+# holds its source's watermark at its newest event time until it brings a
+# newer one).
+printf '%s\t{"schema":"aqm.v1","event_id":"q-tick","agent_id":"%s","occurred_at":"2026-09-10T23:59:00.000Z","overall":50}\n' \
+    "${targets[0]}" "${targets[0]}" >>"$work/zero.tsv"
 kcat -P -b "$MENTORD_KAFKA" -t "$prefix.aqm" -K $'\t' <"$work/zero.tsv" || fail "producing the low events"
 
 # Live (no --exit-at-end): stopped once every target's trigger is stored.

@@ -5,8 +5,10 @@
 # table_digest SCHEMA: one line per table with a digest of its deterministic
 # columns (wall-clock columns such as received_at and updated_at left out;
 # the analytics tables hold event times only, so all of their columns count).
-# analytics_pause is left out: whether a run ends over the bound, and where
-# the pause stood, depends on the timing of batches, not on what was read.
+# status_past's seq is left out: the order in which states were kept
+# depends on how far each source was decided when. analytics_pause is left
+# out: whether a run ends over the bound, and where the pause stood, depends
+# on the timing of batches, not on what was read.
 table_digest() {
     # UNION ALL has no order of its own: sorted, so that two digests compare line by line.
     psql "$MENTORD_PG" -XAtq -v ON_ERROR_STOP=1 -c "SET search_path = $1" -c "
@@ -38,12 +40,17 @@ table_digest() {
         FROM consumer_offsets
       UNION ALL
       SELECT 'analytics_state ' || count(*) || ' ' || md5(coalesce(string_agg(
-               concat_ws(',', closed_at, last_round_at, event_time_at), '|'), ''))
+               concat_ws(',', closed_at, closed_voc_at, closed_aqm_at, last_round_at, event_time_at), '|'), ''))
         FROM analytics_state
       UNION ALL
       SELECT 'alerts ' || count(*) || ' ' || md5(coalesce(string_agg(
                concat_ws(',', alert_id, kind, team_lead_id, agent_id, occurred_at, payload), '|' ORDER BY alert_id), ''))
         FROM alerts
+      UNION ALL
+      SELECT 'status_past ' || count(*) || ' ' || md5(coalesce(string_agg(r, '|' ORDER BY r), ''))
+        FROM (SELECT concat_ws(',', decided_at, agent_id, behavior, status, reason, n, norm_mean, norm_shrunk,
+                               norm_ci_low, norm_ci_high, pop_mean, prior_k, since, updated_at, week, weekly_low) AS r
+                FROM status_past) p
       $(for t in behavior_priors agent_behavior_status triggers pairings pairing_kpis comparison_kpis program_effect; do
             echo "UNION ALL SELECT '$t ' || count(*) || ' ' || md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM $t x"
         done)" | sort

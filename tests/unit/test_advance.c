@@ -48,7 +48,7 @@ static void observe(struct fixture *f, const char *event_id, int64_t t_us)
 {
 	struct mentor_error err;
 
-	assert_int_equal(mentor_detector_observe(f->an->det, "A1", "empathy", event_id, t_us, t_us, 500000, &err),
+	assert_int_equal(mentor_detector_observe(f->an->det, "A1", "empathy", MENTOR_EVENT_AQM, event_id, t_us, t_us, 500000, &err),
 			 MENTOR_OK);
 }
 

@@ -30,6 +30,9 @@
 /* Rounding of a few double operations on values of order 1. */
 #define TOL 1e-12
 
+/* Every source evaluated to the end. */
+#define ALL_SOURCES ((const int64_t[MENTOR_EVENT_KIND_COUNT]){ MENTOR_DETECT_ALL, MENTOR_DETECT_ALL, MENTOR_DETECT_ALL })
+
 /* ---- Collected rows (the strings are borrowed, so copy them) ---- */
 
 struct got {
@@ -162,7 +165,7 @@ static int copy_one(void *ctx, const struct mentor_detect_row *row)
 static void key_row(const struct mentor_detector *det, const char *agent, const char *metric, struct one *o)
 {
 	memset(o, 0, sizeof(*o));
-	assert_int_equal(mentor_detector_key(det, agent, metric, copy_one, o), MENTOR_OK);
+	assert_int_equal(mentor_detector_key_at(det, agent, metric, INT64_MAX, copy_one, o), MENTOR_OK);
 	if (!o->found)
 		fail_msg("no row for %s/%s", agent, metric);
 }
@@ -364,12 +367,19 @@ static struct mentor_detector *det_new(const struct mentor_stats_params *p, int 
 	return det;
 }
 
+/* The tests' sources: csat and csat_top2 come from surveys, every other metric from evaluations. */
+static enum mentor_event_kind source_of(const char *metric)
+{
+	return strncmp(metric, "csat", 4) == 0 ? MENTOR_EVENT_VOC : MENTOR_EVENT_AQM;
+}
+
 static void obs_decided(struct mentor_detector *det, const char *agent, const char *metric, const char *event_id,
 			int64_t t_us, int64_t decide_us, int64_t value_e6)
 {
 	struct mentor_error err = { 0 };
 
-	assert_int_equal(mentor_detector_observe(det, agent, metric, event_id, t_us, decide_us, value_e6, &err),
+	assert_int_equal(mentor_detector_observe(det, agent, metric, source_of(metric), event_id, t_us, decide_us,
+						 value_e6, &err),
 			 MENTOR_OK);
 }
 
@@ -380,12 +390,19 @@ static void obs(struct mentor_detector *det, const char *agent, const char *metr
 	obs_decided(det, agent, metric, event_id, t_us, t_us, value_e6);
 }
 
-static void adv(struct mentor_detector *det, int64_t until_us, struct rec *r)
+/* Evaluates surveys before voc_us and evaluations before aqm_us. */
+static void adv_each(struct mentor_detector *det, int64_t voc_us, int64_t aqm_us, struct rec *r)
 {
 	struct mentor_detect_sink sink = { on_trigger, on_prior, on_evaluated, r };
 	struct mentor_error err = { 0 };
+	int64_t until[MENTOR_EVENT_KIND_COUNT] = { [MENTOR_EVENT_VOC] = voc_us, [MENTOR_EVENT_AQM] = aqm_us };
 
-	assert_int_equal(mentor_detector_advance(det, until_us, &sink, &err), MENTOR_OK);
+	assert_int_equal(mentor_detector_advance(det, until, &sink, &err), MENTOR_OK);
+}
+
+static void adv(struct mentor_detector *det, int64_t until_us, struct rec *r)
+{
+	adv_each(det, until_us, until_us, r);
 }
 
 static void set_active(struct mentor_detector *det, const char *agent, bool active)
@@ -823,7 +840,7 @@ static void test_low_hysteresis_triggers(void **state)
 		assert_near(o.r.shrunk, steps[i].shrunk, TOL);
 		assert_near(o.r.pop_mean, 0.8, TOL);
 		assert_int_equal(o.r.level, steps[i].level);
-		assert_int_equal(mentor_detector_level(det, "a", "empathy"), steps[i].level);
+		assert_int_equal(mentor_detector_level_at(det, "a", "empathy", INT64_MAX), steps[i].level);
 		assert_int_equal(o.r.why, steps[i].why);
 		assert_int_equal(o.r.since_us, at(DAY0, steps[i].since * HOUR));
 		assert_int_equal(r.nt, steps[i].triggers);
@@ -844,7 +861,7 @@ static void test_low_hysteresis_triggers(void **state)
 	assert_near(r.t[1].shrunk, 7.35 / 13, TOL);
 	/* Only a is low. */
 	got_clear(&g);
-	assert_int_equal(mentor_detector_each_level(det, MENTOR_LEVEL_LOW, collect, &g), MENTOR_OK);
+	assert_int_equal(mentor_detector_each_level_at(det, INT64_MAX, MENTOR_LEVEL_LOW, collect, &g), MENTOR_OK);
 	assert_int_equal(g.n, 1);
 	assert_string_equal(g.agent[0], "a");
 
@@ -911,7 +928,7 @@ static void test_persistence(void **state)
 			assert_int_equal(o.r.weekly_low, 1);
 			assert_int_equal(r.nt, 0);
 			/* Without the rule it is low at once. */
-			assert_int_equal(mentor_detector_level(plain, "a", "empathy"), MENTOR_LEVEL_LOW);
+			assert_int_equal(mentor_detector_level_at(plain, "a", "empathy", INT64_MAX), MENTOR_LEVEL_LOW);
 			assert_int_equal(rp.nt, 1);
 			break;
 		case 1:
@@ -1026,10 +1043,11 @@ static void test_high(void **state)
 	assert_int_equal(o.r.why, MENTOR_WHY_AVERAGE);
 	assert_near(o.r.shrunk, 0.864, TOL);
 	assert_near(o.r.ci_low, 0.843194, 1e-6);
-	assert_int_equal(mentor_detector_level(det, "lowcsat", "csat"), MENTOR_LEVEL_LOW);
-	assert_int_equal(mentor_detector_level(det, "lowaqm", "aqm"), MENTOR_LEVEL_LOW);
+	assert_int_equal(mentor_detector_level_at(det, "lowcsat", "csat", INT64_MAX), MENTOR_LEVEL_LOW);
+	assert_int_equal(mentor_detector_level_at(det, "lowaqm", "aqm", INT64_MAX), MENTOR_LEVEL_LOW);
 	assert_near(key_numbers(det, "lowcsat", "csat").shrunk, 0.305, TOL);
-	assert_int_equal(key_numbers(det, "lowcsat", "empathy").why, MENTOR_WHY_LOW_OVERALL);
+	/* empathy is an evaluation metric: low in AQM overall takes high away, low in CSAT (surveys) is the round's to check. */
+	assert_int_equal(key_numbers(det, "lowcsat", "empathy").level, MENTOR_LEVEL_HIGH);
 	assert_int_equal(key_numbers(det, "lowaqm", "empathy").why, MENTOR_WHY_LOW_OVERALL);
 	assert_int_equal(key_numbers(det, "inactive", "empathy").why, MENTOR_WHY_INACTIVE);
 	assert_int_equal(key_numbers(det, "unknown", "empathy").why, MENTOR_WHY_INACTIVE);
@@ -1039,20 +1057,21 @@ static void test_high(void **state)
 	assert_string_equal(r.t[1].event, "c1");
 	assert_near(r.t[0].shrunk, 1.12 / 3.0, TOL);
 
-	/* Only star is high. */
-	assert_int_equal(mentor_detector_each_level(det, MENTOR_LEVEL_HIGH, collect, &g), MENTOR_OK);
-	assert_int_equal(g.n, 1);
-	assert_string_equal(g.agent[0], "star");
+	/* star and lowcsat are high. */
+	assert_int_equal(mentor_detector_each_level_at(det, INT64_MAX, MENTOR_LEVEL_HIGH, collect, &g), MENTOR_OK);
+	assert_int_equal(g.n, 2);
+	assert_string_equal(g.agent[0], "lowcsat");
+	assert_string_equal(g.agent[1], "star");
 
 	/*
-	 * star becomes low in CSAT (3 x 0.1, as above), then one more empathy
+	 * star becomes low in AQM (3 x 0.1, as above), then one more empathy
 	 * observation: (4.75 + 0.92) / 6 = 0.945, interval still high enough,
 	 * but low overall. And the roster: "few" leaves, its 4th observation
 	 * (4 x 0.95: high numbers) is inactive.
 	 */
 	for (int i = 0; i < 3; i++) {
 		snprintf(ev, sizeof(ev), "s%d", i);
-		obs(det, "star", "csat", ev, at(DAY0, 3 * HOUR + i), 100000);
+		obs(det, "star", "aqm", ev, at(DAY0, 3 * HOUR + i), 100000);
 	}
 	obs(det, "star", "empathy", "x4", at(DAY0, 4 * HOUR), 950000);
 	set_active(det, "few", false);
@@ -1064,10 +1083,11 @@ static void test_high(void **state)
 	assert_int_equal(o.r.why, MENTOR_WHY_LOW_OVERALL);
 	assert_int_equal(o.r.since_us, at(DAY0, 4 * HOUR));
 	assert_int_equal(key_numbers(det, "few", "empathy").why, MENTOR_WHY_INACTIVE);
-	assert_int_equal(r.nt, 3);  /* star's CSAT */
+	assert_int_equal(r.nt, 3);  /* star's AQM */
 	got_clear(&g);
-	assert_int_equal(mentor_detector_each_level(det, MENTOR_LEVEL_HIGH, collect, &g), MENTOR_OK);
-	assert_int_equal(g.n, 0);
+	assert_int_equal(mentor_detector_each_level_at(det, INT64_MAX, MENTOR_LEVEL_HIGH, collect, &g), MENTOR_OK);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.agent[0], "lowcsat");
 
 	got_clear(&g);
 	rec_clear(&r);
@@ -1302,7 +1322,7 @@ static void test_tie_order(void **state)
 	assert_int_equal(r.t[0].n, 1);
 	assert_near(r.t[0].shrunk, 0.45, TOL);
 	/* The metrics without a population have a NaN prior: never low on their first day. */
-	assert_int_equal(mentor_detector_level(det, "a", "aa"), MENTOR_LEVEL_OK);
+	assert_int_equal(mentor_detector_level_at(det, "a", "aa", INT64_MAX), MENTOR_LEVEL_OK);
 	assert_true(isnan(key_numbers(det, "a", "aa").shrunk));
 
 	rec_clear(&r);
@@ -1610,6 +1630,218 @@ static void test_order_independence_late(void **state)
 	order_independence(25);
 }
 
+/* ---- Sources apart ---- */
+
+struct level_view {
+	const struct mentor_detector *det;
+	int64_t at_us;
+	size_t n;
+};
+
+/* One key of `each_level_at(det, at, ...)`: its row as of `at` equals key_at's. */
+static int check_key_at(void *ctx, const struct mentor_detect_row *row)
+{
+	struct level_view *v = ctx;
+	struct one o;
+
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(mentor_detector_key_at(v->det, row->agent_id, row->metric, v->at_us, copy_one, &o), MENTOR_OK);
+	assert_same_row(&o.r, row);
+	v->n++;
+	return MENTOR_OK;
+}
+
+/* Every key of b as of at_us is what c's latest decision says (c advanced to exactly at_us). */
+static void assert_as_of(const struct mentor_detector *b, int64_t at_us, const struct mentor_detector *c)
+{
+	char id[16];
+
+	for (int lv = MENTOR_LEVEL_OK; lv <= MENTOR_LEVEL_HIGH; lv++) {
+		struct level_view vb = { b, at_us, 0 }, vc = { c, INT64_MAX, 0 };
+
+		assert_int_equal(mentor_detector_each_level_at(b, at_us, (enum mentor_level)lv, check_key_at, &vb),
+				 MENTOR_OK);
+		assert_int_equal(mentor_detector_each_level_at(c, INT64_MAX, (enum mentor_level)lv, check_key_at, &vc),
+				 MENTOR_OK);
+		assert_int_equal(vb.n, vc.n);
+	}
+	for (int i = 0; i < G_AGENTS; i++) {
+		snprintf(id, sizeof(id), "agent-%02d", i);
+		for (int m = 0; m < G_METRICS; m++) {
+			struct one x, y;
+
+			memset(&x, 0, sizeof(x));
+			memset(&y, 0, sizeof(y));
+			mentor_detector_key_at(b, id, g_metrics[m], at_us, copy_one, &x);
+			mentor_detector_key_at(c, id, g_metrics[m], INT64_MAX, copy_one, &y);
+			if (x.r.agent_id || y.r.agent_id)
+				assert_same_row(&x.r, &y.r);
+			assert_int_equal(mentor_detector_level_at(b, id, g_metrics[m], at_us),
+					 mentor_detector_level_at(c, id, g_metrics[m], INT64_MAX));
+		}
+	}
+}
+
+/* The past states take_past handed out, kept as status_past keeps them. */
+struct saved_past {
+	char agent[16];
+	const char *metric;  /* one of g_metrics */
+	int64_t decided_us;
+	bool had;            /* the key had a decision before */
+	struct mentor_detect_row before;
+};
+
+struct past_log {
+	struct saved_past *e;
+	size_t n, cap;
+	size_t taken;        /* handed out in all */
+};
+
+static int save_past(void *ctx, const char *agent_id, const char *metric, int64_t decided_us,
+		     const struct mentor_detect_row *before)
+{
+	struct past_log *log = ctx;
+	struct saved_past *e;
+
+	if (log->n == log->cap) {
+		log->cap = log->cap ? 2 * log->cap : 256;
+		log->e = realloc(log->e, log->cap * sizeof(*log->e));
+		assert_non_null(log->e);
+	}
+	e = &log->e[log->n++];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->agent, sizeof(e->agent), "%s", agent_id);
+	for (int m = 0; m < G_METRICS; m++)
+		if (strcmp(g_metrics[m], metric) == 0)
+			e->metric = g_metrics[m];
+	assert_non_null(e->metric);
+	e->decided_us = decided_us;
+	e->had = before != NULL;
+	if (before)
+		e->before = *before;
+	log->taken++;
+	return MENTOR_OK;
+}
+
+/* Forgets the states of decisions before from_us, as a round's DELETE does. */
+static void forget_past(struct past_log *log, int64_t from_us)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < log->n; i++)
+		if (log->e[i].decided_us >= from_us)
+			log->e[kept++] = log->e[i];
+	log->n = kept;
+}
+
+static int restore_latest(void *ctx, const struct mentor_detect_row *row)
+{
+	struct mentor_error err = { 0 };
+
+	assert_int_equal(mentor_detector_restore_status(ctx, row, &err), MENTOR_OK);
+	return MENTOR_OK;
+}
+
+/* A detector with b's latest decisions and the logged past, as a load builds it. */
+static struct mentor_detector *reload(const struct mentor_stats_params *p, const struct mentor_detector *b,
+				      const struct past_log *log)
+{
+	struct mentor_detector *copy = det_new(p, 4);
+	struct mentor_error err = { 0 };
+
+	for (int lv = MENTOR_LEVEL_OK; lv <= MENTOR_LEVEL_HIGH; lv++)
+		assert_int_equal(mentor_detector_each_level_at(b, INT64_MAX, (enum mentor_level)lv, restore_latest, copy),
+				 MENTOR_OK);
+	for (size_t i = 0; i < log->n; i++) {
+		const struct saved_past *e = &log->e[i];
+		struct mentor_detect_row before = e->before;
+
+		before.agent_id = e->agent;
+		before.metric = e->metric;
+		assert_int_equal(mentor_detector_restore_past(copy, e->agent, e->metric, e->decided_us,
+							      e->had ? &before : NULL, &err),
+				 MENTOR_OK);
+	}
+	return copy;
+}
+
+/*
+ * Surveys and evaluations each decided behind their own watermark, one up
+ * to three days ahead of the other, alternately: the same decisions,
+ * triggers and priors as one advance; and at every boundary R, with both
+ * sources at R or beyond, every key as of R is what a detector advanced to
+ * exactly R decided (what a pairing round at R reads), before and after the
+ * past kept for it goes through take_past and restore_past.
+ */
+static void test_sources_apart(void **state)
+{
+	struct gobs *o = malloc(OI_CAP * sizeof(*o));
+	struct mentor_stats_params p;
+	struct mentor_detector *a, *b, *c;
+	struct rec ra, rb, rc;
+	struct past_log log = { 0 };
+	uint64_t s = 99;
+	size_t n;
+	int64_t first = INT64_MAX;
+
+	(void)state;
+	assert_non_null(o);
+	rec_init(&ra);
+	rec_init(&rb);
+	rec_init(&rc);
+	gen_params(&p);
+	n = gen(o, OI_CAP, OI_DAYS, 25, 11);
+	a = det_new(&p, 4);
+	b = det_new(&p, 4);
+	c = det_new(&p, 4);
+	gen_roster(a, false);
+	gen_roster(b, false);
+	gen_roster(c, false);
+	for (size_t i = 0; i < n; i++) {
+		feed_one(a, &o[i]);
+		feed_one(b, &o[i]);
+		feed_one(c, &o[i]);
+		first = o[i].d < first ? o[i].d : first;
+	}
+	adv(a, MENTOR_DETECT_ALL, &ra);
+	for (int step = 1; step <= OI_DAYS + 2; step++) {
+		int64_t r = first + (int64_t)step * MENTOR_US_PER_DAY - (int64_t)(splitmix64(&s) % (12 * 60)) * MINUTE;
+		int64_t lead = (int64_t)(splitmix64(&s) % (3 * 24 * 60)) * MINUTE;
+		struct mentor_detector *copy;
+
+		mentor_detector_keep_past(b, r);
+		forget_past(&log, r);
+		if (step % 2)
+			adv_each(b, r, r + lead, &rb);
+		else
+			adv_each(b, r + lead, r, &rb);
+		adv(c, r, &rc);
+		assert_as_of(b, r, c);
+		/* The past kept for R, written out and read back with b's latest decisions: the same answers. */
+		assert_int_equal(mentor_detector_take_past(b, save_past, &log), MENTOR_OK);
+		copy = reload(&p, b, &log);
+		mentor_detector_keep_past(copy, r);
+		assert_as_of(copy, r, c);
+		mentor_detector_free(copy);
+	}
+	adv(b, MENTOR_DETECT_ALL, &rb);
+	assert_int_equal(mentor_detector_waiting(b), 0);
+	assert_same_keys(a, b);
+	assert_same_outcome(&ra, &rb);
+	/* Not vacuous: one source was decided beyond R with keys changed, whose states R needed. */
+	printf("sources apart: %zu observations, %zu triggers, %zu past states kept\n", n, ra.nt, log.taken);
+	assert_true(log.taken > 10);
+	assert_true(ra.nt >= 3);
+	free(log.e);
+	rec_clear(&ra);
+	rec_clear(&rb);
+	rec_clear(&rc);
+	mentor_detector_free(a);
+	mentor_detector_free(b);
+	mentor_detector_free(c);
+	free(o);
+}
+
 /* ---- Restore ---- */
 
 #define RS_DAYS 15
@@ -1801,7 +2033,7 @@ static void test_restore_pieces(void **state)
 	assert_int_equal(mentor_detector_restore_prior(det, "m", DAY0 - 1, &pop, &err), MENTOR_OK);
 	pop.mean = 0.5;
 	assert_int_equal(mentor_detector_restore_status(det, &low, &err), MENTOR_OK);
-	assert_int_equal(mentor_detector_level(det, "a", "m"), MENTOR_LEVEL_LOW);
+	assert_int_equal(mentor_detector_level_at(det, "a", "m", INT64_MAX), MENTOR_LEVEL_LOW);
 
 	/*
 	 * a on DAY0 with 0.3: window DAY0-1..DAY0 holds the restored 0.9 and 0.3,
@@ -1926,18 +2158,19 @@ static void test_invalid_and_sink_error(void **state)
 	det = det_new(&p, 1);
 	memset(longid, 'x', MENTOR_ID_MAX);
 	longid[MENTOR_ID_MAX] = '\0';
-	assert_int_equal(mentor_detector_observe(det, "a", "m", "e", 0, 0, -1, &err), MENTOR_ERR_INVALID);
-	assert_int_equal(mentor_detector_observe(det, "a", "m", "e", 0, 0, 1000001, &err), MENTOR_ERR_INVALID);
+	assert_int_equal(mentor_detector_observe(det, "a", "m", MENTOR_EVENT_AQM, "e", 0, 0, -1, &err), MENTOR_ERR_INVALID);
+	assert_int_equal(mentor_detector_observe(det, "a", "m", MENTOR_EVENT_AQM, "e", 0, 0, 1000001, &err), MENTOR_ERR_INVALID);
 	/* Decided before it happened. */
-	assert_int_equal(mentor_detector_observe(det, "a", "m", "e", 5, 4, 1, &err), MENTOR_ERR_INVALID);
-	assert_int_equal(mentor_detector_observe(det, "", "m", "e", 0, 0, 1, &err), MENTOR_ERR_INVALID);
-	assert_int_equal(mentor_detector_observe(det, "a", NULL, "e", 0, 0, 1, &err), MENTOR_ERR_INVALID);
-	assert_int_equal(mentor_detector_observe(det, "a", "m", "", 0, 0, 1, &err), MENTOR_ERR_INVALID);
-	assert_int_equal(mentor_detector_observe(det, "a", longid, "e", 0, 0, 1, &err), MENTOR_ERR_INVALID);
+	assert_int_equal(mentor_detector_observe(det, "a", "m", MENTOR_EVENT_AQM, "e", 5, 4, 1, &err), MENTOR_ERR_INVALID);
+	assert_int_equal(mentor_detector_observe(det, "a", "m", MENTOR_EVENT_ROSTER, "e", 0, 0, 1, &err), MENTOR_ERR_INVALID);
+	assert_int_equal(mentor_detector_observe(det, "", "m", MENTOR_EVENT_AQM, "e", 0, 0, 1, &err), MENTOR_ERR_INVALID);
+	assert_int_equal(mentor_detector_observe(det, "a", NULL, MENTOR_EVENT_AQM, "e", 0, 0, 1, &err), MENTOR_ERR_INVALID);
+	assert_int_equal(mentor_detector_observe(det, "a", "m", MENTOR_EVENT_AQM, "", 0, 0, 1, &err), MENTOR_ERR_INVALID);
+	assert_int_equal(mentor_detector_observe(det, "a", longid, MENTOR_EVENT_AQM, "e", 0, 0, 1, &err), MENTOR_ERR_INVALID);
 	assert_int_equal(mentor_detector_set_agent(det, "", true, &err), MENTOR_ERR_INVALID);
 	assert_int_equal(mentor_detector_waiting(det), 0);
 	longid[MENTOR_ID_MAX - 1] = '\0';  /* the longest allowed */
-	assert_int_equal(mentor_detector_observe(det, longid, "m", "e", 0, 0, 1000000, &err), MENTOR_OK);
+	assert_int_equal(mentor_detector_observe(det, longid, "m", MENTOR_EVENT_AQM, "e", 0, 0, 1000000, &err), MENTOR_OK);
 	assert_int_equal(mentor_detector_waiting(det), 1);
 
 	/* A sink error stops the advance with its value. bg 0.8 the day before, k 1: a's 0 -> 0.4, low. */
@@ -1945,7 +2178,7 @@ static void test_invalid_and_sink_error(void **state)
 	obs(det, "a", "m", "e1", at(DAY0, HOUR), 0);
 	r.trigger_ret = MENTOR_ERR_DB;
 	sink = (struct mentor_detect_sink){ on_trigger, NULL, NULL, &r };
-	assert_int_equal(mentor_detector_advance(det, MENTOR_DETECT_ALL, &sink, &err), MENTOR_ERR_DB);
+	assert_int_equal(mentor_detector_advance(det, ALL_SOURCES, &sink, &err), MENTOR_ERR_DB);
 	assert_int_equal(r.nt, 1);
 	assert_string_equal(r.t[0].event, "e1");
 	mentor_detector_free(det);
@@ -1955,8 +2188,8 @@ static void test_invalid_and_sink_error(void **state)
 	sink = (struct mentor_detect_sink){ NULL, NULL, NULL, NULL };
 	obs(det, "bg", "m", "bg", at(DAY0 - 1, HOUR), 800000);
 	obs(det, "a", "m", "e1", at(DAY0, HOUR), 0);
-	assert_int_equal(mentor_detector_advance(det, MENTOR_DETECT_ALL, &sink, &err), MENTOR_OK);
-	assert_int_equal(mentor_detector_level(det, "a", "m"), MENTOR_LEVEL_LOW);
+	assert_int_equal(mentor_detector_advance(det, ALL_SOURCES, &sink, &err), MENTOR_OK);
+	assert_int_equal(mentor_detector_level_at(det, "a", "m", INT64_MAX), MENTOR_LEVEL_LOW);
 	assert_int_equal(mentor_detector_take_changed(det, NULL, NULL), MENTOR_OK);
 	/* The marks are forgotten even without fn. */
 	assert_int_equal(mentor_detector_take_changed(det, collect_fail, NULL), MENTOR_OK);
@@ -1981,7 +2214,7 @@ static void test_take_changed_before_any(void **state)
 	got_init(&g);
 	base_params(&p, 2, 1.0);
 	det = det_new(&p, 2);
-	assert_int_equal(mentor_detector_each_level(det, MENTOR_LEVEL_OK, collect, &g), MENTOR_OK);
+	assert_int_equal(mentor_detector_each_level_at(det, INT64_MAX, MENTOR_LEVEL_OK, collect, &g), MENTOR_OK);
 	assert_int_equal(g.n, 0);
 	assert_int_equal(mentor_detector_take_changed(det, collect, &g), MENTOR_OK);
 	assert_int_equal(g.n, 0);
@@ -1989,7 +2222,7 @@ static void test_take_changed_before_any(void **state)
 	obs(det, "a", "m", "e1", at(DAY0, HOUR), 500000);
 	assert_int_equal(mentor_detector_take_changed(det, collect, &g), MENTOR_OK);
 	assert_int_equal(g.n, 0);
-	assert_int_equal(mentor_detector_level(det, "a", "m"), MENTOR_LEVEL_OK);
+	assert_int_equal(mentor_detector_level_at(det, "a", "m", INT64_MAX), MENTOR_LEVEL_OK);
 	got_clear(&g);
 	mentor_detector_free(det);
 }
@@ -2009,6 +2242,7 @@ int main(void)
 		cmocka_unit_test(test_tie_order),
 		cmocka_unit_test(test_order_independence),
 		cmocka_unit_test(test_order_independence_late),
+		cmocka_unit_test(test_sources_apart),
 		cmocka_unit_test(test_restore),
 		cmocka_unit_test(test_restore_pieces),
 		cmocka_unit_test(test_day_sums),

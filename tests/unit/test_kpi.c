@@ -74,9 +74,12 @@ static void observe_decided(struct feed *f, const char *agent, const char *metri
 	char event_id[32];
 
 	snprintf(event_id, sizeof(event_id), "e%u", f->events++);
-	assert_int_equal(mentor_detector_observe(f->det, agent, metric, event_id, t_us, decide_us, value_e6, &err),
+	assert_int_equal(mentor_detector_observe(f->det, agent, metric, MENTOR_EVENT_AQM, event_id, t_us, decide_us,
+						 value_e6, &err),
 			 MENTOR_OK);
-	assert_int_equal(mentor_detector_advance(f->det, MENTOR_DETECT_ALL, &sink, &err), MENTOR_OK);
+	assert_int_equal(mentor_detector_advance(f->det, (int64_t[MENTOR_EVENT_KIND_COUNT]){ [MENTOR_EVENT_AQM] = MENTOR_DETECT_ALL },
+						 &sink, &err),
+			 MENTOR_OK);
 	assert_int_equal(mentor_detector_waiting(f->det), 0);
 }
 

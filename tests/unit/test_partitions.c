@@ -53,9 +53,15 @@ static int64_t max_event_us(const struct mentor_partitions *ps, const char *topi
 	return p->max_event_us;
 }
 
+/* The lesser of the two sources' watermarks (the tests' partitions are of both topics). */
+static int64_t least(struct mentor_source_times w)
+{
+	return w.us[MENTOR_EVENT_VOC] < w.us[MENTOR_EVENT_AQM] ? w.us[MENTOR_EVENT_VOC] : w.us[MENTOR_EVENT_AQM];
+}
+
 static int64_t watermark(const struct mentor_partitions *ps)
 {
-	return mentor_partitions_watermark(ps, topics, no_lateness, NULL, 0);
+	return least(mentor_partitions_watermark(ps, topics, no_lateness, false, NULL, 0));
 }
 
 /* Tracking: lookup by topic and partition, start offsets, and a partition assigned again. */
@@ -136,23 +142,23 @@ static void test_watermark_least_and_pending(void **state)
 	assert_int_equal(watermark(ps), 1000);
 
 	/* voc[0]'s batch moves it to 2500: aqm[0] is now the least. */
-	assert_int_equal(mentor_partitions_watermark(ps, topics, no_lateness, pending, 1), 2000);
+	assert_int_equal(least(mentor_partitions_watermark(ps, topics, no_lateness, false, pending, 1)), 2000);
 
 	/* An update older than what is stored does not move the partition back. */
 	pending[0].max_event_us = 500;
-	assert_int_equal(mentor_partitions_watermark(ps, topics, no_lateness, pending, 1), 1000);
+	assert_int_equal(least(mentor_partitions_watermark(ps, topics, no_lateness, false, pending, 1)), 1000);
 
 	/* An update of aqm[0] leaves voc[0], the same partition number on another topic, where it is. */
 	pending[0] = (struct mentor_offset_update){ .topic = "aqm", .partition = 0, .max_event_us = 9000 };
-	assert_int_equal(mentor_partitions_watermark(ps, topics, no_lateness, pending, 1), 1000);
+	assert_int_equal(least(mentor_partitions_watermark(ps, topics, no_lateness, false, pending, 1)), 1000);
 
 	/* An update of voc[1] leaves voc[0], another partition of the same topic, where it is. */
 	pending[0] = (struct mentor_offset_update){ .topic = "voc", .partition = 1, .max_event_us = 9000 };
-	assert_int_equal(mentor_partitions_watermark(ps, topics, no_lateness, pending, 1), 1000);
+	assert_int_equal(least(mentor_partitions_watermark(ps, topics, no_lateness, false, pending, 1)), 1000);
 
 	/* An update of a partition not assigned here counts for nothing. */
 	pending[0] = (struct mentor_offset_update){ .topic = "voc", .partition = 7, .max_event_us = 10 };
-	assert_int_equal(mentor_partitions_watermark(ps, topics, no_lateness, pending, 1), 1000);
+	assert_int_equal(least(mentor_partitions_watermark(ps, topics, no_lateness, false, pending, 1)), 1000);
 
 	/* Pending updates are not stored: without them the watermark is where it was. */
 	assert_int_equal(max_event_us(ps, "voc", 0), 1000);
@@ -173,43 +179,54 @@ static void test_watermark_lateness_per_source(void **state)
 	(void)state;
 	track_or_fail(ps, "voc", 0, 10, 5000);
 	track_or_fail(ps, "aqm", 0, 10, 4000);
-	assert_int_equal(mentor_partitions_watermark(ps, topics, lateness, NULL, 0), 2000);
+	assert_int_equal(least(mentor_partitions_watermark(ps, topics, lateness, false, NULL, 0)), 2000);
 	lateness[MENTOR_EVENT_VOC] = 500;
-	assert_int_equal(mentor_partitions_watermark(ps, topics, lateness, NULL, 0), 3900);
+	assert_int_equal(least(mentor_partitions_watermark(ps, topics, lateness, false, NULL, 0)), 3900);
 	/* The batch about to be written counts with its source's lateness too. */
-	assert_int_equal(mentor_partitions_watermark(ps, topics, lateness, &pending, 1), 4500);
+	assert_int_equal(least(mentor_partitions_watermark(ps, topics, lateness, false, &pending, 1)), 4500);
 	track_or_fail(ps, "other", 0, 10, 4400);
-	assert_int_equal(mentor_partitions_watermark(ps, topics, lateness, &pending, 1), 4400);
+	assert_int_equal(least(mentor_partitions_watermark(ps, topics, lateness, false, &pending, 1)), 4400);
 	/* No event yet holds everything back, whatever the lateness. */
 	track_or_fail(ps, "voc", 1, MENTOR_OFFSET_NONE, MENTOR_NO_EVENT_TIME);
-	assert_int_equal(mentor_partitions_watermark(ps, topics, lateness, &pending, 1), INT64_MIN);
+	assert_int_equal(least(mentor_partitions_watermark(ps, topics, lateness, false, &pending, 1)), INT64_MIN);
 	mentor_partitions_free(ps);
 }
 
-/* Read to its end counts as INT64_MAX; no event yet as INT64_MIN. */
+/*
+ * Each source on its own; a partition read to its end holds its source at
+ * its newest time like any other (its next event is decided no earlier),
+ * and one with no event yet holds it at INT64_MIN until read to its end.
+ */
 static void test_watermark_end_and_no_event(void **state)
 {
 	struct mentor_partitions *ps = new_or_fail();
 	const struct mentor_offset_update pending = { .topic = "aqm", .partition = 0, .max_event_us = 4000 };
+	struct mentor_source_times w;
 
 	(void)state;
 	track_or_fail(ps, "voc", 0, 10, 1000);
 	track_or_fail(ps, "voc", 1, 10, 3000);
+	w = mentor_partitions_watermark(ps, topics, no_lateness, false, NULL, 0);
+	assert_int_equal(w.us[MENTOR_EVENT_VOC], 1000);
+	assert_int_equal(w.us[MENTOR_EVENT_AQM], INT64_MAX);  /* no evaluation partition: nothing holds it */
 	mentor_partitions_set_at_end(ps, "voc", 0, true);
-	assert_int_equal(watermark(ps), 3000);
 	mentor_partitions_set_at_end(ps, "voc", 1, true);
-	assert_int_equal(watermark(ps), INT64_MAX);
-
-	/* A message after the end: it holds the watermark again. */
-	mentor_partitions_set_at_end(ps, "voc", 0, false);
 	assert_int_equal(watermark(ps), 1000);
+	/* A drain reads nothing past the ends it reaches: there they hold nothing. */
+	w = mentor_partitions_watermark(ps, topics, no_lateness, true, NULL, 0);
+	assert_int_equal(w.us[MENTOR_EVENT_VOC], INT64_MAX);
 
-	/* A partition with no event yet holds everything back, until a batch brings it one. */
+	/* An evaluation partition with no event yet holds its source only, until a batch brings it one. */
 	track_or_fail(ps, "aqm", 0, MENTOR_OFFSET_NONE, MENTOR_NO_EVENT_TIME);
-	assert_int_equal(watermark(ps), INT64_MIN);
-	assert_int_equal(mentor_partitions_watermark(ps, topics, no_lateness, &pending, 1), 1000);
+	w = mentor_partitions_watermark(ps, topics, no_lateness, false, NULL, 0);
+	assert_int_equal(w.us[MENTOR_EVENT_AQM], INT64_MIN);
+	assert_int_equal(w.us[MENTOR_EVENT_VOC], 1000);
+	w = mentor_partitions_watermark(ps, topics, no_lateness, false, &pending, 1);
+	assert_int_equal(w.us[MENTOR_EVENT_AQM], 4000);
+	/* ... or it is read to its end with none: a topic no event comes to does not stop decisions. */
 	mentor_partitions_set_at_end(ps, "aqm", 0, true);
-	assert_int_equal(watermark(ps), 1000);
+	w = mentor_partitions_watermark(ps, topics, no_lateness, false, NULL, 0);
+	assert_int_equal(w.us[MENTOR_EVENT_AQM], INT64_MAX);
 	mentor_partitions_free(ps);
 }
 
@@ -223,19 +240,16 @@ static void test_watermark_roster(void **state)
 	track_or_fail(ps, "voc", 0, 10, 1000);
 	track_or_fail(ps, ROSTER, 0, 10, 5000);
 	assert_int_equal(watermark(ps), INT64_MIN);
-	assert_int_equal(mentor_partitions_watermark(ps, topics, no_lateness, &pending, 1), INT64_MIN);
+	assert_int_equal(least(mentor_partitions_watermark(ps, topics, no_lateness, false, &pending, 1)), INT64_MIN);
 
 	/* The roster topic is the one named: with another name, the roster partition is an ordinary one. */
 	topics[MENTOR_EVENT_ROSTER] = "agents";
 	assert_int_equal(watermark(ps), 1000);
 	topics[MENTOR_EVENT_ROSTER] = ROSTER;
 
+	/* Read to its end, the roster partition does not hold anything. */
 	mentor_partitions_set_at_end(ps, ROSTER, 0, true);
 	assert_int_equal(watermark(ps), 1000);
-
-	/* Read to the end of voc[0] too: the roster partition at its end does not hold anything. */
-	mentor_partitions_set_at_end(ps, "voc", 0, true);
-	assert_int_equal(watermark(ps), INT64_MAX);
 
 	/* A roster update published after that end: held again. */
 	mentor_partitions_set_at_end(ps, ROSTER, 0, false);
@@ -354,7 +368,7 @@ static void test_untrack_on_revoke(void **state)
 	/* The roster partition goes to another instance: it no longer holds the watermark here. */
 	assert_int_equal(watermark(ps), INT64_MIN);
 	mentor_partitions_untrack(ps, ROSTER, 0);
-	assert_int_equal(watermark(ps), 3000);
+	assert_int_equal(watermark(ps), 2000);
 
 	/* Revoked and assigned again: tracked afresh, not at its end. */
 	mentor_partitions_untrack(ps, "aqm", 0);
@@ -388,10 +402,18 @@ static void note_hold(void *ctx, const struct mentor_partition *p)
 		 p->held ? '+' : '-');
 }
 
+/* Holds after voc_us the survey partitions, after aqm_us the evaluation ones. */
+static int hold_each_after(struct mentor_partitions *ps, int64_t voc_us, int64_t aqm_us, struct hold_calls *hc)
+{
+	struct mentor_source_times after = { .us = { [MENTOR_EVENT_VOC] = voc_us, [MENTOR_EVENT_AQM] = aqm_us } };
+
+	hc->text[0] = '\0';
+	return mentor_partitions_hold_after(ps, topics, &after, note_hold, hc);
+}
+
 static int hold_after(struct mentor_partitions *ps, int64_t pause_after_us, struct hold_calls *hc)
 {
-	hc->text[0] = '\0';
-	return mentor_partitions_hold_after(ps, pause_after_us, note_hold, hc);
+	return hold_each_after(ps, pause_after_us, pause_after_us, hc);
 }
 
 static bool held(const struct mentor_partitions *ps, const char *topic, int32_t partition)
@@ -437,6 +459,14 @@ static void test_hold_after(void **state)
 	/* The watermark moves to 2500: aqm is before it again. */
 	assert_int_equal(hold_after(ps, 2500, &hc), 1);
 	assert_string_equal(hc.text, "aqm[0]-");
+
+	/* Each source by its own time: surveys held past 2500, evaluations past 1000. */
+	assert_int_equal(hold_each_after(ps, 2500, 1000, &hc), 2);
+	assert_string_equal(hc.text, "aqm[0]+");
+	assert_int_equal(hold_each_after(ps, 3000, 1000, &hc), 1);
+	assert_string_equal(hc.text, "voc[0]-");
+	assert_int_equal(hold_after(ps, 2500, &hc), 1);
+	assert_string_equal(hc.text, "voc[0]+aqm[0]-");
 
 	/* Only the held ones count as not needing their end. */
 	assert_false(mentor_partitions_at_end_unheld(ps));
