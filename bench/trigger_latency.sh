@@ -221,15 +221,22 @@ if ((alerts)); then
 fi
 log "waiting for mentord to consume the history"
 history_s=$(wait_stored "$history" 600)
-# The history's decisions can trail its storage (the watermark waits for
-# every partition's end): wait until the analytics have closed everything.
+# The history's decisions can trail its storage: wait until each source is
+# decided up to its watermark (the least newest event time of its partitions
+# minus its allowed lateness; the events at it wait for the live load).
+voc_late=${lateness:-0} aqm_late=${aqm_lateness:-${lateness:-0}}
+decided_sql="SELECT coalesce(s.closed_voc_at >= (SELECT min(max_event_at) FROM $schema.consumer_offsets
+                                   WHERE group_id = '$group' AND topic = '$prefix.voc') - $voc_late * interval '1 s'
+                     AND s.closed_aqm_at >= (SELECT min(max_event_at) FROM $schema.consumer_offsets
+                                   WHERE group_id = '$group' AND topic = '$prefix.aqm') - $aqm_late * interval '1 s',
+                     false)
+               FROM $schema.analytics_state s WHERE group_id = '$group'"
 for _ in $(seq 3000); do
-    [[ $(psql_val "SELECT closed_at = 'infinity' FROM $schema.analytics_state WHERE group_id = '$group'") == t ]] && break
+    [[ $(psql_val "$decided_sql") == t ]] && break
     mentord_alive
     sleep 0.1
 done
-[[ $(psql_val "SELECT closed_at = 'infinity' FROM $schema.analytics_state WHERE group_id = '$group'") == t ]] ||
-    { log "the analytics did not decide the history within 300 s"; exit 1; }
+[[ $(psql_val "$decided_sql") == t ]] || { log "the analytics did not decide the history within 300 s"; exit 1; }
 log "history stored in $history_s s and decided in $(awk -v a="$t_start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
 
 # --- 4. Targets: agents status ok in empathy with enough observations to be
