@@ -387,6 +387,23 @@ int an_copy(struct run *r, struct text_buf *t, const char *copy, const char *the
 	return rc;
 }
 
+/* A decision's columns from status on, as agent_behavior_status and status_past order them. */
+static void bin_decision(struct text_buf *t, const struct mentor_detect_row *row)
+{
+	bin_text(t, mentor_level_name(row->level));
+	bin_text(t, mentor_level_reason_name(row->why));
+	bin_timestamp(t, row->since_us);
+	bin_timestamp(t, row->updated_us);
+	bin_float8(t, row->mean);
+	bin_float8(t, row->shrunk);
+	bin_float8(t, row->ci_low);
+	bin_float8(t, row->ci_high);
+	bin_float8(t, row->pop_mean);
+	bin_float8(t, row->k);
+	bin_int4(t, (int32_t)row->week);
+	bin_int8(t, (int64_t)row->weekly_low);
+}
+
 static int copy_status_row(void *ctx, const struct mentor_detect_row *row)
 {
 	struct copy_buf *c = ctx;
@@ -404,18 +421,7 @@ static int copy_status_row(void *ctx, const struct mentor_detect_row *row)
 	bin_float8(t, mentor_stats_native(row->shrunk, &sc));
 	bin_float8(t, mentor_stats_native(row->ci_low, &sc));
 	bin_float8(t, mentor_stats_native(row->ci_high, &sc));
-	bin_text(t, mentor_level_name(row->level));
-	bin_text(t, mentor_level_reason_name(row->why));
-	bin_timestamp(t, row->since_us);
-	bin_timestamp(t, row->updated_us);
-	bin_float8(t, row->mean);
-	bin_float8(t, row->shrunk);
-	bin_float8(t, row->ci_low);
-	bin_float8(t, row->ci_high);
-	bin_float8(t, row->pop_mean);
-	bin_float8(t, row->k);
-	bin_int4(t, (int32_t)row->week);
-	bin_int8(t, (int64_t)row->weekly_low);
+	bin_decision(t, row);
 	return MENTOR_OK;
 }
 
@@ -561,19 +567,8 @@ static int copy_past_row(void *ctx, const char *agent_id, const char *metric, in
 			bin_null(t);
 		return MENTOR_OK;
 	}
-	bin_text(t, mentor_level_name(before->level));
-	bin_text(t, mentor_level_reason_name(before->why));
 	bin_int8(t, before->n);
-	bin_float8(t, before->mean);
-	bin_float8(t, before->shrunk);
-	bin_float8(t, before->ci_low);
-	bin_float8(t, before->ci_high);
-	bin_float8(t, before->pop_mean);
-	bin_float8(t, before->k);
-	bin_timestamp(t, before->since_us);
-	bin_timestamp(t, before->updated_us);
-	bin_int4(t, (int32_t)before->week);
-	bin_int8(t, (int64_t)before->weekly_low);
+	bin_decision(t, before);
 	return MENTOR_OK;
 }
 
@@ -606,8 +601,8 @@ static int write_past(struct run *r)
 	}
 	bin_end(&c.t);
 	return an_copy(r, &c.t,
-		       "COPY status_past (decided_at, agent_id, behavior, status, reason, n, norm_mean, norm_shrunk,"
-		       " norm_ci_low, norm_ci_high, pop_mean, prior_k, since, updated_at, week, weekly_low)"
+		       "COPY status_past (decided_at, agent_id, behavior, n, status, reason, since, updated_at, norm_mean,"
+		       " norm_shrunk, norm_ci_low, norm_ci_high, pop_mean, prior_k, week, weekly_low)"
 		       " FROM STDIN WITH (FORMAT binary)",
 		       NULL, false, "write past states");
 }
