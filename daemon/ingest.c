@@ -867,6 +867,7 @@ static void flush_batch(struct ingest *in)
 
 static void reload_config(struct ingest *in)
 {
+	struct mentor_analytics_config running;
 	struct mentor_config *fresh;
 	struct mentor_error err;
 
@@ -875,9 +876,15 @@ static void reload_config(struct ingest *in)
 		return;
 	}
 	/* Rules, thresholds and the log level take effect at once; connections keep their settings until restart. */
-	in->cfg->rules = fresh->rules;
+	running = in->cfg->analytics;
 	in->cfg->analytics = fresh->analytics;
-	mentor_analytics_set_config(in->analytics, &in->cfg->analytics);
+	if (mentor_analytics_set_config(in->analytics, &in->cfg->analytics, &err) != MENTOR_OK) {
+		in->cfg->analytics = running;
+		mentor_config_free(fresh);
+		log_err("reload refused, keeping the running configuration: %s", err.msg);
+		return;
+	}
+	in->cfg->rules = fresh->rules;
 	in->cfg->log_level = fresh->log_level;
 	log_set_level(fresh->log_level);
 	mentor_config_free(fresh);
