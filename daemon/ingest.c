@@ -867,7 +867,6 @@ static void flush_batch(struct ingest *in)
 
 static void reload_config(struct ingest *in)
 {
-	struct mentor_analytics_config running;
 	struct mentor_config *fresh;
 	struct mentor_error err;
 
@@ -875,11 +874,15 @@ static void reload_config(struct ingest *in)
 		log_err("reload refused, keeping the running configuration: %s", err.msg);
 		return;
 	}
-	/* Rules, thresholds and the log level take effect at once; connections keep their settings until restart. */
-	running = in->cfg->analytics;
-	in->cfg->analytics = fresh->analytics;
+	/*
+	 * Rules, the analytics settings (programs included) and the log level
+	 * take effect at once; connections keep their settings until restart.
+	 * The analytics settings own arrays: swapped in, so that freeing fresh
+	 * frees the old ones.
+	 */
+	mentor_config_swap_analytics(in->cfg, fresh);
 	if (mentor_analytics_set_config(in->analytics, &in->cfg->analytics, &err) != MENTOR_OK) {
-		in->cfg->analytics = running;
+		mentor_config_swap_analytics(in->cfg, fresh);
 		mentor_config_free(fresh);
 		log_err("reload refused, keeping the running configuration: %s", err.msg);
 		return;
