@@ -874,10 +874,20 @@ static void reload_config(struct ingest *in)
 		log_err("reload refused, keeping the running configuration: %s", err.msg);
 		return;
 	}
-	/* Rules, thresholds and the log level take effect at once; connections keep their settings until restart. */
+	/*
+	 * Rules, the analytics settings (programs included) and the log level
+	 * take effect at once; connections keep their settings until restart.
+	 * The analytics settings own arrays: swapped in, so that freeing fresh
+	 * frees the old ones.
+	 */
+	mentor_config_swap_analytics(in->cfg, fresh);
+	if (mentor_analytics_set_config(in->analytics, &in->cfg->analytics, &err) != MENTOR_OK) {
+		mentor_config_swap_analytics(in->cfg, fresh);
+		mentor_config_free(fresh);
+		log_err("reload refused, keeping the running configuration: %s", err.msg);
+		return;
+	}
 	in->cfg->rules = fresh->rules;
-	in->cfg->analytics = fresh->analytics;
-	mentor_analytics_set_config(in->analytics, &in->cfg->analytics);
 	in->cfg->log_level = fresh->log_level;
 	log_set_level(fresh->log_level);
 	mentor_config_free(fresh);

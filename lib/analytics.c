@@ -44,7 +44,7 @@ int mentor_analytics_new(const struct mentor_analytics_config *cfg, const struct
 	an->lead_checked_us = NO_TIME;
 	rc = mentor_kpi_set_new(&an->kpi, err);
 	if (rc == MENTOR_OK)
-		rc = mentor_detector_new(&cfg->stats, an_keep_days(an), &an->det, err);
+		rc = mentor_detector_new(&cfg->stats, cfg->thresholds, cfg->n_thresholds, an_keep_days(an), &an->det, err);
 	if (rc != MENTOR_OK) {
 		mentor_analytics_free(an);
 		return rc;
@@ -140,10 +140,14 @@ void mentor_analytics_free(struct mentor_analytics *an)
 	free(an);
 }
 
-void mentor_analytics_set_config(struct mentor_analytics *an, const struct mentor_analytics_config *cfg)
+int mentor_analytics_set_config(struct mentor_analytics *an, const struct mentor_analytics_config *cfg,
+				struct mentor_error *err)
 {
-	an->cfg = cfg;
-	mentor_detector_set_params(an->det, &cfg->stats);
+	int rc = mentor_detector_set_params(an->det, &cfg->stats, cfg->thresholds, cfg->n_thresholds, err);
+
+	if (rc == MENTOR_OK)
+		an->cfg = cfg;
+	return rc;
 }
 
 void mentor_analytics_set_progress(struct mentor_analytics *an, mentor_analytics_progress_fn fn, void *ctx)

@@ -435,7 +435,7 @@ int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *stor
 
 	if (!an->cfg->enabled)
 		return MENTOR_OK;
-	rc = mentor_detector_new(&an->cfg->stats, an_keep_days(an), &det, err);
+	rc = mentor_detector_new(&an->cfg->stats, an->cfg->thresholds, an->cfg->n_thresholds, an_keep_days(an), &det, err);
 	if (rc == MENTOR_OK)
 		rc = mentor_kpi_set_new(&kpi, err);
 	if (rc != MENTOR_OK) {

@@ -80,6 +80,7 @@ struct det_metric {
 	bool has_prior;
 	int64_t prior_day;
 	struct mentor_population prior;
+	struct mentor_status_rules rules;  /* det->p.status with the metric's own thresholds (resolve_rules) */
 };
 
 /* A waiting observation; its event id lives in det->ev_arena at ev_off. */
@@ -103,6 +104,8 @@ enum tab_kind { TAB_AGENT, TAB_METRIC, TAB_KINDS };
 
 struct mentor_detector {
 	struct mentor_stats_params p;
+	struct mentor_metric_thresholds *own;  /* owned copies: the metrics' own thresholds, each metric once */
+	size_t n_own;
 	int keep_days;
 	struct det_agent *agents;
 	size_t n_agents, cap_agents;
@@ -250,6 +253,27 @@ static int agent_get(struct mentor_detector *det, const char *id, uint32_t *ret,
 	return MENTOR_OK;
 }
 
+/* r with a metric's own thresholds over the general ones, where given. */
+static void apply_own(struct mentor_status_rules *r, const struct mentor_metric_thresholds *own)
+{
+	if (!isnan(own->low_threshold))
+		r->low_threshold = own->low_threshold;
+	if (!isnan(own->high_threshold))
+		r->high_threshold = own->high_threshold;
+}
+
+/* A metric's status rules: the general ones, with its own thresholds if it has them. */
+static void resolve_rules(const struct mentor_detector *det, struct det_metric *m)
+{
+	m->rules = det->p.status;
+	for (size_t i = 0; i < det->n_own; i++) {
+		if (strcmp(det->own[i].metric, m->name) == 0) {
+			apply_own(&m->rules, &det->own[i]);
+			return;
+		}
+	}
+}
+
 static int metric_get(struct mentor_detector *det, const char *name, uint32_t *ret,
 		      struct mentor_error *err)
 {
@@ -270,6 +294,7 @@ static int metric_get(struct mentor_detector *det, const char *name, uint32_t *r
 	*m = (struct det_metric){ .name = strdup(name), .sorted = true };
 	if (!m->name)
 		return nomem(err, "a metric");
+	resolve_rules(det, m);
 	*tab_probe(det, TAB_METRIC, name) = (uint32_t)det->n_metrics + 1;
 	det->tab[TAB_METRIC].used++;
 	if (strcmp(name, MENTOR_DETECT_CSAT) == 0)
@@ -355,8 +380,8 @@ static const struct det_series *series_find(const struct mentor_detector *det,
 
 /* ---- Life cycle ---- */
 
-int mentor_detector_new(const struct mentor_stats_params *p, int keep_days, struct mentor_detector **ret,
-			struct mentor_error *err)
+int mentor_detector_new(const struct mentor_stats_params *p, const struct mentor_metric_thresholds *own, size_t n_own,
+			int keep_days, struct mentor_detector **ret, struct mentor_error *err)
 {
 	struct mentor_detector *det;
 	int r;
@@ -369,13 +394,23 @@ int mentor_detector_new(const struct mentor_stats_params *p, int keep_days, stru
 	det = calloc(1, sizeof(*det));
 	if (!det)
 		return mentor_error_set(err, MENTOR_ERR_NOMEM, "detector: out of memory");
-	mentor_detector_set_params(det, p);
 	det->keep_days = keep_days;
 	det->event_time_us = INT64_MIN;
 	det->newest_seen_us = INT64_MIN;
 	det->past_from_us = INT64_MAX;
+	if ((r = mentor_detector_set_params(det, p, own, n_own, err)) != MENTOR_OK) {
+		mentor_detector_free(det);
+		return r;
+	}
 	*ret = det;
 	return MENTOR_OK;
+}
+
+static void free_own(struct mentor_metric_thresholds *own, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(own[i].metric);
+	free(own);
 }
 
 void mentor_detector_free(struct mentor_detector *det)
@@ -402,13 +437,66 @@ void mentor_detector_free(struct mentor_detector *det)
 	free(det->changed);
 	free(det->agent_rank);
 	free(det->past);
+	free_own(det->own, det->n_own);
 	free(det);
 }
 
-void mentor_detector_set_params(struct mentor_detector *det, const struct mentor_stats_params *p)
+/*
+ * The metrics' own thresholds against p: names as observe() takes them,
+ * each once, and the rules each one makes valid as p's are (a threshold in
+ * 0..1, low_threshold + hysteresis <= 1).
+ */
+static int check_own(const struct mentor_stats_params *p, const struct mentor_metric_thresholds *own, size_t n_own,
+		     struct mentor_error *err)
 {
+	struct mentor_stats_params metric_p = *p;
+	struct mentor_error why;
+	int r;
+
+	if (n_own > 0 && !own)
+		return mentor_error_set(err, MENTOR_ERR_INVALID, "detector: NULL thresholds");
+	for (size_t i = 0; i < n_own; i++) {
+		if ((r = check_name(own[i].metric, "detector: a threshold's metric", err)) < 0)
+			return r;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(own[j].metric, own[i].metric) == 0)
+				return mentor_error_set(err, MENTOR_ERR_INVALID,
+							"detector: thresholds of %s given twice", own[i].metric);
+		metric_p.status = p->status;
+		apply_own(&metric_p.status, &own[i]);
+		if (mentor_stats_params_validate(&metric_p, &why) != MENTOR_OK)
+			return mentor_error_set(err, MENTOR_ERR_INVALID, "detector: thresholds of %s: %s",
+						own[i].metric, why.msg);
+	}
+	return MENTOR_OK;
+}
+
+int mentor_detector_set_params(struct mentor_detector *det, const struct mentor_stats_params *p,
+			       const struct mentor_metric_thresholds *own, size_t n_own, struct mentor_error *err)
+{
+	struct mentor_metric_thresholds *copy;
+	int r;
+
+	if ((r = mentor_stats_params_validate(p, err)) < 0 || (r = check_own(p, own, n_own, err)) < 0)
+		return r;
+	copy = calloc(n_own ? n_own : 1, sizeof(*copy));
+	if (!copy)
+		return nomem(err, "thresholds");
+	for (size_t i = 0; i < n_own; i++) {
+		copy[i] = own[i];
+		if (!(copy[i].metric = strdup(own[i].metric))) {
+			free_own(copy, i);
+			return nomem(err, "thresholds");
+		}
+	}
+	free_own(det->own, det->n_own);
+	det->own = copy;
+	det->n_own = n_own;
 	det->p = *p;
 	det->z = mentor_stats_two_sided_z(p->shrink.confidence);
+	for (size_t i = 0; i < det->n_metrics; i++)
+		resolve_rules(det, &det->metrics[i]);
+	return MENTOR_OK;
 }
 
 /* ---- Inputs ---- */
@@ -792,8 +880,8 @@ static uint64_t weeks_at(const struct det_state *st, int64_t week)
 static void decide(struct mentor_detector *det, struct det_series *s, int64_t decided_us, int64_t day,
 		   bool *ret_fired)
 {
-	const struct mentor_status_rules *r = &det->p.status;
 	const struct det_metric *m = &det->metrics[s->metric];
+	const struct mentor_status_rules *r = &m->rules;
 	const struct mentor_population *pop = &m->prior;
 	struct det_state *st = &s->st;
 	struct mentor_sums w = sums_of(s->win);

@@ -47,8 +47,13 @@ void mentor_analytics_free(struct mentor_analytics *an);
 typedef void (*mentor_analytics_progress_fn)(void *ctx);
 void mentor_analytics_set_progress(struct mentor_analytics *an, mentor_analytics_progress_fn fn, void *ctx);
 
-/* Uses a new configuration from the next batch on (a reload). */
-void mentor_analytics_set_config(struct mentor_analytics *an, const struct mentor_analytics_config *cfg);
+/*
+ * Uses a new configuration from the next batch on (a reload). MENTOR_OK, or
+ * the detector's refusal of it (MENTOR_ERR_INVALID, MENTOR_ERR_NOMEM), the
+ * running configuration then kept.
+ */
+int mentor_analytics_set_config(struct mentor_analytics *an, const struct mentor_analytics_config *cfg,
+				struct mentor_error *err);
 
 /*
  * One instance of a group decides: the one holding the group's analytics

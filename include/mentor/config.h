@@ -3,7 +3,8 @@
  * overrides set by the caller (the daemon applies MENTORD_PG and MENTORD_KAFKA).
  *
  * Sections: [postgres], [ingest], [log], [http], [alerts], [analytics], [detect],
- * [pairing], [kpi], [kafka] (every key is handed to
+ * [pairing], [kpi], [program.NAME] (one program's own keys of the four before
+ * it, over theirs), [kafka] (every key is handed to
  * librdkafka as it is, like kcat's -X), [kafka.file] (librdkafka property =
  * secret reference of the file holding its value, include/mentor/secret.h)
  * and [map.voc], [map.aqm], [map.roster] (field name = JSON pointer).
@@ -47,18 +48,61 @@ struct mentor_alerts_config {
 	char *ca_path;              /* owned; CA file or directory for TLS; "" = the system store */
 };
 
-/* [analytics], [detect], [pairing], [kpi]: the analytics core (lib/analytics.c, docs/analytics.md). */
+/* Longest NAME of a [program.NAME] section: the INI reader keeps 49 bytes of a section name. */
+#define MENTOR_PROGRAM_NAME_MAX 40
+
+/* [detect] behaviors: the metrics whose entry into low may fire a low-score trigger (SPEC section 2). */
+struct mentor_trigger_list {
+	bool listed;                   /* the key was given; without it every metric but csat, csat_top2 and aqm */
+	size_t n;
+	char **metrics;                /* owned array of n names, each once, in the order given; listed, n 0: none */
+};
+
+/*
+ * [analytics], [detect], [pairing], [kpi]: the analytics core (lib/analytics.c,
+ * docs/analytics.md), as the global keys set it (mentor_config.analytics) or
+ * as one program's section resolves it (mentor_program_config). It owns
+ * arrays: a copy by value shares them, mentor_config_swap_analytics() moves them.
+ */
 struct mentor_analytics_config {
-	int enabled;                   /* default 1 */
-	int64_t round_interval_us;     /* pairing rounds on this grid of event time, default 1 day */
+	int enabled;                   /* default 1; deployment-wide */
+	int64_t round_interval_us;     /* pairing rounds on this grid of event time, default 1 day; deployment-wide */
 	int duration_days;             /* a pairing is active this long, default 21 */
 	int cooldown_days;             /* the same pair is not repeated within, default 90 */
 	int cuped;                     /* program effect CUPED-adjusted, default 1 */
 	double holdout_share;          /* share of new triggers held out of pairing for the after window, default 0 */
-	int max_rounds_per_call;       /* pairing rounds one batch or tick runs at most, the rest later; default 100 */
-	size_t max_waiting_observations; /* consumption pauses at this many waiting observations, default 1000000 */
+	int max_rounds_per_call;       /* pairing rounds one batch or tick runs at most, the rest later; default 100;
+					  deployment-wide */
+	size_t max_waiting_observations; /* consumption pauses at this many waiting observations, default 1000000;
+					    deployment-wide */
+	int max_pairings_per_mentee;   /* [pairing] active pairings a mentee holds at once, default 1 */
+	struct mentor_trigger_list triggers;
+	size_t n_thresholds;
+	struct mentor_metric_thresholds *thresholds; /* owned array of n_thresholds, each metric once: its
+							[detect] low_threshold.NAME and high_threshold.NAME */
 	struct mentor_stats_params stats;
 	struct mentor_pair_config pair;
+};
+
+/* One key = value line as the file gives it. */
+struct mentor_config_line {
+	char *key;    /* owned */
+	char *value;  /* owned */
+};
+
+/*
+ * [program.NAME]: one program's settings. A key the section gives wins over
+ * the global one whatever the order of the lines; the others follow the
+ * global keys. A metric's thresholds: the program's low_threshold.NAME, then
+ * the global one, then the program's low_threshold, then the global one
+ * (high_threshold likewise).
+ */
+struct mentor_program_config {
+	char *name;                                /* owned; NAME, 1 to MENTOR_PROGRAM_NAME_MAX bytes */
+	struct mentor_analytics_config analytics;  /* resolved: the section's keys over the global ones */
+	size_t n_lines;
+	struct mentor_config_line *lines;          /* owned array of n_lines: the section's lines in order,
+						      applied again over the global keys when one of those changes */
 };
 
 struct mentor_config {
@@ -77,7 +121,9 @@ struct mentor_config {
 	bool lateness_own[MENTOR_EVENT_KIND_COUNT]; /* rules.lateness_us[kind] set by the source's own key, which
 						       [analytics] allowed_lateness_seconds then leaves */
 	struct mentor_alerts_config alerts;
-	struct mentor_analytics_config analytics;
+	struct mentor_analytics_config analytics;   /* the global keys: a program without a section decides by them */
+	size_t n_programs;
+	struct mentor_program_config *programs;     /* owned array of n_programs, in the order of their first lines */
 	size_t n_kafka;
 	struct mentor_kafka_prop *kafka;            /* owned array of n_kafka: the librdkafka properties */
 	size_t n_kafka_files;
@@ -96,14 +142,46 @@ struct mentor_config *mentor_config_new(void);
 int mentor_config_load_file(struct mentor_config *cfg, const char *path, struct mentor_error *err);
 
 /*
- * Sets one key as if it stood in the file under [section]. Returns MENTOR_OK or MENTOR_ERR_INVALID.
+ * Sets one key as if it stood in the file under [section]. Returns MENTOR_OK,
+ * MENTOR_ERR_INVALID (cfg then unchanged) or MENTOR_ERR_NOMEM.
  * Of a [kafka] and a [kafka.file] line of the same property, the later one wins.
+ * [program.NAME] takes the keys of [detect], [pairing], [kpi] and of
+ * [analytics] but its deployment-wide ones (enabled, round_interval_seconds,
+ * max_rounds_per_call, max_waiting_observations, allowed_lateness_*), as KEY
+ * or as SECTION.KEY (confidence, of both [detect] and [kpi], only so).
  */
 int mentor_config_set(struct mentor_config *cfg, const char *section, const char *key,
 		      const char *value, struct mentor_error *err);
 
-/* Checks what single keys cannot: ranges between keys, required mappings. Returns MENTOR_OK or MENTOR_ERR_INVALID. */
+/*
+ * Checks what single keys cannot: ranges between keys (the global ones and
+ * each program's resolved ones, each metric's own thresholds with them),
+ * required mappings. Returns MENTOR_OK or MENTOR_ERR_INVALID, naming the
+ * program if it is one's.
+ */
 int mentor_config_validate(const struct mentor_config *cfg, struct mentor_error *err);
+
+/*
+ * The settings a program decides and pairs by: its [program.NAME] section's,
+ * resolved, or cfg->analytics for a program without one (and for NULL).
+ * Borrowed from cfg.
+ */
+const struct mentor_analytics_config *mentor_config_program(const struct mentor_config *cfg, const char *program);
+
+/*
+ * Whether a metric's entry into low may fire a low-score trigger under a's
+ * behaviors key (SPEC section 2): a listed metric may; without the key, any
+ * metric but the outcomes csat, csat_top2 and aqm. Pure.
+ */
+bool mentor_analytics_may_trigger(const struct mentor_analytics_config *a, const char *metric);
+
+/*
+ * Exchanges the analytics settings of a and b, owned arrays and all: the
+ * global [analytics], [detect], [pairing] and [kpi] keys and the programs.
+ * A reload swaps the new ones into the running config; freeing the other
+ * then frees the old ones.
+ */
+void mentor_config_swap_analytics(struct mentor_config *a, struct mentor_config *b);
 
 /*
  * Reads the file of each [kafka.file] property (a secret reference; credential:

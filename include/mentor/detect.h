@@ -25,6 +25,8 @@
  *    within and between-agent variance, k) of every agent's window ending
  *    the day before, computed before the metric's first decision of that
  *    day and then fixed;
+ *  - its metric's status rules: the general ones, with the metric's own low
+ *    and high thresholds where it has them (mentor_detector_set_params);
  *  - the key's previous level (hysteresis), its weekly history (the X-of-Y
  *    persistence rule) and, for high, the agent's roster active flag and
  *    current level in its source's overall metric (AQM for evaluations, CSAT
@@ -121,19 +123,31 @@ struct mentor_detect_sink {
 };
 
 /*
- * Allocates an empty detector into *ret. p is copied (validate it first);
- * keep_days (>= the status window) is how many days back each key keeps,
- * for windows the caller reads with mentor_detector_day_sums().
+ * Allocates an empty detector into *ret, deciding by p and by the n_own
+ * metrics' own thresholds in own (NULL when n_own is 0), both copied and
+ * checked as mentor_detector_set_params() does. keep_days (>= the status
+ * window) is how many days back each key keeps, for windows the caller
+ * reads with mentor_detector_day_sums().
  * MENTOR_OK, MENTOR_ERR_INVALID or MENTOR_ERR_NOMEM.
  */
-int mentor_detector_new(const struct mentor_stats_params *p, int keep_days, struct mentor_detector **ret,
-			struct mentor_error *err);
+int mentor_detector_new(const struct mentor_stats_params *p, const struct mentor_metric_thresholds *own, size_t n_own,
+			int keep_days, struct mentor_detector **ret, struct mentor_error *err);
 
 /* Frees a detector; NULL is fine. */
 void mentor_detector_free(struct mentor_detector *det);
 
-/* Replaces the parameters (a reload); the next decisions use them. */
-void mentor_detector_set_params(struct mentor_detector *det, const struct mentor_stats_params *p);
+/*
+ * Replaces the parameters and the metrics' own thresholds (a reload), both
+ * copied. A metric's status rules are p->status with its own thresholds
+ * over low_threshold and high_threshold where given (not NaN); they are
+ * resolved when the metric is first seen and, for every metric known, here
+ * again: the next decisions use them. Checks p (mentor_stats_params_validate),
+ * each own entry (a metric name as observe() takes, each once; thresholds
+ * NaN or in 0..1) and each metric's resolved rules. MENTOR_OK, or
+ * MENTOR_ERR_INVALID or MENTOR_ERR_NOMEM with the detector unchanged.
+ */
+int mentor_detector_set_params(struct mentor_detector *det, const struct mentor_stats_params *p,
+			       const struct mentor_metric_thresholds *own, size_t n_own, struct mentor_error *err);
 
 /* Records the roster's active flag. An agent never set counts as inactive. MENTOR_OK, _INVALID or _NOMEM. */
 int mentor_detector_set_agent(struct mentor_detector *det, const char *agent_id, bool active,

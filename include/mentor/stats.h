@@ -69,6 +69,18 @@ struct mentor_status_rules {
 	int persist_x, persist_y;  /* low only if below in x of the last y weeks; 0, 0 = off (default) */
 };
 
+/*
+ * A metric's own thresholds (SPEC section 2: configurable per behavior): for
+ * that metric they take the place of mentor_status_rules' low_threshold and
+ * high_threshold. NaN: not given, the general one applies. An array of them
+ * names each metric once.
+ */
+struct mentor_metric_thresholds {
+	char *metric;              /* owned by whoever holds the array */
+	double low_threshold;
+	double high_threshold;
+};
+
 struct mentor_kpi_params {
 	int before_days;           /* default 28 */
 	int after_days;            /* default 28 */

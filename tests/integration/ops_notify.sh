@@ -2,7 +2,9 @@
 # systemd notifications, with a notify socket this test owns in place of
 # systemd: no READY=1 while PostgreSQL is unreachable at start (and a clean
 # stop from that wait), READY=1 once consuming, WATCHDOG=1 at most every half interval,
-# RELOADING=1 (with MONOTONIC_USEC) then READY=1 around SIGHUP, watchdog pings
+# RELOADING=1 (with MONOTONIC_USEC) then READY=1 around SIGHUP (from a file
+# with program sections and a behavior's own thresholds to one with more of
+# them, each config's arrays freed once), watchdog pings
 # and /readyz 503 while PostgreSQL is down (waiting out an outage is progress,
 # not a hang), STOPPING=1 and exit 0 on SIGTERM.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,7 +18,9 @@ schema="it_notify_$run_id"
 generate "$prefix" --agents 5 --days 2 --seed 21 2>"$work/gen.log"
 read -r voc aqm roster _ < <(generated_counts "$work/gen.log")
 total=$((voc + aqm + roster))
-write_config "$work/run.conf" "$schema" "$prefix" "$prefix"
+write_config "$work/run.conf" "$schema" "$prefix" "$prefix" \
+    '[detect]' 'low_threshold.empathy = 0.55' 'behaviors = empathy, greeting' \
+    '[program.acme-billing]' 'low_threshold = 0.70' 'capacity = 1'
 
 # The listener: one unix datagram socket, every datagram appended to a file
 # line by line, then a "--" line (sd_notify sends one datagram per call).
@@ -87,6 +91,7 @@ assert_eq "watchdog pings at most every half interval ($pings in $elapsed_ms ms)
     "$( ((pings <= elapsed_ms / 1000 + 1)) && echo yes || echo no)"
 
 # --- Reload: RELOADING=1 with a monotonic timestamp, then READY=1 again.
+printf '[program.zeta]\nmin_n = 3\n[detect]\nhigh_threshold.empathy = 0.90\nbehaviors = greeting\n' >>"$work/run.conf"
 kill -HUP "$pid"
 wait_until 20 seen RELOADING=1 || fail "no RELOADING=1 after SIGHUP"
 wait_until 20 seen READY=1 2 || fail "no READY=1 after the reload"

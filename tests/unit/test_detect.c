@@ -362,7 +362,7 @@ static struct mentor_detector *det_new(const struct mentor_stats_params *p, int 
 	struct mentor_detector *det = NULL;
 	struct mentor_error err = { 0 };
 
-	assert_int_equal(mentor_detector_new(p, keep_days, &det, &err), MENTOR_OK);
+	assert_int_equal(mentor_detector_new(p, NULL, 0, keep_days, &det, &err), MENTOR_OK);
 	assert_non_null(det);
 	return det;
 }
@@ -1090,6 +1090,178 @@ static void test_high(void **state)
 	assert_string_equal(g.agent[0], "lowcsat");
 
 	got_clear(&g);
+	rec_clear(&r);
+	mentor_detector_free(det);
+}
+
+/* ---- A metric's own thresholds ---- */
+
+/* Three values v of agent in metric on DAY0, from the given hour on. */
+static void three_obs(struct mentor_detector *det, const char *agent, const char *metric, int hour, int64_t v)
+{
+	char ev[48];
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(ev, sizeof(ev), "%s-%s-%d-%d", agent, metric, hour, i);
+		obs(det, agent, metric, ev, at(DAY0, hour * HOUR + i * MINUTE), v);
+	}
+}
+
+static enum mentor_level level_of(const struct mentor_detector *det, const char *agent, const char *metric)
+{
+	return mentor_detector_level_at(det, agent, metric, INT64_MAX);
+}
+
+/*
+ * One-day window, k 2, min_n 3, mentor_min_n 3; general low 0.60 and high
+ * 0.85. Prior of DAY0 in every metric: bg's 0.8 and 0.8 the day before,
+ * mean 0.8, sigma2_within 0: the interval has no width, ci_low = shrunk.
+ * With 3 values v on DAY0: shrunk = (3 v + 1.6) / 5.
+ *   courtesy: the general thresholds; empathy: low 0.50, high 0.75 of its
+ *   own; greeting: low 0.70, high 0.95 of its own.
+ *   a, 3 x 0.35: 0.53  courtesy low (< 0.60), empathy ok (>= 0.50), greeting low (< 0.70)
+ *   b, 3 x 0.60: 0.68  courtesy ok, empathy ok (< 0.75), greeting low (< 0.70)
+ *   c, 3 x 1.00: 0.92  courtesy high (>= 0.85), empathy high, greeting ok (< 0.95)
+ *   d, 3 x 0.80: 0.80  courtesy ok (< 0.85), empathy high (>= 0.75), greeting ok
+ */
+static const char *const own_metrics[] = { "courtesy", "empathy", "greeting" };
+
+static struct mentor_detector *own_thresholds_detector(struct mentor_stats_params *p, struct rec *r)
+{
+	struct mentor_metric_thresholds own[] = {
+		{ .metric = "greeting", .low_threshold = 0.70, .high_threshold = 0.95 },
+		{ .metric = "empathy", .low_threshold = 0.50, .high_threshold = 0.75 },
+	};
+	static const struct {
+		const char *agent;
+		int64_t v;
+	} agents[] = { { "a", 350000 }, { "b", 600000 }, { "c", 1000000 }, { "d", 800000 } };
+	struct mentor_detector *det = NULL;
+	struct mentor_error err = { 0 };
+
+	base_params(p, 1, 2.0);
+	p->status.min_n = 3;
+	p->status.mentor_min_n = 3;
+	assert_int_equal(mentor_detector_new(p, own, 2, 1, &det, &err), MENTOR_OK);
+	for (size_t m = 0; m < 3; m++) {
+		obs(det, "bg", own_metrics[m], "bg1", at(DAY0 - 1, HOUR), 800000);
+		obs(det, "bg", own_metrics[m], "bg2", at(DAY0 - 1, 2 * HOUR), 800000);
+	}
+	for (size_t a = 0; a < 4; a++) {
+		set_active(det, agents[a].agent, true);
+		for (size_t m = 0; m < 3; m++)
+			three_obs(det, agents[a].agent, own_metrics[m], 1, agents[a].v);
+	}
+	adv(det, MENTOR_DETECT_ALL, r);
+	return det;
+}
+
+static void test_own_thresholds(void **state)
+{
+	struct mentor_stats_params p;
+	struct mentor_detector *det;
+	struct rec r;
+
+	(void)state;
+	rec_init(&r);
+	det = own_thresholds_detector(&p, &r);
+	assert_near(key_numbers(det, "a", "empathy").shrunk, 0.53, TOL);
+	assert_near(key_numbers(det, "b", "greeting").shrunk, 0.68, TOL);
+	assert_near(key_numbers(det, "c", "greeting").ci_low, 0.92, TOL);
+	assert_near(key_numbers(det, "d", "empathy").ci_low, 0.80, TOL);
+	/* Low: empathy's own 0.50 leaves a, whom the general 0.60 flags; greeting's 0.70 flags b, whom it leaves. */
+	assert_int_equal(level_of(det, "a", "courtesy"), MENTOR_LEVEL_LOW);
+	assert_int_equal(level_of(det, "a", "empathy"), MENTOR_LEVEL_OK);
+	assert_int_equal(key_numbers(det, "a", "empathy").why, MENTOR_WHY_AVERAGE);
+	assert_int_equal(level_of(det, "a", "greeting"), MENTOR_LEVEL_LOW);
+	assert_int_equal(level_of(det, "b", "courtesy"), MENTOR_LEVEL_OK);
+	assert_int_equal(level_of(det, "b", "empathy"), MENTOR_LEVEL_OK);
+	assert_int_equal(level_of(det, "b", "greeting"), MENTOR_LEVEL_LOW);
+	assert_int_equal(key_numbers(det, "b", "greeting").why, MENTOR_WHY_BELOW_THRESHOLD);
+	/* High: greeting's own 0.95 takes c's high away; empathy's own 0.75 gives d one. */
+	assert_int_equal(level_of(det, "c", "courtesy"), MENTOR_LEVEL_HIGH);
+	assert_int_equal(level_of(det, "c", "empathy"), MENTOR_LEVEL_HIGH);
+	assert_int_equal(level_of(det, "c", "greeting"), MENTOR_LEVEL_OK);
+	assert_int_equal(key_numbers(det, "c", "greeting").why, MENTOR_WHY_AVERAGE);
+	assert_int_equal(level_of(det, "d", "courtesy"), MENTOR_LEVEL_OK);
+	assert_int_equal(level_of(det, "d", "empathy"), MENTOR_LEVEL_HIGH);
+	assert_int_equal(key_numbers(det, "d", "empathy").why, MENTOR_WHY_CONFIDENT_HIGH);
+	assert_int_equal(level_of(det, "d", "greeting"), MENTOR_LEVEL_OK);
+	/* Triggers: a in courtesy and greeting, b in greeting, each on its third observation. */
+	assert_int_equal(r.nt, 3);
+	for (size_t i = 0; i < r.nt; i++)
+		assert_int_equal(r.t[i].n, 3);
+	rec_clear(&r);
+	mentor_detector_free(det);
+}
+
+/*
+ * set_params() resolves the known metrics' rules again: courtesy gets a
+ * high of 0.75 of its own (its low, NaN, stays the general 0.60) and
+ * empathy loses its own. The next observation of each key decides by them
+ * (DAY0's prior is fixed: shrunk = (4 v + 1.6) / 6, still ci_low = shrunk):
+ *   d courtesy 0.80: 4.8 / 6 = 0.80 >= 0.75: high (was ok under 0.85)
+ *   d empathy 0.80:  0.80 < 0.85: ok (was high under 0.75)
+ *   a courtesy 0.35: 3.0 / 6 = 0.50 < 0.60: still low, below threshold
+ *   a empathy 0.35:  0.50 < 0.60: low now (its 0.53 was above its own 0.50), a trigger
+ * Parameters refused leave the rules as they were.
+ */
+static void test_own_thresholds_set_params(void **state)
+{
+	struct mentor_metric_thresholds courtesy_high = { .metric = "courtesy", .low_threshold = NAN,
+							  .high_threshold = 0.75 };
+	struct mentor_metric_thresholds bad[][2] = {
+		{ { .metric = "empathy", .low_threshold = 0.5, .high_threshold = NAN },
+		  { .metric = "empathy", .low_threshold = NAN, .high_threshold = 0.9 } },
+		{ { .metric = "empathy", .low_threshold = 1.5, .high_threshold = NAN } },
+		{ { .metric = "empathy", .low_threshold = NAN, .high_threshold = -0.1 } },
+		/* With hysteresis 0.05, a low of 0.98 could never be left. */
+		{ { .metric = "empathy", .low_threshold = 0.98, .high_threshold = NAN } },
+		{ { .metric = "", .low_threshold = 0.5, .high_threshold = NAN } },
+	};
+	static const size_t n_bad[] = { 2, 1, 1, 1, 1 };
+	struct mentor_stats_params p;
+	struct mentor_detector *det;
+	struct mentor_error err = { 0 };
+	size_t triggers;
+	struct rec r;
+
+	(void)state;
+	rec_init(&r);
+	det = own_thresholds_detector(&p, &r);
+	triggers = r.nt;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct mentor_detector *refused = NULL;
+
+		assert_int_equal(mentor_detector_set_params(det, &p, bad[i], n_bad[i], &err), MENTOR_ERR_INVALID);
+		assert_int_equal(mentor_detector_new(&p, bad[i], n_bad[i], 1, &refused, &err), MENTOR_ERR_INVALID);
+		assert_null(refused);
+	}
+	assert_int_equal(mentor_detector_set_params(det, &p, NULL, 1, &err), MENTOR_ERR_INVALID);
+	/* Still empathy's own 0.75: d's next 0.80 keeps it high. */
+	three_obs(det, "d", "empathy", 2, 800000);
+	adv(det, MENTOR_DETECT_ALL, &r);
+	assert_int_equal(level_of(det, "d", "empathy"), MENTOR_LEVEL_HIGH);
+
+	assert_int_equal(mentor_detector_set_params(det, &p, &courtesy_high, 1, &err), MENTOR_OK);
+	obs(det, "d", "courtesy", "d-c4", at(DAY0, 3 * HOUR), 800000);
+	obs(det, "a", "courtesy", "a-c4", at(DAY0, 3 * HOUR), 350000);
+	obs(det, "a", "empathy", "a-e4", at(DAY0, 3 * HOUR), 350000);
+	adv(det, MENTOR_DETECT_ALL, &r);
+	assert_near(key_numbers(det, "d", "courtesy").ci_low, 0.80, TOL);
+	assert_int_equal(level_of(det, "d", "courtesy"), MENTOR_LEVEL_HIGH);
+	assert_near(key_numbers(det, "a", "courtesy").shrunk, 0.50, TOL);
+	assert_int_equal(level_of(det, "a", "courtesy"), MENTOR_LEVEL_LOW);
+	assert_int_equal(key_numbers(det, "a", "courtesy").why, MENTOR_WHY_BELOW_THRESHOLD);
+	assert_int_equal(level_of(det, "a", "empathy"), MENTOR_LEVEL_LOW);
+	assert_int_equal(r.nt, triggers + 1);
+	assert_string_equal(r.t[r.nt - 1].event, "a-e4");
+	/* d's empathy: 7 x 0.80, (5.6 + 1.6) / 9 = 0.80 < 0.85 now. */
+	obs(det, "d", "empathy", "d-e7", at(DAY0, 3 * HOUR), 800000);
+	adv(det, MENTOR_DETECT_ALL, &r);
+	assert_near(key_numbers(det, "d", "empathy").ci_low, 0.80, TOL);
+	assert_int_equal(level_of(det, "d", "empathy"), MENTOR_LEVEL_OK);
+	assert_int_equal(key_numbers(det, "d", "empathy").why, MENTOR_WHY_AVERAGE);
 	rec_clear(&r);
 	mentor_detector_free(det);
 }
@@ -2150,9 +2322,9 @@ static void test_invalid_and_sink_error(void **state)
 	(void)state;
 	rec_init(&r);
 	base_params(&p, 3, 1.0);
-	assert_int_equal(mentor_detector_new(&p, 2, &det, &err), MENTOR_ERR_INVALID);  /* keep_days < window */
+	assert_int_equal(mentor_detector_new(&p, NULL, 0, 2, &det, &err), MENTOR_ERR_INVALID);  /* keep_days < window */
 	p.shrink.window_days = 0;
-	assert_int_equal(mentor_detector_new(&p, 2, &det, &err), MENTOR_ERR_INVALID);
+	assert_int_equal(mentor_detector_new(&p, NULL, 0, 2, &det, &err), MENTOR_ERR_INVALID);
 	base_params(&p, 1, 1.0);
 	p.status.min_n = 1;
 	det = det_new(&p, 1);
@@ -2237,6 +2409,8 @@ int main(void)
 		cmocka_unit_test(test_low_hysteresis_triggers),
 		cmocka_unit_test(test_persistence),
 		cmocka_unit_test(test_high),
+		cmocka_unit_test(test_own_thresholds),
+		cmocka_unit_test(test_own_thresholds_set_params),
 		cmocka_unit_test(test_until_and_waiting),
 		cmocka_unit_test(test_unobserve),
 		cmocka_unit_test(test_tie_order),

@@ -43,7 +43,7 @@ static void feed_new(struct feed *f)
 	memset(f, 0, sizeof(*f));
 	mentor_stats_params_init(&p);
 	/* As an_keep_days: the longest window (28 days) and 2 more, so a window opened now reads its before days. */
-	assert_int_equal(mentor_detector_new(&p, 30, &f->det, &err), MENTOR_OK);
+	assert_int_equal(mentor_detector_new(&p, NULL, 0, 30, &f->det, &err), MENTOR_OK);
 	assert_int_equal(mentor_kpi_set_new(&f->set, &err), MENTOR_OK);
 	assert_non_null(f->det);
 	assert_non_null(f->set);
