@@ -1126,6 +1126,8 @@ static int open_store(struct ingest *in)
 	}
 	log_info("PostgreSQL schema %s ready (%d migration%s applied)", in->cfg->pg_schema, applied,
 		 applied == 1 ? "" : "s");
+	/* Score events take an agent's only program from the roster as the store knows it. */
+	mentor_batch_set_program_lookup(in->batch, mentor_store_only_program, in->store);
 	metrics_db_reconnected(false);
 	return 0;
 }

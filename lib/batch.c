@@ -23,9 +23,10 @@ struct intern {
 	size_t n, cap_ids;
 };
 
-/* A staged score event: its event_id (interned), agent, time and UTC day, and where it came from. */
+/* A staged score event: its event_id (interned), agent, program, time and UTC day, and where it came from. */
 struct event_rec {
 	uint32_t agent;
+	uint32_t program;  /* in programs */
 	int32_t day;      /* days since 1970-01-01 */
 	bool fatal;       /* AQM with a non-empty fatal list */
 	enum mentor_event_kind kind;  /* VOC or AQM */
@@ -58,6 +59,18 @@ struct mentor_batch {
 	struct text_buf arena;  /* interned strings, NUL-terminated */
 	struct text_buf kept;   /* reject rows, as far as the payload, of the events kept for a refusal */
 	struct intern event_ids, agents, metric_names;
+	struct intern programs;  /* the score events' programs, as resolved */
+	/*
+	 * The agents of the roster events staged, each with the only program of
+	 * its last one (in roster_programs, which holds those names), or -1 if
+	 * that one gives none or several.
+	 */
+	struct intern roster_agents, roster_programs;
+	int32_t *roster_only;
+	size_t cap_roster;
+	struct text_buf scratch;  /* a roster event's programs as an array literal */
+	mentor_program_lookup_fn lookup;  /* the agent's only program in the roster as stored; NULL: none known */
+	const void *lookup_ctx;
 	struct event_rec *events;
 	size_t cap_events;
 	struct obs_rec *obs;
@@ -247,10 +260,41 @@ static int add_json_obs(struct mentor_batch *b, uint32_t event, const char *key,
 	return add_obs(b, event, key, len, mant, exp10, scale);
 }
 
-/* Records a new score event's observations; its id was just interned as number `event`. */
+/*
+ * The number in b->programs of score event ev's program (mentor_batch_add_event
+ * gives the order of the rules), or -1 on allocation failure.
+ */
+static long resolve_program(struct mentor_batch *b, const struct mentor_event *ev)
+{
+	const char *name = ev->program;
+	size_t agent_len = strlen(ev->agent_id);
+	char roster_name[MENTOR_ID_MAX];  /* interning may move the arena it is in */
+	long roster;
+
+	if (!name && b->rules->default_program[0] != '\0')
+		name = b->rules->default_program;
+	if (!name) {
+		roster = intern_find(&b->roster_agents, &b->arena, ev->agent_id, agent_len,
+				     hash_bytes(ev->agent_id, agent_len));
+		if (roster >= 0 && b->roster_only[roster] >= 0) {
+			uint32_t only = (uint32_t)b->roster_only[roster];
+
+			memcpy(roster_name, b->arena.data + b->roster_programs.off[only], b->roster_programs.len[only] + 1);
+			name = roster_name;
+		} else if (roster < 0 && b->lookup) {
+			name = b->lookup(b->lookup_ctx, ev->agent_id, agent_len);
+		}
+	}
+	if (!name)
+		name = MENTOR_DEFAULT_PROGRAM;
+	return intern(&b->programs, &b->arena, name, strlen(name));
+}
+
+/* Records a new score event's program and observations; its id was just interned as number `event`. */
 static int note_score_event(struct mentor_batch *b, uint32_t event, const struct mentor_event *ev, int64_t decide_us)
 {
 	long agent = intern(&b->agents, &b->arena, ev->agent_id, strlen(ev->agent_id));
+	long program = agent < 0 ? -1 : resolve_program(b, ev);
 	const char *key;
 	size_t key_len;
 	json_t *v;
@@ -258,9 +302,10 @@ static int note_score_event(struct mentor_batch *b, uint32_t event, const struct
 	int exp10;
 	enum obs_scale scale = ev->kind == MENTOR_EVENT_VOC ? OBS_CSAT : OBS_PERCENT;
 
-	if (agent < 0 || !mentor_grow((void **)&b->events, &b->cap_events, event, sizeof(*b->events), 256, SIZE_MAX))
+	if (program < 0 || !mentor_grow((void **)&b->events, &b->cap_events, event, sizeof(*b->events), 256, SIZE_MAX))
 		return -1;
 	b->events[event].agent = (uint32_t)agent;
+	b->events[event].program = (uint32_t)program;
 	b->events[event].day = (int32_t)mentor_stats_day_of(ev->occurred_at_us);
 	b->events[event].kind = ev->kind;
 	b->events[event].occurred_us = ev->occurred_at_us;
@@ -284,9 +329,9 @@ static int note_score_event(struct mentor_batch *b, uint32_t event, const struct
 	return 0;
 }
 
-/* A score_events row, in its column order. */
+/* A score_events row, in its column order (event_stream.c's COPY); program: as resolved. */
 static void stage_score_event(struct text_buf *t, const struct mentor_event *ev, const struct mentor_origin *o,
-			      int64_t decide_us)
+			      int64_t decide_us, const char *program)
 {
 	col_text(t, ev->event_id);
 	col_text(t, ev->kind == MENTOR_EVENT_VOC ? "voc" : "aqm");
@@ -316,6 +361,7 @@ static void stage_score_event(struct text_buf *t, const struct mentor_event *ev,
 	col_int(t, o->partition);
 	col_int(t, o->offset);
 	col_timestamp(t, decide_us);
+	col_text(t, program);
 	row_end(t);
 }
 
@@ -332,8 +378,31 @@ static int64_t decide_time(int64_t t_us, int64_t stream_us, int64_t lateness_us)
 	return t_us > floor_us ? t_us : floor_us;
 }
 
-static void stage_roster_event(struct text_buf *t, uint64_t seq, const struct mentor_event *ev,
-			       const struct mentor_origin *o)
+/* A text[] column of the strings of a JSON array (NULL: a NULL column), built in scratch. */
+static void col_text_array(struct text_buf *t, struct text_buf *scratch, json_t *array)
+{
+	size_t i;
+	json_t *item;
+
+	if (!array) {
+		buf_append(t, "\\N\t", 3);
+		return;
+	}
+	scratch->len = 0;
+	buf_append(scratch, "{", 1);
+	json_array_foreach(array, i, item)
+		buf_array_text(scratch, i == 0, json_string_value(item), json_string_length(item));
+	buf_append(scratch, "}", 1);
+	if (scratch->failed) {
+		t->failed = 1;
+		return;
+	}
+	buf_copy_text(t, scratch->data, scratch->len);
+	col_sep(t);
+}
+
+static void stage_roster_event(struct text_buf *t, struct text_buf *scratch, uint64_t seq,
+			       const struct mentor_event *ev, const struct mentor_origin *o)
 {
 	buf_printf(t, "%" PRIu64 "\t", seq);
 	col_text(t, ev->agent_id);
@@ -348,7 +417,28 @@ static void stage_roster_event(struct text_buf *t, uint64_t seq, const struct me
 	else
 		buf_append(t, "\\N\t", 3);
 	col_origin(t, o);
+	col_text_array(t, scratch, ev->programs);
 	row_end(t);
+}
+
+/* Notes a roster event's agent and its only program, for the score events staged after it. -1 when out of memory. */
+static int note_roster_event(struct mentor_batch *b, const struct mentor_event *ev)
+{
+	long agent = intern(&b->roster_agents, &b->arena, ev->agent_id, strlen(ev->agent_id));
+	long only = -1;
+
+	if (agent < 0 || !mentor_grow((void **)&b->roster_only, &b->cap_roster, (size_t)agent, sizeof(*b->roster_only),
+				      64, SIZE_MAX))
+		return -1;
+	if (ev->programs && json_array_size(ev->programs) == 1) {
+		json_t *name = json_array_get(ev->programs, 0);
+
+		only = intern(&b->roster_programs, &b->arena, json_string_value(name), json_string_length(name));
+		if (only < 0)
+			return -1;
+	}
+	b->roster_only[agent] = (int32_t)only;
+	return 0;
 }
 
 /* Columns of a stage_rejects row before the reason: origin, key, the payload or its prefix, its length and hash. */
@@ -396,7 +486,9 @@ int mentor_batch_add_event(struct mentor_batch *b, const struct mentor_event *ev
 			p->max_event_us = ev->occurred_at_us;
 	}
 	if (stage == MENTOR_STAGE_ROSTER) {
-		stage_roster_event(&b->stage[stage], b->seq++, ev, origin);
+		if (note_roster_event(b, ev) != 0)
+			b->failed = 1;
+		stage_roster_event(&b->stage[stage], &b->scratch, b->seq++, ev, origin);
 	} else {
 		size_t id_len = strlen(ev->event_id);
 		uint32_t h = hash_bytes(ev->event_id, id_len);
@@ -410,6 +502,7 @@ int mentor_batch_add_event(struct mentor_batch *b, const struct mentor_event *ev
 		event = intern_add(&b->event_ids, &b->arena, ev->event_id, id_len, h);
 		if (event < 0 || note_score_event(b, (uint32_t)event, ev, decide_us) != 0) {
 			b->failed = 1;
+			stage_score_event(&b->stage[stage], ev, origin, decide_us, MENTOR_DEFAULT_PROGRAM);
 		} else {
 			struct event_rec *e = &b->events[event];
 
@@ -424,8 +517,9 @@ int mentor_batch_add_event(struct mentor_batch *b, const struct mentor_event *ev
 				if (b->kept.failed)
 					b->failed = 1;
 			}
+			stage_score_event(&b->stage[stage], ev, origin, decide_us,
+					  b->arena.data + b->programs.off[e->program]);
 		}
-		stage_score_event(&b->stage[stage], ev, origin, decide_us);
 		b->seq++;
 	}
 	if (b->failed)
@@ -464,6 +558,12 @@ const struct mentor_event_rules *mentor_batch_rules(const struct mentor_batch *b
 	return b->rules;
 }
 
+void mentor_batch_set_program_lookup(struct mentor_batch *b, mentor_program_lookup_fn fn, const void *ctx)
+{
+	b->lookup = fn;
+	b->lookup_ctx = ctx;
+}
+
 void mentor_batch_free(struct mentor_batch *b)
 {
 	if (!b)
@@ -475,6 +575,11 @@ void mentor_batch_free(struct mentor_batch *b)
 	intern_free(&b->event_ids);
 	intern_free(&b->agents);
 	intern_free(&b->metric_names);
+	intern_free(&b->programs);
+	intern_free(&b->roster_agents);
+	intern_free(&b->roster_programs);
+	free(b->roster_only);
+	free(b->scratch.data);
 	free(b->events);
 	free(b->obs);
 	free(b->parts);
@@ -495,6 +600,9 @@ void mentor_batch_reset(struct mentor_batch *b)
 	intern_reset(&b->event_ids);
 	intern_reset(&b->agents);
 	intern_reset(&b->metric_names);
+	intern_reset(&b->programs);
+	intern_reset(&b->roster_agents);
+	intern_reset(&b->roster_programs);
 	b->n_obs = 0;
 	b->failed = 0;
 	b->n_parts = 0;
@@ -564,6 +672,45 @@ const char *mentor_batch_agent(const struct mentor_batch *b, size_t i, size_t *r
 	return b->arena.data + b->agents.off[i];
 }
 
+size_t mentor_batch_program_count(const struct mentor_batch *b)
+{
+	return b->programs.n;
+}
+
+const char *mentor_batch_program(const struct mentor_batch *b, size_t i, size_t *ret_len)
+{
+	*ret_len = b->programs.len[i];
+	return b->arena.data + b->programs.off[i];
+}
+
+const char *mentor_batch_event_program(const struct mentor_batch *b, size_t i)
+{
+	return b->arena.data + b->programs.off[b->events[i].program];
+}
+
+size_t mentor_batch_event_program_id(const struct mentor_batch *b, size_t i)
+{
+	return b->events[i].program;
+}
+
+size_t mentor_batch_roster_count(const struct mentor_batch *b)
+{
+	return b->roster_agents.n;
+}
+
+const char *mentor_batch_roster_agent(const struct mentor_batch *b, size_t i, size_t *ret_len)
+{
+	*ret_len = b->roster_agents.len[i];
+	return b->arena.data + b->roster_agents.off[i];
+}
+
+const char *mentor_batch_roster_program(const struct mentor_batch *b, size_t i)
+{
+	int32_t only = b->roster_only[i];
+
+	return only >= 0 ? b->arena.data + b->roster_programs.off[only] : NULL;
+}
+
 __extension__ typedef __int128 i128;
 
 /* round(num / den) half away from zero, den > 0. */
@@ -599,17 +746,17 @@ int64_t mentor_normalize_micro(int64_t mant, int exp10, int lo, int hi)
 /* Observations in one parts row at most: 10^6 squares of at most 10^12 fit an int64. */
 #define AGG_MAX_N 1000000
 
-/* One aggregate row: an agent, metric and day, and sums in micro-units. */
+/* One aggregate row: an agent, program, metric and day, and sums in micro-units. */
 struct agg_rec {
-	uint32_t agent, metric;
+	uint32_t agent, program, metric;
 	int32_t day;
 	int64_t n, sum, sumsq;
 };
 
-static uint32_t agg_hash(uint32_t agent, uint32_t metric, int32_t day)
+static uint32_t agg_hash(uint32_t agent, uint32_t program, uint32_t metric, int32_t day)
 {
 	uint64_t h = ((uint64_t)agent * 0x9E3779B97F4A7C15ULL) ^ ((uint64_t)metric * 0xC2B2AE3D27D4EB4FULL) ^
-		     ((uint64_t)(uint32_t)day * 0x165667B19E3779F9ULL);
+		     ((uint64_t)(uint32_t)day * 0x165667B19E3779F9ULL) ^ ((uint64_t)program * 0xD6E8FEB86659FD93ULL);
 
 	h ^= h >> 29;
 	h *= 0xBF58476D1CE4E5B9ULL;
@@ -672,6 +819,7 @@ int mentor_batch_each_observation(const struct mentor_batch *b, const unsigned c
 			.agent_id = b->arena.data + b->agents.off[e->agent],
 			.metric = b->arena.data + b->metric_names.off[o->metric],
 			.event_id = b->arena.data + b->event_ids.off[o->event],
+			.program = b->arena.data + b->programs.off[e->program],
 			.source = e->kind,
 			.occurred_us = e->occurred_us,
 			.decide_us = e->decide_us,
@@ -769,13 +917,14 @@ int mentor_batch_daily(const struct mentor_batch *b, const unsigned char *stored
 			continue;
 		u = obs_micro(o, rules);
 		seen[o->metric] |= o->scale == OBS_PERCENT ? 2 : 1;
-		for (k = agg_hash(e->agent, o->metric, e->day) & (cap - 1);; k = (k + 1) & (cap - 1)) {
+		for (k = agg_hash(e->agent, e->program, o->metric, e->day) & (cap - 1);; k = (k + 1) & (cap - 1)) {
 			struct agg_rec *a;
 
 			if (!slots[k]) {
 				a = &agg[n_agg++];
 				slots[k] = (uint32_t)n_agg;
 				a->agent = e->agent;
+				a->program = e->program;
 				a->metric = o->metric;
 				a->day = e->day;
 				a->n = 0;
@@ -784,8 +933,8 @@ int mentor_batch_daily(const struct mentor_batch *b, const unsigned char *stored
 			} else {
 				a = &agg[slots[k] - 1];
 				/* A full row (its sumsq could overflow next) is left, and a new one begun. */
-				if (a->agent != e->agent || a->metric != o->metric || a->day != e->day ||
-				    a->n >= AGG_MAX_N)
+				if (a->agent != e->agent || a->program != e->program || a->metric != o->metric ||
+				    a->day != e->day || a->n >= AGG_MAX_N)
 					continue;
 			}
 			a->n++;
@@ -799,8 +948,9 @@ int mentor_batch_daily(const struct mentor_batch *b, const unsigned char *stored
 	for (size_t i = 0; i < n_agg; i++) {
 		const struct agg_rec *a = &agg[i];
 
-		bin_row(&parts, 6);
+		bin_row(&parts, 7);
 		bin_text_n(&parts, b->arena.data + b->agents.off[a->agent], b->agents.len[a->agent]);
+		bin_text_n(&parts, b->arena.data + b->programs.off[a->program], b->programs.len[a->program]);
 		bin_text_n(&parts, b->arena.data + b->metric_names.off[a->metric], b->metric_names.len[a->metric]);
 		bin_date(&parts, (int32_t)a->day);
 		bin_int8(&parts, a->n);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "admission.h"
+#include "agent_programs.h"
 #include "compaction.h"
 #include "copytext.h"
 #include "event_stream.h"
@@ -32,14 +33,14 @@ static const char *const copy_stage_sql[MENTOR_STAGE_COUNT] = {
 /* The last roster event of an agent in a batch wins; a score event never overwrites the roster. */
 static const char upsert_roster_sql[] =
 	"INSERT INTO agents (agent_id, name, team_id, team_lead_id, site, language, active,"
-	"                    roster_known, roster_occurred_at, updated_at)"
+	"                    roster_known, roster_occurred_at, updated_at, programs)"
 	" SELECT DISTINCT ON (agent_id) agent_id, name, team_id, team_lead_id, site, language, active,"
-	"        true, 'epoch'::timestamptz + occurred_us * interval '1 microsecond', now()"
+	"        true, 'epoch'::timestamptz + occurred_us * interval '1 microsecond', now(), programs"
 	"   FROM stage_roster ORDER BY agent_id, seq DESC"
 	" ON CONFLICT (agent_id) DO UPDATE SET name = excluded.name, team_id = excluded.team_id,"
 	"   team_lead_id = excluded.team_lead_id, site = excluded.site, language = excluded.language,"
 	"   active = excluded.active, roster_known = true,"
-	"   roster_occurred_at = excluded.roster_occurred_at, updated_at = now()";
+	"   roster_occurred_at = excluded.roster_occurred_at, updated_at = now(), programs = excluded.programs";
 
 static const char insert_team_leads_sql[] =
 	"INSERT INTO team_leads (team_lead_id)"
@@ -56,7 +57,7 @@ static const char find_repeats_sql[] =
 	"SELECT event_id FROM score_events WHERE event_id = ANY($1::text[])";
 
 static const char copy_parts_sql[] =
-	"COPY agent_daily_parts (agent_id, metric, day, n, sum_e6, sumsq_e12) FROM STDIN WITH (FORMAT binary)";
+	"COPY agent_daily_parts (agent_id, program, metric, day, n, sum_e6, sumsq_e12) FROM STDIN WITH (FORMAT binary)";
 
 /* The first source and scale stored for a metric stay. */
 static const char insert_metrics_sql[] =
@@ -434,6 +435,25 @@ static void committed(struct mentor_store *s, const struct mentor_batch *b, cons
 	mentor_compaction_note(mentor_store_compaction(s), daily);
 }
 
+/*
+ * The batch's roster rows as the store's agent programs (agent_programs.h),
+ * journaled: set before the COMMIT is sent, so that the batches staged
+ * while it runs see them, and undone if it fails.
+ */
+static int note_roster_programs(struct mentor_store *s, const struct mentor_batch *b, struct mentor_error *err)
+{
+	struct mentor_agent_programs *programs = mentor_store_agent_programs(s);
+
+	for (size_t i = 0; i < mentor_batch_roster_count(b); i++) {
+		size_t len;
+		const char *agent = mentor_batch_roster_agent(b, i, &len);
+
+		if (mentor_agent_programs_set(programs, agent, len, mentor_batch_roster_program(b, i)) != 0)
+			return mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory noting the roster's programs");
+	}
+	return MENTOR_OK;
+}
+
 int mentor_store_commit_batch(struct mentor_store *s, const struct mentor_batch *b, const char *group,
 			      const struct mentor_offset_update *updates, size_t n_updates,
 			      const struct mentor_store_batch_hook *hook, struct mentor_error *err)
@@ -463,10 +483,13 @@ int mentor_store_commit_batch(struct mentor_store *s, const struct mentor_batch 
 		rc = hook->in_transaction(hook->ctx, s, stored, err);
 	free(stored);
 	if (rc == MENTOR_OK)
+		rc = note_roster_programs(s, b, err);
+	if (rc == MENTOR_OK)
 		rc = mentor_store_commit_send(s, err);
 	if (rc != MENTOR_OK) {
 		mentor_store_rollback(s);
 		mentor_admission_reset(mentor_store_admission(s));
+		mentor_agent_programs_undo(mentor_store_agent_programs(s));
 	} else {
 		committed(s, b, &names, &daily);
 	}

@@ -945,6 +945,17 @@ static int set_program_line(struct mentor_config *cfg, const char *section, cons
 	return rc;
 }
 
+/* [ingest] program: a program name, which obeys the id rules of events; empty: unset. */
+static int set_ingest_program(struct mentor_config *cfg, const char *value, struct mentor_error *err)
+{
+	const char *problem = value[0] != '\0' ? mentor_id_problem(value, strlen(value)) : NULL;
+
+	if (problem)
+		return mentor_error_set(err, MENTOR_ERR_INVALID, "[ingest] program: '%s' %s", value, problem);
+	strcpy(cfg->rules.default_program, value);
+	return MENTOR_OK;
+}
+
 static int set_mapping(struct mentor_config *cfg, enum mentor_event_kind kind, const char *key,
 		       const char *value, struct mentor_error *err)
 {
@@ -985,6 +996,8 @@ static int set_global(struct mentor_config *cfg, const char *section, const char
 		return set_log_level(cfg, value, err);
 	if (is_program_key(section, key))
 		return set_program_key(&cfg->analytics, section, key, value, label, err);
+	if (strcmp(section, "ingest") == 0 && strcmp(key, "program") == 0)
+		return set_ingest_program(cfg, value, err);
 	for (size_t i = 0; i < N_OF(lateness_keys); i++)
 		if (strcmp(section, "analytics") == 0 && strcmp(lateness_keys[i].key, key) == 0)
 			return set_lateness(cfg, &lateness_keys[i], value, err);

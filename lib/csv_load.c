@@ -12,8 +12,8 @@
 
 #include "pg.h"
 
-/* The most columns a table has: agents' seven. */
-#define MAX_COLUMNS 7
+/* The most columns a table has: agents' eight. */
+#define MAX_COLUMNS 8
 
 /*
  * What loading one table takes. Only these strings ever reach SQL: the
@@ -25,10 +25,17 @@ struct csv_spec {
 	const char *temp_columns;    /* the temporary table's columns: every one of `columns`, typed */
 	const char *insert;          /* the INSERT ... SELECT FROM csv of the upsert */
 	const char *always;          /* what the upsert sets on an existing row whatever the header names */
+	const char *check;           /* NULL, or a query of csv giving a row (key, what is wrong) for a bad value */
 };
 
+/* The programs column of csv as a text[]: NULL stays NULL (see specs[MENTOR_CSV_AGENTS]). */
+#define CSV_PROGRAMS \
+	"CASE WHEN programs IS NOT NULL THEN ARRAY(" \
+	"  SELECT btrim(p) FROM unnest(string_to_array(programs, '|')) WITH ORDINALITY AS u(p, i)" \
+	"   WHERE btrim(p) <> '' GROUP BY btrim(p) ORDER BY min(i)) END"
+
 static const char *const agent_columns[] = { "agent_id", "name", "team_id", "team_lead_id", "site", "language",
-					     "active", NULL };
+					     "active", "programs", NULL };
 static const char *const lead_columns[] = { "team_lead_id", "name", "webhook_url", "body_format", "secret_ref", NULL };
 
 static const struct csv_spec specs[] = {
@@ -36,13 +43,24 @@ static const struct csv_spec specs[] = {
 		.name = "agents",
 		.columns = agent_columns,
 		.temp_columns = "agent_id text, name text, team_id text, team_lead_id text, site text, language text,"
-				" active boolean",
-		/* A roster row makes the agent known; on insert, absent columns take their defaults. */
+				" active boolean, programs text",
+		/*
+		 * A roster row makes the agent known; on insert, absent columns take
+		 * their defaults. programs: names separated by '|', blanks around
+		 * each trimmed, empty ones dropped, each kept once in the file's order.
+		 */
 		.insert = "INSERT INTO agents (agent_id, name, team_id, team_lead_id, site, language, active,"
-			  "                    roster_known, updated_at)"
+			  "                    roster_known, updated_at, programs)"
 			  " SELECT agent_id, name, team_id, team_lead_id, site, language, coalesce(active, true), true,"
-			  "        now() FROM csv",
+			  "        now(), " CSV_PROGRAMS " FROM csv",
 		.always = "roster_known = true, updated_at = now()",
+		/* The rules of agent.v1's programs (docs/events.md): ids, at most 64 of them. */
+		.check = "SELECT agent_id, 'program ''' || p || ''' is not 1 to 127 bytes without control characters'"
+			 "  FROM csv, unnest(" CSV_PROGRAMS ") AS p"
+			 " WHERE octet_length(p) > 127 OR p ~ '[\\x01-\\x1f\\x7f]'"
+			 " UNION ALL"
+			 " SELECT agent_id, 'more than 64 programs' FROM csv WHERE cardinality(" CSV_PROGRAMS ") > 64"
+			 " LIMIT 1",
 	},
 	[MENTOR_CSV_TEAM_LEADS] = {
 		.name = "team_leads",
@@ -211,6 +229,22 @@ out:
 	return rc;
 }
 
+/* MENTOR_ERR_INVALID naming the first bad value the spec's check finds in csv, else MENTOR_OK. */
+static int check_values(PGconn *conn, const struct csv_spec *spec, struct mentor_error *err)
+{
+	PGresult *res = NULL;
+	int rc;
+
+	if (!spec->check)
+		return MENTOR_OK;
+	rc = mentor_pg_exec(conn, spec->check, 0, NULL, "check the CSV values", &res, err);
+	if (rc == MENTOR_OK && PQntuples(res) > 0)
+		rc = mentor_error_set(err, MENTOR_ERR_INVALID, "%s %s: %s", spec->columns[0], PQgetvalue(res, 0, 0),
+				      PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return rc;
+}
+
 /* The rows of the temporary table. */
 static int count_rows(PGconn *conn, long long *ret_rows, struct mentor_error *err)
 {
@@ -270,6 +304,8 @@ int mentor_csv_load(const char *conninfo, const char *schema, const char *applic
 		rc = mentor_pg_command(conn, create_sql, "create the CSV table", err);
 	if (rc == MENTOR_OK)
 		rc = copy_file(conn, copy_sql, line, len > 0 ? (size_t)len : 0, file, err);
+	if (rc == MENTOR_OK)
+		rc = check_values(conn, spec, err);
 	if (rc == MENTOR_OK)
 		rc = mentor_pg_command(conn, upsert_sql, "upsert the CSV rows", err);
 	if (rc == MENTOR_OK)

@@ -12,7 +12,7 @@
 static const char copy_events_sql[] =
 	"COPY score_events (event_id, kind, agent_id, interaction_id, channel,"
 	" occurred_at, received_at, csat, nps, overall, scores, fatal, topic, partition,"
-	" kafka_offset, decide_at) FROM STDIN";
+	" kafka_offset, decide_at, program) FROM STDIN";
 
 static const char stream_begin_sql[] = "BEGIN; SAVEPOINT copy_events";
 

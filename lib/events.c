@@ -46,6 +46,7 @@ static bool check_scores(struct parse_ctx *c, enum mentor_field f, json_t *v);
 static bool check_overall(struct parse_ctx *c, enum mentor_field f, json_t *v);
 static bool check_fatal(struct parse_ctx *c, enum mentor_field f, json_t *v);
 static bool check_active(struct parse_ctx *c, enum mentor_field f, json_t *v);
+static bool check_programs(struct parse_ctx *c, enum mentor_field f, json_t *v);
 
 /*
  * Which fields each kind has, which it requires, and how each is checked.
@@ -76,6 +77,8 @@ static const struct field_desc {
 	[MENTOR_F_SITE]           = { "site",           check_text,        { NONE, NONE, OPT  } },
 	[MENTOR_F_LANGUAGE]       = { "language",       check_text,        { NONE, NONE, OPT  } },
 	[MENTOR_F_ACTIVE]         = { "active",         check_active,      { NONE, NONE, OPT  } },
+	[MENTOR_F_PROGRAM]        = { "program",        check_text,        { OPT,  OPT,  NONE } },
+	[MENTOR_F_PROGRAMS]       = { "programs",       check_programs,    { NONE, NONE, OPT  } },
 };
 
 static const char *const kind_schema[MENTOR_EVENT_KIND_COUNT] = {
@@ -330,8 +333,7 @@ static bool wrong_type(struct parse_ctx *c, const char *label, const char *want,
 
 /* ---- field values ----------------------------------------------------- */
 
-/* What is wrong with an id, name or key, or NULL if nothing is. */
-static const char *id_problem(const char *s, size_t len)
+const char *mentor_id_problem(const char *s, size_t len)
 {
 	if (len == 0)
 		return "is empty";
@@ -359,7 +361,7 @@ static bool check_id(struct parse_ctx *c, const char *label, json_t *v, const ch
 		return wrong_type(c, label, "a string", v);
 	s = json_string_value(v);
 	len = json_string_length(v);
-	problem = id_problem(s, len);
+	problem = mentor_id_problem(s, len);
 	if (problem)
 		return reject(c, MENTOR_REJECT_BAD_ID, "%s: \"%s\" %s", label,
 			      sanitize(q, sizeof(q), s, len, QUOTE_IN_MAX), problem);
@@ -370,7 +372,7 @@ static bool check_id(struct parse_ctx *c, const char *label, json_t *v, const ch
 /* Object keys of items and behaviors obey the id rules; they name behaviors. */
 static bool check_key(struct parse_ctx *c, const char *label, const char *key, size_t len)
 {
-	const char *problem = id_problem(key, len);
+	const char *problem = mentor_id_problem(key, len);
 	char q[QUOTE_CAP];
 
 	if (problem)
@@ -430,6 +432,8 @@ static const char **text_slot(struct mentor_event *ev, enum mentor_field f)
 		return &ev->site;
 	case MENTOR_F_LANGUAGE:
 		return &ev->language;
+	case MENTOR_F_PROGRAM:
+		return &ev->program;
 	default:
 		return NULL;
 	}
@@ -593,6 +597,37 @@ static bool check_fatal(struct parse_ctx *c, enum mentor_field f, json_t *v)
 			return false;
 	}
 	c->ev->fatal = v;
+	return true;
+}
+
+/*
+ * An agent's programs: names obeying the id rules. A name given twice is
+ * dropped from the array (it lives in json_root, which the event owns), so
+ * that the roster stores each program once.
+ */
+static bool check_programs(struct parse_ctx *c, enum mentor_field f, json_t *v)
+{
+	const char *name = field_table[f].name;
+	char label[32];
+	const char *id;
+
+	if (!json_is_array(v))
+		return wrong_type(c, name, "an array", v);
+	if (json_array_size(v) > MENTOR_SCORES_MAX)
+		return reject(c, MENTOR_REJECT_TOO_MANY, "%s: %zu entries, more than %d", name,
+			      json_array_size(v), MENTOR_SCORES_MAX);
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		snprintf(label, sizeof(label), "%s[%zu]", name, i);
+		if (!check_id(c, label, json_array_get(v, i), &id))
+			return false;
+	}
+	for (size_t i = json_array_size(v); i-- > 1;)
+		for (size_t j = 0; j < i; j++)
+			if (json_equal(json_array_get(v, i), json_array_get(v, j))) {
+				json_array_remove(v, i);
+				break;
+			}
+	c->ev->programs = v;
 	return true;
 }
 

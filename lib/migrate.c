@@ -55,6 +55,8 @@ int mentor_store_migrate(struct mentor_store *s, int *ret_applied, struct mentor
 				  "create schema_migrations", err);
 	for (size_t i = 0; rc == MENTOR_OK && i < mentor_migration_count; i++)
 		rc = apply_migration(s, &mentor_migrations[i], &applied, err);
+	if (rc == MENTOR_OK)
+		rc = mentor_store_schema_current(s, err);
 	if (rc == MENTOR_OK && ret_applied)
 		*ret_applied = applied;
 	return rc;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent_programs.h"
 #include "compaction.h"
 #include "copytext.h"
 #include "event_stream.h"
@@ -49,18 +50,26 @@ struct mentor_store {
 	struct mentor_known_agents known_metrics;  /* metric names known to have a metrics row */
 	struct mentor_admission admission;         /* the last batch commit's refusals */
 	struct mentor_recent_events recent;  /* the stream keeps their repeats out of its COPY */
+	struct mentor_agent_programs programs;  /* the roster's agents with one program, as stored */
+	bool migrated;  /* the schema is current: programs can be loaded (on every connect from then on) */
 };
 
 /* Staging tables live in the session, so they are made on every (re)connect. */
 static const char create_staging_sql[] =
 	"CREATE TEMP TABLE stage_roster (seq bigint, agent_id text, name text, team_id text,"
 	" team_lead_id text, site text, language text, active boolean, occurred_us bigint,"
-	" topic text, partition integer, kafka_offset bigint, received_us bigint) ON COMMIT DELETE ROWS;"
+	" topic text, partition integer, kafka_offset bigint, received_us bigint, programs text[])"
+	" ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE stage_rejects (topic text, partition integer, kafka_offset bigint,"
 	" received_us bigint, key bytea, payload bytea, payload_bytes bigint, payload_sha256 bytea, reason text,"
 	" detail text) ON COMMIT DELETE ROWS;"
 	"CREATE TEMP TABLE stage_metrics (metric text, source text, scale_min numeric, scale_max numeric)"
 	" ON COMMIT DELETE ROWS;";
+
+/* The agents the roster gives exactly one program (NULL elements, by hand, are no program). */
+static const char load_programs_sql[] =
+	"SELECT agent_id, min(p) FROM agents, unnest(programs) AS p"
+	" GROUP BY agent_id HAVING count(DISTINCT p) = 1";
 
 static bool commit_collect(struct mentor_store *s, bool wait);
 
@@ -79,6 +88,22 @@ void mentor_store_set_notices(struct mentor_store *s, mentor_store_notice_fn fn,
 	s->notice_ctx = ctx;
 }
 
+/* The roster's programs as stored, read again (agent_programs.h). */
+static int load_programs(struct mentor_store *s, struct mentor_error *err)
+{
+	PGresult *res = NULL;
+	int rc = mentor_pg_exec(s->conn, load_programs_sql, 0, NULL, "load the agents' programs", &res, err);
+
+	mentor_agent_programs_clear(&s->programs);
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
+		if (mentor_agent_programs_set(&s->programs, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0),
+					      PQgetvalue(res, i, 1)) != 0)
+			rc = mentor_error_set(err, MENTOR_ERR_NOMEM, "out of memory loading the agents' programs");
+	mentor_agent_programs_keep(&s->programs);
+	PQclear(res);
+	return rc;
+}
+
 static int connect_session(struct mentor_store *s, struct mentor_error *err)
 {
 	int rc;
@@ -92,6 +117,8 @@ static int connect_session(struct mentor_store *s, struct mentor_error *err)
 	rc = mentor_pg_connect(s->conninfo, s->schema, pass_notice, s, &s->conn, err);
 	if (rc == MENTOR_OK)
 		rc = mentor_pg_command(s->conn, create_staging_sql, "create staging tables", err);
+	if (rc == MENTOR_OK && s->migrated)
+		rc = load_programs(s, err);
 	return rc;
 }
 
@@ -132,6 +159,7 @@ void mentor_store_close(struct mentor_store *s)
 	mentor_known_agents_free(&s->known_metrics);
 	mentor_admission_free(&s->admission);
 	mentor_recent_events_free(&s->recent);
+	mentor_agent_programs_free(&s->programs);
 	free(s->deferred.data);
 	free(s->conninfo);
 	free(s->schema);
@@ -186,6 +214,9 @@ static bool commit_collect(struct mentor_store *s, bool wait)
 		mentor_known_agents_clear(&s->known);
 		mentor_known_agents_clear(&s->known_metrics);
 		mentor_admission_reset(&s->admission);
+		mentor_agent_programs_undo(&s->programs);
+	} else {
+		mentor_agent_programs_keep(&s->programs);
 	}
 	return true;
 }
@@ -219,6 +250,13 @@ static void take_connection(struct mentor_store *s)
 {
 	commit_collect(s, true);
 	mentor_event_stream_abort(&s->stream, s->conn);
+}
+
+int mentor_store_schema_current(struct mentor_store *s, struct mentor_error *err)
+{
+	take_connection(s);
+	s->migrated = true;
+	return load_programs(s, err);
 }
 
 int mentor_store_settle(struct mentor_store *s, struct mentor_error *err)
@@ -321,6 +359,18 @@ struct mentor_known_agents *mentor_store_known_agents(struct mentor_store *s)
 struct mentor_recent_events *mentor_store_recent_events(struct mentor_store *s)
 {
 	return &s->recent;
+}
+
+struct mentor_agent_programs *mentor_store_agent_programs(struct mentor_store *s)
+{
+	return &s->programs;
+}
+
+const char *mentor_store_only_program(const void *store, const char *agent_id, size_t len)
+{
+	const struct mentor_store *s = store;
+
+	return mentor_agent_programs_only(&s->programs, agent_id, len);
 }
 
 struct mentor_compaction *mentor_store_compaction(struct mentor_store *s)

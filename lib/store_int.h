@@ -22,6 +22,7 @@
 struct mentor_compaction;
 struct mentor_event_stream;
 struct mentor_admission;
+struct mentor_agent_programs;
 struct mentor_known_agents;
 
 /*
@@ -83,6 +84,19 @@ struct mentor_known_agents *mentor_store_known_metrics(struct mentor_store *stor
 struct mentor_admission *mentor_store_admission(struct mentor_store *store);
 struct mentor_recent_events *mentor_store_recent_events(struct mentor_store *store);
 struct mentor_compaction *mentor_store_compaction(struct mentor_store *store);
+/*
+ * The roster's agents with one program (agent_programs.h): read from agents
+ * once the schema is current and on every connect after, set by the batch
+ * commits before their COMMIT is sent, kept or undone when it ends.
+ */
+struct mentor_agent_programs *mentor_store_agent_programs(struct mentor_store *store);
+
+/*
+ * The schema is migrated (mentor_store_migrate): reads the agents' programs
+ * now, and on every connect from then on. MENTOR_OK, MENTOR_ERR_DB or
+ * MENTOR_ERR_NOMEM.
+ */
+int mentor_store_schema_current(struct mentor_store *store, struct mentor_error *err);
 
 /*
  * A batch commit begins: waits for the last one's result (giving no stream

@@ -3,7 +3,7 @@
  * line into mentord's tables, as SPEC section 1 allows: the roster and the
  * team leads' alert routes "loadable from CSV or SQL".
  *
- *   mentord-load-csv agents FILE       # agent_id,name,team_id,team_lead_id,site,language,active
+ *   mentord-load-csv agents FILE       # agent_id,name,team_id,team_lead_id,site,language,active,programs
  *   mentord-load-csv team_leads FILE   # team_lead_id,name,webhook_url,body_format,secret_ref
  *
  * Connects with MENTORD_PG (a libpq conninfo; else libpq's PG* variables) to
@@ -13,7 +13,8 @@
  * The checks and the SQL are lib/csv_load.c's.
  *
  * Exit codes: 0 loaded; 1 the file cannot be read or PostgreSQL failed
- * (nothing loaded); 2 usage, a bad schema name or a bad header.
+ * (nothing loaded); 2 usage, a bad schema name, a bad header or a bad
+ * programs value (nothing loaded).
  */
 #include <errno.h>
 #include <stdio.h>

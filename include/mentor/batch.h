@@ -59,6 +59,22 @@ void mentor_batch_free(struct mentor_batch *b);
 /* The rules the batch was made with (borrowed from mentor_batch_new's caller). */
 const struct mentor_event_rules *mentor_batch_rules(const struct mentor_batch *b);
 
+/*
+ * An agent's only program in the roster as stored, for agent_id[0..len)
+ * (not NUL-terminated in general): a NUL-terminated name, borrowed until the
+ * lookup's owner next changes, or NULL if the roster gives the agent no
+ * program, several, or does not know it.
+ */
+typedef const char *(*mentor_program_lookup_fn)(const void *ctx, const char *agent_id, size_t len);
+
+/*
+ * Where the batch looks up an agent's only program when it resolves a score
+ * event's program (mentor_batch_add_event); fn NULL (the default): nowhere,
+ * as if the roster gave no agent a program. ctx is borrowed and must outlive
+ * the batch's use of it; kept across resets.
+ */
+void mentor_batch_set_program_lookup(struct mentor_batch *b, mentor_program_lookup_fn fn, const void *ctx);
+
 /* Empties the batch, keeping its buffers for reuse. */
 void mentor_batch_reset(struct mentor_batch *b);
 
@@ -69,8 +85,13 @@ void mentor_batch_reset(struct mentor_batch *b);
  * rejected_events. A score event gets its decision time (docs/analytics.md):
  * the later of its occurred_at and its partition's newest earlier
  * occurred_at (origin->stream_us, then this batch's) minus the rules'
- * lateness; a function of the partition's messages alone. Returns
- * MENTOR_OK, MENTOR_ERR_NOMEM or MENTOR_ERR_INVALID (topic name too long).
+ * lateness; a function of the partition's messages alone. And its program,
+ * the first of: the event's own `program`; the rules' default_program
+ * ([ingest] program); the agent's only program in the roster, as the last
+ * roster event of the agent staged in this batch before it gives it, else
+ * as the program lookup does (mentor_batch_set_program_lookup);
+ * MENTOR_DEFAULT_PROGRAM. Returns MENTOR_OK, MENTOR_ERR_NOMEM or
+ * MENTOR_ERR_INVALID (topic name too long).
  */
 int mentor_batch_add_event(struct mentor_batch *b, const struct mentor_event *ev,
 			   const struct mentor_origin *origin, const void *raw, size_t raw_len,
@@ -122,16 +143,35 @@ size_t mentor_batch_event_row(const struct mentor_batch *b, size_t i);
 size_t mentor_batch_agent_count(const struct mentor_batch *b);
 const char *mentor_batch_agent(const struct mentor_batch *b, size_t i, size_t *ret_len);
 
+/* The distinct programs of the staged score events, first seen first; NUL-terminated, owned by the batch. */
+size_t mentor_batch_program_count(const struct mentor_batch *b);
+const char *mentor_batch_program(const struct mentor_batch *b, size_t i, size_t *ret_len);
+
+/* The program of staged score event i (mentor_batch_add_event): its name (interned, owned by the batch) ... */
+const char *mentor_batch_event_program(const struct mentor_batch *b, size_t i);
+
+/* ... and its number (0..mentor_batch_program_count - 1). */
+size_t mentor_batch_event_program_id(const struct mentor_batch *b, size_t i);
+
+/*
+ * The distinct agents of the staged roster events, first seen first, each
+ * with the only program of its last one: NUL-terminated, owned by the
+ * batch; NULL if that event gives no program or several. What the roster
+ * holds once the batch is stored.
+ */
+size_t mentor_batch_roster_count(const struct mentor_batch *b);
+const char *mentor_batch_roster_agent(const struct mentor_batch *b, size_t i, size_t *ret_len);
+const char *mentor_batch_roster_program(const struct mentor_batch *b, size_t i);
+
 /*
  * The daily aggregates of a batch, as COPY data. `parts`, in the binary
  * format (empty when there are none; PostgreSQL parses it far faster than
  * text, and a batch writes about 2.7 rows per event): rows (agent_id,
- * metric, day, n, sum_e6, sumsq_e12) per agent, metric and UTC day: the
- * values normalized to 0..1 and rounded to 1e-6, summed in millionths, and
- * their squares summed in 10^-12 units (integers, exact). `metrics`, in
- * the text format: rows (metric, source,
- * scale_min, scale_max), one per metric seen, AQM winning a name both
- * sources use. days: how many `parts` rows each day has, days counted from
+ * program, metric, day, n, sum_e6, sumsq_e12) per agent, program, metric
+ * and UTC day: the values normalized to 0..1 and rounded to 1e-6, summed in
+ * millionths, and their squares summed in 10^-12 units (integers, exact).
+ * `metrics`, in the text format: rows (metric, source, scale_min,
+ * scale_max), one per metric seen, AQM winning a name both sources use. days: how many `parts` rows each day has, days counted from
  * 1970-01-01, in increasing order.
  */
 struct mentor_daily_day {
@@ -159,6 +199,7 @@ void mentor_daily_free(struct mentor_daily *d);
 /* One observation of a staged score event: a metric's value normalized to 0..1, in millionths. */
 struct mentor_observation {
 	const char *agent_id, *metric, *event_id;  /* NUL-terminated, owned by the batch */
+	const char *program;                       /* its event's (mentor_batch_event_program) */
 	enum mentor_event_kind source;             /* its event's kind: VOC or AQM */
 	int64_t occurred_us;
 	int64_t decide_us;                         /* the event's decision time (mentor_batch_add_event) */

@@ -29,6 +29,9 @@ struct mentor_source_times {
 	int64_t us[MENTOR_EVENT_KIND_COUNT];
 };
 
+/* The program of a score event that names none when nothing else gives it one (docs/events.md). */
+#define MENTOR_DEFAULT_PROGRAM "default"
+
 /* Limits on user-controlled sizes; anything larger is rejected. */
 #define MENTOR_ID_MAX 128        /* bytes in an id, name or attribute */
 #define MENTOR_SCORES_MAX 64     /* entries in items, behaviors or fatal */
@@ -53,6 +56,8 @@ enum mentor_field {
 	MENTOR_F_SITE,
 	MENTOR_F_LANGUAGE,
 	MENTOR_F_ACTIVE,
+	MENTOR_F_PROGRAM,
+	MENTOR_F_PROGRAMS,
 	MENTOR_F_COUNT
 };
 
@@ -75,6 +80,9 @@ struct mentor_event_rules {
 	 * carries): an event's decision time is at least its partition's newest
 	 * earlier event time minus its source's; default 0. Roster: unused. */
 	int64_t lateness_us[MENTOR_EVENT_KIND_COUNT];
+	/* Used when a batch is staged: [ingest] program, the program of the score
+	 * events that name none (an id; "": unset, default). */
+	char default_program[MENTOR_ID_MAX];
 	struct mentor_field_map map[MENTOR_EVENT_KIND_COUNT];
 };
 
@@ -120,8 +128,10 @@ struct mentor_event {
 	double overall;                /* AQM, 0..100 */
 	json_t *scores;                /* VOC items or AQM behaviors: object name -> number, or NULL */
 	json_t *fatal;                 /* AQM: array of behavior names, or NULL */
+	const char *program;           /* VOC, AQM: the program the event names, NULL if absent */
 	const char *name, *team_id, *team_lead_id, *site, *language;  /* roster: NULL if absent */
 	bool active;                   /* roster: defaults to true */
+	json_t *programs;              /* roster: array of distinct program names (maybe empty), or NULL */
 };
 
 /* Sets the SPEC defaults: scale 1..5, 64 KiB, 1 day ahead, 400 days back, and the field names of SPEC section 1. */
@@ -149,6 +159,13 @@ enum mentor_field_use mentor_event_field_use(enum mentor_event_kind kind, enum m
 bool mentor_event_parse(const struct mentor_event_rules *rules, enum mentor_event_kind kind,
 			const void *buf, size_t len, int64_t now_us,
 			struct mentor_event *ev, struct mentor_reject *why);
+
+/*
+ * What is wrong with an id, name or key s[0..len) (SPEC section 1: 1 to
+ * MENTOR_ID_MAX - 1 bytes, no NUL or other control character), as a phrase
+ * ("is empty"), or NULL if nothing is. A static string.
+ */
+const char *mentor_id_problem(const char *s, size_t len);
 
 /* Releases what mentor_event_parse() holds; safe on a cleared event. */
 void mentor_event_clear(struct mentor_event *ev);

@@ -118,6 +118,16 @@ void mentor_store_stream_drop(struct mentor_store *store);
 bool mentor_store_may_refuse(const struct mentor_store *store, const struct mentor_event *ev);
 
 /*
+ * The agent's only program in the roster as the store knows it, as
+ * mentor_program_lookup_fn (batch.h) with store as its ctx: the agents
+ * table when the store connected (once migrated), then the roster rows its
+ * batch commits wrote (those of a commit that failed undone). Rows other
+ * writers store meanwhile (another instance, mentord-load-csv, SQL) are
+ * seen from the next connect. Talks to no one.
+ */
+const char *mentor_store_only_program(const void *store, const char *agent_id, size_t len);
+
+/*
  * Writes a batch in one transaction (the one the stream began, if any):
  * score events (a repeated event_id changes nothing), daily aggregates of the
  * events actually inserted, roster upserts, rejected messages, and the offset

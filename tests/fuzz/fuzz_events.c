@@ -35,6 +35,7 @@ static const char *const vendor_map[][3] = {
 	{ "map.aqm", "behaviors", "/scores/behaviors" },
 	{ "map.aqm", "fatal", "/scores/fatal" },
 	{ "map.aqm", "interaction_id", "" },
+	{ "map.aqm", "program", "/client/program" },
 	{ "map.roster", "schema", "" },
 	{ "map.roster", "agent_id", "/employee/id" },
 	{ "map.roster", "name", "/employee/name" },
@@ -42,6 +43,7 @@ static const char *const vendor_map[][3] = {
 	{ "map.roster", "team_lead_id", "/org/lead" },
 	{ "map.roster", "site", "/org/site" },
 	{ "map.roster", "active", "/status/active" },
+	{ "map.roster", "programs", "/org/programs" },
 };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -90,6 +92,17 @@ static void check_event(const struct mentor_event_rules *rules, enum mentor_even
 		FUZZ_CHECK(json_is_object(ev->scores) && json_object_size(ev->scores) <= MENTOR_SCORES_MAX);
 	if (ev->fatal)
 		FUZZ_CHECK(json_is_array(ev->fatal) && json_array_size(ev->fatal) <= MENTOR_SCORES_MAX);
+	if (ev->programs) {
+		FUZZ_CHECK(kind == MENTOR_EVENT_ROSTER && json_is_array(ev->programs) &&
+			   json_array_size(ev->programs) <= MENTOR_SCORES_MAX);
+		/* Each a valid id, each once. */
+		for (size_t i = 0; i < json_array_size(ev->programs); i++) {
+			check_id(json_string_value(json_array_get(ev->programs, i)), 1);
+			for (size_t j = 0; j < i; j++)
+				FUZZ_CHECK(!json_equal(json_array_get(ev->programs, i), json_array_get(ev->programs, j)));
+		}
+	}
+	check_id(ev->program, 0);
 	switch (kind) {
 	case MENTOR_EVENT_VOC:
 		check_id(ev->event_id, 1);

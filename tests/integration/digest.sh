@@ -14,15 +14,16 @@ table_digest() {
     psql "$MENTORD_PG" -XAtq -v ON_ERROR_STOP=1 -c "SET search_path = $1" -c "
       SELECT 'score_events ' || count(*) || ' ' || md5(coalesce(string_agg(
                concat_ws(',', event_id, kind, agent_id, interaction_id, channel, occurred_at, csat, nps,
-                         overall, scores, fatal, topic, partition, kafka_offset), '|' ORDER BY event_id), ''))
+                         overall, scores, fatal, topic, partition, kafka_offset, program), '|' ORDER BY event_id), ''))
         FROM score_events
       UNION ALL
       SELECT 'agent_daily ' || count(*) || ' ' || md5(coalesce(string_agg(
-               concat_ws(',', agent_id, metric, day, n, sum, sumsq), '|' ORDER BY agent_id, metric, day), ''))
+               concat_ws(',', agent_id, metric, day, n, sum, sumsq, program), '|'
+                         ORDER BY agent_id, metric, day, program), ''))
         FROM agent_daily
       UNION ALL
       SELECT 'agents ' || count(*) || ' ' || md5(coalesce(string_agg(
-               concat_ws(',', agent_id, name, team_id, team_lead_id, site, language, active, roster_known),
+               concat_ws(',', agent_id, name, team_id, team_lead_id, site, language, active, roster_known, programs),
                '|' ORDER BY agent_id), ''))
         FROM agents
       UNION ALL

@@ -105,12 +105,13 @@ assert_eq "one log line per reject" "$n_bad" "$(grep -c '^<4>rejected ' "$work/m
 assert_eq "daily aggregates match score_events" "0" "$(psql_val "$schema" "
     SELECT count(*) FROM (
       SELECT e.agent_id, o.metric, (e.occurred_at AT TIME ZONE 'UTC')::date AS day,
-             count(*) AS n, sum(o.value) AS sum, sum(o.value * o.value) AS sumsq
+             count(*) AS n, sum(o.value) AS sum, sum(o.value * o.value) AS sumsq, e.program
         FROM score_events e, event_observations(e.kind, e.csat, e.overall, e.scores, 1, 5) o
-       GROUP BY 1, 2, 3
-      EXCEPT SELECT agent_id, metric, day, n, sum, sumsq FROM agent_daily) d")"
+       GROUP BY 1, 2, 3, 7
+      EXCEPT SELECT agent_id, metric, day, n, sum, sumsq, program FROM agent_daily) d")"
 assert_eq "aggregate rows all explained" "$(psql_val "$schema" "SELECT count(*) FROM agent_daily")" \
-    "$(psql_val "$schema" "SELECT count(DISTINCT (e.agent_id, o.metric, (e.occurred_at AT TIME ZONE 'UTC')::date))
+    "$(psql_val "$schema" "SELECT count(DISTINCT (e.agent_id, o.metric, (e.occurred_at AT TIME ZONE 'UTC')::date,
+                                          e.program))
         FROM score_events e, event_observations(e.kind, e.csat, e.overall, e.scores, 1, 5) o")"
 
 # Each partition's event-time progress is the newest event stored from it.

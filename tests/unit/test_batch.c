@@ -46,7 +46,7 @@ static void test_event_row_escaping(void **state)
 	assert_string_equal(mentor_batch_copy_text(b, MENTOR_STAGE_EVENTS, &len),
 			    "q\\\\1\taqm\tA'; DROP\t\\N\t\\N\t1970-01-01 00:00:01.000000+00\t"
 			    "1970-01-01 00:00:00.000007+00\t\\N\t\\N\t82.3\t"
-			    "{\"em\\\\\"pathy\":40}\t[\"x\"]\taqm.scores\t3\t41\t1970-01-01 00:00:01.000000+00\n");
+			    "{\"em\\\\\"pathy\":40}\t[\"x\"]\taqm.scores\t3\t41\t1970-01-01 00:00:01.000000+00\tdefault\n");
 	assert_int_equal(mentor_batch_rows(b, MENTOR_STAGE_EVENTS), 1);
 	assert_int_equal(mentor_batch_rows(b, MENTOR_STAGE_ROSTER), 0);
 	mentor_batch_free(b);
@@ -97,7 +97,7 @@ static void test_voc_and_roster_rows(void **state)
 	mentor_event_clear(&ev);
 	assert_string_equal(mentor_batch_copy_text(b, MENTOR_STAGE_EVENTS, &len),
 			    "v1\tvoc\tA1\t\\N\tvoice\t1970-01-01 00:00:00.500000+00\t1970-01-01 00:00:00.000002+00\t"
-			    "4\t\\N\t\\N\t{\"courtesy\":5}\t\\N\tt\t0\t1\t1970-01-01 00:00:00.500000+00\n");
+			    "4\t\\N\t\\N\t{\"courtesy\":5}\t\\N\tt\t0\t1\t1970-01-01 00:00:00.500000+00\tdefault\n");
 	parse_or_fail(MENTOR_EVENT_ROSTER,
 		      "{\"schema\":\"agent.v1\",\"agent_id\":\"A1\",\"name\":\"Summer K.\",\"team_id\":\"T7\","
 		      "\"active\":false}",
@@ -105,9 +105,22 @@ static void test_voc_and_roster_rows(void **state)
 	o.offset = 2;
 	assert_int_equal(mentor_batch_add_event(b, &ev, &o, NULL, 0, &err), MENTOR_OK);
 	mentor_event_clear(&ev);
+	/* Programs, an array literal escaped for COPY: a quote and a backslash escaped twice over. */
+	parse_or_fail(MENTOR_EVENT_ROSTER,
+		      "{\"schema\":\"agent.v1\",\"agent_id\":\"A2\",\"programs\":[\"acme \\\"x\\\"\",\"b\\\\c\",\"acme \\\"x\\\"\"]}",
+		      &ev);
+	o.offset = 3;
+	assert_int_equal(mentor_batch_add_event(b, &ev, &o, NULL, 0, &err), MENTOR_OK);
+	mentor_event_clear(&ev);
+	parse_or_fail(MENTOR_EVENT_ROSTER, "{\"schema\":\"agent.v1\",\"agent_id\":\"A3\",\"programs\":[]}", &ev);
+	o.offset = 4;
+	assert_int_equal(mentor_batch_add_event(b, &ev, &o, NULL, 0, &err), MENTOR_OK);
+	mentor_event_clear(&ev);
 	assert_string_equal(mentor_batch_copy_text(b, MENTOR_STAGE_ROSTER, &len),
-			    "1\tA1\tSummer K.\tT7\t\\N\t\\N\t\\N\tf\t\\N\tt\t0\t2\t2\n");
-	assert_int_equal(mentor_batch_messages(b), 2);
+			    "1\tA1\tSummer K.\tT7\t\\N\t\\N\t\\N\tf\t\\N\tt\t0\t2\t2\t\\N\n"
+			    "2\tA2\t\\N\t\\N\t\\N\t\\N\t\\N\tt\t\\N\tt\t0\t3\t2\t{\"acme \\\\\"x\\\\\"\",\"b\\\\\\\\c\"}\n"
+			    "3\tA3\t\\N\t\\N\t\\N\t\\N\t\\N\tt\t\\N\tt\t0\t4\t2\t{}\n");
+	assert_int_equal(mentor_batch_messages(b), 4);
 	/* The VOC event's time, not changed by the roster event after it on the same partition. */
 	assert_int_equal(mentor_batch_partition_at(b, 0)->max_event_us, 500000);
 	mentor_batch_free(b);
@@ -281,7 +294,7 @@ static int64_t be_int(const unsigned char *p, int size)
 }
 
 /*
- * The binary parts rows read back as "agent metric day n sum sumsq" lines,
+ * The binary parts rows read back as "agent program metric day n sum sumsq" lines,
  * the day counted from 1970-01-01; the header, the field counts and lengths,
  * and the trailer are checked on the way.
  */
@@ -297,11 +310,11 @@ static void parts_text(const struct mentor_daily *d, char *out, size_t cap)
 	assert_memory_equal(p, "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19);
 	p += 19;
 	while (be_int(p, 2) != -1) {
-		int32_t len[2];
+		int32_t len[3];
 
-		assert_int_equal(be_int(p, 2), 6);
+		assert_int_equal(be_int(p, 2), 7);
 		p += 2;
-		for (int c = 0; c < 2; c++) {
+		for (int c = 0; c < 3; c++) {
 			len[c] = (int32_t)be_int(p, 4);
 			used += (size_t)snprintf(out + used, cap - used, "%.*s ", len[c], (const char *)p + 4);
 			p += 4 + len[c];
@@ -344,11 +357,11 @@ static void test_repeats_and_daily(void **state)
 	assert_int_equal(mentor_batch_daily(b, NULL, &d, &err), MENTOR_OK);
 	parts_text(&d, text, sizeof(text));
 	assert_string_equal(text,
-			    "A1 csat 0 2 1000000 625000000000\n"
-			    "A1 csat_top2 0 2 1000000 1000000000000\n"
-			    "A1 courtesy 0 1 1000000 1000000000000\n"
-			    "A1 aqm -1 1 823000 677329000000\n"
-			    "A1 courtesy -1 1 405000 164025000000\n");
+			    "A1 default csat 0 2 1000000 625000000000\n"
+			    "A1 default csat_top2 0 2 1000000 1000000000000\n"
+			    "A1 default courtesy 0 1 1000000 1000000000000\n"
+			    "A1 default aqm -1 1 823000 677329000000\n"
+			    "A1 default courtesy -1 1 405000 164025000000\n");
 	assert_int_equal(d.parts_rows, 5);
 	/* courtesy is both a VOC item and an AQM behavior here: AQM's scale wins. */
 	assert_string_equal(d.metrics, "csat\tvoc\t1\t5\ncsat_top2\tvoc\t0\t1\ncourtesy\taqm\t0\t100\naqm\taqm\t0\t100\n");
@@ -363,11 +376,11 @@ static void test_repeats_and_daily(void **state)
 	assert_int_equal(mentor_batch_daily(b, stored, &d, &err), MENTOR_OK);
 	parts_text(&d, text, sizeof(text));
 	assert_string_equal(text,
-			    "A1 csat 0 1 750000 562500000000\n"
-			    "A1 csat_top2 0 1 1000000 1000000000000\n"
-			    "A1 courtesy 0 1 1000000 1000000000000\n"
-			    "A1 aqm -1 1 823000 677329000000\n"
-			    "A1 courtesy -1 1 405000 164025000000\n");
+			    "A1 default csat 0 1 750000 562500000000\n"
+			    "A1 default csat_top2 0 1 1000000 1000000000000\n"
+			    "A1 default courtesy 0 1 1000000 1000000000000\n"
+			    "A1 default aqm -1 1 823000 677329000000\n"
+			    "A1 default courtesy -1 1 405000 164025000000\n");
 	mentor_daily_free(&d);
 
 	mentor_batch_reset(b);
@@ -485,7 +498,127 @@ static void test_decision_time(void **state)
 	assert_int_equal(mentor_batch_each_observation(b, NULL, collect_decide, &seen), MENTOR_OK);
 	assert_int_equal(seen, 210 * s);
 	assert_non_null(strstr(mentor_batch_copy_text(b, MENTOR_STAGE_EVENTS, &len),
-			       "\tt\t0\t2\t1970-01-01 00:01:30.000000+00\n"));
+			       "\tt\t0\t2\t1970-01-01 00:01:30.000000+00\tdefault\n"));
+	mentor_batch_free(b);
+}
+
+/* A roster as stored, for the program lookup: agent "L1" has program "stored", "R1" has "old". */
+static const char *stored_program(const void *ctx, const char *agent_id, size_t len)
+{
+	int *calls = (int *)ctx;
+
+	(*calls)++;
+	if (len == 2 && memcmp(agent_id, "L1", 2) == 0)
+		return "stored";
+	if (len == 2 && memcmp(agent_id, "R1", 2) == 0)
+		return "old";
+	return NULL;
+}
+
+static void add_aqm(struct mentor_batch *b, const char *event_id, const char *agent_id, const char *program,
+		    int64_t offset)
+{
+	char json[512];
+
+	snprintf(json, sizeof(json),
+		 "{\"schema\":\"aqm.v1\",\"event_id\":\"%s\",\"agent_id\":\"%s\",\"occurred_at\":\"1970-01-01T00:00:01Z\","
+		 "\"overall\":50%s%s%s}",
+		 event_id, agent_id, program ? ",\"program\":\"" : "", program ? program : "", program ? "\"" : "");
+	add_or_fail(b, MENTOR_EVENT_AQM, json, offset);
+}
+
+static int collect_programs(void *ctx, const struct mentor_observation *o)
+{
+	char *out = ctx;
+
+	strcat(out, o->program);
+	strcat(out, " ");
+	return MENTOR_OK;
+}
+
+/*
+ * A score event's program: its own; else [ingest] program; else its agent's
+ * only program in the roster (this batch's roster events first, then the
+ * lookup); else "default".
+ */
+static void test_program_resolution(void **state)
+{
+	static struct mentor_event_rules rules;
+	struct mentor_batch *b;
+	struct mentor_daily d;
+	struct mentor_error err;
+	char text[1024] = "";
+	int calls = 0;
+	size_t len;
+
+	(void)state;
+	mentor_event_rules_init(&rules);
+	b = mentor_batch_new(&rules);
+	assert_non_null(b);
+	mentor_batch_set_program_lookup(b, stored_program, &calls);
+	add_aqm(b, "e0", "L1", "own", 1);         /* its own, whatever the roster says */
+	assert_int_equal(calls, 0);
+	add_aqm(b, "e1", "L1", NULL, 2);          /* the roster as stored */
+	assert_int_equal(calls, 1);
+	add_aqm(b, "e2", "U1", NULL, 3);          /* unknown to the roster */
+	add_or_fail(b, MENTOR_EVENT_ROSTER, "{\"schema\":\"agent.v1\",\"agent_id\":\"R1\",\"programs\":[\"new\"]}", 4);
+	add_or_fail(b, MENTOR_EVENT_ROSTER, "{\"schema\":\"agent.v1\",\"agent_id\":\"L1\",\"programs\":[\"a\",\"b\"]}", 5);
+	calls = 0;
+	add_aqm(b, "e3", "R1", NULL, 6);          /* this batch's roster before the stored one */
+	add_aqm(b, "e4", "L1", NULL, 7);          /* two programs in this batch's roster: default */
+	assert_int_equal(calls, 0);
+	add_or_fail(b, MENTOR_EVENT_ROSTER, "{\"schema\":\"agent.v1\",\"agent_id\":\"R1\",\"programs\":[\"x\",\"x\"]}", 8);
+	add_aqm(b, "e5", "R1", NULL, 9);          /* its last roster event wins; a duplicate is one program */
+	add_or_fail(b, MENTOR_EVENT_ROSTER, "{\"schema\":\"agent.v1\",\"agent_id\":\"R1\"}", 10);
+	add_aqm(b, "e6", "R1", NULL, 11);         /* no programs said */
+	strcpy(rules.default_program, "configured");
+	add_aqm(b, "e7", "R1", NULL, 12);         /* [ingest] program before the roster */
+	add_aqm(b, "e8", "L1", "own", 13);        /* but not before the event's own */
+	assert_int_equal(mentor_batch_rows(b, MENTOR_STAGE_EVENTS), 9);
+	{
+		static const char *const want[] = { "own", "stored", "default", "new", "default", "x", "default",
+						    "configured", "own" };
+
+		for (size_t i = 0; i < 9; i++)
+			assert_string_equal(mentor_batch_event_program(b, i), want[i]);
+	}
+	/* Distinct, first seen first; an event's number among them. */
+	assert_int_equal(mentor_batch_program_count(b), 6);
+	assert_string_equal(mentor_batch_program(b, 3, &len), "new");
+	assert_int_equal(len, 3);
+	assert_int_equal(mentor_batch_event_program_id(b, 8), 0);
+	assert_int_equal(mentor_batch_event_program_id(b, 7), 5);
+	/* score_events' program column. */
+	assert_non_null(strstr(mentor_batch_copy_text(b, MENTOR_STAGE_EVENTS, &len), "\t1970-01-01 00:00:01.000000+00\tnew\n"));
+	/* The observations carry it. */
+	assert_int_equal(mentor_batch_each_observation(b, NULL, collect_programs, text), MENTOR_OK);
+	assert_string_equal(text, "own stored default new default x default configured own ");
+	/* The roster as the batch leaves it: each agent's last event. */
+	assert_int_equal(mentor_batch_roster_count(b), 2);
+	assert_memory_equal(mentor_batch_roster_agent(b, 0, &len), "R1", 2);
+	assert_null(mentor_batch_roster_program(b, 0));
+	assert_memory_equal(mentor_batch_roster_agent(b, 1, &len), "L1", 2);
+	assert_null(mentor_batch_roster_program(b, 1));
+	/* Daily parts per program: L1's day splits in three, R1's in four. */
+	assert_int_equal(mentor_batch_daily(b, NULL, &d, &err), MENTOR_OK);
+	parts_text(&d, text, sizeof(text));
+	assert_string_equal(text,
+			    "L1 own aqm 0 2 1000000 500000000000\n"
+			    "L1 stored aqm 0 1 500000 250000000000\n"
+			    "U1 default aqm 0 1 500000 250000000000\n"
+			    "R1 new aqm 0 1 500000 250000000000\n"
+			    "L1 default aqm 0 1 500000 250000000000\n"
+			    "R1 x aqm 0 1 500000 250000000000\n"
+			    "R1 default aqm 0 1 500000 250000000000\n"
+			    "R1 configured aqm 0 1 500000 250000000000\n");
+	mentor_daily_free(&d);
+	mentor_batch_reset(b);
+	assert_int_equal(mentor_batch_program_count(b), 0);
+	assert_int_equal(mentor_batch_roster_count(b), 0);
+	/* After a reset the batch's roster is forgotten, the lookup kept. */
+	rules.default_program[0] = '\0';
+	add_aqm(b, "e9", "R1", NULL, 14);
+	assert_string_equal(mentor_batch_event_program(b, 0), "old");
 	mentor_batch_free(b);
 }
 
@@ -503,6 +636,7 @@ int main(void)
 		cmocka_unit_test(test_repeats_and_daily),
 		cmocka_unit_test(test_rules_read_when_aggregated),
 		cmocka_unit_test(test_decision_time),
+		cmocka_unit_test(test_program_resolution),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

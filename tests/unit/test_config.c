@@ -46,6 +46,7 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg->http_listen, "");
 	assert_int_equal(cfg->analytics.max_rounds_per_call, 100);
 	assert_int_equal(cfg->analytics.max_waiting_observations, 1000000);
+	assert_string_equal(cfg->rules.default_program, "");
 	assert_int_equal(mentor_config_validate(cfg, &err), MENTOR_OK);
 	mentor_config_free(cfg);
 }
@@ -55,9 +56,9 @@ static void test_file_and_overrides(void **state)
 	const char *path = write_temp("[postgres]\nschema = qa_mentor\n"
 				      "[ingest]\ntopic_voc = vendor.surveys\nbatch_max_events = 250\n"
 				      "max_future_seconds = 60\nstall_seconds = 2\nmax_past_days = 30\nmax_unknown_agents = 50\n"
-				      "max_behaviors = 7\nbatch_max_bytes = 2097152\n"
+				      "max_behaviors = 7\nbatch_max_bytes = 2097152\nprogram = acme billing\n"
 				      "[kafka]\nbootstrap.servers = k1:9092\nsession.timeout.ms = 6000\n"
-				      "[map.voc]\nschema =\ncsat = /survey/csat/score\n"
+				      "[map.voc]\nschema =\ncsat = /survey/csat/score\nprogram = /survey/form\n"
 				      "[log]\nlevel = debug\n"
 				      "[http]\nlisten = [::1]:9464\n"
 				      "[analytics]\nmax_rounds_per_call = 1\nmax_waiting_observations = 5000\n");
@@ -78,6 +79,8 @@ static void test_file_and_overrides(void **state)
 	assert_string_equal(mentor_config_kafka_get(cfg, "session.timeout.ms"), "6000");
 	assert_string_equal(cfg->rules.map[MENTOR_EVENT_VOC].pointer[MENTOR_F_CSAT], "/survey/csat/score");
 	assert_string_equal(cfg->rules.map[MENTOR_EVENT_VOC].pointer[MENTOR_F_SCHEMA], "");
+	assert_string_equal(cfg->rules.map[MENTOR_EVENT_VOC].pointer[MENTOR_F_PROGRAM], "/survey/form");
+	assert_string_equal(cfg->rules.default_program, "acme billing");
 	assert_int_equal(cfg->log_level, MENTOR_LOG_DEBUG);
 	assert_string_equal(cfg->http_listen, "[::1]:9464");
 	assert_int_equal(cfg->analytics.max_rounds_per_call, 1);
@@ -136,6 +139,11 @@ static void test_refusals(void **state)
 		{ "[ingest]\nno_such_key = 1\n", "no_such_key" },
 		{ "[ingest]\nstall_seconds = 0\n", "stall_seconds" },
 		{ "[ingest]\nstall_seconds = 86401\n", "stall_seconds" },
+		{ "[ingest]\nprogram = a\x01b\n", "program: 'a\x01b' contains a control character" },
+		{ "[ingest]\nprogram = ppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
+		  "ppppppppppppppppppppppppppppppppppppppp\n", "is longer than 127 bytes" },
+		{ "[map.roster]\nprogram = /program\n", "program" },
+		{ "[map.voc]\nprograms = /programs\n", "programs" },
 		{ "[nowhere]\nkey = 1\n", "key" },
 		{ "[map.voc]\noverall = /x\n", "overall" },
 		{ "[map.aqm]\noverall = no-slash\n", "overall" },
@@ -624,6 +632,7 @@ static void test_example_config(void **state)
 	assert_int_equal(cfg->analytics.max_pairings_per_mentee, 1);
 	assert_false(cfg->analytics.triggers.listed);
 	assert_int_equal(cfg->n_programs, 0);
+	assert_string_equal(cfg->rules.default_program, "");
 	mentor_config_free(cfg);
 }
 

@@ -73,6 +73,7 @@ static void test_headers_accepted(void **state)
 	assert_accepted(MENTOR_CSV_AGENTS, "agent_id,name,team_id,team_lead_id,site,language,active\nA1,x,T,L,S,en,t\n");
 	/* Any order, the key alone, no data rows, no end of line. */
 	assert_accepted(MENTOR_CSV_AGENTS, "site,agent_id,active\nWPG,A1,true\n");
+	assert_accepted(MENTOR_CSV_AGENTS, "agent_id,programs\nA1,acme|tech\n");
 	assert_accepted(MENTOR_CSV_AGENTS, "agent_id");
 	/* A CRLF file, blanks around names. */
 	assert_accepted(MENTOR_CSV_TEAM_LEADS, "team_lead_id,webhook_url\r\nL1,https://hooks.example/l1\r\n");

@@ -281,6 +281,12 @@ static void test_rules_defaults(void **state)
 	assert_string_equal(r.map[MENTOR_EVENT_ROSTER].pointer[MENTOR_F_OCCURRED_AT],
 			    "/occurred_at");
 	assert_string_equal(r.map[MENTOR_EVENT_ROSTER].pointer[MENTOR_F_INTERACTION_ID], "");
+	assert_string_equal(r.map[MENTOR_EVENT_VOC].pointer[MENTOR_F_PROGRAM], "/program");
+	assert_string_equal(r.map[MENTOR_EVENT_AQM].pointer[MENTOR_F_PROGRAM], "/program");
+	assert_string_equal(r.map[MENTOR_EVENT_ROSTER].pointer[MENTOR_F_PROGRAM], "");
+	assert_string_equal(r.map[MENTOR_EVENT_ROSTER].pointer[MENTOR_F_PROGRAMS], "/programs");
+	assert_string_equal(r.map[MENTOR_EVENT_AQM].pointer[MENTOR_F_PROGRAMS], "");
+	assert_string_equal(r.default_program, "");
 	for (int k = 0; k < MENTOR_EVENT_KIND_COUNT; k++) {
 		assert_string_equal(r.map[k].pointer[MENTOR_F_SCHEMA], "/schema");
 		assert_string_equal(r.map[k].pointer[MENTOR_F_AGENT_ID], "/agent_id");
@@ -298,7 +304,7 @@ static void test_names(void **state)
 	static const char *const fields[] = {
 		"schema", "event_id", "interaction_id", "agent_id", "occurred_at", "channel",
 		"csat", "nps", "items", "overall", "behaviors", "fatal", "name", "team_id",
-		"team_lead_id", "site", "language", "active",
+		"team_lead_id", "site", "language", "active", "program", "programs",
 	};
 
 	(void)state;
@@ -1441,6 +1447,157 @@ static void test_map_optional_unmapped(void **state)
 
 /* ---- lifecycle and details -------------------------------------------- */
 
+/* ---- programs --------------------------------------------------------- */
+
+static void test_program_present_and_absent(void **state)
+{
+	struct mentor_event ev;
+
+	(void)state;
+	parse_field_ok(MENTOR_EVENT_AQM, NULL, NULL, &ev);
+	assert_null(ev.program);
+	mentor_event_clear(&ev);
+	parse_field_ok(MENTOR_EVENT_AQM, "program", "\"acme-billing\"", &ev);
+	assert_string_equal(ev.program, "acme-billing");
+	mentor_event_clear(&ev);
+	parse_field_ok(MENTOR_EVENT_VOC, "program", "\"Tech support \\u00e9\"", &ev);
+	assert_string_equal(ev.program, "Tech support \xc3\xa9");
+	mentor_event_clear(&ev);
+	parse_field_ok(MENTOR_EVENT_VOC, "program", "null", &ev);
+	assert_null(ev.program);
+	mentor_event_clear(&ev);
+	/* A roster event has no program field (it has programs): one there is ignored. */
+	parse_field_ok(MENTOR_EVENT_ROSTER, "program", "17", &ev);
+	assert_null(ev.program);
+	assert_null(ev.programs);
+	mentor_event_clear(&ev);
+}
+
+static void test_program_bad(void **state)
+{
+	char long_id[MENTOR_ID_MAX + 8];
+
+	(void)state;
+	expect_field_reject(MENTOR_EVENT_AQM, "program", "\"\"", MENTOR_REJECT_BAD_ID, "program: \"\" is empty");
+	expect_field_reject(MENTOR_EVENT_VOC, "program", "\"a\\tb\"", MENTOR_REJECT_BAD_ID,
+			    "program: \"a\\x09b\" contains a control character");
+	expect_field_reject(MENTOR_EVENT_AQM, "program", "\"a\\u0000b\"", MENTOR_REJECT_BAD_ID,
+			    "contains a NUL character");
+	expect_field_reject(MENTOR_EVENT_AQM, "program", "7", MENTOR_REJECT_WRONG_TYPE,
+			    "program: expected a string, got integer");
+	expect_field_reject(MENTOR_EVENT_VOC, "program", "[\"a\"]", MENTOR_REJECT_WRONG_TYPE,
+			    "program: expected a string, got array");
+	long_id[0] = '"';
+	memset(long_id + 1, 'p', MENTOR_ID_MAX);
+	strcpy(long_id + 1 + MENTOR_ID_MAX, "\"");
+	expect_field_reject(MENTOR_EVENT_AQM, "program", long_id, MENTOR_REJECT_BAD_ID, "is longer than 127 bytes");
+	long_id[MENTOR_ID_MAX] = '"';  /* 127 bytes */
+	long_id[MENTOR_ID_MAX + 1] = '\0';
+	accept_field(MENTOR_EVENT_AQM, "program", long_id);
+}
+
+static void test_program_mapped(void **state)
+{
+	struct mentor_event_rules r;
+	struct mentor_event ev;
+	const char doc[] = "{\"schema\":\"aqm.v1\",\"event_id\":\"q1\",\"agent_id\":\"A1\","
+			   "\"occurred_at\":\"2026-11-02T14:05:11Z\",\"overall\":50,"
+			   "\"program\":\"ignored\",\"client\":{\"form\":\"acme-billing\"}}";
+
+	(void)state;
+	mentor_event_rules_init(&r);
+	set_pointer(&r.map[MENTOR_EVENT_AQM], MENTOR_F_PROGRAM, "/client/form");
+	parse_ok_rules(&r, MENTOR_EVENT_AQM, doc, &ev);
+	assert_string_equal(ev.program, "acme-billing");
+	mentor_event_clear(&ev);
+	/* Unmapped: never read. */
+	r.map[MENTOR_EVENT_AQM].pointer[MENTOR_F_PROGRAM][0] = '\0';
+	parse_ok_rules(&r, MENTOR_EVENT_AQM, doc, &ev);
+	assert_null(ev.program);
+	mentor_event_clear(&ev);
+	set_pointer(&r.map[MENTOR_EVENT_AQM], MENTOR_F_PROGRAM, "/client");
+	expect_reject_rules(&r, MENTOR_EVENT_AQM, doc, MENTOR_REJECT_WRONG_TYPE,
+			    "program: expected a string, got object");
+}
+
+/* The programs of a roster event, comma-separated. */
+static void programs_text(const struct mentor_event *ev, char *out, size_t cap)
+{
+	size_t i;
+	json_t *item;
+
+	out[0] = '\0';
+	json_array_foreach(ev->programs, i, item) {
+		append(out, cap, i ? "," : "");
+		append(out, cap, json_string_value(item));
+	}
+}
+
+static void test_roster_programs(void **state)
+{
+	struct mentor_event ev;
+	char text[256];
+
+	(void)state;
+	parse_field_ok(MENTOR_EVENT_ROSTER, NULL, NULL, &ev);
+	assert_null(ev.programs);
+	mentor_event_clear(&ev);
+	parse_field_ok(MENTOR_EVENT_ROSTER, "programs", "[\"acme-billing\"]", &ev);
+	programs_text(&ev, text, sizeof(text));
+	assert_string_equal(text, "acme-billing");
+	mentor_event_clear(&ev);
+	/* Duplicates dropped, the first place of each kept. */
+	parse_field_ok(MENTOR_EVENT_ROSTER, "programs", "[\"b\",\"a\",\"b\",\"c\",\"a\",\"a\"]", &ev);
+	programs_text(&ev, text, sizeof(text));
+	assert_string_equal(text, "b,a,c");
+	mentor_event_clear(&ev);
+	/* Empty: the roster says the agent has none. */
+	parse_field_ok(MENTOR_EVENT_ROSTER, "programs", "[]", &ev);
+	assert_non_null(ev.programs);
+	assert_int_equal(json_array_size(ev.programs), 0);
+	mentor_event_clear(&ev);
+	parse_field_ok(MENTOR_EVENT_ROSTER, "programs", "null", &ev);
+	assert_null(ev.programs);
+	mentor_event_clear(&ev);
+	/* Score events have no programs field. */
+	parse_field_ok(MENTOR_EVENT_VOC, "programs", "5", &ev);
+	assert_null(ev.programs);
+	mentor_event_clear(&ev);
+}
+
+static void test_roster_programs_bad(void **state)
+{
+	char doc[DOC_CAP] = "[";
+
+	(void)state;
+	expect_field_reject(MENTOR_EVENT_ROSTER, "programs", "\"acme\"", MENTOR_REJECT_WRONG_TYPE,
+			    "programs: expected an array, got string");
+	expect_field_reject(MENTOR_EVENT_ROSTER, "programs", "{}", MENTOR_REJECT_WRONG_TYPE,
+			    "programs: expected an array, got object");
+	expect_field_reject(MENTOR_EVENT_ROSTER, "programs", "[\"a\",3]", MENTOR_REJECT_WRONG_TYPE,
+			    "programs[1]: expected a string, got integer");
+	expect_field_reject(MENTOR_EVENT_ROSTER, "programs", "[\"a\",\"\"]", MENTOR_REJECT_BAD_ID,
+			    "programs[1]: \"\" is empty");
+	expect_field_reject(MENTOR_EVENT_ROSTER, "programs", "[\"a\\nb\"]", MENTOR_REJECT_BAD_ID,
+			    "programs[0]: \"a\\x0ab\" contains a control character");
+	for (int i = 0; i <= MENTOR_SCORES_MAX; i++)
+		append(doc, sizeof(doc), i ? ",\"p\"" : "\"p\"");
+	append(doc, sizeof(doc), "]");
+	/* The count comes first, duplicates or not. */
+	expect_field_reject(MENTOR_EVENT_ROSTER, "programs", doc, MENTOR_REJECT_TOO_MANY,
+			    "programs: 65 entries, more than 64");
+}
+
+static void test_id_problem(void **state)
+{
+	(void)state;
+	assert_null(mentor_id_problem("acme", 4));
+	assert_string_equal(mentor_id_problem("", 0), "is empty");
+	assert_string_equal(mentor_id_problem("a\x1f" "b", 3), "contains a control character");
+	assert_string_equal(mentor_id_problem("a\x7f", 2), "contains a control character");
+	assert_string_equal(mentor_id_problem("a\0b", 3), "contains a NUL character");
+}
+
 static void test_clear_is_safe(void **state)
 {
 	struct mentor_event ev;
@@ -1554,6 +1711,12 @@ int main(void)
 		cmocka_unit_test(test_roster_missing_agent),
 		cmocka_unit_test(test_roster_wrong_types),
 		cmocka_unit_test(test_roster_bad_ids),
+		cmocka_unit_test(test_program_present_and_absent),
+		cmocka_unit_test(test_program_bad),
+		cmocka_unit_test(test_program_mapped),
+		cmocka_unit_test(test_roster_programs),
+		cmocka_unit_test(test_roster_programs_bad),
+		cmocka_unit_test(test_id_problem),
 		cmocka_unit_test(test_map_vendor_shape),
 		cmocka_unit_test(test_map_schema_pointer),
 		cmocka_unit_test(test_map_pointer_escapes_and_index),
