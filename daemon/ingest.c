@@ -881,12 +881,9 @@ static void reload_config(struct ingest *in)
 	 * frees the old ones.
 	 */
 	mentor_config_swap_analytics(in->cfg, fresh);
-	if (mentor_analytics_set_config(in->analytics, &in->cfg->analytics, &err) != MENTOR_OK) {
-		mentor_config_swap_analytics(in->cfg, fresh);
-		mentor_config_free(fresh);
-		log_err("reload refused, keeping the running configuration: %s", err.msg);
-		return;
-	}
+	/* The settings are valid (checked above): only memory can fail, and the analytics then load again. */
+	if (mentor_analytics_set_config(in->analytics, in->cfg, &err) != MENTOR_OK)
+		log_err("reload: %s; the analytics load again from the tables", err.msg);
 	in->cfg->rules = fresh->rules;
 	in->cfg->log_level = fresh->log_level;
 	log_set_level(fresh->log_level);
@@ -1156,8 +1153,7 @@ int mentord_ingest_run(struct mentor_config *cfg, const char *config_path, bool 
 		code = flags->stop ? 0 : 1;
 		goto out;
 	}
-	if (mentor_analytics_new(&in.cfg->analytics, &in.cfg->rules, group_id(&in), in.cfg->topics,
-				 &in.analytics, &err) != MENTOR_OK) {
+	if (mentor_analytics_new(in.cfg, group_id(&in), &in.analytics, &err) != MENTOR_OK) {
 		log_err("%s", err.msg);
 		goto out;
 	}

@@ -1,7 +1,6 @@
 /*
  * The analytics in event time: each source's observations evaluated up to
- * its watermark, with the fatal events decided and the pairing rounds that
- * fall due on the way, once every source has passed them. Internal to lib/.
+ * a time, and when pairing rounds fall due. Internal to lib/.
  */
 #ifndef MENTOR_ADVANCE_H
 #define MENTOR_ADVANCE_H
@@ -16,15 +15,16 @@
 int an_advance(struct run *r, const struct mentor_source_times *until);
 
 /* Rounds count from the interval of the first observation that ever waits. */
-void an_start_rounds(struct mentor_analytics *an);
-
-/* The next round's time if it has come by closed_us (see an_run_until), else NO_TIME. */
-int64_t an_round_due(const struct mentor_analytics *an, int64_t closed_us);
+void an_start_rounds(struct an_program *an);
 
 /*
- * Evaluates each source up to its time in closed, running each round that
- * falls due on the way once every source has passed it.
+ * The next round's time if it has come, else NO_TIME. A round boundary B
+ * comes once every source is evaluated before B (closed_us, the lesser
+ * watermark, has passed it) and time has reached B: an observation of any
+ * program decided at or after B exists (newest_us, the newest time seen of
+ * every program a run decides), so the rounds of a replay are those of the
+ * original run, and every program's rounds keep in step.
  */
-int an_run_until(struct run *r, struct mentor_source_times closed);
+int64_t an_round_due(const struct an_program *an, int64_t closed_us, int64_t newest_us);
 
 #endif

@@ -1,26 +1,99 @@
 /*
- * The analytics core on the stream: the detector and the KPI windows in
- * memory, their rows in PostgreSQL, pairing rounds between them.
- * See include/mentor/analytics.h and docs/analytics.md.
+ * The analytics of a consumer group: one program's analytics (program.h)
+ * per program, run together. See include/mentor/analytics.h and
+ * docs/analytics.md ("Programs").
  */
 #include "mentor/analytics.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "advance.h"
-#include "analytics_fatal.h"
 #include "analytics_int.h"
-#include "analytics_roster.h"
 #include "analytics_sql.h"
-#include "analytics_write.h"
-#include "decider.h"
+#include "grow.h"
 #include "mentor/clock.h"
-#include "rounds.h"
+#include "program.h"
 #include "store_int.h"
 
-int mentor_analytics_new(const struct mentor_analytics_config *cfg, const struct mentor_event_rules *rules,
-			 const char *group, char *const topics[MENTOR_EVENT_KIND_COUNT], struct mentor_analytics **ret,
+struct mentor_analytics {
+	const struct mentor_config *cfg;            /* borrowed */
+	char *group;                                /* owned */
+	struct an_program **programs;               /* owned; sorted by name (strcmp) */
+	size_t n_programs, cap_programs;
+	struct mentor_analytics_partition *owned;   /* owned copy (topics borrowed from `topics_held`) */
+	size_t n_owned;
+	char **topics_held;                         /* owned; the topics of `owned` */
+	struct mentor_partition_extent *roster;     /* owned copy */
+	size_t n_roster;
+	struct mentor_source_times next_closed;
+	mentor_analytics_progress_fn progress;      /* may be NULL */
+	void *progress_ctx;
+	int64_t programs_checked_us;                /* monotonic time the programs known to the tables were last read */
+	uint32_t *owner;                            /* owned; per event of the current batch, its program's index */
+	size_t cap_owner;
+};
+
+static const char *program_name(const struct an_program *p)
+{
+	return p->program;
+}
+
+/* Index of the program named name, or where it would go (*ret_found false). */
+static size_t find_program(const struct mentor_analytics *an, const char *name, bool *ret_found)
+{
+	size_t lo = 0, hi = an->n_programs;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(program_name(an->programs[mid]), name);
+
+		if (c == 0) {
+			*ret_found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*ret_found = false;
+	return lo;
+}
+
+/* Adds the program name if it is new, with what every program is told; it loads before deciding. */
+static int add_program(struct mentor_analytics *an, const char *name, struct mentor_error *err)
+{
+	bool found;
+	size_t at = find_program(an, name, &found);
+	struct an_program *p = NULL;
+	int rc;
+
+	if (found)
+		return MENTOR_OK;
+	if (an->n_programs == MENTOR_ANALYTICS_PROGRAMS_MAX)
+		return mentor_error_set(err, MENTOR_ERR_INVALID, "analytics: more than %d programs",
+					MENTOR_ANALYTICS_PROGRAMS_MAX);
+	if (!mentor_grow((void **)&an->programs, &an->cap_programs, an->n_programs, sizeof(*an->programs), 4,
+			 MENTOR_ANALYTICS_PROGRAMS_MAX))
+		return an_nomem(err);
+	rc = an_program_new(mentor_config_program(an->cfg, name), &an->cfg->rules, an->group, name, an->cfg->topics, &p, err);
+	if (rc == MENTOR_OK)
+		rc = an_program_set_owned(p, an->owned, an->n_owned, err);
+	if (rc == MENTOR_OK && an->roster)
+		rc = an_program_set_roster_extents(p, an->roster, an->n_roster, err);
+	if (rc != MENTOR_OK) {
+		an_program_free(p);
+		return rc;
+	}
+	an_program_set_progress(p, an->progress, an->progress_ctx);
+	an_program_set_closed(p, &an->next_closed);
+	memmove(&an->programs[at + 1], &an->programs[at], (an->n_programs - at) * sizeof(*an->programs));
+	an->programs[at] = p;
+	an->n_programs++;
+	return MENTOR_OK;
+}
+
+int mentor_analytics_new(const struct mentor_config *cfg, const char *group, struct mentor_analytics **ret,
 			 struct mentor_error *err)
 {
 	struct mentor_analytics *an = calloc(1, sizeof(*an));
@@ -28,23 +101,14 @@ int mentor_analytics_new(const struct mentor_analytics_config *cfg, const struct
 
 	if (!an)
 		return an_nomem(err);
-	an->group = strdup(group);
-	for (int kind = 0; kind < MENTOR_EVENT_KIND_COUNT; kind++)
-		an->topics[kind] = strdup(topics[kind]);
-	if (!an->group || !an->topics[0] || !an->topics[1] || !an->topics[2]) {
-		mentor_analytics_free(an);
+	an->cfg = cfg;
+	an->next_closed = an_all_at(NO_TIME);
+	an->programs_checked_us = NO_TIME;
+	if (!(an->group = strdup(group))) {
+		free(an);
 		return an_nomem(err);
 	}
-	an->need_load = true;
-	an->cfg = cfg;
-	an->rules = rules;
-	an->closed = an->next_closed = an_all_at(NO_TIME);
-	an->last_round_us = an->kpi_closed_day = an->decided_newest_us = an->past_written_from_us = NO_TIME;
-	an->pause_after = an_all_at(INT64_MAX);
-	an->lead_checked_us = NO_TIME;
-	rc = mentor_kpi_set_new(&an->kpi, err);
-	if (rc == MENTOR_OK)
-		rc = mentor_detector_new(&cfg->stats, cfg->thresholds, cfg->n_thresholds, an_keep_days(an), &an->det, err);
+	rc = add_program(an, MENTOR_DEFAULT_PROGRAM, err);
 	if (rc != MENTOR_OK) {
 		mentor_analytics_free(an);
 		return rc;
@@ -56,399 +120,441 @@ int mentor_analytics_new(const struct mentor_analytics_config *cfg, const struct
 static void free_owned(struct mentor_analytics *an)
 {
 	for (size_t i = 0; i < an->n_owned; i++)
-		free(an->owned[i].topic);
+		free(an->topics_held[i]);
+	free(an->topics_held);
 	free(an->owned);
+	an->topics_held = NULL;
 	an->owned = NULL;
 	an->n_owned = 0;
-}
-
-static bool owned_same(const struct mentor_analytics *an, const struct mentor_analytics_partition *parts, size_t n)
-{
-	if (n != an->n_owned)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (parts[i].partition != an->owned[i].partition || strcmp(parts[i].topic, an->owned[i].topic) != 0)
-			return false;
-	return true;
-}
-
-int mentor_analytics_set_owned(struct mentor_analytics *an, const struct mentor_analytics_partition *parts,
-			       size_t n, struct mentor_error *err)
-{
-	if (owned_same(an, parts, n))
-		return MENTOR_OK;
-	/* A rebalance: another instance may store events now, which the next catch-up must read first. */
-	an->early_ok = false;
-	free_owned(an);
-	if (n == 0)
-		return MENTOR_OK;
-	if (!(an->owned = calloc(n, sizeof(*an->owned))))
-		return an_nomem(err);
-	for (size_t i = 0; i < n; i++) {
-		if (!(an->owned[i].topic = strdup(parts[i].topic))) {
-			free_owned(an);
-			return an_nomem(err);
-		}
-		an->owned[i].partition = parts[i].partition;
-		an->n_owned++;
-	}
-	return MENTOR_OK;
-}
-
-int mentor_analytics_set_roster_extents(struct mentor_analytics *an, const struct mentor_partition_extent *extents,
-				       size_t n, struct mentor_error *err)
-{
-	struct roster_partition *roster = calloc(n ? n : 1, sizeof(*roster));
-
-	if (!roster)
-		return an_nomem(err);
-	for (size_t i = 0; i < n; i++) {
-		roster[i] = (struct roster_partition){ .extent = extents[i], .stored = -1 };
-		/* How long a partition's stored offset has stood still carries over. */
-		for (size_t k = 0; k < an->n_roster; k++)
-			if (an->roster[k].extent.partition == extents[i].partition) {
-				roster[i].stored = an->roster[k].stored;
-				roster[i].still_since_us = an->roster[k].still_since_us;
-			}
-	}
-	free(an->roster);
-	an->roster = roster;
-	an->n_roster = n;
-	return MENTOR_OK;
-}
-
-bool mentor_analytics_needs_load(const struct mentor_analytics *an)
-{
-	return an->cfg->enabled && an->leader && an->need_load;
 }
 
 void mentor_analytics_free(struct mentor_analytics *an)
 {
 	if (!an)
 		return;
-	mentor_detector_free(an->det);
-	mentor_kpi_set_free(an->kpi);
-	an_free_scales(an);
+	for (size_t i = 0; i < an->n_programs; i++)
+		an_program_free(an->programs[i]);
+	free(an->programs);
 	free_owned(an);
-	an_free_fatal(an);
-	an_forget_early(an);
-	free(an->fatal);
-	free(an->group);
-	for (int kind = 0; kind < MENTOR_EVENT_KIND_COUNT; kind++)
-		free(an->topics[kind]);
 	free(an->roster);
+	free(an->owner);
+	free(an->group);
 	free(an);
-}
-
-int mentor_analytics_set_config(struct mentor_analytics *an, const struct mentor_analytics_config *cfg,
-				struct mentor_error *err)
-{
-	int rc = mentor_detector_set_params(an->det, &cfg->stats, cfg->thresholds, cfg->n_thresholds, err);
-
-	if (rc == MENTOR_OK)
-		an->cfg = cfg;
-	return rc;
 }
 
 void mentor_analytics_set_progress(struct mentor_analytics *an, mentor_analytics_progress_fn fn, void *ctx)
 {
 	an->progress = fn;
 	an->progress_ctx = ctx;
+	for (size_t i = 0; i < an->n_programs; i++)
+		an_program_set_progress(an->programs[i], fn, ctx);
 }
 
-bool mentor_analytics_rounds_left(const struct mentor_analytics *an)
+int mentor_analytics_set_config(struct mentor_analytics *an, const struct mentor_config *cfg, struct mentor_error *err)
 {
-	return an->cfg->enabled && an->leader && an->rounds_left;
+	int rc = MENTOR_OK;
+
+	an->cfg = cfg;
+	/* Every program takes cfg, also after one failed: none may keep pointers into the old settings. */
+	for (size_t i = 0; i < an->n_programs; i++) {
+		struct mentor_error why;
+
+		if (an_program_set_config(an->programs[i], mentor_config_program(cfg, program_name(an->programs[i])),
+					  &why) != MENTOR_OK && rc == MENTOR_OK)
+			rc = mentor_error_set(err, why.code, "%s", why.msg);
+	}
+	return rc;
 }
 
-struct mentor_source_times mentor_analytics_pause_after(const struct mentor_analytics *an)
+int mentor_analytics_set_owned(struct mentor_analytics *an, const struct mentor_analytics_partition *parts,
+			       size_t n, struct mentor_error *err)
 {
-	return an->cfg->enabled ? an->pause_after : an_all_at(MENTOR_ANALYTICS_NO_PAUSE);
+	int rc = MENTOR_OK;
+
+	free_owned(an);
+	if (n > 0 && (!(an->owned = calloc(n, sizeof(*an->owned))) || !(an->topics_held = calloc(n, sizeof(char *)))))
+		rc = an_nomem(err);
+	for (size_t i = 0; rc == MENTOR_OK && i < n; i++) {
+		if (!(an->topics_held[i] = strdup(parts[i].topic))) {
+			rc = an_nomem(err);
+			break;
+		}
+		an->owned[i] = (struct mentor_analytics_partition){ .topic = an->topics_held[i],
+								     .partition = parts[i].partition };
+		an->n_owned++;
+	}
+	if (rc != MENTOR_OK) {
+		free_owned(an);
+		return rc;
+	}
+	for (size_t i = 0; rc == MENTOR_OK && i < an->n_programs; i++)
+		rc = an_program_set_owned(an->programs[i], parts, n, err);
+	return rc;
 }
 
-bool mentor_analytics_decides(const struct mentor_analytics *an)
+int mentor_analytics_set_roster_extents(struct mentor_analytics *an, const struct mentor_partition_extent *extents,
+				       size_t n, struct mentor_error *err)
 {
-	return an->cfg->enabled && an->leader;
+	struct mentor_partition_extent *copy = malloc((n ? n : 1) * sizeof(*copy));
+	int rc = MENTOR_OK;
+
+	if (!copy)
+		return an_nomem(err);
+	if (n > 0)
+		memcpy(copy, extents, n * sizeof(*copy));
+	free(an->roster);
+	an->roster = copy;
+	an->n_roster = n;
+	for (size_t i = 0; rc == MENTOR_OK && i < an->n_programs; i++)
+		rc = an_program_set_roster_extents(an->programs[i], extents, n, err);
+	return rc;
 }
 
 void mentor_analytics_set_closed(struct mentor_analytics *an, const struct mentor_source_times *closed)
 {
 	an->next_closed = *closed;
+	for (size_t i = 0; i < an->n_programs; i++)
+		an_program_set_closed(an->programs[i], closed);
+}
+
+bool mentor_analytics_needs_load(const struct mentor_analytics *an)
+{
+	for (size_t i = 0; i < an->n_programs; i++)
+		if (an_program_needs_load(an->programs[i]))
+			return true;
+	return false;
+}
+
+bool mentor_analytics_decides(const struct mentor_analytics *an)
+{
+	for (size_t i = 0; i < an->n_programs; i++)
+		if (an_program_decides(an->programs[i]))
+			return true;
+	return false;
+}
+
+bool mentor_analytics_rounds_left(const struct mentor_analytics *an)
+{
+	for (size_t i = 0; i < an->n_programs; i++)
+		if (an_program_rounds_left(an->programs[i]))
+			return true;
+	return false;
+}
+
+struct mentor_source_times mentor_analytics_pause_after(const struct mentor_analytics *an)
+{
+	struct mentor_source_times least = an_all_at(MENTOR_ANALYTICS_NO_PAUSE);
+
+	for (size_t i = 0; i < an->n_programs; i++) {
+		struct mentor_source_times p = an_program_pause_after(an->programs[i]);
+
+		least = an_lesser(&least, &p);
+	}
+	return least;
 }
 
 void mentor_analytics_gauges(const struct mentor_analytics *an, struct mentor_analytics_gauges *ret)
 {
-	*ret = an->gauges;
-	ret->waiting_observations = (int64_t)mentor_detector_waiting(an->det);
-	ret->closed_us = an_least(&an->closed);
-	ret->event_time_us = mentor_detector_event_time(an->det);
+	*ret = (struct mentor_analytics_gauges){ .closed_us = INT64_MIN, .event_time_us = INT64_MIN };
+	for (size_t i = 0; i < an->n_programs; i++) {
+		struct mentor_analytics_gauges g;
+
+		an_program_gauges(an->programs[i], &g);
+		ret->open_triggers += g.open_triggers;
+		ret->active_pairings += g.active_pairings;
+		ret->waiting_observations += g.waiting_observations;
+		if (!an_program_decides(an->programs[i]))
+			continue;
+		if (ret->closed_us == INT64_MIN || g.closed_us < ret->closed_us)
+			ret->closed_us = g.closed_us;
+		if (g.event_time_us > ret->event_time_us)
+			ret->event_time_us = g.event_time_us;
+	}
 }
 
-/* Frees what a run holds on its way out; returns rc. */
-static int run_end(struct run *r, int rc)
+/* The programs the group's tables know (analytics_state), added; at most once a second but at a load. */
+static int read_programs(struct mentor_analytics *an, struct mentor_store *store, bool now, struct mentor_error *err)
 {
-	an_staged_free(&r->staged);
-	/* A commit that fails after this makes the caller load() again, which forgets the mark. */
-	if (rc == MENTOR_OK && r->stages_made)
-		r->an->stages_pid = r->stages_made;
-	return rc;
-}
-
-/*
- * batch_early's evaluation, with no connection, while PostgreSQL stores the
- * events: what the hook would evaluate before its first round (a round
- * reads the tables), when nothing the hook reads first can change it. The
- * batch carries no roster rows (decisions see the roster published before
- * them), and no other instance stores events of the group (the last
- * catch-up saw none, and this instance's partitions have not moved since).
- * Roster changes made outside the stream are read by the hook as before,
- * and count from its part of the evaluation on. A trigger's score needs its
- * metric's scale, read when the metric's first status row was written.
- */
-static int evaluate_early(struct run *r, const struct mentor_batch *b)
-{
-	struct mentor_analytics *an = r->an;
-	struct mentor_source_times until;
-	int64_t next;
+	int64_t t = mentor_monotonic_us();
+	PGresult *res = NULL;
 	int rc;
 
-	if (!an->early_ok || mentor_batch_rows(b, MENTOR_STAGE_ROSTER) > 0)
+	if (!now && an->programs_checked_us != NO_TIME && t - an->programs_checked_us < 1000000)
 		return MENTOR_OK;
-	until = an_within_lead(an, an->next_closed);
-	for (int kind = 0; kind < MENTOR_EVENT_KIND_COUNT; kind++)
-		if (until.us[kind] < an->closed.us[kind])
-			until.us[kind] = an->closed.us[kind];
-	an_start_rounds(an);
-	if ((next = an_round_due(an, an_least(&until))) != NO_TIME) {
-		struct mentor_source_times at = an_all_at(next);
+	an->programs_checked_us = t;
+	rc = mentor_store_begin(store, err);
+	if (rc == MENTOR_OK)
+		rc = mentor_store_exec(store, "SELECT program FROM analytics_state WHERE group_id = $1", 1,
+				       (const char *const[]){ an->group }, "read the group's programs", &res, err);
+	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++)
+		rc = add_program(an, PQgetvalue(res, i, 0), err);
+	PQclear(res);
+	return mentor_store_end(store, rc, err);
+}
 
-		until = an_lesser(&until, &at);
-	}
-	rc = an_advance(r, &until);
-	an->early_ran = rc == MENTOR_OK;
-	an->early_until = until;
+int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err)
+{
+	int rc;
+
+	if (!an->cfg->analytics.enabled)
+		return MENTOR_OK;
+	rc = read_programs(an, store, true, err);
+	for (size_t i = 0; rc == MENTOR_OK && i < an->n_programs; i++)
+		rc = an_program_load(an->programs[i], store, err);
 	return rc;
 }
 
-/*
- * Which of the batch's events batch_early feeds the detector: all but the
- * store's suspects (ids stored lately: repeats, mostly), which wait for the
- * hook to learn whether they are new. Sets an->early_seen (NULL: all).
- */
-static int note_early_seen(struct mentor_analytics *an, const struct mentor_batch *b, const unsigned char *suspects,
-			   struct mentor_error *err)
-{
-	size_t n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS);
+/* ---- Runs of every program together ---- */
 
-	free(an->early_seen);
-	an->early_seen = NULL;
-	if (!suspects)
-		return MENTOR_OK;
-	if (!(an->early_seen = malloc(n ? n : 1)))
+/* One run per program, for one batch, tick or finish. */
+struct runs {
+	struct run *r;
+	size_t n;
+};
+
+static int runs_begin(struct mentor_analytics *an, struct mentor_store *store, struct runs *ret, struct mentor_error *err)
+{
+	ret->n = an->n_programs;
+	if (!(ret->r = calloc(ret->n, sizeof(*ret->r))))
 		return an_nomem(err);
-	for (size_t i = 0; i < n; i++)
-		an->early_seen[i] = !suspects[i];
+	for (size_t i = 0; i < ret->n; i++)
+		ret->r[i] = (struct run){ .an = an->programs[i], .s = store, .err = err };
 	return MENTOR_OK;
 }
 
+/* Ends every run (the first failure's code wins) and frees them. */
+static int runs_end(struct runs *runs, int rc)
+{
+	for (size_t i = 0; i < runs->n; i++) {
+		int end = an_run_end(&runs->r[i], rc);
+
+		if (rc == MENTOR_OK)
+			rc = end;
+	}
+	free(runs->r);
+	runs->r = NULL;
+	return rc;
+}
+
+/* The newest time any program deciding in the runs has seen (an_round_due). */
+static int64_t newest_seen(const struct runs *runs, bool deciding_only)
+{
+	int64_t newest = NO_TIME;
+
+	for (size_t i = 0; i < runs->n; i++) {
+		int64_t t;
+
+		if (deciding_only && !runs->r[i].deciding)
+			continue;
+		t = mentor_detector_newest_seen(runs->r[i].an->det);
+		if (t > newest)
+			newest = t;
+	}
+	return newest;
+}
+
 /*
- * Observing only queues (the detector's evaluation order does not depend on
- * the order observations came in), so it can go before the stored events
- * of other instances that an_catch_up reads, and before the roster refresh.
+ * Every program's rounds that are due, in time order, and at one time in
+ * program order, so that each round reads the pairings of every round
+ * before it in that order, however far each program had got (mentor
+ * capacity counts every program's pairings). Stops after
+ * max_rounds_per_call times with more due.
  */
+static int run_rounds(struct mentor_analytics *an, struct runs *runs)
+{
+	int times = 0, rc = MENTOR_OK;
+
+	for (;;) {
+		int64_t newest = newest_seen(runs, true), at = NO_TIME;
+
+		for (size_t i = 0; i < runs->n; i++) {
+			int64_t due = an_run_due(&runs->r[i], newest);
+
+			if (due != NO_TIME && (at == NO_TIME || due < at))
+				at = due;
+		}
+		if (at == NO_TIME)
+			return MENTOR_OK;
+		if (times++ == an->cfg->analytics.max_rounds_per_call) {
+			for (size_t i = 0; i < runs->n; i++)
+				an_run_stop_rounds(&runs->r[i]);
+			return MENTOR_OK;
+		}
+		if (times > 1 && an->progress)
+			an->progress(an->progress_ctx);
+		for (size_t i = 0; rc == MENTOR_OK && i < runs->n; i++)
+			if (an_run_due(&runs->r[i], newest) == at)
+				rc = an_run_round_at(&runs->r[i], at);
+		if (rc != MENTOR_OK)
+			return rc;
+	}
+}
+
+/* After the prepares: rounds, the rest evaluated, at a drain's end (last) the last rounds, and every row written. */
+static int run_all(struct mentor_analytics *an, struct runs *runs, bool last)
+{
+	int rc = run_rounds(an, runs);
+	int64_t newest;
+
+	for (size_t i = 0; rc == MENTOR_OK && i < runs->n; i++)
+		rc = an_run_evaluate(&runs->r[i]);
+	newest = newest_seen(runs, true);
+	for (size_t i = 0; rc == MENTOR_OK && last && i < runs->n; i++)
+		rc = an_run_last_round(&runs->r[i], newest);
+	for (size_t i = 0; rc == MENTOR_OK && i < runs->n; i++)
+		rc = an_run_write(&runs->r[i]);
+	return rc;
+}
+
+/*
+ * The batch's programs get one: each event's program's index in
+ * an->owner. A program first seen is added; it loads before it decides, so
+ * its events of this batch are read from the tables then.
+ */
+static int note_owners(struct mentor_analytics *an, const struct mentor_batch *b, struct mentor_error *err)
+{
+	size_t n = mentor_batch_rows(b, MENTOR_STAGE_EVENTS), known = an->n_programs;
+	int rc = MENTOR_OK;
+
+	for (size_t i = 0; rc == MENTOR_OK && i < n; i++)
+		rc = add_program(an, mentor_batch_event_program(b, i), err);
+	if (rc != MENTOR_OK)
+		return rc;
+	if (an->n_programs > known) {
+		/*
+		 * The rounds of every program keep in step (run_rounds): those deciding
+		 * must not go on without the new one, which loads first. A program is
+		 * new once, so this costs one load of each at its first event.
+		 */
+		for (size_t p = 0; p < an->n_programs; p++)
+			an->programs[p]->need_load = true;
+	}
+	if (!mentor_grow((void **)&an->owner, &an->cap_owner, n ? n - 1 : 0, sizeof(*an->owner), n ? n : 1, SIZE_MAX))
+		return an_nomem(err);
+	for (size_t i = 0; i < n; i++) {
+		bool found;
+
+		an->owner[i] = (uint32_t)find_program(an, mentor_batch_event_program(b, i), &found);
+	}
+	return MENTOR_OK;
+}
+
+/* mask[i]: event i is program p's (and stored[i], when stored is given). */
+static void program_mask(const struct mentor_analytics *an, size_t p, const struct mentor_batch *b,
+			 const unsigned char *stored, unsigned char *mask)
+{
+	for (size_t i = 0; i < mentor_batch_rows(b, MENTOR_STAGE_EVENTS); i++)
+		mask[i] = an->owner[i] == p && (!stored || stored[i]);
+}
+
 int mentor_analytics_batch_early(void *ctx, const unsigned char *suspects, struct mentor_error *err)
 {
 	struct mentor_analytics_batch *ab = ctx;
-	struct run r = { .an = ab->an, .err = err };
+	struct mentor_analytics *an = ab->an;
+	size_t n = mentor_batch_rows(ab->batch, MENTOR_STAGE_EVENTS);
+	unsigned char *mine = NULL;
+	struct runs runs = { 0 };
 	int rc;
 
-	ab->observed = false;
-	an_staged_free(&r.an->early_staged);
-	r.an->early_ran = false;
-	if (!r.an->cfg->enabled || !r.an->leader || r.an->need_load)
+	ab->early = true;
+	if (!an->cfg->analytics.enabled)
 		return MENTOR_OK;
-	/* From here a failure leaves the memory ahead of the tables: the failed commit makes the caller load. */
-	ab->observed = true;
-	rc = note_early_seen(r.an, ab->batch, suspects, err);
+	rc = note_owners(an, ab->batch, err);
+	if (rc == MENTOR_OK && !(mine = malloc(n ? n : 1)))
+		rc = an_nomem(err);
 	if (rc == MENTOR_OK)
-		rc = an_observe_batch(&r, ab->batch, r.an->early_seen);
-	if (rc == MENTOR_OK)
-		rc = evaluate_early(&r, ab->batch);
-	if (rc == MENTOR_OK) {
-		r.an->early_staged = r.staged;
-		r.staged = (struct run_staged){ 0 };
+		rc = runs_begin(an, NULL, &runs, err);
+	for (size_t i = 0; rc == MENTOR_OK && i < runs.n; i++) {
+		program_mask(an, i, ab->batch, NULL, mine);
+		rc = an_early_observe(&runs.r[i], ab->batch, mine, suspects);
 	}
-	return run_end(&r, rc);
+	for (size_t i = 0; rc == MENTOR_OK && i < runs.n; i++)
+		rc = an_early_evaluate(&runs.r[i], ab->batch, newest_seen(&runs, false));
+	free(mine);
+	return runs.r ? runs_end(&runs, rc) : rc;
 }
 
 int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const unsigned char *stored,
 				struct mentor_error *err)
 {
 	struct mentor_analytics_batch *ab = ctx;
-	struct run r = { .an = ab->an, .s = store, .err = err, .staged = ab->an->early_staged };
-	bool early_ran = r.an->early_ran, read = false;
-	struct mentor_source_times others = an_all_at(INT64_MAX), nothing = an_all_at(INT64_MIN);
+	struct mentor_analytics *an = ab->an;
+	size_t n = mentor_batch_rows(ab->batch, MENTOR_STAGE_EVENTS);
+	unsigned char *mine = NULL;
+	struct runs runs = { 0 };
 	int rc;
 
-	/* This run writes what batch_early staged, or frees it. */
-	r.an->early_staged = (struct run_staged){ 0 };
-	r.an->early_ran = false;
-	if (!r.an->cfg->enabled)
-		return run_end(&r, MENTOR_OK);
-	rc = an_take_lead(&r);
-	/*
-	 * batch_early fed the detector all but the suspects, taking them for new: the
-	 * repeats among them are taken back, and the suspects that were new are fed
-	 * now. Should either have come too late (a repeat evaluated already, a new
-	 * suspect older than what batch_early evaluated), store only, and load.
-	 */
-	if (rc == MENTOR_OK && ab->observed && !r.an->need_load) {
-		rc = an_settle_early(&r, ab->batch, r.an->early_seen, stored, early_ran ? &r.an->early_until : &nothing);
-		if (rc == MENTOR_ERR_INVALID) {
-			r.an->need_load = true;
-			rc = MENTOR_OK;
-		}
-	}
-	/* Not the decider, or not caught up yet: store only; the tables say what is left to read. */
-	if (rc != MENTOR_OK || !r.an->leader || r.an->need_load)
-		return run_end(&r, rc);
-	rc = an_create_stages(&r);
-	if (rc == MENTOR_OK)
-		rc = an_refresh_agents(&r);
-	if (rc == MENTOR_OK)
-		rc = an_catch_up(&r, ab->batch, &others, &read);
-	/* What evaluate_early relied on; should it not hold, the batch is rolled back and written again after a load. */
-	if (rc == MENTOR_OK && early_ran && (read || an_least(&others) != INT64_MAX))
-		rc = mentor_error_set(err, MENTOR_ERR_RETRY,
-				      "analytics: another instance stored events while a batch was evaluated early");
-	if (rc == MENTOR_OK && !ab->observed)
-		rc = an_observe_batch(&r, ab->batch, stored);
-	if (rc == MENTOR_OK)
-		rc = an_run_until(&r, an_lesser(&r.an->next_closed, &others));
-	if (rc == MENTOR_OK)
-		rc = an_publish_pause(&r, &others);
-	if (rc == MENTOR_OK)
-		rc = an_write_changes(&r);
-	return run_end(&r, rc);
-}
-
-/*
- * Evaluates each source up to its time in closed, in a transaction of its own. With ret_last_round,
- * ends with a round at the newest time once this instance decides and every
- * partition of the group is its own and read to the end, and says whether the
- * group's drain is finished for this instance: an instance that does not
- * decide has nothing left to do.
- */
-static int advance_alone(struct mentor_analytics *an, struct mentor_store *store, struct mentor_source_times closed,
-			 bool *ret_last_round, struct mentor_error *err)
-{
-	struct run r = { .an = an, .s = store, .err = err };
-	struct mentor_source_times others = an_all_at(INT64_MAX);
-	int64_t newest;
-	bool last_round;
-	int rc = mentor_store_begin(store, err);
-
-	if (rc != MENTOR_OK)
-		return rc;
-	rc = an_take_lead(&r);
-	if (ret_last_round)
-		*ret_last_round = rc == MENTOR_OK && !an->leader;
-	if (rc != MENTOR_OK || !an->leader || an->need_load)
-		return mentor_store_end(store, rc, err);
-	rc = an_create_stages(&r);
-	if (rc == MENTOR_OK)
-		rc = an_catch_up(&r, NULL, &others, &(bool){ false });
-	closed = an_lesser(&closed, &others);
-	if (rc == MENTOR_OK)
-		rc = an_run_until(&r, closed);
-	newest = mentor_detector_newest_seen(an->det);
-	last_round = ret_last_round && an_least(&closed) == MENTOR_DETECT_ALL && !an->rounds_left;
-	/*
-	 * Every trigger is decided now: each supersedes as it would in one
-	 * decision-time order, also one decided after a round at the newest time
-	 * that an_run_until ran already (no round follows it then).
-	 */
-	if (rc == MENTOR_OK && last_round)
-		rc = an_resolve_refired(&r, INT64_MAX);
-	if (rc == MENTOR_OK && last_round && newest != NO_TIME &&
-	    (an->last_round_us == NO_TIME || newest > an->last_round_us))
-		rc = an_run_round(&r, newest, true);
-	if (rc == MENTOR_OK)
-		rc = an_publish_pause(&r, &others);
-	if (rc == MENTOR_OK)
-		rc = an_write_changes(&r);
-	rc = mentor_store_end(store, run_end(&r, rc), err);
-	if (ret_last_round)
-		*ret_last_round = rc == MENTOR_OK && last_round;
-	return rc;
-}
-
-/* Between checks of the lock by an instance that does not decide (mentor_analytics_tick). */
-#define LEAD_CHECK_US 1000000
-
-/*
- * An instance that does not decide checks the lock between batches, in a
- * transaction of its own, at most once every LEAD_CHECK_US: it learns the
- * group's backpressure while backpressure keeps it from having batches, and
- * takes the lead when the decider is gone (it loads before deciding).
- */
-static int check_lead(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err)
-{
-	struct run r = { .an = an, .s = store, .err = err };
-	int64_t now = mentor_monotonic_us();
-	int rc;
-
-	if (an->lead_checked_us != NO_TIME && now - an->lead_checked_us < LEAD_CHECK_US)
+	if (!an->cfg->analytics.enabled)
 		return MENTOR_OK;
-	an->lead_checked_us = now;
-	rc = mentor_store_begin(store, err);
-	if (rc != MENTOR_OK)
-		return rc;
-	return mentor_store_end(store, an_take_lead(&r), err);
-}
-
-/* Whether a source's watermark, within its lead, moved on past what was evaluated. */
-static bool moved_on(const struct mentor_analytics *an)
-{
-	struct mentor_source_times next = an_within_lead(an, an->next_closed);
-
-	for (int kind = 0; kind < MENTOR_EVENT_KIND_COUNT; kind++)
-		if (kind != MENTOR_EVENT_ROSTER && next.us[kind] > an->closed.us[kind])
-			return true;
-	return false;
+	/* Without batch_early, the programs of the batch are noted now; with it, they stand as it left them. */
+	rc = ab->early ? MENTOR_OK : note_owners(an, ab->batch, err);
+	if (rc == MENTOR_OK && !(mine = malloc(n ? n : 1)))
+		rc = an_nomem(err);
+	if (rc == MENTOR_OK)
+		rc = runs_begin(an, store, &runs, err);
+	for (size_t i = 0; rc == MENTOR_OK && i < runs.n; i++) {
+		program_mask(an, i, ab->batch, stored, mine);
+		rc = an_batch_prepare(&runs.r[i], ab->batch, mine);
+	}
+	free(mine);
+	if (rc == MENTOR_OK)
+		rc = run_all(an, &runs, false);
+	return runs.r ? runs_end(&runs, rc) : rc;
 }
 
 int mentor_analytics_tick(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err)
 {
-	size_t waiting = mentor_detector_waiting(an->det);
-	int64_t now = mentor_monotonic_us();
-	/*
-	 * The published backpressure may be another decider's, or hold no longer,
-	 * and no batch may come to fix it. A pause of every partition with an
-	 * event (set while the watermark was unknown: a roster partition not read
-	 * to its end, a partition with no event yet) is looked at again once a
-	 * second: should what holds the watermark back be known now and be paused
-	 * by it, nothing else would ever move it.
-	 */
-	bool pause_stale = !an->pause_synced ||
-			   (an_least(&an->pause_after) != INT64_MAX && waiting < an->cfg->max_waiting_observations) ||
-			   (an_least(&an->pause_after) == INT64_MIN && now - an->pause_checked_us >= LEAD_CHECK_US);
+	struct runs runs = { 0 };
+	bool due = false;
+	int rc = MENTOR_OK;
 
-	if (an->cfg->enabled && !an->leader)
-		return check_lead(an, store, err);
-	if (!an->cfg->enabled || (!pause_stale && ((waiting == 0 && !an->rounds_left) ||
-						    (!moved_on(an) && !an->rounds_left))))
+	if (!an->cfg->analytics.enabled)
 		return MENTOR_OK;
-	if (an_least(&an->pause_after) == INT64_MIN)
-		an->pause_checked_us = now;
-	return advance_alone(an, store, an->next_closed, NULL, err);
+	rc = read_programs(an, store, false, err);
+	for (size_t i = 0; rc == MENTOR_OK && i < an->n_programs; i++) {
+		if (!an_program_decides(an->programs[i]))
+			rc = an_program_check_lead(an->programs[i], store, err);
+		else if (an_program_tick_due(an->programs[i]))
+			due = true;
+	}
+	if (rc != MENTOR_OK || !due || mentor_analytics_needs_load(an))
+		return rc;
+	rc = mentor_store_begin(store, err);
+	if (rc != MENTOR_OK)
+		return rc;
+	rc = runs_begin(an, store, &runs, err);
+	for (size_t i = 0; rc == MENTOR_OK && i < runs.n; i++)
+		rc = an_alone_prepare(&runs.r[i], an->next_closed);
+	if (rc == MENTOR_OK)
+		rc = run_all(an, &runs, false);
+	rc = runs.r ? runs_end(&runs, rc) : rc;
+	return mentor_store_end(store, rc, err);
 }
 
 int mentor_analytics_finish(struct mentor_analytics *an, struct mentor_store *store, bool *ret_done,
 			    struct mentor_error *err)
 {
+	struct runs runs = { 0 };
+	int rc;
+
 	*ret_done = true;
-	if (!an->cfg->enabled)
+	if (!an->cfg->analytics.enabled)
 		return MENTOR_OK;
-	return advance_alone(an, store, an_all_at(MENTOR_DETECT_ALL), ret_done, err);
+	rc = mentor_store_begin(store, err);
+	if (rc != MENTOR_OK)
+		return rc;
+	rc = runs_begin(an, store, &runs, err);
+	for (size_t i = 0; rc == MENTOR_OK && i < runs.n; i++)
+		rc = an_alone_prepare(&runs.r[i], an_all_at(MENTOR_DETECT_ALL));
+	if (rc == MENTOR_OK)
+		rc = run_all(an, &runs, true);
+	/* Done once every program this instance decides has had its last round; those others decide are theirs. */
+	for (size_t i = 0; rc == MENTOR_OK && i < runs.n; i++)
+		if (an_program_decides(runs.r[i].an) && !an_run_at_end(&runs.r[i]))
+			*ret_done = false;
+	rc = runs.r ? runs_end(&runs, rc) : rc;
+	rc = mentor_store_end(store, rc, err);
+	if (rc != MENTOR_OK)
+		*ret_done = false;
+	return rc;
 }

@@ -26,28 +26,31 @@
 	"   WHERE s.fatal IS NOT NULL AND " events_where \
 	"), t AS (" \
 	"  INSERT INTO triggers (trigger_id, agent_id, behavior, kind, fired_at, event_id, score, status, resolved_at," \
-	"                        resolution)" \
+	"                        resolution, program)" \
 	"  SELECT trigger_id, agent_id, behavior, 'fatal', occurred_at, event_id, score, 'resolved', occurred_at," \
-	"         'alerted' FROM f" \
+	"         'alerted', $2 FROM f" \
 	"  ON CONFLICT DO NOTHING RETURNING trigger_id" \
 	")" \
-	" INSERT INTO alerts (alert_id, kind, team_lead_id, agent_id, occurred_at, payload)" \
+	" INSERT INTO alerts (alert_id, kind, team_lead_id, agent_id, occurred_at, payload, program)" \
 	" SELECT 'fatal_behavior:' || f.trigger_id, 'fatal_behavior', a.team_lead_id, f.agent_id, f.occurred_at," \
 	"   jsonb_build_object('schema', 'mentord.alert.v1', 'alert_id', 'fatal_behavior:' || f.trigger_id," \
-	"     'kind', 'fatal_behavior'," \
+	"     'kind', 'fatal_behavior', 'program', $2::text," \
 	"     'occurred_at', to_char(f.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')," \
 	"     'team_lead_id', a.team_lead_id, 'agent_id', f.agent_id, 'agent_name', a.name, 'behavior', f.behavior," \
-	"     'trigger_id', f.trigger_id, 'event_id', f.event_id, 'interaction_id', f.interaction_id)" \
+	"     'trigger_id', f.trigger_id, 'event_id', f.event_id, 'interaction_id', f.interaction_id), $2" \
 	"   FROM f JOIN t USING (trigger_id) LEFT JOIN agents a ON a.agent_id = f.agent_id" \
 	" ORDER BY f.trigger_id ON CONFLICT (alert_id) DO NOTHING"
 
-/* $1: the events, by id (mentord keeps the ids of the stored events with fatal items until decided). */
+/*
+ * $1: the events, by id (mentord keeps the ids of the stored events with
+ * fatal items until decided); $2: their program.
+ */
 static const char fatal_sql[] = FATAL_SQL("s.event_id = ANY($1::text[])");
 
 /* Remembers a stored event with fatal items, to be decided when the watermark passes its decision time. */
 int an_add_fatal(struct run *r, const char *event_id, size_t len, int64_t decide_us)
 {
-	struct mentor_analytics *an = r->an;
+	struct an_program *an = r->an;
 
 	if (!mentor_grow((void **)&an->fatal, &an->cap_fatal, an->n_fatal, sizeof(*an->fatal), 64, SIZE_MAX))
 		return an_nomem(r->err);
@@ -72,7 +75,7 @@ int an_add_batch_fatal(struct run *r, const struct mentor_batch *b, const unsign
 	return rc;
 }
 
-void an_drop_batch_fatal(struct mentor_analytics *an, const struct mentor_batch *b, const unsigned char *stored)
+void an_drop_batch_fatal(struct an_program *an, const struct mentor_batch *b, const unsigned char *stored)
 {
 	for (size_t i = 0; i < mentor_batch_rows(b, MENTOR_STAGE_EVENTS); i++) {
 		size_t len, k = an->n_fatal;
@@ -99,7 +102,7 @@ void an_drop_batch_fatal(struct mentor_analytics *an, const struct mentor_batch 
 /* Inserts the fatal triggers of the pending events before closed_us, and forgets them. */
 int an_decide_fatal(struct run *r, int64_t closed_us)
 {
-	struct mentor_analytics *an = r->an;
+	struct an_program *an = r->an;
 	struct text_buf ids = { 0 };
 	size_t kept = 0;
 	bool any = false;
@@ -120,7 +123,8 @@ int an_decide_fatal(struct run *r, int64_t closed_us)
 	}
 	if (any) {
 		an->counts_stale = true;
-		rc = an_q(r, fatal_sql, 1, (const char *const[]){ ids.data }, "insert fatal triggers", NULL);
+		rc = an_q(r, fatal_sql, 2, (const char *const[]){ ids.data, an->program }, "insert fatal triggers",
+			  NULL);
 	}
 	free(ids.data);
 	for (size_t i = 0; rc == MENTOR_OK && i < an->n_fatal; i++) {
@@ -134,7 +138,7 @@ int an_decide_fatal(struct run *r, int64_t closed_us)
 	return rc;
 }
 
-void an_free_fatal(struct mentor_analytics *an)
+void an_free_fatal(struct an_program *an)
 {
 	for (size_t i = 0; i < an->n_fatal; i++)
 		free(an->fatal[i].event_id);

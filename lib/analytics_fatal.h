@@ -19,12 +19,12 @@ int an_add_batch_fatal(struct run *r, const struct mentor_batch *b, const unsign
  * hook gets it, not NULL), which an_add_batch_fatal took for new before the
  * batch was stored: one waiting entry per repeat.
  */
-void an_drop_batch_fatal(struct mentor_analytics *an, const struct mentor_batch *b, const unsigned char *stored);
+void an_drop_batch_fatal(struct an_program *an, const struct mentor_batch *b, const unsigned char *stored);
 
 /* Fires the triggers and alerts of the waiting fatal events before closed_us. */
 int an_decide_fatal(struct run *r, int64_t closed_us);
 
 /* Forgets every waiting fatal event. */
-void an_free_fatal(struct mentor_analytics *an);
+void an_free_fatal(struct an_program *an);
 
 #endif

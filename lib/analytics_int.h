@@ -66,10 +66,12 @@ struct roster_partition {
 	int64_t still_since_us;   /* monotonic: when `stored` last moved */
 };
 
-struct mentor_analytics {
+/* One program's analytics (program.h): what include/mentor/analytics.h's analytics hold per program. */
+struct an_program {
 	const struct mentor_analytics_config *cfg;  /* borrowed */
 	const struct mentor_event_rules *rules;     /* borrowed */
 	char *group;                                /* owned */
+	char *program;                              /* owned; the program decided: every row read and written is its */
 	struct mentor_detector *det;                /* owned */
 	struct mentor_kpi_set *kpi;                 /* owned */
 	struct metric_scale *scales;                /* owned */
@@ -96,9 +98,10 @@ struct mentor_analytics {
 	size_t n_owned;
 	bool early_ok;                              /* the last catch-up read nothing, saw no other instance,
 						       and the partitions this instance consumes are the same */
-	bool early_ran;                             /* batch_early evaluated waiting observations ... */
+	bool early_observed;                        /* batch_early fed the batch's events of the program ... */
+	bool early_ran;                             /* ... and evaluated waiting observations ... */
 	struct mentor_source_times early_until;     /* ... each source up to this time */
-	unsigned char *early_seen;                  /* owned; per event of the batch, fed by batch_early (NULL: all) */
+	unsigned char *early_seen;                  /* owned; per event of the batch, fed by batch_early */
 	struct run_staged early_staged;             /* what it staged, for the hook's run */
 	struct mentor_source_times pause_after;     /* the group's backpressure (analytics_pause): as read with the
 						       lock, or as this decider set it; INT64_MAX: none */
@@ -111,28 +114,31 @@ struct mentor_analytics {
 	void *progress_ctx;
 };
 
-/* One hook or finish call. */
+/* One program's part of a batch, tick or finish (program.h). */
 struct run {
-	struct mentor_analytics *an;
+	struct an_program *an;
 	struct mentor_store *s;
 	struct mentor_error *err;
 	int stages_made;            /* backend pid whose staging tables this run created, 0: none */
-	struct run_staged staged;   /* owned; freed by run_end */
+	struct run_staged staged;   /* owned; freed by an_run_end */
 	bool round_ran;             /* a round ran: the changed provisional KPI rows are written at the end */
+	bool deciding;              /* prepared: this instance decides the program and is caught up */
+	struct mentor_source_times until;   /* each source is evaluated up to here */
+	struct mentor_source_times others;  /* an_catch_up's bounds from the partitions other instances consume */
 };
 
 /* Rows a load reads between two progress calls (mentor_analytics_set_progress). */
 #define AN_PROGRESS_ROWS 4096
 
 /* Tells the caller that long work goes on, every AN_PROGRESS_ROWS rows i. */
-static inline void an_progress_row(const struct mentor_analytics *an, int i)
+static inline void an_progress_row(const struct an_program *an, int i)
 {
 	if (an->progress && i % AN_PROGRESS_ROWS == AN_PROGRESS_ROWS - 1)
 		an->progress(an->progress_ctx);
 }
 
 /* The longest allowed lateness of any source. */
-static inline int64_t an_lateness_max(const struct mentor_analytics *an)
+static inline int64_t an_lateness_max(const struct an_program *an)
 {
 	int64_t most = 0;
 
@@ -151,7 +157,7 @@ static inline int64_t an_floor_to(int64_t t, int64_t step)
 }
 
 /* The time of the first pairing round not run yet; NO_TIME before rounds count. */
-static inline int64_t an_next_round(const struct mentor_analytics *an)
+static inline int64_t an_next_round(const struct an_program *an)
 {
 	if (an->last_round_us == NO_TIME)
 		return NO_TIME;
@@ -215,7 +221,7 @@ static inline void an_lower_source(struct mentor_source_times *w, enum mentor_ev
  * its end in a drain long before the other waits for it, so that a round
  * still finds the days it reads (an_keep_days) and the states it needs.
  */
-static inline int64_t an_source_lead_us(const struct mentor_analytics *an)
+static inline int64_t an_source_lead_us(const struct an_program *an)
 {
 	return an_lateness_max(an) + MENTOR_US_PER_DAY;
 }
@@ -225,7 +231,7 @@ static inline int64_t an_source_lead_us(const struct mentor_analytics *an)
  * window read when a window opens, and the after window rebuilt from memory
  * at a restart, with the lead one source may have on the rounds.
  */
-static inline int an_keep_days(const struct mentor_analytics *an)
+static inline int an_keep_days(const struct an_program *an)
 {
 	const struct mentor_analytics_config *cfg = an->cfg;
 	int w = cfg->stats.shrink.window_days, b = cfg->stats.kpi.before_days, a = cfg->stats.kpi.after_days;
@@ -238,7 +244,7 @@ static inline int an_keep_days(const struct mentor_analytics *an)
  * closed with each source held to the lead it may have on the lesser
  * (an_source_lead_us); a source without a watermark yet holds the other.
  */
-static inline struct mentor_source_times an_within_lead(const struct mentor_analytics *an,
+static inline struct mentor_source_times an_within_lead(const struct an_program *an,
 							struct mentor_source_times closed)
 {
 	int64_t least = an_least(&closed), lead = an_source_lead_us(an);

@@ -1,10 +1,10 @@
 /*
- * The analytics' memory rebuilt from PostgreSQL (mentor_analytics_load): at
+ * The analytics' memory rebuilt from PostgreSQL (an_program_load): at
  * start, after a failed commit, and when an instance becomes the group's
  * decider. One REPEATABLE READ snapshot, so that the offsets marked as read
  * are exactly those of the events loaded. See docs/analytics.md (Restart).
  */
-#include "mentor/analytics.h"
+#include "program.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +34,8 @@ static int load_state(struct run *r)
 	int rc = an_q(r,
 		   "SELECT " CLOSED_OF("closed_voc_at") ", " CLOSED_OF("closed_aqm_at") ","
 		   "       " US_OF("last_round_at") ", " US_OF("event_time_at") ", " US_OF("decided_at")
-		   "  FROM analytics_state WHERE group_id = $1",
-		   1, (const char *const[]){ r->an->group }, "read analytics_state", &res);
+		   "  FROM analytics_state WHERE group_id = $1 AND program = $2",
+		   2, (const char *const[]){ r->an->group, r->an->program }, "read analytics_state", &res);
 
 	if (rc == MENTOR_OK && PQntuples(res) == 1) {
 		r->an->closed.us[MENTOR_EVENT_VOC] = an_get_i64(res, 0, 0);
@@ -55,8 +55,8 @@ static int load_priors(struct run *r)
 	int rc = an_q(r,
 		   "SELECT DISTINCT ON (metric) metric, day - DATE '1970-01-01', n_agents, n_obs, pop_mean,"
 		   "       sigma2_within, tau2_between, k, k_estimated"
-		   "  FROM behavior_priors ORDER BY metric, day DESC",
-		   0, NULL, "read behavior_priors", &res);
+		   "  FROM behavior_priors WHERE program = $1 ORDER BY metric, day DESC",
+		   1, (const char *const[]){ r->an->program }, "read behavior_priors", &res);
 
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 		struct mentor_population pop = {
@@ -88,8 +88,9 @@ static int load_days(struct run *r, int64_t from_day, int64_t to_day)
 
 		rc = an_q(r,
 		       "SELECT agent_id, metric, n, sum_e6, sumsq_e12 FROM agent_daily_parts"
-		       " WHERE day = DATE '1970-01-01' + $1::integer",
-		       1, (const char *const[]){ an_int_text(day, day_text) }, "read agent_daily_parts", &res);
+		       " WHERE day = DATE '1970-01-01' + $1::integer AND program = $2",
+		       2, (const char *const[]){ an_int_text(day, day_text), r->an->program }, "read agent_daily_parts",
+		       &res);
 		for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 			an_progress_row(r->an, i);
 			rc = mentor_detector_restore_day(r->an->det, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), day,
@@ -105,12 +106,15 @@ static int load_days(struct run *r, int64_t from_day, int64_t to_day)
  * The group's partitions' offsets the analytics have not read: events stored
  * without their analytics (a batch of resends, the batch that found this
  * instance the new decider, another instance's). Such an event waits to be
- * decided whatever its time, as if the next batch had read it.
+ * decided whatever its time, as if the next batch had read it. $1: the
+ * group, $2: the roster's topic, $3: the program; the queries take the
+ * program's events only (s.program = $3).
  */
 #define UNREAD_SQL \
 	"WITH unread AS (" \
 	"  SELECT c.topic, c.partition, coalesce(a.next_offset, 0) AS from_offset" \
-	"    FROM consumer_offsets c LEFT JOIN analytics_offsets a USING (group_id, topic, partition)" \
+	"    FROM consumer_offsets c LEFT JOIN analytics_offsets a" \
+	"      ON a.group_id = c.group_id AND a.program = $3 AND a.topic = c.topic AND a.partition = c.partition" \
 	"   WHERE c.group_id = $1 AND c.topic <> $2 AND c.next_offset > coalesce(a.next_offset, 0))"
 #define UNREAD_MATCH "u.topic = s.topic AND u.partition = s.partition AND s.kafka_offset >= u.from_offset"
 #define UNREAD_EVENTS " FROM unread u JOIN score_events s ON " UNREAD_MATCH
@@ -130,9 +134,10 @@ static int load_undecided_from(struct run *r, int64_t *ret_us)
 	an_time_text(r->an->closed.us[MENTOR_EVENT_AQM], aqm);
 	rc = an_q(r,
 		  UNREAD_SQL " SELECT " US_OF("min(t)") " FROM (SELECT min(s.occurred_at) AS t" UNREAD_EVENTS
-		  " UNION ALL SELECT min(occurred_at) FROM score_events WHERE decide_at >= $3 AND kind = 'voc'"
-		  " UNION ALL SELECT min(occurred_at) FROM score_events WHERE decide_at >= $4 AND kind = 'aqm') m",
-		  4, (const char *const[]){ r->an->group, r->an->topics[MENTOR_EVENT_ROSTER], voc, aqm },
+		  "  WHERE s.program = $3"
+		  " UNION ALL SELECT min(occurred_at) FROM score_events WHERE program = $3 AND decide_at >= $4 AND kind = 'voc'"
+		  " UNION ALL SELECT min(occurred_at) FROM score_events WHERE program = $3 AND decide_at >= $5 AND kind = 'aqm') m",
+		  5, (const char *const[]){ r->an->group, r->an->topics[MENTOR_EVENT_ROSTER], r->an->program, voc, aqm },
 		  "read the undecided events' times", &res);
 
 	*ret_us = INT64_MAX;
@@ -158,10 +163,10 @@ static int load_observations(struct run *r, int64_t from_us)
 	       UNREAD_SQL " SELECT s.agent_id, o.metric, s.event_id, " US_OF("s.occurred_at") ","
 	       "       (o.value * 1000000)::bigint, u.topic IS NOT NULL, " US_OF("s.decide_at") ", s.kind = 'aqm'"
 	       "  FROM score_events s LEFT JOIN unread u ON " UNREAD_MATCH
-	       " CROSS JOIN LATERAL event_observations(s.kind, s.csat, s.overall, s.scores, $4, $5) o"
-	       " WHERE s.occurred_at >= $3",
-	       5,
-	       (const char *const[]){ r->an->group, r->an->topics[MENTOR_EVENT_ROSTER], from,
+	       " CROSS JOIN LATERAL event_observations(s.kind, s.csat, s.overall, s.scores, $5, $6) o"
+	       " WHERE s.program = $3 AND s.occurred_at >= $4",
+	       6,
+	       (const char *const[]){ r->an->group, r->an->topics[MENTOR_EVENT_ROSTER], r->an->program, from,
 				      an_int_text(r->an->rules->csat_min, lo), an_int_text(r->an->rules->csat_max, hi) },
 	       "read score_events", &res);
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
@@ -193,9 +198,11 @@ static int load_fatal(struct run *r)
 	an_time_text(r->an->closed.us[MENTOR_EVENT_AQM], from);
 	rc = an_q(r,
 	       UNREAD_SQL " SELECT event_id, " US_OF("decide_at") " FROM score_events"
-	       " WHERE fatal IS NOT NULL AND decide_at >= $3"
-	       " UNION SELECT s.event_id, " US_OF("s.decide_at") UNREAD_EVENTS " WHERE s.fatal IS NOT NULL",
-	       3, (const char *const[]){ r->an->group, r->an->topics[MENTOR_EVENT_ROSTER], from }, "read pending fatal events", &res);
+	       " WHERE program = $3 AND fatal IS NOT NULL AND decide_at >= $4"
+	       " UNION SELECT s.event_id, " US_OF("s.decide_at") UNREAD_EVENTS
+	       "  WHERE s.program = $3 AND s.fatal IS NOT NULL",
+	       4, (const char *const[]){ r->an->group, r->an->topics[MENTOR_EVENT_ROSTER], r->an->program, from },
+	       "read pending fatal events", &res);
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 		an_progress_row(r->an, i);
 		rc = an_add_fatal(r, PQgetvalue(res, i, 0), strlen(PQgetvalue(res, i, 0)), an_get_i64(res, i, 1));
@@ -249,8 +256,8 @@ static int load_status(struct run *r)
 	int rc = an_q(r,
 		   "SELECT agent_id, behavior, n, norm_mean, norm_shrunk, norm_ci_low, norm_ci_high, pop_mean, prior_k,"
 		   "       status, reason, " US_OF("since") ", " US_OF("updated_at") ", week, weekly_low"
-		   "  FROM agent_behavior_status",
-		   0, NULL, "read agent_behavior_status", &res);
+		   "  FROM agent_behavior_status WHERE program = $1",
+		   1, (const char *const[]){ r->an->program }, "read agent_behavior_status", &res);
 
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 		struct mentor_detect_row row = {
@@ -277,8 +284,8 @@ static int load_past(struct run *r)
 		   "SELECT agent_id, behavior, " US_OF("decided_at") ", status, reason, n, norm_mean, norm_shrunk,"
 		   "       norm_ci_low, norm_ci_high, pop_mean, prior_k, " US_OF("since") ", " US_OF("updated_at") ","
 		   "       week, weekly_low"
-		   "  FROM status_past ORDER BY seq",
-		   0, NULL, "read status_past", &res);
+		   "  FROM status_past WHERE program = $1 ORDER BY seq",
+		   1, (const char *const[]){ r->an->program }, "read status_past", &res);
 
 	for (int i = 0; rc == MENTOR_OK && i < PQntuples(res); i++) {
 		struct mentor_detect_row before = {
@@ -331,9 +338,10 @@ static int load_kpis(struct run *r, int64_t split_day)
 	int64_t first_day;
 	/* The earliest day read, as a value the planner sees: parts of older days are never scanned. */
 	int rc = an_q(r,
-		      "SELECT least((SELECT min(before_from) FROM pairing_kpis WHERE NOT final),"
-		      "             (SELECT min(before_from) FROM comparison_kpis WHERE NOT final)) - DATE '1970-01-01'",
-		      0, NULL, "read the KPI windows' first day", &res);
+		      "SELECT least((SELECT min(before_from) FROM pairing_kpis WHERE program = $1 AND NOT final),"
+		      "             (SELECT min(before_from) FROM comparison_kpis WHERE program = $1 AND NOT final))"
+		      "       - DATE '1970-01-01'",
+		      1, (const char *const[]){ r->an->program }, "read the KPI windows' first day", &res);
 
 	if (rc != MENTOR_OK || PQgetisnull(res, 0, 0)) {
 		PQclear(res);
@@ -349,18 +357,18 @@ static int load_kpis(struct run *r, int64_t split_day)
 		   "  SELECT pairing_id AS owner, false AS comparison, subject,"
 		   "         CASE subject WHEN 'mentor' THEN p.mentor_id ELSE p.mentee_id END AS agent_id, metric,"
 		   "         is_target, before_from, before_to, after_from, after_to"
-		   "    FROM pairing_kpis k JOIN pairings p USING (pairing_id) WHERE NOT k.final"
+		   "    FROM pairing_kpis k JOIN pairings p USING (pairing_id) WHERE k.program = $3 AND NOT k.final"
 		   "  UNION ALL"
 		   "  SELECT trigger_id, true, 'mentee', t.agent_id, metric, is_target, before_from, before_to,"
 		   "         after_from, after_to"
-		   "    FROM comparison_kpis c JOIN triggers t USING (trigger_id) WHERE NOT c.final"
+		   "    FROM comparison_kpis c JOIN triggers t USING (trigger_id) WHERE c.program = $3 AND NOT c.final"
 		   "), ahead AS ("  /* decided after the lesser watermark, and before its own source's */
 		   "  SELECT s.agent_id, o.metric, (s.occurred_at AT TIME ZONE 'UTC')::date AS day,"
 		   "         (s.decide_at AT TIME ZONE 'UTC')::date AS decide_day, (o.value * 1000000)::bigint AS v"
 		   "    FROM score_events s LEFT JOIN unread u ON " UNREAD_MATCH
-		   "   CROSS JOIN LATERAL event_observations(s.kind, s.csat, s.overall, s.scores, $9, $10) o"
-		   "   WHERE s.decide_at >= $5 AND u.topic IS NULL"
-		   "     AND ((s.kind = 'voc' AND s.decide_at < $6) OR (s.kind = 'aqm' AND s.decide_at < $7))"
+		   "   CROSS JOIN LATERAL event_observations(s.kind, s.csat, s.overall, s.scores, $10, $11) o"
+		   "   WHERE s.program = $3 AND s.decide_at >= $6 AND u.topic IS NULL"
+		   "     AND ((s.kind = 'voc' AND s.decide_at < $7) OR (s.kind = 'aqm' AND s.decide_at < $8))"
 		   "), refused AS ("
 		   "  SELECT k.owner, k.comparison, k.subject, k.metric,"
 		   "         count(*) FILTER (WHERE a.day < k.before_to) AS bn,"
@@ -370,7 +378,7 @@ static int load_kpis(struct run *r, int64_t split_day)
 		   "         coalesce(sum(a.v) FILTER (WHERE a.day >= k.after_from), 0) AS asum,"
 		   "         coalesce(sum(a.v * a.v) FILTER (WHERE a.day >= k.after_from), 0) AS aq"
 		   "    FROM k JOIN ahead a ON a.agent_id = k.agent_id AND a.metric = k.metric"
-		   "     AND a.decide_day >= k.after_to + $8::integer"
+		   "     AND a.decide_day >= k.after_to + $9::integer"
 		   "     AND ((a.day >= k.before_from AND a.day < k.before_to) OR (a.day >= k.after_from AND a.day < k.after_to))"
 		   "   GROUP BY 1, 2, 3, 4"
 		   ")"
@@ -380,15 +388,16 @@ static int load_kpis(struct run *r, int64_t split_day)
 		   "                k.before_from - DATE '1970-01-01', k.before_to - DATE '1970-01-01',"
 		   "                k.after_from - DATE '1970-01-01', k.after_to - DATE '1970-01-01',"
 		   "                coalesce(sum(d.n), 0), coalesce(sum(d.sum_e6), 0), coalesce(sum(d.sumsq_e12), 0)"
-		   "           FROM k LEFT JOIN agent_daily_parts d ON d.agent_id = k.agent_id AND d.metric = k.metric"
+		   "           FROM k LEFT JOIN agent_daily_parts d ON d.program = $3 AND d.agent_id = k.agent_id"
+		   "            AND d.metric = k.metric"
 		   "            AND d.day >= k.before_from AND d.day < k.before_to"
-		   "            AND d.day < coalesce(DATE '1970-01-01' + $3::integer, '-infinity')"
-		   "            AND d.day >= DATE '1970-01-01' + $4::integer"
+		   "            AND d.day < coalesce(DATE '1970-01-01' + $4::integer, '-infinity')"
+		   "            AND d.day >= DATE '1970-01-01' + $5::integer"
 		   "          GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10) g"
 		   "   LEFT JOIN refused f ON f.owner = g.owner AND f.comparison = g.comparison AND f.subject = g.subject"
 		   "    AND f.metric = g.metric",
-		   10,
-		   (const char *const[]){ r->an->group, r->an->topics[MENTOR_EVENT_ROSTER],
+		   11,
+		   (const char *const[]){ r->an->group, r->an->topics[MENTOR_EVENT_ROSTER], r->an->program,
 					  split_day == NO_TIME ? NULL : an_int_text(split_day, split_text),
 					  an_int_text(first_day, first_text), from, voc, aqm,
 					  an_int_text(an_kpi_decided_before_day(r->an, 0), late),
@@ -425,7 +434,7 @@ static int load_kpis(struct run *r, int64_t split_day)
 	return rc;
 }
 
-int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err)
+int an_program_load(struct an_program *an, struct mentor_store *store, struct mentor_error *err)
 {
 	struct run r = { .an = an, .s = store, .err = err };
 	struct mentor_detector *det = NULL;
@@ -481,11 +490,11 @@ int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *stor
 		rc = an_count_open(&r);
 	if (rc == MENTOR_OK)
 		rc = an_q(&r,
-		       "INSERT INTO analytics_offsets (group_id, topic, partition, next_offset)"
-		       " SELECT group_id, topic, partition, next_offset FROM consumer_offsets"
+		       "INSERT INTO analytics_offsets (group_id, program, topic, partition, next_offset)"
+		       " SELECT group_id, $2, topic, partition, next_offset FROM consumer_offsets"
 		       "  WHERE group_id = $1 AND next_offset >= 0"
-		       " ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
-		       1, (const char *const[]){ an->group }, "record how far the analytics read", NULL);
+		       " ON CONFLICT (group_id, program, topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
+		       2, (const char *const[]){ an->group, an->program }, "record how far the analytics read", NULL);
 	if (rc == MENTOR_OK)
 		mentor_detector_take_changed(an->det, NULL, NULL);
 	rc = mentor_store_end(store, rc, err);

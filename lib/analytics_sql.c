@@ -90,7 +90,7 @@ int an_q(struct run *r, const char *sql, int n, const char *const *values, const
 	return mentor_store_exec(r->s, sql, n, values, what, ret, r->err);
 }
 
-void an_free_scales(struct mentor_analytics *an)
+void an_free_scales(struct an_program *an)
 {
 	for (size_t i = 0; i < an->n_scales; i++)
 		free(an->scales[i].name);
@@ -99,7 +99,7 @@ void an_free_scales(struct mentor_analytics *an)
 	an->n_scales = 0;
 }
 
-static int add_scale(struct mentor_analytics *an, const char *name, double lo, double hi, struct mentor_error *err)
+static int add_scale(struct an_program *an, const char *name, double lo, double hi, struct mentor_error *err)
 {
 	struct metric_scale *grown = realloc(an->scales, (an->n_scales + 1) * sizeof(*grown));
 

@@ -45,6 +45,6 @@ int an_load_scales(struct run *r);
 int an_scale_of(struct run *r, const char *metric, struct mentor_scale *ret);
 
 /* Forgets the scales read. */
-void an_free_scales(struct mentor_analytics *an);
+void an_free_scales(struct an_program *an);
 
 #endif

@@ -22,16 +22,22 @@ static const char *const kpi_base_metrics[] = { "csat", "csat_top2", "aqm" };
 /* Top-2 box is a view of CSAT, not a behavior of its own: it never fires a trigger. */
 #define NO_TRIGGER_METRIC "csat_top2"
 
-/* The alerts of a transaction, staged and inserted by one statement at its end. */
+/*
+ * The alerts of a transaction, staged and inserted by one statement at its
+ * end. An alert's id names its cause, so a cause alerts once: the earliest,
+ * also when a transaction staged it again (a trigger that waits for a
+ * mentor, then for its agent's other behavior, then for a mentor again).
+ */
 static const char insert_alerts_sql[] =
-	"INSERT INTO alerts (alert_id, kind, team_lead_id, agent_id, occurred_at, payload)"
+	"INSERT INTO alerts (alert_id, kind, team_lead_id, agent_id, occurred_at, payload, program)"
 	" SELECT s.alert_id, s.kind, a.team_lead_id, s.agent_id, s.occurred_at,"
 	"   jsonb_build_object('schema', 'mentord.alert.v1', 'alert_id', s.alert_id, 'kind', s.kind,"
+	"     'program', s.program,"
 	"     'occurred_at', to_char(s.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
 	"     'team_lead_id', a.team_lead_id, 'agent_id', s.agent_id, 'agent_name', a.name, 'behavior', s.behavior)"
-	"   || s.fields"
+	"   || s.fields, s.program"
 	"   FROM stage_alerts s LEFT JOIN agents a USING (agent_id)"
-	"  ORDER BY s.alert_id"
+	"  ORDER BY s.alert_id, s.occurred_at"
 	" ON CONFLICT (alert_id) DO NOTHING";
 
 /*
@@ -55,6 +61,7 @@ int an_insert_alert(struct run *r, const char *kind, const char *cause_id, const
 	col_text(&r->staged.alerts, at);
 	col_text(&r->staged.alerts, behavior);
 	col_text(&r->staged.alerts, body);
+	col_text(&r->staged.alerts, r->an->program);
 	row_end(&r->staged.alerts);
 	free(body);
 	return r->staged.alerts.failed ? an_nomem(r->err) : MENTOR_OK;
@@ -84,7 +91,7 @@ void an_staged_free(struct run_staged *st)
 	*st = (struct run_staged){ 0 };
 }
 
-void an_forget_early(struct mentor_analytics *an)
+void an_forget_early(struct an_program *an)
 {
 	an_staged_free(&an->early_staged);
 	free(an->early_seen);
@@ -99,11 +106,12 @@ void an_forget_early(struct mentor_analytics *an)
  * its agent and behavior does so at the next round (an_resolve_refired,
  * rounds.c), which may run before a trigger fired after it is written.
  */
-#define STAGE_TRIGGERS_COLUMNS 7
+#define STAGE_TRIGGERS_COLUMNS 8
 
 static const char insert_triggers_sql[] =
-	"INSERT INTO triggers (trigger_id, agent_id, behavior, kind, fired_at, event_id, score, n, status)"
-	" SELECT trigger_id, agent_id, behavior, 'low_score', fired_at, event_id, score, n, 'open' FROM stage_triggers"
+	"INSERT INTO triggers (trigger_id, agent_id, behavior, kind, fired_at, event_id, score, n, status, program)"
+	" SELECT trigger_id, agent_id, behavior, 'low_score', fired_at, event_id, score, n, 'open', program"
+	"   FROM stage_triggers"
 	" ON CONFLICT DO NOTHING";
 
 int an_flush_triggers(struct run *r)
@@ -131,7 +139,7 @@ static size_t kpi_metrics(const char *behavior, const char *ret[KPI_METRICS_MAX]
 	return n;
 }
 
-int64_t an_kpi_decided_before_day(const struct mentor_analytics *an, int64_t after_to_day)
+int64_t an_kpi_decided_before_day(const struct an_program *an, int64_t after_to_day)
 {
 	return after_to_day + (an_lateness_max(an) + MENTOR_US_PER_DAY - 1) / MENTOR_US_PER_DAY;
 }
@@ -170,7 +178,8 @@ static int on_trigger(void *ctx, const struct mentor_detect_trigger *t)
 	struct mentor_scale sc;
 	int rc;
 
-	if (strcmp(t->metric, NO_TRIGGER_METRIC) == 0)
+	/* Only the behaviors the program lists fire (SPEC section 2); the others' status rows still say low. */
+	if (strcmp(t->metric, NO_TRIGGER_METRIC) == 0 || !mentor_analytics_may_trigger(r->an->cfg, t->metric))
 		return MENTOR_OK;
 	if ((rc = an_scale_of(r, t->metric, &sc)) != MENTOR_OK)
 		return rc;
@@ -186,6 +195,7 @@ static int on_trigger(void *ctx, const struct mentor_detect_trigger *t)
 	bin_text(b, t->event_id);
 	bin_float8(b, mentor_stats_native(t->shrunk, &sc));
 	bin_int8(b, t->n);
+	bin_text(b, r->an->program);
 	if (b->failed)
 		return an_nomem(r->err);
 	rc = an_open_windows(r, id, true, "mentee", t->agent_id, t->metric, t->fired_us);
@@ -220,17 +230,17 @@ static int flush_priors(struct run *r)
 	for (size_t i = 0; rc == MENTOR_OK && i < st->n_priors; i++) {
 		const struct mentor_population *pop = &st->priors[i].pop;
 		char day[TIME_TEXT], na[NUM_TEXT], no[NUM_TEXT], m[NUM_TEXT], s2[NUM_TEXT], t2[NUM_TEXT], k[NUM_TEXT];
-		const char *params[9] = {
+		const char *params[10] = {
 			st->priors[i].metric, day, an_int_text((int64_t)pop->n_agents, na), an_int_text(pop->n_obs, no),
 			an_num_text(pop->mean, m), an_num_text(pop->sigma2_within, s2), an_num_text(pop->tau2_between, t2),
-			an_num_text(pop->k, k), pop->k_estimated ? "true" : "false",
+			an_num_text(pop->k, k), pop->k_estimated ? "true" : "false", r->an->program,
 		};
 
 		an_day_text(st->priors[i].day, day);
 		rc = an_q(r,
 			  "INSERT INTO behavior_priors (metric, day, n_agents, n_obs, pop_mean, sigma2_within, tau2_between,"
-			  " k, k_estimated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-			  9, params, "insert prior", NULL);
+			  " k, k_estimated, program) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+			  10, params, "insert prior", NULL);
 	}
 	for (size_t i = 0; i < st->n_priors; i++)
 		free(st->priors[i].metric);
@@ -255,7 +265,7 @@ static int on_evaluated(void *ctx, const struct mentor_detect_obs *o)
 	return MENTOR_OK;
 }
 
-void an_close_kpis(struct mentor_analytics *an, int64_t frontier_us)
+void an_close_kpis(struct an_program *an, int64_t frontier_us)
 {
 	int64_t day;
 
@@ -282,15 +292,15 @@ static const char *const stage_sql[] = {
 	 " is_target boolean, before_n bigint, before_mean float8, after_n bigint, after_mean float8, delta float8,"
 	 " ci_low float8, ci_high float8, final boolean, before_from date, before_to date, after_from date,"
 	 " after_to date, before_sum_e6 bigint, before_sumsq_e12 bigint, after_sum_e6 bigint,"
-	 " after_sumsq_e12 bigint) ON COMMIT DELETE ROWS"),
+	 " after_sumsq_e12 bigint, program text) ON COMMIT DELETE ROWS"),
 	("CREATE TEMP TABLE IF NOT EXISTS stage_alerts (alert_id text, kind text, agent_id text,"
-	 " occurred_at timestamptz, behavior text, fields jsonb) ON COMMIT DELETE ROWS"),
+	 " occurred_at timestamptz, behavior text, fields jsonb, program text) ON COMMIT DELETE ROWS"),
 	("CREATE TEMP TABLE IF NOT EXISTS stage_triggers (trigger_id text, agent_id text, behavior text,"
-	 " fired_at timestamptz, event_id text, score float8, n bigint) ON COMMIT DELETE ROWS"),
+	 " fired_at timestamptz, event_id text, score float8, n bigint, program text) ON COMMIT DELETE ROWS"),
 	("CREATE TEMP TABLE IF NOT EXISTS stage_pairings (pairing_id text, trigger_id text, mentee_id text,"
 	 " mentor_id text, behavior text, started_at timestamptz, ends_at timestamptz, mentee_score float8,"
 	 " mentor_score float8, mentor_ci_low float8, cost bigint, n_feasible integer, alternatives text,"
-	 " leaves_comparison boolean) ON COMMIT DELETE ROWS"),
+	 " leaves_comparison boolean, program text) ON COMMIT DELETE ROWS"),
 };
 
 int an_create_stages(struct run *r)
@@ -313,17 +323,17 @@ int an_create_stages(struct run *r)
 	"n, mean, shrunk_mean, ci_low, ci_high, status, reason, since, updated_at, norm_mean, norm_shrunk," \
 	" norm_ci_low, norm_ci_high, pop_mean, prior_k, week, weekly_low"
 
-#define STATUS_COUNT 19
+#define STATUS_COUNT 20
 
 /* MERGE, not INSERT ... ON CONFLICT: a join and an update per row, about half the cost for a batch's keys. */
 static const char merge_status_sql[] =
 	"MERGE INTO agent_behavior_status a USING stage_status s"
-	" ON a.agent_id = s.agent_id AND a.behavior = s.behavior"
+	" ON a.program = s.program AND a.agent_id = s.agent_id AND a.behavior = s.behavior"
 	" WHEN MATCHED THEN UPDATE SET (" STATUS_COLUMNS ") ="
 	"   (s.n, s.mean, s.shrunk_mean, s.ci_low, s.ci_high, s.status, s.reason, s.since, s.updated_at,"
 	"    s.norm_mean, s.norm_shrunk, s.norm_ci_low, s.norm_ci_high, s.pop_mean, s.prior_k, s.week, s.weekly_low)"
-	" WHEN NOT MATCHED THEN INSERT (agent_id, behavior, " STATUS_COLUMNS ")"
-	"   VALUES (s.agent_id, s.behavior, s.n, s.mean, s.shrunk_mean, s.ci_low, s.ci_high, s.status, s.reason,"
+	" WHEN NOT MATCHED THEN INSERT (program, agent_id, behavior, " STATUS_COLUMNS ")"
+	"   VALUES (s.program, s.agent_id, s.behavior, s.n, s.mean, s.shrunk_mean, s.ci_low, s.ci_high, s.status, s.reason,"
 	"    s.since, s.updated_at, s.norm_mean, s.norm_shrunk, s.norm_ci_low, s.norm_ci_high, s.pop_mean,"
 	"    s.prior_k, s.week, s.weekly_low)";
 
@@ -342,12 +352,12 @@ static const char merge_status_sql[] =
 	" WHEN MATCHED THEN UPDATE SET (" KPI_UPDATED ") = (s.before_n, s.before_mean, s.after_n, s.after_mean," \
 	"   s.delta, s.ci_low, s.ci_high, s.final, s.before_sum_e6, s.before_sumsq_e12, s.after_sum_e6," \
 	"   s.after_sumsq_e12)" \
-	" WHEN NOT MATCHED THEN INSERT (" owner_columns ", " KPI_COLUMNS ")" \
+	" WHEN NOT MATCHED THEN INSERT (" owner_columns ", " KPI_COLUMNS ", program)" \
 	"   VALUES (" owner_values ", s.metric, s.is_target, s.before_n, s.before_mean, s.after_n, s.after_mean," \
 	"    s.delta, s.ci_low, s.ci_high, s.final, s.before_from, s.before_to, s.after_from, s.after_to," \
-	"    s.before_sum_e6, s.before_sumsq_e12, s.after_sum_e6, s.after_sumsq_e12)"
+	"    s.before_sum_e6, s.before_sumsq_e12, s.after_sum_e6, s.after_sumsq_e12, s.program)"
 
-#define KPI_STAGE_COLUMNS 21
+#define KPI_STAGE_COLUMNS 22
 
 static const char merge_pairing_kpis_sql[] =
 	KPI_MERGE("pairing_kpis", "NOT comparison", "k.pairing_id = s.owner_id AND k.subject = s.subject",
@@ -422,6 +432,7 @@ static int copy_status_row(void *ctx, const struct mentor_detect_row *row)
 	bin_float8(t, mentor_stats_native(row->ci_low, &sc));
 	bin_float8(t, mentor_stats_native(row->ci_high, &sc));
 	bin_decision(t, row);
+	bin_text(t, c->r->an->program);
 	return MENTOR_OK;
 }
 
@@ -486,6 +497,7 @@ static int copy_kpi_row(void *ctx, const struct mentor_kpi_window *w)
 	bin_int8(t, w->b.sumsq_e12);
 	bin_int8(t, w->a.sum_e6);
 	bin_int8(t, w->a.sumsq_e12);
+	bin_text(t, c->r->an->program);
 	return MENTOR_OK;
 }
 
@@ -529,7 +541,7 @@ static int write_state(struct run *r)
 	const struct mentor_source_times *c = &r->an->closed;
 	char closed[TIME_TEXT], voc[TIME_TEXT], aqm[TIME_TEXT], round[TIME_TEXT], now[TIME_TEXT], decided[TIME_TEXT];
 	int64_t et = mentor_detector_event_time(r->an->det);
-	const char *params[7] = { r->an->group, closed, voc, aqm, r->an->last_round_us == NO_TIME ? NULL : round,
+	const char *params[8] = { r->an->group, r->an->program, closed, voc, aqm, r->an->last_round_us == NO_TIME ? NULL : round,
 				  et == NO_TIME ? NULL : now, r->an->decided_newest_us == NO_TIME ? NULL : decided };
 
 	/* Nothing evaluated yet (a decider that has read nothing): the row would say what no row says. */
@@ -542,28 +554,30 @@ static int write_state(struct run *r)
 	an_time_text(et, now);
 	an_time_text(r->an->decided_newest_us, decided);
 	return an_q(r,
-		 "INSERT INTO analytics_state (group_id, closed_at, closed_voc_at, closed_aqm_at, last_round_at,"
+		 "INSERT INTO analytics_state (group_id, program, closed_at, closed_voc_at, closed_aqm_at, last_round_at,"
 		 "                             event_time_at, decided_at)"
-		 " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (group_id) DO UPDATE SET closed_at = excluded.closed_at,"
+		 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (group_id, program) DO UPDATE SET closed_at = excluded.closed_at,"
 		 " closed_voc_at = excluded.closed_voc_at, closed_aqm_at = excluded.closed_aqm_at,"
 		 " last_round_at = excluded.last_round_at, event_time_at = excluded.event_time_at,"
 		 " decided_at = excluded.decided_at",
-		 7, params, "write analytics_state", NULL);
+		 8, params, "write analytics_state", NULL);
 }
 
-#define PAST_COUNT 16
+#define PAST_COUNT 17
 
 static int copy_past_row(void *ctx, const char *agent_id, const char *metric, int64_t decided_us,
 			 const struct mentor_detect_row *before)
 {
-	struct text_buf *t = &((struct copy_buf *)ctx)->t;
+	struct copy_buf *c = ctx;
+	struct text_buf *t = &c->t;
 
 	bin_row(t, PAST_COUNT);
+	bin_text(t, c->r->an->program);
 	bin_timestamp(t, decided_us);
 	bin_text(t, agent_id);
 	bin_text(t, metric);
 	if (!before) {
-		for (int i = 3; i < PAST_COUNT; i++)
+		for (int i = 4; i < PAST_COUNT; i++)
 			bin_null(t);
 		return MENTOR_OK;
 	}
@@ -586,7 +600,8 @@ static int write_past(struct run *r)
 
 	if (next != NO_TIME && next > r->an->past_written_from_us) {
 		an_time_text(next, from);
-		rc = an_q(r, "DELETE FROM status_past WHERE decided_at < $1", 1, (const char *const[]){ from },
+		rc = an_q(r, "DELETE FROM status_past WHERE program = $1 AND decided_at < $2", 2,
+			  (const char *const[]){ r->an->program, from },
 			  "forget past states", NULL);
 		if (rc == MENTOR_OK)
 			r->an->past_written_from_us = next;
@@ -601,7 +616,7 @@ static int write_past(struct run *r)
 	}
 	bin_end(&c.t);
 	return an_copy(r, &c.t,
-		       "COPY status_past (decided_at, agent_id, behavior, n, status, reason, since, updated_at, norm_mean,"
+		       "COPY status_past (program, decided_at, agent_id, behavior, n, status, reason, since, updated_at, norm_mean,"
 		       " norm_shrunk, norm_ci_low, norm_ci_high, pop_mean, prior_k, week, weekly_low)"
 		       " FROM STDIN WITH (FORMAT binary)",
 		       NULL, false, "write past states");
@@ -611,9 +626,9 @@ int an_count_open(struct run *r)
 {
 	PGresult *res = NULL;
 	int rc = an_q(r,
-		   "SELECT (SELECT count(*) FROM triggers WHERE status IN ('open', 'waiting')),"
-		   " (SELECT count(*) FROM pairings WHERE status = 'active')",
-		   0, NULL, "count triggers and pairings", &res);
+		   "SELECT (SELECT count(*) FROM triggers WHERE program = $1 AND status IN ('open', 'waiting')),"
+		   " (SELECT count(*) FROM pairings WHERE program = $1 AND status = 'active')",
+		   1, (const char *const[]){ r->an->program }, "count triggers and pairings", &res);
 
 	if (rc == MENTOR_OK) {
 		r->an->gauges.open_triggers = an_get_i64(res, 0, 0);

@@ -20,7 +20,7 @@ int an_flush_triggers(struct run *r);
  * after_to_day no longer takes: after_to_day plus the allowed lateness in
  * whole days, rounded up. The one place that says it (opening, restart).
  */
-int64_t an_kpi_decided_before_day(const struct mentor_analytics *an, int64_t after_to_day);
+int64_t an_kpi_decided_before_day(const struct an_program *an, int64_t after_to_day);
 
 /* Opens one subject's KPI windows around start_us, with the sums the detector holds. */
 int an_open_windows(struct run *r, const char *owner_id, bool comparison, const char *subject, const char *agent_id,
@@ -34,7 +34,7 @@ struct mentor_detect_sink an_detect_sink(struct run *r);
  * source is evaluated before frontier_us, so those that take no observation
  * decided on frontier_us's day or later. NO_TIME: none.
  */
-void an_close_kpis(struct mentor_analytics *an, int64_t frontier_us);
+void an_close_kpis(struct an_program *an, int64_t frontier_us);
 
 /* Creates the session's staging tables if this backend lacks them (marked made at the run's end). */
 int an_create_stages(struct run *r);
@@ -67,6 +67,6 @@ int an_write_changes(struct run *r);
 void an_staged_free(struct run_staged *st);
 
 /* Drops what an early evaluation staged; the next batch is evaluated in its hook (after a load). */
-void an_forget_early(struct mentor_analytics *an);
+void an_forget_early(struct an_program *an);
 
 #endif

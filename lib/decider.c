@@ -17,7 +17,7 @@
 #include "grow.h"
 #include "partitions.h"
 
-static bool is_owned(const struct mentor_analytics *an, const char *topic, int32_t partition)
+static bool is_owned(const struct an_program *an, const char *topic, int32_t partition)
 {
 	for (size_t i = 0; i < an->n_owned; i++)
 		if (an->owned[i].partition == partition && strcmp(an->owned[i].topic, topic) == 0)
@@ -53,8 +53,8 @@ static int collect_repeat(void *ctx, const struct mentor_observation *o)
 }
 
 /*
- * Takes or keeps the group's analytics lock (a session advisory lock per
- * schema and group): one instance decides, the others only store. Calling
+ * Takes or keeps the analytics lock of the group and program (a session
+ * advisory lock per schema, group and program): one instance decides, the others only store. Calling
  * pg_try_advisory_lock() again while holding it stacks the lock, so the
  * holder gives the extra one back at once. The same statement reads the
  * group's backpressure (analytics_pause; -infinity as the least bigint).
@@ -64,21 +64,22 @@ static int collect_repeat(void *ctx, const struct mentor_observation *o)
 	"CASE " col " WHEN '-infinity' THEN '-9223372036854775808'::bigint" \
 	" WHEN 'infinity' THEN '9223372036854775807'::bigint ELSE " US_OF(col) " END"
 
+/* The lock of a group ($1) and program ($3) in this schema. */
+#define LOCK_KEY "hashtext('mentord.analytics.' || current_schema() || '.' || $1 || '.' || $3)"
+
 int an_take_lead(struct run *r)
 {
 	PGresult *res = NULL;
 	int rc = an_q(r,
-		   "SELECT CASE WHEN pg_try_advisory_lock(hashtext('mentord.analytics.' || current_schema() || '.' || $1))"
-		   " THEN CASE WHEN $2::boolean"
-		   "   THEN pg_advisory_unlock(hashtext('mentord.analytics.' || current_schema() || '.' || $1))"
-		   "   ELSE true END"
+		   "SELECT CASE WHEN pg_try_advisory_lock(" LOCK_KEY ")"
+		   " THEN CASE WHEN $2::boolean THEN pg_advisory_unlock(" LOCK_KEY ") ELSE true END"
 		   " ELSE false END,"
 		   " (SELECT " PAUSE_US("coalesce(p.pause_voc_after, p.pause_after)")
-		   "  FROM analytics_pause p WHERE p.group_id = $1),"
+		   "  FROM analytics_pause p WHERE p.group_id = $1 AND p.program = $3),"
 		   " (SELECT " PAUSE_US("coalesce(p.pause_aqm_after, p.pause_after)")
-		   "  FROM analytics_pause p WHERE p.group_id = $1)",
-		   2, (const char *const[]){ r->an->group, r->an->leader ? "true" : "false" }, "take the analytics lock",
-		   &res);
+		   "  FROM analytics_pause p WHERE p.group_id = $1 AND p.program = $3)",
+		   3, (const char *const[]){ r->an->group, r->an->leader ? "true" : "false", r->an->program },
+		   "take the analytics lock", &res);
 
 	if (rc == MENTOR_OK) {
 		bool leader = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
@@ -112,7 +113,7 @@ int an_take_lead(struct run *r)
  * on; one of the source after it is paused. Neither source waits for the
  * other.
  */
-static struct mentor_source_times pause_times(const struct mentor_analytics *an,
+static struct mentor_source_times pause_times(const struct an_program *an,
 					      const struct mentor_source_times *others)
 {
 	struct mentor_source_times at = an_lesser(&an->next_closed, others);
@@ -136,7 +137,7 @@ static bool same_times(const struct mentor_source_times *a, const struct mentor_
 
 int an_publish_pause(struct run *r, const struct mentor_source_times *others)
 {
-	struct mentor_analytics *an = r->an;
+	struct an_program *an = r->an;
 	struct mentor_source_times after = pause_times(an, others);
 	char least[TIME_TEXT], voc[TIME_TEXT], aqm[TIME_TEXT];
 	int rc;
@@ -144,17 +145,19 @@ int an_publish_pause(struct run *r, const struct mentor_source_times *others)
 	if (an->pause_synced && same_times(&after, &an->pause_after))
 		return MENTOR_OK;
 	if (an_least(&after) == INT64_MAX) {
-		rc = an_q(r, "DELETE FROM analytics_pause WHERE group_id = $1", 1, (const char *const[]){ an->group },
-			  "clear the group's backpressure", NULL);
+		rc = an_q(r, "DELETE FROM analytics_pause WHERE group_id = $1 AND program = $2", 2,
+			  (const char *const[]){ an->group, an->program }, "clear the group's backpressure", NULL);
 	} else {
 		an_time_text(an_least(&after), least);
 		an_time_text(after.us[MENTOR_EVENT_VOC], voc);
 		an_time_text(after.us[MENTOR_EVENT_AQM], aqm);
 		rc = an_q(r,
-			  "INSERT INTO analytics_pause (group_id, pause_after, pause_voc_after, pause_aqm_after)"
-			  " VALUES ($1, $2, $3, $4) ON CONFLICT (group_id) DO UPDATE SET pause_after = excluded.pause_after,"
-			  " pause_voc_after = excluded.pause_voc_after, pause_aqm_after = excluded.pause_aqm_after",
-			  4, (const char *const[]){ an->group, least, voc, aqm }, "set the group's backpressure", NULL);
+			  "INSERT INTO analytics_pause (group_id, program, pause_after, pause_voc_after, pause_aqm_after)"
+			  " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (group_id, program) DO UPDATE"
+			  " SET pause_after = excluded.pause_after, pause_voc_after = excluded.pause_voc_after,"
+			  " pause_aqm_after = excluded.pause_aqm_after",
+			  5, (const char *const[]){ an->group, an->program, least, voc, aqm }, "set the group's backpressure",
+			  NULL);
 	}
 	if (rc == MENTOR_OK) {
 		an->pause_after = after;
@@ -167,13 +170,14 @@ int an_publish_pause(struct run *r, const struct mentor_source_times *others)
 static const char group_partitions_sql[] =
 	"SELECT c.topic, c.partition, c.next_offset, coalesce(a.next_offset, 0),"
 	"       " US_OF("c.max_event_at")
-	"  FROM consumer_offsets c LEFT JOIN analytics_offsets a USING (group_id, topic, partition)"
+	"  FROM consumer_offsets c LEFT JOIN analytics_offsets a"
+	"    ON a.group_id = c.group_id AND a.program = $2 AND a.topic = c.topic AND a.partition = c.partition"
 	" WHERE c.group_id = $1";
 
 static const char mark_analyzed_sql[] =
-	"INSERT INTO analytics_offsets (group_id, topic, partition, next_offset)"
-	" SELECT $1, t, p, n FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS u(t, p, n)"
-	" ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = excluded.next_offset";
+	"INSERT INTO analytics_offsets (group_id, program, topic, partition, next_offset)"
+	" SELECT $1, $5, t, p, n FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS u(t, p, n)"
+	" ON CONFLICT (group_id, program, topic, partition) DO UPDATE SET next_offset = excluded.next_offset";
 
 /*
  * Observations of a partition's stored events in [from, to): events other
@@ -188,10 +192,12 @@ static int read_range(struct run *r, const char *topic, const char *partition, i
 		   "SELECT s.agent_id, o.metric, s.event_id, " US_OF("s.occurred_at") ", (o.value * 1000000)::bigint,"
 		   "       s.fatal IS NOT NULL AND o.metric = 'aqm', " US_OF("s.decide_at") ", s.kind = 'aqm'"
 		   "  FROM score_events s, event_observations(s.kind, s.csat, s.overall, s.scores, $5, $6) o"
-		   " WHERE s.topic = $1 AND s.partition = $2 AND s.kafka_offset >= $3 AND s.kafka_offset < $4",
-		   6,
+		   " WHERE s.topic = $1 AND s.partition = $2 AND s.kafka_offset >= $3 AND s.kafka_offset < $4"
+		   "   AND s.program = $7",
+		   7,
 		   (const char *const[]){ topic, partition, an_int_text(from, f), an_int_text(to, t),
-					  an_int_text(r->an->rules->csat_min, lo), an_int_text(r->an->rules->csat_max, hi) },
+					  an_int_text(r->an->rules->csat_min, lo), an_int_text(r->an->rules->csat_max, hi),
+					  r->an->program },
 		   "read events stored by other instances", &res);
 
 	if (PQntuples(res) > 0)
@@ -216,7 +222,7 @@ static int read_range(struct run *r, const char *topic, const char *partition, i
  * unless the stored offset has stood still that long (see
  * mentor_analytics_set_roster_extents). Notes when each stored offset moved.
  */
-static bool roster_holds(struct mentor_analytics *an, PGresult *res)
+static bool roster_holds(struct an_program *an, PGresult *res)
 {
 	int64_t now = mentor_monotonic_us();
 	bool holds = false;
@@ -264,12 +270,12 @@ static int64_t batch_first_offset(const struct mentor_batch *b, const char *topi
  */
 int an_catch_up(struct run *r, const struct mentor_batch *b, struct mentor_source_times *ret_others, bool *ret_read)
 {
-	struct mentor_analytics *an = r->an;
+	struct an_program *an = r->an;
 	struct text_buf arrays[3] = { { 0 } };  /* topics, partitions, next offsets: PostgreSQL array literals */
 	size_t items = 0;
 	PGresult *res = NULL;
-	int rc = an_q(r, group_partitions_sql, 1, (const char *const[]){ an->group }, "read the group's partitions",
-		   &res);
+	int rc = an_q(r, group_partitions_sql, 2, (const char *const[]){ an->group, an->program },
+		   "read the group's partitions", &res);
 
 	*ret_others = an_all_at(INT64_MAX);
 	*ret_read = false;
@@ -306,8 +312,8 @@ int an_catch_up(struct run *r, const struct mentor_batch *b, struct mentor_sourc
 			rc = an_nomem(r->err);
 	}
 	if (rc == MENTOR_OK)
-		rc = an_q(r, mark_analyzed_sql, 4,
-			  (const char *const[]){ an->group, arrays[0].data, arrays[1].data, arrays[2].data },
+		rc = an_q(r, mark_analyzed_sql, 5,
+			  (const char *const[]){ an->group, arrays[0].data, arrays[1].data, arrays[2].data, an->program },
 			  "record how far the analytics read", NULL);
 	for (int k = 0; k < 3; k++)
 		free(arrays[k].data);

@@ -18,18 +18,18 @@ static const char effect_rows_sql[] =
 	"SELECT p.behavior, k.metric, k.is_target, false AS comparison, k.before_n, k.before_sum_e6, k.after_n,"
 	"       k.after_sum_e6, k.pairing_id AS owner"
 	"  FROM pairing_kpis k JOIN pairings p USING (pairing_id)"
-	" WHERE k.subject = 'mentee' AND k.final AND k.before_n > 0 AND k.after_n > 0 AND p.status <> 'cancelled'"
+	" WHERE k.program = $1 AND k.subject = 'mentee' AND k.final AND k.before_n > 0 AND k.after_n > 0 AND p.status <> 'cancelled'"
 	" UNION ALL "
 	"SELECT t.behavior, c.metric, c.is_target, true, c.before_n, c.before_sum_e6, c.after_n, c.after_sum_e6,"
 	"       c.trigger_id"
 	"  FROM comparison_kpis c JOIN triggers t USING (trigger_id)"
-	" WHERE c.final AND c.before_n > 0 AND c.after_n > 0"
+	" WHERE c.program = $1 AND c.final AND c.before_n > 0 AND c.after_n > 0"
 	") u ORDER BY behavior COLLATE \"C\", metric COLLATE \"C\", comparison, owner COLLATE \"C\"";
 
 static const char insert_effect_sql[] =
 	"INSERT INTO program_effect (behavior, metric, is_target, paired_n, comparison_n, naive_delta,"
-	" comparison_delta, did_effect, ci_low, ci_high, cuped, theta, as_of)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+	" comparison_delta, did_effect, ci_low, ci_high, cuped, theta, as_of, program)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 static double mean_delta(const struct mentor_before_after *x, size_t n)
 {
@@ -73,11 +73,11 @@ static int insert_effect(struct run *r, const PGresult *res, int from, int to, s
 	comp = mentor_stats_native_diff(mean_delta(comparison, nc), &sc);
 	mentor_stats_effect_to_native(&e, &sc);
 	an_time_text(as_of_us, at);
-	return an_q(r, insert_effect_sql, 13,
+	return an_q(r, insert_effect_sql, 14,
 		 (const char *const[]){ behavior, metric, PQgetvalue(res, from, 2), an_int_text((int64_t)np, v[0]),
 					an_int_text((int64_t)nc, v[1]), an_num_text(naive, v[2]), an_num_text(comp, v[3]),
 					an_num_text(e.did, v[4]), an_num_text(e.ci_low, v[5]), an_num_text(e.ci_high, v[6]),
-					e.cuped ? "true" : "false", an_num_text(e.theta, v[7]), at },
+					e.cuped ? "true" : "false", an_num_text(e.theta, v[7]), at, r->an->program },
 		 "insert program_effect", NULL);
 }
 
@@ -85,11 +85,12 @@ int an_refresh_program_effect(struct run *r, int64_t as_of_us)
 {
 	struct mentor_before_after *paired = NULL, *comparison = NULL;
 	PGresult *res = NULL;
-	int rc = an_q(r, "DELETE FROM program_effect", 0, NULL, "clear program_effect", NULL);
+	const char *const program[1] = { r->an->program };
+	int rc = an_q(r, "DELETE FROM program_effect WHERE program = $1", 1, program, "clear program_effect", NULL);
 	int n, from = 0;
 
 	if (rc == MENTOR_OK)
-		rc = an_q(r, effect_rows_sql, 0, NULL, "read KPI rows for the program effect", &res);
+		rc = an_q(r, effect_rows_sql, 1, program, "read KPI rows for the program effect", &res);
 	if (rc != MENTOR_OK)
 		goto out;
 	n = PQntuples(res);

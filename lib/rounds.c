@@ -25,25 +25,26 @@
  * round of a drain, which reads everything decided): recomputed from
  * score_events, as the windows in memory may already hold observations of a
  * source decided beyond the round. $2, $3: the CSAT scale; $4: the KPI
- * windows' lateness in whole days.
+ * windows' lateness in whole days; $6: the program.
  */
 static const char complete_pairings_sql[] =
 	"WITH done AS ("
 	"  UPDATE pairings SET status = 'completed', ended_at = ends_at"
-	"   WHERE status = 'active' AND ends_at <= $1 RETURNING *"
+	"   WHERE program = $6 AND status = 'active' AND ends_at <= $1 RETURNING *"
 	"), resolved AS ("  /* runs although nothing reads it: WITH's data-modifying statements always do */
 	"  UPDATE triggers t SET status = 'resolved', resolution = 'completed', resolved_at = d.ends_at"
 	"    FROM done d WHERE t.trigger_id = d.trigger_id"
 	")"
-	" INSERT INTO alerts (alert_id, kind, team_lead_id, agent_id, occurred_at, payload)"
+	" INSERT INTO alerts (alert_id, kind, team_lead_id, agent_id, occurred_at, payload, program)"
 	" SELECT 'pairing_completed:' || d.pairing_id, 'pairing_completed', a.team_lead_id, d.mentee_id, d.ends_at,"
 	"   jsonb_build_object('schema', 'mentord.alert.v1', 'alert_id', 'pairing_completed:' || d.pairing_id,"
-	"     'kind', 'pairing_completed',"
+	"     'kind', 'pairing_completed', 'program', d.program,"
 	"     'occurred_at', to_char(d.ends_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
 	"     'team_lead_id', a.team_lead_id, 'agent_id', d.mentee_id, 'agent_name', a.name,"
 	"     'behavior', d.behavior, 'pairing_id', d.pairing_id, 'mentor_id', d.mentor_id, 'mentor_name', m.name,"
 	"     'before', k.before_mean, 'after', k.after_mean, 'delta', k.after_mean - k.before_mean,"
-	"     'n_before', k.before_n, 'n_after', k.after_n, 'final', k.final, 'comparison_delta', e.comparison_delta)"
+	"     'n_before', k.before_n, 'n_after', k.after_n, 'final', k.final, 'comparison_delta', e.comparison_delta),"
+	"   d.program"
 	"   FROM done d LEFT JOIN agents a ON a.agent_id = d.mentee_id LEFT JOIN agents m ON m.agent_id = d.mentor_id"
 	"   LEFT JOIN pairing_kpis w ON w.pairing_id = d.pairing_id AND w.subject = 'mentee' AND w.is_target"
 	"   LEFT JOIN metrics sc ON sc.metric = d.behavior"
@@ -58,13 +59,14 @@ static const char complete_pairings_sql[] =
 	"       FROM (SELECT (s.occurred_at AT TIME ZONE 'UTC')::date AS day, ob.value"
 	"               FROM score_events s"
 	"              CROSS JOIN LATERAL event_observations(s.kind, s.csat, s.overall, s.scores, $2, $3) ob"
-	"              WHERE s.agent_id = d.mentee_id AND ob.metric = d.behavior AND s.decide_at < $5"
+	"              WHERE s.agent_id = d.mentee_id AND s.program = d.program AND ob.metric = d.behavior"
+	"                AND s.decide_at < $5"
 	"                AND (s.decide_at AT TIME ZONE 'UTC')::date < w.after_to + $4::integer"
 	"                AND s.occurred_at >= w.before_from::timestamp AT TIME ZONE 'UTC'"
 	"                AND s.occurred_at < w.after_to::timestamp AT TIME ZONE 'UTC') o"
 	"      WHERE (o.day >= w.before_from AND o.day < w.before_to) OR (o.day >= w.after_from AND o.day < w.after_to)"
 	"   ) k ON w.pairing_id IS NOT NULL"
-	"   LEFT JOIN program_effect e ON e.behavior = d.behavior AND e.is_target"
+	"   LEFT JOIN program_effect e ON e.program = d.program AND e.behavior = d.behavior AND e.is_target"
 	" ON CONFLICT (alert_id) DO NOTHING";
 
 /* A pairing whose mentee or mentor has left the roster is cancelled (SPEC section 3). */
@@ -72,7 +74,7 @@ static const char cancel_pairings_sql[] =
 	"WITH gone AS ("
 	"  UPDATE pairings p SET status = 'cancelled', ended_at = $1"
 	"    FROM agents a, agents m"
-	"   WHERE p.status = 'active' AND a.agent_id = p.mentee_id AND m.agent_id = p.mentor_id"
+	"   WHERE p.program = $2 AND p.status = 'active' AND a.agent_id = p.mentee_id AND m.agent_id = p.mentor_id"
 	"     AND NOT (a.active AND m.active) RETURNING p.trigger_id"
 	")"
 	" UPDATE triggers t SET status = 'resolved', resolution = 'cancelled', resolved_at = $1"
@@ -94,23 +96,29 @@ static const char resolve_refired_sql[] =
 	"  FROM (SELECT o.trigger_id, n.fired_at AS superseded_at"
 	"          FROM triggers o,"
 	"               LATERAL (SELECT x.fired_at FROM triggers x"
-	"                         WHERE x.agent_id = o.agent_id AND x.behavior = o.behavior AND x.kind = 'low_score'"
+	"                         WHERE x.agent_id = o.agent_id AND x.program = o.program AND x.behavior = o.behavior"
+	"                           AND x.kind = 'low_score'"
 	"                           AND x.fired_at < $1"
 	"                           AND (x.fired_at, x.trigger_id COLLATE \"C\") > (o.fired_at, o.trigger_id COLLATE \"C\")"
 	"                         ORDER BY x.fired_at, x.trigger_id COLLATE \"C\" LIMIT 1) n"
-	"         WHERE o.kind = 'low_score' AND o.status IN ('open', 'waiting') AND o.fired_at < $1) s"
+	"         WHERE o.program = $2 AND o.kind = 'low_score' AND o.status IN ('open', 'waiting')"
+	"           AND o.fired_at < $1) s"
 	" WHERE t.trigger_id = s.trigger_id AND t.status IN ('open', 'waiting')";
 
 static const char open_triggers_sql[] =
-	"SELECT trigger_id, agent_id, behavior, status, holdout, holdout_until > $1, fired_at FROM triggers"
-	" WHERE kind = 'low_score' AND status IN ('open', 'waiting') AND fired_at < $1"
+	"SELECT trigger_id, agent_id, behavior, status, holdout, holdout_until > $1, fired_at, waiting_reason"
+	"  FROM triggers"
+	" WHERE program = $2 AND kind = 'low_score' AND status IN ('open', 'waiting') AND fired_at < $1"
 	" ORDER BY agent_id COLLATE \"C\", behavior COLLATE \"C\", fired_at, trigger_id COLLATE \"C\"";
 
 /*
  * The agents a round can use ($1): the open triggers' and those high in one
  * of their behaviors, not the whole table (unknown agents may be many).
  * Mentor loads counted once, joined (a count per agent was an index probe
- * each, every round). A mentor must be active and known to the roster; a
+ * each, every round), in every program: a person has one capacity. The
+ * rounds of a time run program after program (lib/analytics.c): a later
+ * program's pairing that ends by this round ($2) but whose round has not
+ * run yet does not count. A mentor must be active and known to the roster; a
  * mentee only not to have left it (SPEC: an agent the roster does not know
  * yet can be a mentee).
  */
@@ -119,18 +127,19 @@ static const char roster_sql[] =
 	"SELECT a.agent_id, team_id, team_lead_id, language, site, active AND roster_known, coalesce(l.n, 0),"
 	"       NOT active"
 	"  FROM agents a"
-	"  LEFT JOIN (SELECT mentor_id, count(*) AS n FROM pairings WHERE status = 'active' GROUP BY mentor_id) l"
+	"  LEFT JOIN (SELECT mentor_id, count(*) AS n FROM pairings WHERE status = 'active' AND ends_at > $2"
+	"              GROUP BY mentor_id) l"
 	"    ON l.mentor_id = a.agent_id"
 	" WHERE a.agent_id = ANY($1::text[])"
 	" ORDER BY a.agent_id COLLATE \"C\"";
 
 static const char active_mentees_sql[] =
-	"SELECT mentee_id, behavior FROM pairings WHERE status = 'active'"
+	"SELECT mentee_id, behavior FROM pairings WHERE program = $1 AND status = 'active'"
 	" ORDER BY mentee_id COLLATE \"C\", behavior COLLATE \"C\"";
 
 static const char recent_pairs_sql[] =
 	"SELECT DISTINCT mentee_id, mentor_id FROM pairings"
-	" WHERE started_at > $1::timestamptz - $2::integer * interval '1 day'";
+	" WHERE program = $3 AND started_at > $1::timestamptz - $2::integer * interval '1 day'";
 
 static const char resolve_trigger_sql[] =
 	"UPDATE triggers SET status = 'resolved', resolution = $2, resolved_at = $3 WHERE trigger_id = $1";
@@ -140,21 +149,29 @@ static const char resolve_trigger_sql[] =
  * (write_assignments): each inserted active, its trigger marked paired, and
  * the comparison rows of a trigger that was not held out deleted.
  */
-#define STAGE_PAIRINGS_COLUMNS 14
+#define STAGE_PAIRINGS_COLUMNS 15
 
 static const char insert_pairings_sql[] =
 	"WITH p AS ("
 	"  INSERT INTO pairings (pairing_id, trigger_id, mentee_id, mentor_id, behavior, status, started_at, ends_at,"
-	"                        mentee_score, mentor_score, mentor_ci_low, cost, n_feasible, alternatives)"
+	"                        mentee_score, mentor_score, mentor_ci_low, cost, n_feasible, alternatives, program)"
 	"  SELECT pairing_id, trigger_id, mentee_id, mentor_id, behavior, 'active', started_at, ends_at,"
-	"         mentee_score, mentor_score, mentor_ci_low, cost, n_feasible, alternatives::jsonb"
+	"         mentee_score, mentor_score, mentor_ci_low, cost, n_feasible, alternatives::jsonb, program"
 	"    FROM stage_pairings RETURNING pairing_id, trigger_id),"
 	" t AS (UPDATE triggers t SET status = 'paired', pairing_id = p.pairing_id FROM p WHERE t.trigger_id = p.trigger_id)"
 	" DELETE FROM comparison_kpis c USING stage_pairings s WHERE c.trigger_id = s.trigger_id AND s.leaves_comparison";
 
+/* Triggers ($1) that wait from the round at $2 on, or wait on for another reason ($3). */
 static const char mark_waiting_sql[] =
-	"UPDATE triggers SET status = 'waiting', waiting_since = coalesce(waiting_since, $2)"
+	"UPDATE triggers SET status = 'waiting', waiting_since = coalesce(waiting_since, $2), waiting_reason = $3"
 	" WHERE trigger_id = ANY($1::text[])";
+
+/* Triggers to mark waiting for one reason: a PostgreSQL array literal. */
+struct waiting_list {
+	const char *reason;         /* triggers.waiting_reason */
+	struct text_buf ids;
+	size_t n;
+};
 
 /* Everything one round reads, indexed for the pairing module. */
 struct round {
@@ -175,8 +192,8 @@ struct round {
 	struct mentor_pair_recent *recent;
 	size_t n_recent;
 	struct text_buf paired;     /* binary COPY rows of stage_pairings */
-	struct text_buf waiting;    /* array literal of the triggers newly waiting */
-	size_t n_waiting;
+	struct waiting_list no_mentor;  /* triggers newly waiting for a mentor */
+	struct waiting_list one_focus;  /* triggers newly waiting while their agent is mentored in another behavior */
 };
 
 static int agent_index(const struct round *rd, const char *id)
@@ -232,9 +249,11 @@ static int read_open(struct round *rd)
 	int rc;
 
 	an_time_text(rd->at_us, at);
-	rc = an_q(rd->r, open_triggers_sql, 1, (const char *const[]){ at }, "read open triggers", &rd->open);
+	rc = an_q(rd->r, open_triggers_sql, 2, (const char *const[]){ at, rd->r->an->program }, "read open triggers",
+		  &rd->open);
 	if (rc == MENTOR_OK)
-		rc = an_q(rd->r, active_mentees_sql, 0, NULL, "read active mentees", &rd->mentees_now);
+		rc = an_q(rd->r, active_mentees_sql, 1, (const char *const[]){ rd->r->an->program },
+			  "read active mentees", &rd->mentees_now);
 	return rc;
 }
 
@@ -257,6 +276,7 @@ static int add_high_agent(void *ctx, const struct mentor_detect_row *row)
 
 static int read_roster(struct round *rd)
 {
+	char at[TIME_TEXT];
 	struct round_agents ra = { 0 };
 	int n_open = PQntuples(rd->open);
 	PGresult *res;
@@ -278,7 +298,8 @@ static int read_roster(struct round *rd)
 		free(ra.ids.data);
 		return an_nomem(rd->r->err);
 	}
-	rc = an_q(rd->r, roster_sql, 1, (const char *const[]){ ra.ids.data }, "read the roster", &rd->roster);
+	an_time_text(rd->at_us, at);
+	rc = an_q(rd->r, roster_sql, 2, (const char *const[]){ ra.ids.data, at }, "read the roster", &rd->roster);
 	free(ra.ids.data);
 	if (rc != MENTOR_OK)
 		return rc;
@@ -302,7 +323,7 @@ static int read_roster(struct round *rd)
  * back for the KPI after window and stays in the comparison group, then
  * paired like any other.
  */
-static bool held_out(const struct mentor_analytics *an, const char *trigger_id)
+static bool held_out(const struct an_program *an, const char *trigger_id)
 {
 	uint64_t h = 1469598103934665603ULL;
 
@@ -319,7 +340,7 @@ static int hold_out(struct round *rd, const char *trigger_id, const char *fired_
 
 	rd->r->an->counts_stale = true;
 	return an_q(rd->r,
-		 "UPDATE triggers SET status = 'waiting', holdout = true,"
+		 "UPDATE triggers SET status = 'waiting', waiting_reason = 'holdout', holdout = true,"
 		 " holdout_until = date_trunc('day', $2::timestamptz) + $3::integer * interval '1 day'"
 		 " WHERE trigger_id = $1",
 		 3, (const char *const[]){ trigger_id, fired_at, an_int_text(rd->r->an->cfg->stats.kpi.after_days, days) },
@@ -421,6 +442,123 @@ static int add_candidate(void *ctx, const struct mentor_detect_row *row)
 	return MENTOR_OK;
 }
 
+/*
+ * Adds the trigger of row to list unless it waits for that reason already;
+ * returns whether it was added.
+ */
+static bool add_waiting(struct round *rd, struct waiting_list *list, int row)
+{
+	const char *trigger = PQgetvalue(rd->open, row, 0);
+
+	if (strcmp(PQgetvalue(rd->open, row, 3), "waiting") == 0 && strcmp(PQgetvalue(rd->open, row, 7), list->reason) == 0)
+		return false;
+	if (list->n == 0)
+		buf_append(&list->ids, "{", 1);
+	buf_array_text(&list->ids, list->n++ == 0, trigger, strlen(trigger));
+	return true;
+}
+
+/* The active pairings an agent holds as a mentee in the program (mentees_now is in mentee order). */
+static int active_as_mentee(const struct round *rd, const char *agent)
+{
+	int lo = 0, hi = PQntuples(rd->mentees_now), n = 0;
+
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+
+		if (strcmp(PQgetvalue(rd->mentees_now, mid, 0), agent) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	while (lo + n < PQntuples(rd->mentees_now) && strcmp(PQgetvalue(rd->mentees_now, lo + n, 0), agent) == 0)
+		n++;
+	return n;
+}
+
+static int take_shrunk(void *ctx, const struct mentor_detect_row *row)
+{
+	*(double *)ctx = row->shrunk;
+	return MENTOR_OK;
+}
+
+/* What orders an agent's triggers for its free places: those with a mentor-eligible agent, the lowest first. */
+struct focus_key {
+	size_t mentee;      /* index in rd->mentees */
+	bool has_mentor;    /* an agent is mentor-eligible in the behavior */
+	double shrunk;      /* normalized, as of the round */
+	const char *behavior;
+};
+
+static bool focus_before(const struct focus_key *a, const struct focus_key *b)
+{
+	if (a->has_mentor != b->has_mentor)
+		return a->has_mentor;
+	if (a->shrunk != b->shrunk)
+		return a->shrunk < b->shrunk;
+	return strcmp(a->behavior, b->behavior) < 0;
+}
+
+/*
+ * One mentee, one focus (SPEC section 3): an agent holds at most
+ * max_pairings_per_mentee active pairings in the program. Of its triggers
+ * that have a mentor-eligible agent, those that fill its free places, the
+ * lowest shrunk mean first (then by behavior), go to the assignment; the
+ * others wait (one_focus) for a later round. A trigger no agent could
+ * mentor goes to the assignment anyway, and waits there for a mentor.
+ */
+static int keep_focus(struct round *rd)
+{
+	int *candidates = calloc(rd->n_behaviors + 1, sizeof(*candidates));
+	struct focus_key *keys = calloc(rd->n_mentees + 1, sizeof(*keys));
+	bool *keep = calloc(rd->n_mentees + 1, sizeof(*keep));
+	size_t kept = 0;
+
+	if (!candidates || !keys || !keep) {
+		free(candidates);
+		free(keys);
+		free(keep);
+		return an_nomem(rd->r->err);
+	}
+	for (size_t i = 0; i < rd->n_cands; i++)
+		candidates[rd->cands[i].behavior]++;
+	/* An agent's mentees are next to each other: the open triggers are in agent order. */
+	for (size_t first = 0, end; first < rd->n_mentees; first = end) {
+		const char *agent = PQgetvalue(rd->open, rd->mentee_row[first], 1);
+		int places = rd->r->an->cfg->max_pairings_per_mentee - active_as_mentee(rd, agent);
+		size_t n = 0;
+
+		for (end = first; end < rd->n_mentees && rd->mentees[end].agent == rd->mentees[first].agent; end++) {
+			struct focus_key k = {
+				.mentee = end, .has_mentor = candidates[rd->mentees[end].behavior] > 0, .shrunk = NAN,
+				.behavior = PQgetvalue(rd->open, rd->mentee_row[end], 2),
+			};
+			size_t at = n++;
+
+			mentor_detector_key_at(rd->r->an->det, agent, k.behavior, rd->asof_us, take_shrunk, &k.shrunk);
+			for (; at > 0 && focus_before(&k, &keys[at - 1]); at--)
+				keys[at] = keys[at - 1];
+			keys[at] = k;
+		}
+		for (size_t i = 0; i < n; i++) {
+			keep[keys[i].mentee] = !keys[i].has_mentor || places-- > 0;
+			if (!keep[keys[i].mentee])
+				add_waiting(rd, &rd->one_focus, rd->mentee_row[keys[i].mentee]);
+		}
+	}
+	/* Compacted in place (the assignment does not depend on the order of its input). */
+	for (size_t m = 0; m < rd->n_mentees; m++)
+		if (keep[m]) {
+			rd->mentees[kept] = rd->mentees[m];
+			rd->mentee_row[kept++] = rd->mentee_row[m];
+		}
+	rd->n_mentees = kept;
+	free(candidates);
+	free(keys);
+	free(keep);
+	return rd->one_focus.ids.failed ? an_nomem(rd->r->err) : MENTOR_OK;
+}
+
 static int read_recent(struct round *rd)
 {
 	struct run *r = rd->r;
@@ -429,7 +567,8 @@ static int read_recent(struct round *rd)
 	int rc;
 
 	an_time_text(rd->at_us, at);
-	rc = an_q(r, recent_pairs_sql, 2, (const char *const[]){ at, an_int_text(r->an->cfg->cooldown_days, days) },
+	rc = an_q(r, recent_pairs_sql, 3,
+		  (const char *const[]){ at, an_int_text(r->an->cfg->cooldown_days, days), r->an->program },
 	       "read recent pairs", &res);
 	if (rc != MENTOR_OK)
 		return rc;
@@ -530,6 +669,7 @@ static int write_pairing(struct round *rd, size_t m, const struct mentor_pair_as
 	/* A held-out trigger was the comparison group until now: its rows stay. */
 	leaves = strcmp(PQgetvalue(rd->open, row, 4), "t") != 0;
 	bin_bool(&rd->paired, leaves);
+	bin_text(&rd->paired, r->an->program);
 	if (leaves)
 		mentor_kpi_remove_owner(r->an->kpi, trigger, true);
 	rc = rd->paired.failed ? an_nomem(r->err) : MENTOR_OK;
@@ -552,12 +692,9 @@ static int write_waiting(struct round *rd, size_t m)
 	const char *behavior = PQgetvalue(rd->open, row, 2);
 	bool any = false;
 
-	/* A trigger waiting through many rounds is marked, and alerts, once. */
-	if (strcmp(PQgetvalue(rd->open, row, 3), "open") != 0)
+	/* A trigger waiting for a mentor through many rounds is marked, and alerts, once. */
+	if (!add_waiting(rd, &rd->no_mentor, row))
 		return MENTOR_OK;
-	if (rd->n_waiting == 0)
-		buf_append(&rd->waiting, "{", 1);
-	buf_array_text(&rd->waiting, rd->n_waiting++ == 0, trigger, strlen(trigger));
 	for (size_t i = 0; i < rd->n_cands && !any; i++)
 		any = rd->cands[i].behavior == rd->mentees[m].behavior;
 	return an_insert_alert(r, "no_mentor_available", trigger, agent, rd->at_us, behavior,
@@ -567,7 +704,18 @@ static int write_waiting(struct round *rd, size_t m)
 					     : "no agent is mentor-eligible in this behavior"));
 }
 
-/* The round's staged pairings and waiting marks, in two statements. */
+static int mark_waiting(struct round *rd, struct waiting_list *list, const char *at)
+{
+	if (list->n == 0)
+		return MENTOR_OK;
+	buf_append(&list->ids, "}", 1);
+	if (list->ids.failed)
+		return an_nomem(rd->r->err);
+	return an_q(rd->r, mark_waiting_sql, 3, (const char *const[]){ list->ids.data, at, list->reason },
+		    "mark triggers waiting", NULL);
+}
+
+/* The round's staged pairings and waiting marks, in three statements. */
 static int write_assignments(struct round *rd)
 {
 	struct run *r = rd->r;
@@ -582,21 +730,18 @@ static int write_assignments(struct round *rd)
 		if (rc == MENTOR_OK)
 			rc = an_q(r, "TRUNCATE stage_pairings", 0, NULL, "empty stage_pairings", NULL);
 	}
-	if (rd->n_waiting > 0) {
-		buf_append(&rd->waiting, "}", 1);
-		if (rd->waiting.failed && rc == MENTOR_OK)
-			rc = an_nomem(r->err);
-		an_time_text(rd->at_us, at);
-		if (rc == MENTOR_OK)
-			rc = an_q(r, mark_waiting_sql, 2, (const char *const[]){ rd->waiting.data, at },
-				  "mark triggers waiting", NULL);
-	}
+	an_time_text(rd->at_us, at);
+	if (rc == MENTOR_OK)
+		rc = mark_waiting(rd, &rd->no_mentor, at);
+	if (rc == MENTOR_OK)
+		rc = mark_waiting(rd, &rd->one_focus, at);
 	return rc;
 }
 
 static void round_free(struct round *rd)
 {
-	free(rd->waiting.data);
+	free(rd->no_mentor.ids.data);
+	free(rd->one_focus.ids.data);
 	free(rd->paired.data);
 	PQclear(rd->roster);
 	PQclear(rd->open);
@@ -617,7 +762,8 @@ int an_resolve_refired(struct run *r, int64_t before_us)
 
 	an_time_text(before_us, before);
 	if (rc == MENTOR_OK)
-		rc = an_q(r, resolve_refired_sql, 1, (const char *const[]){ before }, "resolve refired triggers", NULL);
+		rc = an_q(r, resolve_refired_sql, 2, (const char *const[]){ before, r->an->program },
+			  "resolve refired triggers", NULL);
 	if (rc == MENTOR_OK)
 		r->an->counts_stale = true;
 	return rc;
@@ -632,7 +778,10 @@ int an_resolve_refired(struct run *r, int64_t before_us)
  */
 int an_run_round(struct run *r, int64_t at_us, bool last)
 {
-	struct round rd = { .r = r, .at_us = at_us, .asof_us = last ? INT64_MAX : at_us };
+	struct round rd = {
+		.r = r, .at_us = at_us, .asof_us = last ? INT64_MAX : at_us,
+		.no_mentor.reason = "no_mentor", .one_focus.reason = "one_focus",
+	};
 	struct mentor_pair_result *res = NULL;
 	struct mentor_pair_input in;
 	char at[TIME_TEXT], lo[NUM_TEXT], hi[NUM_TEXT], late_days[NUM_TEXT];
@@ -643,14 +792,15 @@ int an_run_round(struct run *r, int64_t at_us, bool last)
 	if (rc == MENTOR_OK)
 		rc = an_set_agents(r);  /* the roster's agents, whatever an_refresh_agents() may have passed over */
 	if (rc == MENTOR_OK)
-		rc = an_q(r, complete_pairings_sql, 5,
+		rc = an_q(r, complete_pairings_sql, 6,
 			  (const char *const[]){ at, an_int_text(r->an->rules->csat_min, lo),
 						 an_int_text(r->an->rules->csat_max, hi),
 						 an_int_text(an_kpi_decided_before_day(r->an, 0), late_days),
-						 last ? "infinity" : at },
+						 last ? "infinity" : at, r->an->program },
 			  "complete pairings", NULL);
 	if (rc == MENTOR_OK)
-		rc = an_q(r, cancel_pairings_sql, 1, (const char *const[]){ at }, "cancel pairings", NULL);
+		rc = an_q(r, cancel_pairings_sql, 2, (const char *const[]){ at, r->an->program }, "cancel pairings",
+			  NULL);
 	if (rc == MENTOR_OK)
 		rc = read_open(&rd);
 	if (rc == MENTOR_OK)
@@ -663,6 +813,8 @@ int an_run_round(struct run *r, int64_t at_us, bool last)
 			rc = an_nomem(r->err);
 		if (rc == MENTOR_OK)
 			rc = read_recent(&rd);
+		if (rc == MENTOR_OK)
+			rc = keep_focus(&rd);
 		in = (struct mentor_pair_input){
 			.agents = rd.agents, .n_agents = rd.n_agents, .mentees = rd.mentees, .n_mentees = rd.n_mentees,
 			.candidates = rd.cands, .n_candidates = rd.n_cands, .recent = rd.recent, .n_recent = rd.n_recent,

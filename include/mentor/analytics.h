@@ -4,9 +4,11 @@
  * rounds, KPI deltas and the program effect, written to PostgreSQL in the
  * same transaction as the events that caused them.
  *
- * A struct mentor_analytics holds a detector (detect.h) and the KPI windows
- * being accumulated, rebuilt from the tables by mentor_analytics_load(). Its
- * batch hook runs inside the ingest transaction: a rolled-back transaction
+ * Everything is decided per program (SPEC section 2): a struct
+ * mentor_analytics holds, for each program of the group, a detector
+ * (detect.h) and the KPI windows being accumulated, rebuilt from the tables
+ * by mentor_analytics_load(). A program is added when its first event is
+ * stored; the program "default" always exists. Its batch hook runs inside the ingest transaction: a rolled-back transaction
  * leaves the memory ahead of the tables, so after any failed commit the
  * caller loads again before retrying. No logging or globals; the monotonic
  * clock only spaces the lock checks of an instance that does not decide.
@@ -28,13 +30,16 @@
 
 struct mentor_analytics;
 
+/* Programs one deployment decides at most; a batch with more fails (MENTOR_ERR_INVALID). */
+#define MENTOR_ANALYTICS_PROGRAMS_MAX 1000
+
 /*
- * Allocates the analytics of one consumer group (group and topics, the
- * topic of each kind of event, are copied); cfg and rules are borrowed and must outlive it (the daemon's
- * configuration). MENTOR_OK, _INVALID or _NOMEM.
+ * Allocates the analytics of one consumer group (group is copied); cfg (its
+ * [analytics], [detect], [pairing], [kpi] and program sections, its rules
+ * and topics) is borrowed and must outlive it (the daemon's configuration).
+ * MENTOR_OK, _INVALID or _NOMEM.
  */
-int mentor_analytics_new(const struct mentor_analytics_config *cfg, const struct mentor_event_rules *rules,
-			 const char *group, char *const topics[MENTOR_EVENT_KIND_COUNT], struct mentor_analytics **ret,
+int mentor_analytics_new(const struct mentor_config *cfg, const char *group, struct mentor_analytics **ret,
 			 struct mentor_error *err);
 
 void mentor_analytics_free(struct mentor_analytics *an);
@@ -48,25 +53,31 @@ typedef void (*mentor_analytics_progress_fn)(void *ctx);
 void mentor_analytics_set_progress(struct mentor_analytics *an, mentor_analytics_progress_fn fn, void *ctx);
 
 /*
- * Uses a new configuration from the next batch on (a reload). MENTOR_OK, or
- * the detector's refusal of it (MENTOR_ERR_INVALID, MENTOR_ERR_NOMEM), the
- * running configuration then kept.
+ * Uses a new configuration (a reload) from the next batch on: each
+ * program its own settings (mentor_config_program). A program whose window
+ * got longer loads again (needs_load), so that it does not decide on
+ * history cut short. cfg must be valid (mentor_config_validate); should a
+ * program's detector not take it (out of memory), that program loads again
+ * too and the error is returned: either way every program decides by cfg
+ * from then on, and nothing points into the configuration used before.
  */
-int mentor_analytics_set_config(struct mentor_analytics *an, const struct mentor_analytics_config *cfg,
+int mentor_analytics_set_config(struct mentor_analytics *an, const struct mentor_config *cfg,
 				struct mentor_error *err);
 
 /*
- * One instance of a group decides: the one holding the group's analytics
- * lock (a PostgreSQL advisory lock, taken by load() and by every batch).
- * The others store only; the decider reads the events they stored
- * (analytics_offsets says how far it has read each partition), and its
- * watermark waits for their partitions.
+ * One instance of a group decides each program: the one holding the
+ * program's analytics lock (a PostgreSQL advisory lock, taken by load() and
+ * by every batch). The others store only; the decider reads the events
+ * they stored (analytics_offsets says how far it has read each partition),
+ * and its watermark waits for their partitions.
  *
- * load() takes the lock if it is free and, if this instance holds it,
- * forgets the memory and rebuilds it from the tables (analytics_state,
- * agents, agent_daily, score_events of the open day, agent_behavior_status,
- * behavior_priors, the KPI rows not final) in one snapshot.
- * MENTOR_OK (also when another instance decides), MENTOR_ERR_DB or _NOMEM.
+ * load() reads which programs the group's tables know, takes each
+ * program's lock if it is free and, for each program whose lock this
+ * instance holds, forgets the memory and rebuilds it from the tables
+ * (analytics_state, agents, agent_daily, score_events of the open day,
+ * agent_behavior_status, behavior_priors, the KPI rows not final) in one
+ * snapshot. MENTOR_OK (also when another instance decides), MENTOR_ERR_DB
+ * or _NOMEM.
  */
 int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err);
 
@@ -79,7 +90,7 @@ int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *stor
  */
 void mentor_analytics_set_closed(struct mentor_analytics *an, const struct mentor_source_times *closed);
 
-/* True when this instance became the decider and must load() before its next batch. */
+/* True when this instance became the decider of a program and must load() before its next batch. */
 bool mentor_analytics_needs_load(const struct mentor_analytics *an);
 
 /* A partition this instance consumes. */
@@ -134,7 +145,7 @@ int mentor_analytics_set_roster_extents(struct mentor_analytics *an, const struc
 struct mentor_analytics_batch {
 	struct mentor_analytics *an;
 	const struct mentor_batch *batch;
-	bool observed;  /* batch_early fed the batch to the detector */
+	bool early;  /* batch_early ran for the batch */
 };
 int mentor_analytics_batch_early(void *ctx, const unsigned char *suspects, struct mentor_error *err);
 int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const unsigned char *stored,
@@ -173,7 +184,7 @@ bool mentor_analytics_rounds_left(const struct mentor_analytics *an);
 #define MENTOR_ANALYTICS_NO_PAUSE INT64_MAX
 struct mentor_source_times mentor_analytics_pause_after(const struct mentor_analytics *an);
 
-/* True when this instance decides for its group (holds the analytics lock, as of its last transaction). */
+/* True when this instance decides a program of its group (holds its lock, as of its last transaction). */
 bool mentor_analytics_decides(const struct mentor_analytics *an);
 
 /*

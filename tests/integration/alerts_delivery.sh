@@ -96,8 +96,8 @@ route() {
 # alert ID LEAD [KIND] [AGE]: a pending alert whose event happened AGE ago (default a minute).
 alert() {
     local kind=${3:-low_score_trigger}
-    sql "INSERT INTO alerts (alert_id, kind, team_lead_id, agent_id, occurred_at, created_at, payload)
-         VALUES ('$1', '$kind', '$2', 'A0001', now() - interval '${4:-1 minute}', clock_timestamp(),
+    sql "INSERT INTO alerts (alert_id, kind, team_lead_id, agent_id, occurred_at, created_at, program, payload)
+         VALUES ('$1', '$kind', '$2', 'A0001', now() - interval '${4:-1 minute}', clock_timestamp(), 'default',
                  jsonb_build_object('schema', 'mentord.alert.v1', 'alert_id', '$1', 'kind', '$kind',
                      'occurred_at', now() - interval '${4:-1 minute}', 'team_lead_id', '$2', 'agent_id', 'A0001',
                      'behavior', 'empathy', 'score', 0.41, 'threshold', 0.55, 'n', 23, 'window_days', 28,

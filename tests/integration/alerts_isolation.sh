@@ -56,8 +56,8 @@ route() {
 }
 # alert ID LEAD: a pending alert, due now (the id is a dollar-quoted SQL literal: it may hold anything but $q$).
 alert() {
-    sql "INSERT INTO alerts (alert_id, kind, team_lead_id, agent_id, occurred_at, created_at, payload)
-         VALUES (\$q\$$1\$q\$, 'low_score_trigger', '$2', 'A0001', now(), clock_timestamp(),
+    sql "INSERT INTO alerts (alert_id, kind, team_lead_id, agent_id, occurred_at, created_at, program, payload)
+         VALUES (\$q\$$1\$q\$, 'low_score_trigger', '$2', 'A0001', now(), clock_timestamp(), 'default',
                  jsonb_build_object('schema', 'mentord.alert.v1', 'alert_id', \$q\$$1\$q\$, 'kind', 'low_score_trigger',
                      'team_lead_id', '$2', 'agent_id', 'A0001', 'behavior', 'empathy'))" >/dev/null
 }

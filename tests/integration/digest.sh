@@ -41,15 +41,17 @@ table_digest() {
         FROM consumer_offsets
       UNION ALL
       SELECT 'analytics_state ' || count(*) || ' ' || md5(coalesce(string_agg(
-               concat_ws(',', closed_at, closed_voc_at, closed_aqm_at, last_round_at, event_time_at), '|'), ''))
+               concat_ws(',', program, closed_at, closed_voc_at, closed_aqm_at, last_round_at, event_time_at),
+               '|' ORDER BY program), ''))
         FROM analytics_state
       UNION ALL
       SELECT 'alerts ' || count(*) || ' ' || md5(coalesce(string_agg(
-               concat_ws(',', alert_id, kind, team_lead_id, agent_id, occurred_at, payload), '|' ORDER BY alert_id), ''))
+               concat_ws(',', alert_id, kind, team_lead_id, agent_id, occurred_at, payload, program),
+               '|' ORDER BY alert_id), ''))
         FROM alerts
       UNION ALL
       SELECT 'status_past ' || count(*) || ' ' || md5(coalesce(string_agg(r, '|' ORDER BY r), ''))
-        FROM (SELECT concat_ws(',', decided_at, agent_id, behavior, status, reason, n, norm_mean, norm_shrunk,
+        FROM (SELECT concat_ws(',', program, decided_at, agent_id, behavior, status, reason, n, norm_mean, norm_shrunk,
                                norm_ci_low, norm_ci_high, pop_mean, prior_k, since, updated_at, week, weekly_low) AS r
                 FROM status_past) p
       $(for t in behavior_priors agent_behavior_status triggers pairings pairing_kpis comparison_kpis program_effect; do

@@ -215,13 +215,15 @@ instance_sessions() {
     psql_val public "SELECT state FROM pg_stat_activity WHERE application_name = '$1' ORDER BY state"
 }
 
-# decider_of SCHEMA GROUP: the application_name of the session holding the
-# group's analytics lock (lib/decider.c), empty if nobody holds it.
+# decider_of SCHEMA GROUP [PROGRAM]: the application_name of the session
+# holding the analytics lock of the group's program (lib/decider.c; default:
+# the program 'default'), empty if nobody holds it.
 decider_of() {
     psql_val "$1" "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)
                     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
                       AND (l.classid::bigint << 32 | l.objid::bigint)
-                          = hashtext('mentord.analytics.' || current_schema() || '.' || '$2')::bigint"
+                          = hashtext('mentord.analytics.' || current_schema() || '.' || '$2' || '.'
+                                     || '${3:-default}')::bigint"
 }
 
 # fenced_batches LOG: the fenced count of the last "stopped:" line of a mentord log (empty if none).

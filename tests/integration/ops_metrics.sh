@@ -114,8 +114,8 @@ caught_up() { scrape && [[ $(lag_total) == "12 0" ]]; }
 wait_until 10 caught_up || true
 assert_eq "consumer lag series and their sum once everything is stored" "12 0" "$(lag_total)"
 # The outbox depth: an alert with no route to go to stays pending, and is counted.
-psql_val "$schema" "INSERT INTO alerts (alert_id, kind, agent_id, occurred_at, payload)
-    VALUES ('metrics-test-1', 'low_score_trigger', 'A0001', now(), '{}')" >/dev/null
+psql_val "$schema" "INSERT INTO alerts (alert_id, kind, agent_id, occurred_at, program, payload)
+    VALUES ('metrics-test-1', 'low_score_trigger', 'A0001', now(), 'default', '{}')" >/dev/null
 # (The analytics may have written alerts of their own: none has a route either.)
 pending=$(psql_val "$schema" "SELECT count(*) FROM alerts WHERE status = 'pending'")
 outbox_counted() { scrape && [[ $(sample mentord_alerts_pending) == "$pending" ]]; }
