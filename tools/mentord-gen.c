@@ -11,6 +11,11 @@
  * finds with what was planted. The same seed and options give byte-identical
  * payloads in the same order.
  *
+ * --program, --first-agent and --skill-shift make a run one client program
+ * of a center: its events name the program, its agents are numbered from a
+ * given one (so that two runs can share agents) and its skills are moved as
+ * a whole (so that programs with the same behavior names score apart).
+ *
  * With --closed-loop-pg it also reads back what mentord decided: after each
  * day of arrivals it waits until mentord has consumed them, reads mentord's
  * pairings from PostgreSQL (libmentor's readback), and raises each mentee's
@@ -51,6 +56,11 @@
 #define DEFAULT_EFFECT_RAMP_DAYS 14.0
 /* Longest --aqm-delay-hours or --voc-delay-hours: 30 days. */
 #define MAX_DELAY_HOURS 720.0
+/* Agent numbers: ids are A%04u, so at most 6 digits fit the id's buffer. */
+#define MAX_AGENT_NUMBER 999999u
+/* Longest --program: mentord's id rule (docs/events.md, "Ids and names"). */
+#define MAX_PROGRAM_BYTES 127
+#define MAX_SKILL_SHIFT 0.5
 
 /* Model parameters. Latent skills are on 0..1, like mentord's normalized scores. */
 #define TYPICAL_SKILL_MEAN 0.78
@@ -166,6 +176,10 @@ struct options {
 	double duplicate_share;
 	double aqm_delay_hours;
 	double voc_delay_hours;
+	/* NULL: events and roster rows name no program. */
+	const char *program;
+	unsigned first_agent;
+	double skill_shift;
 	const char *topics[TOPIC_COUNT];
 	const char *manifest_path;
 	bool count_only;
@@ -378,7 +392,8 @@ static void print_usage(FILE *out)
 		"Produce a simulated contact center's roster, AQM and VOC events to Kafka.\n"
 		"\n"
 		"  --brokers HOST:PORT          bootstrap brokers (default: $MENTORD_KAFKA, else 127.0.0.1:9092)\n"
-		"  --agents N                   number of agents A0001.. (default 200)\n"
+		"  --agents N                   number of agents, numbered from --first-agent (default 200)\n"
+		"  --first-agent N              the first agent's number: ids A%%04u from N (default 1)\n"
 		"  --days D                     number of days (default 28)\n"
 		"  --start YYYY-MM-DD           first day, UTC (default 2026-10-01)\n"
 		"  --seed S                     random seed; same seed, same events (default 1)\n"
@@ -386,6 +401,10 @@ static void print_usage(FILE *out)
 		"  --interactions-per-day X     mean interactions per agent per weekday; weekends lighter (default 4.0)\n"
 		"  --survey-share F             share of interactions that also get a VOC survey (default 0.3)\n"
 		"  --low-share F                share of (agent, behavior) pairs planted low (default 0.08)\n"
+		"  --skill-shift X              added to every latent skill, clamped to 0..1, -0.5..0.5 (default 0)\n"
+		"  --program NAME               every AQM and VOC event carries \"program\": NAME and every\n"
+		"                               roster event \"programs\": [NAME] (letters, digits, '.', '_', '-';\n"
+		"                               default: no program field)\n"
 		"  --duplicate-share F          share of AQM/VOC events sent twice with the same event_id (default 0.0)\n"
 		"  --topic-voc NAME             VOC topic (default voc.responses)\n"
 		"  --topic-aqm NAME             AQM topic (default aqm.scores)\n"
@@ -399,6 +418,18 @@ static void print_usage(FILE *out)
 		"  --voc-delay-hours H          VOC surveys arrive 0 to H hours late, H <= 720 (default 0)\n"
 		"  -X KEY=VALUE                 librdkafka producer property (repeatable; overrides defaults)\n"
 		"  -h, --help                   print this help\n"
+		"\n"
+		"Several programs: runs with the same topics and different --program, --seed and\n"
+		"--first-agent make a center of several client programs whose agents may overlap. An\n"
+		"agent's team, team lead, site and language follow its number (team (number - 1) /\n"
+		"team-size + 1), so an agent in two runs is in the same team in both; its name, active\n"
+		"flag, volume and skills are drawn from each run's seed, so they differ between runs,\n"
+		"and the roster event mentord reads last wins (it lists that run's program only). Each\n"
+		"run produces its own messages in order of arrival: to interleave two runs in time,\n"
+		"merge their topics (tests/integration/programs_apart.sh does). --skill-shift moves a\n"
+		"run's scores as a whole; the manifest shows the shifted skills, and planted_low keeps\n"
+		"what was planted (a shift below 0 can take typical skills below mentord's threshold).\n"
+		"The closed loop reads the pairings of every program.\n"
 		"\n"
 		"Arrival order: messages are produced in order of arrival time over the whole run, the\n"
 		"roster first. An event arrives at its occurred_at plus a delay drawn uniformly in\n"
@@ -515,6 +546,9 @@ enum long_only_option {
 	OPT_NO_ROSTER,
 	OPT_AQM_DELAY_HOURS,
 	OPT_VOC_DELAY_HOURS,
+	OPT_PROGRAM,
+	OPT_FIRST_AGENT,
+	OPT_SKILL_SHIFT,
 	OPT_CLOSED_LOOP_PG,
 	OPT_CLOSED_LOOP_SCHEMA,
 	OPT_CLOSED_LOOP_GROUP,
@@ -544,6 +578,9 @@ static const struct option LONG_OPTIONS[] = {
 	{"no-roster", no_argument, NULL, OPT_NO_ROSTER},
 	{"aqm-delay-hours", required_argument, NULL, OPT_AQM_DELAY_HOURS},
 	{"voc-delay-hours", required_argument, NULL, OPT_VOC_DELAY_HOURS},
+	{"program", required_argument, NULL, OPT_PROGRAM},
+	{"first-agent", required_argument, NULL, OPT_FIRST_AGENT},
+	{"skill-shift", required_argument, NULL, OPT_SKILL_SHIFT},
 	{"closed-loop-pg", required_argument, NULL, OPT_CLOSED_LOOP_PG},
 	{"closed-loop-schema", required_argument, NULL, OPT_CLOSED_LOOP_SCHEMA},
 	{"closed-loop-group", required_argument, NULL, OPT_CLOSED_LOOP_GROUP},
@@ -565,6 +602,7 @@ static void set_default_options(struct options *opt)
 		.team_size = 12,
 		.partitions = 4,
 		.seed = 1,
+		.first_agent = 1,
 		.interactions_per_day = 4.0,
 		.survey_share = 0.3,
 		.low_share = 0.08,
@@ -596,6 +634,22 @@ static bool add_property(struct options *opt, const char *text)
 		return false;
 	}
 	opt->properties[opt->property_count++] = text;
+	return true;
+}
+
+/* A program name goes into the payloads as it is: it must need no JSON
+ * escape and obey mentord's id rule, or every event would be rejected. */
+static bool parse_program(const char *text, const char **out)
+{
+	const size_t len = strlen(text);
+
+	if (len == 0 || len > MAX_PROGRAM_BYTES || strspn(text, "abcdefghijklmnopqrstuvwxyz"
+							       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != len) {
+		fprintf(stderr, "mentord-gen: --program must be 1 to %d letters, digits, '.', '_' or '-', not '%s'\n",
+			MAX_PROGRAM_BYTES, text);
+		return false;
+	}
+	*out = text;
 	return true;
 }
 
@@ -658,6 +712,10 @@ static bool apply_option(struct options *opt, int code, const char *arg)
 		return parse_double("aqm-delay-hours", arg, 0.0, MAX_DELAY_HOURS, &opt->aqm_delay_hours);
 	case OPT_VOC_DELAY_HOURS:
 		return parse_double("voc-delay-hours", arg, 0.0, MAX_DELAY_HOURS, &opt->voc_delay_hours);
+	case OPT_PROGRAM: return parse_program(arg, &opt->program);
+	case OPT_FIRST_AGENT: return parse_unsigned("first-agent", arg, 1, MAX_AGENT_NUMBER, &opt->first_agent);
+	case OPT_SKILL_SHIFT:
+		return parse_double("skill-shift", arg, -MAX_SKILL_SHIFT, MAX_SKILL_SHIFT, &opt->skill_shift);
 	case 'X': return add_property(opt, arg);
 	default: return false;
 	}
@@ -705,6 +763,11 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		fprintf(stderr, "mentord-gen: --roster-only and --no-roster exclude each other\n");
 		return EXIT_USAGE;
 	}
+	if (opt->agents > MAX_AGENT_NUMBER - opt->first_agent + 1) {
+		fprintf(stderr, "mentord-gen: agents %u to %u: numbers end at %u\n", opt->first_agent,
+			opt->first_agent + (opt->agents - 1), MAX_AGENT_NUMBER);
+		return EXIT_USAGE;
+	}
 	return check_closed_loop_options(opt);
 }
 
@@ -732,7 +795,9 @@ static double draw_skill(struct rng *rng, bool planted_low, bool strong)
 				    TYPICAL_SKILL_MAX);
 }
 
-static void draw_skills(struct rng *rng, double low_share, struct agent *agent)
+/* --skill-shift moves a skill after it is drawn, so that the draws, and with
+ * them every other number of the seed, are those of a run without it. */
+static void draw_skills(struct rng *rng, double low_share, double shift, struct agent *agent)
 {
 	double aqm_total = 0.0;
 
@@ -741,26 +806,29 @@ static void draw_skills(struct rng *rng, double low_share, struct agent *agent)
 		const bool strong = rng_uniform(rng) < STRONG_SHARE;
 
 		agent->planted_low[s] = planted_low;
-		agent->skill[s] = draw_skill(rng, planted_low, strong);
+		agent->skill[s] = clamp(draw_skill(rng, planted_low, strong) + shift, 0.0, 1.0);
 		if (s < AQM_BEHAVIOR_COUNT)
 			aqm_total += agent->skill[s];
 	}
 	agent->mean_aqm_skill = aqm_total / AQM_BEHAVIOR_COUNT;
 }
 
+/* The team follows the agent's number, not its place in this run, so that
+ * an agent generated by two runs (two programs) has one team and language. */
 static void build_agent(const struct options *opt, struct rng *rng, unsigned index, struct agent *agent)
 {
 	const char *first = FIRST_NAMES[rng_below(rng, FIRST_NAME_COUNT)];
 	const char last_initial = (char)('A' + rng_below(rng, 26));
+	const unsigned number = opt->first_agent + index;
 
-	snprintf(agent->id, sizeof agent->id, "A%04u", index + 1);
+	snprintf(agent->id, sizeof agent->id, "A%04u", number);
 	snprintf(agent->name, sizeof agent->name, "%s %c.", first, last_initial);
-	agent->team = index / opt->team_size + 1;
+	agent->team = (number - 1) / opt->team_size + 1;
 	agent->site = SITES[(agent->team - 1) % SITE_COUNT];
 	agent->language = team_language(agent->team);
 	agent->active = rng_uniform(rng) >= INACTIVE_SHARE;
 	agent->volume = rng_range(rng, VOLUME_MIN, VOLUME_MAX);
-	draw_skills(rng, opt->low_share, agent);
+	draw_skills(rng, opt->low_share, opt->skill_shift, agent);
 }
 
 static struct agent *build_agents(const struct options *opt)
@@ -814,12 +882,14 @@ static bool write_manifest(const struct options *opt, const struct agent *agents
 
 /* ---- payloads ---- */
 
-static void format_roster(const struct agent *a, struct payload *p)
+static void format_roster(const struct options *opt, const struct agent *a, struct payload *p)
 {
 	const int n = snprintf(p->data, sizeof p->data,
 			       "{\"schema\":\"agent.v1\",\"agent_id\":\"%s\",\"name\":\"%s\",\"team_id\":\"T%02u\","
-			       "\"team_lead_id\":\"L%02u\",\"site\":\"%s\",\"language\":\"%s\",\"active\":%s}",
-			       a->id, a->name, a->team, a->team, a->site, a->language, a->active ? "true" : "false");
+			       "\"team_lead_id\":\"L%02u\",\"site\":\"%s\",\"language\":\"%s\",\"active\":%s%s%s%s}",
+			       a->id, a->name, a->team, a->team, a->site, a->language, a->active ? "true" : "false",
+			       opt->program ? ",\"programs\":[\"" : "", opt->program ? opt->program : "",
+			       opt->program ? "\"]" : "");
 
 	/* Every field is generated and bounded, so this is a programming error. */
 	if (n < 0 || (size_t)n >= sizeof p->data) {
@@ -1014,6 +1084,11 @@ static void format_event_header(const struct options *opt, const struct interact
 	append_text(p, "\",\"occurred_at\":\"");
 	append_occurred_at(p, it->date, it->second_of_day);
 	append_text(p, "\"");
+	if (opt->program) {
+		append_text(p, ",\"program\":\"");
+		append_text(p, opt->program);
+		append_text(p, "\"");
+	}
 }
 
 static void format_aqm(const struct options *opt, const struct interaction *it, struct payload *p)
@@ -1116,7 +1191,7 @@ static bool send_roster(struct generator *g)
 	struct payload p;
 
 	for (unsigned i = 0; i < g->opt->agents; i++) {
-		format_roster(&g->agents[i], &p);
+		format_roster(g->opt, &g->agents[i], &p);
 		if (!sink_send(g->sink, TOPIC_ROSTER, g->agents[i].id, p.data, p.len))
 			return false;
 	}
@@ -1736,7 +1811,7 @@ static const struct agent *closed_loop_agent(struct closed_loop *loop, uint32_t 
 	return copy;
 }
 
-/* Agent ids are A%04u from A0001; anything else is not one of ours. */
+/* Agent ids are A%04u from --first-agent; anything else is not one of ours. */
 static bool find_agent(const struct options *opt, const char *id, uint32_t *index)
 {
 	char *end;
@@ -1746,12 +1821,12 @@ static bool find_agent(const struct options *opt, const char *id, uint32_t *inde
 		return false;
 	errno = 0;
 	const unsigned long number = strtoul(id + 1, &end, 10);
-	if (errno || *end || number < 1 || number > opt->agents)
+	if (errno || *end || number < opt->first_agent || number - opt->first_agent >= opt->agents)
 		return false;
 	snprintf(canonical, sizeof canonical, "A%04lu", number);
 	if (strcmp(canonical, id) != 0)
 		return false;
-	*index = (uint32_t)(number - 1);
+	*index = (uint32_t)(number - opt->first_agent);
 	return true;
 }
 
