@@ -363,6 +363,28 @@ static char *expand(json_t *payload, const char *tmpl)
 	return text_take(&t);
 }
 
+/*
+ * A kind's title (expand), after the payload's program in brackets when it
+ * names one ("[acme-billing] Low score: ..."): a team lead who works for
+ * several client programs sees whose alert it is first. A payload written
+ * before programs existed has none, and gets no brackets rather than "[?]".
+ */
+static char *expand_title(json_t *payload, const char *tmpl)
+{
+	const char *program = json_string_value(json_object_get(payload, "program"));
+	char *title = expand(payload, tmpl);
+	struct text t = { 0 };
+
+	if (!title || !program)
+		return title;
+	text_add(&t, "[", 1);
+	text_add_plain(&t, program, VALUE_MAX_CHARS, false);
+	text_add(&t, "] ", 2);
+	text_add(&t, title, strlen(title));
+	free(title);
+	return text_take(&t);
+}
+
 struct kind_text {
 	const char *kind, *title, *summary;
 };
@@ -515,7 +537,7 @@ int mentor_alert_render(enum mentor_alert_format format, const char *kind, const
 	}
 	payload_kind = json_string_value(json_object_get(root, "kind"));
 	kt = kind_text(payload_kind ? payload_kind : kind);
-	title = expand(root, kt ? kt->title : "mentord alert: {kind}");
+	title = expand_title(root, kt ? kt->title : "mentord alert: {kind}");
 	summary = expand(root, kt ? kt->summary : "{agent_id}");
 	if (title && summary)
 		body = format == MENTOR_ALERT_FORMAT_SLACK ? render_slack(root, title, summary)

@@ -68,8 +68,9 @@ int mentor_alert_sign(const char *msg_id, int64_t timestamp, const char *body, s
 /*
  * Renders the body a route receives from the generic payload (a JSON object,
  * docs/alerts.md): JSON gives the payload unchanged; Slack and Teams a
- * message built from its fields (a title per kind, a summary line, and
- * scalar fields as facts). kind names the alert when the payload has no
+ * message built from its fields (a title per kind, after the payload's
+ * "program" in brackets when it has one, a summary line, and scalar fields
+ * as facts). kind names the alert when the payload has no
  * "kind". Whatever Slack and Teams bodies embed from the payload is plain
  * text: one line (control characters as spaces), cut to a bounded length,
  * in Slack plain_text objects with &, < and > as entities, in Teams

@@ -93,12 +93,13 @@ route() {
          ON CONFLICT (team_lead_id) DO UPDATE SET webhook_url = EXCLUDED.webhook_url,
              body_format = EXCLUDED.body_format, secret_ref = EXCLUDED.secret_ref" >/dev/null
 }
-# alert ID LEAD [KIND] [AGE]: a pending alert whose event happened AGE ago (default a minute).
+# alert ID LEAD [KIND] [AGE] [PROGRAM]: a pending alert whose event happened AGE ago (default a minute),
+# of PROGRAM (default: default), named in the payload as the analytics name it.
 alert() {
-    local kind=${3:-low_score_trigger}
+    local kind=${3:-low_score_trigger} program=${5:-default}
     sql "INSERT INTO alerts (alert_id, kind, team_lead_id, agent_id, occurred_at, created_at, program, payload)
-         VALUES ('$1', '$kind', '$2', 'A0001', now() - interval '${4:-1 minute}', clock_timestamp(), 'default',
-                 jsonb_build_object('schema', 'mentord.alert.v1', 'alert_id', '$1', 'kind', '$kind',
+         VALUES ('$1', '$kind', '$2', 'A0001', now() - interval '${4:-1 minute}', clock_timestamp(), '$program',
+                 jsonb_build_object('schema', 'mentord.alert.v1', 'alert_id', '$1', 'kind', '$kind', 'program', '$program',
                      'occurred_at', now() - interval '${4:-1 minute}', 'team_lead_id', '$2', 'agent_id', 'A0001',
                      'behavior', 'empathy', 'score', 0.41, 'threshold', 0.55, 'n', 23, 'window_days', 28,
                      'mentor_id', 'A0042', 'reason', 'no mentor in the language'))" >/dev/null
@@ -118,8 +119,8 @@ route L1s "http://127.0.0.1:${port[r1]}/slack" slack "$work/secret-L1"
 route L1t "http://127.0.0.1:${port[r1]}/teams" teams "$work/secret-L1"
 route Lraw "http://127.0.0.1:${port[raw]}/hook" json "$work/secret-raw"
 for i in 1 2 3; do alert "a$i" L1; done
-alert s1 L1s pairing_created
-alert t1 L1t pairing_completed
+alert s1 L1s pairing_created '1 minute' acme-billing
+alert t1 L1t pairing_completed '1 minute' acme-billing
 alert raw1 Lraw fatal_behavior
 wait_until 20 all_status sent 'a%' || fail "a1..a3 not all sent"
 wait_until 20 is_status s1 sent || fail "s1 not sent"
@@ -130,12 +131,16 @@ for id in a1 a2 a3 s1 t1; do
 done
 assert_eq "raw (non-whsec) secret: raw1 accepted once" 1 "$(accepted_count raw raw1)"
 assert_eq "no request refused for its signature" 0 "$(grep -c ' 401 ' "$work/r1.log" "$work/raw.log" | awk -F: '{ s += $2 } END { print s + 0 }')"
-assert_eq "json body is the payload" "a1 low_score_trigger" \
-    "$(python3 -c 'import json,sys; d = json.load(open(sys.argv[1])); print(d["alert_id"], d["kind"])' "$work/r1.bodies/a1.json")"
+assert_eq "json body is the payload" "a1 low_score_trigger default" \
+    "$(python3 -c 'import json,sys; d = json.load(open(sys.argv[1])); print(d["alert_id"], d["kind"], d["program"])' "$work/r1.bodies/a1.json")"
 assert_eq "slack body has text and blocks" "yes" \
-    "$(python3 -c 'import json,sys; d = json.load(open(sys.argv[1])); print("yes" if d["text"].startswith("New pairing: A0001 with A0042") and d["blocks"] else "no")' "$work/r1.bodies/s1.json")"
+    "$(python3 -c 'import json,sys; d = json.load(open(sys.argv[1])); print("yes" if d["text"].startswith("[acme-billing] New pairing: A0001 with A0042") and d["blocks"] else "no")' "$work/r1.bodies/s1.json")"
+assert_eq "slack title names the program" "[acme-billing] New pairing: A0001 with A0042" \
+    "$(python3 -c 'import json,sys; d = json.load(open(sys.argv[1])); print(d["blocks"][0]["text"]["text"])' "$work/r1.bodies/s1.json")"
 assert_eq "teams body is an Adaptive Card message" "message application/vnd.microsoft.card.adaptive AdaptiveCard" \
     "$(python3 -c 'import json,sys; d = json.load(open(sys.argv[1])); a = d["attachments"][0]; print(d["type"], a["contentType"], a["content"]["type"])' "$work/r1.bodies/t1.json")"
+assert_eq "teams title names the program" "[acme-billing] Pairing completed: A0001 with A0042" \
+    "$(python3 -c 'import json,sys; d = json.load(open(sys.argv[1])); print(d["attachments"][0]["content"]["body"][0]["inlines"][0]["text"])' "$work/r1.bodies/t1.json")"
 assert_eq "a1..a3: one attempt each, HTTP 200, sent_at set" "3 3 200 3" \
     "$(sql "SELECT concat_ws(' ', count(*), sum(attempts), max(last_status_code), count(sent_at)) FROM alerts WHERE alert_id LIKE 'a%'")"
 latency=$(sql "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at) * 1000)::numeric)

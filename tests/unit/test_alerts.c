@@ -193,6 +193,49 @@ static void test_render_teams(void **state)
 	json_decref(root);
 }
 
+/*
+ * The program comes first in the title, in brackets, as plain text (Slack's
+ * entities in Slack); it is a fact like every scalar field. Without a
+ * program (the payloads above) there are no brackets.
+ */
+static void test_render_program(void **state)
+{
+	static const char with_program[] =
+		"{\"kind\":\"pairing_created\",\"program\":\"acme-billing\",\"agent_id\":\"A1\",\"mentor_id\":\"A2\","
+		"\"behavior\":\"empathy\"}";
+	static const char hostile_program[] =
+		"{\"kind\":\"fatal_behavior\",\"program\":\"<!channel>\\n*acme*\",\"agent_id\":\"A1\","
+		"\"behavior\":\"compliance\"}";
+	json_t *root, *blocks;
+
+	(void)state;
+	root = render(MENTOR_ALERT_FORMAT_SLACK, with_program);
+	assert_string_equal(json_string_value(json_object_get(root, "text")),
+			    "[acme-billing] New pairing: A1 with A2: A2 will mentor A1 in empathy.");
+	blocks = json_object_get(root, "blocks");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(blocks, 0), "text"),
+							      "text")),
+			    "[acme-billing] New pairing: A1 with A2");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(json_array_get(blocks, 2),
+											       "fields"),
+									     1),
+							      "text")),
+			    "program: acme-billing");
+	json_decref(root);
+	root = render(MENTOR_ALERT_FORMAT_TEAMS, with_program);
+	assert_string_equal(teams_text_at(root, 0), "[acme-billing] New pairing: A1 with A2");
+	assert_string_equal(teams_text_at(root, 1), "A2 will mentor A1 in empathy.");
+	json_decref(root);
+	root = render(MENTOR_ALERT_FORMAT_SLACK, hostile_program);
+	assert_string_equal(json_string_value(json_object_get(root, "text")),
+			    "[&lt;!channel&gt; *acme*] Fatal behavior: A1 in compliance: A1 failed compliance critically "
+			    "in interaction ?.");
+	json_decref(root);
+	root = render(MENTOR_ALERT_FORMAT_TEAMS, hostile_program);
+	assert_string_equal(teams_text_at(root, 0), "[<!channel> *acme*] Fatal behavior: A1 in compliance");
+	json_decref(root);
+}
+
 #define assert_prefix(s, prefix) assert_memory_equal((s), (prefix), strlen(prefix))
 
 /* Characters, not bytes, of UTF-8 text. */
@@ -610,6 +653,7 @@ int main(void)
 		cmocka_unit_test(test_render_json),
 		cmocka_unit_test(test_render_slack),
 		cmocka_unit_test(test_render_teams),
+		cmocka_unit_test(test_render_program),
 		cmocka_unit_test(test_render_hostile),
 		cmocka_unit_test(test_format_parse),
 		cmocka_unit_test(test_backoff),
