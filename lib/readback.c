@@ -139,47 +139,52 @@ void mentor_readback_close(struct mentor_readback *rb)
 	free(rb);
 }
 
-int mentor_readback_event_time(struct mentor_readback *rb, struct mentor_readback_table *ret_table,
-			       struct mentor_error *err)
+int mentor_readback_programs(struct mentor_readback *rb, struct mentor_readback_table *ret_table,
+			     struct mentor_error *err)
 {
-	return query(rb, "read the event time",
-		     "SELECT to_char(now_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"') AS now_at"
-		     "  FROM dash_event_time",
+	return query(rb, "read the programs",
+		     "SELECT program, to_char(now_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"') AS now_at"
+		     "  FROM dash_event_time ORDER BY program COLLATE \"C\"",
 		     0, NULL, ret_table, err);
 }
 
-int mentor_readback_program_effect(struct mentor_readback *rb, struct mentor_readback_table *ret_table,
-				   struct mentor_error *err)
+int mentor_readback_program_effect(struct mentor_readback *rb, const char *program,
+				   struct mentor_readback_table *ret_table, struct mentor_error *err)
 {
+	const char *const values[] = { program };
+
 	return query(rb, "read the program effect",
 		     "SELECT behavior, paired_n, comparison_n, did_effect, did_ci_low, did_ci_high,"
 		     "       naive_delta_not_effect, comparison_delta, verdict, scale_min, scale_max, cuped"
-		     "  FROM dash_program_effect WHERE is_target ORDER BY behavior",
-		     0, NULL, ret_table, err);
+		     "  FROM dash_program_effect WHERE program = $1 AND is_target ORDER BY behavior",
+		     1, values, ret_table, err);
 }
 
-int mentor_readback_trigger_trend(struct mentor_readback *rb, struct mentor_readback_table *ret_table,
-				  struct mentor_error *err)
+int mentor_readback_trigger_trend(struct mentor_readback *rb, const char *program,
+				  struct mentor_readback_table *ret_table, struct mentor_error *err)
 {
+	const char *const values[] = { program };
+
 	return query(rb, "read the trigger trend",
 		     "WITH c AS (SELECT (day_start AT TIME ZONE 'UTC')::date AS day, sum(awaiting_change) AS a,"
 		     "                  sum(waiting_change) AS w, sum(fired) AS f"
-		     "             FROM dash_trigger_changes GROUP BY 1),"
+		     "             FROM dash_trigger_changes WHERE program = $1 GROUP BY 1),"
 		     "     r AS (SELECT min(day) AS lo, greatest(max(day),"
-		     "                  (SELECT (now_at AT TIME ZONE 'UTC')::date FROM dash_event_time)) AS hi FROM c)"
+		     "                  (SELECT (now_at AT TIME ZONE 'UTC')::date FROM dash_event_time"
+		     "                    WHERE program = $1)) AS hi FROM c)"
 		     " SELECT d::date AS day, sum(coalesce(c.a, 0)) OVER w AS awaiting,"
 		     "        sum(coalesce(c.w, 0)) OVER w AS waiting, coalesce(c.f, 0) AS fired"
 		     "   FROM r CROSS JOIN generate_series(r.lo, r.hi, interval '1 day') AS d"
 		     "   LEFT JOIN c ON c.day = d::date"
 		     " WINDOW w AS (ORDER BY d) ORDER BY d",
-		     0, NULL, ret_table, err);
+		     1, values, ret_table, err);
 }
 
-int mentor_readback_pairing_kpis(struct mentor_readback *rb, int per_behavior,
+int mentor_readback_pairing_kpis(struct mentor_readback *rb, const char *program, int per_behavior,
 				 struct mentor_readback_table *ret_table, struct mentor_error *err)
 {
 	char limit[16];
-	const char *const values[] = { limit };
+	const char *const values[] = { program, limit };
 
 	snprintf(limit, sizeof(limit), "%d", per_behavior);
 	return query(rb, "read the pairings' KPIs",
@@ -189,34 +194,37 @@ int mentor_readback_pairing_kpis(struct mentor_readback *rb, int per_behavior,
 		     "                      row_number() OVER (PARTITION BY behavior"
 		     "                                         ORDER BY started_at DESC, pairing_id) AS rank,"
 		     "                      count(*) OVER (PARTITION BY behavior) AS total"
-		     "                 FROM dash_pairing_kpis WHERE subject = 'mentee' AND is_target) AS k"
-		     " WHERE rank <= $1::int ORDER BY behavior, started_at DESC, pairing_id",
-		     1, values, ret_table, err);
+		     "                 FROM dash_pairing_kpis"
+		     "                WHERE program = $1 AND subject = 'mentee' AND is_target) AS k"
+		     " WHERE rank <= $2::int ORDER BY behavior, started_at DESC, pairing_id",
+		     2, values, ret_table, err);
 }
 
-int mentor_readback_mentor_kpis(struct mentor_readback *rb, const char *metric, int limit,
+int mentor_readback_mentor_kpis(struct mentor_readback *rb, const char *program, const char *metric, int limit,
 				struct mentor_readback_table *ret_table, struct mentor_error *err)
 {
 	char limit_text[16];
-	const char *const values[] = { metric, limit_text };
+	const char *const values[] = { program, metric, limit_text };
 
 	snprintf(limit_text, sizeof(limit_text), "%d", limit);
 	return query(rb, "read the mentors' KPIs",
 		     "SELECT mentor_id, name, pairings, avg_before_mean, avg_after_mean, avg_delta, scale_min,"
 		     "       scale_max, final_pairings"
-		     "  FROM dash_mentor_kpis WHERE metric = $1"
-		     " ORDER BY pairings DESC, mentor_id LIMIT $2::int",
-		     2, values, ret_table, err);
+		     "  FROM dash_mentor_kpis WHERE program = $1 AND metric = $2"
+		     " ORDER BY pairings DESC, mentor_id LIMIT $3::int",
+		     3, values, ret_table, err);
 }
 
-int mentor_readback_active_pairings(struct mentor_readback *rb, struct mentor_readback_table *ret_table,
-				    struct mentor_error *err)
+int mentor_readback_active_pairings(struct mentor_readback *rb, const char *program,
+				    struct mentor_readback_table *ret_table, struct mentor_error *err)
 {
+	const char *const values[] = { program };
+
 	return query(rb, "read the active pairings",
 		     "SELECT behavior, mentee_id, mentee_name, mentor_id, mentor_name, started_at, days_remaining,"
 		     "       target_delta, target_ci_low, target_ci_high, target_scale_min, target_scale_max"
-		     "  FROM dash_active_pairings ORDER BY days_remaining, behavior, mentee_id",
-		     0, NULL, ret_table, err);
+		     "  FROM dash_active_pairings WHERE program = $1 ORDER BY days_remaining, behavior, mentee_id",
+		     1, values, ret_table, err);
 }
 
 int mentor_readback_consumer_offsets(struct mentor_readback *rb, const char *group,

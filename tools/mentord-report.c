@@ -2,16 +2,17 @@
  * mentord-report: the mentoring program report as one self-contained HTML
  * file, for people who will not open Grafana. A QA lead can email it.
  *
- * It reads the dashboard views of lib/sql/005_dashboards.sql (never the
- * analytics tables behind them, so the report and the dashboard cannot
- * disagree) and draws every chart as inline SVG: no script, no style sheet
- * or font from the network, nothing to fetch when the file is opened.
+ * It reads the dashboard views of lib/sql/015_dashboards_programs.sql
+ * (never the analytics tables behind them, so the report and the dashboard
+ * cannot disagree) and draws every chart as inline SVG: no script, no style
+ * sheet or font from the network, nothing to fetch when the file is opened.
  *
- * Sections: whether mentoring works (the difference in differences per
- * behavior with its interval, the naive before/after shown beside it and
- * labelled as not the effect), the trend of triggers awaiting a mentor over
- * event time, each pairing's before and after in its behavior, the mentors'
- * own KPIs, and the active pairings.
+ * One part per program (a client program of the center), in name order,
+ * each as of its own event time, with the same sections: whether mentoring
+ * works (the difference in differences per behavior with its interval, the
+ * naive before/after shown beside it and labelled as not the effect), the
+ * trend of triggers awaiting a mentor over event time, each pairing's before
+ * and after in its behavior, the mentors' own KPIs, and the active pairings.
  *
  * Its queries are lib/readback.c's (parameterized, like all of mentord's
  * SQL), every text from the database is HTML-escaped, and the file is
@@ -283,14 +284,20 @@ static void put_date(struct report *r, const char *timestamp)
 	put_escaped(r, day);
 }
 
-static void write_head(struct report *r, const char *now_at)
+enum { G_PROGRAM, G_NOW };
+
+static const char *const PROGRAM_COLUMNS[] = {"program", "now_at", NULL};
+
+/* The page's head and the list of programs, each linked to its part (by number: a program's name is data). */
+static void write_head(struct report *r, const struct table *programs)
 {
 	put(r, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
 	       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
 	       "<title>mentord program report</title>\n<style>\n"
 	       "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#222;max-width:820px;"
 	       "margin:24px auto;padding:0 16px;line-height:1.4}\n"
-	       "h1{font-size:1.6em;margin-bottom:0}h2{margin-top:2em;border-bottom:1px solid #ccc}\n"
+	       "h1{font-size:1.6em;margin-bottom:0}h2{margin-top:2.5em;border-bottom:2px solid " COLOR_EFFECT "}"
+	       "h3{margin-top:2em;border-bottom:1px solid #ccc}\n"
 	       "table{border-collapse:collapse;font-size:.8em;margin:.5em 0;width:100%%}"
 	       "td,th{border-bottom:1px solid #e4e4e4;padding:3px 6px;text-align:left;vertical-align:bottom}"
 	       "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}td.n{white-space:nowrap}\n"
@@ -298,11 +305,30 @@ static void write_head(struct report *r, const char *now_at)
 	       "svg{display:block;margin:.5em 0;font-size:12px}svg text{fill:#222}\n"
 	       "</style>\n</head>\n<body>\n<h1>Mentoring program report</h1>\n<p class=\"note\">Schema <b>");
 	put_escaped(r, r->opt->schema);
-	put(r, "</b>. Figures as of event time <b>");
-	put_escaped(r, *now_at ? now_at : "(the analytics have not run)");
-	put(r, "</b>: the newest event the analytics evaluated, not the time this file was written. "
-	       "Scores are on each metric's native scale (AQM 0&#8211;100, CSAT and survey items 1&#8211;5, "
-	       "CSAT top-2 as a share).</p>\n");
+	put(r, "</b>. One part per program, in name order, each as of its own event time: the newest event the "
+	       "analytics evaluated in it, not the time this file was written. Scores are on each metric's native "
+	       "scale (AQM 0&#8211;100, CSAT and survey items 1&#8211;5, CSAT top-2 as a share).</p>\n");
+	if (programs->rows == 0) {
+		put(r, "<p><i>The analytics have not run: no program to report yet.</i></p>\n");
+		return;
+	}
+	put(r, "<ul>\n");
+	for (int i = 0; i < programs->rows; i++) {
+		put(r, "<li><a href=\"#program-%d\">", i + 1);
+		put_escaped(r, text_at(programs, i, G_PROGRAM));
+		put(r, "</a></li>\n");
+	}
+	put(r, "</ul>\n");
+}
+
+/* A program's heading and its event time. */
+static void write_program_head(struct report *r, int number, const char *program, const char *now_at)
+{
+	put(r, "<h2 id=\"program-%d\">Program ", number);
+	put_escaped(r, program);
+	put(r, "</h2>\n<p class=\"note\">Figures as of event time <b>");
+	put_escaped(r, *now_at ? now_at : "(no event evaluated yet)");
+	put(r, "</b>.</p>\n");
 }
 
 /* ---- SVG helpers ---- */
@@ -547,15 +573,15 @@ static void effect_table(struct report *r, const struct table *t)
 	put(r, "</table>\n");
 }
 
-static bool write_effect(struct report *r)
+static bool write_effect(struct report *r, const char *program)
 {
 	struct mentor_error err;
 	struct table t = {0};
 
-	if (!take_table(&t, "the program effect", mentor_readback_program_effect(r->rb, &t.data, &err), &err,
-			EFFECT_COLUMNS))
+	if (!take_table(&t, "the program effect", mentor_readback_program_effect(r->rb, program, &t.data, &err),
+			&err, EFFECT_COLUMNS))
 		return false;
-	put(r, "<h2>Does mentoring work?</h2>\n<p>For each behavior, the mentees' change in that behavior minus "
+	put(r, "<h3>Does mentoring work?</h3>\n<p>For each behavior, the mentees' change in that behavior minus "
 	       "the change of comparable low scorers who were not paired (the comparison group): the "
 	       "<span class=\"effect\">difference in differences</span>, with its 95%% interval. Agents picked "
 	       "for scoring low improve on average even without help (regression to the mean), so the mentees' "
@@ -625,18 +651,18 @@ static void trend_chart(struct report *r, const struct table *t)
 	put(r, "</svg>\n");
 }
 
-static bool write_trend(struct report *r)
+static bool write_trend(struct report *r, const char *program)
 {
 	struct mentor_error err;
 	struct table t = {0};
 	long fired = 0;
 
-	if (!take_table(&t, "the trigger trend", mentor_readback_trigger_trend(r->rb, &t.data, &err), &err,
-			TREND_COLUMNS))
+	if (!take_table(&t, "the trigger trend", mentor_readback_trigger_trend(r->rb, program, &t.data, &err),
+			&err, TREND_COLUMNS))
 		return false;
 	for (int i = 0; i < t.rows; i++)
 		fired += strtol(text_at(&t, i, T_FIRED), NULL, 10);
-	put(r, "<h2>Triggers awaiting a mentor</h2>\n<p>How many triggers (low scores and fatal behaviors) "
+	put(r, "<h3>Triggers awaiting a mentor</h3>\n<p>How many triggers (low scores and fatal behaviors) "
 	       "were waiting for a mentor at the end of each day of event time. A trigger awaits from the moment "
 	       "it fires until it is paired or resolved.</p>\n");
 	if (t.rows == 0)
@@ -743,9 +769,9 @@ static bool pairings_behavior(struct report *r, const struct table *t, int from,
 		d->after = number_at(t, i, P_AFTER);
 		d->final = strcmp(text_at(t, i, P_FINAL), "t") == 0;
 	}
-	put(r, "<h3>");
+	put(r, "<h4>");
 	put_escaped(r, text_at(t, from, P_BEHAVIOR));
-	put(r, "</h3>\n<p class=\"note\">%d latest of %s pairings.</p>\n", to - from, text_at(t, from, P_TOTAL));
+	put(r, "</h4>\n<p class=\"note\">%d latest of %s pairings.</p>\n", to - from, text_at(t, from, P_TOTAL));
 	snprintf(title, sizeof title, "Mentees' %s before and after their pairing", text_at(t, from, P_BEHAVIOR));
 	dumbbell_chart(r, rows, to - from, number_at(t, from, P_MIN), number_at(t, from, P_MAX), title,
 		       "mean in the behavior, native scale");
@@ -756,7 +782,7 @@ out:
 	return ok;
 }
 
-static bool write_pairings(struct report *r)
+static bool write_pairings(struct report *r, const char *program)
 {
 	struct mentor_error err;
 	struct table t = {0};
@@ -764,9 +790,10 @@ static bool write_pairings(struct report *r)
 	int from = 0;
 
 	if (!take_table(&t, "the pairings' KPIs",
-			mentor_readback_pairing_kpis(r->rb, r->opt->max_pairings, &t.data, &err), &err, PAIRING_COLUMNS))
+			mentor_readback_pairing_kpis(r->rb, program, r->opt->max_pairings, &t.data, &err), &err,
+			PAIRING_COLUMNS))
 		return false;
-	put(r, "<h2>Each pairing: the mentee before and after</h2>\n<p>The mentee's mean in the targeted "
+	put(r, "<h3>Each pairing: the mentee before and after</h3>\n<p>The mentee's mean in the targeted "
 	       "behavior in the window before the pairing started and in the window after. One agent's change "
 	       "is not the program's effect (see above): many low scorers rise without help.</p>\n");
 	if (t.rows == 0)
@@ -790,7 +817,7 @@ static const char *const MENTOR_COLUMNS[] = {
 	"final_pairings", NULL,
 };
 
-static bool mentors_metric(struct report *r, const char *metric, const char *label)
+static bool mentors_metric(struct report *r, const char *program, const char *metric, const char *label)
 {
 	struct mentor_error err;
 	struct dumbbell *rows = NULL;
@@ -799,12 +826,12 @@ static bool mentors_metric(struct report *r, const char *metric, const char *lab
 	bool ok = false;
 
 	if (!take_table(&t, "the mentors' KPIs",
-			mentor_readback_mentor_kpis(r->rb, metric, r->opt->max_mentors, &t.data, &err), &err,
+			mentor_readback_mentor_kpis(r->rb, program, metric, r->opt->max_mentors, &t.data, &err), &err,
 			MENTOR_COLUMNS))
 		return false;
-	put(r, "<h3>");
+	put(r, "<h4>");
 	put_escaped(r, label);
-	put(r, "</h3>\n");
+	put(r, "</h4>\n");
 	if (t.rows == 0) {
 		put(r, "<p><i>No mentor data yet.</i></p>\n");
 		ok = true;
@@ -835,13 +862,13 @@ out:
 	return ok;
 }
 
-static bool write_mentors(struct report *r)
+static bool write_mentors(struct report *r, const char *program)
 {
-	put(r, "<h2>The mentors' own KPIs</h2>\n<p>Does mentoring cost the mentors? Each mentor's own mean "
+	put(r, "<h3>The mentors' own KPIs</h3>\n<p>Does mentoring cost the mentors? Each mentor's own mean "
 	       "before and after, averaged over the pairings they mentored (the most active mentors first). "
 	       "There is no comparison group for mentors: read it as a description, not an effect.</p>\n");
-	return mentors_metric(r, "csat", "Mentors' CSAT (1-5)") &&
-	       mentors_metric(r, "aqm", "Mentors' AQM overall (0-100)");
+	return mentors_metric(r, program, "csat", "Mentors' CSAT (1-5)") &&
+	       mentors_metric(r, program, "aqm", "Mentors' AQM overall (0-100)");
 }
 
 /* ---- section: active pairings ---- */
@@ -862,15 +889,15 @@ static void put_agent(struct report *r, const char *name, const char *id)
 	put(r, "</span>");
 }
 
-static bool write_active(struct report *r)
+static bool write_active(struct report *r, const char *program)
 {
 	struct mentor_error err;
 	struct table t = {0};
 
-	if (!take_table(&t, "the active pairings", mentor_readback_active_pairings(r->rb, &t.data, &err), &err,
-			ACTIVE_COLUMNS))
+	if (!take_table(&t, "the active pairings", mentor_readback_active_pairings(r->rb, program, &t.data, &err),
+			&err, ACTIVE_COLUMNS))
 		return false;
-	put(r, "<h2>Active pairings (%d)</h2>\n<p>Days remaining count in event time. The mentee's change so "
+	put(r, "<h3>Active pairings (%d)</h3>\n<p>Days remaining count in event time. The mentee's change so "
 	       "far is provisional: the after window is still open.</p>\n", t.rows);
 	if (t.rows > 0)
 		put(r, "<table><tr><th>behavior</th><th>mentee</th><th>mentor</th><th>started</th>"
@@ -903,31 +930,31 @@ static bool write_active(struct report *r)
 
 /* ---- the whole report ---- */
 
-static bool read_now(struct mentor_readback *rb, char *now_at, size_t size)
+static bool write_program(struct report *r, const char *program)
 {
-	static const char *const cols[] = {"now_at", NULL};
-	struct mentor_error err;
-	struct table t = {0};
-
-	if (!take_table(&t, "the event time", mentor_readback_event_time(rb, &t.data, &err), &err, cols))
-		return false;
-	snprintf(now_at, size, "%s", t.rows > 0 ? text_at(&t, 0, 0) : "");
-	mentor_readback_table_free(&t.data);
-	return true;
+	return write_effect(r, program) && write_trend(r, program) && write_pairings(r, program) &&
+	       write_mentors(r, program) && write_active(r, program);
 }
 
 static bool write_report(struct report *r)
 {
-	char now_at[64];
+	struct mentor_error err;
+	struct table programs = {0};
+	bool ok = true;
 
-	if (!read_now(r->rb, now_at, sizeof now_at))
+	if (!take_table(&programs, "the programs", mentor_readback_programs(r->rb, &programs.data, &err), &err,
+			PROGRAM_COLUMNS))
 		return false;
-	write_head(r, now_at);
-	if (!write_effect(r) || !write_trend(r) || !write_pairings(r) || !write_mentors(r) || !write_active(r))
-		return false;
-	put(r, "<p class=\"note\">Written by mentord-report from the views of docs/dashboards.md, where the SQL "
-	       "to recompute every figure from score_events is.</p>\n</body>\n</html>\n");
-	return true;
+	write_head(r, &programs);
+	for (int i = 0; ok && i < programs.rows; i++) {
+		write_program_head(r, i + 1, text_at(&programs, i, G_PROGRAM), text_at(&programs, i, G_NOW));
+		ok = write_program(r, text_at(&programs, i, G_PROGRAM));
+	}
+	if (ok)
+		put(r, "<p class=\"note\">Written by mentord-report from the views of docs/dashboards.md, where the "
+		       "SQL to recompute every figure from score_events is.</p>\n</body>\n</html>\n");
+	mentor_readback_table_free(&programs.data);
+	return ok;
 }
 
 /* Writes to PATH.tmp and renames it over PATH only once complete, so a reader
