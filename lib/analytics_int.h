@@ -73,6 +73,7 @@ struct an_program {
 	char *group;                                /* owned */
 	char *program;                              /* owned; the program decided: every row read and written is its */
 	struct mentor_detector *det;                /* owned */
+	int keep_days;                              /* the days each key of det keeps (an_keep_days when made) */
 	struct mentor_kpi_set *kpi;                 /* owned */
 	struct metric_scale *scales;                /* owned */
 	size_t n_scales;

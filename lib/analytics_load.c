@@ -444,7 +444,8 @@ int an_program_load(struct an_program *an, struct mentor_store *store, struct me
 
 	if (!an->cfg->enabled)
 		return MENTOR_OK;
-	rc = mentor_detector_new(&an->cfg->stats, an->cfg->thresholds, an->cfg->n_thresholds, an_keep_days(an), &det, err);
+	rc = mentor_detector_new(&an->cfg->stats, an->cfg->thresholds, an->cfg->n_thresholds, an_keep_days(an), &det,
+				 err);
 	if (rc == MENTOR_OK)
 		rc = mentor_kpi_set_new(&kpi, err);
 	if (rc != MENTOR_OK) {
@@ -454,6 +455,7 @@ int an_program_load(struct an_program *an, struct mentor_store *store, struct me
 	mentor_detector_free(an->det);
 	mentor_kpi_set_free(an->kpi);
 	an->det = det;
+	an->keep_days = an_keep_days(an);
 	an->kpi = kpi;
 	an->closed = an->next_closed = an_all_at(NO_TIME);
 	an->last_round_us = an->kpi_closed_day = an->decided_newest_us = an->past_written_from_us = NO_TIME;

@@ -44,7 +44,8 @@ int an_program_new(const struct mentor_analytics_config *cfg, const struct mento
 	an->lead_checked_us = NO_TIME;
 	rc = mentor_kpi_set_new(&an->kpi, err);
 	if (rc == MENTOR_OK)
-		rc = mentor_detector_new(&cfg->stats, cfg->thresholds, cfg->n_thresholds, an_keep_days(an), &an->det, err);
+		rc = mentor_detector_new(&cfg->stats, cfg->thresholds, cfg->n_thresholds, an->keep_days = an_keep_days(an),
+					 &an->det, err);
 	if (rc != MENTOR_OK) {
 		an_program_free(an);
 		return rc;
@@ -143,12 +144,15 @@ void an_program_free(struct an_program *an)
 
 int an_program_set_config(struct an_program *an, const struct mentor_analytics_config *cfg, struct mentor_error *err)
 {
-	int kept = an_keep_days(an);
 	int rc = mentor_detector_set_params(an->det, &cfg->stats, cfg->thresholds, cfg->n_thresholds, err);
 
+	/*
+	 * The detector forgot what a longer window reads, or kept the old
+	 * settings: the tables have it all. (cfg may be where the old settings
+	 * were: the days kept are the detector's, not the old settings'.)
+	 */
 	an->cfg = cfg;
-	/* The detector forgot what a longer window reads, or kept the old settings: the tables have it all. */
-	if (rc != MENTOR_OK || an_keep_days(an) > kept)
+	if (rc != MENTOR_OK || an_keep_days(an) > an->keep_days)
 		an->need_load = true;
 	return rc;
 }
