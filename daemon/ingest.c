@@ -803,6 +803,7 @@ static void publish_analytics(struct ingest *in)
 	    g.event_time_us > g.closed_us)
 		delay = g.event_time_us - g.closed_us;
 	metrics_set_analytics(g.open_triggers, g.active_pairings, g.waiting_observations, delay);
+	metrics_set_programs(in->analytics);
 	apply_backpressure(in, g.waiting_observations);
 	note_rounds_left(in);
 }

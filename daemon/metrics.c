@@ -60,6 +60,17 @@ static struct {
 	size_t n;
 } lag = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+/* The programs, a set of rows too; each name copied (up to MENTOR_ID_MAX bytes). */
+struct program_row {
+	char name[MENTOR_ID_MAX];
+	bool decided;
+};
+static struct {
+	pthread_mutex_t lock;
+	struct program_row *rows;  /* owned */
+	size_t n, cap;
+} programs = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
 static void add(atomic_uint_fast64_t *counter, uint64_t n)
 {
 	atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
@@ -273,6 +284,56 @@ void metrics_set_analytics(int64_t open_triggers, int64_t active_pairings, int64
 	atomic_store_explicit(&m.watermark_delay_us, delay_us, memory_order_relaxed);
 }
 
+void metrics_set_programs(const struct mentor_analytics *an)
+{
+	size_t n = mentor_analytics_program_count(an);
+
+	pthread_mutex_lock(&programs.lock);
+	if (n > programs.cap) {
+		struct program_row *grown = realloc(programs.rows, n * sizeof(*grown));
+
+		if (!grown)
+			n = programs.cap;  /* out of memory: the first rows still show */
+		else {
+			programs.rows = grown;
+			programs.cap = n;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		snprintf(programs.rows[i].name, sizeof(programs.rows[i].name), "%s", mentor_analytics_program_name(an, i));
+		programs.rows[i].decided = mentor_analytics_program_decided(an, i);
+	}
+	programs.n = n;
+	pthread_mutex_unlock(&programs.lock);
+}
+
+/* A label value as the exposition format wants it: backslash, double quote and newline escaped. */
+static void label_value(FILE *out, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fputc('\\', out);
+		if (*s == '\n')
+			fputs("\\n", out);
+		else
+			fputc(*s, out);
+	}
+}
+
+static void render_programs(FILE *out)
+{
+	pthread_mutex_lock(&programs.lock);
+	if (programs.n > 0)
+		fputs("# HELP mentord_analytics_decides 1 for each program this instance decides (holds its lock), 0 for"
+		      " those another instance of the group decides.\n# TYPE mentord_analytics_decides gauge\n", out);
+	for (size_t i = 0; i < programs.n; i++) {
+		fputs("mentord_analytics_decides{program=\"", out);
+		label_value(out, programs.rows[i].name);
+		fprintf(out, "\"} %d\n", programs.rows[i].decided);
+	}
+	pthread_mutex_unlock(&programs.lock);
+}
+
 void metrics_set_waiting_paused(bool paused)
 {
 	atomic_store_explicit(&m.waiting_paused, paused, memory_order_relaxed);
@@ -297,6 +358,7 @@ static void render_analytics(FILE *out)
 	fprintf(out, "# HELP mentord_decision_delay_seconds Newest event time decided minus the watermark.\n"
 		"# TYPE mentord_decision_delay_seconds gauge\nmentord_decision_delay_seconds %" PRId64 ".%06" PRId64 "\n",
 		delay_us / 1000000, delay_us % 1000000);
+	render_programs(out);
 }
 
 int metrics_render(char **ret_text, size_t *ret_len)

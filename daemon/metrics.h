@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mentor/analytics.h"
 #include "mentor/events.h"
 
 /* What one batch holds, added to the counters only once the batch is committed. */
@@ -68,6 +69,12 @@ void metrics_set_stall_reason(const char *why);
 
 /* The analytics gauges after a commit: open triggers, active pairings, observations waiting, decision delay. */
 void metrics_set_analytics(int64_t open_triggers, int64_t active_pairings, int64_t waiting, int64_t delay_us);
+
+/*
+ * The programs the analytics know and whether this instance decides each,
+ * after a commit (copied): mentord_analytics_decides{program="..."}.
+ */
+void metrics_set_programs(const struct mentor_analytics *an);
 
 /* Whether partitions are paused because too many observations wait in the group's decider (backpressure). */
 void metrics_set_waiting_paused(bool paused);

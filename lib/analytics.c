@@ -11,6 +11,7 @@
 #include "analytics_int.h"
 #include "analytics_sql.h"
 #include "grow.h"
+#include "instances.h"
 #include "mentor/clock.h"
 #include "program.h"
 #include "store_int.h"
@@ -31,7 +32,17 @@ struct mentor_analytics {
 	int64_t programs_checked_us;                /* monotonic time the programs known to the tables were last read */
 	uint32_t *owner;                            /* owned; per event of the current batch, its program's index */
 	size_t cap_owner;
+	int n_instances;                            /* the group's instances, as last counted (lib/instances.h) */
+	int session;                                /* this instance's backend pid, which ranks the programs */
+	int64_t instances_checked_us;               /* monotonic time they were last counted; NO_TIME: never */
+	bool closing;                               /* at a drain's end (mentor_analytics_finish) */
+	int64_t peers_waited_us;                    /* monotonic time rounds last waited for another instance's
+						       program; NO_TIME: they did not */
 };
+
+/* Between two counts of the group's instances, and two runs that wait for another instance's rounds. */
+#define INSTANCES_CHECK_US 1000000
+#define PEERS_WAIT_US 100000
 
 static const char *program_name(const struct an_program *p)
 {
@@ -104,6 +115,8 @@ int mentor_analytics_new(const struct mentor_config *cfg, const char *group, str
 	an->cfg = cfg;
 	an->next_closed = an_all_at(NO_TIME);
 	an->programs_checked_us = NO_TIME;
+	an->instances_checked_us = NO_TIME;
+	an->peers_waited_us = NO_TIME;
 	if (!(an->group = strdup(group))) {
 		free(an);
 		return an_nomem(err);
@@ -272,6 +285,119 @@ void mentor_analytics_gauges(const struct mentor_analytics *an, struct mentor_an
 	}
 }
 
+/* ---- The programs spread over the group's instances (lib/instances.h) ---- */
+
+/* How many programs this instance decides. */
+static size_t decided_count(const struct mentor_analytics *an)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < an->n_programs; i++)
+		n += an_program_decides(an->programs[i]);
+	return n;
+}
+
+/* The most programs this instance decides: its fair share; at a drain's end, all if it closes, else none. */
+static size_t share_of(const struct mentor_analytics *an)
+{
+	bool found;
+	size_t d = find_program(an, MENTOR_DEFAULT_PROGRAM, &found);
+
+	if (an->closing)
+		return an_program_decides(an->programs[d]) ? an->n_programs : 0;
+	return an_fair_share(an->n_programs, an->n_instances);
+}
+
+/* Lets this instance take free programs while it decides fewer than its share. */
+static void allow_takes(struct mentor_analytics *an)
+{
+	bool below = decided_count(an) < share_of(an);
+
+	for (size_t i = 0; i < an->n_programs; i++)
+		an_program_may_take(an->programs[i], below && !an_program_decides(an->programs[i]));
+}
+
+/*
+ * Counts the group's instances (at most once a second), gives back the
+ * programs this instance decides beyond its share, those it ranks lowest,
+ * and lets it take free ones below it. Runs outside a transaction, or in a
+ * batch's before its analytics wrote anything: the next decider of a
+ * program given back reads every row its last decider committed.
+ */
+static int spread(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err)
+{
+	int64_t now = mentor_monotonic_us();
+	uint64_t *weight = NULL;
+	bool *held = NULL, *release = NULL;
+	int rc = MENTOR_OK;
+
+	if (an->instances_checked_us == NO_TIME || now - an->instances_checked_us >= INSTANCES_CHECK_US) {
+		rc = an_instances_join(store, an->group, &an->n_instances, &an->session, err);
+		if (rc != MENTOR_OK)
+			return rc;
+		an->instances_checked_us = now;
+	}
+	if (decided_count(an) > share_of(an)) {
+		weight = malloc(an->n_programs * sizeof(*weight));
+		held = malloc(an->n_programs * sizeof(*held));
+		release = malloc(an->n_programs * sizeof(*release));
+		if (!weight || !held || !release) {
+			rc = an_nomem(err);
+			goto out;
+		}
+		for (size_t i = 0; i < an->n_programs; i++) {
+			weight[i] = an_program_weight(program_name(an->programs[i]), an->session);
+			held[i] = an_program_decides(an->programs[i]);
+		}
+		an_programs_to_release(weight, held, an->n_programs, share_of(an), release);
+		for (size_t i = 0; rc == MENTOR_OK && i < an->n_programs; i++)
+			if (release[i])
+				rc = an_program_give_lead(an->programs[i], store, err);
+	}
+	allow_takes(an);
+out:
+	free(weight);
+	free(held);
+	free(release);
+	return rc;
+}
+
+/*
+ * Checks the lock of every program this instance does not decide (each at
+ * most once a second, unless at_once), taking free ones while below its
+ * share.
+ */
+static int check_leads(struct mentor_analytics *an, struct mentor_store *store, bool at_once, struct mentor_error *err)
+{
+	int rc = MENTOR_OK;
+
+	for (size_t i = 0; rc == MENTOR_OK && i < an->n_programs; i++) {
+		struct an_program *p = an->programs[i];
+
+		if (an_program_decides(p))
+			continue;
+		rc = an_program_check_lead(p, store, at_once, err);
+		if (rc == MENTOR_OK && an_program_decides(p))
+			allow_takes(an);
+	}
+	return rc;
+}
+
+size_t mentor_analytics_program_count(const struct mentor_analytics *an)
+{
+	return an->n_programs;
+}
+
+const char *mentor_analytics_program_name(const struct mentor_analytics *an, size_t i)
+{
+	return program_name(an->programs[i]);
+}
+
+bool mentor_analytics_program_decided(const struct mentor_analytics *an, size_t i)
+{
+	return an_program_decides(an->programs[i]);
+}
+
 /* The programs the group's tables know (analytics_state), added; at most once a second but at a load. */
 static int read_programs(struct mentor_analytics *an, struct mentor_store *store, bool now, struct mentor_error *err)
 {
@@ -299,8 +425,15 @@ int mentor_analytics_load(struct mentor_analytics *an, struct mentor_store *stor
 	if (!an->cfg->analytics.enabled)
 		return MENTOR_OK;
 	rc = read_programs(an, store, true, err);
-	for (size_t i = 0; rc == MENTOR_OK && i < an->n_programs; i++)
+	if (rc == MENTOR_OK)
+		rc = spread(an, store, err);
+	for (size_t i = 0; rc == MENTOR_OK && i < an->n_programs; i++) {
+		bool decided = an_program_decides(an->programs[i]);
+
 		rc = an_program_load(an->programs[i], store, err);
+		if (rc == MENTOR_OK && an_program_decides(an->programs[i]) != decided)
+			allow_takes(an);
+	}
 	return rc;
 }
 
@@ -353,20 +486,46 @@ static int64_t newest_seen(const struct runs *runs, bool deciding_only)
 	return newest;
 }
 
+/* Whether this instance decides the program named program (an_read_peers' filter). */
+static bool decided_here(void *ctx, const char *program)
+{
+	const struct mentor_analytics *an = ctx;
+	bool found;
+	size_t i = find_program(an, program, &found);
+
+	return found && an_program_decides(an->programs[i]);
+}
+
+/* What the deciders of the programs this instance does not decide published; nothing when it decides all. */
+static int read_peers(struct mentor_analytics *an, struct runs *runs, struct an_peers *ret)
+{
+	*ret = (struct an_peers){ .newest_us = NO_TIME, .next_round_us = INT64_MAX };
+	for (size_t i = 0; i < runs->n; i++)
+		if (!runs->r[i].deciding)
+			return an_read_peers(runs->r[i].s, an->group, decided_here, an, ret, runs->r[i].err);
+	return MENTOR_OK;
+}
+
 /*
  * Every program's rounds that are due, in time order, and at one time in
  * program order, so that each round reads the pairings of every round
  * before it in that order, however far each program had got (mentor
- * capacity counts every program's pairings). Stops after
- * max_rounds_per_call times with more due.
+ * capacity counts every program's pairings). A round is due once any
+ * program's events reached its time, those of programs other instances
+ * decide too (peers), and runs only after every round of theirs that comes
+ * before it in that order: else the rounds stop here, to go on once those
+ * have run. Stops after max_rounds_per_call times with more due.
  */
-static int run_rounds(struct mentor_analytics *an, struct runs *runs)
+static int run_rounds(struct mentor_analytics *an, struct runs *runs, const struct an_peers *peers)
 {
 	int times = 0, rc = MENTOR_OK;
 
+	an->peers_waited_us = NO_TIME;
 	for (;;) {
 		int64_t newest = newest_seen(runs, true), at = NO_TIME;
 
+		if (peers->newest_us > newest)
+			newest = peers->newest_us;
 		for (size_t i = 0; i < runs->n; i++) {
 			int64_t due = an_run_due(&runs->r[i], newest);
 
@@ -377,25 +536,40 @@ static int run_rounds(struct mentor_analytics *an, struct runs *runs)
 			return MENTOR_OK;
 		if (times++ == an->cfg->analytics.max_rounds_per_call) {
 			for (size_t i = 0; i < runs->n; i++)
-				an_run_stop_rounds(&runs->r[i]);
+				an_run_stop_rounds(&runs->r[i], true);
 			return MENTOR_OK;
 		}
 		if (times > 1 && an->progress)
 			an->progress(an->progress_ctx);
-		for (size_t i = 0; rc == MENTOR_OK && i < runs->n; i++)
-			if (an_run_due(&runs->r[i], newest) == at)
-				rc = an_run_round_at(&runs->r[i], at);
+		for (size_t i = 0; rc == MENTOR_OK && i < runs->n; i++) {
+			if (an_run_due(&runs->r[i], newest) != at)
+				continue;
+			if (!an_round_before_peers(peers, at, program_name(runs->r[i].an))) {
+				for (size_t k = 0; k < runs->n; k++)
+					an_run_stop_rounds(&runs->r[k], false);
+				an->peers_waited_us = mentor_monotonic_us();
+				return MENTOR_OK;
+			}
+			rc = an_run_round_at(&runs->r[i], at);
+		}
 		if (rc != MENTOR_OK)
 			return rc;
 	}
 }
 
-/* After the prepares: rounds, the rest evaluated, at a drain's end (last) the last rounds, and every row written. */
+/*
+ * After the prepares: rounds, the rest evaluated, at a drain's end (last:
+ * this instance decides every program) the last rounds, and every row
+ * written.
+ */
 static int run_all(struct mentor_analytics *an, struct runs *runs, bool last)
 {
-	int rc = run_rounds(an, runs);
+	struct an_peers peers;
+	int rc = read_peers(an, runs, &peers);
 	int64_t newest;
 
+	if (rc == MENTOR_OK)
+		rc = run_rounds(an, runs, &peers);
 	for (size_t i = 0; rc == MENTOR_OK && i < runs->n; i++)
 		rc = an_run_evaluate(&runs->r[i]);
 	newest = newest_seen(runs, true);
@@ -468,7 +642,11 @@ int mentor_analytics_batch_early(void *ctx, const unsigned char *suspects, struc
 		program_mask(an, i, ab->batch, NULL, mine);
 		rc = an_early_observe(&runs.r[i], ab->batch, mine, suspects);
 	}
-	for (size_t i = 0; rc == MENTOR_OK && i < runs.n; i++)
+	/*
+	 * Rounds due depend on the newest time of every program: with programs
+	 * other instances decide, only the hook (run_rounds) knows it.
+	 */
+	for (size_t i = 0; rc == MENTOR_OK && decided_count(an) == an->n_programs && i < runs.n; i++)
 		rc = an_early_evaluate(&runs.r[i], ab->batch, newest_seen(&runs, false));
 	free(mine);
 	return runs.r ? runs_end(&runs, rc) : rc;
@@ -488,18 +666,39 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
 		return MENTOR_OK;
 	/* Without batch_early, the programs of the batch are noted now; with it, they stand as it left them. */
 	rc = ab->early ? MENTOR_OK : note_owners(an, ab->batch, err);
+	if (rc == MENTOR_OK)
+		rc = spread(an, store, err);
 	if (rc == MENTOR_OK && !(mine = malloc(n ? n : 1)))
 		rc = an_nomem(err);
 	if (rc == MENTOR_OK)
 		rc = runs_begin(an, store, &runs, err);
 	for (size_t i = 0; rc == MENTOR_OK && i < runs.n; i++) {
+		bool decided = an_program_decides(runs.r[i].an);
+
 		program_mask(an, i, ab->batch, stored, mine);
 		rc = an_batch_prepare(&runs.r[i], ab->batch, mine);
+		if (an_program_decides(runs.r[i].an) != decided)
+			allow_takes(an);
 	}
 	free(mine);
 	if (rc == MENTOR_OK)
 		rc = run_all(an, &runs, false);
 	return runs.r ? runs_end(&runs, rc) : rc;
+}
+
+/* Prepares every program's run with no batch, each source up to closed, in the caller's transaction. */
+static int prepare_alone(struct mentor_analytics *an, struct runs *runs, struct mentor_source_times closed)
+{
+	int rc = MENTOR_OK;
+
+	for (size_t i = 0; rc == MENTOR_OK && i < runs->n; i++) {
+		bool decided = an_program_decides(runs->r[i].an);
+
+		rc = an_alone_prepare(&runs->r[i], closed);
+		if (an_program_decides(runs->r[i].an) != decided)
+			allow_takes(an);
+	}
+	return rc;
 }
 
 int mentor_analytics_tick(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err)
@@ -511,46 +710,72 @@ int mentor_analytics_tick(struct mentor_analytics *an, struct mentor_store *stor
 	if (!an->cfg->analytics.enabled)
 		return MENTOR_OK;
 	rc = read_programs(an, store, false, err);
-	for (size_t i = 0; rc == MENTOR_OK && i < an->n_programs; i++) {
-		if (!an_program_decides(an->programs[i]))
-			rc = an_program_check_lead(an->programs[i], store, err);
-		else if (an_program_tick_due(an->programs[i]))
+	if (rc == MENTOR_OK)
+		rc = spread(an, store, err);
+	if (rc == MENTOR_OK)
+		rc = check_leads(an, store, false, err);
+	for (size_t i = 0; rc == MENTOR_OK && i < an->n_programs; i++)
+		if (an_program_decides(an->programs[i]) && an_program_tick_due(an->programs[i]))
 			due = true;
-	}
+	/* Rounds that wait for another instance's program look again a little later, not at every pass. */
+	if (an->peers_waited_us != NO_TIME && mentor_monotonic_us() - an->peers_waited_us >= PEERS_WAIT_US)
+		due = true;
 	if (rc != MENTOR_OK || !due || mentor_analytics_needs_load(an))
 		return rc;
 	rc = mentor_store_begin(store, err);
 	if (rc != MENTOR_OK)
 		return rc;
 	rc = runs_begin(an, store, &runs, err);
-	for (size_t i = 0; rc == MENTOR_OK && i < runs.n; i++)
-		rc = an_alone_prepare(&runs.r[i], an->next_closed);
+	if (rc == MENTOR_OK)
+		rc = prepare_alone(an, &runs, an->next_closed);
 	if (rc == MENTOR_OK)
 		rc = run_all(an, &runs, false);
 	rc = runs.r ? runs_end(&runs, rc) : rc;
 	return mentor_store_end(store, rc, err);
 }
 
+/*
+ * The last rounds of every program run in one instance, in the order of
+ * run_rounds: the one that decides the program 'default' (there is always
+ * one) closes the drain and takes every program; any other gives its
+ * programs back and is done, its events stored.
+ */
 int mentor_analytics_finish(struct mentor_analytics *an, struct mentor_store *store, bool *ret_done,
 			    struct mentor_error *err)
 {
 	struct runs runs = { 0 };
+	struct an_program *def;
+	bool found, all;
 	int rc;
 
 	*ret_done = true;
 	if (!an->cfg->analytics.enabled)
 		return MENTOR_OK;
-	rc = mentor_store_begin(store, err);
-	if (rc != MENTOR_OK)
-		return rc;
-	rc = runs_begin(an, store, &runs, err);
-	for (size_t i = 0; rc == MENTOR_OK && i < runs.n; i++)
-		rc = an_alone_prepare(&runs.r[i], an_all_at(MENTOR_DETECT_ALL));
+	an->closing = true;
+	/* Should the closer be gone, the first instance here takes its place. */
+	def = an->programs[find_program(an, MENTOR_DEFAULT_PROGRAM, &found)];
+	an_program_may_take(def, true);
+	rc = an_program_check_lead(def, store, true, err);
 	if (rc == MENTOR_OK)
-		rc = run_all(an, &runs, true);
-	/* Done once every program this instance decides has had its last round; those others decide are theirs. */
+		rc = spread(an, store, err);
+	if (rc == MENTOR_OK && decided_count(an) == 0)
+		return MENTOR_OK;
+	if (rc == MENTOR_OK)
+		rc = mentor_store_begin(store, err);
+	if (rc != MENTOR_OK) {
+		*ret_done = false;
+		return rc;
+	}
+	rc = runs_begin(an, store, &runs, err);
+	if (rc == MENTOR_OK)
+		rc = prepare_alone(an, &runs, an_all_at(MENTOR_DETECT_ALL));
+	all = decided_count(an) == an->n_programs;
+	if (rc == MENTOR_OK)
+		rc = run_all(an, &runs, all);
+	/* Done once it decides every program and each has had its last round. */
+	*ret_done = all;
 	for (size_t i = 0; rc == MENTOR_OK && i < runs.n; i++)
-		if (an_program_decides(runs.r[i].an) && !an_run_at_end(&runs.r[i]))
+		if (!an_run_at_end(&runs.r[i]))
 			*ret_done = false;
 	rc = runs.r ? runs_end(&runs, rc) : rc;
 	rc = mentor_store_end(store, rc, err);

@@ -91,7 +91,8 @@ struct an_program {
 	size_t n_roster;
 	int64_t agents_seen_us;                     /* newest agents.updated_at seen */
 	int stages_pid;                             /* backend that has the staging tables, 0: none */
-	bool leader;                                /* holds the group's analytics lock */
+	bool leader;                                /* holds the program's analytics lock */
+	bool may_take;                              /* may take the lock (lib/instances.h: below its share) */
 	bool need_load;                             /* memory not (or no longer) that of the tables */
 	struct owned_partition *owned;              /* owned; the partitions this instance consumes */
 	struct pending_fatal *fatal;                /* owned */

@@ -536,13 +536,21 @@ int an_write_kpis(struct run *r, bool all_changed, bool at_commit)
 	return rc == MENTOR_OK && !at_commit ? an_q(r, "TRUNCATE stage_kpis", 0, NULL, "empty stage_kpis", NULL) : rc;
 }
 
+/*
+ * The program's state row; next_round_at and newest_at are what the deciders
+ * of other programs read (an_read_peers): how far its rounds got, and how far
+ * its events did.
+ */
 static int write_state(struct run *r)
 {
 	const struct mentor_source_times *c = &r->an->closed;
 	char closed[TIME_TEXT], voc[TIME_TEXT], aqm[TIME_TEXT], round[TIME_TEXT], now[TIME_TEXT], decided[TIME_TEXT];
-	int64_t et = mentor_detector_event_time(r->an->det);
-	const char *params[8] = { r->an->group, r->an->program, closed, voc, aqm, r->an->last_round_us == NO_TIME ? NULL : round,
-				  et == NO_TIME ? NULL : now, r->an->decided_newest_us == NO_TIME ? NULL : decided };
+	char next[TIME_TEXT], newest[TIME_TEXT];
+	int64_t et = mentor_detector_event_time(r->an->det), next_us = an_next_round(r->an);
+	int64_t newest_us = mentor_detector_newest_seen(r->an->det);
+	const char *params[10] = { r->an->group, r->an->program, closed, voc, aqm, r->an->last_round_us == NO_TIME ? NULL : round,
+				   et == NO_TIME ? NULL : now, r->an->decided_newest_us == NO_TIME ? NULL : decided,
+				   next_us == NO_TIME ? NULL : next, newest_us == NO_TIME ? NULL : newest };
 
 	/* Nothing evaluated yet (a decider that has read nothing): the row would say what no row says. */
 	if (an_least(c) == NO_TIME && r->an->last_round_us == NO_TIME && et == NO_TIME)
@@ -553,14 +561,17 @@ static int write_state(struct run *r)
 	an_time_text(r->an->last_round_us, round);
 	an_time_text(et, now);
 	an_time_text(r->an->decided_newest_us, decided);
+	an_time_text(next_us, next);
+	an_time_text(newest_us, newest);
 	return an_q(r,
 		 "INSERT INTO analytics_state (group_id, program, closed_at, closed_voc_at, closed_aqm_at, last_round_at,"
-		 "                             event_time_at, decided_at)"
-		 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (group_id, program) DO UPDATE SET closed_at = excluded.closed_at,"
+		 "                             event_time_at, decided_at, next_round_at, newest_at)"
+		 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (group_id, program) DO UPDATE"
+		 " SET closed_at = excluded.closed_at,"
 		 " closed_voc_at = excluded.closed_voc_at, closed_aqm_at = excluded.closed_aqm_at,"
 		 " last_round_at = excluded.last_round_at, event_time_at = excluded.event_time_at,"
-		 " decided_at = excluded.decided_at",
-		 8, params, "write analytics_state", NULL);
+		 " decided_at = excluded.decided_at, next_round_at = excluded.next_round_at, newest_at = excluded.newest_at",
+		 10, params, "write analytics_state", NULL);
 }
 
 #define PAST_COUNT 17

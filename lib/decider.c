@@ -54,31 +54,37 @@ static int collect_repeat(void *ctx, const struct mentor_observation *o)
 
 /*
  * Takes or keeps the analytics lock of the group and program (a session
- * advisory lock per schema, group and program): one instance decides, the others only store. Calling
- * pg_try_advisory_lock() again while holding it stacks the lock, so the
- * holder gives the extra one back at once. The same statement reads the
- * group's backpressure (analytics_pause; -infinity as the least bigint).
+ * advisory lock per schema, group and program): one instance decides it, the
+ * others only store. Calling pg_try_advisory_lock() again while holding it
+ * stacks the lock, so the holder gives the extra one back at once. An
+ * instance at its fair share (lib/instances.h) does not reach for more
+ * (an->may_take false). The same statement reads the group's backpressure
+ * (analytics_pause; -infinity as the least bigint).
  */
 /* A pause time in microseconds: -infinity as the least bigint, infinity as the greatest. */
 #define PAUSE_US(col) \
 	"CASE " col " WHEN '-infinity' THEN '-9223372036854775808'::bigint" \
 	" WHEN 'infinity' THEN '9223372036854775807'::bigint ELSE " US_OF(col) " END"
 
-/* The lock of a group ($1) and program ($3) in this schema. */
-#define LOCK_KEY "hashtext('mentord.analytics.' || current_schema() || '.' || $1 || '.' || $3)"
+/* The lock of a group and program in this schema (tests/integration/lib.sh decider_of computes it too). */
+#define LOCK_KEY_OF(group, program) \
+	"hashtext('mentord.analytics.' || current_schema() || '.' || " group " || '.' || " program ")"
+#define LOCK_KEY LOCK_KEY_OF("$1", "$3")
 
 int an_take_lead(struct run *r)
 {
 	PGresult *res = NULL;
 	int rc = an_q(r,
-		   "SELECT CASE WHEN pg_try_advisory_lock(" LOCK_KEY ")"
+		   "SELECT CASE WHEN NOT $2::boolean AND NOT $4::boolean THEN false"
+		   " WHEN pg_try_advisory_lock(" LOCK_KEY ")"
 		   " THEN CASE WHEN $2::boolean THEN pg_advisory_unlock(" LOCK_KEY ") ELSE true END"
 		   " ELSE false END,"
 		   " (SELECT " PAUSE_US("coalesce(p.pause_voc_after, p.pause_after)")
 		   "  FROM analytics_pause p WHERE p.group_id = $1 AND p.program = $3),"
 		   " (SELECT " PAUSE_US("coalesce(p.pause_aqm_after, p.pause_after)")
 		   "  FROM analytics_pause p WHERE p.group_id = $1 AND p.program = $3)",
-		   3, (const char *const[]){ r->an->group, r->an->leader ? "true" : "false", r->an->program },
+		   4, (const char *const[]){ r->an->group, r->an->leader ? "true" : "false", r->an->program,
+					     r->an->may_take ? "true" : "false" },
 		   "take the analytics lock", &res);
 
 	if (rc == MENTOR_OK) {
@@ -101,6 +107,19 @@ int an_take_lead(struct run *r)
 		r->an->leader = leader;
 	}
 	PQclear(res);
+	return rc;
+}
+
+int an_give_lead(struct an_program *an, struct mentor_store *s, struct mentor_error *err)
+{
+	int rc;
+
+	if (!an->leader)
+		return MENTOR_OK;
+	rc = mentor_store_exec(s, "SELECT pg_advisory_unlock(" LOCK_KEY_OF("$1", "$2") ")", 2,
+			       (const char *const[]){ an->group, an->program }, "give the analytics lock back", NULL, err);
+	/* Given back or not (a lost session holds nothing): this instance no longer decides it. */
+	an->leader = false;
 	return rc;
 }
 

@@ -8,12 +8,22 @@
 
 #include "analytics_int.h"
 #include "mentor/batch.h"
+#include "store_int.h"
 
 /*
- * Takes or keeps the group's analytics lock; sets an->leader (and need_load
- * on becoming it) and an->pause_after_us from the group's analytics_pause row.
+ * Takes (when an->may_take) or keeps the program's analytics lock; sets
+ * an->leader (and need_load on becoming it) and an->pause_after_us from the
+ * program's analytics_pause row.
  */
 int an_take_lead(struct run *r);
+
+/*
+ * Gives the program's analytics lock back (lib/instances.h: the instance
+ * holds more than its share), outside any transaction that wrote the
+ * program's rows, so that the next decider reads them all. MENTOR_OK or
+ * MENTOR_ERR_DB; either way this instance decides it no more.
+ */
+int an_give_lead(struct an_program *an, struct mentor_store *s, struct mentor_error *err);
 
 /*
  * The decider, after evaluating: writes the group's backpressure to

@@ -42,6 +42,7 @@ int an_program_new(const struct mentor_analytics_config *cfg, const struct mento
 	an->last_round_us = an->kpi_closed_day = an->decided_newest_us = an->past_written_from_us = NO_TIME;
 	an->pause_after = an_all_at(INT64_MAX);
 	an->lead_checked_us = NO_TIME;
+	an->may_take = true;  /* until the group's instances are counted (lib/analytics.c) */
 	rc = mentor_kpi_set_new(&an->kpi, err);
 	if (rc == MENTOR_OK)
 		rc = mentor_detector_new(&cfg->stats, cfg->thresholds, cfg->n_thresholds, an->keep_days = an_keep_days(an),
@@ -369,13 +370,13 @@ int an_run_round_at(struct run *r, int64_t at_us)
 	return rc;
 }
 
-void an_run_stop_rounds(struct run *r)
+void an_run_stop_rounds(struct run *r, bool capped)
 {
 	struct an_program *an = r->an;
 
 	if (!r->deciding)
 		return;
-	an->rounds_left = true;
+	an->rounds_left |= capped;
 	for (int kind = 0; kind < MENTOR_EVENT_KIND_COUNT; kind++)
 		r->until.us[kind] = an->last_round_us > an->closed.us[kind] ? an->last_round_us : an->closed.us[kind];
 }
@@ -433,19 +434,29 @@ int an_run_write(struct run *r)
 /* Between checks of the lock by an instance that does not decide (an_program_check_lead). */
 #define LEAD_CHECK_US 1000000
 
-int an_program_check_lead(struct an_program *an, struct mentor_store *store, struct mentor_error *err)
+int an_program_check_lead(struct an_program *an, struct mentor_store *store, bool at_once, struct mentor_error *err)
 {
 	struct run r = { .an = an, .s = store, .err = err };
 	int64_t now = mentor_monotonic_us();
 	int rc;
 
-	if (an->lead_checked_us != NO_TIME && now - an->lead_checked_us < LEAD_CHECK_US)
+	if (!at_once && an->lead_checked_us != NO_TIME && now - an->lead_checked_us < LEAD_CHECK_US)
 		return MENTOR_OK;
 	an->lead_checked_us = now;
 	rc = mentor_store_begin(store, err);
 	if (rc != MENTOR_OK)
 		return rc;
 	return mentor_store_end(store, an_take_lead(&r), err);
+}
+
+int an_program_give_lead(struct an_program *an, struct mentor_store *store, struct mentor_error *err)
+{
+	return an_give_lead(an, store, err);
+}
+
+void an_program_may_take(struct an_program *an, bool may)
+{
+	an->may_take = may;
 }
 
 /* Whether a source's watermark, within its lead, moved on past what was evaluated. */

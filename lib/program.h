@@ -100,8 +100,13 @@ int64_t an_run_due(const struct run *r, int64_t newest_us);
 /* Evaluates up to at_us and runs the round at at_us. */
 int an_run_round_at(struct run *r, int64_t at_us);
 
-/* Ends the rounds of a call with more due: the rest of the run goes no further than the last round's time. */
-void an_run_stop_rounds(struct run *r);
+/*
+ * Ends the rounds of a call with more due: the rest of the run goes no
+ * further than the last round's time. capped: at max_rounds_per_call
+ * (an_program_rounds_left says so, and ticks come back at once); else they
+ * wait for another instance's program, and the caller comes back.
+ */
+void an_run_stop_rounds(struct run *r, bool capped);
 
 /* Evaluates each source up to run->until and decides the fatal items before it. */
 int an_run_evaluate(struct run *r);
@@ -120,11 +125,18 @@ int an_run_end(struct run *r, int rc);
 
 /*
  * An instance that does not decide the program checks its lock, in a
- * transaction of its own, at most once a second: it learns the program's
- * backpressure while backpressure keeps it from having batches, and takes
- * the lead when the decider is gone (it loads before deciding).
+ * transaction of its own, at most once a second unless at_once: it learns
+ * the program's backpressure while backpressure keeps it from having
+ * batches, and takes the lead when nobody holds it and an->may_take (it
+ * loads before deciding).
  */
-int an_program_check_lead(struct an_program *an, struct mentor_store *store, struct mentor_error *err);
+int an_program_check_lead(struct an_program *an, struct mentor_store *store, bool at_once, struct mentor_error *err);
+
+/* Gives the program's lock back (an_give_lead), outside a transaction; it decides it no more. */
+int an_program_give_lead(struct an_program *an, struct mentor_store *store, struct mentor_error *err);
+
+/* Says whether the instance may take the program's lock when it is free (lib/instances.h: its fair share). */
+void an_program_may_take(struct an_program *an, bool may);
 
 /*
  * Whether a tick must run the program: it decides it and the watermark

@@ -155,11 +155,16 @@ int mentor_analytics_batch_hook(void *ctx, struct mentor_store *store, const uns
  * Between batches: when the watermark has moved (set_closed) and
  * observations wait, or the group's backpressure as published is not this
  * decider's, evaluates them in a transaction of its own, so that a quiet
- * stream still decides its last events. An instance that does not decide
- * checks the lock instead, at most once a second, in a transaction of its
- * own: it learns the group's backpressure (mentor_analytics_pause_after)
- * while paused, and becomes the decider when the lock is free (then
- * needs_load()). MENTOR_OK when there is nothing to do; else as finish().
+ * stream still decides its last events. For a program it does not decide,
+ * the instance checks the lock instead, at most once a second, in a
+ * transaction of its own: it learns the program's backpressure
+ * (mentor_analytics_pause_after) while paused, and becomes its decider when
+ * the lock is free and the instance is below its fair share (then
+ * needs_load()). The programs are spread over the group's instances
+ * (docs/analytics.md "Programs"): each decides at most the programs divided
+ * by the instances, rounded up, and gives back what it holds beyond that
+ * here or at a batch. MENTOR_OK when there is nothing to do; else as
+ * finish().
  */
 int mentor_analytics_tick(struct mentor_analytics *an, struct mentor_store *store, struct mentor_error *err);
 
@@ -188,13 +193,25 @@ struct mentor_source_times mentor_analytics_pause_after(const struct mentor_anal
 bool mentor_analytics_decides(const struct mentor_analytics *an);
 
 /*
- * The end of a drain: evaluates everything and runs a last pairing round at
- * the newest event time, in its own transaction. Sets *ret_done once this
- * instance may exit: it does not decide for the group (the decider finishes),
- * or it decides and has run the last round with every partition of the group
- * assigned to it and read to the end. A decider that still waits for another
- * instance's partitions gets false, and the caller keeps consuming, so the
- * partitions come to it when that instance leaves. A second call with no new
+ * The programs this instance knows, in name order (for /metrics): how many,
+ * the name of program i (borrowed, valid until the next batch, tick or
+ * load), and whether this instance decides it.
+ */
+size_t mentor_analytics_program_count(const struct mentor_analytics *an);
+const char *mentor_analytics_program_name(const struct mentor_analytics *an, size_t i);
+bool mentor_analytics_program_decided(const struct mentor_analytics *an, size_t i);
+
+/*
+ * The end of a drain: evaluates everything and runs a last pairing round of
+ * every program at the newest event time, in its own transaction. One
+ * instance closes the drain: the decider of the program 'default' (this
+ * one, if nobody is), which takes every program as the others give theirs
+ * back. Sets *ret_done once this instance may exit: it does not close (it
+ * gives its programs back), or it closes and has run the last rounds,
+ * deciding every program, with every partition of the group assigned to it
+ * and read to the end. One that still waits for another instance's
+ * programs or partitions gets false, and the caller keeps consuming, so
+ * they come to it when that instance leaves. A second call with no new
  * events changes nothing. MENTOR_OK, MENTOR_ERR_DB or MENTOR_ERR_NOMEM.
  */
 int mentor_analytics_finish(struct mentor_analytics *an, struct mentor_store *store, bool *ret_done,

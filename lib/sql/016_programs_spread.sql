@@ -1,0 +1,12 @@
+-- Programs spread over the instances of a consumer group (docs/analytics.md
+-- "Programs"): each program has its own decider, and the deciders of
+-- different programs may be different instances. Mentor capacity counts
+-- every program's pairings, so the rounds of all programs run in one order
+-- (by time, then program name) whoever decides them: each decider publishes
+-- how far its program's rounds got, and a round waits for the rounds of
+-- other instances' programs that come before it.
+--   next_round_at: the time of the program's next pairing round (NULL: its
+--                  rounds have not started);
+--   newest_at:     the newest decision time its decider has seen (a round
+--                  is due once any program's events reached its time).
+ALTER TABLE analytics_state ADD COLUMN next_round_at timestamptz, ADD COLUMN newest_at timestamptz;
