@@ -486,23 +486,35 @@ static int64_t newest_seen(const struct runs *runs, bool deciding_only)
 	return newest;
 }
 
-/* Whether this instance decides the program named program (an_read_peers' filter). */
-static bool decided_here(void *ctx, const char *program)
-{
-	const struct mentor_analytics *an = ctx;
-	bool found;
-	size_t i = find_program(an, program, &found);
+/* The runs of a call, and the analytics they are of: an_read_peers' filter. */
+struct runs_of {
+	const struct mentor_analytics *an;
+	const struct runs *runs;
+};
 
-	return found && an_program_decides(an->programs[i]);
+/* Whether the program named program runs here, deciding and caught up (runs follow an->programs). */
+static bool runs_here(void *ctx, const char *program)
+{
+	const struct runs_of *of = ctx;
+	bool found;
+	size_t i = find_program(of->an, program, &found);
+
+	return found && i < of->runs->n && of->runs->r[i].deciding;
 }
 
-/* What the deciders of the programs this instance does not decide published; nothing when it decides all. */
+/*
+ * What the deciders of the programs that do not run here published; nothing
+ * when all do. A program this instance took but has not loaded yet counts
+ * as another's: its last decider's rounds stand until it loads.
+ */
 static int read_peers(struct mentor_analytics *an, struct runs *runs, struct an_peers *ret)
 {
+	struct runs_of of = { an, runs };
+
 	*ret = (struct an_peers){ .newest_us = NO_TIME, .next_round_us = INT64_MAX };
 	for (size_t i = 0; i < runs->n; i++)
 		if (!runs->r[i].deciding)
-			return an_read_peers(runs->r[i].s, an->group, decided_here, an, ret, runs->r[i].err);
+			return an_read_peers(runs->r[i].s, an->group, runs_here, &of, ret, runs->r[i].err);
 	return MENTOR_OK;
 }
 
@@ -646,7 +658,8 @@ int mentor_analytics_batch_early(void *ctx, const unsigned char *suspects, struc
 	 * Rounds due depend on the newest time of every program: with programs
 	 * other instances decide, only the hook (run_rounds) knows it.
 	 */
-	for (size_t i = 0; rc == MENTOR_OK && decided_count(an) == an->n_programs && i < runs.n; i++)
+	for (size_t i = 0; rc == MENTOR_OK && decided_count(an) == an->n_programs && !mentor_analytics_needs_load(an) &&
+			    i < runs.n; i++)
 		rc = an_early_evaluate(&runs.r[i], ab->batch, newest_seen(&runs, false));
 	free(mine);
 	return runs.r ? runs_end(&runs, rc) : rc;

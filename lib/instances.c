@@ -81,7 +81,7 @@ size_t an_programs_to_release(const uint64_t *weight, const bool *held, size_t n
 	return released;
 }
 
-int an_read_peers(struct mentor_store *s, const char *group, bool (*decided)(void *ctx, const char *program),
+int an_read_peers(struct mentor_store *s, const char *group, bool (*runs_here)(void *ctx, const char *program),
 		  void *ctx, struct an_peers *ret, struct mentor_error *err)
 {
 	PGresult *res = NULL;
@@ -96,7 +96,7 @@ int an_read_peers(struct mentor_store *s, const char *group, bool (*decided)(voi
 		const char *program = PQgetvalue(res, i, 0);
 		int64_t next;
 
-		if (decided(ctx, program))
+		if (runs_here(ctx, program))
 			continue;
 		if (!PQgetisnull(res, i, 2) && an_get_i64(res, i, 2) > ret->newest_us)
 			ret->newest_us = an_get_i64(res, i, 2);

@@ -48,8 +48,8 @@ size_t an_programs_to_release(const uint64_t *weight, const bool *held, size_t n
 
 /*
  * What the deciders of other programs published (analytics_state), read in
- * the caller's transaction: for each row of the group whose program is not
- * one the caller decides (decided(ctx, program) false), the newest decision
+ * the caller's transaction: for each row of the group whose program does
+ * not run in the caller (runs_here(ctx, program) false), the newest decision
  * time seen, and the earliest round still to run, by time then program
  * name (the order rounds run in, lib/analytics.c).
  */
@@ -58,7 +58,7 @@ struct an_peers {
 	int64_t next_round_us;   /* INT64_MAX: no round pending */
 	char next_program[MENTOR_ID_MAX];  /* the program of that round */
 };
-int an_read_peers(struct mentor_store *s, const char *group, bool (*decided)(void *ctx, const char *program),
+int an_read_peers(struct mentor_store *s, const char *group, bool (*runs_here)(void *ctx, const char *program),
 		  void *ctx, struct an_peers *ret, struct mentor_error *err);
 
 /* Whether the round of `program` at at_us comes before the peers' earliest pending round (by time, then name). */
