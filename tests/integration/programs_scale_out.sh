@@ -20,18 +20,20 @@ agents=${MENTORD_CHAOS_AGENTS:-150}
 days=${MENTORD_CHAOS_DAYS:-42}
 prefix="progscale-$run_id"
 programs=(acme globex initech)
+# Each program's first agent comes this many after the previous program's.
+stride=$((agents / 2))
 # Every program the group's tables know: the generated ones and 'default', which always exists.
 known="acme default globex initech"
 read -r -a known_programs <<<"$known"
 
-# Each program has agents of its own and shares a third of them with the next
-# one: acme 1..150, globex 101..250, initech 201..350 by default. Each is
-# generated on topics of its own, then merged by occurred_at into the shared
-# topics (as programs_apart.sh does): a program produced after another would
-# arrive weeks behind its partitions' stream time and be decided late.
+# Each program shares half of its agents with the next one: acme 1..150,
+# globex 76..225, initech 151..300 by default. Each is generated on topics of
+# its own, then merged by occurred_at into the shared topics (as
+# programs_apart.sh does): a program produced after another would arrive
+# weeks behind its partitions' stream time and be decided late.
 for i in "${!programs[@]}"; do
     program=${programs[i]}
-    generate "$prefix-$program" --program "$program" --first-agent $((1 + i * agents * 2 / 3)) \
+    generate "$prefix-$program" --program "$program" --first-agent $((1 + i * stride)) \
         --agents "$agents" --days "$days" --seed $((chaos_seed + i)) 2>"$work/gen-$program.log" ||
         fail "generating $program"
     cat "$work/gen-$program.log"
@@ -62,7 +64,7 @@ awk -F '\t' 'NR == FNR { if (match($2, /"programs":\["[^"]*"\]/)) {
              { list = of[$1]; gsub(/,/, "\",\"", list); sub(/"programs":\["[^"]*"\]/, "\"programs\":[\"" list "\"]") }
              { print }' "$work/roster-generated.tsv" "$work/roster-generated.tsv" >"$work/roster.tsv"
 assert_eq "merged messages: every generated one" "$total" "$(cat "$work"/{voc,aqm,roster}.tsv | wc -l)"
-assert_eq "agents working in two programs (the roster lists both)" $((2 * (agents - agents * 2 / 3))) \
+assert_eq "agents working in two programs (the roster lists both)" $((2 * (agents - stride))) \
     "$(grep '"programs":\["[^"]*","[^"]*"\]' "$work/roster.tsv" | cut -f 1 | sort -u | wc -l)"
 for kind in voc aqm roster; do
     kcat -P -b "$MENTORD_KAFKA" -t "$prefix.$kind" -K $'\t' -X enable.idempotence=true <"$work/$kind.tsv" ||
@@ -81,8 +83,18 @@ for program in "${programs[@]}"; do
     checks=$((checks + 1))
     ((n_pairings > 0)) || fail "$program has no pairing in the reference: too little to compare"
 done
-echo "mentors paired in two programs in the reference: $(psql_val "$ref_schema" \
-    "SELECT count(*) FROM (SELECT mentor_id FROM pairings GROUP BY 1 HAVING count(DISTINCT program) > 1) m")"
+# Shared mentors, so that the rounds of different programs meet in a mentor's
+# capacity (the seeds tried had 5 to 12 such mentors).
+read -r shared_mentors shared_at_once < <(psql_val "$ref_schema" "
+    SELECT (SELECT count(*) FROM (SELECT mentor_id FROM pairings GROUP BY 1 HAVING count(DISTINCT program) > 1) m)
+           || ' ' ||
+           (SELECT count(*) FROM (SELECT DISTINCT mentor_id, started_at FROM pairings) s
+             WHERE (SELECT count(DISTINCT o.program) FROM pairings o WHERE o.mentor_id = s.mentor_id
+                      AND o.started_at <= s.started_at AND s.started_at < coalesce(o.ended_at, o.ends_at)) > 1)")
+echo "reference: $shared_mentors mentors paired in two programs;" \
+    "(mentor, start) with active pairings in two programs: $shared_at_once"
+checks=$((checks + 1))
+((shared_mentors > 0)) || fail "no mentor paired in two programs in the reference: capacity across programs not exercised"
 
 # The run: two live instances in one group, each with its /metrics. Live (no
 # --exit-at-end): an instance that does not decide everything would leave a
@@ -175,11 +187,13 @@ random_between share 0 50
 target=$((stored + (total - stored) * share / 100))
 reached_target() { (($(offsets_stored "$schema") >= target)); }
 wait_alive=${pid[$victim]} wait_until 300 reached_target || fail "the drain did not reach $target stored"
-victim_programs=$(decided_by "$victim")
+scrape "$victim" || fail "the $victim instance's /metrics did not answer before the kill"
 stored=$(offsets_stored "$schema")
 kill -9 "${pid[$victim]}"
 wait "${pid[$victim]}" 2>/dev/null || true
-echo "killed $victim (deciding: $victim_programs) at $stored of $total stored (aimed at $share% of the rest)"
+echo "killed $victim (deciding: $(awk '$2 == 1 { print $1 }' "$work/$victim.decides" | paste -sd' '))" \
+    "at $stored of $total stored (aimed at $share% of the rest)"
+assert_eq "the killed instance decided its share when killed" 2 "$(count_decided "$victim")"
 assert_eq "the kill landed mid-drain" yes "$( ((stored < total)) && echo yes || echo no)"
 
 took_over() {
