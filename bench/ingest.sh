@@ -215,9 +215,9 @@ with_repeats() {
 
 # generate_programs PREFIX DAYS: the center as $programs client programs p1, p2...,
 # each on topics of its own: program k has its own seed (k), a contiguous share of
-# the agents (the first agents % programs shares one agent more) and a skill shift
-# of 0.02 x (k - (programs + 1) / 2), so the programs score apart and the shifts
-# cancel out. Then it merges them by event time into PREFIX.* (a program produced
+# the agents (the first agents % programs programs have one agent more) and a
+# skill shift of 0.02 x (k - (programs + 1) / 2), so the programs score apart
+# and the shifts cancel out. Then it merges them by event time into PREFIX.* (a program produced
 # after another would arrive weeks behind its partitions' stream time and be
 # decided late), the roster program after program (no agent is in two).
 # Echoes "voc aqm roster", summed; leaves each program's agents and shift in
@@ -243,7 +243,7 @@ generate_programs() {
         if [[ $kind != roster ]]; then
             # Stable on occurred_at: a tie keeps program order, and each partition stays in time order.
             sed -E 's/^(.*"occurred_at":"([^"]*)".*)$/\2\t\1/' "$work/programs.tsv" |
-                LC_ALL=C sort -s -t $'\t' -k1,1 | cut -f 2- >"$work/merged.tsv"
+                LC_ALL=C sort -s -t $'\t' -k1,1 | cut -f 2- >"$work/merged.tsv" || return 1
             mv "$work/merged.tsv" "$work/programs.tsv"
         fi
         kcat -P -b "$MENTORD_KAFKA" -t "$to.$kind" -K $'\t' <"$work/programs.tsv" || return 1
