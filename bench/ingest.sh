@@ -17,10 +17,14 @@
 # and their ratio, then both again at two more fetch sizes (how the fetches
 # interleave the partitions sets how often the watermark moves, which a 1%
 # longer partition changes too) and the ratio over the three, and whether
-# their tables are identical.
+# their tables are identical. With --programs N (N > 1), the same center is
+# generated as N client programs, each with its own --program, seed, skill
+# shift and a contiguous share of the agents, merged by event time into one
+# topic set (about as many messages), and drained with the analytics: its
+# events/s beside the single-program drain's, and their ratio.
 # It prints figures and targets; it never fails on a target.
 #
-# Usage: bench/ingest.sh [--agents N] [--days D] [--baseline BIN] [--batch N] [--repeats PCT]
+# Usage: bench/ingest.sh [--agents N] [--days D] [--baseline BIN] [--batch N] [--repeats PCT] [--programs N]
 # Uses the harness in MENTORD_PG / MENTORD_KAFKA when both are set, else
 # starts one with tests/harness/up and stops it at the end.
 set -euo pipefail
@@ -32,11 +36,12 @@ days=30
 baseline=
 batch=
 repeats=
+programs=1
 # Fetch sizes of the repeats' extra drains (librdkafka's default, 1048576, is the first drain's).
 fetch_sizes=(1000000 500000)
 usage() {
-    echo "usage: bench/ingest.sh [--agents N] [--days D] [--baseline BIN] [--batch N] [--repeats PCT]"
-    echo "       (default 8000 agents, 30 days: ~1.0M events; default batching; no repeats)"
+    echo "usage: bench/ingest.sh [--agents N] [--days D] [--baseline BIN] [--batch N] [--repeats PCT] [--programs N]"
+    echo "       (default 8000 agents, 30 days: ~1.0M events; default batching; no repeats; 1 program)"
 }
 while (($#)); do
     case $1 in
@@ -45,6 +50,7 @@ while (($#)); do
         --baseline) baseline=${2:?--baseline needs a mentord binary}; shift 2 ;;
         --batch) batch=${2:?--batch needs a number}; shift 2 ;;
         --repeats) repeats=${2:?--repeats needs a percentage}; shift 2 ;;
+        --programs) programs=${2:?--programs needs a number}; shift 2 ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
@@ -52,6 +58,8 @@ done
 [[ $agents =~ ^[1-9][0-9]*$ && $days =~ ^[1-9][0-9]*$ ]] || { usage >&2; exit 2; }
 [[ -z $batch || $batch =~ ^[1-9][0-9]*$ ]] || { usage >&2; exit 2; }
 [[ -z $repeats || ($repeats =~ ^[1-9][0-9]?$ && $repeats -le 50) ]] || { echo "bench: --repeats takes 1 to 50 (%)" >&2; exit 2; }
+[[ $programs =~ ^[1-9][0-9]?$ && $programs -le 50 && $programs -le $agents ]] ||
+    { echo "bench: --programs takes 1 to 50, and at most one per agent" >&2; exit 2; }
 [[ -z $baseline || -x $baseline ]] || { echo "bench: --baseline $baseline is not an executable" >&2; exit 2; }
 small_days=$(((days + 3) / 4))
 
@@ -156,10 +164,11 @@ with open(sys.argv[1], "w") as f:
 ' "$out" "$@"
 }
 
-# generate PREFIX DAYS: produce a center to PREFIX.{voc,aqm,roster}; echoes "voc aqm roster".
+# generate PREFIX DAYS [OPTION...]: produce a center to PREFIX.{voc,aqm,roster}, with mentord-gen
+# options after the defaults (a later option wins: --agents, --seed); echoes "voc aqm roster".
 generate() {
     "$gen" --brokers "$MENTORD_KAFKA" --agents "$agents" --days "$2" --seed 1 \
-        --topic-voc "$1.voc" --topic-aqm "$1.aqm" --topic-roster "$1.roster" 2>"$work/gen.log" ||
+        --topic-voc "$1.voc" --topic-aqm "$1.aqm" --topic-roster "$1.roster" "${@:3}" 2>"$work/gen.log" ||
         { cat "$work/gen.log" >&2; return 1; }
     sed -n 's/^produced voc=\([0-9]*\) aqm=\([0-9]*\) roster=\([0-9]*\).*/\1 \2 \3/p' "$work/gen.log"
 }
@@ -204,6 +213,45 @@ with_repeats() {
     echo "$added"
 }
 
+# generate_programs PREFIX DAYS: the center as $programs client programs p1, p2...,
+# each on topics of its own: program k has its own seed (k), a contiguous share of
+# the agents (the first agents % programs programs have one agent more) and a
+# skill shift of 0.02 x (k - (programs + 1) / 2), so the programs score apart
+# and the shifts cancel out. Then it merges them by event time into PREFIX.* (a program produced
+# after another would arrive weeks behind its partitions' stream time and be
+# decided late), the roster program after program (no agent is in two).
+# Echoes "voc aqm roster", summed; leaves each program's agents and shift in
+# $work/programs.txt.
+generate_programs() {
+    local to=$1 days=$2 k first=1 size skill counts kind sum_voc=0 sum_aqm=0 sum_roster=0 v a r
+    : >"$work/programs.txt"
+    for ((k = 1; k <= programs; k++)); do
+        size=$((agents / programs + (k <= agents % programs ? 1 : 0)))
+        skill=$(awk -v k="$k" -v n="$programs" 'BEGIN { printf "%.2f", 0.02 * (k - (n + 1) / 2) }')
+        counts=$(generate "$to-p$k" "$days" --program "p$k" --seed "$k" --agents "$size" --first-agent "$first" \
+            --skill-shift "$skill") || return 1
+        read -r v a r <<<"$counts"
+        sum_voc=$((sum_voc + v)) sum_aqm=$((sum_aqm + a)) sum_roster=$((sum_roster + r))
+        printf 'p%d: agents %d..%d, seed %d, skill shift %s, %d messages\n' "$k" "$first" \
+            "$((first + size - 1))" "$k" "$skill" "$((v + a + r))" >>"$work/programs.txt"
+        first=$((first + size))
+    done
+    for kind in voc aqm roster; do
+        for ((k = 1; k <= programs; k++)); do
+            kcat -C -b "$MENTORD_KAFKA" -t "$to-p$k.$kind" -o beginning -e -q -f '%k\t%s\n' || return 1
+        done >"$work/programs.tsv"
+        if [[ $kind != roster ]]; then
+            # Stable on occurred_at: a tie keeps program order, and each partition stays in time order.
+            sed -E 's/^(.*"occurred_at":"([^"]*)".*)$/\2\t\1/' "$work/programs.tsv" |
+                LC_ALL=C sort -s -t $'\t' -k1,1 | cut -f 2- >"$work/merged.tsv" || return 1
+            mv "$work/merged.tsv" "$work/programs.tsv"
+        fi
+        kcat -P -b "$MENTORD_KAFKA" -t "$to.$kind" -K $'\t' <"$work/programs.tsv" || return 1
+    done
+    rm -f "$work/programs.tsv"
+    echo "$sum_voc $sum_aqm $sum_roster"
+}
+
 # check SCHEMA MESSAGES EVENTS: the drain stored every message and every event, rejected none.
 check() {
     local got
@@ -245,6 +293,13 @@ counts=$(generate "$prefix" "$days")
 read -r voc aqm roster <<<"$counts"
 total=$((voc + aqm + roster))
 log "produced $total messages (voc $voc, aqm $aqm, roster $roster)"
+if ((programs > 1)); then
+    log "generating the same center as $programs programs, merged into $prefix-prog.{voc,aqm,roster}"
+    counts=$(generate_programs "$prefix-prog" "$days")
+    read -r p_voc p_aqm p_roster <<<"$counts"
+    p_total=$((p_voc + p_aqm + p_roster))
+    log "produced $p_total messages (voc $p_voc, aqm $p_aqm, roster $p_roster)"
+fi
 
 # --- 2. The ingest: mentord's drain into PostgreSQL with the analytics off.
 log "mentord drain with [analytics] enabled = false into schema ${schema}_noan"
@@ -258,6 +313,19 @@ log "mentord drain into schema $schema"
 drain "$prefix" "$schema"
 check "$schema" "$total" "$((voc + aqm))"
 read -r m_wall m_rss m_cpu _ m_early m_pg m_pg_busiest <"$work/$schema.m"
+
+# --- 2b'. The center as several programs, drained with the analytics.
+if ((programs > 1)); then
+    settle
+    log "mentord drain of $programs programs into schema ${schema}_prog"
+    drain "$prefix-prog" "${schema}_prog"
+    check "${schema}_prog" "$p_total" "$((p_voc + p_aqm))"
+    got=$(psql_val "SELECT count(DISTINCT program) FROM ${schema}_prog.score_events")
+    ((got == programs)) || { log "${schema}_prog: events of $got programs, expected $programs"; exit 1; }
+    read -r p_wall p_rss p_cpu _ p_early p_pg p_pg_busiest <"$work/${schema}_prog.m"
+    # 0 unless the merge put a partition out of time order (then the figures are not of on-time data).
+    p_late=$(psql_val "SELECT count(*) FROM ${schema}_prog.score_events WHERE decide_at <> occurred_at")
+fi
 
 # --- 2c. The same drain with the baseline binary, on the same topics.
 if [[ -n $baseline ]]; then
@@ -362,6 +430,16 @@ printf '%-34s %s\n' "  CPU" "$(budget "$m_wall" "$m_cpu" "$m_pg" "$m_pg_busiest"
 printf '%-34s %9s msgs %8.2f s %9s events/s, peak RSS %s (full run %s)\n' \
     "  smaller run ($agents x $small_days days)" "$s_total" "$s_wall" "$(rate "$s_total" "$s_wall")" \
     "$(mib "$s_rss")" "$(mib "$m_rss")"
+if ((programs > 1)); then
+    printf '%-34s %9s msgs %8.2f s %9s events/s   / one program: %sx\n' \
+        "$programs programs, with the analytics" "$p_total" "$p_wall" "$(rate "$p_total" "$p_wall")" \
+        "$(ratio "$(rate "$p_total" "$p_wall")" "$m_rate")"
+    sed 's/^/    /' "$work/programs.txt"
+    printf '%-34s %s\n' "  events decided after their time" "$p_late"
+    printf '%-34s %s (%s in the first quarter of the run), cpu %s s\n' "  mentord peak RSS" \
+        "$(mib "$p_rss")" "$(mib "$p_early")" "$p_cpu"
+    printf '%-34s %s\n' "  CPU" "$(budget "$p_wall" "$p_cpu" "$p_pg" "$p_pg_busiest")"
+fi
 if [[ -n $repeats ]]; then
     # Events/s = distinct events stored (the same in both drains) / wall time: a repeat adds work, not events.
     e_rate=$(rate "$((voc + aqm))" "$m_wall")
